@@ -1,0 +1,15 @@
+//! Wire types shared by the Switchyard server and agent.
+//!
+//! Everything that crosses the network is defined here once, so the server and the agent cannot
+//! drift apart. Types that carry rules (such as [`EnvironmentName`]) check them in their
+//! constructor and in deserialization, so an invalid value cannot be built on either side.
+
+pub mod environment;
+pub mod error;
+pub mod meta;
+
+pub use environment::{
+    Description, Environment, EnvironmentName, EnvironmentUpdate, InvalidValue, NewEnvironment,
+};
+pub use error::{ErrorBody, ErrorDetail, FieldProblem};
+pub use meta::{Health, VersionInfo};

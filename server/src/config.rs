@@ -1,0 +1,371 @@
+//! The server's settings: one typed struct, read from an optional TOML file and overridden by
+//! `SWITCHYARD_*` environment variables, validated once at start-up.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use figment::providers::{Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+/// Prefix of every environment variable the server reads.
+pub const ENV_PREFIX: &str = "SWITCHYARD_";
+
+/// Every setting, by its key in the TOML file; the environment variable is
+/// `SWITCHYARD_` followed by the key in upper case.
+pub const SETTING_KEYS: &[&str] = &[
+    "listen",
+    "data_dir",
+    "database_url",
+    "database_max_connections",
+    "log",
+    "log_format",
+    "max_body_bytes",
+    "shutdown_timeout_secs",
+];
+
+/// The server's settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Address and port to listen on.
+    pub listen: SocketAddr,
+    /// Folder for the embedded database and, later, keys; created when missing.
+    pub data_dir: PathBuf,
+    /// Database to use; `None` means the embedded SQLite file in `data_dir`.
+    pub database_url: Option<DatabaseUrl>,
+    /// Most connections the server keeps open to the database.
+    pub database_max_connections: u32,
+    /// Log filter: a level (`info`) or `tracing` directives (`info,sqlx=warn`).
+    pub log: LogFilter,
+    /// How log lines look.
+    pub log_format: LogFormat,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// How long in-flight requests may take to finish after a shutdown signal, in seconds.
+    pub shutdown_timeout_secs: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./data"),
+            database_url: None,
+            database_max_connections: 10,
+            log: LogFilter("info".into()),
+            log_format: LogFormat::Pretty,
+            max_body_bytes: 1024 * 1024,
+            shutdown_timeout_secs: 30,
+        }
+    }
+}
+
+impl Settings {
+    /// Reads the defaults, then `file` if given, then the `SWITCHYARD_*` variables of `env`.
+    pub fn load<I>(file: Option<&Path>, env: I) -> Result<Self, ConfigError>
+    where
+        I: IntoIterator<Item = (String, String)>,
+    {
+        if let Some(file) = file {
+            if !file.is_file() {
+                return Err(ConfigError(format!(
+                    "configuration file {} (--config) does not exist or is not a file",
+                    file.display()
+                )));
+            }
+        }
+        let env: Vec<(String, String)> = env.into_iter().collect();
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        if let Some(file) = file {
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        figment = figment.merge(known_variables(&env));
+        let settings: Settings = figment.extract().map_err(ConfigError::from_figment)?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Names of `SWITCHYARD_*` variables in `env` that are not settings: most likely typos.
+    pub fn unknown_variables<I>(env: I) -> Vec<String>
+    where
+        I: IntoIterator<Item = (String, String)>,
+    {
+        env.into_iter()
+            .filter_map(|(name, _)| {
+                let key = name.strip_prefix(ENV_PREFIX)?.to_ascii_lowercase();
+                (!SETTING_KEYS.contains(&key.as_str())).then_some(name)
+            })
+            .collect()
+    }
+
+    /// The database this server uses: the configured one or the SQLite file in the data folder.
+    pub fn database(&self) -> DatabaseUrl {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| DatabaseUrl::Sqlite(self.data_dir.join("switchyard.db")))
+    }
+
+    /// Grace period for in-flight requests at shutdown.
+    pub fn shutdown_timeout(&self) -> Duration {
+        Duration::from_secs(self.shutdown_timeout_secs)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        const MIN_BODY: usize = 1024;
+        const MAX_BODY: usize = 64 * 1024 * 1024;
+        if !(MIN_BODY..=MAX_BODY).contains(&self.max_body_bytes) {
+            return Err(ConfigError::setting(
+                "max_body_bytes",
+                format!(
+                    "{} is out of range; use {MIN_BODY} to {MAX_BODY} bytes",
+                    self.max_body_bytes
+                ),
+            ));
+        }
+        if self.shutdown_timeout_secs > 3600 {
+            return Err(ConfigError::setting(
+                "shutdown_timeout_secs",
+                format!(
+                    "{} is out of range; use 0 to 3600 seconds",
+                    self.shutdown_timeout_secs
+                ),
+            ));
+        }
+        if !(1..=1000).contains(&self.database_max_connections) {
+            return Err(ConfigError::setting(
+                "database_max_connections",
+                format!(
+                    "{} is out of range; use 1 to 1000",
+                    self.database_max_connections
+                ),
+            ));
+        }
+        if self.data_dir.as_os_str().is_empty() {
+            return Err(ConfigError::setting("data_dir", "must not be empty".into()));
+        }
+        Ok(())
+    }
+}
+
+/// The `SWITCHYARD_*` variables that are settings, as a configuration layer. Values are typed
+/// the way figment types the process environment (`8080` is a number, `true` a bool).
+///
+/// Only variables that are settings get here; the others are reported by
+/// [`Settings::unknown_variables`] so a typo is seen rather than silently ignored.
+struct EnvironmentVariables(figment::value::Dict);
+
+fn known_variables(env: &[(String, String)]) -> EnvironmentVariables {
+    let dict = env
+        .iter()
+        .filter_map(|(name, value)| {
+            let key = name.strip_prefix(ENV_PREFIX)?.to_ascii_lowercase();
+            SETTING_KEYS.contains(&key.as_str()).then(|| {
+                let value = value
+                    .parse::<figment::value::Value>()
+                    .unwrap_or_else(|never| match never {});
+                (key, value)
+            })
+        })
+        .collect();
+    EnvironmentVariables(dict)
+}
+
+impl figment::Provider for EnvironmentVariables {
+    fn metadata(&self) -> figment::Metadata {
+        figment::Metadata::named("environment variable")
+            .interpolater(|_, keys| format!("{ENV_PREFIX}{}", keys.join("__").to_ascii_uppercase()))
+    }
+
+    fn data(
+        &self,
+    ) -> Result<figment::value::Map<figment::Profile, figment::value::Dict>, figment::Error> {
+        Ok(figment::Profile::Default.collect(self.0.clone()))
+    }
+}
+
+/// A configuration problem: one line naming the setting and what to do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(pub String);
+
+impl ConfigError {
+    fn setting(key: &str, problem: String) -> Self {
+        Self(format!(
+            "setting {key} ({}{}): {problem}",
+            ENV_PREFIX,
+            key.to_ascii_uppercase()
+        ))
+    }
+
+    fn from_figment(error: figment::Error) -> Self {
+        let lines: Vec<String> = error
+            .into_iter()
+            .map(|error| {
+                let key = error.path.join(".");
+                let source = error
+                    .metadata
+                    .as_ref()
+                    .map(|meta| match &meta.source {
+                        Some(figment::Source::File(path)) => format!("in {}", path.display()),
+                        _ if meta.name == "environment variable" => format!(
+                            "from {ENV_PREFIX}{}",
+                            key.replace('.', "__").to_ascii_uppercase()
+                        ),
+                        _ => format!("from {}", meta.name),
+                    })
+                    .unwrap_or_default();
+                let kind = match &error.kind {
+                    figment::error::Kind::UnknownField(field, _) => format!(
+                        "unknown setting {field:?}; known settings are {}",
+                        SETTING_KEYS.join(", ")
+                    ),
+                    kind => kind.to_string(),
+                };
+                if key.is_empty() {
+                    format!("{kind} {source}")
+                } else {
+                    format!("setting {key} {source}: {kind}")
+                }
+            })
+            .collect();
+        Self(lines.join("; "))
+    }
+}
+
+/// Where the data lives: a SQLite file or a Postgres server.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    /// A SQLite database file, created when missing.
+    Sqlite(PathBuf),
+    /// A Postgres connection URL (`postgres://` or `postgresql://`).
+    Postgres(String),
+}
+
+impl DatabaseUrl {
+    /// Short name of the store kind, for logs and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            DatabaseUrl::Sqlite(_) => "sqlite",
+            DatabaseUrl::Postgres(_) => "postgres",
+        }
+    }
+}
+
+impl FromStr for DatabaseUrl {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let scheme = text.split_once(':').map(|(scheme, _)| scheme);
+        match scheme {
+            Some("postgres" | "postgresql") => {
+                let parsed = url::Url::parse(text)
+                    .map_err(|e| format!("{:?} is not a valid URL: {e}", redact(text)))?;
+                if parsed.host_str().is_none_or(str::is_empty) && !text.contains("host=") {
+                    return Err(format!("{:?} names no host", redact(text)));
+                }
+                Ok(DatabaseUrl::Postgres(text.to_owned()))
+            }
+            Some("sqlite") => {
+                let rest = &text["sqlite:".len()..];
+                let path = rest.strip_prefix("//").unwrap_or(rest);
+                let path = path.split_once('?').map_or(path, |(path, _)| path);
+                if path.is_empty() || path == ":memory:" {
+                    return Err(format!(
+                        "{text:?} names no file; use sqlite://PATH (an in-memory database would lose everything on restart)"
+                    ));
+                }
+                Ok(DatabaseUrl::Sqlite(PathBuf::from(path)))
+            }
+            _ => Err(format!(
+                "{:?} has an unknown scheme; use postgres://USER@HOST/DB or sqlite://PATH",
+                redact(text)
+            )),
+        }
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DatabaseUrl::Sqlite(path) => write!(f, "sqlite://{}", path.display()),
+            DatabaseUrl::Postgres(url) => f.write_str(&redact(url)),
+        }
+    }
+}
+
+/// Never show a password: `Debug` prints the same redacted text as `Display`.
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DatabaseUrl({self})")
+    }
+}
+
+/// A URL with its password replaced by `***`, fit for logs and error messages.
+fn redact(text: &str) -> String {
+    match url::Url::parse(text) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            // Setting a password only fails for URLs that cannot have one.
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        Ok(parsed) => parsed.to_string(),
+        Err(_) => "<unparsable URL>".to_owned(),
+    }
+}
+
+impl<'de> Deserialize<'de> for DatabaseUrl {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl Serialize for DatabaseUrl {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            DatabaseUrl::Sqlite(path) => {
+                serializer.serialize_str(&format!("sqlite://{}", path.display()))
+            }
+            DatabaseUrl::Postgres(url) => serializer.serialize_str(url),
+        }
+    }
+}
+
+/// A `tracing` filter, checked when read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LogFilter(String);
+
+impl LogFilter {
+    /// The filter as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for LogFilter {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        tracing_subscriber::EnvFilter::builder()
+            .parse(&text)
+            .map_err(|e| {
+                serde::de::Error::custom(format!(
+                    "{text:?} is not a log filter ({e}); use a level such as info or debug, or directives such as info,sqlx=warn"
+                ))
+            })?;
+        Ok(LogFilter(text))
+    }
+}
+
+/// How log lines look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Pretty,
+    /// One JSON object a line, for log collectors.
+    Json,
+}

@@ -1,0 +1,182 @@
+//! The one API error type and its one mapping to HTTP: every error answer the server gives is
+//! built here, as `{"error": {"code": ..., "message": ...}}` with a stable code.
+
+use std::fmt::{self, Write as _};
+
+use actix_web::http::{header, Method, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
+use switchyard_proto::{ErrorBody, ErrorDetail, FieldProblem};
+
+use super::request_id;
+use crate::store::StoreError;
+
+/// Everything an API request can fail with.
+#[derive(thiserror::Error)]
+pub enum ApiError {
+    /// No route has this path.
+    #[error("no endpoint at {path}; see /api/v1/openapi.json for the API")]
+    RouteNotFound { path: String },
+    /// The route exists but not for this method.
+    #[error("{method} is not allowed on {path}; use {}", list_methods(.allowed))]
+    MethodNotAllowed {
+        method: String,
+        path: String,
+        allowed: Vec<Method>,
+    },
+    /// The body is not JSON at all.
+    #[error("the request body is not valid JSON: {0}")]
+    MalformedJson(String),
+    /// The body is JSON but some fields are wrong.
+    #[error("the request is invalid: {}", summarize(.0))]
+    Invalid(Vec<FieldProblem>),
+    /// A path or query parameter is wrong.
+    #[error("parameter {name} is invalid: {problem}")]
+    InvalidParameter { name: String, problem: String },
+    /// The body is larger than the configured limit.
+    #[error("the request body is larger than the limit of {limit} bytes (setting max_body_bytes)")]
+    PayloadTooLarge { limit: usize },
+    /// The body is not declared as JSON.
+    #[error("the request body must be JSON: send Content-Type: application/json")]
+    UnsupportedMediaType,
+    /// The body could not be read from the connection.
+    #[error("the request body could not be read: {0}")]
+    BodyUnreadable(String),
+    /// An error status produced outside our handlers, with no better description.
+    #[error("{}", .0.canonical_reason().unwrap_or("request failed"))]
+    Status(StatusCode),
+    /// No environment has this name.
+    #[error("environment {0} does not exist")]
+    EnvironmentNotFound(String),
+    /// The environment name is taken.
+    #[error("environment {0} already exists; pick another name")]
+    EnvironmentExists(String),
+    /// The database does not answer.
+    #[error("the database is unavailable; try again shortly")]
+    DatabaseUnavailable(#[source] StoreError),
+    /// A bug or an unexpected failure: details go to the log, not to the client.
+    #[error("internal error; the server log has the details under this request id")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl ApiError {
+    /// The stable, machine-readable code and the HTTP status of each error: the one table.
+    pub fn code_and_status(&self) -> (&'static str, StatusCode) {
+        match self {
+            ApiError::RouteNotFound { .. } => ("route_not_found", StatusCode::NOT_FOUND),
+            ApiError::MethodNotAllowed { .. } => {
+                ("method_not_allowed", StatusCode::METHOD_NOT_ALLOWED)
+            }
+            ApiError::MalformedJson(_) => ("malformed_json", StatusCode::BAD_REQUEST),
+            ApiError::Invalid(_) => ("validation_failed", StatusCode::UNPROCESSABLE_ENTITY),
+            ApiError::InvalidParameter { .. } => ("invalid_parameter", StatusCode::BAD_REQUEST),
+            ApiError::PayloadTooLarge { .. } => {
+                ("payload_too_large", StatusCode::PAYLOAD_TOO_LARGE)
+            }
+            ApiError::UnsupportedMediaType => {
+                ("unsupported_media_type", StatusCode::UNSUPPORTED_MEDIA_TYPE)
+            }
+            ApiError::BodyUnreadable(_) => ("body_unreadable", StatusCode::BAD_REQUEST),
+            ApiError::Status(status) => (status_code_name(*status), *status),
+            ApiError::EnvironmentNotFound(_) => ("environment_not_found", StatusCode::NOT_FOUND),
+            ApiError::EnvironmentExists(_) => ("environment_exists", StatusCode::CONFLICT),
+            ApiError::DatabaseUnavailable(_) => {
+                ("database_unavailable", StatusCode::SERVICE_UNAVAILABLE)
+            }
+            ApiError::Internal(_) => ("internal_error", StatusCode::INTERNAL_SERVER_ERROR),
+        }
+    }
+
+    /// The JSON body sent for this error.
+    pub fn body(&self) -> ErrorBody {
+        let (code, _) = self.code_and_status();
+        let problems = match self {
+            ApiError::Invalid(problems) => problems.clone(),
+            _ => Vec::new(),
+        };
+        ErrorBody {
+            error: ErrorDetail {
+                code: code.to_owned(),
+                message: self.to_string(),
+                request_id: request_id::current(),
+                problems,
+            },
+        }
+    }
+}
+
+fn list_methods(methods: &[Method]) -> String {
+    let names: Vec<&str> = methods.iter().map(Method::as_str).collect();
+    names.join(", ")
+}
+
+fn summarize(problems: &[FieldProblem]) -> String {
+    let mut text = String::new();
+    for (i, problem) in problems.iter().enumerate() {
+        let separator = if i == 0 { "" } else { "; " };
+        let _ = write!(text, "{separator}{}: {}", problem.path, problem.message);
+    }
+    text
+}
+
+fn status_code_name(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::BAD_REQUEST => "bad_request",
+        StatusCode::UNAUTHORIZED => "unauthorized",
+        StatusCode::FORBIDDEN => "forbidden",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::REQUEST_TIMEOUT => "request_timeout",
+        StatusCode::URI_TOO_LONG => "uri_too_long",
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => "headers_too_large",
+        StatusCode::SERVICE_UNAVAILABLE => "service_unavailable",
+        status if status.is_server_error() => "internal_error",
+        _ => "request_failed",
+    }
+}
+
+/// Keeps the whole cause chain for the log while the client sees the short message.
+impl fmt::Debug for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{self}")?;
+        let mut cause = std::error::Error::source(self);
+        while let Some(error) = cause {
+            writeln!(f, "caused by: {error}")?;
+            cause = error.source();
+        }
+        Ok(())
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.code_and_status().1
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let (code, status) = self.code_and_status();
+        if status.is_server_error() {
+            tracing::error!(code, error = ?self, "request failed");
+        } else {
+            tracing::debug!(code, error = %self, "request refused");
+        }
+        let mut response = HttpResponse::build(status);
+        if let ApiError::MethodNotAllowed { allowed, .. } = self {
+            response.insert_header((header::ALLOW, list_methods(allowed)));
+        }
+        response.json(self.body())
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::EnvironmentNotFound(name) => {
+                ApiError::EnvironmentNotFound(name.to_string())
+            }
+            StoreError::EnvironmentExists(name) => ApiError::EnvironmentExists(name.to_string()),
+            StoreError::Database(
+                sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_),
+            ) => ApiError::DatabaseUnavailable(error),
+            other => ApiError::Internal(Box::new(other)),
+        }
+    }
+}

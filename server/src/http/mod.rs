@@ -1,0 +1,179 @@
+//! The HTTP face of the server: routes, middleware, the error mapping and the OpenAPI
+//! description, declared once so the served API and its description cannot drift.
+
+pub mod error;
+pub mod json;
+mod meta;
+pub mod request_id;
+mod unmatched;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::http::header;
+use actix_web::middleware::{from_fn, ErrorHandlerResponse, ErrorHandlers};
+use actix_web::{web, App, HttpRequest, HttpResponse, ResponseError};
+use actix_web_prom::PrometheusMetrics;
+use utoipa::OpenApi;
+use utoipa_actix_web::service_config::ServiceConfig;
+use utoipa_actix_web::AppExt;
+use utoipa_swagger_ui::SwaggerUi;
+
+pub use error::ApiError;
+pub use json::{ApiJson, BodyLimit};
+pub use unmatched::RouteTable;
+
+use crate::clock::SharedClock;
+use crate::store::SharedStore;
+
+/// Where the OpenAPI description is served.
+pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
+
+/// What every handler can reach.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The database.
+    pub store: SharedStore,
+    /// The time.
+    pub clock: SharedClock,
+}
+
+/// What is computed once at start-up and shared by every worker.
+#[derive(Clone)]
+pub struct Shared {
+    /// Handler state.
+    pub state: web::Data<AppState>,
+    /// The OpenAPI description, rendered.
+    pub description: web::Data<ApiDescriptionJson>,
+    /// The documented routes, for 404 and 405 answers.
+    pub routes: RouteTable,
+    /// Largest request body.
+    pub body_limit: BodyLimit,
+    /// Prometheus middleware and registry.
+    pub metrics: PrometheusMetrics,
+}
+
+impl Shared {
+    /// Computes what the workers share.
+    pub fn new(
+        state: AppState,
+        body_limit: BodyLimit,
+        metrics: PrometheusMetrics,
+    ) -> Result<Self, serde_json::Error> {
+        let api = api_description();
+        Ok(Self {
+            state: web::Data::new(state),
+            description: web::Data::new(ApiDescriptionJson(api.to_json()?)),
+            routes: RouteTable::from_description(&api),
+            body_limit,
+            metrics,
+        })
+    }
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("state", &self.state)
+            .field("body_limit", &self.body_limit)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The OpenAPI description as JSON text.
+#[derive(Debug, Clone)]
+pub struct ApiDescriptionJson(pub String);
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Switchyard",
+        description = "Package proxy and mirror settings for developer machines: \
+                       profiles per environment and machine role, signed delivery, audit."
+    ),
+    components(schemas(switchyard_proto::ErrorBody)),
+    tags(
+        (name = "service", description = "Health, readiness and version of the server itself"),
+    )
+)]
+struct ApiDoc;
+
+/// Every route, in one declaration that feeds both the server and its OpenAPI description.
+fn routes(config: &mut ServiceConfig) {
+    config.service(meta::healthz).service(meta::readyz).service(
+        utoipa_actix_web::scope("/api/v1")
+            .service(meta::version)
+            .service(meta::openapi),
+    );
+}
+
+/// The OpenAPI description of the API, as the code declares it.
+pub fn api_description() -> utoipa::openapi::OpenApi {
+    App::new()
+        .into_utoipa_app()
+        .openapi(ApiDoc::openapi())
+        .configure(routes)
+        .split_for_parts()
+        .1
+}
+
+/// The application: routes, middleware and shared state. Built per worker thread.
+pub fn app(
+    shared: Shared,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .into_utoipa_app()
+        .app_data(shared.state)
+        .app_data(shared.description)
+        .app_data(shared.routes)
+        .app_data(shared.body_limit)
+        .app_data(web::PayloadConfig::new(shared.body_limit.0))
+        .configure(routes)
+        .into_app()
+        .service(
+            SwaggerUi::new("/docs/{_:.*}").config(utoipa_swagger_ui::Config::new([OPENAPI_PATH])),
+        )
+        .default_service(web::to(route_not_found))
+        // Middleware runs outside-in from the last one added: the request id first, so every
+        // log line and error body of the request carries it.
+        .wrap(ErrorHandlers::new().default_handler(error_as_json))
+        .wrap(shared.metrics)
+        .wrap(from_fn(request_id::middleware))
+}
+
+async fn route_not_found(request: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(unmatched::unmatched(&request))
+}
+
+/// Error answers made outside our handlers (such as actix's own 405) get the same JSON body as
+/// ours, so clients parse every error one way.
+fn error_as_json<B: MessageBody + 'static>(
+    response: ServiceResponse<B>,
+) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let already_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(b"application/json"));
+    if already_json {
+        return Ok(ErrorHandlerResponse::Response(
+            response.map_into_left_body(),
+        ));
+    }
+    let status = response.status();
+    let (request, _) = response.into_parts();
+    let error = match status.as_u16() {
+        404 | 405 => unmatched::unmatched(&request),
+        _ => ApiError::Status(status),
+    };
+    let json = error.error_response();
+    Ok(ErrorHandlerResponse::Response(
+        ServiceResponse::new(request, json).map_into_right_body(),
+    ))
+}

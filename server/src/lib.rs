@@ -1,0 +1,9 @@
+//! The Switchyard server as a library, so tests run the very server the binary runs.
+
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod http;
+pub mod startup;
+pub mod store;
+pub mod telemetry;
