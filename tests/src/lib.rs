@@ -1,1 +1,278 @@
+//! Test harness: the real Switchyard server on a loopback port, against a fresh database of
+//! either store, talked to over HTTP.
+//!
+//! Postgres comes from `DATABASE_URL` (an administrative connection, default
+//! `postgres://postgres@127.0.0.1:5432/postgres`); every test gets a database of its own, dropped
+//! when the test ends. SQLite databases live in a temporary folder. A test that cannot reach
+//! Postgres fails with a message saying how to get one; it never skips.
 
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::print_stderr)]
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use actix_web::dev::ServerHandle;
+use sqlx::{Connection, Executor, PgConnection};
+use switchyard_server::clock::{Clock, SystemClock};
+use switchyard_server::config::{DatabaseUrl, Settings};
+use switchyard_server::startup::Application;
+use switchyard_server::store::{self, SharedStore};
+use tempfile::TempDir;
+
+/// Where the Postgres half of the suite connects to create its databases.
+pub const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+/// The two stores every storage and API test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A SQLite file in a temporary folder.
+    Sqlite,
+    /// A fresh database on the test Postgres server.
+    Postgres,
+}
+
+/// Runs each named `async fn(Backend)` once per store, as `sqlite::NAME` and `postgres::NAME`.
+#[macro_export]
+macro_rules! for_each_store {
+    ($($test:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    super::$test($crate::Backend::Sqlite).await;
+                }
+            )+
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    super::$test($crate::Backend::Postgres).await;
+                }
+            )+
+        }
+    };
+}
+
+/// A database that exists for one test.
+#[derive(Debug)]
+pub struct TestDatabase {
+    url: DatabaseUrl,
+    _folder: TempDir,
+    _postgres: Option<PostgresDatabase>,
+}
+
+impl TestDatabase {
+    /// Creates an empty database of `backend`.
+    pub async fn create(backend: Backend) -> Self {
+        let folder = tempfile::tempdir().expect("create a temporary folder");
+        match backend {
+            Backend::Sqlite => Self {
+                url: DatabaseUrl::Sqlite(folder.path().join("switchyard.db")),
+                _folder: folder,
+                _postgres: None,
+            },
+            Backend::Postgres => {
+                let postgres = PostgresDatabase::create().await;
+                Self {
+                    url: DatabaseUrl::Postgres(postgres.url.clone()),
+                    _folder: folder,
+                    _postgres: Some(postgres),
+                }
+            }
+        }
+    }
+
+    /// The database's URL, as the server's `database_url` setting takes it.
+    pub fn url(&self) -> &DatabaseUrl {
+        &self.url
+    }
+
+    /// Opens the store on this database, applying the migrations.
+    pub async fn open_store(&self) -> SharedStore {
+        store::open(&self.url, 5).await.expect("open the store")
+    }
+}
+
+/// The administrative URL of the test Postgres server.
+pub fn postgres_admin_url() -> String {
+    std::env::var("DATABASE_URL").unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned())
+}
+
+/// A Postgres database of one test's own, dropped (connections and all) when it goes.
+#[derive(Debug)]
+struct PostgresDatabase {
+    admin_url: String,
+    name: String,
+    url: String,
+}
+
+impl PostgresDatabase {
+    async fn create() -> Self {
+        let admin_url = postgres_admin_url();
+        let name = format!("switchyard_test_{}", uuid::Uuid::new_v4().simple());
+        let mut connection = PgConnection::connect(&admin_url)
+            .await
+            .unwrap_or_else(|error| {
+                panic!(
+                    "cannot reach the test Postgres at {admin_url}: {error}\n\
+                 The Postgres half of the suite needs one. Run the README's test command \
+                 (scripts/test), which starts a throwaway Postgres when none runs, or set \
+                 DATABASE_URL to an administrative connection URL."
+                )
+            });
+        connection
+            .execute(format!(r#"CREATE DATABASE "{name}""#).as_str())
+            .await
+            .unwrap_or_else(|error| panic!("cannot create database {name}: {error}"));
+        let mut url = url::Url::parse(&admin_url).expect("DATABASE_URL is a URL");
+        url.set_path(&name);
+        Self {
+            admin_url,
+            name,
+            url: url.to_string(),
+        }
+    }
+}
+
+impl Drop for PostgresDatabase {
+    fn drop(&mut self) {
+        let admin_url = self.admin_url.clone();
+        let statement = format!(r#"DROP DATABASE IF EXISTS "{}" WITH (FORCE)"#, self.name);
+        // Drop runs outside async code; a thread of its own may block on its own runtime.
+        let outcome = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(async {
+                let mut connection = PgConnection::connect(&admin_url).await?;
+                connection.execute(statement.as_str()).await?;
+                Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
+            })
+        })
+        .join();
+        if !matches!(outcome, Ok(Ok(()))) {
+            eprintln!("warning: could not drop test database {}", self.name);
+        }
+    }
+}
+
+/// The real server, running on a loopback port against a fresh database.
+#[derive(Debug)]
+pub struct TestApp {
+    /// `http://127.0.0.1:PORT`.
+    pub base_url: String,
+    /// The address the server listens on.
+    pub address: SocketAddr,
+    /// A client without proxies or cookies.
+    pub client: reqwest::Client,
+    /// The store the server uses, for looking behind its back.
+    pub store: SharedStore,
+    /// The server's data folder.
+    pub data_dir: TempDir,
+    handle: ServerHandle,
+    database: TestDatabase,
+}
+
+impl TestApp {
+    /// Starts the server with default settings on `backend`.
+    pub async fn spawn(backend: Backend) -> Self {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    /// Starts the server on `backend` after `adjust` has changed its settings.
+    pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Settings)) -> Self {
+        Self::spawn_with_clock(backend, Arc::new(SystemClock), adjust).await
+    }
+
+    /// Starts the server on `backend` with the given clock and settings.
+    pub async fn spawn_with_clock(
+        backend: Backend,
+        clock: Arc<dyn Clock>,
+        adjust: impl FnOnce(&mut Settings),
+    ) -> Self {
+        let database = TestDatabase::create(backend).await;
+        let data_dir = tempfile::tempdir().expect("create a data folder");
+        let mut settings = Settings {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir: data_dir.path().to_owned(),
+            database_url: Some(database.url().clone()),
+            shutdown_timeout_secs: 1,
+            ..Settings::default()
+        };
+        adjust(&mut settings);
+        let app = Application::build(&settings, clock)
+            .await
+            .expect("the server starts");
+        let address = app.address();
+        let store = app.store();
+        let handle = app.handle();
+        tokio::spawn(app.run_until_stopped());
+        Self {
+            base_url: format!("http://{address}"),
+            address,
+            client: client(),
+            store,
+            data_dir,
+            handle,
+            database,
+        }
+    }
+
+    /// The full URL of `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    /// `GET path`.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("the server answers")
+    }
+
+    /// The test database behind the server.
+    pub fn database(&self) -> &TestDatabase {
+        &self.database
+    }
+
+    /// Stops the server, letting in-flight requests finish.
+    pub async fn stop(&self) {
+        self.handle.stop(true).await;
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // The command is sent at once; the server's threads end on their own.
+        drop(self.handle.stop(false));
+    }
+}
+
+/// An HTTP client that never goes through a proxy, whatever the environment says.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("build an HTTP client")
+}
+
+/// The repository's root folder.
+pub fn repository_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the tests crate sits in the repository")
+}
+
+/// A clock fixed at one instant, for tests that compare times.
+#[derive(Debug, Clone, Copy)]
+pub struct FixedClock(pub time::OffsetDateTime);
+
+impl Clock for FixedClock {
+    fn now(&self) -> time::OffsetDateTime {
+        self.0
+    }
+}
