@@ -108,3 +108,139 @@ fn without_position(error: &serde_json::Error) -> String {
         None => text,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use actix_web::http::StatusCode;
+    use actix_web::{test, web, App, HttpResponse};
+    use serde::Deserialize;
+    use switchyard_proto::{EnvironmentName, ErrorBody};
+
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)] // read only through Debug: the test checks what parses
+    struct Probe {
+        name: EnvironmentName,
+        items: Vec<Item>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Item {
+        count: u32,
+    }
+
+    /// Posts `body` to a probe route; `Err` holds the status and body of a refusal.
+    async fn call(content_type: Option<&str>, body: &str) -> Result<(), (StatusCode, ErrorBody)> {
+        let app = test::init_service(App::new().app_data(BodyLimit(64)).route(
+            "/probe",
+            web::post().to(|_: ApiJson<Probe>| async { HttpResponse::NoContent().finish() }),
+        ))
+        .await;
+        let mut request = test::TestRequest::post()
+            .uri("/probe")
+            .set_payload(body.to_owned());
+        if let Some(content_type) = content_type {
+            request = request.insert_header(("content-type", content_type));
+        }
+        let response = test::call_service(&app, request.to_request()).await;
+        let status = response.status();
+        match status {
+            StatusCode::NO_CONTENT => Ok(()),
+            _ => Err((status, test::read_body_json(response).await)),
+        }
+    }
+
+    const JSON: Option<&str> = Some("application/json");
+
+    #[actix_web::test]
+    async fn valid_body_is_accepted() {
+        assert!(call(JSON, r#"{"name":"dev","items":[{"count":1}]}"#)
+            .await
+            .is_ok());
+        assert!(call(
+            Some("application/merge-patch+json; charset=utf-8"),
+            r#"{"name":"dev","items":[]}"#,
+        )
+        .await
+        .is_ok());
+    }
+
+    #[actix_web::test]
+    async fn broken_json_is_a_400_saying_where() {
+        let (status, body) = call(JSON, "{\"name\":\"dev\",\n \"items\": [}")
+            .await
+            .unwrap_err();
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(body.error.code, "malformed_json");
+        assert!(
+            body.error.message.contains("line 2 column"),
+            "{}",
+            body.error.message
+        );
+
+        let (status, body) = call(JSON, r#"{"name":"dev","items":[]} trailing"#)
+            .await
+            .unwrap_err();
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(
+            body.error.message.contains("trailing"),
+            "{}",
+            body.error.message
+        );
+
+        let (status, _) = call(JSON, "").await.unwrap_err();
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+    }
+
+    #[actix_web::test]
+    async fn wrong_value_is_a_422_naming_the_field() {
+        let (status, body) = call(JSON, r#"{"name":"dev","items":[{"count":1},{"count":-1}]}"#)
+            .await
+            .unwrap_err();
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(body.error.code, "validation_failed");
+        assert_eq!(body.error.problems[0].path, "items[1].count");
+
+        let (_, body) = call(JSON, r#"{"name":"Dev","items":[]}"#)
+            .await
+            .unwrap_err();
+        assert_eq!(body.error.problems[0].path, "name");
+        assert!(body.error.problems[0].message.contains("lowercase"));
+
+        let (_, body) = call(JSON, r#"{"name":"dev","items":[],"extra":1}"#)
+            .await
+            .unwrap_err();
+        assert!(body.error.problems[0].message.contains("extra"));
+    }
+
+    #[actix_web::test]
+    async fn oversized_body_is_a_413() {
+        let big = format!(r#"{{"name":"dev","items":[],"pad":"{}"}}"#, "x".repeat(100));
+        let (status, body) = call(JSON, &big).await.unwrap_err();
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(body.error.code, "payload_too_large");
+        assert!(
+            body.error.message.contains("64 bytes"),
+            "{}",
+            body.error.message
+        );
+    }
+
+    #[actix_web::test]
+    async fn body_not_declared_as_json_is_a_415() {
+        for content_type in [None, Some("text/plain"), Some("application/jsonx")] {
+            let (status, body) = call(content_type, r#"{"name":"dev","items":[]}"#)
+                .await
+                .unwrap_err();
+            assert_eq!(
+                status,
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "{content_type:?}"
+            );
+            assert_eq!(body.error.code, "unsupported_media_type");
+        }
+    }
+}
