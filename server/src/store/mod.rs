@@ -30,7 +30,7 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// `postgres` or `sqlite`.
     fn kind(&self) -> &'static str;
 
-    /// Checks that the database answers.
+    /// Checks that the database answers and holds the schema.
     async fn ping(&self) -> Result<(), StoreError>;
 
     /// Creates an environment; its name must be new.

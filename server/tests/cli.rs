@@ -1,0 +1,356 @@
+//! The server binary as an operator runs it: start-up on either store, what it prints, how it
+//! refuses bad settings, and how it stops.
+
+#![cfg(unix)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use switchyard_tests::{repository_root, Backend, TestDatabase};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_switchyard-server");
+
+/// The binary with a clean slate of settings: nothing inherited from the caller's
+/// `SWITCHYARD_*` variables, a data folder of its own, port 0.
+fn command(data_dir: &Path, settings: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(BINARY);
+    for (name, _) in std::env::vars() {
+        if name.starts_with("SWITCHYARD_") {
+            command.env_remove(name);
+        }
+    }
+    command
+        .env("SWITCHYARD_LISTEN", "127.0.0.1:0")
+        .env("SWITCHYARD_DATA_DIR", data_dir)
+        .env("SWITCHYARD_SHUTDOWN_TIMEOUT_SECS", "5")
+        .envs(settings.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command
+}
+
+/// Forwards each line of `source` to a channel, from a thread of its own.
+fn lines_of(source: impl Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (sender, receiver) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(source).lines().map_while(Result::ok) {
+            if sender.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    receiver
+}
+
+/// A running server process.
+struct Running {
+    child: Child,
+    address: String,
+    banner: String,
+    stderr: mpsc::Receiver<String>,
+}
+
+impl Running {
+    fn start(data_dir: &Path, settings: &[(&str, &str)]) -> Self {
+        Self::start_command(command(data_dir, settings))
+    }
+
+    fn start_command(mut command: Command) -> Self {
+        let mut child = command.spawn().expect("start the server");
+        let stdout = lines_of(child.stdout.take().unwrap());
+        let stderr = lines_of(child.stderr.take().unwrap());
+        let banner = stdout
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the server prints where it listens");
+        let address = banner
+            .split("listening on http://")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no address in {banner:?}"))
+            .to_owned();
+        Self {
+            child,
+            address,
+            banner,
+            stderr,
+        }
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([format!("-{signal}"), self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success());
+    }
+
+    fn wait(mut self, limit: Duration) -> ExitStatus {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                started.elapsed() < limit,
+                "the server did not stop within {limit:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn next_log_line(&self) -> String {
+        self.stderr
+            .recv_timeout(Duration::from_secs(10))
+            .expect("a log line")
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A plain HTTP/1.1 GET; returns the status code and the body.
+fn get(address: &str, path: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(address).expect("connect");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    read_response(stream)
+}
+
+fn read_response(mut stream: TcpStream) -> (u16, String) {
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).expect("read the answer");
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP answer: {text:?}"));
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned();
+    (status, body)
+}
+
+/// Runs the binary to completion and returns its exit code and its stderr.
+fn run_to_end(data_dir: &Path, settings: &[(&str, &str)], args: &[&str]) -> (i32, String) {
+    let output = command(data_dir, settings)
+        .args(args)
+        .output()
+        .expect("run the server");
+    (
+        output.status.code().expect("exited, not killed"),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn starts_on_sqlite_in_a_fresh_data_folder_and_stops_on_sigterm() {
+    let folder = tempfile::tempdir().unwrap();
+    let data_dir = folder.path().join("nested/data");
+    let server = Running::start(&data_dir, &[]);
+    assert!(
+        server.banner.contains("database: sqlite://"),
+        "{}",
+        server.banner
+    );
+    assert!(data_dir.join("switchyard.db").is_file());
+    assert_eq!(
+        get(&server.address, "/healthz"),
+        (200, r#"{"status":"ok"}"#.into())
+    );
+    assert_eq!(get(&server.address, "/readyz").0, 200);
+
+    server.signal("TERM");
+    let status = server.wait(Duration::from_secs(10));
+    assert_eq!(status.code(), Some(0), "{status:?}");
+}
+
+#[test]
+fn ctrl_c_stops_gracefully_too() {
+    let folder = tempfile::tempdir().unwrap();
+    let server = Running::start(folder.path(), &[]);
+    server.signal("INT");
+    assert_eq!(server.wait(Duration::from_secs(10)).code(), Some(0));
+}
+
+#[tokio::test]
+async fn in_flight_request_finishes_after_sigterm() {
+    use sqlx::{Connection, Executor};
+
+    let database = TestDatabase::create(Backend::Postgres).await;
+    let url = database.url().to_string();
+    let folder = tempfile::tempdir().unwrap();
+    let server = Running::start(folder.path(), &[("SWITCHYARD_DATABASE_URL", &url)]);
+
+    // Readiness reads the migration ledger; a lock on it holds the request in flight.
+    let mut locker = sqlx::PgConnection::connect(&url).await.unwrap();
+    locker
+        .execute("BEGIN; LOCK TABLE _sqlx_migrations IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let address = server.address.clone();
+    let request = std::thread::spawn(move || get(&address, "/readyz"));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        !request.is_finished(),
+        "the request should be waiting on the lock"
+    );
+
+    server.signal("TERM");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    locker.execute("COMMIT").await.unwrap();
+
+    let (status, body) = request.join().unwrap();
+    assert_eq!(status, 200, "{body}");
+    let status = tokio::task::spawn_blocking(move || server.wait(Duration::from_secs(10)))
+        .await
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn idle_connections_do_not_hold_shutdown_past_its_limit() {
+    let folder = tempfile::tempdir().unwrap();
+    let server = Running::start(folder.path(), &[("SWITCHYARD_SHUTDOWN_TIMEOUT_SECS", "2")]);
+    // A kept-alive connection that never sends another request.
+    let mut idle = TcpStream::connect(&server.address).unwrap();
+    write!(idle, "GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n").unwrap();
+    let started = Instant::now();
+    server.signal("TERM");
+    assert_eq!(server.wait(Duration::from_secs(10)).code(), Some(0));
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(idle);
+}
+
+#[tokio::test]
+async fn starts_on_postgres_with_the_same_binary() {
+    let database = TestDatabase::create(Backend::Postgres).await;
+    let url = database.url().to_string();
+    let folder = tempfile::tempdir().unwrap();
+    let server = Running::start(folder.path(), &[("SWITCHYARD_DATABASE_URL", &url)]);
+    assert!(
+        server.banner.contains("database: postgres://"),
+        "{}",
+        server.banner
+    );
+    assert_eq!(get(&server.address, "/readyz").0, 200);
+    assert!(
+        !folder.path().join("switchyard.db").exists(),
+        "no SQLite file when Postgres is used"
+    );
+    server.signal("TERM");
+    assert_eq!(server.wait(Duration::from_secs(10)).code(), Some(0));
+}
+
+#[test]
+fn invalid_settings_end_start_up_with_one_line_and_exit_code_2() {
+    let folder = tempfile::tempdir().unwrap();
+    let cases = [
+        ("SWITCHYARD_LISTEN", "localhost:80:80"),
+        ("SWITCHYARD_DATABASE_URL", "mysql://db/switchyard"),
+        ("SWITCHYARD_LOG_FORMAT", "yaml"),
+        ("SWITCHYARD_MAX_BODY_BYTES", "0"),
+    ];
+    for (name, value) in cases {
+        let (code, stderr) = run_to_end(folder.path(), &[(name, value)], &[]);
+        assert_eq!(code, 2, "{name}={value}: {stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+        assert!(stderr.contains(name), "{name}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
+
+#[test]
+fn missing_config_file_exits_2() {
+    let folder = tempfile::tempdir().unwrap();
+    let (code, stderr) = run_to_end(folder.path(), &[], &["--config", "/nonexistent.toml"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("/nonexistent.toml"), "{stderr}");
+}
+
+#[test]
+fn config_file_is_read_and_environment_overrides_it() {
+    let folder = tempfile::tempdir().unwrap();
+    let file = folder.path().join("switchyard.toml");
+    std::fs::write(&file, "log_format = \"json\"\nlisten = \"127.0.0.1:1\"\n").unwrap();
+    // The file's port 1 could not be bound; the environment's port 0 wins.
+    let mut command = command(folder.path(), &[]);
+    command.arg("--config").arg(&file);
+    let server = Running::start_command(command);
+    assert!(
+        server.banner.contains("listening on http://127.0.0.1:"),
+        "{}",
+        server.banner
+    );
+    assert!(!server.address.ends_with(":1"), "{}", server.address);
+    let line = server.next_log_line();
+    let parsed: serde_json::Value = serde_json::from_str(&line)
+        .unwrap_or_else(|e| panic!("log_format = json comes from the file: {e}: {line}"));
+    assert!(parsed.get("level").is_some(), "{parsed}");
+}
+
+#[test]
+fn unreachable_database_exits_1_naming_the_setting() {
+    let folder = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let (code, stderr) = run_to_end(
+        folder.path(),
+        &[(
+            "SWITCHYARD_DATABASE_URL",
+            "postgres://postgres:secret@127.0.0.1:1/none",
+        )],
+        &[],
+    );
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("SWITCHYARD_DATABASE_URL"), "{stderr}");
+    assert!(
+        !stderr.contains("secret"),
+        "the password is never printed: {stderr}"
+    );
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(started.elapsed() < Duration::from_secs(20));
+}
+
+#[test]
+fn address_in_use_exits_1_naming_the_setting() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let folder = tempfile::tempdir().unwrap();
+    let (code, stderr) = run_to_end(folder.path(), &[("SWITCHYARD_LISTEN", &address)], &[]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("SWITCHYARD_LISTEN"), "{stderr}");
+}
+
+#[test]
+fn unknown_variable_is_warned_about() {
+    let folder = tempfile::tempdir().unwrap();
+    let server = Running::start(folder.path(), &[("SWITCHYARD_LISTN", "127.0.0.1:1")]);
+    let warned = (0..10).any(|_| server.next_log_line().contains("SWITCHYARD_LISTN"));
+    assert!(warned, "no warning about SWITCHYARD_LISTN");
+}
+
+#[test]
+fn openapi_command_prints_the_checked_in_description() {
+    let output = Command::new(BINARY).arg("openapi").output().unwrap();
+    assert!(output.status.success());
+    let printed = String::from_utf8(output.stdout).unwrap();
+    let checked_in =
+        std::fs::read_to_string(repository_root().join("openapi/openapi.json")).unwrap();
+    assert_eq!(printed.trim_end(), checked_in.trim_end());
+}
