@@ -2,6 +2,7 @@
 //! refuses bad settings, and how it stops.
 
 #![cfg(unix)]
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;

@@ -1,5 +1,7 @@
 //! One test binary for the whole suite, so it links once. Each module runs on both stores.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
 mod api;
 mod compose;
 mod openapi;
