@@ -9,11 +9,14 @@ use switchyard_tests::repository_root;
 fn compose() -> Value {
     let path = repository_root().join("docker-compose.yml");
     let text = std::fs::read_to_string(&path).unwrap();
-    serde_norway::from_str(&text).unwrap_or_else(|e| panic!("{} does not parse: {e}", path.display()))
+    serde_norway::from_str(&text)
+        .unwrap_or_else(|e| panic!("{} does not parse: {e}", path.display()))
 }
 
 fn text(value: &Value) -> &str {
-    value.as_str().unwrap_or_else(|| panic!("not a string: {value:?}"))
+    value
+        .as_str()
+        .unwrap_or_else(|| panic!("not a string: {value:?}"))
 }
 
 /// Compose's `${NAME:-default}` with its default, as compose fills it in when NAME is unset.
@@ -24,7 +27,9 @@ fn with_defaults(value: &str) -> String {
         result.push_str(&rest[..start]);
         let end = rest[start..].find('}').expect("closed ${") + start;
         let inner = &rest[start + 2..end];
-        let (_, default) = inner.split_once(":-").expect("every variable has a default");
+        let (_, default) = inner
+            .split_once(":-")
+            .expect("every variable has a default");
         result.push_str(default);
         rest = &rest[end + 1..];
     }
@@ -73,7 +78,10 @@ fn server_service_waits_for_postgres_and_sets_only_known_settings() {
         DatabaseUrl::Postgres(url) => assert!(url.contains("@postgres:5432/"), "{url}"),
         other => panic!("compose must use Postgres, not {other}"),
     }
-    assert!(!settings.listen.ip().is_loopback(), "reachable from outside the container");
+    assert!(
+        !settings.listen.ip().is_loopback(),
+        "reachable from outside the container"
+    );
 }
 
 #[test]
