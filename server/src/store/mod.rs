@@ -7,6 +7,7 @@
 mod postgres;
 mod sql;
 mod sqlite;
+mod timestamp;
 
 use std::fmt;
 use std::sync::Arc;
@@ -18,6 +19,7 @@ use time::OffsetDateTime;
 
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
+pub use timestamp::Timestamp;
 
 use crate::config::DatabaseUrl;
 
@@ -89,23 +91,14 @@ pub enum StoreError {
     Corrupt(String),
 }
 
-/// Times are kept to the microsecond, the precision both databases store, so what is written
-/// is what is read back.
-fn stored_precision(time: OffsetDateTime) -> OffsetDateTime {
-    let micros = time.microsecond();
-    time.to_offset(time::UtcOffset::UTC)
-        .replace_microsecond(micros)
-        .unwrap_or(time)
-}
-
-fn parse_name(name: String) -> Result<EnvironmentName, StoreError> {
+pub(crate) fn parse_name(name: String) -> Result<EnvironmentName, StoreError> {
     EnvironmentName::parse(name).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
-fn parse_description(text: String) -> Result<switchyard_proto::Description, StoreError> {
+pub(crate) fn parse_description(text: String) -> Result<switchyard_proto::Description, StoreError> {
     switchyard_proto::Description::parse(text).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
-fn is_unique_violation(error: &sqlx::Error) -> bool {
+pub(crate) fn is_unique_violation(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
 }
