@@ -6,10 +6,12 @@
 
 pub mod environment;
 pub mod error;
+pub mod identity;
 pub mod meta;
 
 pub use environment::{
     Description, Environment, EnvironmentName, EnvironmentUpdate, InvalidValue, NewEnvironment,
 };
 pub use error::{ErrorBody, ErrorDetail, FieldProblem};
+pub use identity::{EnvironmentRole, GlobalRole, Grant, NewUser, Password, User, Username};
 pub use meta::{Health, VersionInfo};

@@ -87,6 +87,11 @@ async fn serve(config: Option<&Path>) -> ExitCode {
         Ok(app) => app,
         Err(error) => return fail(1, &format!("cannot start: {error}")),
     };
+    // Listen for signals before telling anyone we are up, so none can arrive unhandled.
+    let shutdown = match ShutdownSignals::listen() {
+        Ok(signals) => signals,
+        Err(error) => return fail(1, &format!("cannot listen for shutdown signals: {error}")),
+    };
     println!(
         "switchyard-server {} listening on http://{} (database: {})",
         env!("CARGO_PKG_VERSION"),
@@ -97,7 +102,7 @@ async fn serve(config: Option<&Path>) -> ExitCode {
 
     let handle = app.handle();
     tokio::spawn(async move {
-        let signal = shutdown_signal().await;
+        let signal = shutdown.recv().await;
         tracing::info!(signal, "shutting down; letting in-flight requests finish");
         handle.stop(true).await;
     });
@@ -117,31 +122,44 @@ fn fail(code: u8, message: &str) -> ExitCode {
     ExitCode::from(code)
 }
 
-/// Waits for Ctrl-C or SIGTERM and names the one that came.
-async fn shutdown_signal() -> &'static str {
+/// Ctrl-C (SIGINT) and SIGTERM, registered up front.
+struct ShutdownSignals {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut stream) => {
-                stream.recv().await;
-            }
-            Err(error) => {
-                tracing::warn!(%error, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
 
-    tokio::select! {
-        result = tokio::signal::ctrl_c() => {
-            if let Err(error) = result {
-                tracing::warn!(%error, "cannot listen for Ctrl-C");
-                std::future::pending::<()>().await;
-            }
-            "interrupt"
+impl ShutdownSignals {
+    fn listen() -> std::io::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Ok(Self {
+                interrupt: signal(SignalKind::interrupt())?,
+                terminate: signal(SignalKind::terminate())?,
+            })
         }
-        () = terminate => "terminate",
+        #[cfg(not(unix))]
+        Ok(Self {})
+    }
+
+    /// Waits for the first signal and names it.
+    async fn recv(mut self) -> &'static str {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = self.interrupt.recv() => "interrupt",
+                _ = self.terminate.recv() => "terminate",
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = &mut self;
+            match tokio::signal::ctrl_c().await {
+                Ok(()) => "interrupt",
+                Err(_) => std::future::pending().await,
+            }
+        }
     }
 }

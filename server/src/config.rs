@@ -27,6 +27,9 @@ pub const SETTING_KEYS: &[&str] = &[
     "shutdown_timeout_secs",
 ];
 
+/// Settings whose values are text, whatever they look like.
+const TEXT_SETTINGS: &[&str] = &["listen", "data_dir", "database_url", "log", "log_format"];
+
 /// The server's settings.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -164,9 +167,15 @@ fn known_variables(env: &[(String, String)]) -> EnvironmentVariables {
         .filter_map(|(name, value)| {
             let key = name.strip_prefix(ENV_PREFIX)?.to_ascii_lowercase();
             SETTING_KEYS.contains(&key.as_str()).then(|| {
-                let value = value
-                    .parse::<figment::value::Value>()
-                    .unwrap_or_else(|never| match never {});
+                // Text settings stay text (a data folder may be called `2024`); the others are
+                // typed the way figment types the process environment.
+                let value = if TEXT_SETTINGS.contains(&key.as_str()) {
+                    figment::value::Value::from(value.clone())
+                } else {
+                    value
+                        .parse::<figment::value::Value>()
+                        .unwrap_or_else(|never| match never {})
+                };
                 (key, value)
             })
         })
@@ -307,12 +316,28 @@ impl fmt::Debug for DatabaseUrl {
 /// A URL with its password replaced by `***`, fit for logs and error messages.
 fn redact(text: &str) -> String {
     match url::Url::parse(text) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            // Setting a password only fails for URLs that cannot have one.
-            let _ = parsed.set_password(Some("***"));
+        Ok(mut parsed) => {
+            if parsed.password().is_some() {
+                // Setting a password only fails for URLs that cannot have one.
+                let _ = parsed.set_password(Some("***"));
+            }
+            // Postgres also takes the password as a query parameter.
+            if parsed.query_pairs().any(|(key, _)| key == "password") {
+                let pairs: Vec<(String, String)> = parsed
+                    .query_pairs()
+                    .map(|(key, value)| {
+                        let value = if key == "password" {
+                            "***".into()
+                        } else {
+                            value.into_owned()
+                        };
+                        (key.into_owned(), value)
+                    })
+                    .collect();
+                parsed.query_pairs_mut().clear().extend_pairs(pairs);
+            }
             parsed.to_string()
         }
-        Ok(parsed) => parsed.to_string(),
         // Unparsable: hide everything between the scheme and the last `@`, where a password
         // would be.
         Err(_) => match (text.find("://"), text.rfind('@')) {
@@ -448,6 +473,16 @@ mod tests {
         let shown = format!("{database} {database:?}");
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains("switchyard:***@db:5432"), "{shown}");
+
+        let in_query = load_env(&[(
+            "SWITCHYARD_DATABASE_URL",
+            "postgres://switchyard@db/switchyard?password=hunter2&sslmode=disable",
+        )])
+        .unwrap()
+        .database()
+        .to_string();
+        assert!(!in_query.contains("hunter2"), "{in_query}");
+        assert!(in_query.contains("sslmode=disable"), "{in_query}");
     }
 
     #[test]
@@ -541,6 +576,14 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.contains("--config"), "{error}");
+    }
+
+    #[test]
+    fn text_settings_stay_text_whatever_they_look_like() {
+        let settings = load_env(&[("SWITCHYARD_DATA_DIR", "2024")]).unwrap();
+        assert_eq!(settings.data_dir, PathBuf::from("2024"));
+        let settings = load_env(&[("SWITCHYARD_DATA_DIR", "true")]).unwrap();
+        assert_eq!(settings.data_dir, PathBuf::from("true"));
     }
 
     #[test]

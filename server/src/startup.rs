@@ -55,7 +55,10 @@ impl Application {
         let database = settings.database();
         if let DatabaseUrl::Sqlite(path) = &database {
             if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                create_dir(parent)?;
+                std::fs::create_dir_all(parent).map_err(|source| StartupError::Database {
+                    url: database.to_string(),
+                    source: StoreError::Folder(source),
+                })?;
             }
         }
         let store = store::open(&database, settings.database_max_connections)

@@ -83,8 +83,9 @@ impl Running {
     }
 
     fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([format!("-{signal}"), self.child.id().to_string()])
+        // bash's built-in kill: no procps needed.
+        let status = Command::new("bash")
+            .args(["-c", &format!("kill -{signal} {}", self.child.id())])
             .status()
             .expect("run kill");
         assert!(status.success());

@@ -23,6 +23,9 @@ pub enum ApiError {
         path: String,
         allowed: Vec<Method>,
     },
+    /// A method no route anywhere takes.
+    #[error("method {method} is not supported by this server")]
+    UnknownMethod { method: String },
     /// The body is not JSON at all.
     #[error("the request body is not valid JSON: {0}")]
     MalformedJson(String),
@@ -65,6 +68,9 @@ impl ApiError {
             ApiError::RouteNotFound { .. } => ("route_not_found", StatusCode::NOT_FOUND),
             ApiError::MethodNotAllowed { .. } => {
                 ("method_not_allowed", StatusCode::METHOD_NOT_ALLOWED)
+            }
+            ApiError::UnknownMethod { .. } => {
+                ("method_not_implemented", StatusCode::NOT_IMPLEMENTED)
             }
             ApiError::MalformedJson(_) => ("malformed_json", StatusCode::BAD_REQUEST),
             ApiError::Invalid(_) => ("validation_failed", StatusCode::UNPROCESSABLE_ENTITY),

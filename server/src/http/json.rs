@@ -230,6 +230,29 @@ mod tests {
     }
 
     #[actix_web::test]
+    async fn oversized_body_without_a_declared_length_is_a_413() {
+        // A streamed body (no Content-Length) is counted as it arrives.
+        let (request, _) = test::TestRequest::post()
+            .insert_header(("content-type", "application/json"))
+            .app_data(BodyLimit(64))
+            .to_http_parts();
+        let chunks = (0..10).map(|_| {
+            Ok::<_, actix_web::error::PayloadError>(web::Bytes::from_static(b"[1,2,3,4,5]"))
+        });
+        let stream: std::pin::Pin<
+            Box<
+                dyn futures_util::Stream<Item = Result<web::Bytes, actix_web::error::PayloadError>>,
+            >,
+        > = Box::pin(futures_util::stream::iter(chunks));
+        let mut payload = Payload::Stream { payload: stream };
+        let result = ApiJson::<serde_json::Value>::from_request(&request, &mut payload).await;
+        assert!(
+            matches!(result, Err(ApiError::PayloadTooLarge { limit: 64 })),
+            "{result:?}"
+        );
+    }
+
+    #[actix_web::test]
     async fn body_not_declared_as_json_is_a_415() {
         for content_type in [None, Some("text/plain"), Some("application/jsonx")] {
             let (status, body) = call(content_type, r#"{"name":"dev","items":[]}"#)

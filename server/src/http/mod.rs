@@ -137,6 +137,7 @@ pub fn app(
         .app_data(web::PayloadConfig::new(shared.body_limit.0))
         .configure(routes)
         .into_app()
+        .route("/docs", web::get().to(docs_redirect))
         .service(
             SwaggerUi::new("/docs/{_:.*}").config(utoipa_swagger_ui::Config::new([OPENAPI_PATH])),
         )
@@ -146,6 +147,12 @@ pub fn app(
         .wrap(ErrorHandlers::new().default_handler(error_as_json))
         .wrap(shared.metrics)
         .wrap(from_fn(request_id::middleware))
+}
+
+async fn docs_redirect() -> HttpResponse {
+    HttpResponse::PermanentRedirect()
+        .insert_header((header::LOCATION, "/docs/"))
+        .finish()
 }
 
 async fn route_not_found(request: HttpRequest) -> Result<HttpResponse, ApiError> {

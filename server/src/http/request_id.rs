@@ -7,12 +7,26 @@ use std::time::Instant;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::http::Method;
 use actix_web::middleware::Next;
-use actix_web::Error;
+use actix_web::{Error, ResponseError};
 use tracing::Instrument;
+
+use super::error::ApiError;
 
 /// The header that carries the request id both ways.
 pub const HEADER: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The methods the server knows; others are refused at once.
+const STANDARD_METHODS: [Method; 7] = [
+    Method::GET,
+    Method::HEAD,
+    Method::POST,
+    Method::PUT,
+    Method::PATCH,
+    Method::DELETE,
+    Method::OPTIONS,
+];
 
 /// Longest id accepted from a caller; longer ones are replaced by a new id.
 const MAX_LEN: usize = 128;
@@ -50,8 +64,22 @@ pub async fn middleware(
         path = %request.path(),
     );
     let started = Instant::now();
+    let handled = async move {
+        // Refused before the metrics middleware sees them: invented method names would each
+        // open a new metrics series.
+        if !STANDARD_METHODS.contains(request.method()) {
+            let error = ApiError::UnknownMethod {
+                method: request.method().to_string(),
+            };
+            let response = request.into_response(error.error_response());
+            return Ok(response.map_into_right_body());
+        }
+        next.call(request)
+            .await
+            .map(ServiceResponse::map_into_left_body)
+    };
     let result = CURRENT
-        .scope(id.clone(), next.call(request))
+        .scope(id.clone(), handled)
         .instrument(span.clone())
         .await;
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;

@@ -77,7 +77,8 @@ pub fn unmatched(request: &HttpRequest) -> ApiError {
         .app_data::<RouteTable>()
         .map(|table| table.allowed_methods(request.path()))
         .unwrap_or_default();
-    if allowed.is_empty() {
+    // A path that only looks like a route (`/healthz/`) but takes this very method is unknown.
+    if allowed.is_empty() || allowed.contains(request.method()) {
         ApiError::RouteNotFound {
             path: request.path().to_owned(),
         }

@@ -86,6 +86,9 @@ pub enum StoreError {
     /// The schema could not be brought up to date.
     #[error("database migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
+    /// The folder for a database file cannot be created.
+    #[error("cannot create the database's folder: {0}")]
+    Folder(#[source] std::io::Error),
     /// A stored value breaks the rules of its type: someone edited the database by hand.
     #[error("stored data is invalid: {0}")]
     Corrupt(String),

@@ -164,7 +164,45 @@ async fn api_description_and_its_viewer_are_served(backend: Backend) {
     );
 }
 
+async fn path_variants_and_unknown_methods_are_refused_cleanly(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    // A trailing slash is another path, not another method.
+    let response = app.get("/healthz/").await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert_eq!(error_body(response).await.error.code, "route_not_found");
+
+    // Invented methods are refused before they reach the metrics.
+    let method = reqwest::Method::from_bytes(b"BREW").unwrap();
+    let response = app
+        .client
+        .request(method, app.url("/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_IMPLEMENTED);
+    assert_eq!(
+        error_body(response).await.error.code,
+        "method_not_implemented"
+    );
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(!metrics.contains("BREW"), "{metrics}");
+}
+
+async fn docs_without_a_slash_lead_to_the_viewer(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let response = client.get(app.url("/docs")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::PERMANENT_REDIRECT);
+    assert_eq!(response.headers()["location"], "/docs/");
+}
+
 for_each_store!(
+    path_variants_and_unknown_methods_are_refused_cleanly,
+    docs_without_a_slash_lead_to_the_viewer,
     liveness_answers_ok,
     readiness_follows_the_database,
     version_is_the_build_version,
