@@ -4,11 +4,16 @@
 //! drift apart. Types that carry rules (such as [`EnvironmentName`]) check them in their
 //! constructor and in deserialization, so an invalid value cannot be built on either side.
 
+pub mod auth;
 pub mod environment;
 pub mod error;
 pub mod identity;
 pub mod meta;
 
+pub use auth::{
+    ApiToken, BoundedText, CreatedApiToken, GlobalRoleChange, GrantChange, LoginRequest,
+    LogoutRequest, NewApiToken, PasswordReset, RefreshRequest, TokenName, TokenPair,
+};
 pub use environment::{
     Description, Environment, EnvironmentName, EnvironmentUpdate, InvalidValue, NewEnvironment,
 };

@@ -14,14 +14,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use switchyard_proto::{Environment, EnvironmentName, EnvironmentUpdate, NewEnvironment};
+use switchyard_proto::{
+    Environment, EnvironmentName, EnvironmentRole, EnvironmentUpdate, Grant, NewEnvironment,
+    Username,
+};
 use time::OffsetDateTime;
+use uuid::Uuid;
 
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use timestamp::Timestamp;
 
 use crate::config::DatabaseUrl;
+use crate::domain::identity::{
+    ApiTokenRecord, RefreshTokenRecord, RefreshUse, UserChange, UserRecord,
+};
 
 /// How long to wait for a database connection before calling the database unreachable.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -55,6 +62,103 @@ pub trait Store: Send + Sync + fmt::Debug {
         update: &EnvironmentUpdate,
     ) -> Result<Environment, StoreError>;
 
+    /// How many users exist.
+    async fn count_users(&self) -> Result<u64, StoreError>;
+
+    /// Creates a user; the name must be new.
+    async fn create_user(&self, user: &UserRecord) -> Result<(), StoreError>;
+
+    /// The user called `username`.
+    async fn user_by_name(&self, username: &Username) -> Result<UserRecord, StoreError>;
+
+    /// The user with id `id`.
+    async fn user_by_id(&self, id: Uuid) -> Result<UserRecord, StoreError>;
+
+    /// All users, by name.
+    async fn users(&self) -> Result<Vec<UserRecord>, StoreError>;
+
+    /// Applies `change` to the user called `username` and returns the result.
+    async fn update_user(
+        &self,
+        username: &Username,
+        change: &UserChange,
+    ) -> Result<UserRecord, StoreError>;
+
+    /// The user's grants, by environment.
+    async fn grants(&self, user_id: Uuid) -> Result<Vec<Grant>, StoreError>;
+
+    /// Gives the user `role` on `environment`, replacing any role held there.
+    async fn put_grant(
+        &self,
+        user_id: Uuid,
+        environment: &EnvironmentName,
+        role: EnvironmentRole,
+        granted_at: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+
+    /// Takes the user's role on `environment` away; `false` if there was none.
+    async fn remove_grant(
+        &self,
+        user_id: Uuid,
+        environment: &EnvironmentName,
+    ) -> Result<bool, StoreError>;
+
+    /// Keeps a new refresh token.
+    async fn insert_refresh_token(&self, token: &RefreshTokenRecord) -> Result<(), StoreError>;
+
+    /// Uses up the refresh token with hash `token_hash`, at most once even under concurrency.
+    async fn use_refresh_token(
+        &self,
+        token_hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<RefreshUse, StoreError>;
+
+    /// Ends every refresh token of one login session.
+    async fn revoke_refresh_family(
+        &self,
+        family: Uuid,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+
+    /// Ends every refresh token of a user (after a password reset or disabling).
+    async fn revoke_user_refresh_tokens(
+        &self,
+        user_id: Uuid,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+
+    /// Ends an access token before its expiry.
+    async fn revoke_access_token(
+        &self,
+        jti: Uuid,
+        expires_at: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+
+    /// Whether the access token `jti` was ended.
+    async fn access_token_revoked(&self, jti: Uuid) -> Result<bool, StoreError>;
+
+    /// Keeps a new API token.
+    async fn create_api_token(&self, token: &ApiTokenRecord) -> Result<(), StoreError>;
+
+    /// The API token whose secret hashes to `token_hash`, if any.
+    async fn api_token_by_hash(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<ApiTokenRecord>, StoreError>;
+
+    /// The API token with id `id`.
+    async fn api_token(&self, id: Uuid) -> Result<ApiTokenRecord, StoreError>;
+
+    /// API tokens, newest first: of one owner, or of everyone.
+    async fn api_tokens(&self, owner_id: Option<Uuid>) -> Result<Vec<ApiTokenRecord>, StoreError>;
+
+    /// Revokes the API token `id` (again revoking a revoked one changes nothing).
+    async fn revoke_api_token(
+        &self,
+        id: Uuid,
+        now: OffsetDateTime,
+    ) -> Result<ApiTokenRecord, StoreError>;
+
     /// Closes every connection; later calls fail.
     async fn close(&self);
 }
@@ -80,6 +184,15 @@ pub enum StoreError {
     /// The name is taken.
     #[error("environment {0} already exists")]
     EnvironmentExists(EnvironmentName),
+    /// No user has that name or id.
+    #[error("user {0} does not exist")]
+    UserNotFound(String),
+    /// The username is taken.
+    #[error("user {0} already exists")]
+    UserExists(Username),
+    /// No API token has that id.
+    #[error("API token {0} does not exist")]
+    ApiTokenNotFound(Uuid),
     /// The database could not be reached or failed.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
@@ -104,4 +217,28 @@ pub(crate) fn parse_description(text: String) -> Result<switchyard_proto::Descri
 
 pub(crate) fn is_unique_violation(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+pub(crate) fn is_foreign_key_violation(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db) if db.is_foreign_key_violation())
+}
+
+pub(crate) fn parse_username(name: String) -> Result<Username, StoreError> {
+    Username::parse(name).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+pub(crate) fn parse_token_name(name: String) -> Result<switchyard_proto::TokenName, StoreError> {
+    switchyard_proto::TokenName::parse(name).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+pub(crate) fn parse_global_role(
+    role: Option<String>,
+) -> Result<Option<switchyard_proto::GlobalRole>, StoreError> {
+    role.map(|role| switchyard_proto::GlobalRole::parse(&role))
+        .transpose()
+        .map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+pub(crate) fn parse_environment_role(role: String) -> Result<EnvironmentRole, StoreError> {
+    EnvironmentRole::parse(&role).map_err(|e| StoreError::Corrupt(e.to_string()))
 }

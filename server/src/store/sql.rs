@@ -20,6 +20,38 @@ macro_rules! implement_store {
             })
         }
 
+        fn user_from_row(
+            row: <$db as sqlx::Database>::Row,
+        ) -> Result<$crate::domain::identity::UserRecord, $crate::store::StoreError> {
+            use sqlx::Row as _;
+            Ok($crate::domain::identity::UserRecord {
+                id: row.try_get("id")?,
+                username: $crate::store::parse_username(row.try_get("username")?)?,
+                password_hash: row.try_get("password_hash")?,
+                global_role: $crate::store::parse_global_role(row.try_get("global_role")?)?,
+                disabled: row.try_get("disabled")?,
+                created_at: row.try_get::<$crate::store::Timestamp, _>("created_at")?.get(),
+            })
+        }
+
+        fn api_token_from_row(
+            row: <$db as sqlx::Database>::Row,
+        ) -> Result<$crate::domain::identity::ApiTokenRecord, $crate::store::StoreError> {
+            use sqlx::Row as _;
+            Ok($crate::domain::identity::ApiTokenRecord {
+                id: row.try_get("id")?,
+                owner_id: row.try_get("owner_id")?,
+                owner: $crate::store::parse_username(row.try_get("owner")?)?,
+                name: $crate::store::parse_token_name(row.try_get("name")?)?,
+                token_hash: row.try_get("token_hash")?,
+                created_at: row.try_get::<$crate::store::Timestamp, _>("created_at")?.get(),
+                expires_at: row.try_get::<$crate::store::Timestamp, _>("expires_at")?.get(),
+                revoked_at: row
+                    .try_get::<Option<$crate::store::Timestamp>, _>("revoked_at")?
+                    .map($crate::store::Timestamp::get),
+            })
+        }
+
         #[async_trait::async_trait]
         impl $crate::store::Store for $store {
             fn kind(&self) -> &'static str {
@@ -107,6 +139,387 @@ macro_rules! implement_store {
                 .unwrap_or_else(|| {
                     Err($crate::store::StoreError::EnvironmentNotFound(name.clone()))
                 })
+            }
+
+            async fn count_users(&self) -> Result<u64, $crate::store::StoreError> {
+                let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
+                    .fetch_one(&self.pool)
+                    .await?;
+                Ok(u64::try_from(count).unwrap_or_default())
+            }
+
+            async fn create_user(
+                &self,
+                user: &$crate::domain::identity::UserRecord,
+            ) -> Result<(), $crate::store::StoreError> {
+                sqlx::query(
+                    "INSERT INTO users \
+                     (id, username, password_hash, global_role, disabled, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(user.id)
+                .bind(user.username.as_str())
+                .bind(&user.password_hash)
+                .bind(user.global_role.map(|role| role.as_str()))
+                .bind(user.disabled)
+                .bind($crate::store::Timestamp::from(user.created_at))
+                .execute(&self.pool)
+                .await
+                .map_err(|e| match $crate::store::is_unique_violation(&e) {
+                    true => $crate::store::StoreError::UserExists(user.username.clone()),
+                    false => e.into(),
+                })?;
+                Ok(())
+            }
+
+            async fn user_by_name(
+                &self,
+                username: &switchyard_proto::Username,
+            ) -> Result<$crate::domain::identity::UserRecord, $crate::store::StoreError> {
+                sqlx::query(
+                    "SELECT id, username, password_hash, global_role, disabled, created_at \
+                     FROM users WHERE username = $1",
+                )
+                .bind(username.as_str())
+                .fetch_optional(&self.pool)
+                .await?
+                .map(user_from_row)
+                .unwrap_or_else(|| {
+                    Err($crate::store::StoreError::UserNotFound(username.to_string()))
+                })
+            }
+
+            async fn user_by_id(
+                &self,
+                id: uuid::Uuid,
+            ) -> Result<$crate::domain::identity::UserRecord, $crate::store::StoreError> {
+                sqlx::query(
+                    "SELECT id, username, password_hash, global_role, disabled, created_at \
+                     FROM users WHERE id = $1",
+                )
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?
+                .map(user_from_row)
+                .unwrap_or_else(|| Err($crate::store::StoreError::UserNotFound(id.to_string())))
+            }
+
+            async fn users(
+                &self,
+            ) -> Result<Vec<$crate::domain::identity::UserRecord>, $crate::store::StoreError>
+            {
+                sqlx::query(
+                    "SELECT id, username, password_hash, global_role, disabled, created_at \
+                     FROM users ORDER BY username",
+                )
+                .fetch_all(&self.pool)
+                .await?
+                .into_iter()
+                .map(user_from_row)
+                .collect()
+            }
+
+            async fn update_user(
+                &self,
+                username: &switchyard_proto::Username,
+                change: &$crate::domain::identity::UserChange,
+            ) -> Result<$crate::domain::identity::UserRecord, $crate::store::StoreError> {
+                sqlx::query(
+                    "UPDATE users SET disabled = COALESCE($2, disabled), \
+                     password_hash = COALESCE($3, password_hash), \
+                     global_role = CASE WHEN $4 THEN $5 ELSE global_role END \
+                     WHERE username = $1 \
+                     RETURNING id, username, password_hash, global_role, disabled, created_at",
+                )
+                .bind(username.as_str())
+                .bind(change.disabled)
+                .bind(change.password_hash.as_deref())
+                .bind(change.global_role.is_some())
+                .bind(change.global_role.flatten().map(|role| role.as_str()))
+                .fetch_optional(&self.pool)
+                .await?
+                .map(user_from_row)
+                .unwrap_or_else(|| {
+                    Err($crate::store::StoreError::UserNotFound(username.to_string()))
+                })
+            }
+
+            async fn grants(
+                &self,
+                user_id: uuid::Uuid,
+            ) -> Result<Vec<switchyard_proto::Grant>, $crate::store::StoreError> {
+                use sqlx::Row as _;
+                sqlx::query(
+                    "SELECT environment, role FROM grants WHERE user_id = $1 \
+                     ORDER BY environment",
+                )
+                .bind(user_id)
+                .fetch_all(&self.pool)
+                .await?
+                .into_iter()
+                .map(|row| {
+                    Ok(switchyard_proto::Grant {
+                        environment: $crate::store::parse_name(row.try_get("environment")?)?,
+                        role: $crate::store::parse_environment_role(row.try_get("role")?)?,
+                    })
+                })
+                .collect()
+            }
+
+            async fn put_grant(
+                &self,
+                user_id: uuid::Uuid,
+                environment: &switchyard_proto::EnvironmentName,
+                role: switchyard_proto::EnvironmentRole,
+                granted_at: time::OffsetDateTime,
+            ) -> Result<(), $crate::store::StoreError> {
+                sqlx::query(
+                    "INSERT INTO grants (user_id, environment, role, granted_at) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, environment) \
+                     DO UPDATE SET role = excluded.role, granted_at = excluded.granted_at",
+                )
+                .bind(user_id)
+                .bind(environment.as_str())
+                .bind(role.as_str())
+                .bind($crate::store::Timestamp::from(granted_at))
+                .execute(&self.pool)
+                .await
+                .map_err(|e| match $crate::store::is_foreign_key_violation(&e) {
+                    true => $crate::store::StoreError::EnvironmentNotFound(environment.clone()),
+                    false => e.into(),
+                })?;
+                Ok(())
+            }
+
+            async fn remove_grant(
+                &self,
+                user_id: uuid::Uuid,
+                environment: &switchyard_proto::EnvironmentName,
+            ) -> Result<bool, $crate::store::StoreError> {
+                let result =
+                    sqlx::query("DELETE FROM grants WHERE user_id = $1 AND environment = $2")
+                        .bind(user_id)
+                        .bind(environment.as_str())
+                        .execute(&self.pool)
+                        .await?;
+                Ok(result.rows_affected() > 0)
+            }
+
+            async fn insert_refresh_token(
+                &self,
+                token: &$crate::domain::identity::RefreshTokenRecord,
+            ) -> Result<(), $crate::store::StoreError> {
+                sqlx::query(
+                    "INSERT INTO refresh_tokens \
+                     (token_hash, family, user_id, issued_at, expires_at) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(&token.token_hash)
+                .bind(token.family)
+                .bind(token.user_id)
+                .bind($crate::store::Timestamp::from(token.issued_at))
+                .bind($crate::store::Timestamp::from(token.expires_at))
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn use_refresh_token(
+                &self,
+                token_hash: &str,
+                now: time::OffsetDateTime,
+            ) -> Result<$crate::domain::identity::RefreshUse, $crate::store::StoreError> {
+                use sqlx::Row as _;
+                let now = $crate::store::Timestamp::from(now);
+                // The condition and the update are one statement, so two concurrent uses of
+                // one token cannot both succeed.
+                let used = sqlx::query(
+                    "UPDATE refresh_tokens SET used_at = $2 \
+                     WHERE token_hash = $1 AND used_at IS NULL AND revoked_at IS NULL \
+                     AND expires_at > $2 \
+                     RETURNING token_hash, family, user_id, issued_at, expires_at",
+                )
+                .bind(token_hash)
+                .bind(now)
+                .fetch_optional(&self.pool)
+                .await?;
+                if let Some(row) = used {
+                    return Ok($crate::domain::identity::RefreshUse::Fresh(
+                        $crate::domain::identity::RefreshTokenRecord {
+                            token_hash: row.try_get("token_hash")?,
+                            family: row.try_get("family")?,
+                            user_id: row.try_get("user_id")?,
+                            issued_at: row
+                                .try_get::<$crate::store::Timestamp, _>("issued_at")?
+                                .get(),
+                            expires_at: row
+                                .try_get::<$crate::store::Timestamp, _>("expires_at")?
+                                .get(),
+                        },
+                    ));
+                }
+                let replayed = sqlx::query(
+                    "SELECT family FROM refresh_tokens \
+                     WHERE token_hash = $1 AND used_at IS NOT NULL",
+                )
+                .bind(token_hash)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(match replayed {
+                    Some(row) => $crate::domain::identity::RefreshUse::Replayed {
+                        family: row.try_get("family")?,
+                    },
+                    None => $crate::domain::identity::RefreshUse::Invalid,
+                })
+            }
+
+            async fn revoke_refresh_family(
+                &self,
+                family: uuid::Uuid,
+                now: time::OffsetDateTime,
+            ) -> Result<(), $crate::store::StoreError> {
+                sqlx::query(
+                    "UPDATE refresh_tokens SET revoked_at = $2 \
+                     WHERE family = $1 AND revoked_at IS NULL",
+                )
+                .bind(family)
+                .bind($crate::store::Timestamp::from(now))
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn revoke_user_refresh_tokens(
+                &self,
+                user_id: uuid::Uuid,
+                now: time::OffsetDateTime,
+            ) -> Result<(), $crate::store::StoreError> {
+                sqlx::query(
+                    "UPDATE refresh_tokens SET revoked_at = $2 \
+                     WHERE user_id = $1 AND revoked_at IS NULL",
+                )
+                .bind(user_id)
+                .bind($crate::store::Timestamp::from(now))
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn revoke_access_token(
+                &self,
+                jti: uuid::Uuid,
+                expires_at: time::OffsetDateTime,
+            ) -> Result<(), $crate::store::StoreError> {
+                sqlx::query(
+                    "INSERT INTO revoked_access_tokens (jti, expires_at) VALUES ($1, $2) \
+                     ON CONFLICT (jti) DO NOTHING",
+                )
+                .bind(jti)
+                .bind($crate::store::Timestamp::from(expires_at))
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn access_token_revoked(
+                &self,
+                jti: uuid::Uuid,
+            ) -> Result<bool, $crate::store::StoreError> {
+                let found = sqlx::query("SELECT 1 FROM revoked_access_tokens WHERE jti = $1")
+                    .bind(jti)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(found.is_some())
+            }
+
+            async fn create_api_token(
+                &self,
+                token: &$crate::domain::identity::ApiTokenRecord,
+            ) -> Result<(), $crate::store::StoreError> {
+                sqlx::query(
+                    "INSERT INTO api_tokens \
+                     (id, owner_id, name, token_hash, created_at, expires_at, revoked_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(token.id)
+                .bind(token.owner_id)
+                .bind(token.name.as_str())
+                .bind(&token.token_hash)
+                .bind($crate::store::Timestamp::from(token.created_at))
+                .bind($crate::store::Timestamp::from(token.expires_at))
+                .bind(token.revoked_at.map($crate::store::Timestamp::from))
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn api_token_by_hash(
+                &self,
+                token_hash: &str,
+            ) -> Result<Option<$crate::domain::identity::ApiTokenRecord>, $crate::store::StoreError>
+            {
+                sqlx::query(
+                    "SELECT t.id, t.owner_id, u.username AS owner, t.name, t.token_hash, \
+                     t.created_at, t.expires_at, t.revoked_at \
+                     FROM api_tokens t JOIN users u ON u.id = t.owner_id \
+                     WHERE t.token_hash = $1",
+                )
+                .bind(token_hash)
+                .fetch_optional(&self.pool)
+                .await?
+                .map(api_token_from_row)
+                .transpose()
+            }
+
+            async fn api_token(
+                &self,
+                id: uuid::Uuid,
+            ) -> Result<$crate::domain::identity::ApiTokenRecord, $crate::store::StoreError> {
+                sqlx::query(
+                    "SELECT t.id, t.owner_id, u.username AS owner, t.name, t.token_hash, \
+                     t.created_at, t.expires_at, t.revoked_at \
+                     FROM api_tokens t JOIN users u ON u.id = t.owner_id WHERE t.id = $1",
+                )
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?
+                .map(api_token_from_row)
+                .unwrap_or_else(|| Err($crate::store::StoreError::ApiTokenNotFound(id)))
+            }
+
+            async fn api_tokens(
+                &self,
+                owner_id: Option<uuid::Uuid>,
+            ) -> Result<Vec<$crate::domain::identity::ApiTokenRecord>, $crate::store::StoreError>
+            {
+                sqlx::query(
+                    "SELECT t.id, t.owner_id, u.username AS owner, t.name, t.token_hash, \
+                     t.created_at, t.expires_at, t.revoked_at \
+                     FROM api_tokens t JOIN users u ON u.id = t.owner_id \
+                     WHERE $1 IS NULL OR t.owner_id = $1 \
+                     ORDER BY t.created_at DESC, t.id",
+                )
+                .bind(owner_id)
+                .fetch_all(&self.pool)
+                .await?
+                .into_iter()
+                .map(api_token_from_row)
+                .collect()
+            }
+
+            async fn revoke_api_token(
+                &self,
+                id: uuid::Uuid,
+                now: time::OffsetDateTime,
+            ) -> Result<$crate::domain::identity::ApiTokenRecord, $crate::store::StoreError> {
+                sqlx::query(
+                    "UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1",
+                )
+                .bind(id)
+                .bind($crate::store::Timestamp::from(now))
+                .execute(&self.pool)
+                .await?;
+                self.api_token(id).await
             }
 
             async fn close(&self) {

@@ -6,3 +6,4 @@ mod api;
 mod compose;
 mod openapi;
 mod store;
+mod store_identity;

@@ -1,0 +1,3 @@
+//! What the server keeps, free of HTTP and SQL.
+
+pub mod identity;
