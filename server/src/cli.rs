@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
+use crate::auth::bootstrap::Bootstrap;
 use crate::clock::SystemClock;
 use crate::config::{Settings, SETTING_KEYS};
 use crate::startup::Application;
@@ -83,7 +84,7 @@ async fn serve(config: Option<&Path>) -> ExitCode {
             "ignoring an environment variable that is not a setting"
         );
     }
-    let app = match Application::build(&settings, Arc::new(SystemClock)).await {
+    let mut app = match Application::build(&settings, Arc::new(SystemClock)).await {
         Ok(app) => app,
         Err(error) => return fail(1, &format!("cannot start: {error}")),
     };
@@ -99,6 +100,21 @@ async fn serve(config: Option<&Path>) -> ExitCode {
         app.database()
     );
     tracing::info!(address = %app.address(), database = %app.database(), "server started");
+    match app.take_bootstrap() {
+        Bootstrap::NotNeeded => {}
+        Bootstrap::CreatedWithConfiguredPassword => {
+            tracing::info!(
+                "created the first user, admin, with the password from SWITCHYARD_ADMIN_PASSWORD"
+            );
+        }
+        // Printed on the console once and never logged: it is a secret.
+        Bootstrap::CreatedWithGeneratedPassword(password) => {
+            println!(
+                "created the first user, admin, with the password {password}\n\
+                 (shown only this once: log in and change it, or set SWITCHYARD_ADMIN_PASSWORD before the first start)"
+            );
+        }
+    }
 
     let handle = app.handle();
     tokio::spawn(async move {

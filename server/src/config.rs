@@ -10,6 +10,7 @@ use std::time::Duration;
 use figment::providers::{Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
+use switchyard_proto::Password;
 
 /// Prefix of every environment variable the server reads.
 pub const ENV_PREFIX: &str = "SWITCHYARD_";
@@ -25,10 +26,24 @@ pub const SETTING_KEYS: &[&str] = &[
     "log_format",
     "max_body_bytes",
     "shutdown_timeout_secs",
+    "admin_password",
+    "jwt_secret_file",
+    "access_token_ttl_secs",
+    "refresh_token_ttl_secs",
+    "login_lockout_failures",
+    "login_lockout_secs",
 ];
 
 /// Settings whose values are text, whatever they look like.
-const TEXT_SETTINGS: &[&str] = &["listen", "data_dir", "database_url", "log", "log_format"];
+const TEXT_SETTINGS: &[&str] = &[
+    "listen",
+    "data_dir",
+    "database_url",
+    "log",
+    "log_format",
+    "admin_password",
+    "jwt_secret_file",
+];
 
 /// The server's settings.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -50,6 +65,21 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// How long in-flight requests may take to finish after a shutdown signal, in seconds.
     pub shutdown_timeout_secs: u64,
+    /// Password of the `admin` user created on the first start; random (and printed once)
+    /// when not set. Ignored once users exist.
+    pub admin_password: Option<Password>,
+    /// File holding the access-token signing secret; `jwt-secret` in `data_dir` by default,
+    /// created when missing. Server processes sharing a database must share it.
+    pub jwt_secret_file: Option<PathBuf>,
+    /// Lifetime of access tokens, in seconds.
+    pub access_token_ttl_secs: u64,
+    /// Lifetime of refresh tokens, in seconds.
+    pub refresh_token_ttl_secs: u64,
+    /// Failed logins of one username (three times as many from one address) before logins are
+    /// refused with 429.
+    pub login_lockout_failures: u32,
+    /// How long such a lockout lasts, in seconds; failures older than this are forgotten.
+    pub login_lockout_secs: u64,
 }
 
 impl Default for Settings {
@@ -63,6 +93,12 @@ impl Default for Settings {
             log_format: LogFormat::Pretty,
             max_body_bytes: 1024 * 1024,
             shutdown_timeout_secs: 30,
+            admin_password: None,
+            jwt_secret_file: None,
+            access_token_ttl_secs: 15 * 60,
+            refresh_token_ttl_secs: 30 * 24 * 60 * 60,
+            login_lockout_failures: 10,
+            login_lockout_secs: 15 * 60,
         }
     }
 }
@@ -112,6 +148,13 @@ impl Settings {
             .unwrap_or_else(|| DatabaseUrl::Sqlite(self.data_dir.join("switchyard.db")))
     }
 
+    /// The file holding the access-token signing secret.
+    pub fn jwt_secret_path(&self) -> PathBuf {
+        self.jwt_secret_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("jwt-secret"))
+    }
+
     /// Grace period for in-flight requests at shutdown.
     pub fn shutdown_timeout(&self) -> Duration {
         Duration::from_secs(self.shutdown_timeout_secs)
@@ -146,6 +189,35 @@ impl Settings {
                     self.database_max_connections
                 ),
             ));
+        }
+        let ranges: [(&str, u64, u64, u64); 4] = [
+            (
+                "access_token_ttl_secs",
+                self.access_token_ttl_secs,
+                60,
+                24 * 3600,
+            ),
+            (
+                "refresh_token_ttl_secs",
+                self.refresh_token_ttl_secs,
+                300,
+                365 * 24 * 3600,
+            ),
+            (
+                "login_lockout_failures",
+                u64::from(self.login_lockout_failures),
+                1,
+                1000,
+            ),
+            ("login_lockout_secs", self.login_lockout_secs, 1, 24 * 3600),
+        ];
+        for (key, value, min, max) in ranges {
+            if !(min..=max).contains(&value) {
+                return Err(ConfigError::setting(
+                    key,
+                    format!("{value} is out of range; use {min} to {max}"),
+                ));
+            }
         }
         if self.data_dir.as_os_str().is_empty() {
             return Err(ConfigError::setting("data_dir", "must not be empty".into()));

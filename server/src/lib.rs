@@ -1,5 +1,6 @@
 //! The Switchyard server as a library, so tests run the very server the binary runs.
 
+pub mod auth;
 pub mod cli;
 pub mod clock;
 pub mod config;

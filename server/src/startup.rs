@@ -6,6 +6,15 @@ use actix_web::dev::{Server, ServerHandle};
 use actix_web::HttpServer;
 use actix_web_prom::PrometheusMetricsBuilder;
 
+use std::sync::Arc;
+
+use time::Duration;
+
+use crate::auth::bootstrap::{self, Bootstrap};
+use crate::auth::jwt::{self, AccessTokens};
+use crate::auth::password::PasswordHasher;
+use crate::auth::throttle::{LoginThrottle, ThrottlePolicy};
+use crate::auth::Auth;
 use crate::clock::SharedClock;
 use crate::config::{DatabaseUrl, Settings};
 use crate::http::{self, AppState, BodyLimit, Shared};
@@ -35,6 +44,9 @@ pub enum StartupError {
         #[source]
         source: std::io::Error,
     },
+    /// A setting names something unusable.
+    #[error("{0}")]
+    Settings(String),
     /// Metrics or the API description could not be set up: a bug.
     #[error("cannot set up the server: {0}")]
     Setup(String),
@@ -46,6 +58,7 @@ pub struct Application {
     database: DatabaseUrl,
     store: SharedStore,
     server: Server,
+    bootstrap: Bootstrap,
 }
 
 impl Application {
@@ -67,7 +80,18 @@ impl Application {
                 url: database.to_string(),
                 source,
             })?;
-        Self::with_store(settings, database, store, clock)
+        let auth = build_auth(settings)?;
+        let bootstrap = bootstrap::ensure_admin(
+            store.as_ref(),
+            &auth.passwords,
+            clock.as_ref(),
+            settings.admin_password.as_ref(),
+        )
+        .await
+        .map_err(|e| StartupError::Setup(format!("cannot create the first admin user: {e}")))?;
+        let mut app = Self::with_store(settings, database, store, clock, Arc::new(auth))?;
+        app.bootstrap = bootstrap;
+        Ok(app)
     }
 
     fn with_store(
@@ -75,6 +99,7 @@ impl Application {
         database: DatabaseUrl,
         store: SharedStore,
         clock: SharedClock,
+        auth: Arc<Auth>,
     ) -> Result<Self, StartupError> {
         let listen_error = |source| StartupError::Listen {
             address: settings.listen,
@@ -90,6 +115,7 @@ impl Application {
         let state = AppState {
             store: store.clone(),
             clock,
+            auth,
         };
         let shared =
             Shared::new(state, BodyLimit(settings.max_body_bytes), metrics).map_err(|e| {
@@ -107,6 +133,7 @@ impl Application {
             database,
             store,
             server,
+            bootstrap: Bootstrap::NotNeeded,
         })
     }
 
@@ -123,6 +150,12 @@ impl Application {
     /// The store, for callers that need it besides the server.
     pub fn store(&self) -> SharedStore {
         self.store.clone()
+    }
+
+    /// What the first start did about the admin user. Taking it leaves `NotNeeded`, so a
+    /// generated password is handed out once.
+    pub fn take_bootstrap(&mut self) -> Bootstrap {
+        std::mem::replace(&mut self.bootstrap, Bootstrap::NotNeeded)
     }
 
     /// A handle that stops the server; `stop(true)` lets in-flight requests finish.
@@ -145,6 +178,29 @@ impl std::fmt::Debug for Application {
             .field("database", &self.database)
             .finish_non_exhaustive()
     }
+}
+
+fn build_auth(settings: &Settings) -> Result<Auth, StartupError> {
+    let secret = jwt::load_or_create_secret(&settings.jwt_secret_path()).map_err(|problem| {
+        StartupError::Settings(format!(
+            "setting jwt_secret_file (SWITCHYARD_JWT_SECRET_FILE): {problem}"
+        ))
+    })?;
+    let passwords = PasswordHasher::new().map_err(|e| StartupError::Setup(e.to_string()))?;
+    Ok(Auth {
+        passwords,
+        tokens: AccessTokens::new(
+            &secret,
+            Duration::seconds(i64::try_from(settings.access_token_ttl_secs).unwrap_or(900)),
+        ),
+        throttle: LoginThrottle::new(ThrottlePolicy {
+            lockout_failures: settings.login_lockout_failures,
+            lockout: Duration::seconds(i64::try_from(settings.login_lockout_secs).unwrap_or(900)),
+        }),
+        refresh_lifetime: Duration::seconds(
+            i64::try_from(settings.refresh_token_ttl_secs).unwrap_or(86_400),
+        ),
+    })
 }
 
 fn create_dir(path: &std::path::Path) -> Result<(), StartupError> {

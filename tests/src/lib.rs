@@ -13,12 +13,20 @@ use std::path::Path;
 use std::sync::Arc;
 
 use actix_web::dev::ServerHandle;
+use serde_json::{json, Value};
 use sqlx::{Connection, Executor, PgConnection};
+use switchyard_proto::{Password, TokenPair};
 use switchyard_server::clock::{Clock, SystemClock};
 use switchyard_server::config::{DatabaseUrl, Settings};
 use switchyard_server::startup::Application;
 use switchyard_server::store::{self, SharedStore};
 use tempfile::TempDir;
+
+/// The password of `admin` in every test server.
+pub const ADMIN_PASSWORD: &str = "admin password for tests";
+
+/// The password of every user the helpers create.
+pub const USER_PASSWORD: &str = "user password for tests";
 
 /// Where the Postgres half of the suite connects to create its databases.
 pub const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
@@ -199,6 +207,7 @@ impl TestApp {
             data_dir: data_dir.path().to_owned(),
             database_url: Some(database.url().clone()),
             shutdown_timeout_secs: 1,
+            admin_password: Some(Password::parse(ADMIN_PASSWORD).expect("a valid password")),
             ..Settings::default()
         };
         adjust(&mut settings);
@@ -232,6 +241,101 @@ impl TestApp {
             .send()
             .await
             .expect("the server answers")
+    }
+
+    /// Sends `method path` with an optional bearer token and JSON body.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> reqwest::Response {
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        request.send().await.expect("the server answers")
+    }
+
+    /// `GET path` with a bearer token.
+    pub async fn get_as(&self, token: &str, path: &str) -> reqwest::Response {
+        self.call(reqwest::Method::GET, path, Some(token), None)
+            .await
+    }
+
+    /// Logs in; panics unless it works.
+    pub async fn login(&self, username: &str, password: &str) -> TokenPair {
+        let response = self
+            .call(
+                reqwest::Method::POST,
+                "/api/v1/auth/login",
+                None,
+                Some(&json!({ "username": username, "password": password })),
+            )
+            .await;
+        assert_eq!(response.status(), 200, "login as {username}");
+        response.json().await.expect("a token pair")
+    }
+
+    /// An access token of the bootstrap admin.
+    pub async fn admin_token(&self) -> String {
+        self.login("admin", ADMIN_PASSWORD).await.access_token
+    }
+
+    /// Creates a user (as admin) with [`USER_PASSWORD`] and an optional global role, and
+    /// returns their access token.
+    pub async fn user_token(&self, username: &str, global_role: Option<&str>) -> String {
+        let admin = self.admin_token().await;
+        let response = self
+            .call(
+                reqwest::Method::POST,
+                "/api/v1/users",
+                Some(&admin),
+                Some(&json!({
+                    "username": username,
+                    "password": USER_PASSWORD,
+                    "global_role": global_role,
+                })),
+            )
+            .await;
+        assert_eq!(response.status(), 201, "create user {username}");
+        self.login(username, USER_PASSWORD).await.access_token
+    }
+
+    /// Creates an environment (as admin).
+    pub async fn create_environment(&self, name: &str, protected: bool) {
+        let admin = self.admin_token().await;
+        let response = self
+            .call(
+                reqwest::Method::POST,
+                "/api/v1/environments",
+                Some(&admin),
+                Some(&json!({ "name": name, "protected": protected })),
+            )
+            .await;
+        assert_eq!(response.status(), 201, "create environment {name}");
+    }
+
+    /// Gives `username` `role` on `environment` (as admin).
+    pub async fn grant(&self, username: &str, environment: &str, role: &str) {
+        let admin = self.admin_token().await;
+        let response = self
+            .call(
+                reqwest::Method::PUT,
+                &format!("/api/v1/users/{username}/grants/{environment}"),
+                Some(&admin),
+                Some(&json!({ "role": role })),
+            )
+            .await;
+        assert_eq!(
+            response.status(),
+            200,
+            "grant {role} on {environment} to {username}"
+        );
     }
 
     /// The test database behind the server.

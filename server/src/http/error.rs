@@ -47,6 +47,44 @@ pub enum ApiError {
     /// An error status produced outside our handlers, with no better description.
     #[error("{}", .0.canonical_reason().unwrap_or("request failed"))]
     Status(StatusCode),
+    /// No credentials, or credentials that prove nothing.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// The access token has expired.
+    #[error(
+        "the access token has expired; refresh it at POST /api/v1/auth/refresh or log in again"
+    )]
+    TokenExpired,
+    /// Authenticated, but the role does not allow this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// Unknown user or wrong password: the same answer for both.
+    #[error("unknown username or wrong password")]
+    InvalidCredentials,
+    /// The password was right but the account is disabled.
+    #[error("this account is disabled; ask an administrator")]
+    AccountDisabled,
+    /// Too many failed logins.
+    #[error("too many failed logins; try again in {retry_after_secs} seconds")]
+    TooManyAttempts { retry_after_secs: u64 },
+    /// A refresh token was presented a second time: its session has been ended.
+    #[error("this refresh token was already used, so its session has been ended; log in again")]
+    RefreshTokenReused,
+    /// The call needs a login session, not an API token.
+    #[error("{0}")]
+    SessionRequired(String),
+    /// No user has this name.
+    #[error("user {0} does not exist")]
+    UserNotFound(String),
+    /// The username is taken.
+    #[error("user {0} already exists; pick another name")]
+    UserExists(String),
+    /// No API token has this id (or it is not the caller's).
+    #[error("API token {0} does not exist")]
+    ApiTokenNotFound(String),
+    /// The change would leave no enabled administrator.
+    #[error("this would leave no enabled administrator; make someone else admin first")]
+    LastAdmin,
     /// No environment has this name.
     #[error("environment {0} does not exist")]
     EnvironmentNotFound(String),
@@ -83,6 +121,20 @@ impl ApiError {
             }
             ApiError::BodyUnreadable(_) => ("body_unreadable", StatusCode::BAD_REQUEST),
             ApiError::Status(status) => (status_code_name(*status), *status),
+            ApiError::Unauthenticated(_) => ("unauthenticated", StatusCode::UNAUTHORIZED),
+            ApiError::TokenExpired => ("token_expired", StatusCode::UNAUTHORIZED),
+            ApiError::Forbidden(_) => ("forbidden", StatusCode::FORBIDDEN),
+            ApiError::InvalidCredentials => ("invalid_credentials", StatusCode::UNAUTHORIZED),
+            ApiError::AccountDisabled => ("account_disabled", StatusCode::FORBIDDEN),
+            ApiError::TooManyAttempts { .. } => {
+                ("too_many_attempts", StatusCode::TOO_MANY_REQUESTS)
+            }
+            ApiError::RefreshTokenReused => ("refresh_token_reused", StatusCode::UNAUTHORIZED),
+            ApiError::SessionRequired(_) => ("session_required", StatusCode::FORBIDDEN),
+            ApiError::UserNotFound(_) => ("user_not_found", StatusCode::NOT_FOUND),
+            ApiError::UserExists(_) => ("user_exists", StatusCode::CONFLICT),
+            ApiError::ApiTokenNotFound(_) => ("api_token_not_found", StatusCode::NOT_FOUND),
+            ApiError::LastAdmin => ("last_admin", StatusCode::CONFLICT),
             ApiError::EnvironmentNotFound(_) => ("environment_not_found", StatusCode::NOT_FOUND),
             ApiError::EnvironmentExists(_) => ("environment_exists", StatusCode::CONFLICT),
             ApiError::DatabaseUnavailable(_) => {
@@ -165,8 +217,17 @@ impl ResponseError for ApiError {
             tracing::debug!(code, error = %self, "request refused");
         }
         let mut response = HttpResponse::build(status);
-        if let ApiError::MethodNotAllowed { allowed, .. } = self {
-            response.insert_header((header::ALLOW, list_methods(allowed)));
+        match self {
+            ApiError::MethodNotAllowed { allowed, .. } => {
+                response.insert_header((header::ALLOW, list_methods(allowed)));
+            }
+            ApiError::TooManyAttempts { retry_after_secs } => {
+                response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
+            }
+            _ if status == StatusCode::UNAUTHORIZED => {
+                response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+            }
+            _ => {}
         }
         response.json(self.body())
     }
@@ -179,6 +240,9 @@ impl From<StoreError> for ApiError {
                 ApiError::EnvironmentNotFound(name.to_string())
             }
             StoreError::EnvironmentExists(name) => ApiError::EnvironmentExists(name.to_string()),
+            StoreError::UserNotFound(name) => ApiError::UserNotFound(name),
+            StoreError::UserExists(name) => ApiError::UserExists(name.to_string()),
+            StoreError::ApiTokenNotFound(id) => ApiError::ApiTokenNotFound(id.to_string()),
             StoreError::Database(
                 sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_),
             ) => ApiError::DatabaseUnavailable(error),

@@ -15,7 +15,9 @@ const READINESS_TIMEOUT: Duration = Duration::from_secs(3);
 /// Liveness: the process is up and serving.
 #[utoipa::path(
     tag = "service",
-    responses((status = 200, description = "The server is alive", body = Health))
+    responses((status = 200, description = "The server is alive", body = Health)),
+    security(()),
+    extensions(("x-roles" = json!(["anyone"])))
 )]
 #[get("/healthz")]
 pub async fn healthz() -> HttpResponse {
@@ -30,7 +32,9 @@ pub async fn healthz() -> HttpResponse {
     responses(
         (status = 200, description = "The database answers", body = Health),
         (status = 503, description = "The database does not answer", body = ErrorBody),
-    )
+    ),
+    security(()),
+    extensions(("x-roles" = json!(["anyone"])))
 )]
 #[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
@@ -48,7 +52,9 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
 /// The server's name and version, as built.
 #[utoipa::path(
     tag = "service",
-    responses((status = 200, description = "Name and version", body = VersionInfo))
+    responses((status = 200, description = "Name and version", body = VersionInfo)),
+    security(()),
+    extensions(("x-roles" = json!(["anyone"])))
 )]
 #[get("/version")]
 pub async fn version() -> HttpResponse {
@@ -61,7 +67,9 @@ pub async fn version() -> HttpResponse {
 /// This API's OpenAPI description.
 #[utoipa::path(
     tag = "service",
-    responses((status = 200, description = "The OpenAPI 3.1 description of this API", content_type = "application/json"))
+    responses((status = 200, description = "The OpenAPI 3.1 description of this API", content_type = "application/json")),
+    security(()),
+    extensions(("x-roles" = json!(["anyone"])))
 )]
 #[get("/openapi.json")]
 pub async fn openapi(description: web::Data<ApiDescriptionJson>) -> HttpResponse {

@@ -1,11 +1,16 @@
 //! The HTTP face of the server: routes, middleware, the error mapping and the OpenAPI
 //! description, declared once so the served API and its description cannot drift.
 
+mod auth;
+pub mod capability;
+mod environments;
 pub mod error;
 pub mod json;
 mod meta;
 pub mod request_id;
+mod tokens;
 mod unmatched;
+mod users;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
@@ -22,6 +27,9 @@ pub use error::ApiError;
 pub use json::{ApiJson, BodyLimit};
 pub use unmatched::RouteTable;
 
+use std::sync::Arc;
+
+use crate::auth::Auth;
 use crate::clock::SharedClock;
 use crate::store::SharedStore;
 
@@ -35,6 +43,8 @@ pub struct AppState {
     pub store: SharedStore,
     /// The time.
     pub clock: SharedClock,
+    /// Passwords, tokens and throttling.
+    pub auth: Arc<Auth>,
 }
 
 /// What is computed once at start-up and shared by every worker.
@@ -91,18 +101,66 @@ pub struct ApiDescriptionJson(pub String);
                        profiles per environment and machine role, signed delivery, audit."
     ),
     components(schemas(switchyard_proto::ErrorBody)),
+    modifiers(&BearerScheme),
     tags(
         (name = "service", description = "Health, readiness and version of the server itself"),
+        (name = "auth", description = "Logging in and out, sessions, the caller"),
+        (name = "users", description = "Users, global roles and per-environment grants"),
+        (name = "environments", description = "Environments such as staging and production"),
+        (name = "tokens", description = "API tokens for scripts and CI"),
     )
 )]
 struct ApiDoc;
+
+/// The `bearer` security scheme every protected operation names: an access token from
+/// `POST /api/v1/auth/login`, or an API token.
+struct BearerScheme;
+
+impl utoipa::Modify for BearerScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT access token or API token (syt_...)")
+                    .description(Some(
+                        "An access token from POST /api/v1/auth/login, or an API token",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
 
 /// Every route, in one declaration that feeds both the server and its OpenAPI description.
 fn routes(config: &mut ServiceConfig) {
     config.service(meta::healthz).service(meta::readyz).service(
         utoipa_actix_web::scope("/api/v1")
             .service(meta::version)
-            .service(meta::openapi),
+            .service(meta::openapi)
+            .service(auth::login)
+            .service(auth::refresh)
+            .service(auth::logout)
+            .service(auth::me)
+            .service(users::list_users)
+            .service(users::create_user)
+            .service(users::get_user)
+            .service(users::disable_user)
+            .service(users::enable_user)
+            .service(users::reset_password)
+            .service(users::set_global_role)
+            .service(users::put_grant)
+            .service(users::remove_grant)
+            .service(environments::list_environments)
+            .service(environments::create_environment)
+            .service(environments::get_environment)
+            .service(environments::update_environment)
+            .service(tokens::create_token)
+            .service(tokens::list_tokens)
+            .service(tokens::revoke_token),
     );
 }
 
@@ -135,6 +193,13 @@ pub fn app(
         .app_data(shared.routes)
         .app_data(shared.body_limit)
         .app_data(web::PayloadConfig::new(shared.body_limit.0))
+        .app_data(web::QueryConfig::default().error_handler(|error, _| {
+            ApiError::InvalidParameter {
+                name: "query".into(),
+                problem: error.to_string(),
+            }
+            .into()
+        }))
         .configure(routes)
         .into_app()
         .route("/docs", web::get().to(docs_redirect))

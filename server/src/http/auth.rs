@@ -1,0 +1,229 @@
+//! Logging in and out, refreshing a session, and who am I.
+
+use actix_web::http::header;
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use switchyard_proto::{
+    ErrorBody, LoginRequest, LogoutRequest, RefreshRequest, TokenPair, User, Username,
+};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::capability::Authenticated;
+use super::error::ApiError;
+use super::json::ApiJson;
+use super::AppState;
+use crate::auth::throttle::Verdict;
+use crate::auth::{secret, Credential};
+use crate::domain::identity::{RefreshTokenRecord, RefreshUse, UserRecord};
+use crate::store::StoreError;
+
+/// Logs in with a username and password.
+///
+/// Unknown users and wrong passwords get the same answer in about the same time. Repeated
+/// failures for one username or from one address are slowed down, then refused with 429 and
+/// `Retry-After`.
+#[utoipa::path(
+    tag = "auth",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Logged in", body = TokenPair),
+        (status = 401, description = "Unknown username or wrong password", body = ErrorBody),
+        (status = 403, description = "The account is disabled", body = ErrorBody),
+        (status = 422, description = "A field is invalid", body = ErrorBody),
+        (status = 429, description = "Too many failed logins", body = ErrorBody),
+    ),
+    security(()),
+    extensions(("x-roles" = json!(["anyone"])))
+)]
+#[post("/auth/login")]
+pub async fn login(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    ApiJson(body): ApiJson<LoginRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let source = request.peer_addr().map(|address| address.ip());
+    let now = state.clock.now();
+    let name = body.username.as_str();
+    match state.auth.throttle.check(name, source, now) {
+        Verdict::Refuse { retry_after_secs } => {
+            return Err(ApiError::TooManyAttempts { retry_after_secs })
+        }
+        Verdict::Proceed(delay) if !delay.is_zero() => tokio::time::sleep(delay).await,
+        Verdict::Proceed(_) => {}
+    }
+    let user = match Username::parse(name) {
+        Ok(username) => match state.store.user_by_name(&username).await {
+            Ok(user) => Some(user),
+            Err(StoreError::UserNotFound(_)) => None,
+            Err(error) => return Err(error.into()),
+        },
+        Err(_) => None,
+    };
+    let auth = state.auth.clone();
+    let stored = user.as_ref().map(|user| user.password_hash.clone());
+    let candidate = body.password.as_str().to_owned();
+    let matches = web::block(move || auth.passwords.verify(stored.as_deref(), &candidate))
+        .await
+        .map_err(|e| ApiError::Internal(Box::new(e)))?;
+    let Some(user) = user.filter(|_| matches) else {
+        state.auth.throttle.failed(name, source, now);
+        tracing::info!(username = %name, "login failed");
+        return Err(ApiError::InvalidCredentials);
+    };
+    state.auth.throttle.succeeded(name);
+    if user.disabled {
+        return Err(ApiError::AccountDisabled);
+    }
+    tracing::info!(username = %user.username, "logged in");
+    let pair = issue_pair(&state, &user, Uuid::new_v4(), now).await?;
+    Ok(token_response(pair))
+}
+
+/// Trades a refresh token for a new pair. Each refresh token works once; presenting one again
+/// ends its whole session (someone else may hold a copy).
+#[utoipa::path(
+    tag = "auth",
+    request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "A new token pair", body = TokenPair),
+        (status = 401, description = "The refresh token is invalid, expired, revoked or reused", body = ErrorBody),
+        (status = 422, description = "A field is invalid", body = ErrorBody),
+    ),
+    security(()),
+    extensions(("x-roles" = json!(["anyone"])))
+)]
+#[post("/auth/refresh")]
+pub async fn refresh(
+    state: web::Data<AppState>,
+    ApiJson(body): ApiJson<RefreshRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let now = state.clock.now();
+    let digest = secret::digest(body.refresh_token.as_str());
+    match state.store.use_refresh_token(&digest, now).await? {
+        RefreshUse::Fresh(record) => {
+            let user = match state.store.user_by_id(record.user_id).await {
+                Ok(user) if !user.disabled => user,
+                Ok(_) | Err(StoreError::UserNotFound(_)) => {
+                    return Err(ApiError::Unauthenticated(
+                        "this account is disabled or gone".into(),
+                    ))
+                }
+                Err(error) => return Err(error.into()),
+            };
+            let pair = issue_pair(&state, &user, record.family, now).await?;
+            Ok(token_response(pair))
+        }
+        RefreshUse::Replayed { family } => {
+            state.store.revoke_refresh_family(family, now).await?;
+            tracing::warn!(%family, "a used refresh token was presented again; session ended");
+            Err(ApiError::RefreshTokenReused)
+        }
+        RefreshUse::Invalid => Err(ApiError::Unauthenticated(
+            "the refresh token is not valid (unknown, expired or revoked); log in again".into(),
+        )),
+    }
+}
+
+/// Ends the session: the access token used for this call stops working at once and, when its
+/// refresh token is given, the session cannot be refreshed either.
+#[utoipa::path(
+    tag = "auth",
+    request_body = LogoutRequest,
+    responses(
+        (status = 204, description = "Logged out"),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 403, description = "Called with an API token, which has no session", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+    extensions(("x-roles" = json!(["authenticated"])))
+)]
+#[post("/auth/logout")]
+pub async fn logout(
+    caller: Authenticated,
+    state: web::Data<AppState>,
+    ApiJson(body): ApiJson<LogoutRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let access = caller.0;
+    let Credential::Session { jti, expires_at } = access.credential else {
+        return Err(ApiError::SessionRequired(
+            "API tokens have no session; revoke one with DELETE /api/v1/tokens/{id}".into(),
+        ));
+    };
+    let now = state.clock.now();
+    state.store.revoke_access_token(jti, expires_at).await?;
+    if let Some(refresh_token) = body.refresh_token {
+        let digest = secret::digest(refresh_token.as_str());
+        if let RefreshUse::Fresh(record) = state.store.use_refresh_token(&digest, now).await? {
+            // Only the caller's own session: a stranger's token is used up but its session
+            // stays (it could not be refreshed by them anyway).
+            if record.user_id == access.user.id {
+                state
+                    .store
+                    .revoke_refresh_family(record.family, now)
+                    .await?;
+            }
+        }
+    }
+    tracing::info!(username = %access.user.username, "logged out");
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The caller: name, global role and grants.
+#[utoipa::path(
+    tag = "auth",
+    responses(
+        (status = 200, description = "The caller", body = User),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+    extensions(("x-roles" = json!(["authenticated"])))
+)]
+#[get("/me")]
+pub async fn me(caller: Authenticated) -> HttpResponse {
+    let access = caller.0;
+    HttpResponse::Ok().json(access.user.to_wire(access.grants))
+}
+
+/// Token answers must not be cached anywhere.
+fn token_response(pair: TokenPair) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(pair)
+}
+
+/// A new access token and a new refresh token of session `family`.
+async fn issue_pair(
+    state: &AppState,
+    user: &UserRecord,
+    family: Uuid,
+    now: OffsetDateTime,
+) -> Result<TokenPair, ApiError> {
+    let access = state
+        .auth
+        .tokens
+        .issue(user.id, now)
+        .map_err(|e| ApiError::Internal(Box::new(e)))?;
+    let refresh_token = secret::generate(secret::REFRESH_TOKEN_PREFIX);
+    let refresh_lifetime = state.auth.refresh_lifetime;
+    state
+        .store
+        .insert_refresh_token(&RefreshTokenRecord {
+            token_hash: secret::digest(&refresh_token),
+            family,
+            user_id: user.id,
+            issued_at: now,
+            expires_at: now + refresh_lifetime,
+        })
+        .await?;
+    Ok(TokenPair {
+        access_token: access.token,
+        token_type: "Bearer".into(),
+        expires_in: seconds(state.auth.tokens.lifetime()),
+        refresh_token,
+        refresh_expires_in: seconds(refresh_lifetime),
+    })
+}
+
+fn seconds(duration: time::Duration) -> u64 {
+    u64::try_from(duration.whole_seconds()).unwrap_or_default()
+}

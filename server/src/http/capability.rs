@@ -1,0 +1,240 @@
+//! Authorization as types. A handler states what it needs by taking one of these extractors;
+//! the extractor authenticates the caller, looks up their current permissions and hands out
+//! the capability only when they hold it. A handler without one cannot see who is calling, so
+//! it cannot forget a check.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{web, FromRequest, HttpRequest};
+use switchyard_proto::EnvironmentName;
+
+use super::error::ApiError;
+use super::AppState;
+use crate::auth::jwt::TokenError;
+use crate::auth::{secret, Access, Credential};
+use crate::store::StoreError;
+
+type Extraction<T> = Pin<Box<dyn Future<Output = Result<T, ApiError>>>>;
+
+/// Any authenticated caller: a user with a session or an API token.
+#[derive(Debug, Clone)]
+pub struct Authenticated(pub Access);
+
+/// A global administrator.
+#[derive(Debug, Clone)]
+pub struct Admin(pub Access);
+
+/// An administrator or auditor: may read everything.
+#[derive(Debug, Clone)]
+pub struct ReadAll(pub Access);
+
+/// A caller who may read the environment named in the path (`{environment}`): admin,
+/// auditor, or anyone with a grant on it.
+#[derive(Debug, Clone)]
+pub struct ReadEnvironment {
+    /// The caller.
+    pub access: Access,
+    /// The environment from the path.
+    pub environment: EnvironmentName,
+}
+
+fn state(request: &HttpRequest) -> Result<web::Data<AppState>, ApiError> {
+    request
+        .app_data::<web::Data<AppState>>()
+        .cloned()
+        .ok_or_else(|| ApiError::Internal("the application state is missing".into()))
+}
+
+impl FromRequest for Authenticated {
+    type Error = ApiError;
+    type Future = Extraction<Self>;
+
+    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let state = state(request);
+        let authorization = request.headers().get(header::AUTHORIZATION).cloned();
+        Box::pin(async move {
+            let state = state?;
+            authenticate(&state, authorization).await.map(Authenticated)
+        })
+    }
+}
+
+/// Builds a capability from the authenticated caller when `allowed` says so.
+fn require<T: 'static>(
+    request: &HttpRequest,
+    allowed: impl FnOnce(Access) -> Result<T, ApiError> + 'static,
+) -> Extraction<T> {
+    let caller = Authenticated::from_request(request, &mut Payload::None);
+    Box::pin(async move { allowed(caller.await?.0) })
+}
+
+impl FromRequest for Admin {
+    type Error = ApiError;
+    type Future = Extraction<Self>;
+
+    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
+        require(request, |access| match access.is_admin() {
+            true => Ok(Admin(access)),
+            false => Err(ApiError::Forbidden("this needs the admin role".into())),
+        })
+    }
+}
+
+impl FromRequest for ReadAll {
+    type Error = ApiError;
+    type Future = Extraction<Self>;
+
+    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
+        require(request, |access| match access.reads_everything() {
+            true => Ok(ReadAll(access)),
+            false => Err(ApiError::Forbidden(
+                "this needs the admin or auditor role".into(),
+            )),
+        })
+    }
+}
+
+impl FromRequest for ReadEnvironment {
+    type Error = ApiError;
+    type Future = Extraction<Self>;
+
+    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let environment = request
+            .match_info()
+            .get("environment")
+            .map(|name| EnvironmentName::parse(name).map_err(|e| e.to_string()));
+        require(request, move |access| {
+            let environment = match environment {
+                Some(Ok(name)) => name,
+                Some(Err(problem)) => {
+                    return Err(ApiError::InvalidParameter {
+                        name: "environment".into(),
+                        problem,
+                    })
+                }
+                None => return Err(ApiError::Internal("route has no {environment}".into())),
+            };
+            match access.can_read(&environment) {
+                true => Ok(ReadEnvironment {
+                    access,
+                    environment,
+                }),
+                false => Err(ApiError::Forbidden(format!(
+                    "you have no role on environment {environment}"
+                ))),
+            }
+        })
+    }
+}
+
+/// Who `authorization` proves the caller to be, with their current permissions.
+async fn authenticate(
+    state: &AppState,
+    authorization: Option<header::HeaderValue>,
+) -> Result<Access, ApiError> {
+    let Some(value) = authorization else {
+        return Err(ApiError::Unauthenticated(
+            "this needs an Authorization: Bearer header; log in at POST /api/v1/auth/login".into(),
+        ));
+    };
+    let token = bearer_token(&value).ok_or_else(|| {
+        ApiError::Unauthenticated(
+            "the Authorization header is malformed; send Authorization: Bearer TOKEN".into(),
+        )
+    })?;
+    let now = state.clock.now();
+    let (user_id, credential) = if token.starts_with(secret::API_TOKEN_PREFIX) {
+        let record = state
+            .store
+            .api_token_by_hash(&secret::digest(token))
+            .await?
+            .ok_or_else(|| ApiError::Unauthenticated("the API token is not valid".into()))?;
+        if record.revoked_at.is_some() {
+            return Err(ApiError::Unauthenticated(
+                "the API token was revoked".into(),
+            ));
+        }
+        if record.expires_at <= now {
+            return Err(ApiError::Unauthenticated(
+                "the API token has expired".into(),
+            ));
+        }
+        (record.owner_id, Credential::ApiToken { id: record.id })
+    } else {
+        let claims = state
+            .auth
+            .tokens
+            .verify(token, now)
+            .map_err(|error| match error {
+                TokenError::Expired => ApiError::TokenExpired,
+                TokenError::Invalid => ApiError::Unauthenticated(error.to_string()),
+            })?;
+        if state.store.access_token_revoked(claims.jti).await? {
+            return Err(ApiError::Unauthenticated(
+                "the access token was logged out".into(),
+            ));
+        }
+        (
+            claims.sub,
+            Credential::Session {
+                jti: claims.jti,
+                expires_at: claims.expires_at(),
+            },
+        )
+    };
+    let user = match state.store.user_by_id(user_id).await {
+        Ok(user) => user,
+        Err(StoreError::UserNotFound(_)) => {
+            return Err(ApiError::Unauthenticated(
+                "the token's user no longer exists".into(),
+            ))
+        }
+        Err(error) => return Err(error.into()),
+    };
+    if user.disabled {
+        return Err(ApiError::Unauthenticated("this account is disabled".into()));
+    }
+    let grants = state.store.grants(user.id).await?;
+    Ok(Access {
+        user,
+        credential,
+        grants,
+    })
+}
+
+/// The token of `Bearer TOKEN` (scheme in any case), if the header has that shape.
+fn bearer_token(value: &header::HeaderValue) -> Option<&str> {
+    let text = value.to_str().ok()?;
+    let (scheme, token) = text.split_once(' ')?;
+    let token = token.trim();
+    let plain = |c: char| c.is_ascii_graphic();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() && token.chars().all(plain))
+        .then_some(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_tokens_are_read_strictly() {
+        let read = |text: &str| {
+            bearer_token(&header::HeaderValue::from_str(text).unwrap()).map(str::to_owned)
+        };
+        assert_eq!(read("Bearer abc.def").as_deref(), Some("abc.def"));
+        assert_eq!(read("bearer abc").as_deref(), Some("abc"));
+        for malformed in [
+            "Bearer",
+            "Bearer ",
+            "Basic abc",
+            "abc",
+            "Bearer a b",
+            "Token abc",
+        ] {
+            assert_eq!(read(malformed), None, "{malformed}");
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! Environments: everyone sees those they have a role on; admins create and change them.
+
+use actix_web::{get, patch, post, web, HttpResponse};
+use switchyard_proto::{Environment, EnvironmentUpdate, ErrorBody, NewEnvironment};
+
+use super::capability::{Admin, Authenticated, ReadEnvironment};
+use super::error::ApiError;
+use super::json::ApiJson;
+use super::AppState;
+
+/// The environments the caller may read (admins and auditors: all).
+#[utoipa::path(
+    tag = "environments",
+    responses(
+        (status = 200, description = "Environments, by name", body = [Environment]),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+    extensions(("x-roles" = json!(["authenticated"])))
+)]
+#[get("/environments")]
+pub async fn list_environments(
+    caller: Authenticated,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let visible: Vec<Environment> = state
+        .store
+        .environments()
+        .await?
+        .into_iter()
+        .filter(|environment| caller.0.can_read(&environment.name))
+        .collect();
+    Ok(HttpResponse::Ok().json(visible))
+}
+
+/// Creates an environment.
+#[utoipa::path(
+    tag = "environments",
+    request_body = NewEnvironment,
+    responses(
+        (status = 201, description = "Created", body = Environment),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 403, description = "Not admin", body = ErrorBody),
+        (status = 409, description = "The name is taken", body = ErrorBody),
+        (status = 422, description = "A field is invalid", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+    extensions(("x-roles" = json!(["admin"])))
+)]
+#[post("/environments")]
+pub async fn create_environment(
+    admin: Admin,
+    state: web::Data<AppState>,
+    ApiJson(new): ApiJson<NewEnvironment>,
+) -> Result<HttpResponse, ApiError> {
+    let created = state
+        .store
+        .create_environment(&new, state.clock.now())
+        .await?;
+    tracing::info!(by = %admin.0.user.username, environment = %created.name, "environment created");
+    Ok(HttpResponse::Created().json(created))
+}
+
+/// One environment.
+#[utoipa::path(
+    tag = "environments",
+    params(("environment" = String, Path, description = "Environment name")),
+    responses(
+        (status = 200, description = "The environment", body = Environment),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 403, description = "No role on this environment", body = ErrorBody),
+        (status = 404, description = "No such environment", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+    extensions(("x-roles" = json!(["admin", "auditor", "ops on the environment", "developer on the environment"])))
+)]
+#[get("/environments/{environment}")]
+pub async fn get_environment(
+    reader: ReadEnvironment,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let environment = state.store.environment(&reader.environment).await?;
+    Ok(HttpResponse::Ok().json(environment))
+}
+
+/// Changes an environment's description or protection.
+#[utoipa::path(
+    tag = "environments",
+    params(("environment" = String, Path, description = "Environment name")),
+    request_body = EnvironmentUpdate,
+    responses(
+        (status = 200, description = "Changed", body = Environment),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 403, description = "Not admin", body = ErrorBody),
+        (status = 404, description = "No such environment", body = ErrorBody),
+        (status = 422, description = "A field is invalid", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+    extensions(("x-roles" = json!(["admin"])))
+)]
+#[patch("/environments/{environment}")]
+pub async fn update_environment(
+    admin: Admin,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    ApiJson(update): ApiJson<EnvironmentUpdate>,
+) -> Result<HttpResponse, ApiError> {
+    let name = switchyard_proto::EnvironmentName::parse(path.as_str()).map_err(|e| {
+        ApiError::InvalidParameter {
+            name: "environment".into(),
+            problem: e.to_string(),
+        }
+    })?;
+    let updated = state.store.update_environment(&name, &update).await?;
+    tracing::info!(by = %admin.0.user.username, environment = %name, "environment changed");
+    Ok(HttpResponse::Ok().json(updated))
+}

@@ -1,0 +1,157 @@
+//! API tokens for scripts and CI: they act with their owner's permissions, are shown once,
+//! kept as a hash, and revoked by their owner or an admin.
+
+use actix_web::http::header;
+use actix_web::{delete, get, post, web, HttpResponse};
+use serde::Deserialize;
+use switchyard_proto::{ApiToken, CreatedApiToken, ErrorBody, NewApiToken};
+use time::Duration;
+use uuid::Uuid;
+
+use super::capability::Authenticated;
+use super::error::ApiError;
+use super::json::ApiJson;
+use super::AppState;
+use crate::auth::{secret, Credential};
+use crate::domain::identity::ApiTokenRecord;
+use crate::store::StoreError;
+
+/// Query of `GET /api/v1/tokens`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct TokenListQuery {
+    /// Everyone's tokens instead of the caller's (admins and auditors only).
+    #[serde(default)]
+    pub all: bool,
+}
+
+/// Creates an API token for the caller. Needs a login session: a token cannot make tokens.
+#[utoipa::path(
+    tag = "tokens",
+    request_body = NewApiToken,
+    responses(
+        (status = 201, description = "Created; the secret is shown only now", body = CreatedApiToken),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 403, description = "Called with an API token", body = ErrorBody),
+        (status = 422, description = "A field is invalid", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+    extensions(("x-roles" = json!(["authenticated"])))
+)]
+#[post("/tokens")]
+pub async fn create_token(
+    caller: Authenticated,
+    state: web::Data<AppState>,
+    ApiJson(new): ApiJson<NewApiToken>,
+) -> Result<HttpResponse, ApiError> {
+    let access = caller.0;
+    if matches!(access.credential, Credential::ApiToken { .. }) {
+        return Err(ApiError::SessionRequired(
+            "API tokens are created from a login session, not with another token".into(),
+        ));
+    }
+    if !(1..=365).contains(&new.expires_in_days) {
+        return Err(ApiError::Invalid(vec![switchyard_proto::FieldProblem {
+            path: "expires_in_days".into(),
+            message: "must be between 1 and 365".into(),
+        }]));
+    }
+    let now = state.clock.now();
+    let secret = secret::generate(secret::API_TOKEN_PREFIX);
+    let record = ApiTokenRecord {
+        id: Uuid::new_v4(),
+        owner_id: access.user.id,
+        owner: access.user.username.clone(),
+        name: new.name,
+        token_hash: secret::digest(&secret),
+        created_at: now,
+        expires_at: now + Duration::days(i64::from(new.expires_in_days)),
+        revoked_at: None,
+    };
+    state.store.create_api_token(&record).await?;
+    tracing::info!(owner = %record.owner, token = %record.id, "API token created");
+    Ok(HttpResponse::Created()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(CreatedApiToken {
+            token: record.to_wire(),
+            secret,
+        }))
+}
+
+/// The caller's API tokens, newest first; with `all=true`, everyone's (admins and auditors).
+#[utoipa::path(
+    tag = "tokens",
+    params(TokenListQuery),
+    responses(
+        (status = 200, description = "API tokens, newest first", body = [ApiToken]),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 403, description = "all=true without the admin or auditor role", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+    extensions(("x-roles" = json!(["authenticated"])))
+)]
+#[get("/tokens")]
+pub async fn list_tokens(
+    caller: Authenticated,
+    state: web::Data<AppState>,
+    query: web::Query<TokenListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let access = caller.0;
+    let owner = match query.all {
+        true if access.reads_everything() => None,
+        true => {
+            return Err(ApiError::Forbidden(
+                "listing everyone's tokens needs the admin or auditor role".into(),
+            ))
+        }
+        false => Some(access.user.id),
+    };
+    let tokens: Vec<ApiToken> = state
+        .store
+        .api_tokens(owner)
+        .await?
+        .iter()
+        .map(ApiTokenRecord::to_wire)
+        .collect();
+    Ok(HttpResponse::Ok().json(tokens))
+}
+
+/// Revokes an API token: the caller's own, or anyone's for an admin.
+#[utoipa::path(
+    tag = "tokens",
+    params(("id" = Uuid, Path, description = "Token id")),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 400, description = "The id is not a UUID", body = ErrorBody),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 404, description = "No such token among those the caller may revoke", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+    extensions(("x-roles" = json!(["authenticated"])))
+)]
+#[delete("/tokens/{id}")]
+pub async fn revoke_token(
+    caller: Authenticated,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let access = caller.0;
+    let id = Uuid::parse_str(&path).map_err(|e| ApiError::InvalidParameter {
+        name: "id".into(),
+        problem: e.to_string(),
+    })?;
+    let token = match state.store.api_token(id).await {
+        Ok(token) if token.owner_id == access.user.id || access.is_admin() => token,
+        // Someone else's token is as good as unknown: its existence is not revealed.
+        Ok(_) | Err(StoreError::ApiTokenNotFound(_)) => {
+            return Err(ApiError::ApiTokenNotFound(id.to_string()))
+        }
+        Err(error) => return Err(error.into()),
+    };
+    state
+        .store
+        .revoke_api_token(token.id, state.clock.now())
+        .await?;
+    tracing::info!(by = %access.user.username, token = %id, "API token revoked");
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,344 @@
+//! Managing users, their global roles and their grants. Admins change; auditors read.
+
+use actix_web::{delete, get, post, put, web, HttpResponse};
+use switchyard_proto::{
+    EnvironmentName, ErrorBody, GlobalRole, GlobalRoleChange, GrantChange, NewUser, PasswordReset,
+    User, Username,
+};
+use uuid::Uuid;
+
+use super::capability::{Admin, ReadAll};
+use super::error::ApiError;
+use super::json::ApiJson;
+use super::AppState;
+use crate::domain::identity::{UserChange, UserRecord};
+
+fn username(text: &str) -> Result<Username, ApiError> {
+    Username::parse(text).map_err(|e| ApiError::InvalidParameter {
+        name: "username".into(),
+        problem: e.to_string(),
+    })
+}
+
+fn environment(text: &str) -> Result<EnvironmentName, ApiError> {
+    EnvironmentName::parse(text).map_err(|e| ApiError::InvalidParameter {
+        name: "environment".into(),
+        problem: e.to_string(),
+    })
+}
+
+/// The user as the API shows it, with current grants.
+async fn shown(state: &AppState, user: &UserRecord) -> Result<User, ApiError> {
+    Ok(user.to_wire(state.store.grants(user.id).await?))
+}
+
+async fn hash(state: &AppState, password: switchyard_proto::Password) -> Result<String, ApiError> {
+    let auth = state.auth.clone();
+    web::block(move || auth.passwords.hash(&password))
+        .await
+        .map_err(|e| ApiError::Internal(Box::new(e)))?
+        .map_err(|e| ApiError::Internal(Box::new(e)))
+}
+
+/// Refuses a change that would leave no enabled administrator besides `target`.
+async fn keep_an_admin(state: &AppState, target: &UserRecord) -> Result<(), ApiError> {
+    if target.global_role != Some(GlobalRole::Admin) || target.disabled {
+        return Ok(());
+    }
+    let others = state
+        .store
+        .users()
+        .await?
+        .into_iter()
+        .filter(|user| {
+            user.id != target.id && !user.disabled && user.global_role == Some(GlobalRole::Admin)
+        })
+        .count();
+    match others {
+        0 => Err(ApiError::LastAdmin),
+        _ => Ok(()),
+    }
+}
+
+/// Every user.
+#[utoipa::path(
+    tag = "users",
+    responses(
+        (status = 200, description = "All users, by name", body = [User]),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 403, description = "Not admin or auditor", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+    extensions(("x-roles" = json!(["admin", "auditor"])))
+)]
+#[get("/users")]
+pub async fn list_users(
+    _reader: ReadAll,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let mut users = Vec::new();
+    for user in state.store.users().await? {
+        users.push(shown(&state, &user).await?);
+    }
+    Ok(HttpResponse::Ok().json(users))
+}
+
+/// Creates a user, with no grants.
+#[utoipa::path(
+    tag = "users",
+    request_body = NewUser,
+    responses(
+        (status = 201, description = "Created", body = User),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 403, description = "Not admin", body = ErrorBody),
+        (status = 409, description = "The username is taken", body = ErrorBody),
+        (status = 422, description = "A field is invalid", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+    extensions(("x-roles" = json!(["admin"])))
+)]
+#[post("/users")]
+pub async fn create_user(
+    admin: Admin,
+    state: web::Data<AppState>,
+    ApiJson(new): ApiJson<NewUser>,
+) -> Result<HttpResponse, ApiError> {
+    let user = UserRecord {
+        id: Uuid::new_v4(),
+        username: new.username,
+        password_hash: hash(&state, new.password).await?,
+        global_role: new.global_role,
+        disabled: false,
+        created_at: state.clock.now(),
+    };
+    state.store.create_user(&user).await?;
+    tracing::info!(by = %admin.0.user.username, username = %user.username, "user created");
+    Ok(HttpResponse::Created().json(user.to_wire(Vec::new())))
+}
+
+/// One user.
+#[utoipa::path(
+    tag = "users",
+    params(("username" = String, Path, description = "Login name")),
+    responses(
+        (status = 200, description = "The user", body = User),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 403, description = "Not admin or auditor", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+    extensions(("x-roles" = json!(["admin", "auditor"])))
+)]
+#[get("/users/{username}")]
+pub async fn get_user(
+    _reader: ReadAll,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let user = state.store.user_by_name(&username(&path)?).await?;
+    Ok(HttpResponse::Ok().json(shown(&state, &user).await?))
+}
+
+/// Disables a user: they cannot log in, and their tokens stop working at once.
+#[utoipa::path(
+    tag = "users",
+    params(("username" = String, Path, description = "Login name")),
+    responses(
+        (status = 200, description = "Disabled", body = User),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 403, description = "Not admin", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+        (status = 409, description = "The last enabled admin cannot be disabled", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+    extensions(("x-roles" = json!(["admin"])))
+)]
+#[post("/users/{username}/disable")]
+pub async fn disable_user(
+    admin: Admin,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let name = username(&path)?;
+    let target = state.store.user_by_name(&name).await?;
+    keep_an_admin(&state, &target).await?;
+    let change = UserChange {
+        disabled: Some(true),
+        ..UserChange::default()
+    };
+    let user = state.store.update_user(&name, &change).await?;
+    state
+        .store
+        .revoke_user_refresh_tokens(user.id, state.clock.now())
+        .await?;
+    tracing::info!(by = %admin.0.user.username, username = %name, "user disabled");
+    Ok(HttpResponse::Ok().json(shown(&state, &user).await?))
+}
+
+/// Enables a disabled user again.
+#[utoipa::path(
+    tag = "users",
+    params(("username" = String, Path, description = "Login name")),
+    responses(
+        (status = 200, description = "Enabled", body = User),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 403, description = "Not admin", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+    extensions(("x-roles" = json!(["admin"])))
+)]
+#[post("/users/{username}/enable")]
+pub async fn enable_user(
+    admin: Admin,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let name = username(&path)?;
+    let change = UserChange {
+        disabled: Some(false),
+        ..UserChange::default()
+    };
+    let user = state.store.update_user(&name, &change).await?;
+    tracing::info!(by = %admin.0.user.username, username = %name, "user enabled");
+    Ok(HttpResponse::Ok().json(shown(&state, &user).await?))
+}
+
+/// Sets a new password; the user's sessions end.
+#[utoipa::path(
+    tag = "users",
+    params(("username" = String, Path, description = "Login name")),
+    request_body = PasswordReset,
+    responses(
+        (status = 204, description = "Password set"),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 403, description = "Not admin", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+        (status = 422, description = "The password breaks the rules", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+    extensions(("x-roles" = json!(["admin"])))
+)]
+#[put("/users/{username}/password")]
+pub async fn reset_password(
+    admin: Admin,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    ApiJson(reset): ApiJson<PasswordReset>,
+) -> Result<HttpResponse, ApiError> {
+    let name = username(&path)?;
+    let change = UserChange {
+        password_hash: Some(hash(&state, reset.password).await?),
+        ..UserChange::default()
+    };
+    let user = state.store.update_user(&name, &change).await?;
+    state
+        .store
+        .revoke_user_refresh_tokens(user.id, state.clock.now())
+        .await?;
+    tracing::info!(by = %admin.0.user.username, username = %name, "password reset");
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Sets or removes a user's global role (admin or auditor).
+#[utoipa::path(
+    tag = "users",
+    params(("username" = String, Path, description = "Login name")),
+    request_body = GlobalRoleChange,
+    responses(
+        (status = 200, description = "Changed", body = User),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 403, description = "Not admin", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+        (status = 409, description = "The last enabled admin cannot lose the role", body = ErrorBody),
+        (status = 422, description = "A field is invalid", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+    extensions(("x-roles" = json!(["admin"])))
+)]
+#[put("/users/{username}/role")]
+pub async fn set_global_role(
+    admin: Admin,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    ApiJson(change): ApiJson<GlobalRoleChange>,
+) -> Result<HttpResponse, ApiError> {
+    let name = username(&path)?;
+    let target = state.store.user_by_name(&name).await?;
+    if change.global_role != Some(GlobalRole::Admin) {
+        keep_an_admin(&state, &target).await?;
+    }
+    let update = UserChange {
+        global_role: Some(change.global_role),
+        ..UserChange::default()
+    };
+    let user = state.store.update_user(&name, &update).await?;
+    tracing::info!(by = %admin.0.user.username, username = %name, role = ?change.global_role, "global role set");
+    Ok(HttpResponse::Ok().json(shown(&state, &user).await?))
+}
+
+/// Gives a user a role on one environment, replacing the one they had there.
+#[utoipa::path(
+    tag = "users",
+    params(
+        ("username" = String, Path, description = "Login name"),
+        ("environment" = String, Path, description = "Environment name"),
+    ),
+    request_body = GrantChange,
+    responses(
+        (status = 200, description = "Granted", body = User),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 403, description = "Not admin", body = ErrorBody),
+        (status = 404, description = "No such user or environment", body = ErrorBody),
+        (status = 422, description = "A field is invalid", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+    extensions(("x-roles" = json!(["admin"])))
+)]
+#[put("/users/{username}/grants/{environment}")]
+pub async fn put_grant(
+    admin: Admin,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    ApiJson(change): ApiJson<GrantChange>,
+) -> Result<HttpResponse, ApiError> {
+    let (name, environment_name) = path.into_inner();
+    let (name, environment_name) = (username(&name)?, environment(&environment_name)?);
+    let user = state.store.user_by_name(&name).await?;
+    state
+        .store
+        .put_grant(user.id, &environment_name, change.role, state.clock.now())
+        .await?;
+    tracing::info!(by = %admin.0.user.username, username = %name, environment = %environment_name, role = change.role.as_str(), "grant set");
+    Ok(HttpResponse::Ok().json(shown(&state, &user).await?))
+}
+
+/// Takes a user's role on one environment away.
+#[utoipa::path(
+    tag = "users",
+    params(
+        ("username" = String, Path, description = "Login name"),
+        ("environment" = String, Path, description = "Environment name"),
+    ),
+    responses(
+        (status = 200, description = "Revoked (or there was none)", body = User),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 403, description = "Not admin", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+    extensions(("x-roles" = json!(["admin"])))
+)]
+#[delete("/users/{username}/grants/{environment}")]
+pub async fn remove_grant(
+    admin: Admin,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (name, environment_name) = path.into_inner();
+    let (name, environment_name) = (username(&name)?, environment(&environment_name)?);
+    let user = state.store.user_by_name(&name).await?;
+    state.store.remove_grant(user.id, &environment_name).await?;
+    tracing::info!(by = %admin.0.user.username, username = %name, environment = %environment_name, "grant removed");
+    Ok(HttpResponse::Ok().json(shown(&state, &user).await?))
+}
