@@ -371,12 +371,31 @@ pub fn repository_root() -> &'static Path {
         .expect("the tests crate sits in the repository")
 }
 
-/// A clock fixed at one instant, for tests that compare times.
-#[derive(Debug, Clone, Copy)]
-pub struct FixedClock(pub time::OffsetDateTime);
+/// A clock the test moves by hand; it starts at the real time.
+#[derive(Debug, Clone)]
+pub struct ManualClock(Arc<std::sync::Mutex<time::OffsetDateTime>>);
 
-impl Clock for FixedClock {
+impl ManualClock {
+    /// A clock showing the current time until moved.
+    pub fn new() -> Self {
+        Self(Arc::new(std::sync::Mutex::new(SystemClock.now())))
+    }
+
+    /// Moves the clock forward by `by`.
+    pub fn advance(&self, by: time::Duration) {
+        let mut now = self.0.lock().unwrap();
+        *now += by;
+    }
+}
+
+impl Default for ManualClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Clock for ManualClock {
     fn now(&self) -> time::OffsetDateTime {
-        self.0
+        *self.0.lock().unwrap()
     }
 }

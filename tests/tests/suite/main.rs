@@ -4,6 +4,7 @@
 
 mod api;
 mod compose;
+mod identity;
 mod openapi;
 mod store;
 mod store_identity;
