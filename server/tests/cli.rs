@@ -53,6 +53,7 @@ struct Running {
     child: Child,
     address: String,
     banner: String,
+    stdout: mpsc::Receiver<String>,
     stderr: mpsc::Receiver<String>,
 }
 
@@ -78,6 +79,7 @@ impl Running {
             child,
             address,
             banner,
+            stdout,
             stderr,
         }
     }
@@ -345,6 +347,81 @@ fn unknown_variable_is_warned_about() {
     let server = Running::start(folder.path(), &[("SWITCHYARD_LISTN", "127.0.0.1:1")]);
     let warned = (0..10).any(|_| server.next_log_line().contains("SWITCHYARD_LISTN"));
     assert!(warned, "no warning about SWITCHYARD_LISTN");
+}
+
+/// Logs in over plain HTTP; returns the status.
+fn login_status(address: &str, username: &str, password: &str) -> u16 {
+    let body = serde_json::json!({ "username": username, "password": password }).to_string();
+    let mut stream = TcpStream::connect(address).expect("connect");
+    write!(
+        stream,
+        "POST /api/v1/auth/login HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    read_response(stream).0
+}
+
+#[test]
+fn first_start_creates_admin_and_shows_its_password_once() {
+    let folder = tempfile::tempdir().unwrap();
+    let server = Running::start(folder.path(), &[]);
+    let notice = server
+        .stdout
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the generated password is printed");
+    let password = notice
+        .split("with the password ")
+        .nth(1)
+        .expect("a password in the notice")
+        .trim()
+        .to_owned();
+    assert!(password.len() >= 32, "{notice}");
+    assert_eq!(login_status(&server.address, "admin", &password), 200);
+    server.signal("TERM");
+    let logs: Vec<String> = server.stderr.try_iter().collect();
+    assert!(
+        logs.iter().all(|line| !line.contains(&password)),
+        "the password never reaches the log"
+    );
+    drop(server);
+
+    // Later starts do nothing: no new admin, no password shown.
+    let again = Running::start(folder.path(), &[]);
+    assert!(again
+        .stdout
+        .recv_timeout(Duration::from_millis(500))
+        .is_err());
+    assert_eq!(login_status(&again.address, "admin", &password), 200);
+}
+
+#[test]
+fn configured_admin_password_is_used_and_not_printed() {
+    let folder = tempfile::tempdir().unwrap();
+    let password = "configured admin password";
+    let server = Running::start(folder.path(), &[("SWITCHYARD_ADMIN_PASSWORD", password)]);
+    assert!(server
+        .stdout
+        .recv_timeout(Duration::from_millis(500))
+        .is_err());
+    assert_eq!(login_status(&server.address, "admin", password), 200);
+    assert_eq!(
+        login_status(&server.address, "admin", "another password!"),
+        401
+    );
+
+    let (code, stderr) = run_to_end(
+        folder.path(),
+        &[("SWITCHYARD_ADMIN_PASSWORD", "short")],
+        &[],
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("SWITCHYARD_ADMIN_PASSWORD"), "{stderr}");
+    assert!(
+        !stderr.contains("short\""),
+        "the rejected password is not echoed: {stderr}"
+    );
 }
 
 #[test]

@@ -5,6 +5,7 @@
 mod api;
 mod compose;
 mod identity;
+mod matrix;
 mod openapi;
 mod store;
 mod store_identity;

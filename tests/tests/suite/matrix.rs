@@ -1,0 +1,438 @@
+//! The authorization matrix: every route of the OpenAPI description, called by every kind of
+//! caller, answers with exactly the expected status. Routes come from the generated
+//! description, so a new endpoint that is missing from the table below fails this test.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use reqwest::Method;
+use serde_json::{json, Value};
+use switchyard_proto::{CreatedApiToken, Username};
+use switchyard_server::auth::jwt::AccessTokens;
+use switchyard_tests::{for_each_store, Backend, TestApp, ADMIN_PASSWORD, USER_PASSWORD};
+use time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Caller {
+    Anonymous,
+    ExpiredToken,
+    ForeignKeyToken,
+    AlgNoneToken,
+    TamperedToken,
+    DisabledUser,
+    Admin,
+    Auditor,
+    OpsGranted,
+    OpsElsewhere,
+    DeveloperGranted,
+    DeveloperElsewhere,
+    NoGrants,
+    OpsApiToken,
+}
+
+const CALLERS: [Caller; 14] = [
+    Caller::Anonymous,
+    Caller::ExpiredToken,
+    Caller::ForeignKeyToken,
+    Caller::AlgNoneToken,
+    Caller::TamperedToken,
+    Caller::DisabledUser,
+    Caller::Admin,
+    Caller::Auditor,
+    Caller::OpsGranted,
+    Caller::OpsElsewhere,
+    Caller::DeveloperGranted,
+    Caller::DeveloperElsewhere,
+    Caller::NoGrants,
+    Caller::OpsApiToken,
+];
+
+/// Who may call a route, and the status they get.
+#[derive(Debug, Clone, Copy)]
+enum Rule {
+    Anyone(u16),
+    Authenticated(u16),
+    /// Authenticated with a login session; API tokens get 403.
+    Session(u16),
+    Admin(u16),
+    ReadAll(u16),
+    ReadEnvironment(u16),
+}
+
+impl Rule {
+    fn expected(self, caller: Caller) -> u16 {
+        use Caller::*;
+        if let Rule::Anyone(status) = self {
+            return status;
+        }
+        if matches!(
+            caller,
+            Anonymous
+                | ExpiredToken
+                | ForeignKeyToken
+                | AlgNoneToken
+                | TamperedToken
+                | DisabledUser
+        ) {
+            return 401;
+        }
+        let allowed = match self {
+            Rule::Anyone(_) | Rule::Authenticated(_) => true,
+            Rule::Session(_) => caller != OpsApiToken,
+            Rule::Admin(_) => caller == Admin,
+            Rule::ReadAll(_) => matches!(caller, Admin | Auditor),
+            Rule::ReadEnvironment(_) => matches!(
+                caller,
+                Admin | Auditor | OpsGranted | DeveloperGranted | OpsApiToken
+            ),
+        };
+        match (allowed, self) {
+            (true, Rule::Anyone(s) | Rule::Authenticated(s) | Rule::Session(s))
+            | (true, Rule::Admin(s) | Rule::ReadAll(s) | Rule::ReadEnvironment(s)) => s,
+            (false, _) => 403,
+        }
+    }
+
+    /// What the OpenAPI description must say about the route.
+    fn documented_roles(self) -> Vec<&'static str> {
+        match self {
+            Rule::Anyone(_) => vec!["anyone"],
+            Rule::Authenticated(_) | Rule::Session(_) => vec!["authenticated"],
+            Rule::Admin(_) => vec!["admin"],
+            Rule::ReadAll(_) => vec!["admin", "auditor"],
+            Rule::ReadEnvironment(_) => vec![
+                "admin",
+                "auditor",
+                "ops on the environment",
+                "developer on the environment",
+            ],
+        }
+    }
+}
+
+/// The table: every route and its rule.
+fn rule(method: &str, path: &str) -> Option<Rule> {
+    Some(match (method, path) {
+        ("GET", "/healthz" | "/readyz" | "/api/v1/version" | "/api/v1/openapi.json") => {
+            Rule::Anyone(200)
+        }
+        ("POST", "/api/v1/auth/login" | "/api/v1/auth/refresh") => Rule::Anyone(200),
+        ("POST", "/api/v1/auth/logout") => Rule::Session(204),
+        ("GET", "/api/v1/me") => Rule::Authenticated(200),
+        ("GET", "/api/v1/users" | "/api/v1/users/{username}") => Rule::ReadAll(200),
+        ("POST", "/api/v1/users") => Rule::Admin(201),
+        ("POST", "/api/v1/users/{username}/disable" | "/api/v1/users/{username}/enable") => {
+            Rule::Admin(200)
+        }
+        ("PUT", "/api/v1/users/{username}/password") => Rule::Admin(204),
+        ("PUT", "/api/v1/users/{username}/role") => Rule::Admin(200),
+        ("PUT" | "DELETE", "/api/v1/users/{username}/grants/{environment}") => Rule::Admin(200),
+        ("GET", "/api/v1/environments") => Rule::Authenticated(200),
+        ("POST", "/api/v1/environments") => Rule::Admin(201),
+        ("GET", "/api/v1/environments/{environment}") => Rule::ReadEnvironment(200),
+        ("PATCH", "/api/v1/environments/{environment}") => Rule::Admin(200),
+        ("POST", "/api/v1/tokens") => Rule::Session(201),
+        ("GET", "/api/v1/tokens") => Rule::Authenticated(200),
+        ("DELETE", "/api/v1/tokens/{id}") => Rule::Authenticated(204),
+        _ => return None,
+    })
+}
+
+struct Fixture {
+    app: TestApp,
+    /// The bearer token each caller presents (none for anonymous).
+    tokens: HashMap<Caller, String>,
+    /// The user behind each valid caller, to log in again where a call ends a session.
+    usernames: HashMap<Caller, &'static str>,
+    admin: String,
+    counter: AtomicU32,
+}
+
+impl Fixture {
+    async fn new(backend: Backend) -> Self {
+        let app = TestApp::spawn(backend).await;
+        app.create_environment("staging", false).await;
+        app.create_environment("other", true).await;
+        let admin = app.admin_token().await;
+        let mut tokens = HashMap::new();
+        let mut usernames = HashMap::new();
+        // (caller, username, global role, grant as (environment, role))
+        type Member = (
+            Caller,
+            &'static str,
+            Option<&'static str>,
+            Option<(&'static str, &'static str)>,
+        );
+        let users: [Member; 7] = [
+            (Caller::Auditor, "auditor", Some("auditor"), None),
+            (
+                Caller::OpsGranted,
+                "ops-granted",
+                None,
+                Some(("staging", "ops")),
+            ),
+            (
+                Caller::OpsElsewhere,
+                "ops-elsewhere",
+                None,
+                Some(("other", "ops")),
+            ),
+            (
+                Caller::DeveloperGranted,
+                "dev-granted",
+                None,
+                Some(("staging", "developer")),
+            ),
+            (
+                Caller::DeveloperElsewhere,
+                "dev-elsewhere",
+                None,
+                Some(("other", "developer")),
+            ),
+            (Caller::NoGrants, "no-grants", None, None),
+            (Caller::DisabledUser, "disabled", None, None),
+        ];
+        for (caller, name, global_role, grant) in users {
+            tokens.insert(caller, app.user_token(name, global_role).await);
+            usernames.insert(caller, name);
+            if let Some((environment, role)) = grant {
+                app.grant(name, environment, role).await;
+            }
+        }
+        app.user_token("target", None).await;
+        let disabled = app
+            .call(
+                Method::POST,
+                "/api/v1/users/disabled/disable",
+                Some(&admin),
+                Some(&json!({})),
+            )
+            .await;
+        assert_eq!(disabled.status(), 200);
+        tokens.insert(Caller::Admin, admin.clone());
+        usernames.insert(Caller::Admin, "admin");
+        usernames.insert(Caller::OpsApiToken, "ops-granted");
+
+        let api_token: CreatedApiToken = app
+            .call(
+                Method::POST,
+                "/api/v1/tokens",
+                Some(&tokens[&Caller::OpsGranted]),
+                Some(&json!({ "name": "matrix" })),
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        tokens.insert(Caller::OpsApiToken, api_token.secret);
+
+        // Forged tokens, all naming the admin.
+        let admin_id = app
+            .store
+            .user_by_name(&Username::parse("admin").unwrap())
+            .await
+            .unwrap()
+            .id;
+        let secret = std::fs::read_to_string(app.data_dir.path().join("jwt-secret")).unwrap();
+        let secret = base64::engine::general_purpose::STANDARD
+            .decode(secret.trim())
+            .unwrap();
+        let now = switchyard_server::clock::Clock::now(&switchyard_server::clock::SystemClock);
+        let ours = AccessTokens::new(&secret, Duration::minutes(15));
+        let expired = ours
+            .issue(admin_id, now - Duration::hours(1))
+            .unwrap()
+            .token;
+        let foreign = AccessTokens::new(&[42; 32], Duration::minutes(15))
+            .issue(admin_id, now)
+            .unwrap()
+            .token;
+        let claims = URL_SAFE_NO_PAD.encode(
+            json!({
+                "sub": admin_id, "iat": now.unix_timestamp(),
+                "exp": now.unix_timestamp() + 600, "jti": uuid::Uuid::new_v4(),
+            })
+            .to_string(),
+        );
+        let unsigned_header = URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#);
+        let nobody = tokens[&Caller::NoGrants].clone();
+        let parts: Vec<&str> = nobody.split('.').collect();
+        // A real signature over other claims: the payload now names the admin.
+        let tampered = format!("{}.{claims}.{}", parts[0], parts[2]);
+        tokens.insert(Caller::ExpiredToken, expired);
+        tokens.insert(Caller::ForeignKeyToken, foreign);
+        tokens.insert(Caller::AlgNoneToken, format!("{unsigned_header}.{claims}."));
+        tokens.insert(Caller::TamperedToken, tampered);
+        Self {
+            app,
+            tokens,
+            usernames,
+            admin,
+            counter: AtomicU32::new(0),
+        }
+    }
+
+    fn unique(&self, prefix: &str) -> String {
+        format!("{prefix}-{}", self.counter.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// A fresh session token of the caller's user (for calls that end the session).
+    async fn fresh_session(&self, caller: Caller) -> Option<String> {
+        if caller == Caller::DisabledUser {
+            return None;
+        }
+        let name = self.usernames.get(&caller)?;
+        let password = if *name == "admin" {
+            ADMIN_PASSWORD
+        } else {
+            USER_PASSWORD
+        };
+        Some(self.app.login(name, password).await.access_token)
+    }
+
+    /// The concrete path, body and bearer token for `caller` calling the route.
+    async fn request(
+        &self,
+        method: &str,
+        template: &str,
+        caller: Caller,
+    ) -> (String, Option<Value>, Option<String>) {
+        let mut token = self.tokens.get(&caller).cloned();
+        let path = template
+            .replace("{username}", "target")
+            .replace("{environment}", "staging");
+        let body = match (method, template) {
+            ("POST", "/api/v1/auth/login") => {
+                Some(json!({ "username": "admin", "password": ADMIN_PASSWORD }))
+            }
+            ("POST", "/api/v1/auth/refresh") => {
+                let pair = self.app.login("admin", ADMIN_PASSWORD).await;
+                Some(json!({ "refresh_token": pair.refresh_token }))
+            }
+            ("POST", "/api/v1/auth/logout") => {
+                // Logging out ends the token: valid callers use a session of their own here.
+                if caller != Caller::OpsApiToken {
+                    if let Some(session) = self.fresh_session(caller).await {
+                        token = Some(session);
+                    }
+                }
+                Some(json!({}))
+            }
+            ("POST", "/api/v1/users") => Some(json!({
+                "username": self.unique("made"), "password": USER_PASSWORD,
+            })),
+            ("PUT", "/api/v1/users/{username}/password") => {
+                Some(json!({ "password": "another long password" }))
+            }
+            ("PUT", "/api/v1/users/{username}/role") => Some(json!({ "global_role": "auditor" })),
+            ("PUT", "/api/v1/users/{username}/grants/{environment}") => {
+                Some(json!({ "role": "developer" }))
+            }
+            ("POST", "/api/v1/environments") => Some(json!({ "name": self.unique("env") })),
+            ("PATCH", "/api/v1/environments/{environment}") => {
+                Some(json!({ "description": "changed by the matrix" }))
+            }
+            ("POST", "/api/v1/tokens") => Some(json!({ "name": self.unique("token") })),
+            ("POST", _) => Some(json!({})),
+            _ => None,
+        };
+        let path = if template == "/api/v1/tokens/{id}" {
+            // A token the caller owns, made from their owner's session.
+            let id = match self.fresh_session(caller).await {
+                Some(session) => {
+                    let created: CreatedApiToken = self
+                        .app
+                        .call(
+                            Method::POST,
+                            "/api/v1/tokens",
+                            Some(&session),
+                            Some(&json!({ "name": self.unique("doomed") })),
+                        )
+                        .await
+                        .json()
+                        .await
+                        .unwrap();
+                    created.token.id
+                }
+                _ => uuid::Uuid::new_v4(),
+            };
+            format!("/api/v1/tokens/{id}")
+        } else {
+            path
+        };
+        (path, body, token)
+    }
+}
+
+async fn every_route_answers_every_caller_as_the_table_says(backend: Backend) {
+    let fixture = Fixture::new(backend).await;
+    let description = serde_json::to_value(switchyard_server::http::api_description()).unwrap();
+    let paths = description["paths"].as_object().unwrap();
+    let mut failures = Vec::new();
+    let mut calls = 0;
+    for (template, item) in paths {
+        for (method, operation) in item.as_object().unwrap() {
+            let method = method.to_uppercase();
+            let Some(rule) = rule(&method, template) else {
+                failures.push(format!(
+                    "{method} {template} is missing from the matrix table"
+                ));
+                continue;
+            };
+            let roles: Vec<&str> = operation["x-roles"]
+                .as_array()
+                .map(|roles| roles.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            if roles != rule.documented_roles() {
+                failures.push(format!(
+                    "{method} {template} documents roles {roles:?}, the table says {:?}",
+                    rule.documented_roles()
+                ));
+            }
+            if operation.get("security").is_none() {
+                failures.push(format!("{method} {template} names no security scheme"));
+            }
+            for caller in CALLERS {
+                let (path, body, token) = fixture.request(&method, template, caller).await;
+                let response = fixture
+                    .app
+                    .call(
+                        Method::from_bytes(method.as_bytes()).unwrap(),
+                        &path,
+                        token.as_deref(),
+                        body.as_ref(),
+                    )
+                    .await;
+                calls += 1;
+                let status = response.status().as_u16();
+                let expected = rule.expected(caller);
+                if status != expected {
+                    let text = response.text().await.unwrap_or_default();
+                    failures.push(format!(
+                        "{method} {path} as {caller:?}: {status}, expected {expected}: {text}"
+                    ));
+                }
+            }
+        }
+    }
+    assert!(calls > 300, "only {calls} calls made");
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    // The admin session survived the whole run.
+    assert_eq!(
+        fixture
+            .app
+            .get_as(&fixture.admin, "/api/v1/me")
+            .await
+            .status(),
+        200
+    );
+}
+
+for_each_store!(every_route_answers_every_caller_as_the_table_says);
