@@ -67,7 +67,11 @@ pub async fn login(
         .map_err(|e| ApiError::Internal(Box::new(e)))?;
     let Some(user) = user.filter(|_| matches) else {
         state.auth.throttle.failed(name, source, now);
-        tracing::info!(username = %name, "login failed");
+        // Only a well-formed name is logged: a password typed into the name field is not.
+        match Username::parse(name) {
+            Ok(username) => tracing::info!(%username, "login failed"),
+            Err(_) => tracing::info!("login failed for a malformed username"),
+        }
         return Err(ApiError::InvalidCredentials);
     };
     state.auth.throttle.succeeded(name);
