@@ -32,9 +32,16 @@ impl BoundedText {
     /// Most characters allowed.
     pub const MAX_CHARS: usize = 1024;
 
-    /// The text.
-    pub fn as_str(&self) -> &str {
-        &self.0
+    /// Checks the length of `text`.
+    pub fn parse(text: impl Into<String>) -> Result<Self, InvalidValue> {
+        let text = text.into();
+        if text.chars().count() > Self::MAX_CHARS {
+            return Err(InvalidValue(format!(
+                "must have at most {} characters",
+                Self::MAX_CHARS
+            )));
+        }
+        Ok(Self(text))
     }
 }
 
@@ -45,25 +52,7 @@ impl std::fmt::Debug for BoundedText {
     }
 }
 
-impl TryFrom<String> for BoundedText {
-    type Error = InvalidValue;
-
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        if value.chars().count() > Self::MAX_CHARS {
-            return Err(InvalidValue(format!(
-                "must have at most {} characters",
-                Self::MAX_CHARS
-            )));
-        }
-        Ok(Self(value))
-    }
-}
-
-impl From<BoundedText> for String {
-    fn from(text: BoundedText) -> Self {
-        text.0
-    }
-}
+checked_text!(BoundedText);
 
 /// Tokens handed out at login and refresh.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -154,26 +143,9 @@ impl TokenName {
         }
         Ok(Self(name))
     }
-
-    /// The name as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl TryFrom<String> for TokenName {
-    type Error = InvalidValue;
-
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(value)
-    }
-}
-
-impl From<TokenName> for String {
-    fn from(name: TokenName) -> Self {
-        name.0
-    }
-}
+checked_text!(TokenName);
 
 /// `POST /api/v1/tokens`: an API token acting with its owner's permissions.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

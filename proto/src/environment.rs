@@ -1,7 +1,5 @@
 //! Environments: the named places (such as `staging` or `production`) that profiles belong to.
 
-use std::fmt;
-
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -56,31 +54,6 @@ impl EnvironmentName {
         }
         Ok(Self(name))
     }
-
-    /// The name as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl TryFrom<String> for EnvironmentName {
-    type Error = InvalidValue;
-
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(value)
-    }
-}
-
-impl From<EnvironmentName> for String {
-    fn from(name: EnvironmentName) -> Self {
-        name.0
-    }
-}
-
-impl fmt::Display for EnvironmentName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
 }
 
 /// A free-text description: at most 1,000 characters, no control characters but line feeds.
@@ -113,26 +86,10 @@ impl Description {
         }
         Ok(Self(text))
     }
-
-    /// The description as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl TryFrom<String> for Description {
-    type Error = InvalidValue;
-
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(value)
-    }
-}
-
-impl From<Description> for String {
-    fn from(description: Description) -> Self {
-        description.0
-    }
-}
+checked_text!(EnvironmentName, display);
+checked_text!(Description);
 
 /// An environment as stored and as sent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

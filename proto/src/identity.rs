@@ -49,31 +49,6 @@ impl Username {
         }
         Ok(Self(name))
     }
-
-    /// The name as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl TryFrom<String> for Username {
-    type Error = InvalidValue;
-
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(value)
-    }
-}
-
-impl From<Username> for String {
-    fn from(name: Username) -> Self {
-        name.0
-    }
-}
-
-impl fmt::Display for Username {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
 }
 
 /// A new password: 12 to 1,024 characters, no control characters. Never printed.
@@ -128,19 +103,8 @@ impl fmt::Debug for Password {
     }
 }
 
-impl TryFrom<String> for Password {
-    type Error = InvalidValue;
-
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(value)
-    }
-}
-
-impl From<Password> for String {
-    fn from(password: Password) -> Self {
-        password.0
-    }
-}
+checked_text!(Username, display);
+checked_text!(Password, secret);
 
 /// A role that holds across all environments.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -4,6 +4,46 @@
 //! drift apart. Types that carry rules (such as [`EnvironmentName`]) check them in their
 //! constructor and in deserialization, so an invalid value cannot be built on either side.
 
+/// Implements the conversions of a text type whose rules live in its `parse`:
+/// `TryFrom<String>` (for serde), `From<T> for String`, and `as_str` (`display` adds `Display`;
+/// `secret` leaves out `as_str`, so the text is only reached on purpose).
+macro_rules! checked_text {
+    ($type:ident, secret) => {
+        impl TryFrom<String> for $type {
+            type Error = $crate::InvalidValue;
+
+            fn try_from(value: String) -> Result<Self, Self::Error> {
+                Self::parse(value)
+            }
+        }
+
+        impl From<$type> for String {
+            fn from(value: $type) -> Self {
+                value.0
+            }
+        }
+    };
+    ($type:ident) => {
+        checked_text!($type, secret);
+
+        impl $type {
+            /// The text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+    };
+    ($type:ident, display) => {
+        checked_text!($type);
+
+        impl std::fmt::Display for $type {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
 pub mod auth;
 pub mod environment;
 pub mod error;
