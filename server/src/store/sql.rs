@@ -321,6 +321,11 @@ macro_rules! implement_store {
                 .bind($crate::store::Timestamp::from(token.expires_at))
                 .execute(&self.pool)
                 .await?;
+                // Expired tokens can neither be used nor replayed: they need not be kept.
+                sqlx::query("DELETE FROM refresh_tokens WHERE expires_at < $1")
+                    .bind($crate::store::Timestamp::from(token.issued_at))
+                    .execute(&self.pool)
+                    .await?;
                 Ok(())
             }
 
@@ -418,6 +423,14 @@ macro_rules! implement_store {
                 .bind($crate::store::Timestamp::from(expires_at))
                 .execute(&self.pool)
                 .await?;
+                // A revoked token past its expiry is refused anyway: forget it. Every entry
+                // expires within one access-token lifetime, so the table stays small.
+                sqlx::query("DELETE FROM revoked_access_tokens WHERE expires_at < $1")
+                    .bind($crate::store::Timestamp::from(
+                        expires_at - time::Duration::days(1),
+                    ))
+                    .execute(&self.pool)
+                    .await?;
                 Ok(())
             }
 

@@ -268,6 +268,15 @@ async fn revoked_access_tokens_are_remembered(backend: Backend) {
     store.revoke_access_token(jti, NOW).await.unwrap();
     assert!(store.access_token_revoked(jti).await.unwrap());
     assert!(!store.access_token_revoked(Uuid::new_v4()).await.unwrap());
+
+    // Entries long past their expiry are dropped as new ones arrive.
+    let later = Uuid::new_v4();
+    store
+        .revoke_access_token(later, NOW + Duration::days(2))
+        .await
+        .unwrap();
+    assert!(store.access_token_revoked(later).await.unwrap());
+    assert!(!store.access_token_revoked(jti).await.unwrap());
     store.close().await;
 }
 
