@@ -49,6 +49,7 @@ pub mod environment;
 pub mod error;
 pub mod identity;
 pub mod meta;
+pub mod profile;
 
 pub use auth::{
     ApiToken, BoundedText, CreatedApiToken, GlobalRoleChange, GrantChange, LoginRequest,

@@ -1,0 +1,260 @@
+//! The profile: the package settings a machine gets.
+//!
+//! Every section and field is optional: what is left out is not managed. JSON keys follow the
+//! package clients' own names (`index-url`, `strict-ssl`). A profile is read in two steps:
+//! serde checks the shape (unknown keys, wrong types), then [`Profile::validate`] checks every
+//! value and reports every problem at once, each with its JSON path.
+//!
+//! Baselines and overlays are both profiles; [`Profile::overlaid`] applies one to the other:
+//! scalars and lists replace, maps (npm scopes and tokens, `env`) merge by key.
+
+mod merge;
+mod settings;
+mod validate;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+pub use merge::Origin;
+pub use settings::{Setting, SettingChange};
+
+/// The settings of one environment (a baseline) or one machine role in it (an overlay).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    /// Go modules: `GOPROXY` and friends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub go: Option<GoSettings>,
+    /// npm: `.npmrc`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub npm: Option<NpmSettings>,
+    /// pip: `pip.conf` / `pip.ini`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pip: Option<PipSettings>,
+    /// git: URL rewrites and proxy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git: Option<GitSettings>,
+    /// `HTTP_PROXY`, `HTTPS_PROXY`, `NO_PROXY`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<ProxySettings>,
+    /// Further environment variables, such as `GEM_HOST`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+}
+
+/// Go's module settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct GoSettings {
+    /// `GOPROXY`: where modules come from, tried in order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<Vec<GoProxyEntry>>,
+    /// `GOPRIVATE`: module path patterns fetched directly and not checked against the sum
+    /// database.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private: Option<Vec<String>>,
+    /// `GONOPROXY`: patterns fetched directly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub noproxy: Option<Vec<String>>,
+    /// `GONOSUMDB`: patterns not checked against the sum database.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nosumdb: Option<Vec<String>>,
+    /// `GOSUMDB`: a database name (`sum.golang.org`), `name+key`, `name+key URL`, or `off`
+    /// (which turns checksum verification off: a security decision).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sumdb: Option<String>,
+    /// `GOINSECURE`: patterns that may be fetched without TLS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub insecure: Option<Vec<String>>,
+}
+
+/// One source in `GOPROXY`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct GoProxyEntry {
+    /// A proxy URL, `direct` (the module's own repository) or `off` (nothing further).
+    pub source: String,
+    /// When to try the next source: after a "not found" only (`,` in `GOPROXY`, the default)
+    /// or after any error (`|`).
+    #[serde(default)]
+    pub fallback: GoFallback,
+}
+
+/// How `GOPROXY` falls through to its next entry.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "kebab-case")]
+pub enum GoFallback {
+    /// Only when this source answers 404 or 410 (`,`).
+    #[default]
+    NotFound,
+    /// On any error, including network failures (`|`).
+    AnyError,
+}
+
+/// npm's settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct NpmSettings {
+    /// The default registry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry: Option<String>,
+    /// Registries for scopes: `@corp` -> URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<BTreeMap<String, String>>,
+    /// Auth tokens, by registry URL. Write-only: reads say that one is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_tokens: Option<BTreeMap<String, Secret>>,
+    /// Whether npm checks registry certificates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strict_ssl: Option<bool>,
+    /// Proxy for `http:` registries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<String>,
+    /// Proxy for `https:` registries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub https_proxy: Option<String>,
+}
+
+/// pip's settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PipSettings {
+    /// The package index.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index_url: Option<String>,
+    /// Further indexes, searched too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extra_index_url: Option<Vec<String>>,
+    /// Hosts trusted without valid HTTPS (`host` or `host:port`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trusted_host: Option<Vec<String>>,
+    /// Network timeout in seconds (1-600).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<u32>,
+}
+
+/// git's settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct GitSettings {
+    /// `url.<base>.insteadOf` rewrites.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rewrites: Option<Vec<GitRewrite>>,
+    /// `http.proxy`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_proxy: Option<String>,
+}
+
+/// One URL rewrite: URLs starting with an `instead-of` prefix are fetched from `base`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct GitRewrite {
+    /// The URL prefix to use instead.
+    pub base: String,
+    /// Prefixes replaced by `base` (`insteadOf`).
+    pub instead_of: Vec<String>,
+    /// Prefixes replaced by `base` for pushes only (`pushInsteadOf`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub push_instead_of: Vec<String>,
+}
+
+/// The proxy environment variables.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ProxySettings {
+    /// `HTTP_PROXY`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<String>,
+    /// `HTTPS_PROXY`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub https: Option<String>,
+    /// `NO_PROXY`: hosts, domain suffixes (`.corp.example`), addresses or CIDR ranges.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub no_proxy: Option<Vec<String>>,
+}
+
+/// A secret such as a registry token. Written as `{"value": "..."}`; read back as
+/// `{"set": true}`, never as its value. Writing `{"set": true}` keeps the stored value.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Secret {
+    /// A value, as written or as stored.
+    Value(String),
+    /// "Keep what is stored": sent back by clients that read the profile.
+    Kept,
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Secret::Value(_) => f.write_str("Secret(***)"),
+            Secret::Kept => f.write_str("Secret(kept)"),
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SecretWire {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    value: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    set: Option<bool>,
+}
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        SecretWire {
+            value: None,
+            set: Some(true),
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match SecretWire::deserialize(deserializer)? {
+            SecretWire {
+                value: Some(value),
+                set: None,
+            } => Ok(Secret::Value(value)),
+            SecretWire {
+                value: None,
+                set: Some(true),
+            } => Ok(Secret::Kept),
+            _ => Err(serde::de::Error::custom(
+                r#"a secret is {"value": "..."} to set it or {"set": true} to keep it"#,
+            )),
+        }
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for Secret {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .description(Some(
+                r#"Write {"value": "..."} to set the secret, {"set": true} to keep the stored one. Reads always show {"set": true}."#,
+            ))
+            .property("value", ObjectBuilder::new().schema_type(Type::String))
+            .property("set", ObjectBuilder::new().schema_type(Type::Boolean))
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for Secret {}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,201 @@
+//! A profile seen as a flat list of settings (`go.proxy`, `npm.scopes.@corp`, `env.GEM_HOST`),
+//! which is how diffs, provenance and audit trails name them.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::{GoFallback, GoProxyEntry, Profile, Secret};
+
+/// One setting's value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Setting {
+    /// A single value.
+    Text(String),
+    /// On or off.
+    Flag(bool),
+    /// A number.
+    Number(u32),
+    /// A list, replaced as a whole.
+    List(Vec<String>),
+    /// A secret: compared, never shown.
+    Secret(Secret),
+}
+
+impl fmt::Display for Setting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Setting::Text(text) => f.write_str(text),
+            Setting::Flag(flag) => write!(f, "{flag}"),
+            Setting::Number(number) => write!(f, "{number}"),
+            Setting::List(items) => write!(f, "[{}]", items.join(", ")),
+            Setting::Secret(_) => f.write_str("(secret)"),
+        }
+    }
+}
+
+/// `GOPROXY` as Go reads it: sources joined by `,` or `|`.
+pub fn goproxy(entries: &[GoProxyEntry]) -> String {
+    let mut text = String::new();
+    for (i, entry) in entries.iter().enumerate() {
+        if i > 0 {
+            text.push(match entries[i - 1].fallback {
+                GoFallback::NotFound => ',',
+                GoFallback::AnyError => '|',
+            });
+        }
+        text.push_str(&entry.source);
+    }
+    text
+}
+
+fn list(items: &[String]) -> Setting {
+    Setting::List(items.to_vec())
+}
+
+impl Profile {
+    /// Every setting the profile holds, by path.
+    pub fn settings(&self) -> BTreeMap<String, Setting> {
+        let mut out = BTreeMap::new();
+        let mut put = |path: String, setting: Option<Setting>| {
+            if let Some(setting) = setting {
+                out.insert(path, setting);
+            }
+        };
+        if let Some(go) = &self.go {
+            put(
+                "go.proxy".into(),
+                go.proxy.as_deref().map(|e| Setting::Text(goproxy(e))),
+            );
+            put("go.private".into(), go.private.as_deref().map(list));
+            put("go.noproxy".into(), go.noproxy.as_deref().map(list));
+            put("go.nosumdb".into(), go.nosumdb.as_deref().map(list));
+            put("go.sumdb".into(), go.sumdb.clone().map(Setting::Text));
+            put("go.insecure".into(), go.insecure.as_deref().map(list));
+        }
+        if let Some(npm) = &self.npm {
+            put(
+                "npm.registry".into(),
+                npm.registry.clone().map(Setting::Text),
+            );
+            for (scope, url) in npm.scopes.iter().flatten() {
+                put(
+                    format!("npm.scopes.{scope}"),
+                    Some(Setting::Text(url.clone())),
+                );
+            }
+            for (registry, token) in npm.auth_tokens.iter().flatten() {
+                put(
+                    format!("npm.auth-tokens.{registry}"),
+                    Some(Setting::Secret(token.clone())),
+                );
+            }
+            put("npm.strict-ssl".into(), npm.strict_ssl.map(Setting::Flag));
+            put("npm.proxy".into(), npm.proxy.clone().map(Setting::Text));
+            put(
+                "npm.https-proxy".into(),
+                npm.https_proxy.clone().map(Setting::Text),
+            );
+        }
+        if let Some(pip) = &self.pip {
+            put(
+                "pip.index-url".into(),
+                pip.index_url.clone().map(Setting::Text),
+            );
+            put(
+                "pip.extra-index-url".into(),
+                pip.extra_index_url.as_deref().map(list),
+            );
+            put(
+                "pip.trusted-host".into(),
+                pip.trusted_host.as_deref().map(list),
+            );
+            put("pip.timeout".into(), pip.timeout.map(Setting::Number));
+        }
+        if let Some(git) = &self.git {
+            put(
+                "git.rewrites".into(),
+                git.rewrites.as_ref().map(|rewrites| {
+                    Setting::List(
+                        rewrites
+                            .iter()
+                            .map(|r| {
+                                let mut text = format!("{} <- {}", r.base, r.instead_of.join(" "));
+                                if !r.push_instead_of.is_empty() {
+                                    text.push_str(&format!(
+                                        " (push: {})",
+                                        r.push_instead_of.join(" ")
+                                    ));
+                                }
+                                text
+                            })
+                            .collect(),
+                    )
+                }),
+            );
+            put(
+                "git.http-proxy".into(),
+                git.http_proxy.clone().map(Setting::Text),
+            );
+        }
+        if let Some(proxy) = &self.proxy {
+            put("proxy.http".into(), proxy.http.clone().map(Setting::Text));
+            put("proxy.https".into(), proxy.https.clone().map(Setting::Text));
+            put("proxy.no-proxy".into(), proxy.no_proxy.as_deref().map(list));
+        }
+        for (name, value) in &self.env {
+            put(format!("env.{name}"), Some(Setting::Text(value.clone())));
+        }
+        out
+    }
+}
+
+/// How one setting differs between two profiles.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SettingChange {
+    /// The setting, such as `go.proxy` or `env.GEM_HOST`.
+    pub path: String,
+    /// The old value as text; absent when the setting was added. Secrets read `(secret)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub old: Option<String>,
+    /// The new value as text; absent when the setting was removed. Secrets read `(secret)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new: Option<String>,
+}
+
+impl fmt::Display for SettingChange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let show = |value: &Option<String>| value.clone().unwrap_or_else(|| "(unset)".into());
+        write!(
+            f,
+            "{}: {} -> {}",
+            self.path,
+            show(&self.old),
+            show(&self.new)
+        )
+    }
+}
+
+impl Profile {
+    /// The settings that differ from `self` to `other`, by path. A changed secret shows as
+    /// `(secret) -> (secret)`: that it changed, never what it is.
+    pub fn diff(&self, other: &Profile) -> Vec<SettingChange> {
+        let (before, after) = (self.settings(), other.settings());
+        let mut paths: Vec<&String> = before.keys().chain(after.keys()).collect();
+        paths.sort();
+        paths.dedup();
+        paths
+            .into_iter()
+            .filter_map(|path| {
+                let (old, new) = (before.get(path), after.get(path));
+                (old != new).then(|| SettingChange {
+                    path: path.clone(),
+                    old: old.map(ToString::to_string),
+                    new: new.map(ToString::to_string),
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,271 @@
+use proptest::prelude::*;
+use serde_json::json;
+
+use super::*;
+
+fn parse(value: serde_json::Value) -> Profile {
+    serde_json::from_value(value).expect("the shape is right")
+}
+
+fn full_profile() -> serde_json::Value {
+    json!({
+        "go": {
+            "proxy": [
+                {"source": "https://goproxy.corp.example/", "fallback": "any-error"},
+                {"source": "https://mirror.corp.example/go"},
+                {"source": "direct"}
+            ],
+            "private": ["*.corp.example", "github.com/corp/*"],
+            "nosumdb": ["*.corp.example"],
+            "sumdb": "sum.golang.org",
+            "insecure": ["legacy.corp.example"]
+        },
+        "npm": {
+            "registry": "https://npm.corp.example/",
+            "scopes": {"@corp": "https://npm.corp.example/private/"},
+            "auth-tokens": {"https://npm.corp.example/private/": {"value": "s3cr3t-token"}},
+            "strict-ssl": true,
+            "https-proxy": "http://proxy.corp.example:3128"
+        },
+        "pip": {
+            "index-url": "https://pypi.corp.example/simple",
+            "extra-index-url": ["https://pypi2.corp.example/simple"],
+            "trusted-host": ["pypi.corp.example", "pypi2.corp.example:8443"],
+            "timeout": 30
+        },
+        "git": {
+            "rewrites": [{
+                "base": "https://git.corp.example/github/",
+                "instead-of": ["https://github.com/", "git@github.com:"]
+            }],
+            "http-proxy": "http://proxy.corp.example:3128"
+        },
+        "proxy": {
+            "http": "http://proxy.corp.example:3128",
+            "https": "http://proxy.corp.example:3128",
+            "no-proxy": ["localhost", ".corp.example", "10.0.0.0/8"]
+        },
+        "env": {"GEM_HOST": "https://gems.corp.example", "CARGO_REGISTRIES_CORP_INDEX": "sparse+https://cargo.corp.example/"}
+    })
+}
+
+#[test]
+fn a_complete_profile_is_valid_and_reads_back_with_secrets_hidden() {
+    let profile = parse(full_profile());
+    assert_eq!(profile.validate(), []);
+    let shown = serde_json::to_value(&profile).unwrap();
+    assert_eq!(
+        shown["npm"]["auth-tokens"]["https://npm.corp.example/private/"],
+        json!({"set": true})
+    );
+    assert!(!shown.to_string().contains("s3cr3t"));
+    assert!(!format!("{profile:?}").contains("s3cr3t"));
+    // What is read back can be written back: the secret is kept.
+    let again: Profile = serde_json::from_value(shown).unwrap();
+    assert_eq!(
+        again.npm.unwrap().auth_tokens.unwrap()["https://npm.corp.example/private/"],
+        Secret::Kept
+    );
+}
+
+#[test]
+fn goproxy_keeps_order_and_fallthrough() {
+    let profile = parse(full_profile());
+    assert_eq!(
+        profile.settings()["go.proxy"],
+        Setting::Text("https://goproxy.corp.example/|https://mirror.corp.example/go,direct".into())
+    );
+}
+
+#[test]
+fn twenty_mistakes_get_twenty_messages() {
+    let profile = parse(json!({
+        "go": {
+            "proxy": [{"source": "off"}, {"source": "ftp://old.example/"}],
+            "private": ["bad pattern", "ok.example/*"],
+            "sumdb": "two words here"
+        },
+        "npm": {
+            "registry": "https://npm.corp.example/\nalways-auth=true",
+            "scopes": {"corp": "https://npm.corp.example/", "@ok": "not a url"},
+            "auth-tokens": {"https://npm.corp.example/": {"value": "has space"}},
+            "proxy": "http://user:pass@proxy.example/"
+        },
+        "pip": {
+            "index-url": "https://pypi.corp.example/simple#frag",
+            "extra-index-url": ["https://"],
+            "trusted-host": ["bad host"],
+            "timeout": 0
+        },
+        "git": {"rewrites": [{"base": "git@github.com:", "instead-of": []}]},
+        "proxy": {"http": "socks5://proxy:1080", "no-proxy": ["a,b"]},
+        "env": {"PATH": "/bin", "1BAD": "x", "GOPROXY": "https://x/", "OK": "line\nbreak"}
+    }));
+    let problems = profile.validate();
+    let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
+    for expected in [
+        "go.proxy[0].source",
+        "go.proxy[1].source",
+        "go.private[0]",
+        "go.sumdb",
+        "npm.registry",
+        "npm.scopes.corp",
+        "npm.scopes.@ok",
+        "npm.auth-tokens.https://npm.corp.example/",
+        "npm.proxy",
+        "pip.index-url",
+        "pip.extra-index-url[0]",
+        "pip.trusted-host[0]",
+        "pip.timeout",
+        "git.rewrites[0].base",
+        "git.rewrites[0].instead-of",
+        "proxy.http",
+        "proxy.no-proxy[0]",
+        "env.PATH",
+        "env.1BAD",
+        "env.GOPROXY",
+        "env.OK",
+    ] {
+        assert!(
+            paths.contains(&expected),
+            "no problem for {expected}: {problems:#?}"
+        );
+    }
+    assert!(problems.len() >= 20, "{}", problems.len());
+}
+
+#[test]
+fn unknown_keys_and_malformed_secrets_are_refused_by_shape() {
+    assert!(serde_json::from_value::<Profile>(json!({"golang": {}})).is_err());
+    assert!(serde_json::from_value::<Profile>(json!({"pip": {"index_url": "x"}})).is_err());
+    let both = json!({"npm": {"auth-tokens": {"https://r/": {"value": "x", "set": true}}}});
+    assert!(serde_json::from_value::<Profile>(both).is_err());
+}
+
+#[test]
+fn diff_names_each_setting_and_hides_secrets() {
+    let old = parse(full_profile());
+    let mut changed = full_profile();
+    changed["go"]["proxy"] = json!([{"source": "direct"}]);
+    changed["npm"]["auth-tokens"]["https://npm.corp.example/private/"] =
+        json!({"value": "rotated"});
+    changed["env"]["NEW_ONE"] = json!("1");
+    changed["pip"].as_object_mut().unwrap().remove("timeout");
+    let new = parse(changed);
+    let diff = old.diff(&new);
+    let lines: Vec<String> = diff.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        lines,
+        [
+            "env.NEW_ONE: (unset) -> 1",
+            "go.proxy: https://goproxy.corp.example/|https://mirror.corp.example/go,direct -> direct",
+            "npm.auth-tokens.https://npm.corp.example/private/: (secret) -> (secret)",
+            "pip.timeout: 30 -> (unset)",
+        ]
+    );
+    assert!(!format!("{diff:?}").contains("rotated"));
+    assert_eq!(old.diff(&old), []);
+}
+
+#[test]
+fn overlay_replaces_scalars_and_lists_and_merges_maps_by_key() {
+    let baseline = parse(full_profile());
+    let overlay = parse(json!({
+        "go": {"proxy": [{"source": "https://ds-proxy.corp.example/"}]},
+        "npm": {"scopes": {"@ds": "https://npm.corp.example/ds/"}},
+        "pip": {"extra-index-url": []},
+        "env": {"GEM_HOST": "https://gems-ds.corp.example"}
+    }));
+    let (effective, origins) = baseline.effective(Some(&overlay));
+    let settings = effective.settings();
+    assert_eq!(
+        settings["go.proxy"],
+        Setting::Text("https://ds-proxy.corp.example/".into())
+    );
+    assert_eq!(settings["go.sumdb"], Setting::Text("sum.golang.org".into()));
+    assert!(settings.contains_key("npm.scopes.@corp") && settings.contains_key("npm.scopes.@ds"));
+    assert_eq!(settings["pip.extra-index-url"], Setting::List(vec![]));
+    assert_eq!(origins["go.proxy"], Origin::Overlay);
+    assert_eq!(origins["go.sumdb"], Origin::Baseline);
+    assert_eq!(origins["npm.scopes.@corp"], Origin::Baseline);
+    assert_eq!(origins["npm.scopes.@ds"], Origin::Overlay);
+    assert_eq!(origins["env.GEM_HOST"], Origin::Overlay);
+}
+
+fn arb_text() -> impl Strategy<Value = String> {
+    "[a-z]{1,6}"
+}
+
+prop_compose! {
+    fn arb_profile()(
+        go_proxy in proptest::option::of(proptest::collection::vec(arb_text(), 0..3)),
+        sumdb in proptest::option::of(arb_text()),
+        registry in proptest::option::of(arb_text()),
+        scopes in proptest::option::of(proptest::collection::btree_map("@[a-c]", arb_text(), 0..3)),
+        strict in proptest::option::of(any::<bool>()),
+        extra in proptest::option::of(proptest::collection::vec(arb_text(), 0..3)),
+        timeout in proptest::option::of(1_u32..600),
+        env in proptest::collection::btree_map("[A-C]", arb_text(), 0..3),
+        with_go in any::<bool>(),
+        with_npm in any::<bool>(),
+        with_pip in any::<bool>(),
+    ) -> Profile {
+        Profile {
+            go: with_go.then(|| GoSettings {
+                proxy: go_proxy.map(|sources| sources
+                    .into_iter()
+                    .map(|source| GoProxyEntry { source, fallback: GoFallback::NotFound })
+                    .collect()),
+                sumdb,
+                ..GoSettings::default()
+            }),
+            npm: with_npm.then(|| NpmSettings {
+                registry,
+                scopes,
+                strict_ssl: strict,
+                ..NpmSettings::default()
+            }),
+            pip: with_pip.then(|| PipSettings {
+                extra_index_url: extra,
+                timeout,
+                ..PipSettings::default()
+            }),
+            env,
+            ..Profile::default()
+        }
+    }
+}
+
+proptest! {
+    /// The documented rule, setting by setting: the overlay's settings win, the baseline's
+    /// others stay, nothing else appears.
+    #[test]
+    fn effective_settings_are_the_baseline_overridden_by_the_overlay(
+        baseline in arb_profile(),
+        overlay in arb_profile(),
+    ) {
+        let mut expected = baseline.settings();
+        expected.extend(overlay.settings());
+        let (effective, origins) = baseline.effective(Some(&overlay));
+        prop_assert_eq!(effective.settings(), expected);
+        for (path, origin) in origins {
+            let from_overlay = overlay.settings().contains_key(&path);
+            prop_assert_eq!(origin == Origin::Overlay, from_overlay);
+        }
+    }
+
+    #[test]
+    fn an_empty_overlay_changes_nothing_and_applying_twice_is_applying_once(
+        baseline in arb_profile(),
+        overlay in arb_profile(),
+    ) {
+        prop_assert_eq!(baseline.overlaid(&Profile::default()).settings(), baseline.settings());
+        let once = baseline.overlaid(&overlay);
+        prop_assert_eq!(once.overlaid(&overlay), once);
+    }
+
+    #[test]
+    fn a_profile_differs_from_itself_in_nothing(profile in arb_profile()) {
+        prop_assert!(profile.diff(&profile).is_empty());
+    }
+}

@@ -1,0 +1,450 @@
+//! Every check of every profile value, reporting all problems at once with their JSON paths.
+
+use super::{GitSettings, GoSettings, NpmSettings, PipSettings, Profile, ProxySettings, Secret};
+use crate::FieldProblem;
+
+/// Longest URL or other text value.
+const MAX_TEXT: usize = 2048;
+/// Longest environment variable value or secret.
+const MAX_VALUE: usize = 4096;
+/// Most entries in any list.
+const MAX_LIST: usize = 64;
+
+/// Variables a profile must not set: changing them can break a machine or its login.
+const FORBIDDEN_VARIABLES: &[&str] = &[
+    "PATH",
+    "PATHEXT",
+    "SYSTEMROOT",
+    "SYSTEMDRIVE",
+    "WINDIR",
+    "COMSPEC",
+    "USERPROFILE",
+    "APPDATA",
+    "LOCALAPPDATA",
+    "PROGRAMDATA",
+    "PROGRAMFILES",
+    "PROGRAMFILES(X86)",
+    "ALLUSERSPROFILE",
+    "HOMEDRIVE",
+    "HOMEPATH",
+    "HOME",
+    "USER",
+    "USERNAME",
+    "LOGNAME",
+    "SHELL",
+    "TEMP",
+    "TMP",
+    "TMPDIR",
+    "PWD",
+    "LANG",
+    "TERM",
+    "DISPLAY",
+    "XDG_CONFIG_HOME",
+    "XDG_RUNTIME_DIR",
+    "LD_PRELOAD",
+    "LD_LIBRARY_PATH",
+    "DYLD_INSERT_LIBRARIES",
+    "DYLD_LIBRARY_PATH",
+    "PSMODULEPATH",
+    "NUMBER_OF_PROCESSORS",
+    "PROCESSOR_ARCHITECTURE",
+    "OS",
+];
+
+/// Variables a section of the profile manages: set them there, not in `env`.
+const SECTION_VARIABLES: &[(&str, &str)] = &[
+    ("GOPROXY", "go.proxy"),
+    ("GOPRIVATE", "go.private"),
+    ("GONOPROXY", "go.noproxy"),
+    ("GONOSUMDB", "go.nosumdb"),
+    ("GOSUMDB", "go.sumdb"),
+    ("GOINSECURE", "go.insecure"),
+    ("HTTP_PROXY", "proxy.http"),
+    ("HTTPS_PROXY", "proxy.https"),
+    ("NO_PROXY", "proxy.no-proxy"),
+    ("PIP_INDEX_URL", "pip.index-url"),
+    ("PIP_EXTRA_INDEX_URL", "pip.extra-index-url"),
+    ("PIP_TRUSTED_HOST", "pip.trusted-host"),
+    ("NPM_CONFIG_REGISTRY", "npm.registry"),
+];
+
+struct Problems(Vec<FieldProblem>);
+
+impl Problems {
+    fn add(&mut self, path: &str, message: impl Into<String>) {
+        self.0.push(FieldProblem {
+            path: path.to_owned(),
+            message: message.into(),
+        });
+    }
+
+    /// Text that fits on one line of any config file: not empty, no control characters.
+    fn text(&mut self, path: &str, value: &str, max: usize) -> bool {
+        if value.is_empty() {
+            self.add(path, "must not be empty");
+            return false;
+        }
+        if let Some(bad) = value.chars().find(|c| c.is_control()) {
+            self.add(
+                path,
+                format!("must not contain control characters such as newlines (found {bad:?})"),
+            );
+            return false;
+        }
+        if value.chars().count() > max {
+            self.add(path, format!("is longer than {max} characters"));
+            return false;
+        }
+        true
+    }
+
+    /// An http or https URL with a host, no credentials, no whitespace, and nothing a config
+    /// file would read as a comment.
+    fn url(&mut self, path: &str, value: &str) {
+        if !self.text(path, value, MAX_TEXT) {
+            return;
+        }
+        if value.chars().any(char::is_whitespace) {
+            return self.add(path, "must not contain whitespace");
+        }
+        if value.contains(['#', ';']) {
+            return self.add(
+                path,
+                "must not contain '#' or ';' (config files read them as comments)",
+            );
+        }
+        if value.contains(['"', '\\']) {
+            return self.add(path, "must not contain quotes or backslashes");
+        }
+        let parsed = match url::Url::parse(value) {
+            Ok(parsed) => parsed,
+            Err(error) => return self.add(path, format!("is not a URL: {error}")),
+        };
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return self.add(
+                path,
+                format!("must be an http or https URL, not {}:", parsed.scheme()),
+            );
+        }
+        if parsed.host_str().is_none_or(str::is_empty) {
+            return self.add(path, "must name a host");
+        }
+        if !parsed.username().is_empty() || parsed.password().is_some() {
+            self.add(
+                path,
+                "must not carry credentials: they would be stored and shown in clear",
+            );
+        }
+    }
+
+    fn urls(&mut self, path: &str, values: &[String]) {
+        self.list_size(path, values.len());
+        for (i, value) in values.iter().enumerate() {
+            self.url(&format!("{path}[{i}]"), value);
+        }
+    }
+
+    fn list_size(&mut self, path: &str, len: usize) {
+        if len > MAX_LIST {
+            self.add(
+                path,
+                format!("has {len} entries; at most {MAX_LIST} are allowed"),
+            );
+        }
+    }
+
+    /// Glob patterns of module path prefixes (`*.corp.example`, `github.com/corp/*`).
+    fn patterns(&mut self, path: &str, values: &[String]) {
+        self.list_size(path, values.len());
+        for (i, value) in values.iter().enumerate() {
+            let path = format!("{path}[{i}]");
+            if !self.text(&path, value, MAX_TEXT) {
+                continue;
+            }
+            let allowed = |c: char| c.is_ascii_alphanumeric() || "._~/*?[]-".contains(c);
+            if let Some(bad) = value.chars().find(|c| !allowed(*c)) {
+                self.add(
+                    &path,
+                    format!("contains {bad:?}; a module pattern uses letters, digits and . _ ~ / * ? [ ] -"),
+                );
+            }
+        }
+    }
+
+    fn secret(&mut self, path: &str, secret: &Secret) {
+        if let Secret::Value(value) = secret {
+            if self.text(path, value, MAX_VALUE) && value.chars().any(char::is_whitespace) {
+                self.add(path, "must not contain whitespace");
+            }
+        }
+    }
+}
+
+impl Profile {
+    /// Every problem with every value, each with its JSON path; empty when all is well.
+    pub fn validate(&self) -> Vec<FieldProblem> {
+        let mut problems = Problems(Vec::new());
+        if let Some(go) = &self.go {
+            go.validate(&mut problems);
+        }
+        if let Some(npm) = &self.npm {
+            npm.validate(&mut problems);
+        }
+        if let Some(pip) = &self.pip {
+            pip.validate(&mut problems);
+        }
+        if let Some(git) = &self.git {
+            git.validate(&mut problems);
+        }
+        if let Some(proxy) = &self.proxy {
+            proxy.validate(&mut problems);
+        }
+        validate_env(&self.env, &mut problems);
+        problems.0
+    }
+}
+
+impl GoSettings {
+    fn validate(&self, problems: &mut Problems) {
+        if let Some(entries) = &self.proxy {
+            if entries.is_empty() {
+                problems.add(
+                    "go.proxy",
+                    "must list at least one source (or leave go.proxy out)",
+                );
+            }
+            problems.list_size("go.proxy", entries.len());
+            for (i, entry) in entries.iter().enumerate() {
+                let path = format!("go.proxy[{i}].source");
+                match entry.source.as_str() {
+                    "direct" => {}
+                    "off" if i + 1 < entries.len() => {
+                        problems.add(
+                            &path,
+                            "off must be the last source: nothing after it is tried",
+                        );
+                    }
+                    "off" => {}
+                    url => problems.url(&path, url),
+                }
+                if entry.source.contains([',', '|']) {
+                    problems.add(&path, "must not contain ',' or '|' (they separate sources)");
+                }
+            }
+        }
+        for (name, patterns) in [
+            ("go.private", &self.private),
+            ("go.noproxy", &self.noproxy),
+            ("go.nosumdb", &self.nosumdb),
+            ("go.insecure", &self.insecure),
+        ] {
+            if let Some(patterns) = patterns {
+                problems.patterns(name, patterns);
+            }
+        }
+        if let Some(sumdb) = &self.sumdb {
+            validate_sumdb(sumdb, problems);
+        }
+    }
+}
+
+/// `off`, `name`, `name+key` or `name+key URL`.
+fn validate_sumdb(value: &str, problems: &mut Problems) {
+    let path = "go.sumdb";
+    if !problems.text(path, value, MAX_TEXT) || value == "off" {
+        return;
+    }
+    let parts: Vec<&str> = value.split(' ').collect();
+    let name_ok = |name: &str| {
+        !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-+/=".contains(c))
+    };
+    match parts.as_slice() {
+        [name] if name_ok(name) => {}
+        [name, url] if name_ok(name) => problems.url(path, url),
+        _ => problems.add(
+            path,
+            "must be off, a database name, name+key, or name+key followed by one space and a URL",
+        ),
+    }
+}
+
+impl NpmSettings {
+    fn validate(&self, problems: &mut Problems) {
+        for (path, url) in [
+            ("npm.registry", &self.registry),
+            ("npm.proxy", &self.proxy),
+            ("npm.https-proxy", &self.https_proxy),
+        ] {
+            if let Some(url) = url {
+                problems.url(path, url);
+            }
+        }
+        if let Some(scopes) = &self.scopes {
+            problems.list_size("npm.scopes", scopes.len());
+            for (scope, url) in scopes {
+                let path = format!("npm.scopes.{scope}");
+                let valid = scope.len() <= 214
+                    && scope.strip_prefix('@').is_some_and(|name| {
+                        name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+                            && name.chars().all(|c| {
+                                c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c)
+                            })
+                    });
+                if !valid {
+                    problems.add(
+                        &path,
+                        "a scope is @ followed by lowercase letters, digits, '.', '_' or '-'",
+                    );
+                }
+                problems.url(&path, url);
+            }
+        }
+        if let Some(tokens) = &self.auth_tokens {
+            problems.list_size("npm.auth-tokens", tokens.len());
+            for (registry, token) in tokens {
+                let path = format!("npm.auth-tokens.{registry}");
+                problems.url(&path, registry);
+                problems.secret(&path, token);
+            }
+        }
+    }
+}
+
+impl PipSettings {
+    fn validate(&self, problems: &mut Problems) {
+        if let Some(url) = &self.index_url {
+            problems.url("pip.index-url", url);
+        }
+        if let Some(urls) = &self.extra_index_url {
+            problems.urls("pip.extra-index-url", urls);
+        }
+        if let Some(hosts) = &self.trusted_host {
+            problems.list_size("pip.trusted-host", hosts.len());
+            for (i, host) in hosts.iter().enumerate() {
+                let path = format!("pip.trusted-host[{i}]");
+                if !problems.text(&path, host, 253 + 6) {
+                    continue;
+                }
+                let (name, port) = host.split_once(':').unwrap_or((host, ""));
+                let name_ok = !name.is_empty()
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || ".-".contains(c));
+                let port_ok = port.is_empty() || port.parse::<u16>().is_ok_and(|p| p > 0);
+                if !(name_ok && port_ok) {
+                    problems.add(
+                        &path,
+                        "must be a host name or address, optionally with :port",
+                    );
+                }
+            }
+        }
+        if let Some(timeout) = self.timeout {
+            if !(1..=600).contains(&timeout) {
+                problems.add("pip.timeout", "must be 1 to 600 seconds");
+            }
+        }
+    }
+}
+
+impl GitSettings {
+    fn validate(&self, problems: &mut Problems) {
+        if let Some(rewrites) = &self.rewrites {
+            problems.list_size("git.rewrites", rewrites.len());
+            for (i, rewrite) in rewrites.iter().enumerate() {
+                let path = format!("git.rewrites[{i}]");
+                problems.url(&format!("{path}.base"), &rewrite.base);
+                if rewrite.instead_of.is_empty() && rewrite.push_instead_of.is_empty() {
+                    problems.add(
+                        &format!("{path}.instead-of"),
+                        "must list at least one prefix to rewrite",
+                    );
+                }
+                for (field, prefixes) in [
+                    ("instead-of", &rewrite.instead_of),
+                    ("push-instead-of", &rewrite.push_instead_of),
+                ] {
+                    problems.list_size(&format!("{path}.{field}"), prefixes.len());
+                    for (j, prefix) in prefixes.iter().enumerate() {
+                        let path = format!("{path}.{field}[{j}]");
+                        if !problems.text(&path, prefix, MAX_TEXT) {
+                            continue;
+                        }
+                        // Prefixes may be scp-like (git@host:) so they are not URLs, but they
+                        // must stay one plain token in a gitconfig value.
+                        if prefix
+                            .chars()
+                            .any(|c| c.is_whitespace() || "\"\\#;".contains(c))
+                        {
+                            problems.add(
+                                &path,
+                                "must not contain whitespace, quotes, backslashes, '#' or ';'",
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(url) = &self.http_proxy {
+            problems.url("git.http-proxy", url);
+        }
+    }
+}
+
+impl ProxySettings {
+    fn validate(&self, problems: &mut Problems) {
+        if let Some(url) = &self.http {
+            problems.url("proxy.http", url);
+        }
+        if let Some(url) = &self.https {
+            problems.url("proxy.https", url);
+        }
+        if let Some(hosts) = &self.no_proxy {
+            problems.list_size("proxy.no-proxy", hosts.len());
+            for (i, host) in hosts.iter().enumerate() {
+                let path = format!("proxy.no-proxy[{i}]");
+                if !problems.text(&path, host, 253) {
+                    continue;
+                }
+                let allowed = |c: char| c.is_ascii_alphanumeric() || ".*:/_-[]".contains(c);
+                if let Some(bad) = host.chars().find(|c| !allowed(*c)) {
+                    problems.add(
+                        &path,
+                        format!(
+                            "contains {bad:?}; use a host, .domain suffix, address or CIDR range"
+                        ),
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn validate_env(env: &std::collections::BTreeMap<String, String>, problems: &mut Problems) {
+    problems.list_size("env", env.len());
+    for (name, value) in env {
+        let path = format!("env.{name}");
+        let well_formed = !name.is_empty()
+            && name.len() <= 128
+            && name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        let upper = name.to_ascii_uppercase();
+        if !well_formed {
+            problems.add(
+                &path,
+                "a variable name is a letter or '_' followed by letters, digits or '_' (at most 128)",
+            );
+        } else if FORBIDDEN_VARIABLES.contains(&upper.as_str()) {
+            problems.add(
+                &path,
+                format!("{name} is not managed: changing it could break the machine"),
+            );
+        } else if let Some((_, section)) = SECTION_VARIABLES.iter().find(|(n, _)| *n == upper) {
+            problems.add(&path, format!("{name} is set by {section}; set it there"));
+        }
+        problems.text(&path, value, MAX_VALUE);
+    }
+}
