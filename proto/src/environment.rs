@@ -28,32 +28,39 @@ impl EnvironmentName {
     /// Checks `name` against the rules.
     pub fn parse(name: impl Into<String>) -> Result<Self, InvalidValue> {
         let name = name.into();
-        let invalid = |why: &str| Err(InvalidValue(format!("environment name {name:?} {why}")));
-        if name.is_empty() {
-            return Err(InvalidValue("environment name must not be empty".into()));
-        }
-        if name.len() > Self::MAX_LEN {
-            return invalid("is longer than 63 characters");
-        }
-        if !name.starts_with(|c: char| c.is_ascii_lowercase()) {
-            return invalid("must start with a lowercase letter a-z");
-        }
-        if let Some(bad) = name
-            .chars()
-            .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-'))
-        {
-            return invalid(&format!(
-                "contains {bad:?}; only lowercase letters a-z, digits and '-' are allowed"
-            ));
-        }
-        if name.ends_with('-') {
-            return invalid("must not end with '-'");
-        }
-        if name.contains("--") {
-            return invalid("must not contain \"--\"");
-        }
+        check_name("environment", &name)?;
         Ok(Self(name))
     }
+}
+
+/// The naming rules of environments and machine roles: 1 to 63 characters of lowercase ASCII
+/// letters, digits and `-`, starting with a letter, not ending with `-`, without `--`.
+pub(crate) fn check_name(kind: &str, name: &str) -> Result<(), InvalidValue> {
+    let invalid = |why: &str| Err(InvalidValue(format!("{kind} name {name:?} {why}")));
+    if name.is_empty() {
+        return Err(InvalidValue(format!("{kind} name must not be empty")));
+    }
+    if name.len() > EnvironmentName::MAX_LEN {
+        return invalid("is longer than 63 characters");
+    }
+    if !name.starts_with(|c: char| c.is_ascii_lowercase()) {
+        return invalid("must start with a lowercase letter a-z");
+    }
+    if let Some(bad) = name
+        .chars()
+        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-'))
+    {
+        return invalid(&format!(
+            "contains {bad:?}; only lowercase letters a-z, digits and '-' are allowed"
+        ));
+    }
+    if name.ends_with('-') {
+        return invalid("must not end with '-'");
+    }
+    if name.contains("--") {
+        return invalid("must not contain \"--\"");
+    }
+    Ok(())
 }
 
 /// A free-text description: at most 1,000 characters, no control characters but line feeds.

@@ -50,6 +50,7 @@ pub mod error;
 pub mod identity;
 pub mod meta;
 pub mod profile;
+pub mod versions;
 
 pub use auth::{
     ApiToken, BoundedText, CreatedApiToken, GlobalRoleChange, GrantChange, LoginRequest,
@@ -61,3 +62,8 @@ pub use environment::{
 pub use error::{ErrorBody, ErrorDetail, FieldProblem};
 pub use identity::{EnvironmentRole, GlobalRole, Grant, NewUser, Password, User, Username};
 pub use meta::{Health, VersionInfo};
+pub use profile::Profile;
+pub use versions::{
+    ChangeMessage, EffectiveProfile, MachineRole, MachineRoleName, NewMachineRole, ProfileDiff,
+    ProfileDraft, ProfileVersion, PublishRequest, RollbackRequest, VersionSummary,
+};

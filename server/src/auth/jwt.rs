@@ -124,26 +124,30 @@ impl AccessTokens {
 /// Reads the signing secret from `path`, creating it (owner-only) with a random secret when
 /// missing. Several server processes sharing one database must share this file.
 pub fn load_or_create_secret(path: &Path) -> Result<Vec<u8>, String> {
+    let secret = load_or_create_key_file(path, SECRET_BYTES)?;
+    if secret.len() < MIN_SECRET_BYTES {
+        return Err(format!(
+            "{} holds {} bytes; a signing secret needs at least {MIN_SECRET_BYTES}",
+            path.display(),
+            secret.len()
+        ));
+    }
+    Ok(secret)
+}
+
+/// Reads a base64 key from `path`, creating it (owner-only) with `bytes` random bytes when
+/// missing.
+pub fn load_or_create_key_file(path: &Path, bytes: usize) -> Result<Vec<u8>, String> {
     match std::fs::read_to_string(path) {
-        Ok(text) => {
-            let secret = STANDARD
-                .decode(text.trim())
-                .map_err(|e| format!("{} is not base64: {e}", path.display()))?;
-            if secret.len() < MIN_SECRET_BYTES {
-                return Err(format!(
-                    "{} holds {} bytes; a signing secret needs at least {MIN_SECRET_BYTES}",
-                    path.display(),
-                    secret.len()
-                ));
-            }
-            Ok(secret)
-        }
+        Ok(text) => STANDARD
+            .decode(text.trim())
+            .map_err(|e| format!("{} is not base64: {e}", path.display())),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            let mut secret = vec![0_u8; SECRET_BYTES];
-            rand::rngs::OsRng.fill_bytes(&mut secret);
-            write_owner_only(path, STANDARD.encode(&secret).as_bytes())
+            let mut key = vec![0_u8; bytes];
+            rand::rngs::OsRng.fill_bytes(&mut key);
+            write_owner_only(path, STANDARD.encode(&key).as_bytes())
                 .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
-            Ok(secret)
+            Ok(key)
         }
         Err(error) => Err(format!("cannot read {}: {error}", path.display())),
     }

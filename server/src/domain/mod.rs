@@ -1,3 +1,5 @@
 //! What the server keeps, free of HTTP and SQL.
 
 pub mod identity;
+pub mod profiles;
+pub mod sealing;

@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use switchyard_proto::{
-    Environment, EnvironmentName, EnvironmentRole, EnvironmentUpdate, Grant, NewEnvironment,
-    Username,
+    Environment, EnvironmentName, EnvironmentRole, EnvironmentUpdate, Grant, MachineRole,
+    MachineRoleName, NewEnvironment, Username,
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -29,6 +29,7 @@ use crate::config::DatabaseUrl;
 use crate::domain::identity::{
     ApiTokenRecord, RefreshTokenRecord, RefreshUse, UserChange, UserRecord,
 };
+use crate::domain::profiles::{DraftRecord, ProfileTarget, VersionRecord};
 
 /// How long to wait for a database connection before calling the database unreachable.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -159,6 +160,66 @@ pub trait Store: Send + Sync + fmt::Debug {
         now: OffsetDateTime,
     ) -> Result<ApiTokenRecord, StoreError>;
 
+    /// Creates a machine role; its name must be new.
+    async fn create_machine_role(&self, role: &MachineRole) -> Result<(), StoreError>;
+
+    /// All machine roles, by name.
+    async fn machine_roles(&self) -> Result<Vec<MachineRole>, StoreError>;
+
+    /// The machine role called `name`.
+    async fn machine_role(&self, name: &MachineRoleName) -> Result<MachineRole, StoreError>;
+
+    /// The draft of a profile, if it was ever edited.
+    async fn draft(
+        &self,
+        environment: &EnvironmentName,
+        target: &ProfileTarget,
+    ) -> Result<Option<DraftRecord>, StoreError>;
+
+    /// Saves a draft edit made on revision `expected_revision` (0: no draft yet); the draft
+    /// gets revision `expected_revision + 1`. A draft changed since is [`StoreError::StaleDraft`].
+    async fn save_draft(
+        &self,
+        environment: &EnvironmentName,
+        target: &ProfileTarget,
+        expected_revision: u64,
+        draft: &DraftRecord,
+    ) -> Result<DraftRecord, StoreError>;
+
+    /// The published versions of a profile, oldest first.
+    async fn versions(
+        &self,
+        environment: &EnvironmentName,
+        target: &ProfileTarget,
+    ) -> Result<Vec<VersionRecord>, StoreError>;
+
+    /// One published version.
+    async fn version(
+        &self,
+        environment: &EnvironmentName,
+        target: &ProfileTarget,
+        version: u64,
+    ) -> Result<VersionRecord, StoreError>;
+
+    /// The newest published version, if any.
+    async fn latest_version(
+        &self,
+        environment: &EnvironmentName,
+        target: &ProfileTarget,
+    ) -> Result<Option<VersionRecord>, StoreError>;
+
+    /// Adds `version`, in one transaction with the draft: for a publish (`draft_revision`
+    /// given) the draft must still be at that revision; for a rollback (`None`) the draft
+    /// becomes the version's content. A version number already taken is
+    /// [`StoreError::VersionTaken`]: someone published first.
+    async fn publish(
+        &self,
+        environment: &EnvironmentName,
+        target: &ProfileTarget,
+        version: &VersionRecord,
+        draft_revision: Option<u64>,
+    ) -> Result<(), StoreError>;
+
     /// Closes every connection; later calls fail.
     async fn close(&self);
 }
@@ -193,6 +254,21 @@ pub enum StoreError {
     /// No API token has that id.
     #[error("API token {0} does not exist")]
     ApiTokenNotFound(Uuid),
+    /// No machine role has that name.
+    #[error("machine role {0} does not exist")]
+    MachineRoleNotFound(MachineRoleName),
+    /// The machine role name is taken.
+    #[error("machine role {0} already exists")]
+    MachineRoleExists(MachineRoleName),
+    /// No such profile version.
+    #[error("version {0} does not exist")]
+    VersionNotFound(u64),
+    /// The draft changed since it was read.
+    #[error("the draft is at revision {current}")]
+    StaleDraft { current: u64 },
+    /// The version number is taken: someone published first.
+    #[error("version {0} was published by someone else first")]
+    VersionTaken(u64),
     /// The database could not be reached or failed.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
@@ -221,6 +297,19 @@ pub(crate) fn is_unique_violation(error: &sqlx::Error) -> bool {
 
 pub(crate) fn is_foreign_key_violation(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(db) if db.is_foreign_key_violation())
+}
+
+pub(crate) fn parse_role_name(name: String) -> Result<MachineRoleName, StoreError> {
+    MachineRoleName::parse(name).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// Versions and revisions are kept as signed 64-bit integers by both databases.
+pub(crate) fn counter(value: i64) -> Result<u64, StoreError> {
+    u64::try_from(value).map_err(|_| StoreError::Corrupt(format!("negative counter {value}")))
+}
+
+pub(crate) fn stored_counter(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
 }
 
 pub(crate) fn parse_username(name: String) -> Result<Username, StoreError> {

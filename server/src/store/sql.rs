@@ -52,6 +52,37 @@ macro_rules! implement_store {
             })
         }
 
+        fn version_from_row(
+            row: <$db as sqlx::Database>::Row,
+        ) -> Result<$crate::domain::profiles::VersionRecord, $crate::store::StoreError> {
+            use sqlx::Row as _;
+            Ok($crate::domain::profiles::VersionRecord {
+                version: $crate::store::counter(row.try_get("version")?)?,
+                document: row.try_get("document")?,
+                content_hash: row.try_get("content_hash")?,
+                author: row.try_get("author")?,
+                message: row.try_get("message")?,
+                rollback_of: row
+                    .try_get::<Option<i64>, _>("rollback_of")?
+                    .map($crate::store::counter)
+                    .transpose()?,
+                published_at: row
+                    .try_get::<$crate::store::Timestamp, _>("published_at")?
+                    .get(),
+            })
+        }
+
+        fn machine_role_from_row(
+            row: <$db as sqlx::Database>::Row,
+        ) -> Result<switchyard_proto::MachineRole, $crate::store::StoreError> {
+            use sqlx::Row as _;
+            Ok(switchyard_proto::MachineRole {
+                name: $crate::store::parse_role_name(row.try_get("name")?)?,
+                description: $crate::store::parse_description(row.try_get("description")?)?,
+                created_at: row.try_get::<$crate::store::Timestamp, _>("created_at")?.get(),
+            })
+        }
+
         #[async_trait::async_trait]
         impl $crate::store::Store for $store {
             fn kind(&self) -> &'static str {
@@ -533,6 +564,268 @@ macro_rules! implement_store {
                 .execute(&self.pool)
                 .await?;
                 self.api_token(id).await
+            }
+
+            async fn create_machine_role(
+                &self,
+                role: &switchyard_proto::MachineRole,
+            ) -> Result<(), $crate::store::StoreError> {
+                sqlx::query(
+                    "INSERT INTO machine_roles (name, description, created_at) \
+                     VALUES ($1, $2, $3)",
+                )
+                .bind(role.name.as_str())
+                .bind(role.description.as_str())
+                .bind($crate::store::Timestamp::from(role.created_at))
+                .execute(&self.pool)
+                .await
+                .map_err(|e| match $crate::store::is_unique_violation(&e) {
+                    true => $crate::store::StoreError::MachineRoleExists(role.name.clone()),
+                    false => e.into(),
+                })?;
+                Ok(())
+            }
+
+            async fn machine_roles(
+                &self,
+            ) -> Result<Vec<switchyard_proto::MachineRole>, $crate::store::StoreError> {
+                sqlx::query("SELECT name, description, created_at FROM machine_roles ORDER BY name")
+                    .fetch_all(&self.pool)
+                    .await?
+                    .into_iter()
+                    .map(machine_role_from_row)
+                    .collect()
+            }
+
+            async fn machine_role(
+                &self,
+                name: &switchyard_proto::MachineRoleName,
+            ) -> Result<switchyard_proto::MachineRole, $crate::store::StoreError> {
+                sqlx::query("SELECT name, description, created_at FROM machine_roles WHERE name = $1")
+                    .bind(name.as_str())
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .map(machine_role_from_row)
+                    .unwrap_or_else(|| {
+                        Err($crate::store::StoreError::MachineRoleNotFound(name.clone()))
+                    })
+            }
+
+            async fn draft(
+                &self,
+                environment: &switchyard_proto::EnvironmentName,
+                target: &$crate::domain::profiles::ProfileTarget,
+            ) -> Result<Option<$crate::domain::profiles::DraftRecord>, $crate::store::StoreError>
+            {
+                use sqlx::Row as _;
+                let row = sqlx::query(
+                    "SELECT document, revision, based_on_version, updated_by, updated_at \
+                     FROM profile_drafts WHERE environment = $1 AND machine_role = $2",
+                )
+                .bind(environment.as_str())
+                .bind(target.key())
+                .fetch_optional(&self.pool)
+                .await?;
+                let Some(row) = row else { return Ok(None) };
+                Ok(Some($crate::domain::profiles::DraftRecord {
+                    document: row.try_get("document")?,
+                    revision: $crate::store::counter(row.try_get("revision")?)?,
+                    based_on_version: $crate::store::counter(row.try_get("based_on_version")?)?,
+                    updated_by: row.try_get("updated_by")?,
+                    updated_at: row.try_get::<$crate::store::Timestamp, _>("updated_at")?.get(),
+                }))
+            }
+
+            async fn save_draft(
+                &self,
+                environment: &switchyard_proto::EnvironmentName,
+                target: &$crate::domain::profiles::ProfileTarget,
+                expected_revision: u64,
+                draft: &$crate::domain::profiles::DraftRecord,
+            ) -> Result<$crate::domain::profiles::DraftRecord, $crate::store::StoreError> {
+                let revision = expected_revision + 1;
+                // Each branch is one statement that succeeds only on the expected revision, so
+                // two editors of one revision cannot both win.
+                let query = match expected_revision {
+                    0 => sqlx::query(
+                        "INSERT INTO profile_drafts (environment, machine_role, document, \
+                         revision, based_on_version, updated_by, updated_at) \
+                         SELECT $1, $2, $3, $4, $5, $6, $7 WHERE $8 = 0 \
+                         ON CONFLICT (environment, machine_role) DO NOTHING",
+                    ),
+                    _ => sqlx::query(
+                        "UPDATE profile_drafts SET document = $3, revision = $4, \
+                         based_on_version = $5, updated_by = $6, updated_at = $7 \
+                         WHERE environment = $1 AND machine_role = $2 AND revision = $8",
+                    ),
+                };
+                let result = query
+                    .bind(environment.as_str())
+                    .bind(target.key())
+                    .bind(&draft.document)
+                    .bind($crate::store::stored_counter(revision))
+                    .bind($crate::store::stored_counter(draft.based_on_version))
+                    .bind(&draft.updated_by)
+                    .bind($crate::store::Timestamp::from(draft.updated_at))
+                    .bind($crate::store::stored_counter(expected_revision))
+                    .execute(&self.pool)
+                    .await
+                    .map_err(|e| match $crate::store::is_foreign_key_violation(&e) {
+                        true => $crate::store::StoreError::EnvironmentNotFound(environment.clone()),
+                        false => e.into(),
+                    })?;
+                if result.rows_affected() == 0 {
+                    let current = self.draft(environment, target).await?.map_or(0, |d| d.revision);
+                    return Err($crate::store::StoreError::StaleDraft { current });
+                }
+                Ok($crate::domain::profiles::DraftRecord {
+                    revision,
+                    ..draft.clone()
+                })
+            }
+
+            async fn versions(
+                &self,
+                environment: &switchyard_proto::EnvironmentName,
+                target: &$crate::domain::profiles::ProfileTarget,
+            ) -> Result<Vec<$crate::domain::profiles::VersionRecord>, $crate::store::StoreError>
+            {
+                sqlx::query(
+                    "SELECT version, document, content_hash, author, message, rollback_of, \
+                     published_at FROM profile_versions \
+                     WHERE environment = $1 AND machine_role = $2 ORDER BY version",
+                )
+                .bind(environment.as_str())
+                .bind(target.key())
+                .fetch_all(&self.pool)
+                .await?
+                .into_iter()
+                .map(version_from_row)
+                .collect()
+            }
+
+            async fn version(
+                &self,
+                environment: &switchyard_proto::EnvironmentName,
+                target: &$crate::domain::profiles::ProfileTarget,
+                version: u64,
+            ) -> Result<$crate::domain::profiles::VersionRecord, $crate::store::StoreError> {
+                sqlx::query(
+                    "SELECT version, document, content_hash, author, message, rollback_of, \
+                     published_at FROM profile_versions \
+                     WHERE environment = $1 AND machine_role = $2 AND version = $3",
+                )
+                .bind(environment.as_str())
+                .bind(target.key())
+                .bind($crate::store::stored_counter(version))
+                .fetch_optional(&self.pool)
+                .await?
+                .map(version_from_row)
+                .unwrap_or_else(|| Err($crate::store::StoreError::VersionNotFound(version)))
+            }
+
+            async fn latest_version(
+                &self,
+                environment: &switchyard_proto::EnvironmentName,
+                target: &$crate::domain::profiles::ProfileTarget,
+            ) -> Result<Option<$crate::domain::profiles::VersionRecord>, $crate::store::StoreError>
+            {
+                sqlx::query(
+                    "SELECT version, document, content_hash, author, message, rollback_of, \
+                     published_at FROM profile_versions \
+                     WHERE environment = $1 AND machine_role = $2 \
+                     ORDER BY version DESC LIMIT 1",
+                )
+                .bind(environment.as_str())
+                .bind(target.key())
+                .fetch_optional(&self.pool)
+                .await?
+                .map(version_from_row)
+                .transpose()
+            }
+
+            async fn publish(
+                &self,
+                environment: &switchyard_proto::EnvironmentName,
+                target: &$crate::domain::profiles::ProfileTarget,
+                version: &$crate::domain::profiles::VersionRecord,
+                draft_revision: Option<u64>,
+            ) -> Result<(), $crate::store::StoreError> {
+                use sqlx::Row as _;
+                let mut tx = self.pool.begin().await?;
+                // The insert comes first so the transaction holds the write lock from the
+                // start (SQLite) and a taken number ends it at once.
+                sqlx::query(
+                    "INSERT INTO profile_versions (environment, machine_role, version, document, \
+                     content_hash, author, message, rollback_of, published_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(environment.as_str())
+                .bind(target.key())
+                .bind($crate::store::stored_counter(version.version))
+                .bind(&version.document)
+                .bind(&version.content_hash)
+                .bind(&version.author)
+                .bind(&version.message)
+                .bind(version.rollback_of.map($crate::store::stored_counter))
+                .bind($crate::store::Timestamp::from(version.published_at))
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| match $crate::store::is_unique_violation(&e) {
+                    true => $crate::store::StoreError::VersionTaken(version.version),
+                    false => e.into(),
+                })?;
+                match draft_revision {
+                    Some(expected) => {
+                        let current = sqlx::query(
+                            "SELECT revision FROM profile_drafts \
+                             WHERE environment = $1 AND machine_role = $2",
+                        )
+                        .bind(environment.as_str())
+                        .bind(target.key())
+                        .fetch_optional(&mut *tx)
+                        .await?
+                        .map(|row| row.try_get::<i64, _>("revision"))
+                        .transpose()?
+                        .map($crate::store::counter)
+                        .transpose()?
+                        .unwrap_or(0);
+                        if current != expected {
+                            return Err($crate::store::StoreError::StaleDraft { current });
+                        }
+                        sqlx::query(
+                            "UPDATE profile_drafts SET based_on_version = $3 \
+                             WHERE environment = $1 AND machine_role = $2",
+                        )
+                        .bind(environment.as_str())
+                        .bind(target.key())
+                        .bind($crate::store::stored_counter(version.version))
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    None => {
+                        sqlx::query(
+                            "INSERT INTO profile_drafts (environment, machine_role, document, \
+                             revision, based_on_version, updated_by, updated_at) \
+                             VALUES ($1, $2, $3, 1, $4, $5, $6) \
+                             ON CONFLICT (environment, machine_role) DO UPDATE SET \
+                             document = excluded.document, \
+                             revision = profile_drafts.revision + 1, \
+                             based_on_version = excluded.based_on_version, \
+                             updated_by = excluded.updated_by, updated_at = excluded.updated_at",
+                        )
+                        .bind(environment.as_str())
+                        .bind(target.key())
+                        .bind(&version.document)
+                        .bind($crate::store::stored_counter(version.version))
+                        .bind(&version.author)
+                        .bind($crate::store::Timestamp::from(version.published_at))
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                }
+                tx.commit().await?;
+                Ok(())
             }
 
             async fn close(&self) {

@@ -9,3 +9,4 @@ mod matrix;
 mod openapi;
 mod store;
 mod store_identity;
+mod store_profiles;

@@ -1,0 +1,251 @@
+//! Conformance of machine roles, drafts and versions: every test runs on SQLite and Postgres.
+
+use switchyard_proto::{
+    Description, EnvironmentName, MachineRole, MachineRoleName, NewEnvironment,
+};
+use switchyard_server::domain::profiles::{DraftRecord, ProfileTarget, VersionRecord};
+use switchyard_server::store::{SharedStore, StoreError};
+use switchyard_tests::{for_each_store, Backend, TestDatabase};
+use time::macros::datetime;
+use time::OffsetDateTime;
+
+const NOW: OffsetDateTime = datetime!(2026-11-25 12:00 UTC);
+
+async fn staging(store: &SharedStore) -> EnvironmentName {
+    let name = EnvironmentName::parse("staging").unwrap();
+    store
+        .create_environment(
+            &NewEnvironment {
+                name: name.clone(),
+                description: Description::default(),
+                protected: false,
+            },
+            NOW,
+        )
+        .await
+        .unwrap();
+    name
+}
+
+fn draft(document: &str) -> DraftRecord {
+    DraftRecord {
+        document: document.into(),
+        revision: 0,
+        based_on_version: 0,
+        updated_by: "ada".into(),
+        updated_at: NOW,
+    }
+}
+
+fn version(number: u64, document: &str) -> VersionRecord {
+    VersionRecord {
+        version: number,
+        document: document.into(),
+        content_hash: format!("hash-{document}"),
+        author: "ada".into(),
+        message: format!("version {number}"),
+        rollback_of: None,
+        published_at: NOW,
+    }
+}
+
+async fn machine_roles_are_created_listed_and_unique(backend: Backend) {
+    let database = TestDatabase::create(backend).await;
+    let store = database.open_store().await;
+    let role = MachineRole {
+        name: MachineRoleName::parse("backend").unwrap(),
+        description: Description::parse("API servers").unwrap(),
+        created_at: NOW,
+    };
+    store.create_machine_role(&role).await.unwrap();
+    assert_eq!(store.machine_role(&role.name).await.unwrap(), role);
+    assert_eq!(store.machine_roles().await.unwrap(), [role.clone()]);
+    let error = store.create_machine_role(&role).await.unwrap_err();
+    assert!(
+        matches!(error, StoreError::MachineRoleExists(_)),
+        "{error:?}"
+    );
+    let missing = MachineRoleName::parse("frontend").unwrap();
+    let error = store.machine_role(&missing).await.unwrap_err();
+    assert!(
+        matches!(error, StoreError::MachineRoleNotFound(_)),
+        "{error:?}"
+    );
+    store.close().await;
+}
+
+async fn drafts_move_on_only_from_the_revision_they_were_read_at(backend: Backend) {
+    let database = TestDatabase::create(backend).await;
+    let store = database.open_store().await;
+    let env = staging(&store).await;
+    let target = ProfileTarget::Baseline;
+    assert_eq!(store.draft(&env, &target).await.unwrap(), None);
+
+    let first = store
+        .save_draft(&env, &target, 0, &draft("{\"a\":1}"))
+        .await
+        .unwrap();
+    assert_eq!(first.revision, 1);
+    let error = store
+        .save_draft(&env, &target, 0, &draft("{}"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, StoreError::StaleDraft { current: 1 }),
+        "{error:?}"
+    );
+    let second = store
+        .save_draft(&env, &target, 1, &draft("{\"a\":2}"))
+        .await
+        .unwrap();
+    assert_eq!(second.revision, 2);
+    let error = store
+        .save_draft(&env, &target, 1, &draft("{}"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, StoreError::StaleDraft { current: 2 }),
+        "{error:?}"
+    );
+    assert_eq!(
+        store.draft(&env, &target).await.unwrap().unwrap().document,
+        "{\"a\":2}"
+    );
+
+    // Overlays are separate profiles.
+    let overlay = ProfileTarget::Role(MachineRoleName::parse("backend").unwrap());
+    assert_eq!(store.draft(&env, &overlay).await.unwrap(), None);
+    let error = store
+        .save_draft(&env, &overlay, 7, &draft("{}"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, StoreError::StaleDraft { current: 0 }),
+        "{error:?}"
+    );
+    store.close().await;
+}
+
+async fn publishing_adds_immutable_versions_in_order(backend: Backend) {
+    let database = TestDatabase::create(backend).await;
+    let store = database.open_store().await;
+    let env = staging(&store).await;
+    let target = ProfileTarget::Baseline;
+    store
+        .save_draft(&env, &target, 0, &draft("one"))
+        .await
+        .unwrap();
+    store
+        .publish(&env, &target, &version(1, "one"), Some(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .draft(&env, &target)
+            .await
+            .unwrap()
+            .unwrap()
+            .based_on_version,
+        1
+    );
+
+    // A publish of a draft revision that is no longer current is refused, whole.
+    store
+        .save_draft(&env, &target, 1, &draft("two"))
+        .await
+        .unwrap();
+    let error = store
+        .publish(&env, &target, &version(2, "two"), Some(1))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, StoreError::StaleDraft { current: 2 }),
+        "{error:?}"
+    );
+    assert_eq!(store.versions(&env, &target).await.unwrap().len(), 1);
+
+    store
+        .publish(&env, &target, &version(2, "two"), Some(2))
+        .await
+        .unwrap();
+    let error = store
+        .publish(&env, &target, &version(2, "again"), Some(2))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, StoreError::VersionTaken(2)), "{error:?}");
+
+    // A rollback publishes old content and makes it the draft.
+    let rollback = VersionRecord {
+        rollback_of: Some(1),
+        ..version(3, "one")
+    };
+    store.publish(&env, &target, &rollback, None).await.unwrap();
+    let draft_now = store.draft(&env, &target).await.unwrap().unwrap();
+    assert_eq!(
+        (draft_now.document.as_str(), draft_now.based_on_version),
+        ("one", 3)
+    );
+
+    let versions = store.versions(&env, &target).await.unwrap();
+    let numbers: Vec<u64> = versions.iter().map(|v| v.version).collect();
+    assert_eq!(numbers, [1, 2, 3]);
+    assert_eq!(versions[2].rollback_of, Some(1));
+    assert_eq!(
+        store
+            .latest_version(&env, &target)
+            .await
+            .unwrap()
+            .unwrap()
+            .version,
+        3
+    );
+    assert_eq!(
+        store.version(&env, &target, 2).await.unwrap(),
+        version(2, "two")
+    );
+    let error = store.version(&env, &target, 9).await.unwrap_err();
+    assert!(matches!(error, StoreError::VersionNotFound(9)), "{error:?}");
+    store.close().await;
+}
+
+async fn concurrent_publishes_of_one_version_let_exactly_one_win(backend: Backend) {
+    let database = TestDatabase::create(backend).await;
+    let store = database.open_store().await;
+    let env = staging(&store).await;
+    let attempts: Vec<_> = (0..6)
+        .map(|i| {
+            let (store, env) = (store.clone(), env.clone());
+            tokio::spawn(async move {
+                let record = version(1, &format!("attempt-{i}"));
+                store
+                    .publish(&env, &ProfileTarget::Baseline, &record, None)
+                    .await
+            })
+        })
+        .collect();
+    let mut won = 0;
+    for attempt in attempts {
+        match attempt.await.unwrap() {
+            Ok(()) => won += 1,
+            Err(StoreError::VersionTaken(1)) => {}
+            Err(other) => panic!("unexpected: {other:?}"),
+        }
+    }
+    assert_eq!(won, 1);
+    assert_eq!(
+        store
+            .versions(&env, &ProfileTarget::Baseline)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    store.close().await;
+}
+
+for_each_store!(
+    machine_roles_are_created_listed_and_unique,
+    drafts_move_on_only_from_the_revision_they_were_read_at,
+    publishing_adds_immutable_versions_in_order,
+    concurrent_publishes_of_one_version_let_exactly_one_win,
+);
