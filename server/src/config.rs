@@ -32,6 +32,7 @@ pub const SETTING_KEYS: &[&str] = &[
     "refresh_token_ttl_secs",
     "login_lockout_failures",
     "login_lockout_secs",
+    "profile_key_file",
 ];
 
 /// Settings whose values are text, whatever they look like.
@@ -43,6 +44,7 @@ const TEXT_SETTINGS: &[&str] = &[
     "log_format",
     "admin_password",
     "jwt_secret_file",
+    "profile_key_file",
 ];
 
 /// The server's settings.
@@ -80,6 +82,10 @@ pub struct Settings {
     pub login_lockout_failures: u32,
     /// How long such a lockout lasts, in seconds; failures older than this are forgotten.
     pub login_lockout_secs: u64,
+    /// File holding the key that encrypts profile secrets at rest; `profile-key` in `data_dir`
+    /// by default, created when missing. Keep it out of database backups, and back it up
+    /// separately: without it stored secrets cannot be read.
+    pub profile_key_file: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -99,6 +105,7 @@ impl Default for Settings {
             refresh_token_ttl_secs: 30 * 24 * 60 * 60,
             login_lockout_failures: 10,
             login_lockout_secs: 15 * 60,
+            profile_key_file: None,
         }
     }
 }
@@ -153,6 +160,13 @@ impl Settings {
         self.jwt_secret_file
             .clone()
             .unwrap_or_else(|| self.data_dir.join("jwt-secret"))
+    }
+
+    /// The file holding the key of profile secrets.
+    pub fn profile_key_path(&self) -> PathBuf {
+        self.profile_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("profile-key"))
     }
 
     /// Grace period for in-flight requests at shutdown.

@@ -5,6 +5,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod domain;
+pub mod events;
 pub mod http;
 pub mod startup;
 pub mod store;

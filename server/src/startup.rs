@@ -17,6 +17,8 @@ use crate::auth::throttle::{LoginThrottle, ThrottlePolicy};
 use crate::auth::Auth;
 use crate::clock::SharedClock;
 use crate::config::{DatabaseUrl, Settings};
+use crate::domain::sealing::SecretBox;
+use crate::events::Events;
 use crate::http::{self, AppState, BodyLimit, Shared};
 use crate::store::{self, SharedStore, StoreError};
 
@@ -59,6 +61,7 @@ pub struct Application {
     store: SharedStore,
     server: Server,
     bootstrap: Bootstrap,
+    events: Events,
 }
 
 impl Application {
@@ -89,7 +92,20 @@ impl Application {
         )
         .await
         .map_err(|e| StartupError::Setup(format!("cannot create the first admin user: {e}")))?;
-        let mut app = Self::with_store(settings, database, store, clock, Arc::new(auth))?;
+        let sealer =
+            SecretBox::load_or_create(&settings.profile_key_path()).map_err(|problem| {
+                StartupError::Settings(format!(
+                    "setting profile_key_file (SWITCHYARD_PROFILE_KEY_FILE): {problem}"
+                ))
+            })?;
+        let mut app = Self::with_store(
+            settings,
+            database,
+            store,
+            clock,
+            Arc::new(auth),
+            Arc::new(sealer),
+        )?;
         app.bootstrap = bootstrap;
         Ok(app)
     }
@@ -100,6 +116,7 @@ impl Application {
         store: SharedStore,
         clock: SharedClock,
         auth: Arc<Auth>,
+        sealer: Arc<SecretBox>,
     ) -> Result<Self, StartupError> {
         let listen_error = |source| StartupError::Listen {
             address: settings.listen,
@@ -112,10 +129,13 @@ impl Application {
             .mask_unmatched_patterns("unmatched")
             .build()
             .map_err(|e| StartupError::Setup(e.to_string()))?;
+        let events = Events::new();
         let state = AppState {
             store: store.clone(),
             clock,
             auth,
+            sealer,
+            events: events.clone(),
         };
         let shared =
             Shared::new(state, BodyLimit(settings.max_body_bytes), metrics).map_err(|e| {
@@ -134,6 +154,7 @@ impl Application {
             store,
             server,
             bootstrap: Bootstrap::NotNeeded,
+            events,
         })
     }
 
@@ -156,6 +177,11 @@ impl Application {
     /// generated password is handed out once.
     pub fn take_bootstrap(&mut self) -> Bootstrap {
         std::mem::replace(&mut self.bootstrap, Bootstrap::NotNeeded)
+    }
+
+    /// The server's event channel, to subscribe to what it publishes.
+    pub fn events(&self) -> Events {
+        self.events.clone()
     }
 
     /// A handle that stops the server; `stop(true)` lets in-flight requests finish.

@@ -177,6 +177,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// The store the server uses, for looking behind its back.
     pub store: SharedStore,
+    /// The server's events, to see what it announces.
+    pub events: switchyard_server::events::Events,
     /// The server's data folder.
     pub data_dir: TempDir,
     handle: ServerHandle,
@@ -216,6 +218,7 @@ impl TestApp {
             .expect("the server starts");
         let address = app.address();
         let store = app.store();
+        let events = app.events();
         let handle = app.handle();
         tokio::spawn(app.run_until_stopped());
         Self {
@@ -223,6 +226,7 @@ impl TestApp {
             address,
             client: client(),
             store,
+            events,
             data_dir,
             handle,
             database,

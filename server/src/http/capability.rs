@@ -97,36 +97,76 @@ impl FromRequest for ReadAll {
     }
 }
 
+/// A caller who may change the environment named in the path (`{environment}`): admin, or
+/// ops on it.
+#[derive(Debug, Clone)]
+pub struct OperateEnvironment {
+    /// The caller.
+    pub access: Access,
+    /// The environment from the path.
+    pub environment: EnvironmentName,
+}
+
+/// The environment named in the path, for a caller `allowed` on it.
+fn on_environment<T: 'static>(
+    request: &HttpRequest,
+    allowed: fn(&Access, &EnvironmentName) -> bool,
+    refusal: &'static str,
+    build: fn(Access, EnvironmentName) -> T,
+) -> Extraction<T> {
+    let environment = request
+        .match_info()
+        .get("environment")
+        .map(|name| EnvironmentName::parse(name).map_err(|e| e.to_string()));
+    require(request, move |access| {
+        let environment = match environment {
+            Some(Ok(name)) => name,
+            Some(Err(problem)) => {
+                return Err(ApiError::InvalidParameter {
+                    name: "environment".into(),
+                    problem,
+                })
+            }
+            None => return Err(ApiError::Internal("route has no {environment}".into())),
+        };
+        match allowed(&access, &environment) {
+            true => Ok(build(access, environment)),
+            false => Err(ApiError::Forbidden(format!("{refusal} {environment}"))),
+        }
+    })
+}
+
 impl FromRequest for ReadEnvironment {
     type Error = ApiError;
     type Future = Extraction<Self>;
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let environment = request
-            .match_info()
-            .get("environment")
-            .map(|name| EnvironmentName::parse(name).map_err(|e| e.to_string()));
-        require(request, move |access| {
-            let environment = match environment {
-                Some(Ok(name)) => name,
-                Some(Err(problem)) => {
-                    return Err(ApiError::InvalidParameter {
-                        name: "environment".into(),
-                        problem,
-                    })
-                }
-                None => return Err(ApiError::Internal("route has no {environment}".into())),
-            };
-            match access.can_read(&environment) {
-                true => Ok(ReadEnvironment {
-                    access,
-                    environment,
-                }),
-                false => Err(ApiError::Forbidden(format!(
-                    "you have no role on environment {environment}"
-                ))),
-            }
-        })
+        on_environment(
+            request,
+            Access::can_read,
+            "you have no role on environment",
+            |access, environment| ReadEnvironment {
+                access,
+                environment,
+            },
+        )
+    }
+}
+
+impl FromRequest for OperateEnvironment {
+    type Error = ApiError;
+    type Future = Extraction<Self>;
+
+    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
+        on_environment(
+            request,
+            Access::can_operate,
+            "this needs the ops role on environment",
+            |access, environment| OperateEnvironment {
+                access,
+                environment,
+            },
+        )
     }
 }
 

@@ -85,6 +85,30 @@ pub enum ApiError {
     /// The change would leave no enabled administrator.
     #[error("this would leave no enabled administrator; make someone else admin first")]
     LastAdmin,
+    /// No machine role has this name.
+    #[error("machine role {0} does not exist")]
+    MachineRoleNotFound(String),
+    /// The machine role name is taken.
+    #[error("machine role {0} already exists; pick another name")]
+    MachineRoleExists(String),
+    /// No such profile version.
+    #[error("version {0} does not exist")]
+    VersionNotFound(u64),
+    /// The draft changed since the caller read it.
+    #[error("the draft changed since you read it: it is at revision {current}; read it again and redo your change")]
+    StaleDraft { current: u64 },
+    /// Someone published since the caller read the versions.
+    #[error("someone published since you read this profile: the latest version is {latest}; read it again")]
+    StaleVersion { latest: u64 },
+    /// A write without the version it was based on.
+    #[error("{0}")]
+    PreconditionRequired(String),
+    /// The draft holds nothing new to publish.
+    #[error("{0}")]
+    NoChanges(String),
+    /// The environment needs a second person's approval for this.
+    #[error("environment {0} is protected: changes need a second person's approval, through a change request")]
+    ApprovalRequired(String),
     /// No environment has this name.
     #[error("environment {0} does not exist")]
     EnvironmentNotFound(String),
@@ -135,6 +159,16 @@ impl ApiError {
             ApiError::UserExists(_) => ("user_exists", StatusCode::CONFLICT),
             ApiError::ApiTokenNotFound(_) => ("api_token_not_found", StatusCode::NOT_FOUND),
             ApiError::LastAdmin => ("last_admin", StatusCode::CONFLICT),
+            ApiError::MachineRoleNotFound(_) => ("machine_role_not_found", StatusCode::NOT_FOUND),
+            ApiError::MachineRoleExists(_) => ("machine_role_exists", StatusCode::CONFLICT),
+            ApiError::VersionNotFound(_) => ("version_not_found", StatusCode::NOT_FOUND),
+            ApiError::StaleDraft { .. } => ("stale_draft", StatusCode::CONFLICT),
+            ApiError::StaleVersion { .. } => ("stale_version", StatusCode::CONFLICT),
+            ApiError::PreconditionRequired(_) => {
+                ("precondition_required", StatusCode::PRECONDITION_REQUIRED)
+            }
+            ApiError::NoChanges(_) => ("no_changes", StatusCode::CONFLICT),
+            ApiError::ApprovalRequired(_) => ("approval_required", StatusCode::CONFLICT),
             ApiError::EnvironmentNotFound(_) => ("environment_not_found", StatusCode::NOT_FOUND),
             ApiError::EnvironmentExists(_) => ("environment_exists", StatusCode::CONFLICT),
             ApiError::DatabaseUnavailable(_) => {
@@ -243,6 +277,13 @@ impl From<StoreError> for ApiError {
             StoreError::UserNotFound(name) => ApiError::UserNotFound(name),
             StoreError::UserExists(name) => ApiError::UserExists(name.to_string()),
             StoreError::ApiTokenNotFound(id) => ApiError::ApiTokenNotFound(id.to_string()),
+            StoreError::MachineRoleNotFound(name) => {
+                ApiError::MachineRoleNotFound(name.to_string())
+            }
+            StoreError::MachineRoleExists(name) => ApiError::MachineRoleExists(name.to_string()),
+            StoreError::VersionNotFound(version) => ApiError::VersionNotFound(version),
+            StoreError::StaleDraft { current } => ApiError::StaleDraft { current },
+            StoreError::VersionTaken(latest) => ApiError::StaleVersion { latest },
             StoreError::Database(
                 sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_),
             ) => ApiError::DatabaseUnavailable(error),

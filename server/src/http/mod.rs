@@ -6,7 +6,9 @@ pub mod capability;
 mod environments;
 pub mod error;
 pub mod json;
+mod machine_roles;
 mod meta;
+mod profiles;
 pub mod request_id;
 mod tokens;
 mod unmatched;
@@ -31,6 +33,8 @@ use std::sync::Arc;
 
 use crate::auth::Auth;
 use crate::clock::SharedClock;
+use crate::domain::sealing::SecretBox;
+use crate::events::Events;
 use crate::store::SharedStore;
 
 /// Where the OpenAPI description is served.
@@ -45,6 +49,10 @@ pub struct AppState {
     pub clock: SharedClock,
     /// Passwords, tokens and throttling.
     pub auth: Arc<Auth>,
+    /// Seals profile secrets at rest.
+    pub sealer: Arc<SecretBox>,
+    /// Where publishes are announced.
+    pub events: Events,
 }
 
 /// What is computed once at start-up and shared by every worker.
@@ -108,6 +116,7 @@ pub struct ApiDescriptionJson(pub String);
         (name = "users", description = "Users, global roles and per-environment grants"),
         (name = "environments", description = "Environments such as staging and production"),
         (name = "tokens", description = "API tokens for scripts and CI"),
+        (name = "profiles", description = "Machine roles, profile drafts, versions, diffs and rollback"),
     )
 )]
 struct ApiDoc;
@@ -160,7 +169,17 @@ fn routes(config: &mut ServiceConfig) {
             .service(environments::update_environment)
             .service(tokens::create_token)
             .service(tokens::list_tokens)
-            .service(tokens::revoke_token),
+            .service(tokens::revoke_token)
+            .service(machine_roles::list_machine_roles)
+            .service(machine_roles::create_machine_role)
+            .service(profiles::get_draft)
+            .service(profiles::put_draft)
+            .service(profiles::publish)
+            .service(profiles::rollback)
+            .service(profiles::list_versions)
+            .service(profiles::get_version)
+            .service(profiles::diff)
+            .service(profiles::effective),
     );
 }
 

@@ -7,6 +7,7 @@ mod compose;
 mod identity;
 mod matrix;
 mod openapi;
+mod profiles;
 mod store;
 mod store_identity;
 mod store_profiles;

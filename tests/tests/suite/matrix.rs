@@ -59,6 +59,7 @@ enum Rule {
     Admin(u16),
     ReadAll(u16),
     ReadEnvironment(u16),
+    OperateEnvironment(u16),
 }
 
 impl Rule {
@@ -87,10 +88,12 @@ impl Rule {
                 caller,
                 Admin | Auditor | OpsGranted | DeveloperGranted | OpsApiToken
             ),
+            Rule::OperateEnvironment(_) => matches!(caller, Admin | OpsGranted | OpsApiToken),
         };
         match (allowed, self) {
             (true, Rule::Anyone(s) | Rule::Authenticated(s) | Rule::Session(s))
-            | (true, Rule::Admin(s) | Rule::ReadAll(s) | Rule::ReadEnvironment(s)) => s,
+            | (true, Rule::Admin(s) | Rule::ReadAll(s))
+            | (true, Rule::ReadEnvironment(s) | Rule::OperateEnvironment(s)) => s,
             (false, _) => 403,
         }
     }
@@ -108,6 +111,7 @@ impl Rule {
                 "ops on the environment",
                 "developer on the environment",
             ],
+            Rule::OperateEnvironment(_) => vec!["admin", "ops on the environment"],
         }
     }
 }
@@ -136,6 +140,24 @@ fn rule(method: &str, path: &str) -> Option<Rule> {
         ("POST", "/api/v1/tokens") => Rule::Session(201),
         ("GET", "/api/v1/tokens") => Rule::Authenticated(200),
         ("DELETE", "/api/v1/tokens/{id}") => Rule::Authenticated(204),
+        ("GET", "/api/v1/machine-roles") => Rule::Authenticated(200),
+        ("POST", "/api/v1/machine-roles") => Rule::Admin(201),
+        (
+            "GET",
+            "/api/v1/environments/{environment}/profiles/{target}/draft"
+            | "/api/v1/environments/{environment}/profiles/{target}/versions"
+            | "/api/v1/environments/{environment}/profiles/{target}/versions/{version}"
+            | "/api/v1/environments/{environment}/profiles/{target}/diff"
+            | "/api/v1/environments/{environment}/effective",
+        ) => Rule::ReadEnvironment(200),
+        ("PUT", "/api/v1/environments/{environment}/profiles/{target}/draft") => {
+            Rule::OperateEnvironment(200)
+        }
+        (
+            "POST",
+            "/api/v1/environments/{environment}/profiles/{target}/publish"
+            | "/api/v1/environments/{environment}/profiles/{target}/rollback",
+        ) => Rule::OperateEnvironment(201),
         _ => return None,
     })
 }
@@ -202,6 +224,15 @@ impl Fixture {
             }
         }
         app.user_token("target", None).await;
+        let role = app
+            .call(
+                Method::POST,
+                "/api/v1/machine-roles",
+                Some(&admin),
+                Some(&json!({ "name": "backend" })),
+            )
+            .await;
+        assert_eq!(role.status(), 201);
         let disabled = app
             .call(
                 Method::POST,
@@ -265,13 +296,63 @@ impl Fixture {
         tokens.insert(Caller::ForeignKeyToken, foreign);
         tokens.insert(Caller::AlgNoneToken, format!("{unsigned_header}.{claims}."));
         tokens.insert(Caller::TamperedToken, tampered);
-        Self {
+        let fixture = Self {
             app,
             tokens,
             usernames,
             admin,
             counter: AtomicU32::new(0),
-        }
+        };
+        fixture.publish_something_new().await;
+        fixture
+    }
+
+    const BASELINE: &'static str = "/api/v1/environments/staging/profiles/baseline";
+
+    /// The baseline draft's current revision.
+    async fn draft_revision(&self) -> u64 {
+        let draft: Value = self
+            .app
+            .get_as(&self.admin, &format!("{}/draft", Self::BASELINE))
+            .await
+            .json()
+            .await
+            .unwrap();
+        draft["revision"].as_u64().unwrap()
+    }
+
+    /// A draft edit nobody has published yet; returns the new revision.
+    async fn edit_draft(&self) -> u64 {
+        let revision = self.draft_revision().await;
+        let response = self
+            .app
+            .client
+            .put(self.app.url(&format!("{}/draft", Self::BASELINE)))
+            .bearer_auth(&self.admin)
+            .header("if-match", format!("\"{revision}\""))
+            .json(&json!({ "env": { "MATRIX_MARK": self.unique("mark") } }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        revision + 1
+    }
+
+    /// Edits and publishes the baseline as admin; returns the new version number.
+    async fn publish_something_new(&self) -> u64 {
+        let revision = self.edit_draft().await;
+        let response = self
+            .app
+            .call(
+                Method::POST,
+                &format!("{}/publish", Self::BASELINE),
+                Some(&self.admin),
+                Some(&json!({ "message": "matrix", "draft_revision": revision })),
+            )
+            .await;
+        assert_eq!(response.status(), 201);
+        let summary: Value = response.json().await.unwrap();
+        summary["version"].as_u64().unwrap()
     }
 
     fn unique(&self, prefix: &str) -> String {
@@ -298,11 +379,17 @@ impl Fixture {
         method: &str,
         template: &str,
         caller: Caller,
-    ) -> (String, Option<Value>, Option<String>) {
+    ) -> (String, Option<Value>, Option<String>, Option<String>) {
         let mut token = self.tokens.get(&caller).cloned();
         let path = template
             .replace("{username}", "target")
-            .replace("{environment}", "staging");
+            .replace("{environment}", "staging")
+            .replace("{target}", "baseline")
+            .replace("{version}", "1");
+        let path = match template {
+            "/api/v1/environments/{environment}/effective" => format!("{path}?role=backend"),
+            _ => path,
+        };
         let body = match (method, template) {
             ("POST", "/api/v1/auth/login") => {
                 Some(json!({ "username": "admin", "password": ADMIN_PASSWORD }))
@@ -335,6 +422,17 @@ impl Fixture {
                 Some(json!({ "description": "changed by the matrix" }))
             }
             ("POST", "/api/v1/tokens") => Some(json!({ "name": self.unique("token") })),
+            ("POST", "/api/v1/machine-roles") => Some(json!({ "name": self.unique("role") })),
+            ("POST", "/api/v1/environments/{environment}/profiles/{target}/publish") => {
+                let revision = self.edit_draft().await;
+                Some(json!({ "message": "matrix", "draft_revision": revision }))
+            }
+            ("POST", "/api/v1/environments/{environment}/profiles/{target}/rollback") => {
+                let latest = self.publish_something_new().await;
+                Some(json!({
+                    "to_version": latest - 1, "based_on_version": latest, "message": "matrix"
+                }))
+            }
             ("POST", _) => Some(json!({})),
             _ => None,
         };
@@ -362,7 +460,19 @@ impl Fixture {
         } else {
             path
         };
-        (path, body, token)
+        let if_match = match (method, template) {
+            ("PUT", "/api/v1/environments/{environment}/profiles/{target}/draft") => {
+                Some(format!("\"{}\"", self.draft_revision().await))
+            }
+            _ => None,
+        };
+        let body = match (method, template) {
+            ("PUT", "/api/v1/environments/{environment}/profiles/{target}/draft") => {
+                Some(json!({ "env": { "MATRIX_MARK": self.unique("put") } }))
+            }
+            _ => body,
+        };
+        (path, body, token, if_match)
     }
 }
 
@@ -395,16 +505,22 @@ async fn every_route_answers_every_caller_as_the_table_says(backend: Backend) {
                 failures.push(format!("{method} {template} names no security scheme"));
             }
             for caller in CALLERS {
-                let (path, body, token) = fixture.request(&method, template, caller).await;
-                let response = fixture
-                    .app
-                    .call(
-                        Method::from_bytes(method.as_bytes()).unwrap(),
-                        &path,
-                        token.as_deref(),
-                        body.as_ref(),
-                    )
-                    .await;
+                let (path, body, token, if_match) =
+                    fixture.request(&method, template, caller).await;
+                let mut request = fixture.app.client.request(
+                    Method::from_bytes(method.as_bytes()).unwrap(),
+                    fixture.app.url(&path),
+                );
+                if let Some(token) = token {
+                    request = request.bearer_auth(token);
+                }
+                if let Some(body) = body {
+                    request = request.json(&body);
+                }
+                if let Some(if_match) = if_match {
+                    request = request.header("if-match", if_match);
+                }
+                let response = request.send().await.unwrap();
                 calls += 1;
                 let status = response.status().as_u16();
                 let expected = rule.expected(caller);

@@ -59,7 +59,10 @@ async fn machine_roles_are_created_listed_and_unique(backend: Backend) {
     };
     store.create_machine_role(&role).await.unwrap();
     assert_eq!(store.machine_role(&role.name).await.unwrap(), role);
-    assert_eq!(store.machine_roles().await.unwrap(), std::slice::from_ref(&role));
+    assert_eq!(
+        store.machine_roles().await.unwrap(),
+        std::slice::from_ref(&role)
+    );
     let error = store.create_machine_role(&role).await.unwrap_err();
     assert!(
         matches!(error, StoreError::MachineRoleExists(_)),

@@ -1,0 +1,54 @@
+//! What happens inside the server that other parts react to. Publishing a profile version
+//! sends [`ProfilePublished`] on the [`Events`] channel; the delivery path (long-polling
+//! agents) subscribes to it. Sending never waits: a subscriber that falls behind misses events
+//! and must re-read the latest versions, which is why an event carries only what changed, not
+//! the content.
+
+use switchyard_proto::EnvironmentName;
+use tokio::sync::broadcast;
+
+use crate::domain::profiles::ProfileTarget;
+
+/// Events kept for a subscriber that is slow to read them.
+const BUFFERED_EVENTS: usize = 1024;
+
+/// A new version of a profile was published (or rolled back to).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfilePublished {
+    /// The environment.
+    pub environment: EnvironmentName,
+    /// Baseline or which overlay.
+    pub target: ProfileTarget,
+    /// The new version.
+    pub version: u64,
+}
+
+/// The server's event channel.
+#[derive(Debug, Clone)]
+pub struct Events {
+    published: broadcast::Sender<ProfilePublished>,
+}
+
+impl Default for Events {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Events {
+    /// A channel nobody listens to yet.
+    pub fn new() -> Self {
+        let (published, _) = broadcast::channel(BUFFERED_EVENTS);
+        Self { published }
+    }
+
+    /// Tells every subscriber; with none, the event is dropped.
+    pub fn profile_published(&self, event: ProfilePublished) {
+        let _ = self.published.send(event);
+    }
+
+    /// Receives every publish from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<ProfilePublished> {
+        self.published.subscribe()
+    }
+}

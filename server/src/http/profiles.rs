@@ -1,0 +1,570 @@
+//! Profiles: drafts, publishing, versions, diffs, rollback and the effective profile.
+//!
+//! A profile is an environment's `baseline` or a machine role's overlay (`{target}`). Edits go
+//! to a draft, guarded by its revision (`If-Match`); publishing makes the next immutable
+//! version; a rollback publishes an old version's content again. Protected environments need
+//! a second person's approval, so these direct writes are refused there.
+
+use actix_web::http::header;
+use actix_web::{get, post, put, web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use switchyard_proto::{
+    EffectiveProfile, Environment, EnvironmentName, ErrorBody, MachineRoleName, Profile,
+    ProfileDiff, ProfileDraft, ProfileVersion, PublishRequest, RollbackRequest, VersionSummary,
+};
+
+use super::capability::{OperateEnvironment, ReadEnvironment};
+use super::error::ApiError;
+use super::json::ApiJson;
+use super::AppState;
+use crate::domain::profiles::{
+    content_hash, keep_secrets, seal, unseal, DraftRecord, ProfileTarget, VersionRecord,
+};
+use crate::events::ProfilePublished;
+
+/// The environment and the profile the path names, both checked to exist.
+async fn resolve(
+    state: &AppState,
+    environment: &EnvironmentName,
+    target: &str,
+) -> Result<(Environment, ProfileTarget), ApiError> {
+    let target = ProfileTarget::parse(target).map_err(|e| ApiError::InvalidParameter {
+        name: "target".into(),
+        problem: format!("{e}; use baseline or a machine role"),
+    })?;
+    let environment = state.store.environment(environment).await?;
+    if let ProfileTarget::Role(role) = &target {
+        state.store.machine_role(role).await?;
+    }
+    Ok((environment, target))
+}
+
+fn open(state: &AppState, document: &str) -> Result<Profile, ApiError> {
+    unseal(document, &state.sealer).map_err(|e| ApiError::Internal(Box::new(e)))
+}
+
+/// The profile a version holds; version 0 is the empty profile before the first publish.
+async fn version_profile(
+    state: &AppState,
+    environment: &EnvironmentName,
+    target: &ProfileTarget,
+    version: u64,
+) -> Result<Profile, ApiError> {
+    match version {
+        0 => Ok(Profile::default()),
+        n => open(
+            state,
+            &state.store.version(environment, target, n).await?.document,
+        ),
+    }
+}
+
+/// The draft as it stands: its own content, or the latest version's when never edited.
+async fn current_draft(
+    state: &AppState,
+    environment: &EnvironmentName,
+    target: &ProfileTarget,
+) -> Result<ProfileDraft, ApiError> {
+    if let Some(draft) = state.store.draft(environment, target).await? {
+        return Ok(ProfileDraft {
+            profile: open(state, &draft.document)?,
+            revision: draft.revision,
+            based_on_version: draft.based_on_version,
+        });
+    }
+    let latest = state.store.latest_version(environment, target).await?;
+    Ok(ProfileDraft {
+        profile: match &latest {
+            Some(version) => open(state, &version.document)?,
+            None => Profile::default(),
+        },
+        revision: 0,
+        based_on_version: latest.map_or(0, |version| version.version),
+    })
+}
+
+fn draft_response(draft: &ProfileDraft) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::ETAG, format!("\"{}\"", draft.revision)))
+        .json(draft)
+}
+
+/// The draft revision an edit is based on, from `If-Match`.
+fn expected_revision(request: &HttpRequest) -> Result<u64, ApiError> {
+    let value = request.headers().get(header::IF_MATCH).ok_or_else(|| {
+        ApiError::PreconditionRequired(
+            "send If-Match with the draft's ETag (its revision, \"0\" for a first edit), so a \
+             concurrent edit is not overwritten"
+                .into(),
+        )
+    })?;
+    value
+        .to_str()
+        .ok()
+        .map(|text| text.trim().trim_matches('"'))
+        .and_then(|text| text.parse().ok())
+        .ok_or_else(|| ApiError::InvalidParameter {
+            name: "If-Match".into(),
+            problem: "must be the draft's ETag, such as \"3\"".into(),
+        })
+}
+
+fn refuse_if_protected(environment: &Environment) -> Result<(), ApiError> {
+    match environment.protected {
+        true => Err(ApiError::ApprovalRequired(environment.name.to_string())),
+        false => Ok(()),
+    }
+}
+
+/// Publishes `version` and announces it.
+async fn record_version(
+    state: &AppState,
+    environment: &EnvironmentName,
+    target: &ProfileTarget,
+    version: VersionRecord,
+    draft_revision: Option<u64>,
+) -> Result<HttpResponse, ApiError> {
+    state
+        .store
+        .publish(environment, target, &version, draft_revision)
+        .await?;
+    state.events.profile_published(ProfilePublished {
+        environment: environment.clone(),
+        target: target.clone(),
+        version: version.version,
+    });
+    tracing::info!(
+        by = %version.author, %environment, profile = %target, version = version.version,
+        rollback_of = ?version.rollback_of, "profile published"
+    );
+    Ok(HttpResponse::Created()
+        .insert_header((
+            header::LOCATION,
+            format!(
+                "/api/v1/environments/{environment}/profiles/{target}/versions/{}",
+                version.version
+            ),
+        ))
+        .json(version.summary()))
+}
+
+/// The draft of a profile (secrets read as `{"set": true}`); its `ETag` is the revision.
+#[utoipa::path(
+    tag = "profiles",
+    params(
+        ("environment" = String, Path, description = "Environment name"),
+        ("target" = String, Path, description = "`baseline` or a machine role"),
+    ),
+    responses(
+        (status = 200, description = "The draft", body = ProfileDraft),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 403, description = "No role on this environment", body = ErrorBody),
+        (status = 404, description = "No such environment or machine role", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+    extensions(("x-roles" = json!(["admin", "auditor", "ops on the environment", "developer on the environment"])))
+)]
+#[get("/environments/{environment}/profiles/{target}/draft")]
+pub async fn get_draft(
+    reader: ReadEnvironment,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (environment, target) = resolve(&state, &reader.environment, &path.1).await?;
+    let draft = current_draft(&state, &environment.name, &target).await?;
+    Ok(draft_response(&draft))
+}
+
+/// Replaces the draft. Needs `If-Match` with the revision it was read at; a draft changed
+/// since gets 409. Every problem with the profile is listed in one 422 answer.
+#[utoipa::path(
+    tag = "profiles",
+    params(
+        ("environment" = String, Path, description = "Environment name"),
+        ("target" = String, Path, description = "`baseline` or a machine role"),
+        ("If-Match" = String, Header, description = "The draft's ETag (revision) as read"),
+    ),
+    request_body = Profile,
+    responses(
+        (status = 200, description = "Saved; the new revision is in the body and ETag", body = ProfileDraft),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 403, description = "Not ops on this environment", body = ErrorBody),
+        (status = 404, description = "No such environment or machine role", body = ErrorBody),
+        (status = 409, description = "The draft changed since it was read", body = ErrorBody),
+        (status = 422, description = "The profile has problems; each is listed", body = ErrorBody),
+        (status = 428, description = "If-Match is missing", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+    extensions(("x-roles" = json!(["admin", "ops on the environment"])))
+)]
+#[put("/environments/{environment}/profiles/{target}/draft")]
+pub async fn put_draft(
+    operator: OperateEnvironment,
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    path: web::Path<(String, String)>,
+    ApiJson(edited): ApiJson<Profile>,
+) -> Result<HttpResponse, ApiError> {
+    let expected = expected_revision(&request)?;
+    let (environment, target) = resolve(&state, &operator.environment, &path.1).await?;
+    let problems = edited.validate();
+    if !problems.is_empty() {
+        return Err(ApiError::Invalid(problems));
+    }
+    let current = current_draft(&state, &environment.name, &target).await?;
+    let profile = keep_secrets(edited, Some(&current.profile)).map_err(ApiError::Invalid)?;
+    let record = DraftRecord {
+        document: seal(&profile, &state.sealer),
+        revision: expected,
+        based_on_version: current.based_on_version,
+        updated_by: operator.access.user.username.to_string(),
+        updated_at: state.clock.now(),
+    };
+    let saved = state
+        .store
+        .save_draft(&environment.name, &target, expected, &record)
+        .await?;
+    tracing::info!(by = %record.updated_by, environment = %environment.name, profile = %target, revision = saved.revision, "draft saved");
+    Ok(draft_response(&ProfileDraft {
+        profile,
+        revision: saved.revision,
+        based_on_version: saved.based_on_version,
+    }))
+}
+
+/// Publishes the draft as the next version. The draft revision must still be the one the
+/// caller read; in a protected environment this needs approval and is refused here.
+#[utoipa::path(
+    tag = "profiles",
+    params(
+        ("environment" = String, Path, description = "Environment name"),
+        ("target" = String, Path, description = "`baseline` or a machine role"),
+    ),
+    request_body = PublishRequest,
+    responses(
+        (status = 201, description = "Published", body = VersionSummary),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 403, description = "Not ops on this environment", body = ErrorBody),
+        (status = 404, description = "No such environment or machine role", body = ErrorBody),
+        (status = 409, description = "Stale draft, someone published first, nothing new, or approval needed", body = ErrorBody),
+        (status = 422, description = "A field is invalid", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+    extensions(("x-roles" = json!(["admin", "ops on the environment"])))
+)]
+#[post("/environments/{environment}/profiles/{target}/publish")]
+pub async fn publish(
+    operator: OperateEnvironment,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    ApiJson(request): ApiJson<PublishRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let (environment, target) = resolve(&state, &operator.environment, &path.1).await?;
+    refuse_if_protected(&environment)?;
+    let draft = state
+        .store
+        .draft(&environment.name, &target)
+        .await?
+        .ok_or_else(|| {
+            ApiError::NoChanges("nothing to publish: the draft was never edited".into())
+        })?;
+    if draft.revision != request.draft_revision {
+        return Err(ApiError::StaleDraft {
+            current: draft.revision,
+        });
+    }
+    let hash = content_hash(&open(&state, &draft.document)?);
+    let latest = state
+        .store
+        .latest_version(&environment.name, &target)
+        .await?;
+    if let Some(latest) = latest.as_ref().filter(|latest| latest.content_hash == hash) {
+        return Err(ApiError::NoChanges(format!(
+            "nothing to publish: the draft equals version {}",
+            latest.version
+        )));
+    }
+    let version = VersionRecord {
+        version: latest.map_or(0, |latest| latest.version) + 1,
+        document: draft.document,
+        content_hash: hash,
+        author: operator.access.user.username.to_string(),
+        message: request.message.as_str().to_owned(),
+        rollback_of: None,
+        published_at: state.clock.now(),
+    };
+    record_version(
+        &state,
+        &environment.name,
+        &target,
+        version,
+        Some(request.draft_revision),
+    )
+    .await
+}
+
+/// Publishes an old version's content as the next version, recorded as a rollback.
+#[utoipa::path(
+    tag = "profiles",
+    params(
+        ("environment" = String, Path, description = "Environment name"),
+        ("target" = String, Path, description = "`baseline` or a machine role"),
+    ),
+    request_body = RollbackRequest,
+    responses(
+        (status = 201, description = "Rolled back", body = VersionSummary),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 403, description = "Not ops on this environment", body = ErrorBody),
+        (status = 404, description = "No such environment, machine role or version", body = ErrorBody),
+        (status = 409, description = "Someone published since, nothing would change, or approval needed", body = ErrorBody),
+        (status = 422, description = "A field is invalid", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+    extensions(("x-roles" = json!(["admin", "ops on the environment"])))
+)]
+#[post("/environments/{environment}/profiles/{target}/rollback")]
+pub async fn rollback(
+    operator: OperateEnvironment,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    ApiJson(request): ApiJson<RollbackRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let (environment, target) = resolve(&state, &operator.environment, &path.1).await?;
+    refuse_if_protected(&environment)?;
+    let latest = state
+        .store
+        .latest_version(&environment.name, &target)
+        .await?
+        .ok_or(ApiError::VersionNotFound(request.to_version))?;
+    if latest.version != request.based_on_version {
+        return Err(ApiError::StaleVersion {
+            latest: latest.version,
+        });
+    }
+    let old = state
+        .store
+        .version(&environment.name, &target, request.to_version)
+        .await?;
+    if old.content_hash == latest.content_hash {
+        return Err(ApiError::NoChanges(format!(
+            "nothing to roll back: version {} has the content of version {}",
+            latest.version, old.version
+        )));
+    }
+    let version = VersionRecord {
+        version: latest.version + 1,
+        document: old.document,
+        content_hash: old.content_hash,
+        author: operator.access.user.username.to_string(),
+        message: request.message.as_str().to_owned(),
+        rollback_of: Some(old.version),
+        published_at: state.clock.now(),
+    };
+    record_version(&state, &environment.name, &target, version, None).await
+}
+
+/// The published versions of a profile, oldest first.
+#[utoipa::path(
+    tag = "profiles",
+    params(
+        ("environment" = String, Path, description = "Environment name"),
+        ("target" = String, Path, description = "`baseline` or a machine role"),
+    ),
+    responses(
+        (status = 200, description = "Versions, oldest first", body = [VersionSummary]),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 403, description = "No role on this environment", body = ErrorBody),
+        (status = 404, description = "No such environment or machine role", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+    extensions(("x-roles" = json!(["admin", "auditor", "ops on the environment", "developer on the environment"])))
+)]
+#[get("/environments/{environment}/profiles/{target}/versions")]
+pub async fn list_versions(
+    reader: ReadEnvironment,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (environment, target) = resolve(&state, &reader.environment, &path.1).await?;
+    let versions: Vec<VersionSummary> = state
+        .store
+        .versions(&environment.name, &target)
+        .await?
+        .iter()
+        .map(VersionRecord::summary)
+        .collect();
+    Ok(HttpResponse::Ok().json(versions))
+}
+
+/// One published version with its content.
+#[utoipa::path(
+    tag = "profiles",
+    params(
+        ("environment" = String, Path, description = "Environment name"),
+        ("target" = String, Path, description = "`baseline` or a machine role"),
+        ("version" = u64, Path, description = "Version number"),
+    ),
+    responses(
+        (status = 200, description = "The version", body = ProfileVersion),
+        (status = 400, description = "The version is not a number", body = ErrorBody),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 403, description = "No role on this environment", body = ErrorBody),
+        (status = 404, description = "No such environment, machine role or version", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+    extensions(("x-roles" = json!(["admin", "auditor", "ops on the environment", "developer on the environment"])))
+)]
+#[get("/environments/{environment}/profiles/{target}/versions/{version}")]
+pub async fn get_version(
+    reader: ReadEnvironment,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (environment, target) = resolve(&state, &reader.environment, &path.1).await?;
+    let number: u64 = path.2.parse().map_err(|_| ApiError::InvalidParameter {
+        name: "version".into(),
+        problem: "must be a version number".into(),
+    })?;
+    let record = state
+        .store
+        .version(&environment.name, &target, number)
+        .await?;
+    Ok(HttpResponse::Ok().json(ProfileVersion {
+        summary: record.summary(),
+        profile: open(&state, &record.document)?,
+    }))
+}
+
+/// Query of the diff endpoint.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct DiffQuery {
+    /// The older version (0: before the first); the one before `to` when left out.
+    pub from: Option<u64>,
+    /// The newer version; the latest when left out.
+    pub to: Option<u64>,
+}
+
+/// The settings that differ between two versions, for people and programs.
+#[utoipa::path(
+    tag = "profiles",
+    params(
+        ("environment" = String, Path, description = "Environment name"),
+        ("target" = String, Path, description = "`baseline` or a machine role"),
+        DiffQuery,
+    ),
+    responses(
+        (status = 200, description = "The differences", body = ProfileDiff),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 403, description = "No role on this environment", body = ErrorBody),
+        (status = 404, description = "No such environment, machine role or version", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+    extensions(("x-roles" = json!(["admin", "auditor", "ops on the environment", "developer on the environment"])))
+)]
+#[get("/environments/{environment}/profiles/{target}/diff")]
+pub async fn diff(
+    reader: ReadEnvironment,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    query: web::Query<DiffQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (environment, target) = resolve(&state, &reader.environment, &path.1).await?;
+    let latest = state
+        .store
+        .latest_version(&environment.name, &target)
+        .await?
+        .map_or(0, |version| version.version);
+    let to = query.to.unwrap_or(latest);
+    let from = query.from.unwrap_or(to.saturating_sub(1));
+    let old = version_profile(&state, &environment.name, &target, from).await?;
+    let new = version_profile(&state, &environment.name, &target, to).await?;
+    let changes = old.diff(&new);
+    let text = changes
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n");
+    Ok(HttpResponse::Ok().json(ProfileDiff {
+        from,
+        to,
+        changes,
+        text,
+    }))
+}
+
+/// Query of the effective-profile endpoint.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct EffectiveQuery {
+    /// The machine role whose overlay applies; only the baseline when left out.
+    pub role: Option<String>,
+}
+
+/// What a machine of a role gets: the latest published baseline with the role's latest
+/// published overlay applied, and where each setting comes from.
+#[utoipa::path(
+    tag = "profiles",
+    params(
+        ("environment" = String, Path, description = "Environment name"),
+        EffectiveQuery,
+    ),
+    responses(
+        (status = 200, description = "The effective profile", body = EffectiveProfile),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 403, description = "No role on this environment", body = ErrorBody),
+        (status = 404, description = "No such environment or machine role", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+    extensions(("x-roles" = json!(["admin", "auditor", "ops on the environment", "developer on the environment"])))
+)]
+#[get("/environments/{environment}/effective")]
+pub async fn effective(
+    reader: ReadEnvironment,
+    state: web::Data<AppState>,
+    query: web::Query<EffectiveQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let environment = state.store.environment(&reader.environment).await?;
+    let role = match &query.role {
+        Some(name) => {
+            let role =
+                MachineRoleName::parse(name.as_str()).map_err(|e| ApiError::InvalidParameter {
+                    name: "role".into(),
+                    problem: e.to_string(),
+                })?;
+            state.store.machine_role(&role).await?;
+            Some(role)
+        }
+        None => None,
+    };
+    let baseline = state
+        .store
+        .latest_version(&environment.name, &ProfileTarget::Baseline)
+        .await?;
+    let overlay = match &role {
+        Some(role) => {
+            state
+                .store
+                .latest_version(&environment.name, &ProfileTarget::Role(role.clone()))
+                .await?
+        }
+        None => None,
+    };
+    let baseline_profile = match &baseline {
+        Some(version) => open(&state, &version.document)?,
+        None => Profile::default(),
+    };
+    let overlay_profile = overlay
+        .as_ref()
+        .map(|version| open(&state, &version.document))
+        .transpose()?;
+    let (profile, origins) = baseline_profile.effective(overlay_profile.as_ref());
+    Ok(HttpResponse::Ok().json(EffectiveProfile {
+        environment: environment.name,
+        machine_role: role,
+        baseline_version: baseline.map_or(0, |version| version.version),
+        overlay_version: overlay.map_or(0, |version| version.version),
+        profile,
+        origins,
+    }))
+}

@@ -1,0 +1,454 @@
+//! Profiles over HTTP: drafts, publishing, versions, diff, rollback, secrets and the effective
+//! profile, on both stores.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use switchyard_proto::{ErrorBody, ProfileDiff, ProfileDraft, VersionSummary};
+use switchyard_server::domain::profiles::ProfileTarget;
+use switchyard_tests::{for_each_store, Backend, TestApp};
+
+const BASELINE: &str = "/api/v1/environments/staging/profiles/baseline";
+
+async fn put_draft(
+    app: &TestApp,
+    token: &str,
+    path: &str,
+    revision: u64,
+    profile: Value,
+) -> reqwest::Response {
+    app.client
+        .put(app.url(&format!("{path}/draft")))
+        .bearer_auth(token)
+        .header("if-match", format!("\"{revision}\""))
+        .json(&profile)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn publish(
+    app: &TestApp,
+    token: &str,
+    path: &str,
+    revision: u64,
+    message: &str,
+) -> reqwest::Response {
+    app.call(
+        Method::POST,
+        &format!("{path}/publish"),
+        Some(token),
+        Some(&json!({ "message": message, "draft_revision": revision })),
+    )
+    .await
+}
+
+async fn code(response: reqwest::Response) -> (StatusCode, ErrorBody) {
+    (response.status(), response.json().await.unwrap())
+}
+
+async fn setup(backend: Backend) -> (TestApp, String) {
+    let app = TestApp::spawn(backend).await;
+    app.create_environment("staging", false).await;
+    let ops = app.user_token("olivia", None).await;
+    app.grant("olivia", "staging", "ops").await;
+    (app, ops)
+}
+
+async fn edit_publish_diff_and_roll_back(backend: Backend) {
+    let (app, ops) = setup(backend).await;
+    let mut events = app.events.subscribe();
+    let draft: ProfileDraft = app
+        .get_as(&ops, &format!("{BASELINE}/draft"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!((draft.revision, draft.based_on_version), (0, 0));
+
+    let v1 = json!({"go": {"proxy": [{"source": "https://goproxy.corp.example/"}, {"source": "direct"}]}});
+    let saved = put_draft(&app, &ops, BASELINE, 0, v1).await;
+    assert_eq!(saved.status(), StatusCode::OK);
+    assert_eq!(saved.headers()["etag"], "\"1\"");
+    let published = publish(&app, &ops, BASELINE, 1, "Use the corporate Go proxy").await;
+    assert_eq!(published.status(), StatusCode::CREATED);
+    let first: VersionSummary = published.json().await.unwrap();
+    assert_eq!((first.version, first.author.as_str()), (1, "olivia"));
+    let event = events.try_recv().expect("publishing is announced");
+    assert_eq!((event.version, event.target), (1, ProfileTarget::Baseline));
+
+    let v2 = json!({"go": {"proxy": [{"source": "https://goproxy2.corp.example/"}]}, "pip": {"timeout": 30}});
+    assert_eq!(
+        put_draft(&app, &ops, BASELINE, 1, v2).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        publish(&app, &ops, BASELINE, 2, "New proxy").await.status(),
+        StatusCode::CREATED
+    );
+
+    let diff: ProfileDiff = app
+        .get_as(&ops, &format!("{BASELINE}/diff?from=1&to=2"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        diff.text,
+        "go.proxy: https://goproxy.corp.example/,direct -> https://goproxy2.corp.example/\n\
+         pip.timeout: (unset) -> 30"
+    );
+    assert_eq!(diff.changes.len(), 2);
+
+    let rollback = app
+        .call(
+            Method::POST,
+            &format!("{BASELINE}/rollback"),
+            Some(&ops),
+            Some(&json!({"to_version": 1, "based_on_version": 2, "message": "Proxy 2 is down"})),
+        )
+        .await;
+    assert_eq!(rollback.status(), StatusCode::CREATED);
+    let third: VersionSummary = rollback.json().await.unwrap();
+    assert_eq!((third.version, third.rollback_of), (3, Some(1)));
+    assert_eq!(third.content_hash, first.content_hash);
+
+    let versions: Vec<VersionSummary> = app
+        .get_as(&ops, &format!("{BASELINE}/versions"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        versions.iter().map(|v| v.version).collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
+    let version_two: Value = app
+        .get_as(&ops, &format!("{BASELINE}/versions/2"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(version_two["profile"]["pip"]["timeout"], 30);
+    // The draft follows the rollback, so the next publish does not undo it silently.
+    let draft: ProfileDraft = app
+        .get_as(&ops, &format!("{BASELINE}/draft"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(draft.based_on_version, 3);
+    assert!(draft.profile.pip.is_none());
+
+    // Developers read but do not write.
+    let dev = app.user_token("dora", None).await;
+    app.grant("dora", "staging", "developer").await;
+    assert_eq!(
+        app.get_as(&dev, &format!("{BASELINE}/versions"))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        put_draft(&app, &dev, BASELINE, draft.revision, json!({}))
+            .await
+            .status(),
+        403
+    );
+}
+
+async fn stale_and_unconditional_writes_are_refused(backend: Backend) {
+    let (app, ops) = setup(backend).await;
+    assert_eq!(
+        put_draft(&app, &ops, BASELINE, 0, json!({"pip": {"timeout": 5}}))
+            .await
+            .status(),
+        200
+    );
+    let (status, body) =
+        code(put_draft(&app, &ops, BASELINE, 0, json!({"pip": {"timeout": 6}})).await).await;
+    assert_eq!(
+        (status, body.error.code.as_str()),
+        (StatusCode::CONFLICT, "stale_draft")
+    );
+    assert!(
+        body.error.message.contains("revision 1"),
+        "{}",
+        body.error.message
+    );
+
+    let unconditional = app
+        .client
+        .put(app.url(&format!("{BASELINE}/draft")))
+        .bearer_auth(&ops)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = code(unconditional).await;
+    assert_eq!(
+        (status, body.error.code.as_str()),
+        (StatusCode::PRECONDITION_REQUIRED, "precondition_required")
+    );
+
+    let (status, body) = code(publish(&app, &ops, BASELINE, 7, "stale").await).await;
+    assert_eq!(
+        (status, body.error.code.as_str()),
+        (StatusCode::CONFLICT, "stale_draft")
+    );
+    assert_eq!(publish(&app, &ops, BASELINE, 1, "ok").await.status(), 201);
+    let (status, body) = code(publish(&app, &ops, BASELINE, 1, "again").await).await;
+    assert_eq!(
+        (status, body.error.code.as_str()),
+        (StatusCode::CONFLICT, "no_changes")
+    );
+}
+
+async fn concurrent_publishes_let_exactly_one_win(backend: Backend) {
+    let (app, ops) = setup(backend).await;
+    assert_eq!(
+        put_draft(&app, &ops, BASELINE, 0, json!({"pip": {"timeout": 9}}))
+            .await
+            .status(),
+        200
+    );
+    // All five requests are in flight at once.
+    let attempts = (0..5).map(|i| {
+        publish(
+            &app,
+            &ops,
+            BASELINE,
+            1,
+            if i % 2 == 0 { "even" } else { "odd" },
+        )
+    });
+    let statuses: Vec<StatusCode> = futures_util::future::join_all(attempts)
+        .await
+        .iter()
+        .map(reqwest::Response::status)
+        .collect();
+    let created = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::CREATED)
+        .count();
+    assert_eq!(created, 1, "{statuses:?}");
+    assert!(
+        statuses
+            .iter()
+            .all(|s| *s == StatusCode::CREATED || *s == StatusCode::CONFLICT),
+        "{statuses:?}"
+    );
+    let versions: Vec<VersionSummary> = app
+        .get_as(&ops, &format!("{BASELINE}/versions"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(versions.len(), 1);
+}
+
+async fn every_mistake_is_reported_at_once(backend: Backend) {
+    let (app, ops) = setup(backend).await;
+    let profile = json!({
+        "go": {"proxy": [{"source": "off"}, {"source": "ftp://x/"}], "private": ["a b"], "sumdb": "a b c"},
+        "npm": {"registry": "https://r/\nx=y", "scopes": {"corp": "https://r/", "@ok": "nope"}, "proxy": "http://u:p@h/"},
+        "pip": {"index-url": "https://p/#x", "extra-index-url": ["https://"], "trusted-host": ["a b"], "timeout": 0},
+        "git": {"rewrites": [{"base": "git@github.com:", "instead-of": []}]},
+        "proxy": {"http": "socks5://p:1", "no-proxy": ["a,b"]},
+        "env": {"PATH": "/bin", "1X": "y", "GOPROXY": "https://x/", "OK": "a\nb"}
+    });
+    let (status, body) = code(put_draft(&app, &ops, BASELINE, 0, profile).await).await;
+    assert_eq!(
+        (status, body.error.code.as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")
+    );
+    assert!(
+        body.error.problems.len() >= 20,
+        "{:#?}",
+        body.error.problems
+    );
+    assert!(body.error.problems.iter().any(|p| p.path == "env.PATH"));
+}
+
+async fn secrets_are_write_only_and_sealed_at_rest(backend: Backend) {
+    let (app, ops) = setup(backend).await;
+    let registry = "https://npm.corp.example/";
+    let with_token =
+        json!({"npm": {"registry": registry, "auth-tokens": {registry: {"value": "tok-12345"}}}});
+    assert_eq!(
+        put_draft(&app, &ops, BASELINE, 0, with_token)
+            .await
+            .status(),
+        200
+    );
+    let shown = app
+        .get_as(&ops, &format!("{BASELINE}/draft"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!shown.contains("tok-12345"), "{shown}");
+    assert!(shown.contains(r#"{"set":true}"#), "{shown}");
+    let env = switchyard_proto::EnvironmentName::parse("staging").unwrap();
+    let stored = app
+        .store
+        .draft(&env, &ProfileTarget::Baseline)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        !stored.document.contains("tok-12345"),
+        "sealed in the database"
+    );
+
+    // Sending back what was read keeps the secret; a new value replaces it.
+    let read_back: Value = serde_json::from_str::<Value>(&shown).unwrap()["profile"].clone();
+    assert_eq!(
+        put_draft(&app, &ops, BASELINE, 1, read_back).await.status(),
+        200
+    );
+    assert_eq!(
+        publish(&app, &ops, BASELINE, 2, "token").await.status(),
+        201
+    );
+    let rotated =
+        json!({"npm": {"registry": registry, "auth-tokens": {registry: {"value": "tok-67890"}}}});
+    assert_eq!(
+        put_draft(&app, &ops, BASELINE, 2, rotated).await.status(),
+        200
+    );
+    assert_eq!(
+        publish(&app, &ops, BASELINE, 3, "rotate").await.status(),
+        201
+    );
+    let diff: ProfileDiff = app
+        .get_as(&ops, &format!("{BASELINE}/diff"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        diff.text,
+        format!("npm.auth-tokens.{registry}: (secret) -> (secret)")
+    );
+    let everything = format!(
+        "{}{}",
+        app.get_as(&ops, &format!("{BASELINE}/versions/1"))
+            .await
+            .text()
+            .await
+            .unwrap(),
+        app.get_as(&ops, &format!("{BASELINE}/versions/2"))
+            .await
+            .text()
+            .await
+            .unwrap()
+    );
+    assert!(!everything.contains("tok-"), "{everything}");
+
+    let nothing_to_keep =
+        json!({"npm": {"auth-tokens": {"https://other.example/": {"set": true}}}});
+    let (status, body) = code(put_draft(&app, &ops, BASELINE, 3, nothing_to_keep).await).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        body.error.problems[0].path,
+        "npm.auth-tokens.https://other.example/"
+    );
+}
+
+async fn protected_environments_refuse_direct_publishing(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.create_environment("production", true).await;
+    let admin = app.admin_token().await;
+    let path = "/api/v1/environments/production/profiles/baseline";
+    assert_eq!(
+        put_draft(&app, &admin, path, 0, json!({"pip": {"timeout": 5}}))
+            .await
+            .status(),
+        200
+    );
+    let (status, body) = code(publish(&app, &admin, path, 1, "direct").await).await;
+    assert_eq!(
+        (status, body.error.code.as_str()),
+        (StatusCode::CONFLICT, "approval_required")
+    );
+}
+
+async fn effective_profile_applies_the_overlay_and_names_origins(backend: Backend) {
+    let (app, ops) = setup(backend).await;
+    let admin = app.admin_token().await;
+    let created = app
+        .call(
+            Method::POST,
+            "/api/v1/machine-roles",
+            Some(&admin),
+            Some(&json!({"name": "data-science"})),
+        )
+        .await;
+    assert_eq!(created.status(), 201);
+    let overlay = "/api/v1/environments/staging/profiles/data-science";
+    put_draft(
+        &app,
+        &ops,
+        BASELINE,
+        0,
+        json!({"pip": {"index-url": "https://pypi.corp.example/simple", "timeout": 10}}),
+    )
+    .await;
+    publish(&app, &ops, BASELINE, 1, "baseline").await;
+    put_draft(
+        &app,
+        &ops,
+        overlay,
+        0,
+        json!({"pip": {"timeout": 60}, "env": {"CONDA_CHANNEL": "https://conda.corp.example"}}),
+    )
+    .await;
+    assert_eq!(
+        publish(&app, &ops, overlay, 1, "overlay").await.status(),
+        201
+    );
+
+    let effective: Value = app
+        .get_as(
+            &ops,
+            "/api/v1/environments/staging/effective?role=data-science",
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(effective["profile"]["pip"]["timeout"], 60);
+    assert_eq!(
+        effective["profile"]["pip"]["index-url"],
+        "https://pypi.corp.example/simple"
+    );
+    assert_eq!(effective["origins"]["pip.timeout"], "overlay");
+    assert_eq!(effective["origins"]["pip.index-url"], "baseline");
+    assert_eq!(effective["origins"]["env.CONDA_CHANNEL"], "overlay");
+    assert_eq!(
+        (
+            effective["baseline_version"].as_u64(),
+            effective["overlay_version"].as_u64()
+        ),
+        (Some(1), Some(1))
+    );
+
+    let unknown = app
+        .get_as(&ops, "/api/v1/environments/staging/effective?role=nope")
+        .await;
+    assert_eq!(code(unknown).await.1.error.code, "machine_role_not_found");
+    let bad_target = app
+        .get_as(&ops, "/api/v1/environments/staging/profiles/Bad/draft")
+        .await;
+    assert_eq!(code(bad_target).await.1.error.code, "invalid_parameter");
+}
+
+for_each_store!(
+    edit_publish_diff_and_roll_back,
+    stale_and_unconditional_writes_are_refused,
+    concurrent_publishes_let_exactly_one_win,
+    every_mistake_is_reported_at_once,
+    secrets_are_write_only_and_sealed_at_rest,
+    protected_environments_refuse_direct_publishing,
+    effective_profile_applies_the_overlay_and_names_origins,
+);
