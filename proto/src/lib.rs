@@ -64,6 +64,7 @@ pub use identity::{EnvironmentRole, GlobalRole, Grant, NewUser, Password, User, 
 pub use meta::{Health, VersionInfo};
 pub use profile::Profile;
 pub use versions::{
-    ChangeMessage, EffectiveProfile, MachineRole, MachineRoleName, NewMachineRole, ProfileDiff,
-    ProfileDraft, ProfileVersion, PublishRequest, RollbackRequest, VersionSummary,
+    ChangeMessage, ChangeRequest, ChangeRequestStatus, Decision, EffectiveProfile, MachineRole,
+    MachineRoleName, NewMachineRole, ProfileDiff, ProfileDraft, ProfileVersion, PublishRequest,
+    RollbackRequest, VersionSummary,
 };

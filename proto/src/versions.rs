@@ -193,3 +193,69 @@ pub struct EffectiveProfile {
     /// Where each setting comes from.
     pub origins: BTreeMap<String, Origin>,
 }
+
+/// Where a change request stands. An open request past its expiry reads `expired`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum ChangeRequestStatus {
+    /// Waiting for a second person.
+    Open,
+    /// Approved and published as `version`.
+    Approved,
+    /// Turned down.
+    Rejected,
+    /// Nobody decided in time.
+    Expired,
+}
+
+/// A proposed publish or rollback in a protected environment, waiting for a second person.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ChangeRequest {
+    /// Its id.
+    pub id: uuid::Uuid,
+    /// The environment.
+    pub environment: EnvironmentName,
+    /// `baseline` or the machine role.
+    pub target: String,
+    /// Who proposed it.
+    pub proposer: String,
+    /// Why.
+    pub message: String,
+    /// The latest version when it was proposed; approval needs it still to be the latest.
+    pub base_version: u64,
+    /// For a proposed rollback: the version whose content would come back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback_of: Option<u64>,
+    /// What would change, against the base version.
+    pub changes: Vec<SettingChange>,
+    /// Where it stands.
+    pub status: ChangeRequestStatus,
+    /// When it was proposed.
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub created_at: OffsetDateTime,
+    /// When it expires if nobody decides.
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub expires_at: OffsetDateTime,
+    /// Who approved or rejected it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<String>,
+    /// Their reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The version it became, once approved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u64>,
+}
+
+/// `POST .../approve` or `.../reject`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Decision {
+    /// Why.
+    pub reason: ChangeMessage,
+}

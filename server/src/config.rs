@@ -33,6 +33,7 @@ pub const SETTING_KEYS: &[&str] = &[
     "login_lockout_failures",
     "login_lockout_secs",
     "profile_key_file",
+    "change_request_ttl_secs",
 ];
 
 /// Settings whose values are text, whatever they look like.
@@ -86,6 +87,8 @@ pub struct Settings {
     /// by default, created when missing. Keep it out of database backups, and back it up
     /// separately: without it stored secrets cannot be read.
     pub profile_key_file: Option<PathBuf>,
+    /// How long a change request in a protected environment waits for approval, in seconds.
+    pub change_request_ttl_secs: u64,
 }
 
 impl Default for Settings {
@@ -106,6 +109,7 @@ impl Default for Settings {
             login_lockout_failures: 10,
             login_lockout_secs: 15 * 60,
             profile_key_file: None,
+            change_request_ttl_secs: 7 * 24 * 3600,
         }
     }
 }
@@ -204,7 +208,13 @@ impl Settings {
                 ),
             ));
         }
-        let ranges: [(&str, u64, u64, u64); 4] = [
+        let ranges: [(&str, u64, u64, u64); 5] = [
+            (
+                "change_request_ttl_secs",
+                self.change_request_ttl_secs,
+                60,
+                90 * 24 * 3600,
+            ),
             (
                 "access_token_ttl_secs",
                 self.access_token_ttl_secs,

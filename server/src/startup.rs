@@ -136,6 +136,9 @@ impl Application {
             auth,
             sealer,
             events: events.clone(),
+            change_request_ttl: Duration::seconds(
+                i64::try_from(settings.change_request_ttl_secs).unwrap_or(604_800),
+            ),
         };
         let shared =
             Shared::new(state, BodyLimit(settings.max_body_bytes), metrics).map_err(|e| {

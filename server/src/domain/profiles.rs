@@ -95,6 +95,60 @@ impl VersionRecord {
     }
 }
 
+/// How a new version comes about, which decides what happens to the draft.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PublishKind {
+    /// The draft is published: it must still be at this revision.
+    Draft {
+        /// The revision the publisher read.
+        revision: u64,
+    },
+    /// An old version's content comes back; the draft becomes that content.
+    Rollback,
+    /// An approved change request is published and closed; the draft becomes its content.
+    Approval {
+        /// The request.
+        change_request: uuid::Uuid,
+        /// Who approved it.
+        decided_by: String,
+        /// Their reason.
+        reason: String,
+    },
+}
+
+/// A change request as kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeRequestRecord {
+    /// Its id.
+    pub id: uuid::Uuid,
+    /// Baseline or which overlay.
+    pub target: ProfileTarget,
+    /// The proposed content, stored form.
+    pub document: String,
+    /// Its hash.
+    pub content_hash: String,
+    /// The latest version when proposed.
+    pub base_version: u64,
+    /// For a rollback: the version brought back.
+    pub rollback_of: Option<u64>,
+    /// Who proposed it.
+    pub proposer: String,
+    /// Why.
+    pub message: String,
+    /// When.
+    pub created_at: OffsetDateTime,
+    /// Until when it can be approved.
+    pub expires_at: OffsetDateTime,
+    /// `open`, `approved` or `rejected`.
+    pub status: String,
+    /// Who decided.
+    pub decided_by: Option<String>,
+    /// Why.
+    pub reason: Option<String>,
+    /// The version it became.
+    pub version: Option<u64>,
+}
+
 /// A stored document that cannot be read back.
 #[derive(Debug, thiserror::Error)]
 pub enum DocumentError {

@@ -106,9 +106,15 @@ pub enum ApiError {
     /// The draft holds nothing new to publish.
     #[error("{0}")]
     NoChanges(String),
-    /// The environment needs a second person's approval for this.
-    #[error("environment {0} is protected: changes need a second person's approval, through a change request")]
-    ApprovalRequired(String),
+    /// No such change request.
+    #[error("change request {0} does not exist")]
+    ChangeRequestNotFound(String),
+    /// The change request was decided or has expired.
+    #[error("change request {0} is no longer open (decided or expired)")]
+    ChangeRequestClosed(String),
+    /// The proposer tried to approve their own change.
+    #[error("you proposed this change; a second person with ops on the environment (or an admin) must approve it")]
+    OwnChangeRequest,
     /// No environment has this name.
     #[error("environment {0} does not exist")]
     EnvironmentNotFound(String),
@@ -168,7 +174,11 @@ impl ApiError {
                 ("precondition_required", StatusCode::PRECONDITION_REQUIRED)
             }
             ApiError::NoChanges(_) => ("no_changes", StatusCode::CONFLICT),
-            ApiError::ApprovalRequired(_) => ("approval_required", StatusCode::CONFLICT),
+            ApiError::ChangeRequestNotFound(_) => {
+                ("change_request_not_found", StatusCode::NOT_FOUND)
+            }
+            ApiError::ChangeRequestClosed(_) => ("change_request_closed", StatusCode::CONFLICT),
+            ApiError::OwnChangeRequest => ("four_eyes_required", StatusCode::FORBIDDEN),
             ApiError::EnvironmentNotFound(_) => ("environment_not_found", StatusCode::NOT_FOUND),
             ApiError::EnvironmentExists(_) => ("environment_exists", StatusCode::CONFLICT),
             ApiError::DatabaseUnavailable(_) => {
@@ -284,6 +294,10 @@ impl From<StoreError> for ApiError {
             StoreError::VersionNotFound(version) => ApiError::VersionNotFound(version),
             StoreError::StaleDraft { current } => ApiError::StaleDraft { current },
             StoreError::VersionTaken(latest) => ApiError::StaleVersion { latest },
+            StoreError::ChangeRequestNotFound(id) => {
+                ApiError::ChangeRequestNotFound(id.to_string())
+            }
+            StoreError::ChangeRequestClosed(id) => ApiError::ChangeRequestClosed(id.to_string()),
             StoreError::Database(
                 sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_),
             ) => ApiError::DatabaseUnavailable(error),

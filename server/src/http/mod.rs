@@ -3,6 +3,7 @@
 
 mod auth;
 pub mod capability;
+mod change_requests;
 mod environments;
 pub mod error;
 pub mod json;
@@ -53,6 +54,8 @@ pub struct AppState {
     pub sealer: Arc<SecretBox>,
     /// Where publishes are announced.
     pub events: Events,
+    /// How long change requests wait for approval.
+    pub change_request_ttl: time::Duration,
 }
 
 /// What is computed once at start-up and shared by every worker.
@@ -179,7 +182,11 @@ fn routes(config: &mut ServiceConfig) {
             .service(profiles::list_versions)
             .service(profiles::get_version)
             .service(profiles::diff)
-            .service(profiles::effective),
+            .service(profiles::effective)
+            .service(change_requests::list_change_requests)
+            .service(change_requests::get_change_request)
+            .service(change_requests::approve_change_request)
+            .service(change_requests::reject_change_request),
     );
 }
 

@@ -2,8 +2,8 @@
 //!
 //! A profile is an environment's `baseline` or a machine role's overlay (`{target}`). Edits go
 //! to a draft, guarded by its revision (`If-Match`); publishing makes the next immutable
-//! version; a rollback publishes an old version's content again. Protected environments need
-//! a second person's approval, so these direct writes are refused there.
+//! version; a rollback publishes an old version's content again. In protected environments
+//! both open a change request that a second person approves (`change_requests.rs`).
 
 use actix_web::http::header;
 use actix_web::{get, post, put, web, HttpRequest, HttpResponse};
@@ -18,7 +18,8 @@ use super::error::ApiError;
 use super::json::ApiJson;
 use super::AppState;
 use crate::domain::profiles::{
-    content_hash, keep_secrets, seal, unseal, DraftRecord, ProfileTarget, VersionRecord,
+    content_hash, keep_secrets, seal, unseal, ChangeRequestRecord, DraftRecord, ProfileTarget,
+    PublishKind, VersionRecord,
 };
 use crate::events::ProfilePublished;
 
@@ -39,12 +40,12 @@ async fn resolve(
     Ok((environment, target))
 }
 
-fn open(state: &AppState, document: &str) -> Result<Profile, ApiError> {
+pub(super) fn open(state: &AppState, document: &str) -> Result<Profile, ApiError> {
     unseal(document, &state.sealer).map_err(|e| ApiError::Internal(Box::new(e)))
 }
 
 /// The profile a version holds; version 0 is the empty profile before the first publish.
-async fn version_profile(
+pub(super) async fn version_profile(
     state: &AppState,
     environment: &EnvironmentName,
     target: &ProfileTarget,
@@ -109,24 +110,61 @@ fn expected_revision(request: &HttpRequest) -> Result<u64, ApiError> {
         })
 }
 
-fn refuse_if_protected(environment: &Environment) -> Result<(), ApiError> {
-    match environment.protected {
-        true => Err(ApiError::ApprovalRequired(environment.name.to_string())),
-        false => Ok(()),
-    }
+/// In a protected environment a change waits for a second person: the would-be `version`
+/// becomes a change request (answered with 202).
+async fn propose(
+    state: &AppState,
+    environment: &EnvironmentName,
+    target: ProfileTarget,
+    version: VersionRecord,
+) -> Result<HttpResponse, ApiError> {
+    let proposal = ChangeRequestRecord {
+        id: uuid::Uuid::new_v4(),
+        target,
+        document: version.document,
+        content_hash: version.content_hash,
+        base_version: version.version - 1,
+        rollback_of: version.rollback_of,
+        proposer: version.author,
+        message: version.message,
+        created_at: version.published_at,
+        expires_at: version.published_at + state.change_request_ttl,
+        status: "open".into(),
+        decided_by: None,
+        reason: None,
+        version: None,
+    };
+    state
+        .store
+        .create_change_request(environment, &proposal)
+        .await?;
+    tracing::info!(
+        by = %proposal.proposer, %environment, profile = %proposal.target,
+        change_request = %proposal.id, "change proposed"
+    );
+    let shown = super::change_requests::shown(state, environment, &proposal).await?;
+    Ok(HttpResponse::Accepted()
+        .insert_header((
+            header::LOCATION,
+            format!(
+                "/api/v1/environments/{environment}/change-requests/{}",
+                proposal.id
+            ),
+        ))
+        .json(shown))
 }
 
 /// Publishes `version` and announces it.
-async fn record_version(
+pub(super) async fn record_version(
     state: &AppState,
     environment: &EnvironmentName,
     target: &ProfileTarget,
     version: VersionRecord,
-    draft_revision: Option<u64>,
+    kind: &PublishKind,
 ) -> Result<HttpResponse, ApiError> {
     state
         .store
-        .publish(environment, target, &version, draft_revision)
+        .publish(environment, target, &version, kind)
         .await?;
     state.events.profile_published(ProfilePublished {
         environment: environment.clone(),
@@ -233,7 +271,7 @@ pub async fn put_draft(
 }
 
 /// Publishes the draft as the next version. The draft revision must still be the one the
-/// caller read; in a protected environment this needs approval and is refused here.
+/// caller read. In a protected environment this opens a change request instead (202).
 #[utoipa::path(
     tag = "profiles",
     params(
@@ -243,6 +281,7 @@ pub async fn put_draft(
     request_body = PublishRequest,
     responses(
         (status = 201, description = "Published", body = VersionSummary),
+        (status = 202, description = "Protected environment: a change request awaits approval", body = switchyard_proto::ChangeRequest),
         (status = 401, description = "Not authenticated", body = ErrorBody),
         (status = 403, description = "Not ops on this environment", body = ErrorBody),
         (status = 404, description = "No such environment or machine role", body = ErrorBody),
@@ -260,7 +299,6 @@ pub async fn publish(
     ApiJson(request): ApiJson<PublishRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let (environment, target) = resolve(&state, &operator.environment, &path.1).await?;
-    refuse_if_protected(&environment)?;
     let draft = state
         .store
         .draft(&environment.name, &target)
@@ -284,26 +322,29 @@ pub async fn publish(
             latest.version
         )));
     }
+    let latest = latest.map_or(0, |latest| latest.version);
+    let now = state.clock.now();
+    let author = operator.access.user.username.to_string();
     let version = VersionRecord {
-        version: latest.map_or(0, |latest| latest.version) + 1,
+        version: latest + 1,
         document: draft.document,
         content_hash: hash,
-        author: operator.access.user.username.to_string(),
+        author,
         message: request.message.as_str().to_owned(),
         rollback_of: None,
-        published_at: state.clock.now(),
+        published_at: now,
     };
-    record_version(
-        &state,
-        &environment.name,
-        &target,
-        version,
-        Some(request.draft_revision),
-    )
-    .await
+    if environment.protected {
+        return propose(&state, &environment.name, target, version).await;
+    }
+    let kind = PublishKind::Draft {
+        revision: request.draft_revision,
+    };
+    record_version(&state, &environment.name, &target, version, &kind).await
 }
 
-/// Publishes an old version's content as the next version, recorded as a rollback.
+/// Publishes an old version's content as the next version, recorded as a rollback. In a
+/// protected environment this opens a change request instead (202).
 #[utoipa::path(
     tag = "profiles",
     params(
@@ -313,6 +354,7 @@ pub async fn publish(
     request_body = RollbackRequest,
     responses(
         (status = 201, description = "Rolled back", body = VersionSummary),
+        (status = 202, description = "Protected environment: a change request awaits approval", body = switchyard_proto::ChangeRequest),
         (status = 401, description = "Not authenticated", body = ErrorBody),
         (status = 403, description = "Not ops on this environment", body = ErrorBody),
         (status = 404, description = "No such environment, machine role or version", body = ErrorBody),
@@ -330,7 +372,6 @@ pub async fn rollback(
     ApiJson(request): ApiJson<RollbackRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let (environment, target) = resolve(&state, &operator.environment, &path.1).await?;
-    refuse_if_protected(&environment)?;
     let latest = state
         .store
         .latest_version(&environment.name, &target)
@@ -351,16 +392,28 @@ pub async fn rollback(
             latest.version, old.version
         )));
     }
+    let now = state.clock.now();
+    let author = operator.access.user.username.to_string();
     let version = VersionRecord {
         version: latest.version + 1,
         document: old.document,
         content_hash: old.content_hash,
-        author: operator.access.user.username.to_string(),
+        author,
         message: request.message.as_str().to_owned(),
         rollback_of: Some(old.version),
-        published_at: state.clock.now(),
+        published_at: now,
     };
-    record_version(&state, &environment.name, &target, version, None).await
+    if environment.protected {
+        return propose(&state, &environment.name, target, version).await;
+    }
+    record_version(
+        &state,
+        &environment.name,
+        &target,
+        version,
+        &PublishKind::Rollback,
+    )
+    .await
 }
 
 /// The published versions of a profile, oldest first.

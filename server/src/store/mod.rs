@@ -29,7 +29,9 @@ use crate::config::DatabaseUrl;
 use crate::domain::identity::{
     ApiTokenRecord, RefreshTokenRecord, RefreshUse, UserChange, UserRecord,
 };
-use crate::domain::profiles::{DraftRecord, ProfileTarget, VersionRecord};
+use crate::domain::profiles::{
+    ChangeRequestRecord, DraftRecord, ProfileTarget, PublishKind, VersionRecord,
+};
 
 /// How long to wait for a database connection before calling the database unreachable.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -208,16 +210,46 @@ pub trait Store: Send + Sync + fmt::Debug {
         target: &ProfileTarget,
     ) -> Result<Option<VersionRecord>, StoreError>;
 
-    /// Adds `version`, in one transaction with the draft: for a publish (`draft_revision`
-    /// given) the draft must still be at that revision; for a rollback (`None`) the draft
-    /// becomes the version's content. A version number already taken is
-    /// [`StoreError::VersionTaken`]: someone published first.
+    /// Adds `version` in one transaction with what `kind` implies: a draft publish needs the
+    /// draft still at its revision; a rollback or an approval makes the draft the version's
+    /// content, and an approval closes its change request (which must still be open). A
+    /// version number already taken is [`StoreError::VersionTaken`]: someone published first.
     async fn publish(
         &self,
         environment: &EnvironmentName,
         target: &ProfileTarget,
         version: &VersionRecord,
-        draft_revision: Option<u64>,
+        kind: &PublishKind,
+    ) -> Result<(), StoreError>;
+
+    /// Keeps a new change request.
+    async fn create_change_request(
+        &self,
+        environment: &EnvironmentName,
+        request: &ChangeRequestRecord,
+    ) -> Result<(), StoreError>;
+
+    /// One change request of an environment.
+    async fn change_request(
+        &self,
+        environment: &EnvironmentName,
+        id: Uuid,
+    ) -> Result<ChangeRequestRecord, StoreError>;
+
+    /// The change requests of an environment, newest first.
+    async fn change_requests(
+        &self,
+        environment: &EnvironmentName,
+    ) -> Result<Vec<ChangeRequestRecord>, StoreError>;
+
+    /// Rejects an open change request.
+    async fn reject_change_request(
+        &self,
+        environment: &EnvironmentName,
+        id: Uuid,
+        decided_by: &str,
+        reason: &str,
+        now: OffsetDateTime,
     ) -> Result<(), StoreError>;
 
     /// Closes every connection; later calls fail.
@@ -269,6 +301,12 @@ pub enum StoreError {
     /// The version number is taken: someone published first.
     #[error("version {0} was published by someone else first")]
     VersionTaken(u64),
+    /// No change request has that id in that environment.
+    #[error("change request {0} does not exist")]
+    ChangeRequestNotFound(Uuid),
+    /// The change request was decided already.
+    #[error("change request {0} is no longer open")]
+    ChangeRequestClosed(Uuid),
     /// The database could not be reached or failed.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),

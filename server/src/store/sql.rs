@@ -83,6 +83,36 @@ macro_rules! implement_store {
             })
         }
 
+        fn change_request_from_row(
+            row: <$db as sqlx::Database>::Row,
+        ) -> Result<$crate::domain::profiles::ChangeRequestRecord, $crate::store::StoreError> {
+            use sqlx::Row as _;
+            let key: String = row.try_get("machine_role")?;
+            let target = match key.as_str() {
+                "" => $crate::domain::profiles::ProfileTarget::Baseline,
+                name => $crate::domain::profiles::ProfileTarget::Role(
+                    $crate::store::parse_role_name(name.to_owned())?,
+                ),
+            };
+            let optional_counter = |value: Option<i64>| value.map($crate::store::counter).transpose();
+            Ok($crate::domain::profiles::ChangeRequestRecord {
+                id: row.try_get("id")?,
+                target,
+                document: row.try_get("document")?,
+                content_hash: row.try_get("content_hash")?,
+                base_version: $crate::store::counter(row.try_get("base_version")?)?,
+                rollback_of: optional_counter(row.try_get("rollback_of")?)?,
+                proposer: row.try_get("proposer")?,
+                message: row.try_get("message")?,
+                created_at: row.try_get::<$crate::store::Timestamp, _>("created_at")?.get(),
+                expires_at: row.try_get::<$crate::store::Timestamp, _>("expires_at")?.get(),
+                status: row.try_get("status")?,
+                decided_by: row.try_get("decided_by")?,
+                reason: row.try_get("reason")?,
+                version: optional_counter(row.try_get("version")?)?,
+            })
+        }
+
         #[async_trait::async_trait]
         impl $crate::store::Store for $store {
             fn kind(&self) -> &'static str {
@@ -749,8 +779,9 @@ macro_rules! implement_store {
                 environment: &switchyard_proto::EnvironmentName,
                 target: &$crate::domain::profiles::ProfileTarget,
                 version: &$crate::domain::profiles::VersionRecord,
-                draft_revision: Option<u64>,
+                kind: &$crate::domain::profiles::PublishKind,
             ) -> Result<(), $crate::store::StoreError> {
+                use $crate::domain::profiles::PublishKind;
                 use sqlx::Row as _;
                 let mut tx = self.pool.begin().await?;
                 // The insert comes first so the transaction holds the write lock from the
@@ -775,8 +806,31 @@ macro_rules! implement_store {
                     true => $crate::store::StoreError::VersionTaken(version.version),
                     false => e.into(),
                 })?;
-                match draft_revision {
-                    Some(expected) => {
+                if let PublishKind::Approval {
+                    change_request,
+                    decided_by,
+                    reason,
+                } = kind
+                {
+                    let closed = sqlx::query(
+                        "UPDATE change_requests SET status = 'approved', decided_by = $2, \
+                         decided_at = $3, reason = $4, version = $5 \
+                         WHERE id = $1 AND status = 'open'",
+                    )
+                    .bind(*change_request)
+                    .bind(decided_by)
+                    .bind($crate::store::Timestamp::from(version.published_at))
+                    .bind(reason)
+                    .bind($crate::store::stored_counter(version.version))
+                    .execute(&mut *tx)
+                    .await?;
+                    if closed.rows_affected() == 0 {
+                        return Err($crate::store::StoreError::ChangeRequestClosed(*change_request));
+                    }
+                }
+                match kind {
+                    PublishKind::Draft { revision: expected } => {
+                        let expected = *expected;
                         let current = sqlx::query(
                             "SELECT revision FROM profile_drafts \
                              WHERE environment = $1 AND machine_role = $2",
@@ -803,7 +857,7 @@ macro_rules! implement_store {
                         .execute(&mut *tx)
                         .await?;
                     }
-                    None => {
+                    PublishKind::Rollback | PublishKind::Approval { .. } => {
                         sqlx::query(
                             "INSERT INTO profile_drafts (environment, machine_role, document, \
                              revision, based_on_version, updated_by, updated_at) \
@@ -826,6 +880,91 @@ macro_rules! implement_store {
                 }
                 tx.commit().await?;
                 Ok(())
+            }
+
+            async fn create_change_request(
+                &self,
+                environment: &switchyard_proto::EnvironmentName,
+                request: &$crate::domain::profiles::ChangeRequestRecord,
+            ) -> Result<(), $crate::store::StoreError> {
+                sqlx::query(
+                    "INSERT INTO change_requests (id, environment, machine_role, document, \
+                     content_hash, base_version, rollback_of, proposer, message, created_at, \
+                     expires_at, status) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'open')",
+                )
+                .bind(request.id)
+                .bind(environment.as_str())
+                .bind(request.target.key())
+                .bind(&request.document)
+                .bind(&request.content_hash)
+                .bind($crate::store::stored_counter(request.base_version))
+                .bind(request.rollback_of.map($crate::store::stored_counter))
+                .bind(&request.proposer)
+                .bind(&request.message)
+                .bind($crate::store::Timestamp::from(request.created_at))
+                .bind($crate::store::Timestamp::from(request.expires_at))
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn change_request(
+                &self,
+                environment: &switchyard_proto::EnvironmentName,
+                id: uuid::Uuid,
+            ) -> Result<$crate::domain::profiles::ChangeRequestRecord, $crate::store::StoreError>
+            {
+                sqlx::query("SELECT * FROM change_requests WHERE environment = $1 AND id = $2")
+                    .bind(environment.as_str())
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .map(change_request_from_row)
+                    .unwrap_or_else(|| Err($crate::store::StoreError::ChangeRequestNotFound(id)))
+            }
+
+            async fn change_requests(
+                &self,
+                environment: &switchyard_proto::EnvironmentName,
+            ) -> Result<Vec<$crate::domain::profiles::ChangeRequestRecord>, $crate::store::StoreError>
+            {
+                sqlx::query(
+                    "SELECT * FROM change_requests WHERE environment = $1 \
+                     ORDER BY created_at DESC, id",
+                )
+                .bind(environment.as_str())
+                .fetch_all(&self.pool)
+                .await?
+                .into_iter()
+                .map(change_request_from_row)
+                .collect()
+            }
+
+            async fn reject_change_request(
+                &self,
+                environment: &switchyard_proto::EnvironmentName,
+                id: uuid::Uuid,
+                decided_by: &str,
+                reason: &str,
+                now: time::OffsetDateTime,
+            ) -> Result<(), $crate::store::StoreError> {
+                let result = sqlx::query(
+                    "UPDATE change_requests SET status = 'rejected', decided_by = $3, \
+                     decided_at = $4, reason = $5 \
+                     WHERE environment = $1 AND id = $2 AND status = 'open'",
+                )
+                .bind(environment.as_str())
+                .bind(id)
+                .bind(decided_by)
+                .bind($crate::store::Timestamp::from(now))
+                .bind(reason)
+                .execute(&self.pool)
+                .await?;
+                match result.rows_affected() {
+                    0 => Err($crate::store::StoreError::ChangeRequestClosed(id)),
+                    _ => Ok(()),
+                }
             }
 
             async fn close(&self) {

@@ -157,7 +157,18 @@ fn rule(method: &str, path: &str) -> Option<Rule> {
             "POST",
             "/api/v1/environments/{environment}/profiles/{target}/publish"
             | "/api/v1/environments/{environment}/profiles/{target}/rollback",
-        ) => Rule::OperateEnvironment(201),
+        ) => Rule::OperateEnvironment(202),
+        (
+            "GET",
+            "/api/v1/environments/{environment}/change-requests"
+            | "/api/v1/environments/{environment}/change-requests/{id}",
+        ) => Rule::ReadEnvironment(200),
+        ("POST", "/api/v1/environments/{environment}/change-requests/{id}/approve") => {
+            Rule::OperateEnvironment(201)
+        }
+        ("POST", "/api/v1/environments/{environment}/change-requests/{id}/reject") => {
+            Rule::OperateEnvironment(200)
+        }
         _ => return None,
     })
 }
@@ -175,7 +186,8 @@ struct Fixture {
 impl Fixture {
     async fn new(backend: Backend) -> Self {
         let app = TestApp::spawn(backend).await;
-        app.create_environment("staging", false).await;
+        // Protected, so publishing goes through change requests and their routes are covered.
+        app.create_environment("staging", true).await;
         app.create_environment("other", true).await;
         let admin = app.admin_token().await;
         let mut tokens = HashMap::new();
@@ -338,16 +350,44 @@ impl Fixture {
         revision + 1
     }
 
-    /// Edits and publishes the baseline as admin; returns the new version number.
-    async fn publish_something_new(&self) -> u64 {
+    /// Proposes a new baseline as `proposer` (admin, or ops-granted when the admin is the one
+    /// to decide); returns the change request's id.
+    async fn propose(&self, proposer: Caller) -> String {
         let revision = self.edit_draft().await;
+        let token = &self.tokens[&proposer];
         let response = self
             .app
             .call(
                 Method::POST,
                 &format!("{}/publish", Self::BASELINE),
-                Some(&self.admin),
+                Some(token),
                 Some(&json!({ "message": "matrix", "draft_revision": revision })),
+            )
+            .await;
+        assert_eq!(response.status(), 202);
+        let request: Value = response.json().await.unwrap();
+        request["id"].as_str().unwrap().to_owned()
+    }
+
+    /// A change request that `caller` did not propose, so they may decide it.
+    async fn request_for(&self, caller: Caller) -> String {
+        let proposer = match caller {
+            Caller::OpsGranted | Caller::OpsApiToken => Caller::Admin,
+            _ => Caller::OpsGranted,
+        };
+        self.propose(proposer).await
+    }
+
+    /// Proposes and approves a new baseline; returns the new version number.
+    async fn publish_something_new(&self) -> u64 {
+        let id = self.propose(Caller::Admin).await;
+        let response = self
+            .app
+            .call(
+                Method::POST,
+                &format!("/api/v1/environments/staging/change-requests/{id}/approve"),
+                Some(&self.tokens[&Caller::OpsGranted]),
+                Some(&json!({ "reason": "matrix" })),
             )
             .await;
         assert_eq!(response.status(), 201);
@@ -423,6 +463,10 @@ impl Fixture {
             }
             ("POST", "/api/v1/tokens") => Some(json!({ "name": self.unique("token") })),
             ("POST", "/api/v1/machine-roles") => Some(json!({ "name": self.unique("role") })),
+            ("POST", "/api/v1/environments/{environment}/change-requests/{id}/approve")
+            | ("POST", "/api/v1/environments/{environment}/change-requests/{id}/reject") => {
+                Some(json!({ "reason": "matrix" }))
+            }
             ("POST", "/api/v1/environments/{environment}/profiles/{target}/publish") => {
                 let revision = self.edit_draft().await;
                 Some(json!({ "message": "matrix", "draft_revision": revision }))
@@ -436,30 +480,33 @@ impl Fixture {
             ("POST", _) => Some(json!({})),
             _ => None,
         };
-        let path = if template == "/api/v1/tokens/{id}" {
-            // A token the caller owns, made from their owner's session.
-            let id = match self.fresh_session(caller).await {
-                Some(session) => {
-                    let created: CreatedApiToken = self
-                        .app
-                        .call(
-                            Method::POST,
-                            "/api/v1/tokens",
-                            Some(&session),
-                            Some(&json!({ "name": self.unique("doomed") })),
-                        )
-                        .await
-                        .json()
-                        .await
-                        .unwrap();
-                    created.token.id
-                }
-                _ => uuid::Uuid::new_v4(),
+        let path =
+            if template.starts_with("/api/v1/environments/{environment}/change-requests/{id}") {
+                path.replace("{id}", &self.request_for(caller).await)
+            } else if template == "/api/v1/tokens/{id}" {
+                // A token the caller owns, made from their owner's session.
+                let id = match self.fresh_session(caller).await {
+                    Some(session) => {
+                        let created: CreatedApiToken = self
+                            .app
+                            .call(
+                                Method::POST,
+                                "/api/v1/tokens",
+                                Some(&session),
+                                Some(&json!({ "name": self.unique("doomed") })),
+                            )
+                            .await
+                            .json()
+                            .await
+                            .unwrap();
+                        created.token.id
+                    }
+                    _ => uuid::Uuid::new_v4(),
+                };
+                format!("/api/v1/tokens/{id}")
+            } else {
+                path
             };
-            format!("/api/v1/tokens/{id}")
-        } else {
-            path
-        };
         let if_match = match (method, template) {
             ("PUT", "/api/v1/environments/{environment}/profiles/{target}/draft") => {
                 Some(format!("\"{}\"", self.draft_revision().await))

@@ -355,22 +355,184 @@ async fn secrets_are_write_only_and_sealed_at_rest(backend: Backend) {
     );
 }
 
-async fn protected_environments_refuse_direct_publishing(backend: Backend) {
+async fn protected_environments_need_a_second_person(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.create_environment("production", true).await;
-    let admin = app.admin_token().await;
+    let olivia = app.user_token("olivia", None).await;
+    let oscar = app.user_token("oscar", None).await;
+    let dora = app.user_token("dora", None).await;
+    app.grant("olivia", "production", "ops").await;
+    app.grant("oscar", "production", "ops").await;
+    app.grant("dora", "production", "developer").await;
     let path = "/api/v1/environments/production/profiles/baseline";
+    let mut events = app.events.subscribe();
+
     assert_eq!(
-        put_draft(&app, &admin, path, 0, json!({"pip": {"timeout": 5}}))
+        put_draft(&app, &olivia, path, 0, json!({"pip": {"timeout": 5}}))
             .await
             .status(),
         200
     );
-    let (status, body) = code(publish(&app, &admin, path, 1, "direct").await).await;
+    let proposed = publish(&app, &olivia, path, 1, "Shorter pip timeout").await;
+    assert_eq!(proposed.status(), StatusCode::ACCEPTED);
+    let request: Value = proposed.json().await.unwrap();
+    assert_eq!(request["status"], "open");
+    assert_eq!(request["changes"][0]["path"], "pip.timeout");
+    let id = request["id"].as_str().unwrap().to_owned();
+    assert!(events.try_recv().is_err(), "nothing is published yet");
+    let versions: Vec<Value> = app
+        .get_as(&olivia, &format!("{path}/versions"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(versions.is_empty());
+
+    let decide = |token: &str, verdict: &str| {
+        let url = format!("/api/v1/environments/production/change-requests/{id}/{verdict}");
+        let token = token.to_owned();
+        let app = &app;
+        async move {
+            app.call(
+                Method::POST,
+                &url,
+                Some(&token),
+                Some(&json!({"reason": "looks right"})),
+            )
+            .await
+        }
+    };
+    let (status, body) = code(decide(&olivia, "approve").await).await;
     assert_eq!(
         (status, body.error.code.as_str()),
-        (StatusCode::CONFLICT, "approval_required")
+        (StatusCode::FORBIDDEN, "four_eyes_required")
     );
+    assert_eq!(
+        decide(&dora, "approve").await.status(),
+        StatusCode::FORBIDDEN
+    );
+    let approved = decide(&oscar, "approve").await;
+    assert_eq!(approved.status(), StatusCode::CREATED);
+    let version: VersionSummary = approved.json().await.unwrap();
+    assert_eq!((version.version, version.author.as_str()), (1, "olivia"));
+    assert_eq!(events.try_recv().unwrap().version, 1);
+    let (status, body) = code(decide(&oscar, "approve").await).await;
+    assert_eq!(
+        (status, body.error.code.as_str()),
+        (StatusCode::CONFLICT, "change_request_closed")
+    );
+    let shown: Value = app
+        .get_as(
+            &dora,
+            &format!("/api/v1/environments/production/change-requests/{id}"),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (shown["status"].as_str(), shown["decided_by"].as_str()),
+        (Some("approved"), Some("oscar"))
+    );
+
+    // Two proposals on the same base: once one is approved the other is stale.
+    let mut proposals = Vec::new();
+    for timeout in [6, 7] {
+        let draft: ProfileDraft = app
+            .get_as(&olivia, &format!("{path}/draft"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        let edit = json!({"pip": {"timeout": timeout}});
+        let saved = put_draft(&app, &olivia, path, draft.revision, edit).await;
+        assert_eq!(saved.status(), StatusCode::OK);
+        let proposed = publish(&app, &olivia, path, draft.revision + 1, "change").await;
+        assert_eq!(proposed.status(), StatusCode::ACCEPTED);
+        proposals.push(proposed.json::<Value>().await.unwrap());
+    }
+    let (first, second) = (proposals[0].clone(), proposals[1].clone());
+    let approve = |id: &Value| {
+        let url = format!(
+            "/api/v1/environments/production/change-requests/{}/approve",
+            id["id"].as_str().unwrap()
+        );
+        let (app, oscar) = (&app, oscar.clone());
+        async move {
+            app.call(
+                Method::POST,
+                &url,
+                Some(&oscar),
+                Some(&json!({"reason": "ok"})),
+            )
+            .await
+        }
+    };
+    assert_eq!(approve(&second).await.status(), StatusCode::CREATED);
+    let (status, body) = code(approve(&first).await).await;
+    assert_eq!(
+        (status, body.error.code.as_str()),
+        (StatusCode::CONFLICT, "stale_version")
+    );
+
+    // Rejection closes a request with a reason.
+    let reject_url = format!(
+        "/api/v1/environments/production/change-requests/{}/reject",
+        first["id"].as_str().unwrap()
+    );
+    let rejected = app
+        .call(
+            Method::POST,
+            &reject_url,
+            Some(&oscar),
+            Some(&json!({"reason": "superseded"})),
+        )
+        .await;
+    assert_eq!(rejected.status(), StatusCode::OK);
+    let rejected: Value = rejected.json().await.unwrap();
+    assert_eq!(
+        (rejected["status"].as_str(), rejected["reason"].as_str()),
+        (Some("rejected"), Some("superseded"))
+    );
+}
+
+async fn change_requests_expire(backend: Backend) {
+    let clock = switchyard_tests::ManualClock::new();
+    let app = TestApp::spawn_with_clock(backend, std::sync::Arc::new(clock.clone()), |settings| {
+        settings.change_request_ttl_secs = 3600;
+    })
+    .await;
+    app.create_environment("production", true).await;
+    let admin = app.admin_token().await;
+    app.user_token("oscar", None).await;
+    app.grant("oscar", "production", "ops").await;
+    let path = "/api/v1/environments/production/profiles/baseline";
+    put_draft(&app, &admin, path, 0, json!({"pip": {"timeout": 5}})).await;
+    let request: Value = publish(&app, &admin, path, 1, "later")
+        .await
+        .json()
+        .await
+        .unwrap();
+    clock.advance(time::Duration::hours(2));
+    let oscar = app
+        .login("oscar", switchyard_tests::USER_PASSWORD)
+        .await
+        .access_token;
+    let url = format!(
+        "/api/v1/environments/production/change-requests/{}",
+        request["id"].as_str().unwrap()
+    );
+    let shown: Value = app.get_as(&oscar, &url).await.json().await.unwrap();
+    assert_eq!(shown["status"], "expired");
+    let approve = app
+        .call(
+            Method::POST,
+            &format!("{url}/approve"),
+            Some(&oscar),
+            Some(&json!({"reason": "late"})),
+        )
+        .await;
+    assert_eq!(code(approve).await.1.error.code, "change_request_closed");
 }
 
 async fn effective_profile_applies_the_overlay_and_names_origins(backend: Backend) {
@@ -449,6 +611,7 @@ for_each_store!(
     concurrent_publishes_let_exactly_one_win,
     every_mistake_is_reported_at_once,
     secrets_are_write_only_and_sealed_at_rest,
-    protected_environments_refuse_direct_publishing,
+    protected_environments_need_a_second_person,
+    change_requests_expire,
     effective_profile_applies_the_overlay_and_names_origins,
 );

@@ -3,7 +3,7 @@
 use switchyard_proto::{
     Description, EnvironmentName, MachineRole, MachineRoleName, NewEnvironment,
 };
-use switchyard_server::domain::profiles::{DraftRecord, ProfileTarget, VersionRecord};
+use switchyard_server::domain::profiles::{DraftRecord, ProfileTarget, PublishKind, VersionRecord};
 use switchyard_server::store::{SharedStore, StoreError};
 use switchyard_tests::{for_each_store, Backend, TestDatabase};
 use time::macros::datetime;
@@ -139,7 +139,12 @@ async fn publishing_adds_immutable_versions_in_order(backend: Backend) {
         .await
         .unwrap();
     store
-        .publish(&env, &target, &version(1, "one"), Some(1))
+        .publish(
+            &env,
+            &target,
+            &version(1, "one"),
+            &PublishKind::Draft { revision: 1 },
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -158,7 +163,12 @@ async fn publishing_adds_immutable_versions_in_order(backend: Backend) {
         .await
         .unwrap();
     let error = store
-        .publish(&env, &target, &version(2, "two"), Some(1))
+        .publish(
+            &env,
+            &target,
+            &version(2, "two"),
+            &PublishKind::Draft { revision: 1 },
+        )
         .await
         .unwrap_err();
     assert!(
@@ -168,11 +178,21 @@ async fn publishing_adds_immutable_versions_in_order(backend: Backend) {
     assert_eq!(store.versions(&env, &target).await.unwrap().len(), 1);
 
     store
-        .publish(&env, &target, &version(2, "two"), Some(2))
+        .publish(
+            &env,
+            &target,
+            &version(2, "two"),
+            &PublishKind::Draft { revision: 2 },
+        )
         .await
         .unwrap();
     let error = store
-        .publish(&env, &target, &version(2, "again"), Some(2))
+        .publish(
+            &env,
+            &target,
+            &version(2, "again"),
+            &PublishKind::Draft { revision: 2 },
+        )
         .await
         .unwrap_err();
     assert!(matches!(error, StoreError::VersionTaken(2)), "{error:?}");
@@ -182,7 +202,10 @@ async fn publishing_adds_immutable_versions_in_order(backend: Backend) {
         rollback_of: Some(1),
         ..version(3, "one")
     };
-    store.publish(&env, &target, &rollback, None).await.unwrap();
+    store
+        .publish(&env, &target, &rollback, &PublishKind::Rollback)
+        .await
+        .unwrap();
     let draft_now = store.draft(&env, &target).await.unwrap().unwrap();
     assert_eq!(
         (draft_now.document.as_str(), draft_now.based_on_version),
@@ -221,7 +244,12 @@ async fn concurrent_publishes_of_one_version_let_exactly_one_win(backend: Backen
             tokio::spawn(async move {
                 let record = version(1, &format!("attempt-{i}"));
                 store
-                    .publish(&env, &ProfileTarget::Baseline, &record, None)
+                    .publish(
+                        &env,
+                        &ProfileTarget::Baseline,
+                        &record,
+                        &PublishKind::Rollback,
+                    )
                     .await
             })
         })
