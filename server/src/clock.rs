@@ -16,9 +16,12 @@ pub trait Clock: Send + Sync + fmt::Debug {
 pub struct SystemClock;
 
 impl Clock for SystemClock {
+    /// To the microsecond, the precision both stores keep, so what an answer shows equals what
+    /// a later read returns.
     #[allow(clippy::disallowed_methods)] // this is the one sanctioned reading of the clock
     fn now(&self) -> OffsetDateTime {
-        OffsetDateTime::now_utc()
+        let now = OffsetDateTime::now_utc();
+        now.replace_microsecond(now.microsecond()).unwrap_or(now)
     }
 }
 
