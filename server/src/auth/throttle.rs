@@ -83,9 +83,25 @@ impl LoginThrottle {
     }
 
     /// Whether a login for `username` from `source` may be tried at `now`, and how long to
-    /// wait first.
-    pub fn check(&self, username: &str, source: Option<IpAddr>, now: OffsetDateTime) -> Verdict {
-        let failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+    /// wait first. An attempt that may go ahead is counted as a failure at once, under the
+    /// same lock, until [`succeeded`](Self::succeeded) says otherwise: parallel guesses cannot
+    /// all pass before any of them is counted.
+    pub fn attempt(&self, username: &str, source: Option<IpAddr>, now: OffsetDateTime) -> Verdict {
+        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let verdict = self.verdict(&failures, username, source, now);
+        if matches!(verdict, Verdict::Proceed(_)) {
+            Self::count(&mut failures, self.policy.lockout, username, source, now);
+        }
+        verdict
+    }
+
+    fn verdict(
+        &self,
+        failures: &HashMap<Key, Failures>,
+        username: &str,
+        source: Option<IpAddr>,
+        now: OffsetDateTime,
+    ) -> Verdict {
         let mut delay = std::time::Duration::ZERO;
         let mut retry_after = 0_i64;
         for key in Self::keys(username, source) {
@@ -110,11 +126,14 @@ impl LoginThrottle {
         }
     }
 
-    /// Counts a failed login.
-    pub fn failed(&self, username: &str, source: Option<IpAddr>, now: OffsetDateTime) {
-        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+    fn count(
+        failures: &mut HashMap<Key, Failures>,
+        lockout: Duration,
+        username: &str,
+        source: Option<IpAddr>,
+        now: OffsetDateTime,
+    ) {
         if failures.len() > PRUNE_ABOVE {
-            let lockout = self.policy.lockout;
             failures.retain(|_, f| now - f.last < lockout);
         }
         for key in Self::keys(username, source) {
@@ -122,7 +141,7 @@ impl LoginThrottle {
                 count: 0,
                 last: now,
             });
-            if now - entry.last >= self.policy.lockout {
+            if now - entry.last >= lockout {
                 entry.count = 0;
             }
             entry.count = entry.count.saturating_add(1);
@@ -130,10 +149,14 @@ impl LoginThrottle {
         }
     }
 
-    /// Clears the username's count after a successful login.
-    pub fn succeeded(&self, username: &str) {
+    /// The attempt succeeded: the username's count is cleared and the source's attempt
+    /// uncounted.
+    pub fn succeeded(&self, username: &str, source: Option<IpAddr>) {
         let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         failures.remove(&Key::User(username.to_owned()));
+        if let Some(entry) = source.and_then(|source| failures.get_mut(&Key::Source(source))) {
+            entry.count = entry.count.saturating_sub(1);
+        }
     }
 }
 
@@ -153,36 +176,45 @@ mod tests {
     }
 
     #[test]
-    fn failures_slow_then_lock_a_username_until_the_lockout_ends() {
+    fn attempts_slow_then_lock_a_username_until_the_lockout_ends() {
         let throttle = throttle();
         let source: Option<IpAddr> = "192.0.2.1".parse().ok();
-        assert_eq!(
-            throttle.check("ada", source, NOW),
-            Verdict::Proceed(std::time::Duration::ZERO)
-        );
+        let free = Verdict::Proceed(std::time::Duration::ZERO);
         for _ in 0..4 {
-            throttle.failed("ada", source, NOW);
+            assert_eq!(throttle.attempt("ada", source, NOW), free);
         }
         assert_eq!(
-            throttle.check("ada", source, NOW),
+            throttle.attempt("ada", source, NOW),
             Verdict::Proceed(std::time::Duration::from_millis(250))
         );
-        throttle.failed("ada", source, NOW);
         assert_eq!(
-            throttle.check("ada", None, NOW + Duration::minutes(5)),
+            throttle.attempt("ada", None, NOW + Duration::minutes(5)),
             Verdict::Refuse {
                 retry_after_secs: 600
             }
         );
         assert!(matches!(
-            throttle.check("ada", None, NOW + Duration::minutes(15)),
+            throttle.attempt("ada", None, NOW + Duration::minutes(15)),
             Verdict::Proceed(_)
         ));
         // Another user from elsewhere is unaffected.
-        assert_eq!(
-            throttle.check("bob", None, NOW),
-            Verdict::Proceed(std::time::Duration::ZERO)
-        );
+        assert_eq!(throttle.attempt("bob", None, NOW), free);
+    }
+
+    #[test]
+    fn parallel_attempts_are_counted_before_any_answer() {
+        let throttle = throttle();
+        // Five guesses in flight at once: the sixth is refused before any of them failed.
+        for _ in 0..5 {
+            assert!(matches!(
+                throttle.attempt("ada", None, NOW),
+                Verdict::Proceed(_)
+            ));
+        }
+        assert!(matches!(
+            throttle.attempt("ada", None, NOW),
+            Verdict::Refuse { .. }
+        ));
     }
 
     #[test]
@@ -190,27 +222,28 @@ mod tests {
         let throttle = throttle();
         let source: Option<IpAddr> = "192.0.2.7".parse().ok();
         for i in 0..15 {
-            throttle.failed(&format!("user{i}"), source, NOW);
+            throttle.attempt(&format!("user{i}"), source, NOW);
         }
         assert!(matches!(
-            throttle.check("fresh-name", source, NOW),
+            throttle.attempt("fresh-name", source, NOW),
             Verdict::Refuse { .. }
         ));
         assert!(matches!(
-            throttle.check("fresh-name", None, NOW),
+            throttle.attempt("fresh-name", None, NOW),
             Verdict::Proceed(_)
         ));
     }
 
     #[test]
-    fn success_clears_the_username() {
+    fn success_clears_the_username_and_its_attempt() {
         let throttle = throttle();
+        let source: Option<IpAddr> = "192.0.2.9".parse().ok();
         for _ in 0..4 {
-            throttle.failed("ada", None, NOW);
+            throttle.attempt("ada", source, NOW);
         }
-        throttle.succeeded("ada");
+        throttle.succeeded("ada", source);
         assert_eq!(
-            throttle.check("ada", None, NOW),
+            throttle.attempt("ada", None, NOW),
             Verdict::Proceed(std::time::Duration::ZERO)
         );
     }

@@ -103,10 +103,17 @@ pub enum PublishKind {
         /// The revision the publisher read.
         revision: u64,
     },
-    /// An old version's content comes back; the draft becomes that content.
-    Rollback,
-    /// An approved change request is published and closed; the draft becomes its content.
+    /// An old version's content comes back; the draft, which must still be at the revision
+    /// read (it held no unpublished edits), becomes that content.
+    Rollback {
+        /// The draft revision read (0: no draft).
+        draft_revision: u64,
+    },
+    /// An approved change request is published and closed; the draft, which must still be at
+    /// the revision read, becomes its content.
     Approval {
+        /// The draft revision read (0: no draft).
+        draft_revision: u64,
         /// The request.
         change_request: uuid::Uuid,
         /// Who approved it.
@@ -204,9 +211,14 @@ pub fn unseal(document: &str, sealer: &SecretBox) -> Result<Profile, DocumentErr
     serde_json::from_value(value).map_err(|e| DocumentError::Malformed(e.to_string()))
 }
 
-/// SHA-256 of the profile's content, secrets included, in hex: equal content, equal hash.
-pub fn content_hash(profile: &Profile) -> String {
-    let canonical = with_secrets(profile, |plain| json!({ "value": plain })).to_string();
+/// SHA-256 of the profile's content in hex: equal content, equal hash. Secrets enter as keyed
+/// fingerprints, so a published hash cannot be used to test a guessed token.
+pub fn content_hash(profile: &Profile, sealer: &SecretBox) -> String {
+    let canonical = with_secrets(
+        profile,
+        |plain| json!({ "fingerprint": sealer.fingerprint(plain) }),
+    )
+    .to_string();
     Sha256::digest(canonical.as_bytes())
         .iter()
         .map(|byte| format!("{byte:02x}"))
@@ -273,10 +285,14 @@ mod tests {
     }
 
     #[test]
-    fn content_hash_follows_content_including_secrets() {
-        assert_eq!(content_hash(&profile("a")), content_hash(&profile("a")));
-        assert_ne!(content_hash(&profile("a")), content_hash(&profile("b")));
-        assert_eq!(content_hash(&profile("a")).len(), 64);
+    fn content_hash_follows_content_including_secrets_under_the_key() {
+        let sealer = SecretBox::new(&[5; 32]).unwrap();
+        let hash = |token| content_hash(&profile(token), &sealer);
+        assert_eq!(hash("a"), hash("a"));
+        assert_ne!(hash("a"), hash("b"));
+        assert_eq!(hash("a").len(), 64);
+        let other_key = SecretBox::new(&[6; 32]).unwrap();
+        assert_ne!(hash("a"), content_hash(&profile("a"), &other_key));
     }
 
     #[test]

@@ -15,6 +15,7 @@ const NONCE_BYTES: usize = 24;
 /// Seals and opens secrets.
 pub struct SecretBox {
     cipher: XChaCha20Poly1305,
+    key: Vec<u8>,
 }
 
 impl std::fmt::Debug for SecretBox {
@@ -38,7 +39,10 @@ impl SecretBox {
             ));
         }
         let cipher = XChaCha20Poly1305::new_from_slice(key).map_err(|e| e.to_string())?;
-        Ok(Self { cipher })
+        Ok(Self {
+            cipher,
+            key: key.to_vec(),
+        })
     }
 
     /// Reads the key from `path`, creating it (owner-only, random) when missing.
@@ -58,6 +62,17 @@ impl SecretBox {
         let mut sealed = nonce.to_vec();
         sealed.extend(ciphertext);
         STANDARD.encode(sealed)
+    }
+
+    /// A keyed fingerprint of `plaintext`: equal secrets give equal fingerprints, but without
+    /// the key nobody can test a guess against one.
+    pub fn fingerprint(&self, plaintext: &str) -> String {
+        use sha2::{Digest as _, Sha256};
+        let mut hasher = Sha256::new();
+        hasher.update(b"switchyard secret fingerprint\0");
+        hasher.update(&self.key);
+        hasher.update(plaintext.as_bytes());
+        STANDARD.encode(hasher.finalize())
     }
 
     /// The plaintext of `sealed`.

@@ -27,8 +27,7 @@ use crate::store::StoreError;
     request_body = LoginRequest,
     responses(
         (status = 200, description = "Logged in", body = TokenPair),
-        (status = 401, description = "Unknown username or wrong password", body = ErrorBody),
-        (status = 403, description = "The account is disabled", body = ErrorBody),
+        (status = 401, description = "Unknown username, wrong password or disabled account", body = ErrorBody),
         (status = 422, description = "A field is invalid", body = ErrorBody),
         (status = 429, description = "Too many failed logins", body = ErrorBody),
     ),
@@ -44,7 +43,9 @@ pub async fn login(
     let source = request.peer_addr().map(|address| address.ip());
     let now = state.clock.now();
     let name = body.username.as_str();
-    match state.auth.throttle.check(name, source, now) {
+    // The attempt counts as a failure until it succeeds, so parallel guesses cannot all slip
+    // past the check before any failure is recorded.
+    match state.auth.throttle.attempt(name, source, now) {
         Verdict::Refuse { retry_after_secs } => {
             return Err(ApiError::TooManyAttempts { retry_after_secs })
         }
@@ -65,8 +66,8 @@ pub async fn login(
     let matches = web::block(move || auth.passwords.verify(stored.as_deref(), &candidate))
         .await
         .map_err(|e| ApiError::Internal(Box::new(e)))?;
-    let Some(user) = user.filter(|_| matches) else {
-        state.auth.throttle.failed(name, source, now);
+    // A disabled account answers like a wrong password, so a guesser learns nothing.
+    let Some(user) = user.filter(|user| matches && !user.disabled) else {
         // Only a well-formed name is logged: a password typed into the name field is not.
         match Username::parse(name) {
             Ok(username) => tracing::info!(%username, "login failed"),
@@ -74,10 +75,7 @@ pub async fn login(
         }
         return Err(ApiError::InvalidCredentials);
     };
-    state.auth.throttle.succeeded(name);
-    if user.disabled {
-        return Err(ApiError::AccountDisabled);
-    }
+    state.auth.throttle.succeeded(name, source);
     tracing::info!(username = %user.username, "logged in");
     let pair = issue_pair(&state, &user, Uuid::new_v4(), now).await?;
     Ok(token_response(pair))

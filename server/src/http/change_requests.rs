@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::capability::{OperateEnvironment, ReadEnvironment};
 use super::error::ApiError;
 use super::json::ApiJson;
-use super::profiles::{open, record_version, version_profile};
+use super::profiles::{open, record_version, untouched_draft_revision, version_profile};
 use super::AppState;
 use crate::domain::profiles::{ChangeRequestRecord, PublishKind, VersionRecord};
 
@@ -158,14 +158,24 @@ pub async fn approve_change_request(
     if approver == request.proposer {
         return Err(ApiError::OwnChangeRequest);
     }
-    let latest = state
+    let latest_record = state
         .store
         .latest_version(&environment.name, &request.target)
-        .await?
-        .map_or(0, |version| version.version);
+        .await?;
+    let latest = latest_record.as_ref().map_or(0, |version| version.version);
     if latest != request.base_version {
         return Err(ApiError::StaleVersion { latest });
     }
+    let latest_hash = latest_record
+        .map(|version| version.content_hash)
+        .unwrap_or_default();
+    let draft_revision = untouched_draft_revision(
+        &state,
+        &environment.name,
+        &request.target,
+        &[&latest_hash, &request.content_hash],
+    )
+    .await?;
     let version = VersionRecord {
         version: latest + 1,
         document: request.document,
@@ -176,6 +186,7 @@ pub async fn approve_change_request(
         published_at: state.clock.now(),
     };
     let kind = PublishKind::Approval {
+        draft_revision,
         change_request: request.id,
         decided_by: approver,
         reason: decision.reason.as_str().to_owned(),

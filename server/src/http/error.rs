@@ -61,9 +61,6 @@ pub enum ApiError {
     /// Unknown user or wrong password: the same answer for both.
     #[error("unknown username or wrong password")]
     InvalidCredentials,
-    /// The password was right but the account is disabled.
-    #[error("this account is disabled; ask an administrator")]
-    AccountDisabled,
     /// Too many failed logins.
     #[error("too many failed logins; try again in {retry_after_secs} seconds")]
     TooManyAttempts { retry_after_secs: u64 },
@@ -103,6 +100,9 @@ pub enum ApiError {
     /// A write without the version it was based on.
     #[error("{0}")]
     PreconditionRequired(String),
+    /// The draft holds edits nobody published; replacing it would lose them.
+    #[error("the draft holds unpublished edits (revision {revision}); publish them, or save the latest version's content as the draft, first")]
+    DraftHasEdits { revision: u64 },
     /// The draft holds nothing new to publish.
     #[error("{0}")]
     NoChanges(String),
@@ -155,7 +155,6 @@ impl ApiError {
             ApiError::TokenExpired => ("token_expired", StatusCode::UNAUTHORIZED),
             ApiError::Forbidden(_) => ("forbidden", StatusCode::FORBIDDEN),
             ApiError::InvalidCredentials => ("invalid_credentials", StatusCode::UNAUTHORIZED),
-            ApiError::AccountDisabled => ("account_disabled", StatusCode::FORBIDDEN),
             ApiError::TooManyAttempts { .. } => {
                 ("too_many_attempts", StatusCode::TOO_MANY_REQUESTS)
             }
@@ -174,6 +173,7 @@ impl ApiError {
                 ("precondition_required", StatusCode::PRECONDITION_REQUIRED)
             }
             ApiError::NoChanges(_) => ("no_changes", StatusCode::CONFLICT),
+            ApiError::DraftHasEdits { .. } => ("draft_has_edits", StatusCode::CONFLICT),
             ApiError::ChangeRequestNotFound(_) => {
                 ("change_request_not_found", StatusCode::NOT_FOUND)
             }

@@ -103,11 +103,36 @@ fn expected_revision(request: &HttpRequest) -> Result<u64, ApiError> {
         .to_str()
         .ok()
         .map(|text| text.trim().trim_matches('"'))
-        .and_then(|text| text.parse().ok())
+        .and_then(|text| text.parse::<u64>().ok())
+        // Revisions are kept as signed 64-bit numbers and grow by one.
+        .filter(|revision| *revision < i64::MAX as u64)
         .ok_or_else(|| ApiError::InvalidParameter {
             name: "If-Match".into(),
             problem: "must be the draft's ETag, such as \"3\"".into(),
         })
+}
+
+/// The revision of the draft if it holds nothing unpublished (its content hashes to one of
+/// `published`), 0 when there is none; a draft with edits is an error, since replacing it would
+/// lose them.
+pub(super) async fn untouched_draft_revision(
+    state: &AppState,
+    environment: &EnvironmentName,
+    target: &ProfileTarget,
+    published: &[&str],
+) -> Result<u64, ApiError> {
+    match state.store.draft(environment, target).await? {
+        None => Ok(0),
+        Some(draft) => {
+            let hash = content_hash(&open(state, &draft.document)?, &state.sealer);
+            match published.contains(&hash.as_str()) {
+                true => Ok(draft.revision),
+                false => Err(ApiError::DraftHasEdits {
+                    revision: draft.revision,
+                }),
+            }
+        }
+    }
 }
 
 /// In a protected environment a change waits for a second person: the would-be `version`
@@ -311,7 +336,7 @@ pub async fn publish(
             current: draft.revision,
         });
     }
-    let hash = content_hash(&open(&state, &draft.document)?);
+    let hash = content_hash(&open(&state, &draft.document)?, &state.sealer);
     let latest = state
         .store
         .latest_version(&environment.name, &target)
@@ -406,14 +431,11 @@ pub async fn rollback(
     if environment.protected {
         return propose(&state, &environment.name, target, version).await;
     }
-    record_version(
-        &state,
-        &environment.name,
-        &target,
-        version,
-        &PublishKind::Rollback,
-    )
-    .await
+    let draft_revision =
+        untouched_draft_revision(&state, &environment.name, &target, &[&latest.content_hash])
+            .await?;
+    let kind = PublishKind::Rollback { draft_revision };
+    record_version(&state, &environment.name, &target, version, &kind).await
 }
 
 /// The published versions of a profile, oldest first.

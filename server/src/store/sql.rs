@@ -810,12 +810,13 @@ macro_rules! implement_store {
                     change_request,
                     decided_by,
                     reason,
+                    ..
                 } = kind
                 {
                     let closed = sqlx::query(
                         "UPDATE change_requests SET status = 'approved', decided_by = $2, \
                          decided_at = $3, reason = $4, version = $5 \
-                         WHERE id = $1 AND status = 'open'",
+                         WHERE id = $1 AND status = 'open' AND expires_at > $3",
                     )
                     .bind(*change_request)
                     .bind(decided_by)
@@ -857,25 +858,50 @@ macro_rules! implement_store {
                         .execute(&mut *tx)
                         .await?;
                     }
-                    PublishKind::Rollback | PublishKind::Approval { .. } => {
-                        sqlx::query(
-                            "INSERT INTO profile_drafts (environment, machine_role, document, \
-                             revision, based_on_version, updated_by, updated_at) \
-                             VALUES ($1, $2, $3, 1, $4, $5, $6) \
-                             ON CONFLICT (environment, machine_role) DO UPDATE SET \
-                             document = excluded.document, \
-                             revision = profile_drafts.revision + 1, \
-                             based_on_version = excluded.based_on_version, \
-                             updated_by = excluded.updated_by, updated_at = excluded.updated_at",
-                        )
-                        .bind(environment.as_str())
-                        .bind(target.key())
-                        .bind(&version.document)
-                        .bind($crate::store::stored_counter(version.version))
-                        .bind(&version.author)
-                        .bind($crate::store::Timestamp::from(version.published_at))
-                        .execute(&mut *tx)
-                        .await?;
+                    PublishKind::Rollback { draft_revision }
+                    | PublishKind::Approval { draft_revision, .. } => {
+                        // The draft becomes the version's content, but only if nobody edited
+                        // it since it was read: unpublished edits are never lost silently.
+                        let expected = *draft_revision;
+                        let query = match expected {
+                            0 => sqlx::query(
+                                "INSERT INTO profile_drafts (environment, machine_role, document, \
+                                 revision, based_on_version, updated_by, updated_at) \
+                                 SELECT $1, $2, $3, $7 + 1, $4, $5, $6 WHERE $7 = 0 \
+                                 ON CONFLICT (environment, machine_role) DO NOTHING",
+                            ),
+                            _ => sqlx::query(
+                                "UPDATE profile_drafts SET document = $3, revision = $7 + 1, \
+                                 based_on_version = $4, updated_by = $5, updated_at = $6 \
+                                 WHERE environment = $1 AND machine_role = $2 AND revision = $7",
+                            ),
+                        };
+                        let moved = query
+                            .bind(environment.as_str())
+                            .bind(target.key())
+                            .bind(&version.document)
+                            .bind($crate::store::stored_counter(version.version))
+                            .bind(&version.author)
+                            .bind($crate::store::Timestamp::from(version.published_at))
+                            .bind($crate::store::stored_counter(expected))
+                            .execute(&mut *tx)
+                            .await?;
+                        if moved.rows_affected() == 0 {
+                            let current = sqlx::query(
+                                "SELECT revision FROM profile_drafts \
+                                 WHERE environment = $1 AND machine_role = $2",
+                            )
+                            .bind(environment.as_str())
+                            .bind(target.key())
+                            .fetch_optional(&mut *tx)
+                            .await?
+                            .map(|row| row.try_get::<i64, _>("revision"))
+                            .transpose()?
+                            .map($crate::store::counter)
+                            .transpose()?
+                            .unwrap_or(0);
+                            return Err($crate::store::StoreError::StaleDraft { current });
+                        }
                     }
                 }
                 tx.commit().await?;

@@ -193,10 +193,11 @@ async fn disabling_a_user_stops_their_tokens_at_once(backend: Backend) {
         let (status, _) = code(app.get_as(token, "/api/v1/me").await).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
     }
+    // The right password of a disabled account gets the answer of a wrong one.
     let (status, code_) = code(login_attempt(&app, "ada", USER_PASSWORD).await).await;
     assert_eq!(
         (status, code_.as_str()),
-        (StatusCode::FORBIDDEN, "account_disabled")
+        (StatusCode::UNAUTHORIZED, "invalid_credentials")
     );
 
     post(&app, "/api/v1/users/ada/enable", Some(&admin), json!({})).await;

@@ -246,6 +246,54 @@ async fn concurrent_publishes_let_exactly_one_win(backend: Backend) {
     assert_eq!(versions.len(), 1);
 }
 
+async fn a_rollback_never_discards_unpublished_edits(backend: Backend) {
+    let (app, ops) = setup(backend).await;
+    put_draft(&app, &ops, BASELINE, 0, json!({"pip": {"timeout": 1}})).await;
+    publish(&app, &ops, BASELINE, 1, "one").await;
+    put_draft(&app, &ops, BASELINE, 1, json!({"pip": {"timeout": 2}})).await;
+    publish(&app, &ops, BASELINE, 2, "two").await;
+    // Someone is half-way through the next change.
+    put_draft(&app, &ops, BASELINE, 2, json!({"pip": {"timeout": 3}})).await;
+    let rollback = |based_on: u64| {
+        let body = json!({"to_version": 1, "based_on_version": based_on, "message": "back"});
+        let (app, ops) = (&app, ops.clone());
+        async move {
+            app.call(
+                Method::POST,
+                &format!("{BASELINE}/rollback"),
+                Some(&ops),
+                Some(&body),
+            )
+            .await
+        }
+    };
+    let (status, body) = code(rollback(2).await).await;
+    assert_eq!(
+        (status, body.error.code.as_str()),
+        (StatusCode::CONFLICT, "draft_has_edits")
+    );
+    let draft: ProfileDraft = app
+        .get_as(&ops, &format!("{BASELINE}/draft"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        draft.profile.pip.unwrap().timeout,
+        Some(3),
+        "the edit survived"
+    );
+
+    // Once the draft is back to the latest version's content, the rollback goes through.
+    put_draft(&app, &ops, BASELINE, 3, json!({"pip": {"timeout": 2}})).await;
+    assert_eq!(rollback(2).await.status(), StatusCode::CREATED);
+    let (status, body) = code(rollback(2).await).await;
+    assert_eq!(
+        (status, body.error.code.as_str()),
+        (StatusCode::CONFLICT, "stale_version")
+    );
+}
+
 async fn every_mistake_is_reported_at_once(backend: Backend) {
     let (app, ops) = setup(backend).await;
     let profile = json!({
@@ -610,6 +658,7 @@ for_each_store!(
     stale_and_unconditional_writes_are_refused,
     concurrent_publishes_let_exactly_one_win,
     every_mistake_is_reported_at_once,
+    a_rollback_never_discards_unpublished_edits,
     secrets_are_write_only_and_sealed_at_rest,
     protected_environments_need_a_second_person,
     change_requests_expire,

@@ -203,7 +203,12 @@ async fn publishing_adds_immutable_versions_in_order(backend: Backend) {
         ..version(3, "one")
     };
     store
-        .publish(&env, &target, &rollback, &PublishKind::Rollback)
+        .publish(
+            &env,
+            &target,
+            &rollback,
+            &PublishKind::Rollback { draft_revision: 2 },
+        )
         .await
         .unwrap();
     let draft_now = store.draft(&env, &target).await.unwrap().unwrap();
@@ -248,7 +253,7 @@ async fn concurrent_publishes_of_one_version_let_exactly_one_win(backend: Backen
                         &env,
                         &ProfileTarget::Baseline,
                         &record,
-                        &PublishKind::Rollback,
+                        &PublishKind::Rollback { draft_revision: 0 },
                     )
                     .await
             })
