@@ -61,6 +61,7 @@ pub async fn ensure_admin(
         global_role: Some(GlobalRole::Admin),
         disabled: false,
         created_at: clock.now(),
+        sessions_valid_after: None,
     };
     match store.create_user(&admin).await {
         Ok(()) => Ok(outcome),

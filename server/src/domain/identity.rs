@@ -19,6 +19,8 @@ pub struct UserRecord {
     pub disabled: bool,
     /// When the user was created.
     pub created_at: OffsetDateTime,
+    /// Access tokens issued before this are refused (set by a password reset).
+    pub sessions_valid_after: Option<OffsetDateTime>,
 }
 
 impl UserRecord {
@@ -55,6 +57,8 @@ pub struct UserChange {
     pub password_hash: Option<String>,
     /// New global role (`Some(None)` removes it).
     pub global_role: Option<Option<GlobalRole>>,
+    /// Refuse access tokens issued before this time.
+    pub sessions_valid_after: Option<OffsetDateTime>,
 }
 
 /// One refresh token of a session. Every refresh replaces it with a new one of the same

@@ -10,6 +10,7 @@ use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest};
 use switchyard_proto::EnvironmentName;
+use time::OffsetDateTime;
 
 use super::error::ApiError;
 use super::AppState;
@@ -186,6 +187,7 @@ async fn authenticate(
         )
     })?;
     let now = state.clock.now();
+    let mut issued_at = None;
     let (user_id, credential) = if token.starts_with(secret::API_TOKEN_PREFIX) {
         let record = state
             .store
@@ -212,6 +214,7 @@ async fn authenticate(
                 TokenError::Expired => ApiError::TokenExpired,
                 TokenError::Invalid => ApiError::Unauthenticated(error.to_string()),
             })?;
+        issued_at = Some(claims.iat);
         if state.store.access_token_revoked(claims.jti).await? {
             return Err(ApiError::Unauthenticated(
                 "the access token was logged out".into(),
@@ -236,6 +239,17 @@ async fn authenticate(
     };
     if user.disabled {
         return Err(ApiError::Unauthenticated("this account is disabled".into()));
+    }
+    let ended = user
+        .sessions_valid_after
+        .map(OffsetDateTime::unix_timestamp);
+    if issued_at
+        .zip(ended)
+        .is_some_and(|(issued, ended)| issued < ended)
+    {
+        return Err(ApiError::Unauthenticated(
+            "this session ended when the password was reset; log in again".into(),
+        ));
     }
     let grants = state.store.grants(user.id).await?;
     Ok(Access {

@@ -110,6 +110,7 @@ pub async fn create_user(
         global_role: new.global_role,
         disabled: false,
         created_at: state.clock.now(),
+        sessions_valid_after: None,
     };
     state.store.create_user(&user).await?;
     tracing::info!(by = %admin.0.user.username, username = %user.username, "user created");
@@ -227,8 +228,10 @@ pub async fn reset_password(
     ApiJson(reset): ApiJson<PasswordReset>,
 ) -> Result<HttpResponse, ApiError> {
     let name = username(&path)?;
+    // Sessions end: access tokens issued before now stop working, refresh tokens are revoked.
     let change = UserChange {
         password_hash: Some(hash(&state, reset.password).await?),
+        sessions_valid_after: Some(state.clock.now()),
         ..UserChange::default()
     };
     let user = state.store.update_user(&name, &change).await?;

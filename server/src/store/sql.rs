@@ -31,6 +31,9 @@ macro_rules! implement_store {
                 global_role: $crate::store::parse_global_role(row.try_get("global_role")?)?,
                 disabled: row.try_get("disabled")?,
                 created_at: row.try_get::<$crate::store::Timestamp, _>("created_at")?.get(),
+                sessions_valid_after: row
+                    .try_get::<Option<$crate::store::Timestamp>, _>("sessions_valid_after")?
+                    .map($crate::store::Timestamp::get),
             })
         }
 
@@ -238,7 +241,8 @@ macro_rules! implement_store {
                 username: &switchyard_proto::Username,
             ) -> Result<$crate::domain::identity::UserRecord, $crate::store::StoreError> {
                 sqlx::query(
-                    "SELECT id, username, password_hash, global_role, disabled, created_at \
+                    "SELECT id, username, password_hash, global_role, disabled, created_at, \
+                     sessions_valid_after \
                      FROM users WHERE username = $1",
                 )
                 .bind(username.as_str())
@@ -255,7 +259,8 @@ macro_rules! implement_store {
                 id: uuid::Uuid,
             ) -> Result<$crate::domain::identity::UserRecord, $crate::store::StoreError> {
                 sqlx::query(
-                    "SELECT id, username, password_hash, global_role, disabled, created_at \
+                    "SELECT id, username, password_hash, global_role, disabled, created_at, \
+                     sessions_valid_after \
                      FROM users WHERE id = $1",
                 )
                 .bind(id)
@@ -270,7 +275,8 @@ macro_rules! implement_store {
             ) -> Result<Vec<$crate::domain::identity::UserRecord>, $crate::store::StoreError>
             {
                 sqlx::query(
-                    "SELECT id, username, password_hash, global_role, disabled, created_at \
+                    "SELECT id, username, password_hash, global_role, disabled, created_at, \
+                     sessions_valid_after \
                      FROM users ORDER BY username",
                 )
                 .fetch_all(&self.pool)
@@ -288,15 +294,18 @@ macro_rules! implement_store {
                 sqlx::query(
                     "UPDATE users SET disabled = COALESCE($2, disabled), \
                      password_hash = COALESCE($3, password_hash), \
-                     global_role = CASE WHEN $4 THEN $5 ELSE global_role END \
+                     global_role = CASE WHEN $4 THEN $5 ELSE global_role END, \
+                     sessions_valid_after = COALESCE($6, sessions_valid_after) \
                      WHERE username = $1 \
-                     RETURNING id, username, password_hash, global_role, disabled, created_at",
+                     RETURNING id, username, password_hash, global_role, disabled, created_at, \
+                     sessions_valid_after",
                 )
                 .bind(username.as_str())
                 .bind(change.disabled)
                 .bind(change.password_hash.as_deref())
                 .bind(change.global_role.is_some())
                 .bind(change.global_role.flatten().map(|role| role.as_str()))
+                .bind(change.sessions_valid_after.map($crate::store::Timestamp::from))
                 .fetch_optional(&self.pool)
                 .await?
                 .map(user_from_row)

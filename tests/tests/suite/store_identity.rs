@@ -23,6 +23,7 @@ fn user(name: &str) -> UserRecord {
         global_role: None,
         disabled: false,
         created_at: NOW,
+        sessions_valid_after: None,
     }
 }
 
