@@ -336,6 +336,12 @@ async fn password_reset_ends_sessions_and_the_new_password_works(backend: Backen
     )
     .await;
     assert_eq!(refreshed.status(), StatusCode::UNAUTHORIZED);
+    let (status, _) = code(app.get_as(&session.access_token, "/api/v1/me").await).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "the old access token ended too"
+    );
     assert_eq!(
         login_attempt(&app, "ada", USER_PASSWORD).await.status(),
         401
