@@ -286,6 +286,7 @@ impl From<StoreError> for ApiError {
             StoreError::EnvironmentExists(name) => ApiError::EnvironmentExists(name.to_string()),
             StoreError::UserNotFound(name) => ApiError::UserNotFound(name),
             StoreError::UserExists(name) => ApiError::UserExists(name.to_string()),
+            StoreError::LastAdmin => ApiError::LastAdmin,
             StoreError::ApiTokenNotFound(id) => ApiError::ApiTokenNotFound(id.to_string()),
             StoreError::MachineRoleNotFound(name) => {
                 ApiError::MachineRoleNotFound(name.to_string())

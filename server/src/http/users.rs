@@ -2,8 +2,8 @@
 
 use actix_web::{delete, get, post, put, web, HttpResponse};
 use switchyard_proto::{
-    EnvironmentName, ErrorBody, GlobalRole, GlobalRoleChange, GrantChange, NewUser, PasswordReset,
-    User, Username,
+    EnvironmentName, ErrorBody, GlobalRoleChange, GrantChange, NewUser, PasswordReset, User,
+    Username,
 };
 use uuid::Uuid;
 
@@ -38,26 +38,6 @@ async fn hash(state: &AppState, password: switchyard_proto::Password) -> Result<
         .await
         .map_err(|e| ApiError::Internal(Box::new(e)))?
         .map_err(|e| ApiError::Internal(Box::new(e)))
-}
-
-/// Refuses a change that would leave no enabled administrator besides `target`.
-async fn keep_an_admin(state: &AppState, target: &UserRecord) -> Result<(), ApiError> {
-    if target.global_role != Some(GlobalRole::Admin) || target.disabled {
-        return Ok(());
-    }
-    let others = state
-        .store
-        .users()
-        .await?
-        .into_iter()
-        .filter(|user| {
-            user.id != target.id && !user.disabled && user.global_role == Some(GlobalRole::Admin)
-        })
-        .count();
-    match others {
-        0 => Err(ApiError::LastAdmin),
-        _ => Ok(()),
-    }
 }
 
 /// Every user.
@@ -161,13 +141,14 @@ pub async fn disable_user(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let name = username(&path)?;
-    let target = state.store.user_by_name(&name).await?;
-    keep_an_admin(&state, &target).await?;
     let change = UserChange {
         disabled: Some(true),
         ..UserChange::default()
     };
-    let user = state.store.update_user(&name, &change).await?;
+    let user = state
+        .store
+        .update_user_keeping_an_admin(&name, &change)
+        .await?;
     state
         .store
         .revoke_user_refresh_tokens(user.id, state.clock.now())
@@ -267,15 +248,14 @@ pub async fn set_global_role(
     ApiJson(change): ApiJson<GlobalRoleChange>,
 ) -> Result<HttpResponse, ApiError> {
     let name = username(&path)?;
-    let target = state.store.user_by_name(&name).await?;
-    if change.global_role != Some(GlobalRole::Admin) {
-        keep_an_admin(&state, &target).await?;
-    }
     let update = UserChange {
         global_role: Some(change.global_role),
         ..UserChange::default()
     };
-    let user = state.store.update_user(&name, &update).await?;
+    let user = state
+        .store
+        .update_user_keeping_an_admin(&name, &update)
+        .await?;
     tracing::info!(by = %admin.0.user.username, username = %name, role = ?change.global_role, "global role set");
     Ok(HttpResponse::Ok().json(shown(&state, &user).await?))
 }

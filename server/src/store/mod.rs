@@ -87,6 +87,14 @@ pub trait Store: Send + Sync + fmt::Debug {
         change: &UserChange,
     ) -> Result<UserRecord, StoreError>;
 
+    /// Applies the `disabled` and `global_role` parts of `change`, unless that would leave no
+    /// enabled admin ([`StoreError::LastAdmin`]); checked and changed as one.
+    async fn update_user_keeping_an_admin(
+        &self,
+        username: &Username,
+        change: &UserChange,
+    ) -> Result<UserRecord, StoreError>;
+
     /// The user's grants, by environment.
     async fn grants(&self, user_id: Uuid) -> Result<Vec<Grant>, StoreError>;
 
@@ -283,6 +291,9 @@ pub enum StoreError {
     /// The username is taken.
     #[error("user {0} already exists")]
     UserExists(Username),
+    /// The change would leave no enabled administrator.
+    #[error("no enabled administrator would remain")]
+    LastAdmin,
     /// No API token has that id.
     #[error("API token {0} does not exist")]
     ApiTokenNotFound(Uuid),

@@ -27,4 +27,9 @@ impl PostgresStore {
     }
 }
 
-implement_store!(PostgresStore, sqlx::Postgres, "postgres");
+implement_store!(
+    PostgresStore,
+    sqlx::Postgres,
+    "postgres",
+    "LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE"
+);

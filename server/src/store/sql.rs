@@ -4,8 +4,10 @@
 //! what differs (opening, pools) stays in `postgres.rs` and `sqlite.rs`.
 
 /// Implements `Store` for `$store` (a struct with a `pool` field) on database `$db`.
+/// `$write_lock` is a statement that, first in a transaction, makes it exclusive among
+/// writers: changes that must see a consistent set of admins take it.
 macro_rules! implement_store {
-    ($store:ident, $db:ty, $kind:literal) => {
+    ($store:ident, $db:ty, $kind:literal, $write_lock:literal) => {
         fn environment_from_row(
             row: <$db as sqlx::Database>::Row,
         ) -> Result<switchyard_proto::Environment, $crate::store::StoreError> {
@@ -312,6 +314,42 @@ macro_rules! implement_store {
                 .unwrap_or_else(|| {
                     Err($crate::store::StoreError::UserNotFound(username.to_string()))
                 })
+            }
+
+            async fn update_user_keeping_an_admin(
+                &self,
+                username: &switchyard_proto::Username,
+                change: &$crate::domain::identity::UserChange,
+            ) -> Result<$crate::domain::identity::UserRecord, $crate::store::StoreError> {
+                let mut tx = self.pool.begin().await?;
+                // Exclusive among writers, so two admins demoting each other at once cannot
+                // both see the other as the one who remains.
+                sqlx::query($write_lock).execute(&mut *tx).await?;
+                let row = sqlx::query(
+                    "UPDATE users SET disabled = COALESCE($2, disabled), \
+                     global_role = CASE WHEN $3 THEN $4 ELSE global_role END \
+                     WHERE username = $1 \
+                     RETURNING id, username, password_hash, global_role, disabled, created_at, \
+                     sessions_valid_after",
+                )
+                .bind(username.as_str())
+                .bind(change.disabled)
+                .bind(change.global_role.is_some())
+                .bind(change.global_role.flatten().map(|role| role.as_str()))
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or_else(|| $crate::store::StoreError::UserNotFound(username.to_string()))?;
+                let user = user_from_row(row)?;
+                let admins: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM users WHERE global_role = 'admin' AND NOT disabled",
+                )
+                .fetch_one(&mut *tx)
+                .await?;
+                if admins == 0 {
+                    return Err($crate::store::StoreError::LastAdmin);
+                }
+                tx.commit().await?;
+                Ok(user)
             }
 
             async fn grants(

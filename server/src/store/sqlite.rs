@@ -36,4 +36,10 @@ impl SqliteStore {
     }
 }
 
-implement_store!(SqliteStore, sqlx::Sqlite, "sqlite");
+// A write statement takes SQLite's one write lock at the start of the transaction.
+implement_store!(
+    SqliteStore,
+    sqlx::Sqlite,
+    "sqlite",
+    "UPDATE users SET disabled = disabled WHERE 0 = 1"
+);

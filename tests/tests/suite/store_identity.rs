@@ -337,7 +337,52 @@ async fn api_tokens_are_found_by_hash_listed_and_revoked(backend: Backend) {
     store.close().await;
 }
 
+async fn two_admins_disabling_each_other_leave_one(backend: Backend) {
+    let database = TestDatabase::create(backend).await;
+    let store = database.open_store().await;
+    for name in ["ada", "bob"] {
+        let admin = UserRecord {
+            global_role: Some(GlobalRole::Admin),
+            ..user(name)
+        };
+        store.create_user(&admin).await.unwrap();
+    }
+    let disable = UserChange {
+        disabled: Some(true),
+        ..UserChange::default()
+    };
+    let attempts: Vec<_> = ["ada", "bob"]
+        .into_iter()
+        .map(|name| {
+            let (store, change) = (store.clone(), disable.clone());
+            tokio::spawn(async move {
+                let name = Username::parse(name).unwrap();
+                store.update_user_keeping_an_admin(&name, &change).await
+            })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for attempt in attempts {
+        outcomes.push(attempt.await.unwrap());
+    }
+    let done = outcomes.iter().filter(|outcome| outcome.is_ok()).count();
+    assert_eq!(done, 1, "{outcomes:?}");
+    assert!(outcomes
+        .iter()
+        .any(|outcome| matches!(outcome, Err(StoreError::LastAdmin))));
+    let enabled_admins = store
+        .users()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|u| u.global_role == Some(GlobalRole::Admin) && !u.disabled)
+        .count();
+    assert_eq!(enabled_admins, 1);
+    store.close().await;
+}
+
 for_each_store!(
+    two_admins_disabling_each_other_leave_one,
     users_are_created_found_and_unique,
     user_changes_touch_only_what_they_name,
     grants_are_per_environment_and_replaceable,
