@@ -118,6 +118,22 @@ macro_rules! implement_store {
             })
         }
 
+        /// The revision of a profile's draft, 0 when it has none: what a stale writer is told.
+        async fn current_draft_revision(
+            connection: &mut <$db as sqlx::Database>::Connection,
+            environment: &switchyard_proto::EnvironmentName,
+            target: &$crate::domain::profiles::ProfileTarget,
+        ) -> Result<u64, $crate::store::StoreError> {
+            let revision: Option<i64> = sqlx::query_scalar(
+                "SELECT revision FROM profile_drafts WHERE environment = $1 AND machine_role = $2",
+            )
+            .bind(environment.as_str())
+            .bind(target.key())
+            .fetch_optional(&mut *connection)
+            .await?;
+            revision.map_or(Ok(0), $crate::store::counter)
+        }
+
         #[async_trait::async_trait]
         impl $crate::store::Store for $store {
             fn kind(&self) -> &'static str {
@@ -752,7 +768,8 @@ macro_rules! implement_store {
                         false => e.into(),
                     })?;
                 if result.rows_affected() == 0 {
-                    let current = self.draft(environment, target).await?.map_or(0, |d| d.revision);
+                    let mut connection = self.pool.acquire().await?;
+                    let current = current_draft_revision(&mut connection, environment, target).await?;
                     return Err($crate::store::StoreError::StaleDraft { current });
                 }
                 Ok($crate::domain::profiles::DraftRecord {
@@ -829,7 +846,6 @@ macro_rules! implement_store {
                 kind: &$crate::domain::profiles::PublishKind,
             ) -> Result<(), $crate::store::StoreError> {
                 use $crate::domain::profiles::PublishKind;
-                use sqlx::Row as _;
                 let mut tx = self.pool.begin().await?;
                 // The insert comes first so the transaction holds the write lock from the
                 // start (SQLite) and a taken number ends it at once.
@@ -879,19 +895,7 @@ macro_rules! implement_store {
                 match kind {
                     PublishKind::Draft { revision: expected } => {
                         let expected = *expected;
-                        let current = sqlx::query(
-                            "SELECT revision FROM profile_drafts \
-                             WHERE environment = $1 AND machine_role = $2",
-                        )
-                        .bind(environment.as_str())
-                        .bind(target.key())
-                        .fetch_optional(&mut *tx)
-                        .await?
-                        .map(|row| row.try_get::<i64, _>("revision"))
-                        .transpose()?
-                        .map($crate::store::counter)
-                        .transpose()?
-                        .unwrap_or(0);
+                        let current = current_draft_revision(&mut tx, environment, target).await?;
                         if current != expected {
                             return Err($crate::store::StoreError::StaleDraft { current });
                         }
@@ -934,19 +938,7 @@ macro_rules! implement_store {
                             .execute(&mut *tx)
                             .await?;
                         if moved.rows_affected() == 0 {
-                            let current = sqlx::query(
-                                "SELECT revision FROM profile_drafts \
-                                 WHERE environment = $1 AND machine_role = $2",
-                            )
-                            .bind(environment.as_str())
-                            .bind(target.key())
-                            .fetch_optional(&mut *tx)
-                            .await?
-                            .map(|row| row.try_get::<i64, _>("revision"))
-                            .transpose()?
-                            .map($crate::store::counter)
-                            .transpose()?
-                            .unwrap_or(0);
+                            let current = current_draft_revision(&mut tx, environment, target).await?;
                             return Err($crate::store::StoreError::StaleDraft { current });
                         }
                     }
