@@ -310,7 +310,7 @@ pub async fn put_draft(
         (status = 401, description = "Not authenticated", body = ErrorBody),
         (status = 403, description = "Not ops on this environment", body = ErrorBody),
         (status = 404, description = "No such environment or machine role", body = ErrorBody),
-        (status = 409, description = "Stale draft, someone published first, nothing new, or approval needed", body = ErrorBody),
+        (status = 409, description = "Stale draft, someone published first, or nothing new", body = ErrorBody),
         (status = 422, description = "A field is invalid", body = ErrorBody),
     ),
     security(("bearer" = [])),
@@ -383,7 +383,7 @@ pub async fn publish(
         (status = 401, description = "Not authenticated", body = ErrorBody),
         (status = 403, description = "Not ops on this environment", body = ErrorBody),
         (status = 404, description = "No such environment, machine role or version", body = ErrorBody),
-        (status = 409, description = "Someone published since, nothing would change, or approval needed", body = ErrorBody),
+        (status = 409, description = "Someone published since, nothing would change, or the draft holds unpublished edits", body = ErrorBody),
         (status = 422, description = "A field is invalid", body = ErrorBody),
     ),
     security(("bearer" = [])),
@@ -545,12 +545,14 @@ pub async fn diff(
     query: web::Query<DiffQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (environment, target) = resolve(&state, &reader.environment, &path.1).await?;
-    let latest = state
-        .store
-        .latest_version(&environment.name, &target)
-        .await?
-        .map_or(0, |version| version.version);
-    let to = query.to.unwrap_or(latest);
+    let to = match query.to {
+        Some(to) => to,
+        None => state
+            .store
+            .latest_version(&environment.name, &target)
+            .await?
+            .map_or(0, |version| version.version),
+    };
     let from = query.from.unwrap_or(to.saturating_sub(1));
     let old = version_profile(&state, &environment.name, &target, from).await?;
     let new = version_profile(&state, &environment.name, &target, to).await?;
