@@ -118,18 +118,12 @@ fn on_environment<T: 'static>(
     let environment = request
         .match_info()
         .get("environment")
-        .map(|name| EnvironmentName::parse(name).map_err(|e| e.to_string()));
+        .map(EnvironmentName::parse);
     require(request, move |access| {
-        let environment = match environment {
-            Some(Ok(name)) => name,
-            Some(Err(problem)) => {
-                return Err(ApiError::InvalidParameter {
-                    name: "environment".into(),
-                    problem,
-                })
-            }
-            None => return Err(ApiError::Internal("route has no {environment}".into())),
+        let Some(environment) = environment else {
+            return Err(ApiError::Internal("route has no {environment}".into()));
         };
+        let environment = ApiError::parameter("environment", environment)?;
         match allowed(&access, &environment) {
             true => Ok(build(access, environment)),
             false => Err(ApiError::Forbidden(format!("{refusal} {environment}"))),

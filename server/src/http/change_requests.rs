@@ -47,10 +47,7 @@ pub(super) async fn shown(
 }
 
 fn request_id(text: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(text).map_err(|e| ApiError::InvalidParameter {
-        name: "id".into(),
-        problem: e.to_string(),
-    })
+    ApiError::parameter("id", Uuid::parse_str(text))
 }
 
 /// The open request `id`, or why it cannot be decided.

@@ -105,12 +105,10 @@ pub async fn update_environment(
     path: web::Path<String>,
     ApiJson(update): ApiJson<EnvironmentUpdate>,
 ) -> Result<HttpResponse, ApiError> {
-    let name = switchyard_proto::EnvironmentName::parse(path.as_str()).map_err(|e| {
-        ApiError::InvalidParameter {
-            name: "environment".into(),
-            problem: e.to_string(),
-        }
-    })?;
+    let name = ApiError::parameter(
+        "environment",
+        switchyard_proto::EnvironmentName::parse(path.as_str()),
+    )?;
     let updated = state.store.update_environment(&name, &update).await?;
     tracing::info!(by = %admin.0.user.username, environment = %name, "environment changed");
     Ok(HttpResponse::Ok().json(updated))

@@ -188,6 +188,15 @@ impl ApiError {
         }
     }
 
+    /// A path or query parameter read with `parsed`: its error becomes an
+    /// [`ApiError::InvalidParameter`] naming the parameter.
+    pub fn parameter<T, E: fmt::Display>(name: &str, parsed: Result<T, E>) -> Result<T, ApiError> {
+        parsed.map_err(|e| ApiError::InvalidParameter {
+            name: name.to_owned(),
+            problem: e.to_string(),
+        })
+    }
+
     /// The JSON body sent for this error.
     pub fn body(&self) -> ErrorBody {
         let (code, _) = self.code_and_status();

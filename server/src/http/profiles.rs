@@ -604,11 +604,7 @@ pub async fn effective(
     let environment = state.store.environment(&reader.environment).await?;
     let role = match &query.role {
         Some(name) => {
-            let role =
-                MachineRoleName::parse(name.as_str()).map_err(|e| ApiError::InvalidParameter {
-                    name: "role".into(),
-                    problem: e.to_string(),
-                })?;
+            let role = ApiError::parameter("role", MachineRoleName::parse(name.as_str()))?;
             state.store.machine_role(&role).await?;
             Some(role)
         }

@@ -136,10 +136,7 @@ pub async fn revoke_token(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let access = caller.0;
-    let id = Uuid::parse_str(&path).map_err(|e| ApiError::InvalidParameter {
-        name: "id".into(),
-        problem: e.to_string(),
-    })?;
+    let id = ApiError::parameter("id", Uuid::parse_str(&path))?;
     let token = match state.store.api_token(id).await {
         Ok(token) if token.owner_id == access.user.id || access.is_admin() => token,
         // Someone else's token is as good as unknown: its existence is not revealed.

@@ -14,17 +14,11 @@ use super::AppState;
 use crate::domain::identity::{UserChange, UserRecord};
 
 fn username(text: &str) -> Result<Username, ApiError> {
-    Username::parse(text).map_err(|e| ApiError::InvalidParameter {
-        name: "username".into(),
-        problem: e.to_string(),
-    })
+    ApiError::parameter("username", Username::parse(text))
 }
 
 fn environment(text: &str) -> Result<EnvironmentName, ApiError> {
-    EnvironmentName::parse(text).map_err(|e| ApiError::InvalidParameter {
-        name: "environment".into(),
-        problem: e.to_string(),
-    })
+    ApiError::parameter("environment", EnvironmentName::parse(text))
 }
 
 /// The user as the API shows it, with current grants.
