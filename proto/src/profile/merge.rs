@@ -1,6 +1,6 @@
 //! Overlays: a machine role's profile applied to its environment's baseline. Scalars and lists
-//! in the overlay replace the baseline's; maps (npm scopes and tokens, `env`) merge by key,
-//! the overlay winning. An overlay cannot remove a baseline setting.
+//! in the overlay replace the baseline's; maps (npm scopes and tokens, proxy credentials,
+//! `env`) merge by key, the overlay winning. An overlay cannot remove a baseline setting.
 
 use std::collections::BTreeMap;
 
@@ -84,6 +84,7 @@ impl Profile {
             http: pick(&b.http, &o.http),
             https: pick(&b.https, &o.https),
             no_proxy: pick(&b.no_proxy, &o.no_proxy),
+            credentials: merge_maps(&b.credentials, &o.credentials),
         });
         let mut env = self.env.clone();
         env.extend(overlay.env.iter().map(|(k, v)| (k.clone(), v.clone())));

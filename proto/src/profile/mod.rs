@@ -6,9 +6,14 @@
 //! value and reports every problem at once, each with its JSON path.
 //!
 //! Baselines and overlays are both profiles; [`Profile::overlaid`] applies one to the other:
-//! scalars and lists replace, maps (npm scopes and tokens, `env`) merge by key.
+//! scalars and lists replace, maps (npm scopes and tokens, proxy credentials, `env`) merge by
+//! key.
+//!
+//! Secrets (npm tokens, proxy passwords, secret `env` values) are [`Secret`]s: written, never
+//! read back. [`Profile::secrets`] finds every one of them.
 
 mod merge;
+mod secrets;
 mod settings;
 mod validate;
 
@@ -17,6 +22,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 pub use merge::Origin;
+pub use secrets::SecretPath;
 pub use settings::{Setting, SettingChange};
 
 /// The settings of one environment (a baseline) or one machine role in it (an overlay).
@@ -39,9 +45,10 @@ pub struct Profile {
     /// `HTTP_PROXY`, `HTTPS_PROXY`, `NO_PROXY`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proxy: Option<ProxySettings>,
-    /// Further environment variables, such as `GEM_HOST`.
+    /// Further environment variables, such as `GEM_HOST`. A value is text, or a secret
+    /// (`{"value": "..."}`) for tokens such as `CARGO_REGISTRIES_CORP_TOKEN`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub env: BTreeMap<String, String>,
+    pub env: BTreeMap<String, EnvValue>,
 }
 
 /// Go's module settings.
@@ -181,9 +188,63 @@ pub struct ProxySettings {
     /// `NO_PROXY`: hosts, domain suffixes (`.corp.example`), addresses or CIDR ranges.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub no_proxy: Option<Vec<String>>,
+    /// Logins for proxies, by the proxy's `scheme://host:port`. Wherever the profile names a
+    /// proxy with that origin (`proxy.http`, `npm.https-proxy`, `git.http-proxy`...), the agent
+    /// writes it with this login. Proxy URLs themselves never carry credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<BTreeMap<String, ProxyLogin>>,
 }
 
-/// A secret such as a registry token. Written as `{"value": "..."}`; read back as
+/// A user name and a write-only password for one proxy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ProxyLogin {
+    /// The user name, in clear.
+    pub username: String,
+    /// The password. Write-only: reads say that one is set.
+    pub password: Secret,
+}
+
+/// The value of an `env` variable: text, or a secret that reads back as `{"set": true}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(untagged)]
+pub enum EnvValue {
+    /// Plain text, shown on reads and in diffs.
+    Text(String),
+    /// A secret.
+    Secret(Secret),
+}
+
+impl From<&str> for EnvValue {
+    fn from(text: &str) -> Self {
+        EnvValue::Text(text.to_owned())
+    }
+}
+
+impl<'de> Deserialize<'de> for EnvValue {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        // A visitor rather than `untagged`, so that errors say what is wrong and where.
+        struct EnvValueVisitor;
+        impl<'de> serde::de::Visitor<'de> for EnvValueVisitor {
+            type Value = EnvValue;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(r#"a string, or a secret: {"value": "..."} or {"set": true}"#)
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<EnvValue, E> {
+                Ok(EnvValue::Text(text.to_owned()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<EnvValue, A::Error> {
+                Secret::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(EnvValue::Secret)
+            }
+        }
+        deserializer.deserialize_any(EnvValueVisitor)
+    }
+}
+
+/// A secret such as a registry token or a proxy password. Written as `{"value": "..."}`; read back as
 /// `{"set": true}`, never as its value. Writing `{"set": true}` keeps the stored value.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Secret {
@@ -202,40 +263,92 @@ impl std::fmt::Debug for Secret {
     }
 }
 
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SecretWire {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    value: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    set: Option<bool>,
-}
+/// What a secret looks like on the wire. Errors never quote what was sent: it may be the
+/// secret itself, put in the wrong place.
+const SECRET_SHAPE: &str = r#"a secret is {"value": "..."} to set it or {"set": true} to keep it"#;
 
 impl Serialize for Secret {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        SecretWire {
-            value: None,
-            set: Some(true),
-        }
-        .serialize(serializer)
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(1))?;
+        map.serialize_entry("set", &true)?;
+        map.end()
     }
+}
+
+/// Refuses anything but the expected kind of value without quoting it, as serde's own
+/// "invalid type: string \"...\"" would.
+macro_rules! refuse_without_quoting {
+    ($message:expr; $($method:ident: $type:ty),*) => {
+        $(
+            fn $method<E: serde::de::Error>(self, _: $type) -> Result<Self::Value, E> {
+                Err(E::custom($message))
+            }
+        )*
+    };
 }
 
 impl<'de> Deserialize<'de> for Secret {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        match SecretWire::deserialize(deserializer)? {
-            SecretWire {
-                value: Some(value),
-                set: None,
-            } => Ok(Secret::Value(value)),
-            SecretWire {
-                value: None,
-                set: Some(true),
-            } => Ok(Secret::Kept),
-            _ => Err(serde::de::Error::custom(
-                r#"a secret is {"value": "..."} to set it or {"set": true} to keep it"#,
-            )),
+        struct SecretVisitor;
+        impl<'de> serde::de::Visitor<'de> for SecretVisitor {
+            type Value = Secret;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(SECRET_SHAPE)
+            }
+            refuse_without_quoting!(SECRET_SHAPE;
+                visit_str: &str, visit_bool: bool, visit_i64: i64, visit_u64: u64, visit_f64: f64);
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Secret, A::Error> {
+                use serde::de::Error;
+                let (mut value, mut set) = (None, None);
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "value" if value.is_none() => {
+                            value = Some(map.next_value::<SecretText>()?.0)
+                        }
+                        "set" if set.is_none() => set = Some(map.next_value::<bool>()?),
+                        "value" | "set" => {
+                            return Err(A::Error::custom(format!("duplicate field `{key}`")))
+                        }
+                        _ => {
+                            return Err(A::Error::custom(format!(
+                                "unknown field `{key}`, expected `value` or `set`"
+                            )))
+                        }
+                    }
+                }
+                match (value, set) {
+                    (Some(value), None) => Ok(Secret::Value(value)),
+                    (None, Some(true)) => Ok(Secret::Kept),
+                    _ => Err(A::Error::custom(SECRET_SHAPE)),
+                }
+            }
         }
+        deserializer.deserialize_any(SecretVisitor)
+    }
+}
+
+/// A secret's value: a string, and an error that does not repeat it if it is not one.
+struct SecretText(String);
+
+impl<'de> Deserialize<'de> for SecretText {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TextVisitor;
+        impl serde::de::Visitor<'_> for TextVisitor {
+            type Value = SecretText;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a secret's value is a string")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<SecretText, E> {
+                Ok(SecretText(text.to_owned()))
+            }
+            refuse_without_quoting!("a secret's value is a string";
+                visit_bool: bool, visit_i64: i64, visit_u64: u64, visit_f64: f64);
+        }
+        deserializer.deserialize_any(TextVisitor)
     }
 }
 

@@ -6,7 +6,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::{GoFallback, GoProxyEntry, Profile, Secret};
+use super::{EnvValue, GoFallback, GoProxyEntry, Profile, Secret};
 
 /// One setting's value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,9 +143,24 @@ impl Profile {
             put("proxy.http".into(), proxy.http.clone().map(Setting::Text));
             put("proxy.https".into(), proxy.https.clone().map(Setting::Text));
             put("proxy.no-proxy".into(), proxy.no_proxy.as_deref().map(list));
+            for (origin, login) in proxy.credentials.iter().flatten() {
+                let path = format!("proxy.credentials.{origin}");
+                put(
+                    format!("{path}.username"),
+                    Some(Setting::Text(login.username.clone())),
+                );
+                put(
+                    format!("{path}.password"),
+                    Some(Setting::Secret(login.password.clone())),
+                );
+            }
         }
         for (name, value) in &self.env {
-            put(format!("env.{name}"), Some(Setting::Text(value.clone())));
+            let setting = match value {
+                EnvValue::Text(text) => Setting::Text(text.clone()),
+                EnvValue::Secret(secret) => Setting::Secret(secret.clone()),
+            };
+            put(format!("env.{name}"), Some(setting));
         }
         out
     }

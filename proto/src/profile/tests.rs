@@ -43,9 +43,16 @@ fn full_profile() -> serde_json::Value {
         "proxy": {
             "http": "http://proxy.corp.example:3128",
             "https": "http://proxy.corp.example:3128",
-            "no-proxy": ["localhost", ".corp.example", "10.0.0.0/8"]
+            "no-proxy": ["localhost", ".corp.example", "10.0.0.0/8"],
+            "credentials": {
+                "http://proxy.corp.example:3128": {"username": "svc-dev", "password": {"value": "pr0xy pass"}}
+            }
         },
-        "env": {"GEM_HOST": "https://gems.corp.example", "CARGO_REGISTRIES_CORP_INDEX": "sparse+https://cargo.corp.example/"}
+        "env": {
+            "GEM_HOST": "https://gems.corp.example",
+            "CARGO_REGISTRIES_CORP_INDEX": "sparse+https://cargo.corp.example/",
+            "CARGO_REGISTRIES_CORP_TOKEN": {"value": "cargo-t0ken"}
+        }
     })
 }
 
@@ -58,13 +65,53 @@ fn a_complete_profile_is_valid_and_reads_back_with_secrets_hidden() {
         shown["npm"]["auth-tokens"]["https://npm.corp.example/private/"],
         json!({"set": true})
     );
-    assert!(!shown.to_string().contains("s3cr3t"));
-    assert!(!format!("{profile:?}").contains("s3cr3t"));
+    assert_eq!(
+        shown["proxy"]["credentials"]["http://proxy.corp.example:3128"],
+        json!({"username": "svc-dev", "password": {"set": true}})
+    );
+    assert_eq!(
+        shown["env"]["CARGO_REGISTRIES_CORP_TOKEN"],
+        json!({"set": true})
+    );
+    for secret in ["s3cr3t", "pr0xy", "cargo-t0ken"] {
+        assert!(!shown.to_string().contains(secret), "{shown}");
+        assert!(!format!("{profile:?}").contains(secret));
+    }
     // What is read back can be written back: the secret is kept.
     let again: Profile = serde_json::from_value(shown).unwrap();
     assert_eq!(
         again.npm.unwrap().auth_tokens.unwrap()["https://npm.corp.example/private/"],
         Secret::Kept
+    );
+}
+
+#[test]
+fn every_secret_is_found_by_its_path() {
+    let mut profile = parse(full_profile());
+    let paths: Vec<String> = profile
+        .secrets()
+        .into_iter()
+        .map(|(path, _)| path.to_string())
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "npm.auth-tokens.https://npm.corp.example/private/",
+            "proxy.credentials.http://proxy.corp.example:3128.password",
+            "env.CARGO_REGISTRIES_CORP_TOKEN",
+        ]
+    );
+    let (path, secret) = profile.secrets_mut().pop().unwrap();
+    assert_eq!(path.json_pointer(), "/env/CARGO_REGISTRIES_CORP_TOKEN");
+    *secret = Secret::Kept;
+    assert_eq!(
+        profile.env["CARGO_REGISTRIES_CORP_TOKEN"],
+        EnvValue::Secret(Secret::Kept)
+    );
+    let (path, _) = &profile.secrets()[1];
+    assert_eq!(
+        path.json_pointer(),
+        "/proxy/credentials/http:~1~1proxy.corp.example:3128/password"
     );
 }
 
@@ -98,8 +145,20 @@ fn twenty_mistakes_get_twenty_messages() {
             "timeout": 0
         },
         "git": {"rewrites": [{"base": "git@github.com:", "instead-of": []}]},
-        "proxy": {"http": "socks5://proxy:1080", "no-proxy": ["a,b"]},
-        "env": {"PATH": "/bin", "1BAD": "x", "GOPROXY": "https://x/", "OK": "line\nbreak"}
+        "proxy": {
+            "http": "socks5://proxy:1080",
+            "no-proxy": ["a,b"],
+            "credentials": {
+                "http://proxy.example/path": {"username": "", "password": {"value": "p\u{0}"}}
+            }
+        },
+        "env": {
+            "PATH": "/bin",
+            "1BAD": "x",
+            "GOPROXY": "https://x/",
+            "OK": "line\nbreak",
+            "TOKEN": {"value": "two\nlines"}
+        }
     }));
     let problems = profile.validate();
     let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
@@ -121,10 +180,14 @@ fn twenty_mistakes_get_twenty_messages() {
         "git.rewrites[0].instead-of",
         "proxy.http",
         "proxy.no-proxy[0]",
+        "proxy.credentials.http://proxy.example/path",
+        "proxy.credentials.http://proxy.example/path.username",
+        "proxy.credentials.http://proxy.example/path.password",
         "env.PATH",
         "env.1BAD",
         "env.GOPROXY",
         "env.OK",
+        "env.TOKEN",
     ] {
         assert!(
             paths.contains(&expected),
@@ -143,6 +206,31 @@ fn unknown_keys_and_malformed_secrets_are_refused_by_shape() {
 }
 
 #[test]
+fn a_secret_sent_in_the_wrong_form_is_never_quoted_back() {
+    for wrong in [
+        json!("hunter2-secret"),
+        json!(12345678),
+        json!({"value": 12345678}),
+        json!({"value": "hunter2-secret", "set": true}),
+        json!({"valeu": "hunter2-secret"}),
+        json!(["hunter2-secret"]),
+    ] {
+        let profile = json!({"npm": {"auth-tokens": {"https://r.example/": wrong}}});
+        let error = serde_json::from_value::<Profile>(profile)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            !error.contains("hunter2") && !error.contains("12345678"),
+            "{error}"
+        );
+    }
+    let error = serde_json::from_value::<Profile>(json!({"env": {"T": {"value": 12345678}}}))
+        .unwrap_err()
+        .to_string();
+    assert!(!error.contains("12345678"), "{error}");
+}
+
+#[test]
 fn diff_names_each_setting_and_hides_secrets() {
     let old = parse(full_profile());
     let mut changed = full_profile();
@@ -150,6 +238,8 @@ fn diff_names_each_setting_and_hides_secrets() {
     changed["npm"]["auth-tokens"]["https://npm.corp.example/private/"] =
         json!({"value": "rotated"});
     changed["env"]["NEW_ONE"] = json!("1");
+    changed["proxy"]["credentials"]["http://proxy.corp.example:3128"]["password"] =
+        json!({"value": "rotated too"});
     changed["pip"].as_object_mut().unwrap().remove("timeout");
     let new = parse(changed);
     let diff = old.diff(&new);
@@ -161,9 +251,11 @@ fn diff_names_each_setting_and_hides_secrets() {
             "go.proxy: https://goproxy.corp.example/|https://mirror.corp.example/go,direct -> direct",
             "npm.auth-tokens.https://npm.corp.example/private/: (secret) -> (secret)",
             "pip.timeout: 30 -> (unset)",
+            "proxy.credentials.http://proxy.corp.example:3128.password: (secret) -> (secret)",
         ]
     );
     assert!(!format!("{diff:?}").contains("rotated"));
+    assert!(!format!("{diff:?}").contains("pr0xy"));
     assert_eq!(old.diff(&old), []);
 }
 
@@ -196,6 +288,13 @@ fn arb_text() -> impl Strategy<Value = String> {
     "[a-z]{1,6}"
 }
 
+fn arb_env_value() -> impl Strategy<Value = EnvValue> {
+    prop_oneof![
+        arb_text().prop_map(EnvValue::Text),
+        arb_text().prop_map(|value| EnvValue::Secret(Secret::Value(value))),
+    ]
+}
+
 prop_compose! {
     fn arb_profile()(
         go_proxy in proptest::option::of(proptest::collection::vec(arb_text(), 0..3)),
@@ -205,7 +304,11 @@ prop_compose! {
         strict in proptest::option::of(any::<bool>()),
         extra in proptest::option::of(proptest::collection::vec(arb_text(), 0..3)),
         timeout in proptest::option::of(1_u32..600),
-        env in proptest::collection::btree_map("[A-C]", arb_text(), 0..3),
+        env in proptest::collection::btree_map("[A-C]", arb_env_value(), 0..3),
+        credentials in proptest::option::of(
+            proptest::collection::btree_map("http://p[1-3]", (arb_text(), arb_text()), 0..3)
+        ),
+        with_proxy in any::<bool>(),
         with_go in any::<bool>(),
         with_npm in any::<bool>(),
         with_pip in any::<bool>(),
@@ -229,6 +332,15 @@ prop_compose! {
                 extra_index_url: extra,
                 timeout,
                 ..PipSettings::default()
+            }),
+            proxy: with_proxy.then(|| ProxySettings {
+                credentials: credentials.map(|logins| logins
+                    .into_iter()
+                    .map(|(origin, (username, password))| {
+                        (origin, ProxyLogin { username, password: Secret::Value(password) })
+                    })
+                    .collect()),
+                ..ProxySettings::default()
             }),
             env,
             ..Profile::default()

@@ -1,6 +1,8 @@
 //! Every check of every profile value, reporting all problems at once with their JSON paths.
 
-use super::{GitSettings, GoSettings, NpmSettings, PipSettings, Profile, ProxySettings, Secret};
+use super::{
+    EnvValue, GitSettings, GoSettings, NpmSettings, PipSettings, Profile, ProxySettings, Secret,
+};
 use crate::FieldProblem;
 
 /// Longest URL or other text value.
@@ -132,7 +134,8 @@ impl Problems {
         if !parsed.username().is_empty() || parsed.password().is_some() {
             self.add(
                 path,
-                "must not carry credentials: they would be stored and shown in clear",
+                "must not carry credentials: they would be stored and shown in clear \
+                 (a proxy's login goes in proxy.credentials, a registry's token in npm.auth-tokens)",
             );
         }
     }
@@ -171,9 +174,14 @@ impl Problems {
         }
     }
 
-    fn secret(&mut self, path: &str, secret: &Secret) {
+    /// A secret's value, when one is written: like any text value, and for tokens (which
+    /// config files end at a space) without whitespace.
+    fn secret(&mut self, path: &str, secret: &Secret, whitespace_allowed: bool) {
         if let Secret::Value(value) = secret {
-            if self.text(path, value, MAX_VALUE) && value.chars().any(char::is_whitespace) {
+            if self.text(path, value, MAX_VALUE)
+                && !whitespace_allowed
+                && value.chars().any(char::is_whitespace)
+            {
                 self.add(path, "must not contain whitespace");
             }
         }
@@ -307,7 +315,7 @@ impl NpmSettings {
             for (registry, token) in tokens {
                 let path = format!("npm.auth-tokens.{registry}");
                 problems.url(&path, registry);
-                problems.secret(&path, token);
+                problems.secret(&path, token, false);
             }
         }
     }
@@ -402,6 +410,25 @@ impl ProxySettings {
         if let Some(url) = &self.https {
             problems.url("proxy.https", url);
         }
+        if let Some(credentials) = &self.credentials {
+            problems.list_size("proxy.credentials", credentials.len());
+            for (origin, login) in credentials {
+                let path = format!("proxy.credentials.{origin}");
+                problems.url(&path, origin);
+                let has_path = |url: url::Url| {
+                    url.path() != "/" || url.query().is_some() || url.fragment().is_some()
+                };
+                if url::Url::parse(origin).is_ok_and(has_path) {
+                    problems.add(
+                        &path,
+                        "must be a proxy's scheme://host or scheme://host:port, without a path",
+                    );
+                }
+                let username = format!("{path}.username");
+                problems.text(&username, &login.username, 256);
+                problems.secret(&format!("{path}.password"), &login.password, true);
+            }
+        }
         if let Some(hosts) = &self.no_proxy {
             problems.list_size("proxy.no-proxy", hosts.len());
             for (i, host) in hosts.iter().enumerate() {
@@ -423,7 +450,7 @@ impl ProxySettings {
     }
 }
 
-fn validate_env(env: &std::collections::BTreeMap<String, String>, problems: &mut Problems) {
+fn validate_env(env: &std::collections::BTreeMap<String, EnvValue>, problems: &mut Problems) {
     problems.list_size("env", env.len());
     for (name, value) in env {
         let path = format!("env.{name}");
@@ -445,6 +472,11 @@ fn validate_env(env: &std::collections::BTreeMap<String, String>, problems: &mut
         } else if let Some((_, section)) = SECTION_VARIABLES.iter().find(|(n, _)| *n == upper) {
             problems.add(&path, format!("{name} is set by {section}; set it there"));
         }
-        problems.text(&path, value, MAX_VALUE);
+        match value {
+            EnvValue::Text(text) => {
+                problems.text(&path, text, MAX_VALUE);
+            }
+            EnvValue::Secret(secret) => problems.secret(&path, secret, true),
+        }
     }
 }

@@ -1,11 +1,12 @@
 //! Profiles as the server keeps them: which profile (baseline or overlay), drafts, versions,
 //! and the stored form of a profile document, with its secrets sealed.
 
+use std::collections::HashMap;
 use std::fmt;
 
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
-use switchyard_proto::profile::Secret;
+use switchyard_proto::profile::{Secret, SecretPath};
 use switchyard_proto::{FieldProblem, InvalidValue, MachineRoleName, Profile, VersionSummary};
 use time::OffsetDateTime;
 
@@ -167,22 +168,14 @@ pub enum DocumentError {
     Sealed(#[from] OpenError),
 }
 
-/// Where a profile holds secrets, as JSON paths, with the secrets.
-fn secrets(profile: &Profile) -> Vec<([&'static str; 2], &String, &Secret)> {
-    profile
-        .npm
-        .iter()
-        .flat_map(|npm| npm.auth_tokens.iter().flatten())
-        .map(|(registry, secret)| (["npm", "auth-tokens"], registry, secret))
-        .collect()
-}
-
 /// The profile as JSON, each secret replaced by `secret_form(value)`.
 fn with_secrets(profile: &Profile, secret_form: impl Fn(&str) -> Value) -> Value {
     let mut value = serde_json::to_value(profile).unwrap_or(Value::Null);
-    for ([section, field], key, secret) in secrets(profile) {
-        if let Secret::Value(plain) = secret {
-            value[section][field][key.as_str()] = secret_form(plain);
+    for (path, secret) in profile.secrets() {
+        if let (Secret::Value(plain), Some(slot)) =
+            (secret, value.pointer_mut(&path.json_pointer()))
+        {
+            *slot = secret_form(plain);
         }
     }
     value
@@ -197,18 +190,28 @@ pub fn seal(profile: &Profile, sealer: &SecretBox) -> String {
 pub fn unseal(document: &str, sealer: &SecretBox) -> Result<Profile, DocumentError> {
     let mut value: Value =
         serde_json::from_str(document).map_err(|e| DocumentError::Malformed(e.to_string()))?;
-    if let Some(tokens) = value
-        .get_mut("npm")
-        .and_then(|npm| npm.get_mut("auth-tokens"))
-        .and_then(Value::as_object_mut)
-    {
-        for secret in tokens.values_mut() {
-            if let Some(sealed) = secret.get("sealed").and_then(Value::as_str) {
-                *secret = json!({ "value": sealer.open(sealed)? });
-            }
-        }
-    }
+    open_sealed(&mut value, sealer)?;
     serde_json::from_value(value).map_err(|e| DocumentError::Malformed(e.to_string()))
+}
+
+/// Replaces every `{"sealed": ...}` in `value` by the `{"value": ...}` it holds. No profile
+/// field can be written with a `sealed` key, so each one is a secret that `seal` stored.
+fn open_sealed(value: &mut Value, sealer: &SecretBox) -> Result<(), OpenError> {
+    match value {
+        Value::Object(fields) => match fields.get("sealed").and_then(Value::as_str) {
+            Some(sealed) if fields.len() == 1 => {
+                *value = json!({ "value": sealer.open(sealed)? });
+                Ok(())
+            }
+            _ => fields
+                .values_mut()
+                .try_for_each(|field| open_sealed(field, sealer)),
+        },
+        Value::Array(items) => items
+            .iter_mut()
+            .try_for_each(|item| open_sealed(item, sealer)),
+        _ => Ok(()),
+    }
 }
 
 /// SHA-256 of the profile's content in hex: equal content, equal hash. Secrets enter as keyed
@@ -226,31 +229,28 @@ pub fn content_hash(profile: &Profile, sealer: &SecretBox) -> String {
 }
 
 /// Replaces each "keep the stored secret" in `edited` by the secret `previous` holds at the
-/// same place; one that has nothing to keep is a problem.
+/// same path; one that has nothing to keep is a problem.
 pub fn keep_secrets(
     mut edited: Profile,
     previous: Option<&Profile>,
 ) -> Result<Profile, Vec<FieldProblem>> {
-    let kept_from = |registry: &str| {
-        previous
-            .and_then(|p| p.npm.as_ref())
-            .and_then(|npm| npm.auth_tokens.as_ref())
-            .and_then(|tokens| tokens.get(registry))
-            .filter(|secret| matches!(secret, Secret::Value(_)))
-            .cloned()
-    };
+    let stored: HashMap<SecretPath, &String> = previous
+        .into_iter()
+        .flat_map(Profile::secrets)
+        .filter_map(|(path, secret)| match secret {
+            Secret::Value(plain) => Some((path, plain)),
+            Secret::Kept => None,
+        })
+        .collect();
     let mut problems = Vec::new();
-    if let Some(tokens) = edited.npm.as_mut().and_then(|npm| npm.auth_tokens.as_mut()) {
-        for (registry, secret) in tokens.iter_mut() {
-            if *secret == Secret::Kept {
-                match kept_from(registry) {
-                    Some(stored) => *secret = stored,
-                    None => problems.push(FieldProblem {
-                        path: format!("npm.auth-tokens.{registry}"),
-                        message: r#"there is no stored secret to keep; send {"value": "..."}"#
-                            .into(),
-                    }),
-                }
+    for (path, secret) in edited.secrets_mut() {
+        if *secret == Secret::Kept {
+            match stored.get(&path) {
+                Some(plain) => *secret = Secret::Value((*plain).clone()),
+                None => problems.push(FieldProblem {
+                    path: path.to_string(),
+                    message: r#"there is no stored secret to keep; send {"value": "..."}"#.into(),
+                }),
             }
         }
     }
@@ -269,7 +269,15 @@ mod tests {
             "npm": {
                 "registry": "https://npm.corp.example/",
                 "auth-tokens": {"https://npm.corp.example/": {"value": token}}
-            }
+            },
+            "proxy": {
+                "credentials": {
+                    "http://proxy.corp.example:3128": {
+                        "username": "svc", "password": {"value": format!("proxy-{token}")}
+                    }
+                }
+            },
+            "env": {"PLAIN": "shown", "SECRET_TOKEN": {"value": format!("env-{token}")}}
         }))
         .unwrap()
     }
@@ -280,6 +288,8 @@ mod tests {
         let original = profile("token-abc");
         let stored = seal(&original, &sealer);
         assert!(!stored.contains("token-abc"), "{stored}");
+        assert!(stored.contains("shown"), "{stored}");
+        assert_eq!(stored.matches("sealed").count(), 3, "{stored}");
         assert_eq!(unseal(&stored, &sealer).unwrap(), original);
         assert!(unseal(&stored, &SecretBox::new(&[4; 32]).unwrap()).is_err());
     }
@@ -298,19 +308,23 @@ mod tests {
     #[test]
     fn kept_secrets_come_from_the_previous_document() {
         let previous = profile("stored-token");
-        let edited: Profile = serde_json::from_value(json!({
-            "npm": {"auth-tokens": {"https://npm.corp.example/": {"set": true}}}
-        }))
-        .unwrap();
+        let edited: Profile =
+            serde_json::from_value(serde_json::to_value(&previous).unwrap()).unwrap();
+        assert!(edited
+            .secrets()
+            .iter()
+            .all(|(_, secret)| **secret == Secret::Kept));
         let resolved = keep_secrets(edited.clone(), Some(&previous)).unwrap();
-        assert_eq!(
-            resolved.npm.unwrap().auth_tokens.unwrap()["https://npm.corp.example/"],
-            Secret::Value("stored-token".into())
-        );
+        assert_eq!(resolved, previous);
         let problems = keep_secrets(edited, None).unwrap_err();
+        let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
         assert_eq!(
-            problems[0].path,
-            "npm.auth-tokens.https://npm.corp.example/"
+            paths,
+            [
+                "npm.auth-tokens.https://npm.corp.example/",
+                "proxy.credentials.http://proxy.corp.example:3128.password",
+                "env.SECRET_TOKEN",
+            ]
         );
     }
 }

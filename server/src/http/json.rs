@@ -11,7 +11,7 @@ use actix_web::web::BytesMut;
 use actix_web::{FromRequest, HttpRequest};
 use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
-use serde_json::error::Category;
+use serde_json::Value;
 use switchyard_proto::FieldProblem;
 
 use super::error::ApiError;
@@ -77,27 +77,231 @@ fn is_json(request: &HttpRequest) -> bool {
         || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
-/// Parses `body` as a `T`: broken JSON is a 400 with its line and column, a wrong value a 422
-/// naming the field's path.
+/// A body whose values have rules beyond their shape (a profile's URLs, say). Read through
+/// [`CheckedJson`], its shape problems and its value problems come back in one answer.
+pub trait CheckedBody {
+    /// Every problem with the values, each with its JSON path; empty when all is well.
+    fn problems(&self) -> Vec<FieldProblem>;
+}
+
+/// A JSON request body of type `T`, its values checked too.
+#[derive(Debug)]
+pub struct CheckedJson<T>(pub T);
+
+impl<T: DeserializeOwned + CheckedBody + 'static> FromRequest for CheckedJson<T> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let body = ApiJson::<Value>::from_request(request, payload);
+        Box::pin(async move {
+            let ApiJson(value) = body.await?;
+            let (parsed, mut problems) = read_shape::<T>(value);
+            if let Some(parsed) = &parsed {
+                problems.extend(parsed.problems());
+            }
+            match (parsed, problems.is_empty()) {
+                (Some(parsed), true) => Ok(CheckedJson(parsed)),
+                _ => Err(ApiError::Invalid(problems)),
+            }
+        })
+    }
+}
+
+/// Parses `body` as a `T`: broken JSON is a 400 with its line and column; a body of the wrong
+/// shape is a 422 listing every wrong field by its path.
 pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    let mut deserializer = serde_json::Deserializer::from_slice(body);
-    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
-        let path = error.path().to_string();
-        let inner = error.into_inner();
-        match inner.classify() {
-            Category::Data => ApiError::Invalid(vec![FieldProblem {
-                path,
-                message: without_position(&inner),
-            }]),
-            Category::Syntax | Category::Eof | Category::Io => {
-                ApiError::MalformedJson(inner.to_string())
+    let value: Value =
+        serde_json::from_slice(body).map_err(|error| ApiError::MalformedJson(error.to_string()))?;
+    match read_shape(value) {
+        (Some(parsed), problems) if problems.is_empty() => Ok(parsed),
+        (_, problems) => Err(ApiError::Invalid(problems)),
+    }
+}
+
+/// Most shape problems listed for one body; past this the body is not worth reading on.
+const MOST_SHAPE_PROBLEMS: usize = 100;
+
+/// Reads `value` as a `T`, finding every shape problem rather than the first: serde stops at
+/// the first, so each one is noted and its part of the value cut away, and reading starts
+/// again. The `T` is what remains once nothing more is wrong (none if the whole is wrong).
+/// An object missing a required field once its wrong value is cut goes whole, so problems
+/// deeper in that one object are found on the next try.
+fn read_shape<T: DeserializeOwned>(mut value: Value) -> (Option<T>, Vec<FieldProblem>) {
+    let mut cuts = Cuts::default();
+    let mut problems = Vec::new();
+    while problems.len() < MOST_SHAPE_PROBLEMS {
+        let error = match serde_path_to_error::deserialize::<_, T>(&value) {
+            Ok(parsed) => return (Some(parsed), problems),
+            Err(error) => error,
+        };
+        let message = without_position(error.inner());
+        let Some(at) = keys(error.path()) else {
+            // Only untagged or flattened types lose the path; nothing here uses them.
+            problems.push(FieldProblem {
+                path: error.path().to_string(),
+                message,
+            });
+            break;
+        };
+        let (cut, problem) = diagnose(at, &message);
+        let problem_path = cuts.original(&problem.0);
+        // A part cut away for an earlier problem can make its parent incomplete: that is the
+        // same mistake, already reported.
+        if !cuts
+            .reported
+            .iter()
+            .any(|seen| seen.starts_with(&problem_path))
+        {
+            problems.push(FieldProblem {
+                path: display(&problem_path),
+                message: problem.1,
+            });
+            cuts.reported.push(problem_path);
+        }
+        if !cuts.cut(&mut value, &cut) {
+            break;
+        }
+    }
+    (None, problems)
+}
+
+/// One step into a JSON value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Key {
+    Field(String),
+    Index(usize),
+}
+
+fn keys(path: &serde_path_to_error::Path) -> Option<Vec<Key>> {
+    use serde_path_to_error::Segment;
+    path.iter()
+        .map(|segment| match segment {
+            Segment::Map { key } => Some(Key::Field(key.clone())),
+            Segment::Seq { index } => Some(Key::Index(*index)),
+            Segment::Enum { .. } | Segment::Unknown => None,
+        })
+        .collect()
+}
+
+/// `go.proxy[0].source`, as serde_path_to_error writes paths; `.` for the whole body.
+fn display(path: &[Key]) -> String {
+    let mut text = String::new();
+    for key in path {
+        match key {
+            Key::Field(name) if text.is_empty() => text.push_str(name),
+            Key::Field(name) => {
+                text.push('.');
+                text.push_str(name);
+            }
+            Key::Index(index) => text.push_str(&format!("[{index}]")),
+        }
+    }
+    if text.is_empty() {
+        text.push('.');
+    }
+    text
+}
+
+/// What to cut away for a serde error at `at`, and the problem to report (path and message).
+/// serde's messages for unknown and missing fields name the field but point at its parent.
+fn diagnose(at: Vec<Key>, message: &str) -> (Vec<Key>, (Vec<Key>, String)) {
+    let quoted = |prefix: &str| {
+        let rest = message.strip_prefix(prefix)?;
+        let (name, rest) = rest.split_once('`')?;
+        Some((name.to_owned(), rest.to_owned()))
+    };
+    let with_field = |name: String| {
+        let mut field = at.clone();
+        if field.last() != Some(&Key::Field(name.clone())) {
+            field.push(Key::Field(name));
+        }
+        field
+    };
+    if let Some((name, rest)) = quoted("unknown field `") {
+        let field = with_field(name);
+        return (
+            field.clone(),
+            (field, format!("is not a known field{rest}")),
+        );
+    }
+    if let Some((name, _)) = quoted("missing field `") {
+        let field = with_field(name);
+        return (at, (field, "is required".to_owned()));
+    }
+    (at.clone(), (at, message.to_owned()))
+}
+
+/// The parts cut from a body so far, so that later problems are reported at their place in
+/// the body as sent, not in what is left of it.
+#[derive(Default)]
+struct Cuts {
+    /// List items cut: the list's path as sent, and the item's index in it.
+    items: Vec<(Vec<Key>, usize)>,
+    /// Paths, as sent, of the problems reported.
+    reported: Vec<Vec<Key>>,
+}
+
+impl Cuts {
+    /// `path` in what is left, as a path in the body as sent.
+    fn original(&self, path: &[Key]) -> Vec<Key> {
+        let mut original = Vec::with_capacity(path.len());
+        for key in path {
+            let key = match key {
+                Key::Index(index) => {
+                    let mut cut_before: Vec<usize> = self
+                        .items
+                        .iter()
+                        .filter(|(list, _)| *list == original)
+                        .map(|(_, cut)| *cut)
+                        .collect();
+                    cut_before.sort_unstable();
+                    let mut index = *index;
+                    for cut in cut_before {
+                        if cut <= index {
+                            index += 1;
+                        }
+                    }
+                    Key::Index(index)
+                }
+                field => field.clone(),
+            };
+            original.push(key);
+        }
+        original
+    }
+
+    /// Removes the part at `path` (in what is left) from `value`; false if there is none, or
+    /// if it is the whole body.
+    fn cut(&mut self, value: &mut Value, path: &[Key]) -> bool {
+        let Some((last, parent_path)) = path.split_last() else {
+            return false;
+        };
+        let mut parent = &mut *value;
+        for key in parent_path {
+            let child = match (key, parent) {
+                (Key::Field(name), Value::Object(fields)) => fields.get_mut(name),
+                (Key::Index(index), Value::Array(items)) => items.get_mut(*index),
+                _ => None,
+            };
+            match child {
+                Some(child) => parent = child,
+                None => return false,
             }
         }
-    })?;
-    deserializer
-        .end()
-        .map_err(|error| ApiError::MalformedJson(error.to_string()))?;
-    Ok(value)
+        match (last, parent) {
+            (Key::Field(name), Value::Object(fields)) => fields.remove(name).is_some(),
+            (Key::Index(index), Value::Array(items)) if *index < items.len() => {
+                let original = self.original(path);
+                if let Some((Key::Index(cut), list)) = original.split_last() {
+                    self.items.push((list.to_vec(), *cut));
+                }
+                items.remove(*index);
+                true
+            }
+            _ => false,
+        }
+    }
 }
 
 /// serde_json ends messages with " at line L column C"; for a value error the path says where.
@@ -127,6 +331,7 @@ mod tests {
     }
 
     #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
     #[allow(dead_code)]
     struct Item {
         count: u32,
@@ -213,7 +418,75 @@ mod tests {
         let (_, body) = call(JSON, r#"{"name":"dev","items":[],"extra":1}"#)
             .await
             .unwrap_err();
-        assert!(body.error.problems[0].message.contains("extra"));
+        assert_eq!(body.error.problems[0].path, "extra");
+        assert!(
+            body.error.problems[0].message.contains("not a known field"),
+            "{:?}",
+            body.error.problems
+        );
+
+        let (_, body) = call(JSON, r#"{"name":"dev"}"#).await.unwrap_err();
+        assert_eq!(body.error.problems[0].path, "items");
+        assert_eq!(body.error.problems[0].message, "is required");
+    }
+
+    /// (path, message) of each problem `parse` finds in `body`.
+    fn shape_problems(body: serde_json::Value) -> Vec<(String, String)> {
+        match parse::<Probe>(body.to_string().as_bytes()) {
+            Err(ApiError::Invalid(problems)) => {
+                problems.into_iter().map(|p| (p.path, p.message)).collect()
+            }
+            other => panic!("expected a 422, got {other:?}"),
+        }
+    }
+
+    #[actix_web::test]
+    async fn every_shape_problem_is_listed_where_it_was_sent() {
+        let problems = shape_problems(serde_json::json!({
+            "name": 7,
+            "items": [
+                {"count": "one"},
+                {"count": 2, "colour": "red"},
+                {"count": -3},
+                {},
+                "not an item",
+                {"count": 6}
+            ],
+            "extra": true,
+            "more": null
+        }));
+        // Fields are read in key order; list items keep their places as sent.
+        let paths: Vec<&str> = problems.iter().map(|(path, _)| path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "extra",
+                "items[0].count",
+                "items[1].colour",
+                "items[2].count",
+                "items[3].count",
+                "items[4]",
+                "more",
+                "name",
+            ],
+            "{problems:#?}"
+        );
+        assert_eq!(problems[4].1, "is required");
+        assert!(problems[1].1.contains("invalid type"), "{problems:?}");
+    }
+
+    #[actix_web::test]
+    async fn a_body_of_the_wrong_kind_is_one_problem() {
+        assert_eq!(
+            shape_problems(serde_json::json!("text")),
+            [(
+                ".".to_owned(),
+                "invalid type: string \"text\", expected struct Probe".to_owned()
+            )]
+        );
+        let problems = shape_problems(serde_json::json!({"items": "x", "name": "dev"}));
+        assert_eq!(problems[0].0, "items", "{problems:?}");
+        assert_eq!(problems.len(), 1, "{problems:?}");
     }
 
     #[actix_web::test]

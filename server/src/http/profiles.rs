@@ -9,19 +9,26 @@ use actix_web::http::header;
 use actix_web::{get, post, put, web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use switchyard_proto::{
-    EffectiveProfile, Environment, EnvironmentName, ErrorBody, MachineRoleName, Profile,
-    ProfileDiff, ProfileDraft, ProfileVersion, PublishRequest, RollbackRequest, VersionSummary,
+    EffectiveProfile, Environment, EnvironmentName, ErrorBody, FieldProblem, MachineRoleName,
+    Profile, ProfileDiff, ProfileDraft, ProfileVersion, PublishRequest, RollbackRequest,
+    VersionSummary,
 };
 
 use super::capability::{OperateEnvironment, ReadEnvironment};
 use super::error::ApiError;
-use super::json::ApiJson;
+use super::json::{ApiJson, CheckedBody, CheckedJson};
 use super::AppState;
 use crate::domain::profiles::{
     content_hash, keep_secrets, seal, unseal, ChangeRequestRecord, DraftRecord, ProfileTarget,
     PublishKind, VersionRecord,
 };
 use crate::events::ProfilePublished;
+
+impl CheckedBody for Profile {
+    fn problems(&self) -> Vec<FieldProblem> {
+        self.validate()
+    }
+}
 
 /// The environment and the profile the path names, both checked to exist.
 async fn resolve(
@@ -266,14 +273,10 @@ pub async fn put_draft(
     state: web::Data<AppState>,
     request: HttpRequest,
     path: web::Path<(String, String)>,
-    ApiJson(edited): ApiJson<Profile>,
+    CheckedJson(edited): CheckedJson<Profile>,
 ) -> Result<HttpResponse, ApiError> {
     let expected = expected_revision(&request)?;
     let (environment, target) = resolve(&state, &operator.environment, &path.1).await?;
-    let problems = edited.validate();
-    if !problems.is_empty() {
-        return Err(ApiError::Invalid(problems));
-    }
     let current = current_draft(&state, &environment.name, &target).await?;
     let profile = keep_secrets(edited, Some(&current.profile)).map_err(ApiError::Invalid)?;
     let record = DraftRecord {

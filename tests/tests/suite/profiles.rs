@@ -302,8 +302,14 @@ async fn every_mistake_is_reported_at_once(backend: Backend) {
         "pip": {"index-url": "https://p/#x", "extra-index-url": ["https://"], "trusted-host": ["a b"], "timeout": 0},
         "git": {"rewrites": [{"base": "git@github.com:", "instead-of": []}]},
         "proxy": {"http": "socks5://p:1", "no-proxy": ["a,b"]},
-        "env": {"PATH": "/bin", "1X": "y", "GOPROXY": "https://x/", "OK": "a\nb"}
+        "env": {"PATH": "/bin", "1X": "y", "GOPROXY": "https://x/", "OK": "a\nb", "N": 5},
+        "golang": {},
+        "npm-extra": true
     });
+    let mut profile = profile;
+    profile["npm"]["strict-ssl"] = json!("yes");
+    profile["pip"]["index_url"] = json!("https://p/");
+    profile["go"]["proxy"][0]["fallback"] = json!("sometimes");
     let (status, body) = code(put_draft(&app, &ops, BASELINE, 0, profile).await).await;
     assert_eq!(
         (status, body.error.code.as_str()),
@@ -314,14 +320,40 @@ async fn every_mistake_is_reported_at_once(backend: Backend) {
         "{:#?}",
         body.error.problems
     );
-    assert!(body.error.problems.iter().any(|p| p.path == "env.PATH"));
+    let paths: Vec<&str> = body
+        .error
+        .problems
+        .iter()
+        .map(|p| p.path.as_str())
+        .collect();
+    // Wrong shapes and wrong values, all in the one answer.
+    for expected in [
+        "golang",
+        "npm-extra",
+        "npm.strict-ssl",
+        "pip.index_url",
+        "go.proxy[0].fallback",
+        "env.N",
+        "env.PATH",
+        "go.proxy[1].source",
+        "npm.registry",
+    ] {
+        assert!(paths.contains(&expected), "{expected}: {paths:#?}");
+    }
 }
 
 async fn secrets_are_write_only_and_sealed_at_rest(backend: Backend) {
     let (app, ops) = setup(backend).await;
     let registry = "https://npm.corp.example/";
-    let with_token =
-        json!({"npm": {"registry": registry, "auth-tokens": {registry: {"value": "tok-12345"}}}});
+    let proxy = "http://proxy.corp.example:3128";
+    let with_token = json!({
+        "npm": {"registry": registry, "auth-tokens": {registry: {"value": "tok-12345"}}},
+        "proxy": {
+            "https": proxy,
+            "credentials": {proxy: {"username": "svc", "password": {"value": "tok-proxy"}}}
+        },
+        "env": {"CARGO_REGISTRIES_CORP_TOKEN": {"value": "tok-cargo"}}
+    });
     assert_eq!(
         put_draft(&app, &ops, BASELINE, 0, with_token)
             .await
@@ -334,8 +366,8 @@ async fn secrets_are_write_only_and_sealed_at_rest(backend: Backend) {
         .text()
         .await
         .unwrap();
-    assert!(!shown.contains("tok-12345"), "{shown}");
-    assert!(shown.contains(r#"{"set":true}"#), "{shown}");
+    assert!(!shown.contains("tok-"), "{shown}");
+    assert_eq!(shown.matches(r#"{"set":true}"#).count(), 3, "{shown}");
     let env = switchyard_proto::EnvironmentName::parse("staging").unwrap();
     let stored = app
         .store
@@ -343,23 +375,22 @@ async fn secrets_are_write_only_and_sealed_at_rest(backend: Backend) {
         .await
         .unwrap()
         .unwrap();
-    assert!(
-        !stored.document.contains("tok-12345"),
-        "sealed in the database"
-    );
+    assert!(!stored.document.contains("tok-"), "sealed in the database");
 
     // Sending back what was read keeps the secret; a new value replaces it.
     let read_back: Value = serde_json::from_str::<Value>(&shown).unwrap()["profile"].clone();
     assert_eq!(
-        put_draft(&app, &ops, BASELINE, 1, read_back).await.status(),
+        put_draft(&app, &ops, BASELINE, 1, read_back.clone())
+            .await
+            .status(),
         200
     );
     assert_eq!(
         publish(&app, &ops, BASELINE, 2, "token").await.status(),
         201
     );
-    let rotated =
-        json!({"npm": {"registry": registry, "auth-tokens": {registry: {"value": "tok-67890"}}}});
+    let mut rotated = read_back.clone();
+    rotated["npm"]["auth-tokens"][registry] = json!({"value": "tok-67890"});
     assert_eq!(
         put_draft(&app, &ops, BASELINE, 2, rotated).await.status(),
         200

@@ -1,0 +1,74 @@
+//! Where a profile holds secrets. The server seals each one before storing a profile and
+//! resolves "keep the stored secret" by the same path, so every place a secret can sit is
+//! listed here once.
+
+use std::fmt;
+
+use super::{EnvValue, Profile, Secret};
+
+/// The JSON keys that lead to a secret, such as `["proxy", "credentials", URL, "password"]`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SecretPath(Vec<String>);
+
+impl SecretPath {
+    fn new(keys: &[&str]) -> Self {
+        Self(keys.iter().map(|key| (*key).to_owned()).collect())
+    }
+
+    /// The keys, outermost first.
+    pub fn keys(&self) -> &[String] {
+        &self.0
+    }
+
+    /// The path as an RFC 6901 JSON pointer, for `serde_json::Value::pointer`.
+    pub fn json_pointer(&self) -> String {
+        self.0
+            .iter()
+            .map(|key| format!("/{}", key.replace('~', "~0").replace('/', "~1")))
+            .collect()
+    }
+}
+
+/// Dotted, as problems and diffs name settings: `npm.auth-tokens.https://npm.corp.example/`.
+impl fmt::Display for SecretPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.join("."))
+    }
+}
+
+/// Lists every secret slot of a profile, by shared or by mutable reference: one body for both,
+/// so that the two can never disagree about where secrets are.
+macro_rules! secret_slots {
+    ($profile:expr, $as_ref:ident, $iter:ident $(, $mut:tt)?) => {{
+        let mut slots = Vec::new();
+        if let Some(npm) = $profile.npm.$as_ref() {
+            for (registry, token) in npm.auth_tokens.$as_ref().into_iter().flat_map(|m| m.$iter()) {
+                slots.push((SecretPath::new(&["npm", "auth-tokens", registry]), token));
+            }
+        }
+        if let Some(proxy) = $profile.proxy.$as_ref() {
+            for (origin, login) in proxy.credentials.$as_ref().into_iter().flat_map(|m| m.$iter()) {
+                let path = SecretPath::new(&["proxy", "credentials", origin, "password"]);
+                slots.push((path, &$($mut)? login.password));
+            }
+        }
+        for (name, value) in $profile.env.$iter() {
+            if let EnvValue::Secret(secret) = value {
+                slots.push((SecretPath::new(&["env", name]), secret));
+            }
+        }
+        slots
+    }};
+}
+
+impl Profile {
+    /// Every secret in the profile, by path.
+    pub fn secrets(&self) -> Vec<(SecretPath, &Secret)> {
+        secret_slots!(self, as_ref, iter)
+    }
+
+    /// Every secret in the profile, by path, to change in place.
+    pub fn secrets_mut(&mut self) -> Vec<(SecretPath, &mut Secret)> {
+        secret_slots!(self, as_mut, iter_mut, mut)
+    }
+}
