@@ -11,6 +11,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use serde_json::{json, Value};
 use switchyard_tests::{repository_root, Backend, TestDatabase};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_switchyard-server");
@@ -349,18 +350,25 @@ fn unknown_variable_is_warned_about() {
     assert!(warned, "no warning about SWITCHYARD_LISTN");
 }
 
-/// Logs in over plain HTTP; returns the status.
-fn login_status(address: &str, username: &str, password: &str) -> u16 {
-    let body = serde_json::json!({ "username": username, "password": password }).to_string();
+/// A plain HTTP/1.1 request with a JSON body and extra header lines; returns the status code
+/// and the body.
+fn send(address: &str, method: &str, path: &str, headers: &str, body: &Value) -> (u16, String) {
+    let body = body.to_string();
     let mut stream = TcpStream::connect(address).expect("connect");
     write!(
         stream,
-        "POST /api/v1/auth/login HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\
+        "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n{headers}\
          Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     )
     .unwrap();
-    read_response(stream).0
+    read_response(stream)
+}
+
+/// Logs in over plain HTTP; returns the status.
+fn login_status(address: &str, username: &str, password: &str) -> u16 {
+    let credentials = json!({ "username": username, "password": password });
+    send(address, "POST", "/api/v1/auth/login", "", &credentials).0
 }
 
 #[test]
@@ -432,4 +440,77 @@ fn openapi_command_prints_the_checked_in_description() {
     let checked_in =
         std::fs::read_to_string(repository_root().join("openapi/openapi.json")).unwrap();
     assert_eq!(printed.trim_end(), checked_in.trim_end());
+}
+
+#[test]
+fn profile_secrets_never_reach_the_log_even_at_trace_level() {
+    let folder = tempfile::tempdir().unwrap();
+    let password = "configured admin password";
+    let server = Running::start(
+        folder.path(),
+        &[
+            ("SWITCHYARD_ADMIN_PASSWORD", password),
+            ("SWITCHYARD_LOG", "trace"),
+        ],
+    );
+    let address = server.address.as_str();
+    let credentials = json!({ "username": "admin", "password": password });
+    let (status, login) = send(address, "POST", "/api/v1/auth/login", "", &credentials);
+    assert_eq!(status, 200, "{login}");
+    let token: Value = serde_json::from_str(&login).unwrap();
+    let bearer = format!(
+        "Authorization: Bearer {}\r\n",
+        token["access_token"].as_str().unwrap()
+    );
+    let environment = json!({ "name": "dev" });
+    let (status, _) = send(
+        address,
+        "POST",
+        "/api/v1/environments",
+        &bearer,
+        &environment,
+    );
+    assert_eq!(status, 201);
+
+    let draft = "/api/v1/environments/dev/profiles/baseline/draft";
+    let secrets = json!({
+        "npm": {"auth-tokens": {"https://npm.corp.example/": {"value": "leak-npm-token"}}},
+        "proxy": {"credentials": {"http://proxy.corp.example:3128": {
+            "username": "svc", "password": {"value": "leak-proxy-password"}
+        }}},
+        "env": {"CARGO_REGISTRIES_CORP_TOKEN": {"value": "leak-cargo-token"}}
+    });
+    let edit = format!("{bearer}If-Match: \"0\"\r\n");
+    let (status, answer) = send(address, "PUT", draft, &edit, &secrets);
+    assert_eq!(status, 200, "{answer}");
+    // Refused edits: a secret in the wrong form, and one with a forbidden character.
+    let misplaced =
+        json!({"npm": {"auth-tokens": {"https://npm.corp.example/": "leak-misplaced"}}});
+    let broken = json!({"env": {"T": {"value": "leak-broken\u{7}"}}});
+    let edit = format!("{bearer}If-Match: \"1\"\r\n");
+    for refused in [misplaced, broken] {
+        let (status, answer) = send(address, "PUT", draft, &edit, &refused);
+        assert_eq!(status, 422, "{answer}");
+        assert!(!answer.contains("leak-"), "{answer}");
+    }
+    let publish = json!({ "message": "first", "draft_revision": 1 });
+    let (status, answer) = send(
+        address,
+        "POST",
+        "/api/v1/environments/dev/profiles/baseline/publish",
+        &bearer,
+        &publish,
+    );
+    assert_eq!(status, 201, "{answer}");
+
+    server.signal("TERM");
+    let stderr: Vec<String> = server.stderr.iter().collect();
+    let stdout: Vec<String> = server.stdout.try_iter().collect();
+    assert!(
+        stderr.iter().any(|line| line.contains("draft saved")),
+        "the log was written: {stderr:#?}"
+    );
+    for line in stderr.iter().chain(&stdout) {
+        assert!(!line.contains("leak-"), "a secret in the log: {line}");
+    }
 }
