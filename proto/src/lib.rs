@@ -44,6 +44,7 @@ macro_rules! checked_text {
     };
 }
 
+pub mod audit;
 pub mod auth;
 pub mod environment;
 pub mod error;
@@ -52,6 +53,9 @@ pub mod meta;
 pub mod profile;
 pub mod versions;
 
+pub use audit::{
+    ActorKind, AuditAction, AuditEvent, AuditPage, AuditVerification, BrokenLink, Outcome,
+};
 pub use auth::{
     ApiToken, BoundedText, CreatedApiToken, GlobalRoleChange, GrantChange, LoginRequest,
     LogoutRequest, NewApiToken, PasswordReset, RefreshRequest, TokenName, TokenPair,

@@ -2,7 +2,7 @@
 //! `SWITCHYARD_*` environment variables, validated once at start-up.
 
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
@@ -34,6 +34,7 @@ pub const SETTING_KEYS: &[&str] = &[
     "login_lockout_secs",
     "profile_key_file",
     "change_request_ttl_secs",
+    "trusted_proxies",
 ];
 
 /// Settings whose values are text, whatever they look like.
@@ -46,6 +47,7 @@ const TEXT_SETTINGS: &[&str] = &[
     "admin_password",
     "jwt_secret_file",
     "profile_key_file",
+    "trusted_proxies",
 ];
 
 /// The server's settings.
@@ -89,6 +91,10 @@ pub struct Settings {
     pub profile_key_file: Option<PathBuf>,
     /// How long a change request in a protected environment waits for approval, in seconds.
     pub change_request_ttl_secs: u64,
+    /// Addresses or CIDR ranges of reverse proxies in front of the server, comma-separated.
+    /// Only from these is `X-Forwarded-For` believed when recording where a request came
+    /// from; by default from none.
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl Default for Settings {
@@ -110,6 +116,7 @@ impl Default for Settings {
             login_lockout_secs: 15 * 60,
             profile_key_file: None,
             change_request_ttl_secs: 7 * 24 * 3600,
+            trusted_proxies: TrustedProxies::default(),
         }
     }
 }
@@ -289,6 +296,80 @@ impl figment::Provider for EnvironmentVariables {
         &self,
     ) -> Result<figment::value::Map<figment::Profile, figment::value::Dict>, figment::Error> {
         Ok(figment::Profile::Default.collect(self.0.clone()))
+    }
+}
+
+/// Reverse proxies whose `X-Forwarded-For` is believed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct TrustedProxies(Vec<(IpAddr, u8)>);
+
+impl TrustedProxies {
+    /// Whether `address` is one of them.
+    pub fn contains(&self, address: IpAddr) -> bool {
+        let address = canonical(address);
+        self.0
+            .iter()
+            .any(|(network, prefix)| match (network, address) {
+                (IpAddr::V4(network), IpAddr::V4(address)) => {
+                    let mask = u32::MAX.checked_shl(32 - u32::from(*prefix)).unwrap_or(0);
+                    u32::from(*network) & mask == u32::from(address) & mask
+                }
+                (IpAddr::V6(network), IpAddr::V6(address)) => {
+                    let mask = u128::MAX.checked_shl(128 - u32::from(*prefix)).unwrap_or(0);
+                    u128::from(*network) & mask == u128::from(address) & mask
+                }
+                _ => false,
+            })
+    }
+}
+
+/// An IPv4 address mapped into IPv6 (`::ffff:10.0.0.1`), as the IPv4 address it is.
+fn canonical(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(address, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+impl TryFrom<String> for TrustedProxies {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        let ranges = text
+            .split(',')
+            .map(str::trim)
+            .filter(|item| !item.is_empty())
+            .map(|item| {
+                let (address, prefix) = item.split_once('/').unwrap_or((item, ""));
+                let address: IpAddr = address.parse().map_err(|_| {
+                    format!("{item:?} is not an IP address or CIDR range (such as 10.0.0.0/8)")
+                })?;
+                let address = canonical(address);
+                let widest = if address.is_ipv4() { 32 } else { 128 };
+                let prefix = match prefix {
+                    "" => widest,
+                    prefix => prefix
+                        .parse::<u8>()
+                        .ok()
+                        .filter(|prefix| *prefix <= widest)
+                        .ok_or_else(|| format!("{item:?} has a prefix length over {widest}"))?,
+                };
+                Ok((address, prefix))
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        Ok(Self(ranges))
+    }
+}
+
+impl From<TrustedProxies> for String {
+    fn from(proxies: TrustedProxies) -> Self {
+        proxies
+            .0
+            .iter()
+            .map(|(address, prefix)| format!("{address}/{prefix}"))
+            .collect::<Vec<_>>()
+            .join(",")
     }
 }
 

@@ -139,6 +139,7 @@ impl Application {
             change_request_ttl: Duration::seconds(
                 i64::try_from(settings.change_request_ttl_secs).unwrap_or(604_800),
             ),
+            trusted_proxies: settings.trusted_proxies.clone(),
         };
         let shared =
             Shared::new(state, BodyLimit(settings.max_body_bytes), metrics).map_err(|e| {

@@ -15,9 +15,10 @@ use std::sync::Arc;
 use actix_web::dev::ServerHandle;
 use serde_json::{json, Value};
 use sqlx::{Connection, Executor, PgConnection};
-use switchyard_proto::{Password, TokenPair};
+use switchyard_proto::{AuditAction, Password, TokenPair};
 use switchyard_server::clock::{Clock, SystemClock};
 use switchyard_server::config::{DatabaseUrl, Settings};
+use switchyard_server::domain::audit::{AuditRecord, Origin};
 use switchyard_server::startup::Application;
 use switchyard_server::store::{self, SharedStore};
 use tempfile::TempDir;
@@ -27,6 +28,15 @@ pub const ADMIN_PASSWORD: &str = "admin password for tests";
 
 /// The password of every user the helpers create.
 pub const USER_PASSWORD: &str = "user password for tests";
+
+/// An audit record for store calls whose event is not what a test looks at.
+pub fn audit() -> AuditRecord {
+    Origin::system().record(
+        AuditAction::EnvironmentUpdate,
+        "test",
+        time::OffsetDateTime::UNIX_EPOCH,
+    )
+}
 
 /// Where the Postgres half of the suite connects to create its databases.
 pub const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";

@@ -1,11 +1,12 @@
 //! The first administrator: created on the first start, when there are no users.
 
-use switchyard_proto::{GlobalRole, Password, Username};
+use switchyard_proto::{AuditAction, GlobalRole, Password, Username};
 use uuid::Uuid;
 
 use super::password::PasswordHasher;
 use super::secret;
 use crate::clock::Clock;
+use crate::domain::audit::Origin;
 use crate::domain::identity::UserRecord;
 use crate::store::{Store, StoreError};
 
@@ -63,7 +64,15 @@ pub async fn ensure_admin(
         created_at: clock.now(),
         sessions_valid_after: None,
     };
-    match store.create_user(&admin).await {
+    let audit = Origin::system()
+        .record(
+            AuditAction::UserCreate,
+            format!("user:{}", admin.username),
+            admin.created_at,
+        )
+        .with_detail("global_role", "admin")
+        .with_detail("reason", "first start: no users yet");
+    match store.create_user(&admin, &audit).await {
         Ok(()) => Ok(outcome),
         // Another server process on the same database was first.
         Err(StoreError::UserExists(_)) => Ok(Bootstrap::NotNeeded),

@@ -1,5 +1,6 @@
 //! What the server keeps, free of HTTP and SQL.
 
+pub mod audit;
 pub mod identity;
 pub mod profiles;
 pub mod sealing;

@@ -3,7 +3,8 @@
 use actix_web::http::header;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use switchyard_proto::{
-    ErrorBody, LoginRequest, LogoutRequest, RefreshRequest, TokenPair, User, Username,
+    AuditAction, ErrorBody, LoginRequest, LogoutRequest, Outcome, RefreshRequest, TokenPair, User,
+    Username,
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -11,9 +12,11 @@ use uuid::Uuid;
 use super::capability::Authenticated;
 use super::error::ApiError;
 use super::json::ApiJson;
+use super::origin::RequestOrigin;
 use super::AppState;
 use crate::auth::throttle::Verdict;
 use crate::auth::{secret, Credential};
+use crate::domain::audit::AuditRecord;
 use crate::domain::identity::{RefreshTokenRecord, RefreshUse, UserRecord};
 use crate::store::StoreError;
 
@@ -38,6 +41,7 @@ use crate::store::StoreError;
 pub async fn login(
     state: web::Data<AppState>,
     request: HttpRequest,
+    from: RequestOrigin,
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let source = request.peer_addr().map(|address| address.ip());
@@ -68,16 +72,31 @@ pub async fn login(
         .map_err(|e| ApiError::Internal(Box::new(e)))?;
     // A disabled account answers like a wrong password, so a guesser learns nothing.
     let Some(user) = user.filter(|user| matches && !user.disabled) else {
-        // Only a well-formed name is logged: a password typed into the name field is not.
-        match Username::parse(name) {
-            Ok(username) => tracing::info!(%username, "login failed"),
-            Err(_) => tracing::info!("login failed for a malformed username"),
-        }
+        // Only a well-formed name is logged or recorded: a password typed into the name
+        // field is not.
+        let target = match Username::parse(name) {
+            Ok(username) => {
+                tracing::info!(%username, "login failed");
+                format!("user:{username}")
+            }
+            Err(_) => {
+                tracing::info!("login failed for a malformed username");
+                "user:(malformed name)".to_owned()
+            }
+        };
+        let failure = from
+            .anonymous()
+            .record(AuditAction::Login, target, now)
+            .ended(Outcome::Failure);
+        state.store.record_audit(&failure).await?;
         return Err(ApiError::InvalidCredentials);
     };
     state.auth.throttle.succeeded(name, source);
     tracing::info!(username = %user.username, "logged in");
-    let pair = issue_pair(&state, &user, Uuid::new_v4(), now).await?;
+    let audit =
+        from.by_user(&user)
+            .record(AuditAction::Login, format!("user:{}", user.username), now);
+    let pair = issue_pair(&state, &user, Uuid::new_v4(), now, &audit).await?;
     Ok(token_response(pair))
 }
 
@@ -97,6 +116,7 @@ pub async fn login(
 #[post("/auth/refresh")]
 pub async fn refresh(
     state: web::Data<AppState>,
+    from: RequestOrigin,
     ApiJson(body): ApiJson<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let now = state.clock.now();
@@ -112,11 +132,24 @@ pub async fn refresh(
                 }
                 Err(error) => return Err(error.into()),
             };
-            let pair = issue_pair(&state, &user, record.family, now).await?;
+            let audit = from.by_user(&user).record(
+                AuditAction::Refresh,
+                format!("session:{}", record.family),
+                now,
+            );
+            let pair = issue_pair(&state, &user, record.family, now, &audit).await?;
             Ok(token_response(pair))
         }
         RefreshUse::Replayed { family } => {
-            state.store.revoke_refresh_family(family, now).await?;
+            // Whoever presents it may not be its owner: the event names nobody.
+            let audit = from
+                .anonymous()
+                .record(AuditAction::RefreshReused, format!("session:{family}"), now)
+                .ended(Outcome::Failure);
+            state
+                .store
+                .revoke_refresh_family(family, now, &audit)
+                .await?;
             tracing::warn!(%family, "a used refresh token was presented again; session ended");
             Err(ApiError::RefreshTokenReused)
         }
@@ -143,6 +176,7 @@ pub async fn refresh(
 pub async fn logout(
     caller: Authenticated,
     state: web::Data<AppState>,
+    from: RequestOrigin,
     ApiJson(body): ApiJson<LogoutRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let access = caller.0;
@@ -152,20 +186,24 @@ pub async fn logout(
         ));
     };
     let now = state.clock.now();
-    state.store.revoke_access_token(jti, expires_at).await?;
+    let mut family = None;
     if let Some(refresh_token) = body.refresh_token {
         let digest = secret::digest(refresh_token.as_str());
         if let RefreshUse::Fresh(record) = state.store.use_refresh_token(&digest, now).await? {
             // Only the caller's own session: a stranger's token is used up but its session
             // stays (it could not be refreshed by them anyway).
-            if record.user_id == access.user.id {
-                state
-                    .store
-                    .revoke_refresh_family(record.family, now)
-                    .await?;
-            }
+            family = (record.user_id == access.user.id).then_some(record.family);
         }
     }
+    let target = match family {
+        Some(family) => format!("session:{family}"),
+        None => format!("user:{}", access.user.username),
+    };
+    let audit = from.record(&access, AuditAction::Logout, target, now);
+    state
+        .store
+        .end_session(jti, expires_at, family, now, &audit)
+        .await?;
     tracing::info!(username = %access.user.username, "logged out");
     Ok(HttpResponse::NoContent().finish())
 }
@@ -199,6 +237,7 @@ async fn issue_pair(
     user: &UserRecord,
     family: Uuid,
     now: OffsetDateTime,
+    audit: &AuditRecord,
 ) -> Result<TokenPair, ApiError> {
     let access = state
         .auth
@@ -209,13 +248,16 @@ async fn issue_pair(
     let refresh_lifetime = state.auth.refresh_lifetime;
     state
         .store
-        .insert_refresh_token(&RefreshTokenRecord {
-            token_hash: secret::digest(&refresh_token),
-            family,
-            user_id: user.id,
-            issued_at: now,
-            expires_at: now + refresh_lifetime,
-        })
+        .insert_refresh_token(
+            &RefreshTokenRecord {
+                token_hash: secret::digest(&refresh_token),
+                family,
+                user_id: user.id,
+                issued_at: now,
+                expires_at: now + refresh_lifetime,
+            },
+            audit,
+        )
         .await?;
     Ok(TokenPair {
         access_token: access.token,

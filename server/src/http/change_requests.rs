@@ -4,12 +4,15 @@
 //! approved, and requests expire.
 
 use actix_web::{get, post, web, HttpResponse};
-use switchyard_proto::{ChangeRequest, ChangeRequestStatus, Decision, EnvironmentName, ErrorBody};
+use switchyard_proto::{
+    AuditAction, ChangeRequest, ChangeRequestStatus, Decision, EnvironmentName, ErrorBody,
+};
 use uuid::Uuid;
 
 use super::capability::{OperateEnvironment, ReadEnvironment};
 use super::error::ApiError;
 use super::json::ApiJson;
+use super::origin::RequestOrigin;
 use super::profiles::{open, record_version, untouched_draft_revision, version_profile};
 use super::AppState;
 use crate::domain::profiles::{ChangeRequestRecord, PublishKind, VersionRecord};
@@ -146,6 +149,7 @@ pub async fn get_change_request(
 pub async fn approve_change_request(
     operator: OperateEnvironment,
     state: web::Data<AppState>,
+    from: RequestOrigin,
     path: web::Path<(String, String)>,
     ApiJson(decision): ApiJson<Decision>,
 ) -> Result<HttpResponse, ApiError> {
@@ -188,7 +192,16 @@ pub async fn approve_change_request(
         decided_by: approver,
         reason: decision.reason.as_str().to_owned(),
     };
-    record_version(&state, &environment.name, &request.target, version, &kind).await
+    let origin = from.by(&operator.access);
+    record_version(
+        &state,
+        &origin,
+        &environment.name,
+        &request.target,
+        version,
+        &kind,
+    )
+    .await
 }
 
 /// Rejects a change request, with a reason.
@@ -214,12 +227,25 @@ pub async fn approve_change_request(
 pub async fn reject_change_request(
     operator: OperateEnvironment,
     state: web::Data<AppState>,
+    from: RequestOrigin,
     path: web::Path<(String, String)>,
     ApiJson(decision): ApiJson<Decision>,
 ) -> Result<HttpResponse, ApiError> {
     let environment = state.store.environment(&operator.environment).await?;
     let request = open_request(&state, &environment.name, &path.1).await?;
     let decided_by = operator.access.user.username.to_string();
+    let now = state.clock.now();
+    let audit = from
+        .record(
+            &operator.access,
+            AuditAction::ChangeRequestReject,
+            format!("change-request:{}", request.id),
+            now,
+        )
+        .in_environment(environment.name.as_str())
+        .for_role(super::profiles::role_of(&request.target))
+        .with_detail("proposer", request.proposer.as_str())
+        .with_detail("reason", decision.reason.as_str());
     state
         .store
         .reject_change_request(
@@ -227,7 +253,8 @@ pub async fn reject_change_request(
             request.id,
             &decided_by,
             decision.reason.as_str(),
-            state.clock.now(),
+            now,
+            &audit,
         )
         .await?;
     tracing::info!(by = %decided_by, environment = %environment.name, change_request = %request.id, "change rejected");

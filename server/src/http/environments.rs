@@ -1,12 +1,14 @@
 //! Environments: everyone sees those they have a role on; admins create and change them.
 
 use actix_web::{get, patch, post, web, HttpResponse};
-use switchyard_proto::{Environment, EnvironmentUpdate, ErrorBody, NewEnvironment};
+use switchyard_proto::{AuditAction, Environment, EnvironmentUpdate, ErrorBody, NewEnvironment};
 
 use super::capability::{Admin, Authenticated, ReadEnvironment};
 use super::error::ApiError;
 use super::json::ApiJson;
+use super::origin::RequestOrigin;
 use super::AppState;
+use crate::domain::audit::change;
 
 /// The environments the caller may read (admins and auditors: all).
 #[utoipa::path(
@@ -51,12 +53,28 @@ pub async fn list_environments(
 pub async fn create_environment(
     admin: Admin,
     state: web::Data<AppState>,
+    from: RequestOrigin,
     ApiJson(new): ApiJson<NewEnvironment>,
 ) -> Result<HttpResponse, ApiError> {
-    let created = state
-        .store
-        .create_environment(&new, state.clock.now())
-        .await?;
+    let now = state.clock.now();
+    let changes = [
+        change(
+            "description",
+            None,
+            Some(new.description.as_str().to_owned()),
+        ),
+        change("protected", None, Some(new.protected.to_string())),
+    ];
+    let audit = from
+        .record(
+            &admin.0,
+            AuditAction::EnvironmentCreate,
+            format!("environment:{}", new.name),
+            now,
+        )
+        .in_environment(new.name.as_str())
+        .with_changes(changes.into_iter().flatten().collect());
+    let created = state.store.create_environment(&new, now, &audit).await?;
     tracing::info!(by = %admin.0.user.username, environment = %created.name, "environment created");
     Ok(HttpResponse::Created().json(created))
 }
@@ -102,6 +120,7 @@ pub async fn get_environment(
 pub async fn update_environment(
     admin: Admin,
     state: web::Data<AppState>,
+    from: RequestOrigin,
     path: web::Path<String>,
     ApiJson(update): ApiJson<EnvironmentUpdate>,
 ) -> Result<HttpResponse, ApiError> {
@@ -109,7 +128,33 @@ pub async fn update_environment(
         "environment",
         switchyard_proto::EnvironmentName::parse(path.as_str()),
     )?;
-    let updated = state.store.update_environment(&name, &update).await?;
+    let before = state.store.environment(&name).await?;
+    let mut changes = Vec::new();
+    if let Some(description) = &update.description {
+        let old = before.description.as_str().to_owned();
+        changes.extend(change(
+            "description",
+            Some(old),
+            Some(description.as_str().to_owned()),
+        ));
+    }
+    if let Some(protected) = update.protected {
+        let old = before.protected.to_string();
+        changes.extend(change("protected", Some(old), Some(protected.to_string())));
+    }
+    let audit = from
+        .record(
+            &admin.0,
+            AuditAction::EnvironmentUpdate,
+            format!("environment:{name}"),
+            state.clock.now(),
+        )
+        .in_environment(name.as_str())
+        .with_changes(changes);
+    let updated = state
+        .store
+        .update_environment(&name, &update, &audit)
+        .await?;
     tracing::info!(by = %admin.0.user.username, environment = %name, "environment changed");
     Ok(HttpResponse::Ok().json(updated))
 }

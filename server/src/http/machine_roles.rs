@@ -2,12 +2,14 @@
 //! overlays target. Everyone signed in sees them; admins create them.
 
 use actix_web::{get, post, web, HttpResponse};
-use switchyard_proto::{ErrorBody, MachineRole, NewMachineRole};
+use switchyard_proto::{AuditAction, ErrorBody, MachineRole, NewMachineRole};
 
 use super::capability::{Admin, Authenticated};
 use super::error::ApiError;
 use super::json::ApiJson;
+use super::origin::RequestOrigin;
 use super::AppState;
+use crate::domain::audit::change;
 
 /// Every machine role.
 #[utoipa::path(
@@ -45,6 +47,7 @@ pub async fn list_machine_roles(
 pub async fn create_machine_role(
     admin: Admin,
     state: web::Data<AppState>,
+    from: RequestOrigin,
     ApiJson(new): ApiJson<NewMachineRole>,
 ) -> Result<HttpResponse, ApiError> {
     let role = MachineRole {
@@ -52,7 +55,21 @@ pub async fn create_machine_role(
         description: new.description,
         created_at: state.clock.now(),
     };
-    state.store.create_machine_role(&role).await?;
+    let description = Some(role.description.as_str().to_owned());
+    let audit = from
+        .record(
+            &admin.0,
+            AuditAction::MachineRoleCreate,
+            format!("machine-role:{}", role.name),
+            role.created_at,
+        )
+        .for_role(Some(role.name.as_str()))
+        .with_changes(
+            change("description", None, description)
+                .into_iter()
+                .collect(),
+        );
+    state.store.create_machine_role(&role, &audit).await?;
     tracing::info!(by = %admin.0.user.username, role = %role.name, "machine role created");
     Ok(HttpResponse::Created().json(role))
 }

@@ -9,6 +9,7 @@ pub mod error;
 pub mod json;
 mod machine_roles;
 mod meta;
+pub mod origin;
 mod profiles;
 pub mod request_id;
 mod tokens;
@@ -34,6 +35,7 @@ use std::sync::Arc;
 
 use crate::auth::Auth;
 use crate::clock::SharedClock;
+use crate::config::TrustedProxies;
 use crate::domain::sealing::SecretBox;
 use crate::events::Events;
 use crate::store::SharedStore;
@@ -56,6 +58,8 @@ pub struct AppState {
     pub events: Events,
     /// How long change requests wait for approval.
     pub change_request_ttl: time::Duration,
+    /// Reverse proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: TrustedProxies,
 }
 
 /// What is computed once at start-up and shared by every worker.

@@ -8,16 +8,19 @@
 use actix_web::http::header;
 use actix_web::{get, post, put, web, HttpRequest, HttpResponse};
 use serde::Deserialize;
+use switchyard_proto::profile::SettingChange;
 use switchyard_proto::{
-    EffectiveProfile, Environment, EnvironmentName, ErrorBody, FieldProblem, MachineRoleName,
-    Profile, ProfileDiff, ProfileDraft, ProfileVersion, PublishRequest, RollbackRequest,
-    VersionSummary,
+    AuditAction, EffectiveProfile, Environment, EnvironmentName, ErrorBody, FieldProblem,
+    MachineRoleName, Profile, ProfileDiff, ProfileDraft, ProfileVersion, PublishRequest,
+    RollbackRequest, VersionSummary,
 };
 
 use super::capability::{OperateEnvironment, ReadEnvironment};
 use super::error::ApiError;
 use super::json::{ApiJson, CheckedBody, CheckedJson};
+use super::origin::RequestOrigin;
 use super::AppState;
+use crate::domain::audit::Origin;
 use crate::domain::profiles::{
     content_hash, keep_secrets, seal, unseal, ChangeRequestRecord, DraftRecord, ProfileTarget,
     PublishKind, VersionRecord,
@@ -142,14 +145,38 @@ pub(super) async fn untouched_draft_revision(
     }
 }
 
+/// The machine role of an overlay, for audit events.
+pub(super) fn role_of(target: &ProfileTarget) -> Option<&str> {
+    match target {
+        ProfileTarget::Baseline => None,
+        ProfileTarget::Role(role) => Some(role.as_str()),
+    }
+}
+
+/// What `version` changes, setting by setting, from the version before it.
+async fn changes_from_previous(
+    state: &AppState,
+    environment: &EnvironmentName,
+    target: &ProfileTarget,
+    version: &VersionRecord,
+) -> Result<Vec<SettingChange>, ApiError> {
+    let previous = match version.version - 1 {
+        0 => Profile::default(),
+        number => version_profile(state, environment, target, number).await?,
+    };
+    Ok(previous.diff(&open(state, &version.document)?))
+}
+
 /// In a protected environment a change waits for a second person: the would-be `version`
 /// becomes a change request (answered with 202).
 async fn propose(
     state: &AppState,
+    origin: &Origin,
     environment: &EnvironmentName,
     target: ProfileTarget,
     version: VersionRecord,
 ) -> Result<HttpResponse, ApiError> {
+    let changes = changes_from_previous(state, environment, &target, &version).await?;
     let proposal = ChangeRequestRecord {
         id: uuid::Uuid::new_v4(),
         target,
@@ -166,9 +193,23 @@ async fn propose(
         reason: None,
         version: None,
     };
+    let mut audit = origin
+        .record(
+            AuditAction::ChangeRequestOpen,
+            format!("change-request:{}", proposal.id),
+            proposal.created_at,
+        )
+        .in_environment(environment.as_str())
+        .for_role(role_of(&proposal.target))
+        .with_changes(changes)
+        .with_detail("message", proposal.message.as_str())
+        .with_detail("base_version", proposal.base_version.to_string());
+    if let Some(rollback_of) = proposal.rollback_of {
+        audit = audit.with_detail("rollback_of", rollback_of.to_string());
+    }
     state
         .store
-        .create_change_request(environment, &proposal)
+        .create_change_request(environment, &proposal, &audit)
         .await?;
     tracing::info!(
         by = %proposal.proposer, %environment, profile = %proposal.target,
@@ -189,14 +230,46 @@ async fn propose(
 /// Publishes `version` and announces it.
 pub(super) async fn record_version(
     state: &AppState,
+    origin: &Origin,
     environment: &EnvironmentName,
     target: &ProfileTarget,
     version: VersionRecord,
     kind: &PublishKind,
 ) -> Result<HttpResponse, ApiError> {
+    let changes = changes_from_previous(state, environment, target, &version).await?;
+    let action = match kind {
+        PublishKind::Draft { .. } => AuditAction::ProfilePublish,
+        PublishKind::Rollback { .. } => AuditAction::ProfileRollback,
+        PublishKind::Approval { .. } => AuditAction::ChangeRequestApprove,
+    };
+    let mut audit = origin
+        .record(
+            action,
+            format!("profile:{environment}/{target}@{}", version.version),
+            version.published_at,
+        )
+        .in_environment(environment.as_str())
+        .for_role(role_of(target))
+        .with_changes(changes)
+        .with_detail("message", version.message.as_str())
+        .with_detail("content_hash", version.content_hash.as_str());
+    if let Some(rollback_of) = version.rollback_of {
+        audit = audit.with_detail("rollback_of", rollback_of.to_string());
+    }
+    if let PublishKind::Approval {
+        change_request,
+        reason,
+        ..
+    } = kind
+    {
+        audit = audit
+            .with_detail("change_request", change_request.to_string())
+            .with_detail("proposer", version.author.as_str())
+            .with_detail("reason", reason.as_str());
+    }
     state
         .store
-        .publish(environment, target, &version, kind)
+        .publish(environment, target, &version, kind, &audit)
         .await?;
     state.events.profile_published(ProfilePublished {
         environment: environment.clone(),
@@ -271,6 +344,7 @@ pub async fn get_draft(
 pub async fn put_draft(
     operator: OperateEnvironment,
     state: web::Data<AppState>,
+    from: RequestOrigin,
     request: HttpRequest,
     path: web::Path<(String, String)>,
     CheckedJson(edited): CheckedJson<Profile>,
@@ -286,9 +360,20 @@ pub async fn put_draft(
         updated_by: operator.access.user.username.to_string(),
         updated_at: state.clock.now(),
     };
+    let audit = from
+        .record(
+            &operator.access,
+            AuditAction::ProfileEdit,
+            format!("profile:{}/{target}@draft", environment.name),
+            record.updated_at,
+        )
+        .in_environment(environment.name.as_str())
+        .for_role(role_of(&target))
+        .with_changes(current.profile.diff(&profile))
+        .with_detail("revision", (expected + 1).to_string());
     let saved = state
         .store
-        .save_draft(&environment.name, &target, expected, &record)
+        .save_draft(&environment.name, &target, expected, &record, &audit)
         .await?;
     tracing::info!(by = %record.updated_by, environment = %environment.name, profile = %target, revision = saved.revision, "draft saved");
     Ok(draft_response(&ProfileDraft {
@@ -323,9 +408,11 @@ pub async fn put_draft(
 pub async fn publish(
     operator: OperateEnvironment,
     state: web::Data<AppState>,
+    from: RequestOrigin,
     path: web::Path<(String, String)>,
     ApiJson(request): ApiJson<PublishRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    let origin = from.by(&operator.access);
     let (environment, target) = resolve(&state, &operator.environment, &path.1).await?;
     let draft = state
         .store
@@ -363,12 +450,12 @@ pub async fn publish(
         published_at: now,
     };
     if environment.protected {
-        return propose(&state, &environment.name, target, version).await;
+        return propose(&state, &origin, &environment.name, target, version).await;
     }
     let kind = PublishKind::Draft {
         revision: request.draft_revision,
     };
-    record_version(&state, &environment.name, &target, version, &kind).await
+    record_version(&state, &origin, &environment.name, &target, version, &kind).await
 }
 
 /// Publishes an old version's content as the next version, recorded as a rollback. In a
@@ -396,9 +483,11 @@ pub async fn publish(
 pub async fn rollback(
     operator: OperateEnvironment,
     state: web::Data<AppState>,
+    from: RequestOrigin,
     path: web::Path<(String, String)>,
     ApiJson(request): ApiJson<RollbackRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    let origin = from.by(&operator.access);
     let (environment, target) = resolve(&state, &operator.environment, &path.1).await?;
     let latest = state
         .store
@@ -432,13 +521,13 @@ pub async fn rollback(
         published_at: now,
     };
     if environment.protected {
-        return propose(&state, &environment.name, target, version).await;
+        return propose(&state, &origin, &environment.name, target, version).await;
     }
     let draft_revision =
         untouched_draft_revision(&state, &environment.name, &target, &[&latest.content_hash])
             .await?;
     let kind = PublishKind::Rollback { draft_revision };
-    record_version(&state, &environment.name, &target, version, &kind).await
+    record_version(&state, &origin, &environment.name, &target, version, &kind).await
 }
 
 /// The published versions of a profile, oldest first.

@@ -4,13 +4,14 @@
 use actix_web::http::header;
 use actix_web::{delete, get, post, web, HttpResponse};
 use serde::Deserialize;
-use switchyard_proto::{ApiToken, CreatedApiToken, ErrorBody, NewApiToken};
+use switchyard_proto::{ApiToken, AuditAction, CreatedApiToken, ErrorBody, NewApiToken};
 use time::Duration;
 use uuid::Uuid;
 
 use super::capability::Authenticated;
 use super::error::ApiError;
 use super::json::ApiJson;
+use super::origin::RequestOrigin;
 use super::AppState;
 use crate::auth::{secret, Credential};
 use crate::domain::identity::ApiTokenRecord;
@@ -42,6 +43,7 @@ pub struct TokenListQuery {
 pub async fn create_token(
     caller: Authenticated,
     state: web::Data<AppState>,
+    from: RequestOrigin,
     ApiJson(new): ApiJson<NewApiToken>,
 ) -> Result<HttpResponse, ApiError> {
     let access = caller.0;
@@ -68,7 +70,16 @@ pub async fn create_token(
         expires_at: now + Duration::days(i64::from(new.expires_in_days)),
         revoked_at: None,
     };
-    state.store.create_api_token(&record).await?;
+    let audit = from
+        .record(
+            &access,
+            AuditAction::TokenCreate,
+            format!("token:{}", record.id),
+            now,
+        )
+        .with_detail("name", record.name.as_str())
+        .with_detail("expires_at", record.expires_at.to_string());
+    state.store.create_api_token(&record, &audit).await?;
     tracing::info!(owner = %record.owner, token = %record.id, "API token created");
     Ok(HttpResponse::Created()
         .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -133,6 +144,7 @@ pub async fn list_tokens(
 pub async fn revoke_token(
     caller: Authenticated,
     state: web::Data<AppState>,
+    from: RequestOrigin,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let access = caller.0;
@@ -145,10 +157,16 @@ pub async fn revoke_token(
         }
         Err(error) => return Err(error.into()),
     };
-    state
-        .store
-        .revoke_api_token(token.id, state.clock.now())
-        .await?;
+    let now = state.clock.now();
+    let audit = from
+        .record(
+            &access,
+            AuditAction::TokenRevoke,
+            format!("token:{}", token.id),
+            now,
+        )
+        .with_detail("owner", token.owner.to_string());
+    state.store.revoke_api_token(token.id, now, &audit).await?;
     tracing::info!(by = %access.user.username, token = %id, "API token revoked");
     Ok(HttpResponse::NoContent().finish())
 }

@@ -1,16 +1,19 @@
 //! Managing users, their global roles and their grants. Admins change; auditors read.
 
 use actix_web::{delete, get, post, put, web, HttpResponse};
+use switchyard_proto::profile::SettingChange;
 use switchyard_proto::{
-    EnvironmentName, ErrorBody, GlobalRoleChange, GrantChange, NewUser, PasswordReset, User,
-    Username,
+    AuditAction, EnvironmentName, ErrorBody, GlobalRoleChange, GrantChange, NewUser, PasswordReset,
+    User, Username,
 };
 use uuid::Uuid;
 
 use super::capability::{Admin, ReadAll};
 use super::error::ApiError;
 use super::json::ApiJson;
+use super::origin::RequestOrigin;
 use super::AppState;
+use crate::domain::audit::change;
 use crate::domain::identity::{UserChange, UserRecord};
 
 fn username(text: &str) -> Result<Username, ApiError> {
@@ -24,6 +27,33 @@ fn environment(text: &str) -> Result<EnvironmentName, ApiError> {
 /// The user as the API shows it, with current grants.
 async fn shown(state: &AppState, user: &UserRecord) -> Result<User, ApiError> {
     Ok(user.to_wire(state.store.grants(user.id).await?))
+}
+
+/// A global role as the audit trail shows it.
+fn role_name(role: Option<switchyard_proto::GlobalRole>) -> String {
+    role.map_or("none", |role| role.as_str()).to_owned()
+}
+
+fn disabled_change(before: &UserRecord, disabled: bool) -> Vec<SettingChange> {
+    let (old, new) = (before.disabled.to_string(), disabled.to_string());
+    change("disabled", Some(old), Some(new))
+        .into_iter()
+        .collect()
+}
+
+/// The role `user` holds on `environment`, if any.
+async fn held_role(
+    state: &AppState,
+    user: &UserRecord,
+    environment: &EnvironmentName,
+) -> Result<Option<String>, ApiError> {
+    Ok(state
+        .store
+        .grants(user.id)
+        .await?
+        .into_iter()
+        .find(|grant| grant.environment == *environment)
+        .map(|grant| grant.role.as_str().to_owned()))
 }
 
 async fn hash(state: &AppState, password: switchyard_proto::Password) -> Result<String, ApiError> {
@@ -75,6 +105,7 @@ pub async fn list_users(
 pub async fn create_user(
     admin: Admin,
     state: web::Data<AppState>,
+    from: RequestOrigin,
     ApiJson(new): ApiJson<NewUser>,
 ) -> Result<HttpResponse, ApiError> {
     let user = UserRecord {
@@ -86,7 +117,16 @@ pub async fn create_user(
         created_at: state.clock.now(),
         sessions_valid_after: None,
     };
-    state.store.create_user(&user).await?;
+    let role = Some(role_name(user.global_role));
+    let audit = from
+        .record(
+            &admin.0,
+            AuditAction::UserCreate,
+            format!("user:{}", user.username),
+            user.created_at,
+        )
+        .with_changes(change("global_role", None, role).into_iter().collect());
+    state.store.create_user(&user, &audit).await?;
     tracing::info!(by = %admin.0.user.username, username = %user.username, "user created");
     Ok(HttpResponse::Created().json(user.to_wire(Vec::new())))
 }
@@ -132,20 +172,29 @@ pub async fn get_user(
 pub async fn disable_user(
     admin: Admin,
     state: web::Data<AppState>,
+    from: RequestOrigin,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let name = username(&path)?;
-    let change = UserChange {
+    let now = state.clock.now();
+    // Their sessions end with it.
+    let update = UserChange {
         disabled: Some(true),
+        sessions_valid_after: Some(now),
         ..UserChange::default()
     };
+    let before = state.store.user_by_name(&name).await?;
+    let audit = from
+        .record(
+            &admin.0,
+            AuditAction::UserUpdate,
+            format!("user:{name}"),
+            now,
+        )
+        .with_changes(disabled_change(&before, true));
     let user = state
         .store
-        .update_user_keeping_an_admin(&name, &change)
-        .await?;
-    state
-        .store
-        .revoke_user_refresh_tokens(user.id, state.clock.now())
+        .update_user_keeping_an_admin(&name, &update, &audit)
         .await?;
     tracing::info!(by = %admin.0.user.username, username = %name, "user disabled");
     Ok(HttpResponse::Ok().json(shown(&state, &user).await?))
@@ -168,14 +217,24 @@ pub async fn disable_user(
 pub async fn enable_user(
     admin: Admin,
     state: web::Data<AppState>,
+    from: RequestOrigin,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let name = username(&path)?;
-    let change = UserChange {
+    let update = UserChange {
         disabled: Some(false),
         ..UserChange::default()
     };
-    let user = state.store.update_user(&name, &change).await?;
+    let before = state.store.user_by_name(&name).await?;
+    let audit = from
+        .record(
+            &admin.0,
+            AuditAction::UserUpdate,
+            format!("user:{name}"),
+            state.clock.now(),
+        )
+        .with_changes(disabled_change(&before, false));
+    let user = state.store.update_user(&name, &update, &audit).await?;
     tracing::info!(by = %admin.0.user.username, username = %name, "user enabled");
     Ok(HttpResponse::Ok().json(shown(&state, &user).await?))
 }
@@ -199,21 +258,32 @@ pub async fn enable_user(
 pub async fn reset_password(
     admin: Admin,
     state: web::Data<AppState>,
+    from: RequestOrigin,
     path: web::Path<String>,
     ApiJson(reset): ApiJson<PasswordReset>,
 ) -> Result<HttpResponse, ApiError> {
     let name = username(&path)?;
     // Sessions end: access tokens issued before now stop working, refresh tokens are revoked.
-    let change = UserChange {
+    let now = state.clock.now();
+    let update = UserChange {
         password_hash: Some(hash(&state, reset.password).await?),
-        sessions_valid_after: Some(state.clock.now()),
+        sessions_valid_after: Some(now),
         ..UserChange::default()
     };
-    let user = state.store.update_user(&name, &change).await?;
-    state
-        .store
-        .revoke_user_refresh_tokens(user.id, state.clock.now())
-        .await?;
+    let secret = Some("(secret)".to_owned());
+    let audit = from
+        .record(
+            &admin.0,
+            AuditAction::UserUpdate,
+            format!("user:{name}"),
+            now,
+        )
+        .with_changes(vec![SettingChange {
+            path: "password".into(),
+            old: secret.clone(),
+            new: secret,
+        }]);
+    state.store.update_user(&name, &update, &audit).await?;
     tracing::info!(by = %admin.0.user.username, username = %name, "password reset");
     Ok(HttpResponse::NoContent().finish())
 }
@@ -238,19 +308,31 @@ pub async fn reset_password(
 pub async fn set_global_role(
     admin: Admin,
     state: web::Data<AppState>,
+    from: RequestOrigin,
     path: web::Path<String>,
-    ApiJson(change): ApiJson<GlobalRoleChange>,
+    ApiJson(wanted): ApiJson<GlobalRoleChange>,
 ) -> Result<HttpResponse, ApiError> {
     let name = username(&path)?;
     let update = UserChange {
-        global_role: Some(change.global_role),
+        global_role: Some(wanted.global_role),
         ..UserChange::default()
     };
+    let before = state.store.user_by_name(&name).await?;
+    let old = Some(role_name(before.global_role));
+    let new = Some(role_name(wanted.global_role));
+    let audit = from
+        .record(
+            &admin.0,
+            AuditAction::UserUpdate,
+            format!("user:{name}"),
+            state.clock.now(),
+        )
+        .with_changes(change("global_role", old, new).into_iter().collect());
     let user = state
         .store
-        .update_user_keeping_an_admin(&name, &update)
+        .update_user_keeping_an_admin(&name, &update, &audit)
         .await?;
-    tracing::info!(by = %admin.0.user.username, username = %name, role = ?change.global_role, "global role set");
+    tracing::info!(by = %admin.0.user.username, username = %name, role = ?wanted.global_role, "global role set");
     Ok(HttpResponse::Ok().json(shown(&state, &user).await?))
 }
 
@@ -276,17 +358,25 @@ pub async fn set_global_role(
 pub async fn put_grant(
     admin: Admin,
     state: web::Data<AppState>,
+    from: RequestOrigin,
     path: web::Path<(String, String)>,
-    ApiJson(change): ApiJson<GrantChange>,
+    ApiJson(wanted): ApiJson<GrantChange>,
 ) -> Result<HttpResponse, ApiError> {
     let (name, environment_name) = path.into_inner();
     let (name, environment_name) = (username(&name)?, environment(&environment_name)?);
     let user = state.store.user_by_name(&name).await?;
+    let now = state.clock.now();
+    let old = held_role(&state, &user, &environment_name).await?;
+    let new = Some(wanted.role.as_str().to_owned());
+    let audit = from
+        .record(&admin.0, AuditAction::GrantPut, format!("user:{name}"), now)
+        .in_environment(environment_name.as_str())
+        .with_changes(change("role", old, new).into_iter().collect());
     state
         .store
-        .put_grant(user.id, &environment_name, change.role, state.clock.now())
+        .put_grant(user.id, &environment_name, wanted.role, now, &audit)
         .await?;
-    tracing::info!(by = %admin.0.user.username, username = %name, environment = %environment_name, role = change.role.as_str(), "grant set");
+    tracing::info!(by = %admin.0.user.username, username = %name, environment = %environment_name, role = wanted.role.as_str(), "grant set");
     Ok(HttpResponse::Ok().json(shown(&state, &user).await?))
 }
 
@@ -310,12 +400,26 @@ pub async fn put_grant(
 pub async fn remove_grant(
     admin: Admin,
     state: web::Data<AppState>,
+    from: RequestOrigin,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (name, environment_name) = path.into_inner();
     let (name, environment_name) = (username(&name)?, environment(&environment_name)?);
     let user = state.store.user_by_name(&name).await?;
-    state.store.remove_grant(user.id, &environment_name).await?;
+    let old = held_role(&state, &user, &environment_name).await?;
+    let audit = from
+        .record(
+            &admin.0,
+            AuditAction::GrantRemove,
+            format!("user:{name}"),
+            state.clock.now(),
+        )
+        .in_environment(environment_name.as_str())
+        .with_changes(change("role", old, None).into_iter().collect());
+    state
+        .store
+        .remove_grant(user.id, &environment_name, &audit)
+        .await?;
     tracing::info!(by = %admin.0.user.username, username = %name, environment = %environment_name, "grant removed");
     Ok(HttpResponse::Ok().json(shown(&state, &user).await?))
 }

@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use switchyard_proto::{
-    Environment, EnvironmentName, EnvironmentRole, EnvironmentUpdate, Grant, MachineRole,
-    MachineRoleName, NewEnvironment, Username,
+    AuditEvent, AuditVerification, Environment, EnvironmentName, EnvironmentRole,
+    EnvironmentUpdate, Grant, MachineRole, MachineRoleName, NewEnvironment, Username,
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -26,6 +26,7 @@ pub use sqlite::SqliteStore;
 pub use timestamp::Timestamp;
 
 use crate::config::DatabaseUrl;
+use crate::domain::audit::{AuditFilter, AuditRecord, ChainCheck};
 use crate::domain::identity::{
     ApiTokenRecord, RefreshTokenRecord, RefreshUse, UserChange, UserRecord,
 };
@@ -50,6 +51,7 @@ pub trait Store: Send + Sync + fmt::Debug {
         &self,
         new: &NewEnvironment,
         created_at: OffsetDateTime,
+        audit: &AuditRecord,
     ) -> Result<Environment, StoreError>;
 
     /// The environment called `name`.
@@ -63,13 +65,14 @@ pub trait Store: Send + Sync + fmt::Debug {
         &self,
         name: &EnvironmentName,
         update: &EnvironmentUpdate,
+        audit: &AuditRecord,
     ) -> Result<Environment, StoreError>;
 
     /// How many users exist.
     async fn count_users(&self) -> Result<u64, StoreError>;
 
     /// Creates a user; the name must be new.
-    async fn create_user(&self, user: &UserRecord) -> Result<(), StoreError>;
+    async fn create_user(&self, user: &UserRecord, audit: &AuditRecord) -> Result<(), StoreError>;
 
     /// The user called `username`.
     async fn user_by_name(&self, username: &Username) -> Result<UserRecord, StoreError>;
@@ -80,11 +83,13 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// All users, by name.
     async fn users(&self) -> Result<Vec<UserRecord>, StoreError>;
 
-    /// Applies `change` to the user called `username` and returns the result.
+    /// Applies `change` to the user called `username` and returns the result. A change that
+    /// sets `sessions_valid_after` revokes the user's refresh tokens too.
     async fn update_user(
         &self,
         username: &Username,
         change: &UserChange,
+        audit: &AuditRecord,
     ) -> Result<UserRecord, StoreError>;
 
     /// Applies the `disabled` and `global_role` parts of `change`, unless that would leave no
@@ -93,6 +98,7 @@ pub trait Store: Send + Sync + fmt::Debug {
         &self,
         username: &Username,
         change: &UserChange,
+        audit: &AuditRecord,
     ) -> Result<UserRecord, StoreError>;
 
     /// The user's grants, by environment.
@@ -105,6 +111,7 @@ pub trait Store: Send + Sync + fmt::Debug {
         environment: &EnvironmentName,
         role: EnvironmentRole,
         granted_at: OffsetDateTime,
+        audit: &AuditRecord,
     ) -> Result<(), StoreError>;
 
     /// Takes the user's role on `environment` away; `false` if there was none.
@@ -112,10 +119,15 @@ pub trait Store: Send + Sync + fmt::Debug {
         &self,
         user_id: Uuid,
         environment: &EnvironmentName,
+        audit: &AuditRecord,
     ) -> Result<bool, StoreError>;
 
     /// Keeps a new refresh token.
-    async fn insert_refresh_token(&self, token: &RefreshTokenRecord) -> Result<(), StoreError>;
+    async fn insert_refresh_token(
+        &self,
+        token: &RefreshTokenRecord,
+        audit: &AuditRecord,
+    ) -> Result<(), StoreError>;
 
     /// Uses up the refresh token with hash `token_hash`, at most once even under concurrency.
     async fn use_refresh_token(
@@ -129,27 +141,29 @@ pub trait Store: Send + Sync + fmt::Debug {
         &self,
         family: Uuid,
         now: OffsetDateTime,
+        audit: &AuditRecord,
     ) -> Result<(), StoreError>;
 
-    /// Ends every refresh token of a user (after a password reset or disabling).
-    async fn revoke_user_refresh_tokens(
-        &self,
-        user_id: Uuid,
-        now: OffsetDateTime,
-    ) -> Result<(), StoreError>;
-
-    /// Ends an access token before its expiry.
-    async fn revoke_access_token(
+    /// Ends a login session: its access token `jti` stops working before its expiry and, when
+    /// given, its refresh-token `family` cannot be refreshed.
+    async fn end_session(
         &self,
         jti: Uuid,
         expires_at: OffsetDateTime,
+        family: Option<Uuid>,
+        now: OffsetDateTime,
+        audit: &AuditRecord,
     ) -> Result<(), StoreError>;
 
     /// Whether the access token `jti` was ended.
     async fn access_token_revoked(&self, jti: Uuid) -> Result<bool, StoreError>;
 
     /// Keeps a new API token.
-    async fn create_api_token(&self, token: &ApiTokenRecord) -> Result<(), StoreError>;
+    async fn create_api_token(
+        &self,
+        token: &ApiTokenRecord,
+        audit: &AuditRecord,
+    ) -> Result<(), StoreError>;
 
     /// The API token whose secret hashes to `token_hash`, if any.
     async fn api_token_by_hash(
@@ -168,10 +182,15 @@ pub trait Store: Send + Sync + fmt::Debug {
         &self,
         id: Uuid,
         now: OffsetDateTime,
+        audit: &AuditRecord,
     ) -> Result<ApiTokenRecord, StoreError>;
 
     /// Creates a machine role; its name must be new.
-    async fn create_machine_role(&self, role: &MachineRole) -> Result<(), StoreError>;
+    async fn create_machine_role(
+        &self,
+        role: &MachineRole,
+        audit: &AuditRecord,
+    ) -> Result<(), StoreError>;
 
     /// All machine roles, by name.
     async fn machine_roles(&self) -> Result<Vec<MachineRole>, StoreError>;
@@ -194,6 +213,7 @@ pub trait Store: Send + Sync + fmt::Debug {
         target: &ProfileTarget,
         expected_revision: u64,
         draft: &DraftRecord,
+        audit: &AuditRecord,
     ) -> Result<DraftRecord, StoreError>;
 
     /// The published versions of a profile, oldest first.
@@ -228,6 +248,7 @@ pub trait Store: Send + Sync + fmt::Debug {
         target: &ProfileTarget,
         version: &VersionRecord,
         kind: &PublishKind,
+        audit: &AuditRecord,
     ) -> Result<(), StoreError>;
 
     /// Keeps a new change request.
@@ -235,6 +256,7 @@ pub trait Store: Send + Sync + fmt::Debug {
         &self,
         environment: &EnvironmentName,
         request: &ChangeRequestRecord,
+        audit: &AuditRecord,
     ) -> Result<(), StoreError>;
 
     /// One change request of an environment.
@@ -258,7 +280,18 @@ pub trait Store: Send + Sync + fmt::Debug {
         decided_by: &str,
         reason: &str,
         now: OffsetDateTime,
+        audit: &AuditRecord,
     ) -> Result<(), StoreError>;
+
+    /// Appends an event that records no change of its own (a failed login).
+    async fn record_audit(&self, audit: &AuditRecord) -> Result<AuditEvent, StoreError>;
+
+    /// Audit events matching `filter`, newest first, at most `filter.limit`.
+    async fn audit_events(&self, filter: &AuditFilter) -> Result<Vec<AuditEvent>, StoreError>;
+
+    /// Audit events after position `after_seq`, oldest first, at most `limit`: the chain as
+    /// stored, for checking. A row that cannot be read is [`StoreError::CorruptAuditEvent`].
+    async fn audit_chain(&self, after_seq: u64, limit: u32) -> Result<Vec<AuditEvent>, StoreError>;
 
     /// Closes every connection; later calls fail.
     async fn close(&self);
@@ -330,6 +363,33 @@ pub enum StoreError {
     /// A stored value breaks the rules of its type: someone edited the database by hand.
     #[error("stored data is invalid: {0}")]
     Corrupt(String),
+    /// An audit event cannot be read back: someone edited the database by hand.
+    #[error("audit event {seq} cannot be read: {problem}")]
+    CorruptAuditEvent { seq: u64, problem: String },
+}
+
+/// Walks the whole audit trail from its first event, page by page, and says whether every
+/// link holds and, if not, which is the first broken one.
+pub async fn verify_audit_trail(store: &dyn Store) -> Result<AuditVerification, StoreError> {
+    const PAGE: u32 = 1000;
+    let mut check = ChainCheck::default();
+    let mut after = 0;
+    loop {
+        let page = match store.audit_chain(after, PAGE).await {
+            Ok(page) => page,
+            Err(StoreError::CorruptAuditEvent { seq, problem }) => {
+                check.broken(seq, format!("it cannot be read: {problem}"));
+                break;
+            }
+            Err(error) => return Err(error),
+        };
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        if !page.iter().all(|event| check.next(event)) {
+            break;
+        }
+    }
+    Ok(check.finish())
 }
 
 pub(crate) fn parse_name(name: String) -> Result<EnvironmentName, StoreError> {
@@ -379,4 +439,30 @@ pub(crate) fn parse_global_role(
 
 pub(crate) fn parse_environment_role(role: String) -> Result<EnvironmentRole, StoreError> {
     EnvironmentRole::parse(&role).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// An audit event's name-like column (`action`, `outcome`...), as its type.
+pub(crate) fn audit_name<T: serde::de::DeserializeOwned>(
+    seq: u64,
+    column: &str,
+    text: String,
+) -> Result<T, StoreError> {
+    serde_json::from_value(serde_json::Value::String(text)).map_err(|e| {
+        StoreError::CorruptAuditEvent {
+            seq,
+            problem: format!("{column}: {e}"),
+        }
+    })
+}
+
+/// An audit event's JSON column (`changes`, `detail`), as its type.
+pub(crate) fn audit_json<T: serde::de::DeserializeOwned>(
+    seq: u64,
+    column: &str,
+    text: String,
+) -> Result<T, StoreError> {
+    serde_json::from_str(&text).map_err(|e| StoreError::CorruptAuditEvent {
+        seq,
+        problem: format!("{column}: {e}"),
+    })
 }

@@ -31,5 +31,7 @@ implement_store!(
     PostgresStore,
     sqlx::Postgres,
     "postgres",
-    "LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE"
+    "LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE",
+    "SELECT pg_advisory_xact_lock(7236345127406372213)",
+    "strpos"
 );

@@ -5,9 +5,101 @@
 
 /// Implements `Store` for `$store` (a struct with a `pool` field) on database `$db`.
 /// `$write_lock` is a statement that, first in a transaction, makes it exclusive among
-/// writers: changes that must see a consistent set of admins take it.
+/// writers: changes that must see a consistent set of admins take it. `$chain_lock` does the
+/// same among writers to the audit trail, which every change is. `$position` is the SQL
+/// function giving the place of one text in another (0 when absent).
 macro_rules! implement_store {
-    ($store:ident, $db:ty, $kind:literal, $write_lock:literal) => {
+    ($store:ident, $db:ty, $kind:literal, $write_lock:literal, $chain_lock:literal, $position:literal) => {
+        /// Begins a transaction that will append to the audit trail. It takes the trail's lock
+        /// first, so events are numbered in the order their transactions commit, and writers
+        /// always take locks in the same order.
+        async fn begin_audited(
+            pool: &sqlx::Pool<$db>,
+        ) -> Result<sqlx::Transaction<'static, $db>, $crate::store::StoreError> {
+            let mut tx = pool.begin().await?;
+            sqlx::query($chain_lock).execute(&mut *tx).await?;
+            Ok(tx)
+        }
+
+        /// Appends `record` to the audit trail within the caller's transaction, which holds
+        /// the trail's lock ([`begin_audited`]).
+        async fn append_audit(
+            connection: &mut <$db as sqlx::Database>::Connection,
+            record: &$crate::domain::audit::AuditRecord,
+        ) -> Result<switchyard_proto::AuditEvent, $crate::store::StoreError> {
+            use sqlx::Row as _;
+            let head = sqlx::query("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
+                .fetch_optional(&mut *connection)
+                .await?;
+            let (seq, previous_hash) = match head {
+                Some(row) => (
+                    $crate::store::counter(row.try_get("seq")?)? + 1,
+                    row.try_get::<String, _>("hash")?,
+                ),
+                None => (1, $crate::domain::audit::GENESIS_HASH.to_owned()),
+            };
+            let event = record.chain(seq, &previous_hash);
+            sqlx::query(
+                "INSERT INTO audit_events (seq, id, at, actor_kind, actor, source, user_agent,                  request_id, action, environment, machine_role, target, outcome, changes, paths,                  detail, previous_hash, hash)                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,                  $17, $18)",
+            )
+            .bind($crate::store::stored_counter(event.seq))
+            .bind(event.id)
+            .bind($crate::store::Timestamp::from(event.at))
+            .bind(event.actor_kind.as_str())
+            .bind(&event.actor)
+            .bind(&event.source)
+            .bind(&event.user_agent)
+            .bind(&event.request_id)
+            .bind(event.action.as_str())
+            .bind(&event.environment)
+            .bind(&event.machine_role)
+            .bind(&event.target)
+            .bind(event.outcome.as_str())
+            .bind(serde_json::to_string(&event.changes).unwrap_or_default())
+            .bind($crate::domain::audit::path_index(&event.changes))
+            .bind(serde_json::to_string(&event.detail).unwrap_or_default())
+            .bind(&event.previous_hash)
+            .bind(&event.hash)
+            .execute(&mut *connection)
+            .await?;
+            Ok(event)
+        }
+
+        fn audit_event_from_row(
+            row: <$db as sqlx::Database>::Row,
+        ) -> Result<switchyard_proto::AuditEvent, $crate::store::StoreError> {
+            use sqlx::Row as _;
+            use $crate::store::{audit_json, audit_name};
+            let seq = $crate::store::counter(row.try_get("seq")?)?;
+            let event = switchyard_proto::AuditEvent {
+                seq,
+                id: row.try_get("id")?,
+                at: row.try_get::<$crate::store::Timestamp, _>("at")?.get(),
+                actor_kind: audit_name(seq, "actor_kind", row.try_get("actor_kind")?)?,
+                actor: row.try_get("actor")?,
+                source: row.try_get("source")?,
+                user_agent: row.try_get("user_agent")?,
+                request_id: row.try_get("request_id")?,
+                action: audit_name(seq, "action", row.try_get("action")?)?,
+                environment: row.try_get("environment")?,
+                machine_role: row.try_get("machine_role")?,
+                target: row.try_get("target")?,
+                outcome: audit_name(seq, "outcome", row.try_get("outcome")?)?,
+                changes: audit_json(seq, "changes", row.try_get("changes")?)?,
+                detail: audit_json(seq, "detail", row.try_get("detail")?)?,
+                previous_hash: row.try_get("previous_hash")?,
+                hash: row.try_get("hash")?,
+            };
+            let paths: String = row.try_get("paths")?;
+            if paths != $crate::domain::audit::path_index(&event.changes) {
+                return Err($crate::store::StoreError::CorruptAuditEvent {
+                    seq,
+                    problem: "its setting index does not match its changes".into(),
+                });
+            }
+            Ok(event)
+        }
+
         fn environment_from_row(
             row: <$db as sqlx::Database>::Row,
         ) -> Result<switchyard_proto::Environment, $crate::store::StoreError> {
@@ -134,6 +226,25 @@ macro_rules! implement_store {
             revision.map_or(Ok(0), $crate::store::counter)
         }
 
+        /// When a user change ends their sessions, their refresh tokens end with it.
+        async fn end_refresh_tokens(
+            connection: &mut <$db as sqlx::Database>::Connection,
+            user: &$crate::domain::identity::UserRecord,
+            change: &$crate::domain::identity::UserChange,
+        ) -> Result<(), $crate::store::StoreError> {
+            if let Some(now) = change.sessions_valid_after {
+                sqlx::query(
+                    "UPDATE refresh_tokens SET revoked_at = $2 \
+                     WHERE user_id = $1 AND revoked_at IS NULL",
+                )
+                .bind(user.id)
+                .bind($crate::store::Timestamp::from(now))
+                .execute(&mut *connection)
+                .await?;
+            }
+            Ok(())
+        }
+
         #[async_trait::async_trait]
         impl $crate::store::Store for $store {
             fn kind(&self) -> &'static str {
@@ -151,7 +262,9 @@ macro_rules! implement_store {
                 &self,
                 new: &switchyard_proto::NewEnvironment,
                 created_at: time::OffsetDateTime,
+                audit: &$crate::domain::audit::AuditRecord,
             ) -> Result<switchyard_proto::Environment, $crate::store::StoreError> {
+                let mut tx = begin_audited(&self.pool).await?;
                 let row = sqlx::query(
                     "INSERT INTO environments (name, description, protected, created_at) \
                      VALUES ($1, $2, $3, $4) \
@@ -161,13 +274,16 @@ macro_rules! implement_store {
                 .bind(new.description.as_str())
                 .bind(new.protected)
                 .bind($crate::store::Timestamp::from(created_at))
-                .fetch_one(&self.pool)
+                .fetch_one(&mut *tx)
                 .await
                 .map_err(|e| match $crate::store::is_unique_violation(&e) {
                     true => $crate::store::StoreError::EnvironmentExists(new.name.clone()),
                     false => e.into(),
                 })?;
-                environment_from_row(row)
+                let environment = environment_from_row(row)?;
+                append_audit(&mut tx, audit).await?;
+                tx.commit().await?;
+                Ok(environment)
             }
 
             async fn environment(
@@ -205,8 +321,10 @@ macro_rules! implement_store {
                 &self,
                 name: &switchyard_proto::EnvironmentName,
                 update: &switchyard_proto::EnvironmentUpdate,
+                audit: &$crate::domain::audit::AuditRecord,
             ) -> Result<switchyard_proto::Environment, $crate::store::StoreError> {
-                sqlx::query(
+                let mut tx = begin_audited(&self.pool).await?;
+                let environment = sqlx::query(
                     "UPDATE environments \
                      SET description = COALESCE($2, description), \
                          protected = COALESCE($3, protected) \
@@ -215,12 +333,15 @@ macro_rules! implement_store {
                 .bind(name.as_str())
                 .bind(update.description.as_ref().map(|d| d.as_str()))
                 .bind(update.protected)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *tx)
                 .await?
                 .map(environment_from_row)
                 .unwrap_or_else(|| {
                     Err($crate::store::StoreError::EnvironmentNotFound(name.clone()))
-                })
+                })?;
+                append_audit(&mut tx, audit).await?;
+                tx.commit().await?;
+                Ok(environment)
             }
 
             async fn count_users(&self) -> Result<u64, $crate::store::StoreError> {
@@ -233,7 +354,9 @@ macro_rules! implement_store {
             async fn create_user(
                 &self,
                 user: &$crate::domain::identity::UserRecord,
+                audit: &$crate::domain::audit::AuditRecord,
             ) -> Result<(), $crate::store::StoreError> {
+                let mut tx = begin_audited(&self.pool).await?;
                 sqlx::query(
                     "INSERT INTO users \
                      (id, username, password_hash, global_role, disabled, created_at) \
@@ -245,12 +368,14 @@ macro_rules! implement_store {
                 .bind(user.global_role.map(|role| role.as_str()))
                 .bind(user.disabled)
                 .bind($crate::store::Timestamp::from(user.created_at))
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await
                 .map_err(|e| match $crate::store::is_unique_violation(&e) {
                     true => $crate::store::StoreError::UserExists(user.username.clone()),
                     false => e.into(),
                 })?;
+                append_audit(&mut tx, audit).await?;
+                tx.commit().await?;
                 Ok(())
             }
 
@@ -308,8 +433,10 @@ macro_rules! implement_store {
                 &self,
                 username: &switchyard_proto::Username,
                 change: &$crate::domain::identity::UserChange,
+                audit: &$crate::domain::audit::AuditRecord,
             ) -> Result<$crate::domain::identity::UserRecord, $crate::store::StoreError> {
-                sqlx::query(
+                let mut tx = begin_audited(&self.pool).await?;
+                let user = sqlx::query(
                     "UPDATE users SET disabled = COALESCE($2, disabled), \
                      password_hash = COALESCE($3, password_hash), \
                      global_role = CASE WHEN $4 THEN $5 ELSE global_role END, \
@@ -324,26 +451,32 @@ macro_rules! implement_store {
                 .bind(change.global_role.is_some())
                 .bind(change.global_role.flatten().map(|role| role.as_str()))
                 .bind(change.sessions_valid_after.map($crate::store::Timestamp::from))
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *tx)
                 .await?
                 .map(user_from_row)
                 .unwrap_or_else(|| {
                     Err($crate::store::StoreError::UserNotFound(username.to_string()))
-                })
+                })?;
+                end_refresh_tokens(&mut tx, &user, change).await?;
+                append_audit(&mut tx, audit).await?;
+                tx.commit().await?;
+                Ok(user)
             }
 
             async fn update_user_keeping_an_admin(
                 &self,
                 username: &switchyard_proto::Username,
                 change: &$crate::domain::identity::UserChange,
+                audit: &$crate::domain::audit::AuditRecord,
             ) -> Result<$crate::domain::identity::UserRecord, $crate::store::StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = begin_audited(&self.pool).await?;
                 // Exclusive among writers, so two admins demoting each other at once cannot
                 // both see the other as the one who remains.
                 sqlx::query($write_lock).execute(&mut *tx).await?;
                 let row = sqlx::query(
                     "UPDATE users SET disabled = COALESCE($2, disabled), \
-                     global_role = CASE WHEN $3 THEN $4 ELSE global_role END \
+                     global_role = CASE WHEN $3 THEN $4 ELSE global_role END, \
+                     sessions_valid_after = COALESCE($5, sessions_valid_after) \
                      WHERE username = $1 \
                      RETURNING id, username, password_hash, global_role, disabled, created_at, \
                      sessions_valid_after",
@@ -352,6 +485,7 @@ macro_rules! implement_store {
                 .bind(change.disabled)
                 .bind(change.global_role.is_some())
                 .bind(change.global_role.flatten().map(|role| role.as_str()))
+                .bind(change.sessions_valid_after.map($crate::store::Timestamp::from))
                 .fetch_optional(&mut *tx)
                 .await?
                 .ok_or_else(|| $crate::store::StoreError::UserNotFound(username.to_string()))?;
@@ -364,6 +498,8 @@ macro_rules! implement_store {
                 if admins == 0 {
                     return Err($crate::store::StoreError::LastAdmin);
                 }
+                end_refresh_tokens(&mut tx, &user, change).await?;
+                append_audit(&mut tx, audit).await?;
                 tx.commit().await?;
                 Ok(user)
             }
@@ -396,7 +532,9 @@ macro_rules! implement_store {
                 environment: &switchyard_proto::EnvironmentName,
                 role: switchyard_proto::EnvironmentRole,
                 granted_at: time::OffsetDateTime,
+                audit: &$crate::domain::audit::AuditRecord,
             ) -> Result<(), $crate::store::StoreError> {
+                let mut tx = begin_audited(&self.pool).await?;
                 sqlx::query(
                     "INSERT INTO grants (user_id, environment, role, granted_at) \
                      VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, environment) \
@@ -406,12 +544,14 @@ macro_rules! implement_store {
                 .bind(environment.as_str())
                 .bind(role.as_str())
                 .bind($crate::store::Timestamp::from(granted_at))
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await
                 .map_err(|e| match $crate::store::is_foreign_key_violation(&e) {
                     true => $crate::store::StoreError::EnvironmentNotFound(environment.clone()),
                     false => e.into(),
                 })?;
+                append_audit(&mut tx, audit).await?;
+                tx.commit().await?;
                 Ok(())
             }
 
@@ -419,20 +559,29 @@ macro_rules! implement_store {
                 &self,
                 user_id: uuid::Uuid,
                 environment: &switchyard_proto::EnvironmentName,
+                audit: &$crate::domain::audit::AuditRecord,
             ) -> Result<bool, $crate::store::StoreError> {
+                let mut tx = begin_audited(&self.pool).await?;
                 let result =
                     sqlx::query("DELETE FROM grants WHERE user_id = $1 AND environment = $2")
                         .bind(user_id)
                         .bind(environment.as_str())
-                        .execute(&self.pool)
+                        .execute(&mut *tx)
                         .await?;
-                Ok(result.rows_affected() > 0)
+                if result.rows_affected() == 0 {
+                    return Ok(false);
+                }
+                append_audit(&mut tx, audit).await?;
+                tx.commit().await?;
+                Ok(true)
             }
 
             async fn insert_refresh_token(
                 &self,
                 token: &$crate::domain::identity::RefreshTokenRecord,
+                audit: &$crate::domain::audit::AuditRecord,
             ) -> Result<(), $crate::store::StoreError> {
+                let mut tx = begin_audited(&self.pool).await?;
                 sqlx::query(
                     "INSERT INTO refresh_tokens \
                      (token_hash, family, user_id, issued_at, expires_at) \
@@ -443,13 +592,15 @@ macro_rules! implement_store {
                 .bind(token.user_id)
                 .bind($crate::store::Timestamp::from(token.issued_at))
                 .bind($crate::store::Timestamp::from(token.expires_at))
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
                 // Expired tokens can neither be used nor replayed: they need not be kept.
                 sqlx::query("DELETE FROM refresh_tokens WHERE expires_at < $1")
                     .bind($crate::store::Timestamp::from(token.issued_at))
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await?;
+                append_audit(&mut tx, audit).await?;
+                tx.commit().await?;
                 Ok(())
             }
 
@@ -506,46 +657,38 @@ macro_rules! implement_store {
                 &self,
                 family: uuid::Uuid,
                 now: time::OffsetDateTime,
+                audit: &$crate::domain::audit::AuditRecord,
             ) -> Result<(), $crate::store::StoreError> {
+                let mut tx = begin_audited(&self.pool).await?;
                 sqlx::query(
                     "UPDATE refresh_tokens SET revoked_at = $2 \
                      WHERE family = $1 AND revoked_at IS NULL",
                 )
                 .bind(family)
                 .bind($crate::store::Timestamp::from(now))
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
+                append_audit(&mut tx, audit).await?;
+                tx.commit().await?;
                 Ok(())
             }
 
-            async fn revoke_user_refresh_tokens(
-                &self,
-                user_id: uuid::Uuid,
-                now: time::OffsetDateTime,
-            ) -> Result<(), $crate::store::StoreError> {
-                sqlx::query(
-                    "UPDATE refresh_tokens SET revoked_at = $2 \
-                     WHERE user_id = $1 AND revoked_at IS NULL",
-                )
-                .bind(user_id)
-                .bind($crate::store::Timestamp::from(now))
-                .execute(&self.pool)
-                .await?;
-                Ok(())
-            }
-
-            async fn revoke_access_token(
+            async fn end_session(
                 &self,
                 jti: uuid::Uuid,
                 expires_at: time::OffsetDateTime,
+                family: Option<uuid::Uuid>,
+                now: time::OffsetDateTime,
+                audit: &$crate::domain::audit::AuditRecord,
             ) -> Result<(), $crate::store::StoreError> {
+                let mut tx = begin_audited(&self.pool).await?;
                 sqlx::query(
                     "INSERT INTO revoked_access_tokens (jti, expires_at) VALUES ($1, $2) \
                      ON CONFLICT (jti) DO NOTHING",
                 )
                 .bind(jti)
                 .bind($crate::store::Timestamp::from(expires_at))
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
                 // A revoked token past its expiry is refused anyway: forget it. Every entry
                 // expires within one access-token lifetime, so the table stays small.
@@ -553,8 +696,20 @@ macro_rules! implement_store {
                     .bind($crate::store::Timestamp::from(
                         expires_at - time::Duration::days(1),
                     ))
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await?;
+                if let Some(family) = family {
+                    sqlx::query(
+                        "UPDATE refresh_tokens SET revoked_at = $2 \
+                         WHERE family = $1 AND revoked_at IS NULL",
+                    )
+                    .bind(family)
+                    .bind($crate::store::Timestamp::from(now))
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                append_audit(&mut tx, audit).await?;
+                tx.commit().await?;
                 Ok(())
             }
 
@@ -572,7 +727,9 @@ macro_rules! implement_store {
             async fn create_api_token(
                 &self,
                 token: &$crate::domain::identity::ApiTokenRecord,
+                audit: &$crate::domain::audit::AuditRecord,
             ) -> Result<(), $crate::store::StoreError> {
+                let mut tx = begin_audited(&self.pool).await?;
                 sqlx::query(
                     "INSERT INTO api_tokens \
                      (id, owner_id, name, token_hash, created_at, expires_at, revoked_at) \
@@ -585,8 +742,10 @@ macro_rules! implement_store {
                 .bind($crate::store::Timestamp::from(token.created_at))
                 .bind($crate::store::Timestamp::from(token.expires_at))
                 .bind(token.revoked_at.map($crate::store::Timestamp::from))
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
+                append_audit(&mut tx, audit).await?;
+                tx.commit().await?;
                 Ok(())
             }
 
@@ -648,21 +807,30 @@ macro_rules! implement_store {
                 &self,
                 id: uuid::Uuid,
                 now: time::OffsetDateTime,
+                audit: &$crate::domain::audit::AuditRecord,
             ) -> Result<$crate::domain::identity::ApiTokenRecord, $crate::store::StoreError> {
-                sqlx::query(
-                    "UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1",
+                let mut tx = begin_audited(&self.pool).await?;
+                let revoked = sqlx::query(
+                    "UPDATE api_tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
                 )
                 .bind(id)
                 .bind($crate::store::Timestamp::from(now))
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
+                // Revoking a revoked token changes nothing, so it records nothing either.
+                if revoked.rows_affected() > 0 {
+                    append_audit(&mut tx, audit).await?;
+                    tx.commit().await?;
+                }
                 self.api_token(id).await
             }
 
             async fn create_machine_role(
                 &self,
                 role: &switchyard_proto::MachineRole,
+                audit: &$crate::domain::audit::AuditRecord,
             ) -> Result<(), $crate::store::StoreError> {
+                let mut tx = begin_audited(&self.pool).await?;
                 sqlx::query(
                     "INSERT INTO machine_roles (name, description, created_at) \
                      VALUES ($1, $2, $3)",
@@ -670,12 +838,14 @@ macro_rules! implement_store {
                 .bind(role.name.as_str())
                 .bind(role.description.as_str())
                 .bind($crate::store::Timestamp::from(role.created_at))
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await
                 .map_err(|e| match $crate::store::is_unique_violation(&e) {
                     true => $crate::store::StoreError::MachineRoleExists(role.name.clone()),
                     false => e.into(),
                 })?;
+                append_audit(&mut tx, audit).await?;
+                tx.commit().await?;
                 Ok(())
             }
 
@@ -735,8 +905,10 @@ macro_rules! implement_store {
                 target: &$crate::domain::profiles::ProfileTarget,
                 expected_revision: u64,
                 draft: &$crate::domain::profiles::DraftRecord,
+                audit: &$crate::domain::audit::AuditRecord,
             ) -> Result<$crate::domain::profiles::DraftRecord, $crate::store::StoreError> {
                 let revision = expected_revision + 1;
+                let mut tx = begin_audited(&self.pool).await?;
                 // Each branch is one statement that succeeds only on the expected revision, so
                 // two editors of one revision cannot both win.
                 let query = match expected_revision {
@@ -761,17 +933,18 @@ macro_rules! implement_store {
                     .bind(&draft.updated_by)
                     .bind($crate::store::Timestamp::from(draft.updated_at))
                     .bind($crate::store::stored_counter(expected_revision))
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await
                     .map_err(|e| match $crate::store::is_foreign_key_violation(&e) {
                         true => $crate::store::StoreError::EnvironmentNotFound(environment.clone()),
                         false => e.into(),
                     })?;
                 if result.rows_affected() == 0 {
-                    let mut connection = self.pool.acquire().await?;
-                    let current = current_draft_revision(&mut connection, environment, target).await?;
+                    let current = current_draft_revision(&mut tx, environment, target).await?;
                     return Err($crate::store::StoreError::StaleDraft { current });
                 }
+                append_audit(&mut tx, audit).await?;
+                tx.commit().await?;
                 Ok($crate::domain::profiles::DraftRecord {
                     revision,
                     ..draft.clone()
@@ -844,11 +1017,11 @@ macro_rules! implement_store {
                 target: &$crate::domain::profiles::ProfileTarget,
                 version: &$crate::domain::profiles::VersionRecord,
                 kind: &$crate::domain::profiles::PublishKind,
+                audit: &$crate::domain::audit::AuditRecord,
             ) -> Result<(), $crate::store::StoreError> {
                 use $crate::domain::profiles::PublishKind;
-                let mut tx = self.pool.begin().await?;
-                // The insert comes first so the transaction holds the write lock from the
-                // start (SQLite) and a taken number ends it at once.
+                let mut tx = begin_audited(&self.pool).await?;
+                // The insert comes first so a taken number ends the transaction at once.
                 sqlx::query(
                     "INSERT INTO profile_versions (environment, machine_role, version, document, \
                      content_hash, author, message, rollback_of, published_at) \
@@ -943,6 +1116,7 @@ macro_rules! implement_store {
                         }
                     }
                 }
+                append_audit(&mut tx, audit).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -951,7 +1125,9 @@ macro_rules! implement_store {
                 &self,
                 environment: &switchyard_proto::EnvironmentName,
                 request: &$crate::domain::profiles::ChangeRequestRecord,
+                audit: &$crate::domain::audit::AuditRecord,
             ) -> Result<(), $crate::store::StoreError> {
+                let mut tx = begin_audited(&self.pool).await?;
                 sqlx::query(
                     "INSERT INTO change_requests (id, environment, machine_role, document, \
                      content_hash, base_version, rollback_of, proposer, message, created_at, \
@@ -969,8 +1145,10 @@ macro_rules! implement_store {
                 .bind(&request.message)
                 .bind($crate::store::Timestamp::from(request.created_at))
                 .bind($crate::store::Timestamp::from(request.expires_at))
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
+                append_audit(&mut tx, audit).await?;
+                tx.commit().await?;
                 Ok(())
             }
 
@@ -1013,7 +1191,9 @@ macro_rules! implement_store {
                 decided_by: &str,
                 reason: &str,
                 now: time::OffsetDateTime,
+                audit: &$crate::domain::audit::AuditRecord,
             ) -> Result<(), $crate::store::StoreError> {
+                let mut tx = begin_audited(&self.pool).await?;
                 let result = sqlx::query(
                     "UPDATE change_requests SET status = 'rejected', decided_by = $3, \
                      decided_at = $4, reason = $5 \
@@ -1024,12 +1204,96 @@ macro_rules! implement_store {
                 .bind(decided_by)
                 .bind($crate::store::Timestamp::from(now))
                 .bind(reason)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
-                match result.rows_affected() {
-                    0 => Err($crate::store::StoreError::ChangeRequestClosed(id)),
-                    _ => Ok(()),
+                if result.rows_affected() == 0 {
+                    return Err($crate::store::StoreError::ChangeRequestClosed(id));
                 }
+                append_audit(&mut tx, audit).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn record_audit(
+                &self,
+                audit: &$crate::domain::audit::AuditRecord,
+            ) -> Result<switchyard_proto::AuditEvent, $crate::store::StoreError> {
+                let mut tx = begin_audited(&self.pool).await?;
+                let event = append_audit(&mut tx, audit).await?;
+                tx.commit().await?;
+                Ok(event)
+            }
+
+            async fn audit_events(
+                &self,
+                filter: &$crate::domain::audit::AuditFilter,
+            ) -> Result<Vec<switchyard_proto::AuditEvent>, $crate::store::StoreError> {
+                let mut query = sqlx::QueryBuilder::<$db>::new("SELECT * FROM audit_events WHERE 1 = 1");
+                if let Some(visible) = &filter.visible_environments {
+                    if visible.is_empty() {
+                        return Ok(Vec::new());
+                    }
+                    query.push(" AND environment IN (");
+                    let mut names = query.separated(", ");
+                    for name in visible {
+                        names.push_bind(name.clone());
+                    }
+                    query.push(")");
+                }
+                for (column, value) in [
+                    ("actor", &filter.actor),
+                    ("environment", &filter.environment),
+                    ("machine_role", &filter.machine_role),
+                ] {
+                    if let Some(value) = value {
+                        query.push(format!(" AND {column} = ")).push_bind(value.clone());
+                    }
+                }
+                if let Some(action) = filter.action {
+                    query.push(" AND action = ").push_bind(action.as_str());
+                }
+                if let Some(setting) = &filter.setting {
+                    // The setting itself, or any setting under it.
+                    query
+                        .push(concat!(" AND (", $position, "(paths, "))
+                        .push_bind(format!("\n{setting}\n"))
+                        .push(concat!(") > 0 OR ", $position, "(paths, "))
+                        .push_bind(format!("\n{setting}."))
+                        .push(") > 0)");
+                }
+                if let Some(since) = filter.since {
+                    query.push(" AND at >= ").push_bind($crate::store::Timestamp::from(since));
+                }
+                if let Some(until) = filter.until {
+                    query.push(" AND at < ").push_bind($crate::store::Timestamp::from(until));
+                }
+                if let Some(before) = filter.before_seq {
+                    query.push(" AND seq < ").push_bind($crate::store::stored_counter(before));
+                }
+                let limit = filter.limit.min($crate::domain::audit::MOST_EVENTS_PER_PAGE);
+                query.push(" ORDER BY seq DESC LIMIT ").push_bind(i64::from(limit));
+                query
+                    .build()
+                    .fetch_all(&self.pool)
+                    .await?
+                    .into_iter()
+                    .map(audit_event_from_row)
+                    .collect()
+            }
+
+            async fn audit_chain(
+                &self,
+                after_seq: u64,
+                limit: u32,
+            ) -> Result<Vec<switchyard_proto::AuditEvent>, $crate::store::StoreError> {
+                sqlx::query("SELECT * FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2")
+                    .bind($crate::store::stored_counter(after_seq))
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?
+                    .into_iter()
+                    .map(audit_event_from_row)
+                    .collect()
             }
 
             async fn close(&self) {

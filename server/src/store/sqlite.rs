@@ -41,5 +41,7 @@ implement_store!(
     SqliteStore,
     sqlx::Sqlite,
     "sqlite",
-    "UPDATE users SET disabled = disabled WHERE 0 = 1"
+    "UPDATE users SET disabled = disabled WHERE 0 = 1",
+    "UPDATE users SET disabled = disabled WHERE 0 = 1",
+    "instr"
 );

@@ -2,7 +2,7 @@
 
 use switchyard_proto::{Description, EnvironmentName, EnvironmentUpdate, NewEnvironment};
 use switchyard_server::store::StoreError;
-use switchyard_tests::{for_each_store, Backend, TestDatabase};
+use switchyard_tests::{audit, for_each_store, Backend, TestDatabase};
 use time::macros::datetime;
 
 fn name(text: &str) -> EnvironmentName {
@@ -23,7 +23,7 @@ async fn created_environment_reads_back_as_written(backend: Backend) {
     // Nanoseconds are beyond what both databases keep: they come back as microseconds.
     let created_at = datetime!(2026-11-25 13:45:12.123456789 UTC);
     let created = store
-        .create_environment(&new_environment("production", true), created_at)
+        .create_environment(&new_environment("production", true), created_at, &audit())
         .await
         .unwrap();
     assert_eq!(created.name.as_str(), "production");
@@ -46,7 +46,7 @@ async fn environments_are_listed_by_name(backend: Backend) {
     let now = datetime!(2026-01-01 00:00 UTC);
     for text in ["staging", "dev", "production"] {
         store
-            .create_environment(&new_environment(text, false), now)
+            .create_environment(&new_environment(text, false), now, &audit())
             .await
             .unwrap();
     }
@@ -66,11 +66,11 @@ async fn duplicate_name_is_refused_and_keeps_the_first(backend: Backend) {
     let store = database.open_store().await;
     let now = datetime!(2026-01-01 00:00 UTC);
     store
-        .create_environment(&new_environment("staging", false), now)
+        .create_environment(&new_environment("staging", false), now, &audit())
         .await
         .unwrap();
     let error = store
-        .create_environment(&new_environment("staging", true), now)
+        .create_environment(&new_environment("staging", true), now, &audit())
         .await
         .unwrap_err();
     assert!(
@@ -89,7 +89,7 @@ async fn concurrent_creates_of_one_name_let_exactly_one_win(backend: Backend) {
         let store = store.clone();
         tokio::spawn(async move {
             store
-                .create_environment(&new_environment("race", false), now)
+                .create_environment(&new_environment("race", false), now, &audit())
                 .await
         })
     });
@@ -115,7 +115,7 @@ async fn missing_environment_is_not_found(backend: Backend) {
         "{error:?}"
     );
     let error = store
-        .update_environment(&name("nowhere"), &EnvironmentUpdate::default())
+        .update_environment(&name("nowhere"), &EnvironmentUpdate::default(), &audit())
         .await
         .unwrap_err();
     assert!(
@@ -132,6 +132,7 @@ async fn update_changes_only_the_given_fields(backend: Backend) {
         .create_environment(
             &new_environment("staging", false),
             datetime!(2026-01-01 00:00 UTC),
+            &audit(),
         )
         .await
         .unwrap();
@@ -143,6 +144,7 @@ async fn update_changes_only_the_given_fields(backend: Backend) {
                 protected: Some(true),
                 ..EnvironmentUpdate::default()
             },
+            &audit(),
         )
         .await
         .unwrap();
@@ -157,6 +159,7 @@ async fn update_changes_only_the_given_fields(backend: Backend) {
                 description: Some(Description::parse("shared\ncluster").unwrap()),
                 protected: None,
             },
+            &audit(),
         )
         .await
         .unwrap();
@@ -176,6 +179,7 @@ async fn data_survives_reopening_the_database(backend: Backend) {
         .create_environment(
             &new_environment("dev", false),
             datetime!(2026-01-01 00:00 UTC),
+            &audit(),
         )
         .await
         .unwrap();

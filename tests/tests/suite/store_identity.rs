@@ -8,7 +8,7 @@ use switchyard_server::domain::identity::{
     ApiTokenRecord, RefreshTokenRecord, RefreshUse, UserChange, UserRecord,
 };
 use switchyard_server::store::{SharedStore, StoreError};
-use switchyard_tests::{for_each_store, Backend, TestDatabase};
+use switchyard_tests::{audit, for_each_store, Backend, TestDatabase};
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
@@ -37,6 +37,7 @@ async fn environment(store: &SharedStore, name: &str) -> EnvironmentName {
                 protected: false,
             },
             NOW,
+            &audit(),
         )
         .await
         .unwrap();
@@ -51,8 +52,8 @@ async fn users_are_created_found_and_unique(backend: Backend) {
         global_role: Some(GlobalRole::Auditor),
         ..user("ada")
     };
-    store.create_user(&ada).await.unwrap();
-    store.create_user(&user("bob")).await.unwrap();
+    store.create_user(&ada, &audit()).await.unwrap();
+    store.create_user(&user("bob"), &audit()).await.unwrap();
     assert_eq!(store.count_users().await.unwrap(), 2);
     assert_eq!(store.user_by_name(&ada.username).await.unwrap(), ada);
     assert_eq!(store.user_by_id(ada.id).await.unwrap(), ada);
@@ -65,7 +66,7 @@ async fn users_are_created_found_and_unique(backend: Backend) {
         .collect();
     assert_eq!(names, ["ada", "bob"]);
 
-    let error = store.create_user(&user("ada")).await.unwrap_err();
+    let error = store.create_user(&user("ada"), &audit()).await.unwrap_err();
     assert!(matches!(error, StoreError::UserExists(_)), "{error:?}");
     let error = store
         .user_by_name(&Username::parse("nobody").unwrap())
@@ -82,7 +83,7 @@ async fn user_changes_touch_only_what_they_name(backend: Backend) {
         global_role: Some(GlobalRole::Admin),
         ..user("ada")
     };
-    store.create_user(&ada).await.unwrap();
+    store.create_user(&ada, &audit()).await.unwrap();
 
     let disabled = store
         .update_user(
@@ -91,6 +92,7 @@ async fn user_changes_touch_only_what_they_name(backend: Backend) {
                 disabled: Some(true),
                 ..UserChange::default()
             },
+            &audit(),
         )
         .await
         .unwrap();
@@ -106,6 +108,7 @@ async fn user_changes_touch_only_what_they_name(backend: Backend) {
                 global_role: Some(None),
                 ..UserChange::default()
             },
+            &audit(),
         )
         .await
         .unwrap();
@@ -121,22 +124,28 @@ async fn grants_are_per_environment_and_replaceable(backend: Backend) {
     let staging = environment(&store, "staging").await;
     let production = environment(&store, "production").await;
     let ada = user("ada");
-    store.create_user(&ada).await.unwrap();
+    store.create_user(&ada, &audit()).await.unwrap();
     assert!(
         store.grants(ada.id).await.unwrap().is_empty(),
         "new users have no grants"
     );
 
     store
-        .put_grant(ada.id, &staging, EnvironmentRole::Ops, NOW)
+        .put_grant(ada.id, &staging, EnvironmentRole::Ops, NOW, &audit())
         .await
         .unwrap();
     store
-        .put_grant(ada.id, &production, EnvironmentRole::Ops, NOW)
+        .put_grant(ada.id, &production, EnvironmentRole::Ops, NOW, &audit())
         .await
         .unwrap();
     store
-        .put_grant(ada.id, &production, EnvironmentRole::Developer, NOW)
+        .put_grant(
+            ada.id,
+            &production,
+            EnvironmentRole::Developer,
+            NOW,
+            &audit(),
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -152,13 +161,19 @@ async fn grants_are_per_environment_and_replaceable(backend: Backend) {
             },
         ]
     );
-    assert!(store.remove_grant(ada.id, &staging).await.unwrap());
-    assert!(!store.remove_grant(ada.id, &staging).await.unwrap());
+    assert!(store
+        .remove_grant(ada.id, &staging, &audit())
+        .await
+        .unwrap());
+    assert!(!store
+        .remove_grant(ada.id, &staging, &audit())
+        .await
+        .unwrap());
     assert_eq!(store.grants(ada.id).await.unwrap().len(), 1);
 
     let missing = EnvironmentName::parse("nowhere").unwrap();
     let error = store
-        .put_grant(ada.id, &missing, EnvironmentRole::Ops, NOW)
+        .put_grant(ada.id, &missing, EnvironmentRole::Ops, NOW, &audit())
         .await
         .unwrap_err();
     assert!(
@@ -182,10 +197,10 @@ async fn refresh_tokens_are_single_use_and_replay_is_detected(backend: Backend) 
     let database = TestDatabase::create(backend).await;
     let store = database.open_store().await;
     let ada = user("ada");
-    store.create_user(&ada).await.unwrap();
+    store.create_user(&ada, &audit()).await.unwrap();
     let family = Uuid::new_v4();
     let token = refresh_token(ada.id, family, "hash-1");
-    store.insert_refresh_token(&token).await.unwrap();
+    store.insert_refresh_token(&token, &audit()).await.unwrap();
 
     let later = NOW + Duration::minutes(5);
     assert_eq!(
@@ -203,7 +218,7 @@ async fn refresh_tokens_are_single_use_and_replay_is_detected(backend: Backend) 
 
     // Expired and revoked tokens are invalid.
     store
-        .insert_refresh_token(&refresh_token(ada.id, family, "hash-2"))
+        .insert_refresh_token(&refresh_token(ada.id, family, "hash-2"), &audit())
         .await
         .unwrap();
     assert_eq!(
@@ -213,7 +228,10 @@ async fn refresh_tokens_are_single_use_and_replay_is_detected(backend: Backend) 
             .unwrap(),
         RefreshUse::Invalid
     );
-    store.revoke_refresh_family(family, later).await.unwrap();
+    store
+        .revoke_refresh_family(family, later, &audit())
+        .await
+        .unwrap();
     assert_eq!(
         store.use_refresh_token("hash-2", later).await.unwrap(),
         RefreshUse::Invalid
@@ -221,11 +239,16 @@ async fn refresh_tokens_are_single_use_and_replay_is_detected(backend: Backend) 
 
     let other_family = Uuid::new_v4();
     store
-        .insert_refresh_token(&refresh_token(ada.id, other_family, "hash-3"))
+        .insert_refresh_token(&refresh_token(ada.id, other_family, "hash-3"), &audit())
         .await
         .unwrap();
+    // A change that ends the user's sessions revokes their refresh tokens with it.
+    let sessions_ended = UserChange {
+        sessions_valid_after: Some(later),
+        ..UserChange::default()
+    };
     store
-        .revoke_user_refresh_tokens(ada.id, later)
+        .update_user(&ada.username, &sessions_ended, &audit())
         .await
         .unwrap();
     assert_eq!(
@@ -239,9 +262,12 @@ async fn concurrent_uses_of_one_refresh_token_let_exactly_one_win(backend: Backe
     let database = TestDatabase::create(backend).await;
     let store = database.open_store().await;
     let ada = user("ada");
-    store.create_user(&ada).await.unwrap();
+    store.create_user(&ada, &audit()).await.unwrap();
     store
-        .insert_refresh_token(&refresh_token(ada.id, Uuid::new_v4(), "contested"))
+        .insert_refresh_token(
+            &refresh_token(ada.id, Uuid::new_v4(), "contested"),
+            &audit(),
+        )
         .await
         .unwrap();
     let attempts: Vec<_> = (0..8)
@@ -265,15 +291,21 @@ async fn revoked_access_tokens_are_remembered(backend: Backend) {
     let store = database.open_store().await;
     let jti = Uuid::new_v4();
     assert!(!store.access_token_revoked(jti).await.unwrap());
-    store.revoke_access_token(jti, NOW).await.unwrap();
-    store.revoke_access_token(jti, NOW).await.unwrap();
+    store
+        .end_session(jti, NOW, None, NOW, &audit())
+        .await
+        .unwrap();
+    store
+        .end_session(jti, NOW, None, NOW, &audit())
+        .await
+        .unwrap();
     assert!(store.access_token_revoked(jti).await.unwrap());
     assert!(!store.access_token_revoked(Uuid::new_v4()).await.unwrap());
 
     // Entries long past their expiry are dropped as new ones arrive.
     let later = Uuid::new_v4();
     store
-        .revoke_access_token(later, NOW + Duration::days(2))
+        .end_session(later, NOW + Duration::days(2), None, NOW, &audit())
         .await
         .unwrap();
     assert!(store.access_token_revoked(later).await.unwrap());
@@ -286,8 +318,8 @@ async fn api_tokens_are_found_by_hash_listed_and_revoked(backend: Backend) {
     let store = database.open_store().await;
     let ada = user("ada");
     let bob = user("bob");
-    store.create_user(&ada).await.unwrap();
-    store.create_user(&bob).await.unwrap();
+    store.create_user(&ada, &audit()).await.unwrap();
+    store.create_user(&bob, &audit()).await.unwrap();
     let token = |owner: &UserRecord, name: &str, hash: &str, age: i64| ApiTokenRecord {
         id: Uuid::new_v4(),
         owner_id: owner.id,
@@ -302,7 +334,7 @@ async fn api_tokens_are_found_by_hash_listed_and_revoked(backend: Backend) {
     let newer = token(&ada, "laptop", "h2", 1);
     let bobs = token(&bob, "bob's", "h3", 5);
     for t in [&older, &newer, &bobs] {
-        store.create_api_token(t).await.unwrap();
+        store.create_api_token(t, &audit()).await.unwrap();
     }
     assert_eq!(
         store.api_token_by_hash("h1").await.unwrap(),
@@ -315,10 +347,13 @@ async fn api_tokens_are_found_by_hash_listed_and_revoked(backend: Backend) {
     );
     assert_eq!(store.api_tokens(None).await.unwrap().len(), 3);
 
-    let revoked = store.revoke_api_token(older.id, NOW).await.unwrap();
+    let revoked = store
+        .revoke_api_token(older.id, NOW, &audit())
+        .await
+        .unwrap();
     assert_eq!(revoked.revoked_at, Some(NOW));
     let again = store
-        .revoke_api_token(older.id, NOW + Duration::hours(1))
+        .revoke_api_token(older.id, NOW + Duration::hours(1), &audit())
         .await
         .unwrap();
     assert_eq!(
@@ -327,7 +362,7 @@ async fn api_tokens_are_found_by_hash_listed_and_revoked(backend: Backend) {
         "the first revocation time stays"
     );
     let error = store
-        .revoke_api_token(Uuid::new_v4(), NOW)
+        .revoke_api_token(Uuid::new_v4(), NOW, &audit())
         .await
         .unwrap_err();
     assert!(
@@ -345,7 +380,7 @@ async fn two_admins_disabling_each_other_leave_one(backend: Backend) {
             global_role: Some(GlobalRole::Admin),
             ..user(name)
         };
-        store.create_user(&admin).await.unwrap();
+        store.create_user(&admin, &audit()).await.unwrap();
     }
     let disable = UserChange {
         disabled: Some(true),
@@ -357,7 +392,9 @@ async fn two_admins_disabling_each_other_leave_one(backend: Backend) {
             let (store, change) = (store.clone(), disable.clone());
             tokio::spawn(async move {
                 let name = Username::parse(name).unwrap();
-                store.update_user_keeping_an_admin(&name, &change).await
+                store
+                    .update_user_keeping_an_admin(&name, &change, &audit())
+                    .await
             })
         })
         .collect();

@@ -5,7 +5,7 @@ use switchyard_proto::{
 };
 use switchyard_server::domain::profiles::{DraftRecord, ProfileTarget, PublishKind, VersionRecord};
 use switchyard_server::store::{SharedStore, StoreError};
-use switchyard_tests::{for_each_store, Backend, TestDatabase};
+use switchyard_tests::{audit, for_each_store, Backend, TestDatabase};
 use time::macros::datetime;
 use time::OffsetDateTime;
 
@@ -21,6 +21,7 @@ async fn staging(store: &SharedStore) -> EnvironmentName {
                 protected: false,
             },
             NOW,
+            &audit(),
         )
         .await
         .unwrap();
@@ -57,13 +58,16 @@ async fn machine_roles_are_created_listed_and_unique(backend: Backend) {
         description: Description::parse("API servers").unwrap(),
         created_at: NOW,
     };
-    store.create_machine_role(&role).await.unwrap();
+    store.create_machine_role(&role, &audit()).await.unwrap();
     assert_eq!(store.machine_role(&role.name).await.unwrap(), role);
     assert_eq!(
         store.machine_roles().await.unwrap(),
         std::slice::from_ref(&role)
     );
-    let error = store.create_machine_role(&role).await.unwrap_err();
+    let error = store
+        .create_machine_role(&role, &audit())
+        .await
+        .unwrap_err();
     assert!(
         matches!(error, StoreError::MachineRoleExists(_)),
         "{error:?}"
@@ -85,12 +89,12 @@ async fn drafts_move_on_only_from_the_revision_they_were_read_at(backend: Backen
     assert_eq!(store.draft(&env, &target).await.unwrap(), None);
 
     let first = store
-        .save_draft(&env, &target, 0, &draft("{\"a\":1}"))
+        .save_draft(&env, &target, 0, &draft("{\"a\":1}"), &audit())
         .await
         .unwrap();
     assert_eq!(first.revision, 1);
     let error = store
-        .save_draft(&env, &target, 0, &draft("{}"))
+        .save_draft(&env, &target, 0, &draft("{}"), &audit())
         .await
         .unwrap_err();
     assert!(
@@ -98,12 +102,12 @@ async fn drafts_move_on_only_from_the_revision_they_were_read_at(backend: Backen
         "{error:?}"
     );
     let second = store
-        .save_draft(&env, &target, 1, &draft("{\"a\":2}"))
+        .save_draft(&env, &target, 1, &draft("{\"a\":2}"), &audit())
         .await
         .unwrap();
     assert_eq!(second.revision, 2);
     let error = store
-        .save_draft(&env, &target, 1, &draft("{}"))
+        .save_draft(&env, &target, 1, &draft("{}"), &audit())
         .await
         .unwrap_err();
     assert!(
@@ -119,7 +123,7 @@ async fn drafts_move_on_only_from_the_revision_they_were_read_at(backend: Backen
     let overlay = ProfileTarget::Role(MachineRoleName::parse("backend").unwrap());
     assert_eq!(store.draft(&env, &overlay).await.unwrap(), None);
     let error = store
-        .save_draft(&env, &overlay, 7, &draft("{}"))
+        .save_draft(&env, &overlay, 7, &draft("{}"), &audit())
         .await
         .unwrap_err();
     assert!(
@@ -135,7 +139,7 @@ async fn publishing_adds_immutable_versions_in_order(backend: Backend) {
     let env = staging(&store).await;
     let target = ProfileTarget::Baseline;
     store
-        .save_draft(&env, &target, 0, &draft("one"))
+        .save_draft(&env, &target, 0, &draft("one"), &audit())
         .await
         .unwrap();
     store
@@ -144,6 +148,7 @@ async fn publishing_adds_immutable_versions_in_order(backend: Backend) {
             &target,
             &version(1, "one"),
             &PublishKind::Draft { revision: 1 },
+            &audit(),
         )
         .await
         .unwrap();
@@ -159,7 +164,7 @@ async fn publishing_adds_immutable_versions_in_order(backend: Backend) {
 
     // A publish of a draft revision that is no longer current is refused, whole.
     store
-        .save_draft(&env, &target, 1, &draft("two"))
+        .save_draft(&env, &target, 1, &draft("two"), &audit())
         .await
         .unwrap();
     let error = store
@@ -168,6 +173,7 @@ async fn publishing_adds_immutable_versions_in_order(backend: Backend) {
             &target,
             &version(2, "two"),
             &PublishKind::Draft { revision: 1 },
+            &audit(),
         )
         .await
         .unwrap_err();
@@ -183,6 +189,7 @@ async fn publishing_adds_immutable_versions_in_order(backend: Backend) {
             &target,
             &version(2, "two"),
             &PublishKind::Draft { revision: 2 },
+            &audit(),
         )
         .await
         .unwrap();
@@ -192,6 +199,7 @@ async fn publishing_adds_immutable_versions_in_order(backend: Backend) {
             &target,
             &version(2, "again"),
             &PublishKind::Draft { revision: 2 },
+            &audit(),
         )
         .await
         .unwrap_err();
@@ -208,6 +216,7 @@ async fn publishing_adds_immutable_versions_in_order(backend: Backend) {
             &target,
             &rollback,
             &PublishKind::Rollback { draft_revision: 2 },
+            &audit(),
         )
         .await
         .unwrap();
@@ -254,6 +263,7 @@ async fn concurrent_publishes_of_one_version_let_exactly_one_win(backend: Backen
                         &ProfileTarget::Baseline,
                         &record,
                         &PublishKind::Rollback { draft_revision: 0 },
+                        &audit(),
                     )
                     .await
             })

@@ -1,0 +1,229 @@
+//! The audit trail as read over the wire: events, pages of them, and the chain check.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::profile::SettingChange;
+
+/// What was done. The names are stable: filters and exports use them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum AuditAction {
+    /// A login, successful or not.
+    #[serde(rename = "auth.login")]
+    Login,
+    /// A session refreshed (its refresh token used up and replaced).
+    #[serde(rename = "auth.refresh")]
+    Refresh,
+    /// A used refresh token presented again: its whole session was ended.
+    #[serde(rename = "auth.refresh-reused")]
+    RefreshReused,
+    /// A session ended by its owner.
+    #[serde(rename = "auth.logout")]
+    Logout,
+    /// A user created.
+    #[serde(rename = "user.create")]
+    UserCreate,
+    /// A user's password, role or state changed.
+    #[serde(rename = "user.update")]
+    UserUpdate,
+    /// A role on an environment given or changed.
+    #[serde(rename = "grant.put")]
+    GrantPut,
+    /// A role on an environment taken away.
+    #[serde(rename = "grant.remove")]
+    GrantRemove,
+    /// An API token created.
+    #[serde(rename = "token.create")]
+    TokenCreate,
+    /// An API token revoked.
+    #[serde(rename = "token.revoke")]
+    TokenRevoke,
+    /// An environment created.
+    #[serde(rename = "environment.create")]
+    EnvironmentCreate,
+    /// An environment's description or protection changed.
+    #[serde(rename = "environment.update")]
+    EnvironmentUpdate,
+    /// A machine role created.
+    #[serde(rename = "machine-role.create")]
+    MachineRoleCreate,
+    /// A profile draft edited.
+    #[serde(rename = "profile.edit")]
+    ProfileEdit,
+    /// A profile version published from its draft.
+    #[serde(rename = "profile.publish")]
+    ProfilePublish,
+    /// An old version's content published again.
+    #[serde(rename = "profile.rollback")]
+    ProfileRollback,
+    /// A change request opened in a protected environment.
+    #[serde(rename = "change-request.open")]
+    ChangeRequestOpen,
+    /// A change request approved, and so published.
+    #[serde(rename = "change-request.approve")]
+    ChangeRequestApprove,
+    /// A change request rejected.
+    #[serde(rename = "change-request.reject")]
+    ChangeRequestReject,
+}
+
+impl AuditAction {
+    /// The stable name, as in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditAction::Login => "auth.login",
+            AuditAction::Refresh => "auth.refresh",
+            AuditAction::RefreshReused => "auth.refresh-reused",
+            AuditAction::Logout => "auth.logout",
+            AuditAction::UserCreate => "user.create",
+            AuditAction::UserUpdate => "user.update",
+            AuditAction::GrantPut => "grant.put",
+            AuditAction::GrantRemove => "grant.remove",
+            AuditAction::TokenCreate => "token.create",
+            AuditAction::TokenRevoke => "token.revoke",
+            AuditAction::EnvironmentCreate => "environment.create",
+            AuditAction::EnvironmentUpdate => "environment.update",
+            AuditAction::MachineRoleCreate => "machine-role.create",
+            AuditAction::ProfileEdit => "profile.edit",
+            AuditAction::ProfilePublish => "profile.publish",
+            AuditAction::ProfileRollback => "profile.rollback",
+            AuditAction::ChangeRequestOpen => "change-request.open",
+            AuditAction::ChangeRequestApprove => "change-request.approve",
+            AuditAction::ChangeRequestReject => "change-request.reject",
+        }
+    }
+}
+
+/// Who acted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "kebab-case")]
+pub enum ActorKind {
+    /// A person logged in with a password session.
+    User,
+    /// A person's API token (the actor is its owner; `detail.token` its id).
+    ApiToken,
+    /// An enrolled machine.
+    Device,
+    /// The server itself (bootstrap, expiry).
+    System,
+    /// Someone not (yet) authenticated, such as a failed login.
+    Anonymous,
+}
+
+impl ActorKind {
+    /// The name, as in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActorKind::User => "user",
+            ActorKind::ApiToken => "api-token",
+            ActorKind::Device => "device",
+            ActorKind::System => "system",
+            ActorKind::Anonymous => "anonymous",
+        }
+    }
+}
+
+/// How it ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// Done.
+    Success,
+    /// Tried and refused (a wrong password, a reused token).
+    Failure,
+}
+
+impl Outcome {
+    /// The name, as in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Failure => "failure",
+        }
+    }
+}
+
+/// One entry of the audit trail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AuditEvent {
+    /// Position in the trail: 1, 2, 3... without gaps.
+    pub seq: u64,
+    /// Unique id.
+    pub id: Uuid,
+    /// Server time, UTC.
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub at: OffsetDateTime,
+    /// What kind of actor.
+    pub actor_kind: ActorKind,
+    /// The user name (for users and API tokens), device id, `system`, or empty.
+    pub actor: String,
+    /// The client's address: the peer, or what a trusted proxy forwarded.
+    pub source: Option<String>,
+    /// The client's `User-Agent`.
+    pub user_agent: Option<String>,
+    /// The request's `X-Request-Id`.
+    pub request_id: Option<String>,
+    /// What was done.
+    pub action: AuditAction,
+    /// The environment concerned, if any.
+    pub environment: Option<String>,
+    /// The machine role concerned, if any.
+    pub machine_role: Option<String>,
+    /// What was acted on, such as `user:alice`, `profile:production/baseline@7`.
+    pub target: String,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// For changes, setting by setting; secrets read `(secret)`.
+    pub changes: Vec<SettingChange>,
+    /// Further facts, such as a message, a reason or a token id.
+    pub detail: BTreeMap<String, String>,
+    /// The hash of the event before (64 zeros for the first).
+    pub previous_hash: String,
+    /// SHA-256 of this event's canonical content, `previous_hash` included.
+    pub hash: String,
+}
+
+/// A page of events, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AuditPage {
+    /// The events.
+    pub events: Vec<AuditEvent>,
+    /// Pass as `cursor` for the next (older) page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// What walking the chain found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AuditVerification {
+    /// Whether every link holds.
+    pub intact: bool,
+    /// Events checked.
+    pub events: u64,
+    /// The last event's position and hash: write them down elsewhere, and a later check can
+    /// show that no events were cut from the end.
+    pub head_seq: u64,
+    /// The last event's hash.
+    pub head_hash: String,
+    /// The first broken link, when there is one.
+    pub first_broken: Option<BrokenLink>,
+}
+
+/// Where the chain breaks, and how.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BrokenLink {
+    /// The position of the first event that does not fit.
+    pub seq: u64,
+    /// What is wrong: edited, missing before it, out of order...
+    pub problem: String,
+}

@@ -1,0 +1,187 @@
+//! Where a request comes from, as the audit trail records it: the client's address (believing
+//! `X-Forwarded-For` only from trusted proxies), its user agent and the request id.
+
+use std::future::{ready, Ready};
+use std::net::IpAddr;
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{web, FromRequest, HttpRequest};
+use switchyard_proto::{ActorKind, AuditAction};
+use time::OffsetDateTime;
+
+use super::{request_id, AppState};
+use crate::auth::{Access, Credential};
+use crate::config::TrustedProxies;
+use crate::domain::audit::{AuditRecord, Origin};
+use crate::domain::identity::UserRecord;
+
+/// Longest user agent kept.
+const MAX_USER_AGENT: usize = 512;
+
+/// The request's origin, for audit events; who acted is added by [`RequestOrigin::by`].
+#[derive(Debug, Clone)]
+pub struct RequestOrigin {
+    source: Option<String>,
+    user_agent: Option<String>,
+    request_id: Option<String>,
+}
+
+impl RequestOrigin {
+    fn of(request: &HttpRequest) -> Self {
+        let trusted = request
+            .app_data::<web::Data<AppState>>()
+            .map(|state| state.trusted_proxies.clone())
+            .unwrap_or_default();
+        let peer = request.peer_addr().map(|address| address.ip());
+        let forwarded = request
+            .headers()
+            .get_all(header::X_FORWARDED_FOR)
+            .filter_map(|value| value.to_str().ok())
+            .collect::<Vec<_>>()
+            .join(",");
+        let user_agent = request
+            .headers()
+            .get(header::USER_AGENT)
+            .and_then(|value| value.to_str().ok())
+            .map(|text| {
+                text.chars()
+                    .filter(|c| !c.is_control())
+                    .take(MAX_USER_AGENT)
+                    .collect()
+            });
+        Self {
+            source: peer
+                .map(|peer| client_address(peer, &forwarded, &trusted))
+                .map(|address| address.to_string()),
+            user_agent,
+            request_id: request_id::current(),
+        }
+    }
+
+    fn as_actor(&self, actor_kind: ActorKind, actor: String) -> Origin {
+        Origin {
+            actor_kind,
+            actor,
+            source: self.source.clone(),
+            user_agent: self.user_agent.clone(),
+            request_id: self.request_id.clone(),
+            detail: Default::default(),
+        }
+    }
+
+    /// An authenticated caller; an API token's id goes into every event's detail.
+    pub fn by(&self, access: &Access) -> Origin {
+        let username = access.user.username.to_string();
+        match access.credential {
+            Credential::Session { .. } => self.as_actor(ActorKind::User, username),
+            Credential::ApiToken { id } => {
+                let mut origin = self.as_actor(ActorKind::ApiToken, username);
+                origin.detail.insert("token".into(), id.to_string());
+                origin
+            }
+        }
+    }
+
+    /// A user who has just proved who they are (a login).
+    pub fn by_user(&self, user: &UserRecord) -> Origin {
+        self.as_actor(ActorKind::User, user.username.to_string())
+    }
+
+    /// Someone not authenticated.
+    pub fn anonymous(&self) -> Origin {
+        self.as_actor(ActorKind::Anonymous, String::new())
+    }
+
+    /// An event by an authenticated caller.
+    pub fn record(
+        &self,
+        access: &Access,
+        action: AuditAction,
+        target: impl Into<String>,
+        at: OffsetDateTime,
+    ) -> AuditRecord {
+        self.by(access).record(action, target, at)
+    }
+}
+
+/// The client: the peer itself, unless the peer is a trusted proxy; then the nearest address in
+/// `X-Forwarded-For` that is not a trusted proxy (proxies append, so a client can only forge
+/// entries to the left of the ones they add).
+fn client_address(peer: IpAddr, forwarded: &str, trusted: &TrustedProxies) -> IpAddr {
+    if !trusted.contains(peer) {
+        return peer;
+    }
+    let mut client = peer;
+    for entry in forwarded.rsplit(',').map(str::trim) {
+        let Ok(address) = entry.parse::<IpAddr>() else {
+            // A malformed hop: nothing further left can be believed.
+            break;
+        };
+        client = address;
+        if !trusted.contains(address) {
+            break;
+        }
+    }
+    client
+}
+
+impl FromRequest for RequestOrigin {
+    type Error = actix_web::Error;
+    type Future = Ready<Result<Self, actix_web::Error>>;
+
+    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(Ok(Self::of(request)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trusted(text: &str) -> TrustedProxies {
+        TrustedProxies::try_from(text.to_owned()).unwrap()
+    }
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_trusted_proxies() {
+        let proxies = trusted("10.0.0.0/8, 192.0.2.7");
+        // Straight from a client: the header is the client's own claim.
+        assert_eq!(
+            client_address(ip("203.0.113.9"), "1.2.3.4", &proxies),
+            ip("203.0.113.9")
+        );
+        // Through one proxy.
+        assert_eq!(
+            client_address(ip("192.0.2.7"), "203.0.113.9", &proxies),
+            ip("203.0.113.9")
+        );
+        // Through two; what the client put on the left is not believed.
+        assert_eq!(
+            client_address(ip("10.1.1.1"), "6.6.6.6, 203.0.113.9, 10.2.2.2", &proxies),
+            ip("203.0.113.9")
+        );
+        // A trusted proxy that forwards nothing, or garbage.
+        assert_eq!(client_address(ip("10.1.1.1"), "", &proxies), ip("10.1.1.1"));
+        assert_eq!(
+            client_address(ip("10.1.1.1"), "not-an-address", &proxies),
+            ip("10.1.1.1")
+        );
+        assert_eq!(
+            client_address(ip("::ffff:10.1.1.1"), "203.0.113.9", &proxies),
+            ip("203.0.113.9")
+        );
+    }
+
+    #[test]
+    fn bad_proxy_ranges_are_refused() {
+        assert!(TrustedProxies::try_from("10.0.0.0/33".to_owned()).is_err());
+        assert!(TrustedProxies::try_from("proxy.example".to_owned()).is_err());
+        assert!(!trusted("").contains(ip("10.0.0.1")));
+        assert!(trusted("::1/128").contains(ip("::1")));
+    }
+}
