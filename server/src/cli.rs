@@ -1,7 +1,8 @@
-//! The command line: `switchyard-server [--config FILE] [serve | openapi]`.
+//! The command line: `switchyard-server [--config FILE] [serve | openapi | audit verify]`.
 //!
 //! Exit codes: 0 after a clean stop, 1 when the server cannot start or fails while running
-//! (database unreachable, address in use), 2 for invalid settings or arguments.
+//! (database unreachable, address in use), 2 for invalid settings or arguments, 3 when
+//! `audit verify` finds the audit trail broken.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -11,12 +12,15 @@ use clap::{Parser, Subcommand};
 
 use crate::auth::bootstrap::Bootstrap;
 use crate::clock::SystemClock;
-use crate::config::{Settings, SETTING_KEYS};
+use crate::config::{DatabaseUrl, Settings, SETTING_KEYS};
 use crate::startup::Application;
-use crate::{http, telemetry};
+use crate::{http, store, telemetry};
 
 /// Exit code for settings or arguments that are wrong.
 pub const EXIT_INVALID_SETTINGS: u8 = 2;
+
+/// Exit code of `audit verify` for a broken audit trail.
+pub const EXIT_AUDIT_BROKEN: u8 = 3;
 
 /// Switchyard server: package proxy and mirror settings for developer machines.
 #[derive(Debug, Parser)]
@@ -37,6 +41,16 @@ pub enum Command {
     Serve,
     /// Print the OpenAPI description of the API as JSON.
     Openapi,
+    /// Work with the audit trail in the configured database.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+/// What to do with the audit trail.
+#[derive(Debug, Clone, Copy, Subcommand)]
+pub enum AuditCommand {
+    /// Walk the hash chain from the first event; name the first broken link (exit code 3).
+    Verify,
 }
 
 /// Runs the command line and returns the process exit code.
@@ -44,6 +58,47 @@ pub async fn run(cli: Cli) -> ExitCode {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(cli.config.as_deref()).await,
         Command::Openapi => print_openapi(),
+        Command::Audit(AuditCommand::Verify) => verify_audit(cli.config.as_deref()).await,
+    }
+}
+
+#[allow(clippy::print_stdout)] // the verdict is the command's output
+async fn verify_audit(config: Option<&Path>) -> ExitCode {
+    let settings = match Settings::load(config, environment()) {
+        Ok(settings) => settings,
+        Err(error) => return fail(EXIT_INVALID_SETTINGS, &error.to_string()),
+    };
+    let database = settings.database();
+    // Opening a SQLite file that is not there would create an empty one, which verifies.
+    if let DatabaseUrl::Sqlite(path) = &database {
+        if !path.is_file() {
+            return fail(1, &format!("there is no database at {}", path.display()));
+        }
+    }
+    let store = match store::open(&database, 1).await {
+        Ok(store) => store,
+        Err(error) => return fail(1, &format!("cannot open {database}: {error}")),
+    };
+    let verdict = store::verify_audit_trail(store.as_ref()).await;
+    store.close().await;
+    match verdict {
+        Ok(verdict) => match verdict.first_broken {
+            None => {
+                println!(
+                    "audit trail intact: {} events; head #{} {}",
+                    verdict.events, verdict.head_seq, verdict.head_hash
+                );
+                ExitCode::SUCCESS
+            }
+            Some(broken) => {
+                println!(
+                    "audit trail BROKEN at event {}: {} ({} events checked)",
+                    broken.seq, broken.problem, verdict.events
+                );
+                ExitCode::from(EXIT_AUDIT_BROKEN)
+            }
+        },
+        Err(error) => fail(1, &format!("cannot read the audit trail: {error}")),
     }
 }
 

@@ -150,12 +150,23 @@ fn read_response(mut stream: TcpStream) -> (u16, String) {
 
 /// Runs the binary to completion and returns its exit code and its stderr.
 fn run_to_end(data_dir: &Path, settings: &[(&str, &str)], args: &[&str]) -> (i32, String) {
+    let (code, _, stderr) = run_with_output(data_dir, settings, args);
+    (code, stderr)
+}
+
+/// Runs the binary to completion and returns its exit code, stdout and stderr.
+fn run_with_output(
+    data_dir: &Path,
+    settings: &[(&str, &str)],
+    args: &[&str],
+) -> (i32, String, String) {
     let output = command(data_dir, settings)
         .args(args)
         .output()
         .expect("run the server");
     (
         output.status.code().expect("exited, not killed"),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )
 }
@@ -513,4 +524,43 @@ fn profile_secrets_never_reach_the_log_even_at_trace_level() {
     for line in stderr.iter().chain(&stdout) {
         assert!(!line.contains("leak-"), "a secret in the log: {line}");
     }
+}
+
+#[tokio::test]
+async fn audit_verify_checks_the_chain_of_the_configured_database() {
+    use sqlx::Connection as _;
+    let folder = tempfile::tempdir().unwrap();
+    let (code, _, stderr) = run_with_output(folder.path(), &[], &["audit", "verify"]);
+    assert_eq!(code, 1, "no database yet: {stderr}");
+    assert!(stderr.contains("no database"), "{stderr}");
+
+    let password = "configured admin password";
+    let settings = [("SWITCHYARD_ADMIN_PASSWORD", password)];
+    let server = Running::start(folder.path(), &settings);
+    assert_eq!(login_status(&server.address, "admin", password), 200);
+    assert_eq!(
+        login_status(&server.address, "admin", "wrong password!"),
+        401
+    );
+    server.signal("TERM");
+    assert!(server.wait(Duration::from_secs(10)).success());
+
+    let (code, stdout, stderr) = run_with_output(folder.path(), &settings, &["audit", "verify"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("intact: 3 events"), "{stdout}");
+
+    // Someone with the database file rewrites history.
+    let url = format!("sqlite://{}", folder.path().join("switchyard.db").display());
+    let mut database = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::raw_sql(
+        "DROP TRIGGER audit_events_are_append_only_update; \
+         UPDATE audit_events SET outcome = 'success' WHERE seq = 3;",
+    )
+    .execute(&mut database)
+    .await
+    .unwrap();
+    database.close().await.unwrap();
+    let (code, stdout, _) = run_with_output(folder.path(), &settings, &["audit", "verify"]);
+    assert_eq!(code, 3, "{stdout}");
+    assert!(stdout.contains("BROKEN at event 3"), "{stdout}");
 }

@@ -111,6 +111,40 @@ impl TestDatabase {
     pub async fn open_store(&self) -> SharedStore {
         store::open(&self.url, 5).await.expect("open the store")
     }
+
+    /// Runs `statements` on the database directly, behind the server's back: what someone
+    /// with access to the database could do.
+    pub async fn execute(&self, statements: &str) {
+        if let Err(error) = self.try_execute(statements).await {
+            panic!("{statements}: {error}");
+        }
+    }
+
+    /// Like [`TestDatabase::execute`], returning the database's refusal instead of failing.
+    pub async fn try_execute(&self, statements: &str) -> Result<(), String> {
+        let outcome = match &self.url {
+            DatabaseUrl::Sqlite(path) => {
+                let url = format!("sqlite://{}", path.display());
+                let mut connection = sqlx::SqliteConnection::connect(&url)
+                    .await
+                    .expect("connect to the SQLite file");
+                sqlx::raw_sql(statements)
+                    .execute(&mut connection)
+                    .await
+                    .map(drop)
+            }
+            DatabaseUrl::Postgres(url) => {
+                let mut connection = PgConnection::connect(url)
+                    .await
+                    .expect("connect to the test database");
+                sqlx::raw_sql(statements)
+                    .execute(&mut connection)
+                    .await
+                    .map(drop)
+            }
+        };
+        outcome.map_err(|error| error.to_string())
+    }
 }
 
 /// The administrative URL of the test Postgres server.

@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 pub use merge::Origin;
 pub use secrets::SecretPath;
 pub use settings::{Setting, SettingChange};
+pub use validate::setting_of_variable;
 
 /// The settings of one environment (a baseline) or one machine role in it (an overlay).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

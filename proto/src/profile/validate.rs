@@ -70,6 +70,16 @@ const SECTION_VARIABLES: &[(&str, &str)] = &[
     ("NPM_CONFIG_REGISTRY", "npm.registry"),
 ];
 
+/// The setting that manages environment variable `name` (`GOPROXY` -> `go.proxy`), if a
+/// section does.
+pub fn setting_of_variable(name: &str) -> Option<&'static str> {
+    let upper = name.to_ascii_uppercase();
+    SECTION_VARIABLES
+        .iter()
+        .find(|(variable, _)| *variable == upper)
+        .map(|(_, setting)| *setting)
+}
+
 struct Problems(Vec<FieldProblem>);
 
 impl Problems {
@@ -469,7 +479,7 @@ fn validate_env(env: &std::collections::BTreeMap<String, EnvValue>, problems: &m
                 &path,
                 format!("{name} is not managed: changing it could break the machine"),
             );
-        } else if let Some((_, section)) = SECTION_VARIABLES.iter().find(|(n, _)| *n == upper) {
+        } else if let Some(section) = setting_of_variable(name) {
             problems.add(&path, format!("{name} is set by {section}; set it there"));
         }
         match value {

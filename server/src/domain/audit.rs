@@ -17,8 +17,12 @@ use uuid::Uuid;
 /// `previous_hash` of the first event.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
-/// Most events one query returns.
+/// Most events one page of the API holds.
 pub const MOST_EVENTS_PER_PAGE: u32 = 500;
+
+/// Most events one store query returns: a page and one more, which tells whether another
+/// page follows.
+pub const MOST_EVENTS_PER_QUERY: u32 = MOST_EVENTS_PER_PAGE + 1;
 
 /// Who acted, from where, and how they reached us: the same for every event of one request.
 #[derive(Debug, Clone, PartialEq, Eq)]

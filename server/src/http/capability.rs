@@ -9,7 +9,7 @@ use std::pin::Pin;
 use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest};
-use switchyard_proto::EnvironmentName;
+use switchyard_proto::{EnvironmentName, EnvironmentRole};
 use time::OffsetDateTime;
 
 use super::error::ApiError;
@@ -94,6 +94,48 @@ impl FromRequest for ReadAll {
             false => Err(ApiError::Forbidden(
                 "this needs the admin or auditor role".into(),
             )),
+        })
+    }
+}
+
+/// A caller who may read the audit trail: admins and auditors all of it, ops the events of
+/// the environments they operate. Developers see none of it.
+#[derive(Debug, Clone)]
+pub struct ReadAudit {
+    /// The caller.
+    pub access: Access,
+    /// The environments whose events they see; `None` for all events.
+    pub environments: Option<Vec<EnvironmentName>>,
+}
+
+impl FromRequest for ReadAudit {
+    type Error = ApiError;
+    type Future = Extraction<Self>;
+
+    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
+        require(request, |access| {
+            if access.reads_everything() {
+                return Ok(ReadAudit {
+                    access,
+                    environments: None,
+                });
+            }
+            let operated: Vec<EnvironmentName> = access
+                .grants
+                .iter()
+                .filter(|grant| grant.role == EnvironmentRole::Ops)
+                .map(|grant| grant.environment.clone())
+                .collect();
+            match operated.is_empty() {
+                true => Err(ApiError::Forbidden(
+                    "the audit trail needs the admin or auditor role, or ops on an environment"
+                        .into(),
+                )),
+                false => Ok(ReadAudit {
+                    access,
+                    environments: Some(operated),
+                }),
+            }
         })
     }
 }

@@ -1,6 +1,7 @@
 //! The HTTP face of the server: routes, middleware, the error mapping and the OpenAPI
 //! description, declared once so the served API and its description cannot drift.
 
+mod audit;
 mod auth;
 pub mod capability;
 mod change_requests;
@@ -124,6 +125,7 @@ pub struct ApiDescriptionJson(pub String);
         (name = "environments", description = "Environments such as staging and production"),
         (name = "tokens", description = "API tokens for scripts and CI"),
         (name = "profiles", description = "Machine roles, profile drafts, versions, diffs and rollback"),
+        (name = "audit", description = "Who changed what, when and from where: query, export, verify"),
     )
 )]
 struct ApiDoc;
@@ -190,7 +192,10 @@ fn routes(config: &mut ServiceConfig) {
             .service(change_requests::list_change_requests)
             .service(change_requests::get_change_request)
             .service(change_requests::approve_change_request)
-            .service(change_requests::reject_change_request),
+            .service(change_requests::reject_change_request)
+            .service(audit::list_events)
+            .service(audit::export_events)
+            .service(audit::verify),
     );
 }
 

@@ -1270,7 +1270,7 @@ macro_rules! implement_store {
                 if let Some(before) = filter.before_seq {
                     query.push(" AND seq < ").push_bind($crate::store::stored_counter(before));
                 }
-                let limit = filter.limit.min($crate::domain::audit::MOST_EVENTS_PER_PAGE);
+                let limit = filter.limit.min($crate::domain::audit::MOST_EVENTS_PER_QUERY);
                 query.push(" ORDER BY seq DESC LIMIT ").push_bind(i64::from(limit));
                 query
                     .build()

@@ -60,6 +60,8 @@ enum Rule {
     ReadAll(u16),
     ReadEnvironment(u16),
     OperateEnvironment(u16),
+    /// Admins and auditors, and ops of any environment (who see their environments' events).
+    ReadAudit(u16),
 }
 
 impl Rule {
@@ -89,11 +91,16 @@ impl Rule {
                 Admin | Auditor | OpsGranted | DeveloperGranted | OpsApiToken
             ),
             Rule::OperateEnvironment(_) => matches!(caller, Admin | OpsGranted | OpsApiToken),
+            Rule::ReadAudit(_) => matches!(
+                caller,
+                Admin | Auditor | OpsGranted | OpsElsewhere | OpsApiToken
+            ),
         };
         match (allowed, self) {
             (true, Rule::Anyone(s) | Rule::Authenticated(s) | Rule::Session(s))
             | (true, Rule::Admin(s) | Rule::ReadAll(s))
-            | (true, Rule::ReadEnvironment(s) | Rule::OperateEnvironment(s)) => s,
+            | (true, Rule::ReadEnvironment(s) | Rule::OperateEnvironment(s))
+            | (true, Rule::ReadAudit(s)) => s,
             (false, _) => 403,
         }
     }
@@ -112,6 +119,7 @@ impl Rule {
                 "developer on the environment",
             ],
             Rule::OperateEnvironment(_) => vec!["admin", "ops on the environment"],
+            Rule::ReadAudit(_) => vec!["admin", "auditor", "ops (their environments)"],
         }
     }
 }
@@ -169,6 +177,8 @@ fn rule(method: &str, path: &str) -> Option<Rule> {
         ("POST", "/api/v1/environments/{environment}/change-requests/{id}/reject") => {
             Rule::OperateEnvironment(200)
         }
+        ("GET", "/api/v1/audit" | "/api/v1/audit/export") => Rule::ReadAudit(200),
+        ("GET", "/api/v1/audit/verify") => Rule::ReadAll(200),
         _ => return None,
     })
 }
