@@ -16,7 +16,6 @@ use super::origin::RequestOrigin;
 use super::AppState;
 use crate::auth::throttle::Verdict;
 use crate::auth::{secret, Credential};
-use crate::domain::audit::AuditRecord;
 use crate::domain::identity::{RefreshTokenRecord, RefreshUse, UserRecord};
 use crate::store::StoreError;
 
@@ -96,7 +95,8 @@ pub async fn login(
     let audit =
         from.by_user(&user)
             .record(AuditAction::Login, format!("user:{}", user.username), now);
-    let pair = issue_pair(&state, &user, Uuid::new_v4(), now, &audit).await?;
+    let (pair, record) = new_pair(&state, &user, Uuid::new_v4(), now)?;
+    state.store.insert_refresh_token(&record, &audit).await?;
     Ok(token_response(pair))
 }
 
@@ -121,7 +121,7 @@ pub async fn refresh(
 ) -> Result<HttpResponse, ApiError> {
     let now = state.clock.now();
     let digest = secret::digest(body.refresh_token.as_str());
-    match state.store.use_refresh_token(&digest, now).await? {
+    let family = match state.store.refresh_token(&digest, now).await? {
         RefreshUse::Fresh(record) => {
             let user = match state.store.user_by_id(record.user_id).await {
                 Ok(user) if !user.disabled => user,
@@ -137,26 +137,36 @@ pub async fn refresh(
                 format!("session:{}", record.family),
                 now,
             );
-            let pair = issue_pair(&state, &user, record.family, now, &audit).await?;
-            Ok(token_response(pair))
-        }
-        RefreshUse::Replayed { family } => {
-            // Whoever presents it may not be its owner: the event names nobody.
-            let audit = from
-                .anonymous()
-                .record(AuditAction::RefreshReused, format!("session:{family}"), now)
-                .ended(Outcome::Failure);
-            state
+            let (pair, next) = new_pair(&state, &user, record.family, now)?;
+            match state
                 .store
-                .revoke_refresh_family(family, now, &audit)
-                .await?;
-            tracing::warn!(%family, "a used refresh token was presented again; session ended");
-            Err(ApiError::RefreshTokenReused)
+                .rotate_refresh_token(&digest, &next, &audit)
+                .await
+            {
+                Ok(()) => return Ok(token_response(pair)),
+                // Used by someone else between the look and the use: a replay after all.
+                Err(StoreError::RefreshTokenSpent) => record.family,
+                Err(error) => return Err(error.into()),
+            }
         }
-        RefreshUse::Invalid => Err(ApiError::Unauthenticated(
-            "the refresh token is not valid (unknown, expired or revoked); log in again".into(),
-        )),
-    }
+        RefreshUse::Replayed { family } => family,
+        RefreshUse::Invalid => {
+            return Err(ApiError::Unauthenticated(
+                "the refresh token is not valid (unknown, expired or revoked); log in again".into(),
+            ))
+        }
+    };
+    // Whoever presents it may not be its owner: the event names nobody.
+    let audit = from
+        .anonymous()
+        .record(AuditAction::RefreshReused, format!("session:{family}"), now)
+        .ended(Outcome::Failure);
+    state
+        .store
+        .revoke_refresh_family(family, now, &audit)
+        .await?;
+    tracing::warn!(%family, "a used refresh token was presented again; session ended");
+    Err(ApiError::RefreshTokenReused)
 }
 
 /// Ends the session: the access token used for this call stops working at once and, when its
@@ -186,23 +196,19 @@ pub async fn logout(
         ));
     };
     let now = state.clock.now();
-    let mut family = None;
-    if let Some(refresh_token) = body.refresh_token {
-        let digest = secret::digest(refresh_token.as_str());
-        if let RefreshUse::Fresh(record) = state.store.use_refresh_token(&digest, now).await? {
-            // Only the caller's own session: a stranger's token is used up but its session
-            // stays (it could not be refreshed by them anyway).
-            family = (record.user_id == access.user.id).then_some(record.family);
-        }
-    }
-    let target = match family {
-        Some(family) => format!("session:{family}"),
-        None => format!("user:{}", access.user.username),
-    };
-    let audit = from.record(&access, AuditAction::Logout, target, now);
+    let digest = body
+        .refresh_token
+        .map(|token| secret::digest(token.as_str()));
+    let audit = from.record(
+        &access,
+        AuditAction::Logout,
+        format!("user:{}", access.user.username),
+        now,
+    );
+    let session = digest.as_deref().map(|digest| (digest, access.user.id));
     state
         .store
-        .end_session(jti, expires_at, family, now, &audit)
+        .end_session(jti, expires_at, session, now, &audit)
         .await?;
     tracing::info!(username = %access.user.username, "logged out");
     Ok(HttpResponse::NoContent().finish())
@@ -231,14 +237,14 @@ fn token_response(pair: TokenPair) -> HttpResponse {
         .json(pair)
 }
 
-/// A new access token and a new refresh token of session `family`.
-async fn issue_pair(
+/// A new access token and a new refresh token of session `family`, and the refresh token's
+/// record to keep.
+fn new_pair(
     state: &AppState,
     user: &UserRecord,
     family: Uuid,
     now: OffsetDateTime,
-    audit: &AuditRecord,
-) -> Result<TokenPair, ApiError> {
+) -> Result<(TokenPair, RefreshTokenRecord), ApiError> {
     let access = state
         .auth
         .tokens
@@ -246,26 +252,21 @@ async fn issue_pair(
         .map_err(|e| ApiError::Internal(Box::new(e)))?;
     let refresh_token = secret::generate(secret::REFRESH_TOKEN_PREFIX);
     let refresh_lifetime = state.auth.refresh_lifetime;
-    state
-        .store
-        .insert_refresh_token(
-            &RefreshTokenRecord {
-                token_hash: secret::digest(&refresh_token),
-                family,
-                user_id: user.id,
-                issued_at: now,
-                expires_at: now + refresh_lifetime,
-            },
-            audit,
-        )
-        .await?;
-    Ok(TokenPair {
+    let record = RefreshTokenRecord {
+        token_hash: secret::digest(&refresh_token),
+        family,
+        user_id: user.id,
+        issued_at: now,
+        expires_at: now + refresh_lifetime,
+    };
+    let pair = TokenPair {
         access_token: access.token,
         token_type: "Bearer".into(),
         expires_in: seconds(state.auth.tokens.lifetime()),
         refresh_token,
         refresh_expires_in: seconds(refresh_lifetime),
-    })
+    };
+    Ok((pair, record))
 }
 
 fn seconds(duration: time::Duration) -> u64 {

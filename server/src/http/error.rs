@@ -296,6 +296,7 @@ impl From<StoreError> for ApiError {
             StoreError::UserNotFound(name) => ApiError::UserNotFound(name),
             StoreError::UserExists(name) => ApiError::UserExists(name.to_string()),
             StoreError::LastAdmin => ApiError::LastAdmin,
+            StoreError::RefreshTokenSpent => ApiError::RefreshTokenReused,
             StoreError::ApiTokenNotFound(id) => ApiError::ApiTokenNotFound(id.to_string()),
             StoreError::MachineRoleNotFound(name) => {
                 ApiError::MachineRoleNotFound(name.to_string())

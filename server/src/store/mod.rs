@@ -129,12 +129,23 @@ pub trait Store: Send + Sync + fmt::Debug {
         audit: &AuditRecord,
     ) -> Result<(), StoreError>;
 
-    /// Uses up the refresh token with hash `token_hash`, at most once even under concurrency.
-    async fn use_refresh_token(
+    /// What the refresh token with hash `token_hash` is now: valid (and unused), used before,
+    /// or neither. Nothing changes.
+    async fn refresh_token(
         &self,
         token_hash: &str,
         now: OffsetDateTime,
     ) -> Result<RefreshUse, StoreError>;
+
+    /// Uses up the refresh token `used_hash` and keeps `next`, its successor, as one change: at
+    /// most once even under concurrency. A token used, revoked or expired meanwhile is
+    /// [`StoreError::RefreshTokenSpent`].
+    async fn rotate_refresh_token(
+        &self,
+        used_hash: &str,
+        next: &RefreshTokenRecord,
+        audit: &AuditRecord,
+    ) -> Result<(), StoreError>;
 
     /// Ends every refresh token of one login session.
     async fn revoke_refresh_family(
@@ -144,13 +155,14 @@ pub trait Store: Send + Sync + fmt::Debug {
         audit: &AuditRecord,
     ) -> Result<(), StoreError>;
 
-    /// Ends a login session: its access token `jti` stops working before its expiry and, when
-    /// given, its refresh-token `family` cannot be refreshed.
+    /// Ends a login session of user `user_id`: its access token `jti` stops working before its
+    /// expiry and, when its refresh token is given (and is that user's), the session cannot
+    /// be refreshed either.
     async fn end_session(
         &self,
         jti: Uuid,
         expires_at: OffsetDateTime,
-        family: Option<Uuid>,
+        session: Option<(&str, Uuid)>,
         now: OffsetDateTime,
         audit: &AuditRecord,
     ) -> Result<(), StoreError>;
@@ -342,6 +354,9 @@ pub enum StoreError {
     /// The draft changed since it was read.
     #[error("the draft is at revision {current}")]
     StaleDraft { current: u64 },
+    /// The refresh token was used, revoked or expired meanwhile.
+    #[error("the refresh token is no longer valid")]
+    RefreshTokenSpent,
     /// The version number is taken: someone published first.
     #[error("version {0} was published by someone else first")]
     VersionTaken(u64),

@@ -226,6 +226,30 @@ macro_rules! implement_store {
             revision.map_or(Ok(0), $crate::store::counter)
         }
 
+        /// Keeps a new refresh token, and forgets expired ones (they can neither be used nor
+        /// replayed).
+        async fn keep_refresh_token(
+            connection: &mut <$db as sqlx::Database>::Connection,
+            token: &$crate::domain::identity::RefreshTokenRecord,
+        ) -> Result<(), $crate::store::StoreError> {
+            sqlx::query(
+                "INSERT INTO refresh_tokens (token_hash, family, user_id, issued_at, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(&token.token_hash)
+            .bind(token.family)
+            .bind(token.user_id)
+            .bind($crate::store::Timestamp::from(token.issued_at))
+            .bind($crate::store::Timestamp::from(token.expires_at))
+            .execute(&mut *connection)
+            .await?;
+            sqlx::query("DELETE FROM refresh_tokens WHERE expires_at < $1")
+                .bind($crate::store::Timestamp::from(token.issued_at))
+                .execute(&mut *connection)
+                .await?;
+            Ok(())
+        }
+
         /// When a user change ends their sessions, their refresh tokens end with it.
         async fn end_refresh_tokens(
             connection: &mut <$db as sqlx::Database>::Connection,
@@ -582,75 +606,76 @@ macro_rules! implement_store {
                 audit: &$crate::domain::audit::AuditRecord,
             ) -> Result<(), $crate::store::StoreError> {
                 let mut tx = begin_audited(&self.pool).await?;
-                sqlx::query(
-                    "INSERT INTO refresh_tokens \
-                     (token_hash, family, user_id, issued_at, expires_at) \
-                     VALUES ($1, $2, $3, $4, $5)",
-                )
-                .bind(&token.token_hash)
-                .bind(token.family)
-                .bind(token.user_id)
-                .bind($crate::store::Timestamp::from(token.issued_at))
-                .bind($crate::store::Timestamp::from(token.expires_at))
-                .execute(&mut *tx)
-                .await?;
-                // Expired tokens can neither be used nor replayed: they need not be kept.
-                sqlx::query("DELETE FROM refresh_tokens WHERE expires_at < $1")
-                    .bind($crate::store::Timestamp::from(token.issued_at))
-                    .execute(&mut *tx)
-                    .await?;
+                keep_refresh_token(&mut tx, token).await?;
                 append_audit(&mut tx, audit).await?;
                 tx.commit().await?;
                 Ok(())
             }
 
-            async fn use_refresh_token(
+            async fn refresh_token(
                 &self,
                 token_hash: &str,
                 now: time::OffsetDateTime,
             ) -> Result<$crate::domain::identity::RefreshUse, $crate::store::StoreError> {
                 use sqlx::Row as _;
-                let now = $crate::store::Timestamp::from(now);
+                use $crate::domain::identity::{RefreshTokenRecord, RefreshUse};
+                let row = sqlx::query(
+                    "SELECT token_hash, family, user_id, issued_at, expires_at, used_at, \
+                     revoked_at FROM refresh_tokens WHERE token_hash = $1",
+                )
+                .bind(token_hash)
+                .fetch_optional(&self.pool)
+                .await?;
+                let Some(row) = row else {
+                    return Ok(RefreshUse::Invalid);
+                };
+                let time = |column: &str| -> Result<Option<time::OffsetDateTime>, $crate::store::StoreError> {
+                    Ok(row
+                        .try_get::<Option<$crate::store::Timestamp>, _>(column)?
+                        .map($crate::store::Timestamp::get))
+                };
+                let record = RefreshTokenRecord {
+                    token_hash: row.try_get("token_hash")?,
+                    family: row.try_get("family")?,
+                    user_id: row.try_get("user_id")?,
+                    issued_at: row.try_get::<$crate::store::Timestamp, _>("issued_at")?.get(),
+                    expires_at: row.try_get::<$crate::store::Timestamp, _>("expires_at")?.get(),
+                };
+                Ok(match (time("used_at")?, time("revoked_at")?) {
+                    (Some(_), _) => RefreshUse::Replayed {
+                        family: record.family,
+                    },
+                    (None, None) if record.expires_at > now => RefreshUse::Fresh(record),
+                    _ => RefreshUse::Invalid,
+                })
+            }
+
+            async fn rotate_refresh_token(
+                &self,
+                used_hash: &str,
+                next: &$crate::domain::identity::RefreshTokenRecord,
+                audit: &$crate::domain::audit::AuditRecord,
+            ) -> Result<(), $crate::store::StoreError> {
+                let now = $crate::store::Timestamp::from(next.issued_at);
+                let mut tx = begin_audited(&self.pool).await?;
                 // The condition and the update are one statement, so two concurrent uses of
                 // one token cannot both succeed.
                 let used = sqlx::query(
                     "UPDATE refresh_tokens SET used_at = $2 \
                      WHERE token_hash = $1 AND used_at IS NULL AND revoked_at IS NULL \
-                     AND expires_at > $2 \
-                     RETURNING token_hash, family, user_id, issued_at, expires_at",
+                     AND expires_at > $2",
                 )
-                .bind(token_hash)
+                .bind(used_hash)
                 .bind(now)
-                .fetch_optional(&self.pool)
+                .execute(&mut *tx)
                 .await?;
-                if let Some(row) = used {
-                    return Ok($crate::domain::identity::RefreshUse::Fresh(
-                        $crate::domain::identity::RefreshTokenRecord {
-                            token_hash: row.try_get("token_hash")?,
-                            family: row.try_get("family")?,
-                            user_id: row.try_get("user_id")?,
-                            issued_at: row
-                                .try_get::<$crate::store::Timestamp, _>("issued_at")?
-                                .get(),
-                            expires_at: row
-                                .try_get::<$crate::store::Timestamp, _>("expires_at")?
-                                .get(),
-                        },
-                    ));
+                if used.rows_affected() == 0 {
+                    return Err($crate::store::StoreError::RefreshTokenSpent);
                 }
-                let replayed = sqlx::query(
-                    "SELECT family FROM refresh_tokens \
-                     WHERE token_hash = $1 AND used_at IS NOT NULL",
-                )
-                .bind(token_hash)
-                .fetch_optional(&self.pool)
-                .await?;
-                Ok(match replayed {
-                    Some(row) => $crate::domain::identity::RefreshUse::Replayed {
-                        family: row.try_get("family")?,
-                    },
-                    None => $crate::domain::identity::RefreshUse::Invalid,
-                })
+                keep_refresh_token(&mut tx, next).await?;
+                append_audit(&mut tx, audit).await?;
+                tx.commit().await?;
+                Ok(())
             }
 
             async fn revoke_refresh_family(
@@ -677,7 +702,7 @@ macro_rules! implement_store {
                 &self,
                 jti: uuid::Uuid,
                 expires_at: time::OffsetDateTime,
-                family: Option<uuid::Uuid>,
+                session: Option<(&str, uuid::Uuid)>,
                 now: time::OffsetDateTime,
                 audit: &$crate::domain::audit::AuditRecord,
             ) -> Result<(), $crate::store::StoreError> {
@@ -698,12 +723,15 @@ macro_rules! implement_store {
                     ))
                     .execute(&mut *tx)
                     .await?;
-                if let Some(family) = family {
+                if let Some((refresh_token_hash, user_id)) = session {
+                    // Only the caller's own session: a stranger's refresh token changes nothing.
                     sqlx::query(
-                        "UPDATE refresh_tokens SET revoked_at = $2 \
-                         WHERE family = $1 AND revoked_at IS NULL",
+                        "UPDATE refresh_tokens SET revoked_at = $3 \
+                         WHERE revoked_at IS NULL AND family = \
+                         (SELECT family FROM refresh_tokens WHERE token_hash = $1 AND user_id = $2)",
                     )
-                    .bind(family)
+                    .bind(refresh_token_hash)
+                    .bind(user_id)
                     .bind($crate::store::Timestamp::from(now))
                     .execute(&mut *tx)
                     .await?;

@@ -4,6 +4,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use switchyard_proto::{AuditEvent, AuditPage, AuditVerification, ErrorBody};
+use switchyard_server::config::TrustedProxies;
 use switchyard_tests::{for_each_store, Backend, TestApp, USER_PASSWORD};
 
 const PRODUCTION: &str = "/api/v1/environments/production/profiles/baseline";
@@ -174,6 +175,45 @@ async fn every_change_leaves_one_event_saying_who_what_and_from_where(backend: B
     assert!(!everything.contains(USER_PASSWORD));
     assert!(!everything.contains("not her password"));
     assert!(verify(&app, &auditor).await.intact);
+}
+
+async fn forwarded_addresses_are_believed_only_from_trusted_proxies(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |settings| {
+        settings.trusted_proxies =
+            TrustedProxies::try_from("127.0.0.0/8".to_owned()).expect("a valid range");
+    })
+    .await;
+    let untrusted = TestApp::spawn(backend).await;
+    for server in [&app, &untrusted] {
+        let response = server
+            .client
+            .post(server.url("/api/v1/auth/login"))
+            .header("x-forwarded-for", "198.51.100.1, 203.0.113.9")
+            .json(&json!({"username": "admin", "password": "wrong password, sorry"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 401);
+    }
+    let source_of_last_failure = |events: Vec<AuditEvent>| {
+        events
+            .into_iter()
+            .rev()
+            .find(|e| e.outcome.as_str() == "failure")
+            .and_then(|e| e.source)
+    };
+    let admin = app.admin_token().await;
+    assert_eq!(
+        source_of_last_failure(all_events(&app, &admin).await).as_deref(),
+        Some("203.0.113.9"),
+        "the proxy's peer added the nearest hop"
+    );
+    let admin = untrusted.admin_token().await;
+    assert_eq!(
+        source_of_last_failure(all_events(&untrusted, &admin).await).as_deref(),
+        Some("127.0.0.1"),
+        "without trusted proxies the header is the client's own claim"
+    );
 }
 
 async fn who_changed_goproxy_in_production_is_one_request(backend: Backend) {
@@ -516,6 +556,7 @@ async fn a_change_and_its_event_are_written_together_or_not_at_all(backend: Back
 
 for_each_store!(
     every_change_leaves_one_event_saying_who_what_and_from_where,
+    forwarded_addresses_are_believed_only_from_trusted_proxies,
     who_changed_goproxy_in_production_is_one_request,
     ops_see_their_environments_and_developers_nothing,
     bad_filters_are_named_in_one_answer,

@@ -204,15 +204,27 @@ async fn refresh_tokens_are_single_use_and_replay_is_detected(backend: Backend) 
 
     let later = NOW + Duration::minutes(5);
     assert_eq!(
-        store.use_refresh_token("hash-1", later).await.unwrap(),
+        store.refresh_token("hash-1", later).await.unwrap(),
         RefreshUse::Fresh(token)
     );
+    let next = RefreshTokenRecord {
+        issued_at: later,
+        ..refresh_token(ada.id, family, "hash-1b")
+    };
+    store
+        .rotate_refresh_token("hash-1", &next, &audit())
+        .await
+        .unwrap();
     assert_eq!(
-        store.use_refresh_token("hash-1", later).await.unwrap(),
+        store.refresh_token("hash-1", later).await.unwrap(),
         RefreshUse::Replayed { family }
     );
+    assert!(matches!(
+        store.rotate_refresh_token("hash-1", &next, &audit()).await,
+        Err(StoreError::RefreshTokenSpent)
+    ));
     assert_eq!(
-        store.use_refresh_token("unknown", later).await.unwrap(),
+        store.refresh_token("unknown", later).await.unwrap(),
         RefreshUse::Invalid
     );
 
@@ -223,7 +235,7 @@ async fn refresh_tokens_are_single_use_and_replay_is_detected(backend: Backend) 
         .unwrap();
     assert_eq!(
         store
-            .use_refresh_token("hash-2", NOW + Duration::days(2))
+            .refresh_token("hash-2", NOW + Duration::days(2))
             .await
             .unwrap(),
         RefreshUse::Invalid
@@ -233,7 +245,7 @@ async fn refresh_tokens_are_single_use_and_replay_is_detected(backend: Backend) 
         .await
         .unwrap();
     assert_eq!(
-        store.use_refresh_token("hash-2", later).await.unwrap(),
+        store.refresh_token("hash-2", later).await.unwrap(),
         RefreshUse::Invalid
     );
 
@@ -252,7 +264,7 @@ async fn refresh_tokens_are_single_use_and_replay_is_detected(backend: Backend) 
         .await
         .unwrap();
     assert_eq!(
-        store.use_refresh_token("hash-3", later).await.unwrap(),
+        store.refresh_token("hash-3", later).await.unwrap(),
         RefreshUse::Invalid
     );
     store.close().await;
@@ -271,18 +283,25 @@ async fn concurrent_uses_of_one_refresh_token_let_exactly_one_win(backend: Backe
         .await
         .unwrap();
     let attempts: Vec<_> = (0..8)
-        .map(|_| {
+        .map(|attempt| {
             let store = store.clone();
-            tokio::spawn(async move { store.use_refresh_token("contested", NOW).await })
+            let next = refresh_token(ada.id, Uuid::new_v4(), &format!("next-{attempt}"));
+            tokio::spawn(async move {
+                store
+                    .rotate_refresh_token("contested", &next, &audit())
+                    .await
+            })
         })
         .collect();
-    let mut fresh = 0;
+    let mut rotated = 0;
     for attempt in attempts {
-        if matches!(attempt.await.unwrap().unwrap(), RefreshUse::Fresh(_)) {
-            fresh += 1;
+        match attempt.await.unwrap() {
+            Ok(()) => rotated += 1,
+            Err(StoreError::RefreshTokenSpent) => {}
+            Err(error) => panic!("{error}"),
         }
     }
-    assert_eq!(fresh, 1);
+    assert_eq!(rotated, 1);
     store.close().await;
 }
 
