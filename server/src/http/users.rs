@@ -6,6 +6,7 @@ use switchyard_proto::{
     AuditAction, EnvironmentName, ErrorBody, GlobalRoleChange, GrantChange, NewUser, PasswordReset,
     User, Username,
 };
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::capability::{Admin, ReadAll};
@@ -13,7 +14,8 @@ use super::error::ApiError;
 use super::json::ApiJson;
 use super::origin::RequestOrigin;
 use super::AppState;
-use crate::domain::audit::change;
+use crate::auth::Access;
+use crate::domain::audit::{change, AuditRecord};
 use crate::domain::identity::{UserChange, UserRecord};
 
 fn username(text: &str) -> Result<Username, ApiError> {
@@ -34,11 +36,24 @@ fn role_name(role: Option<switchyard_proto::GlobalRole>) -> String {
     role.map_or("none", |role| role.as_str()).to_owned()
 }
 
-fn disabled_change(before: &UserRecord, disabled: bool) -> Vec<SettingChange> {
+/// The event of setting a user's `disabled` flag, saying what it was.
+async fn disabling_event(
+    state: &AppState,
+    from: &RequestOrigin,
+    admin: &Access,
+    name: &Username,
+    disabled: bool,
+    now: OffsetDateTime,
+) -> Result<AuditRecord, ApiError> {
+    let before = state.store.user_by_name(name).await?;
     let (old, new) = (before.disabled.to_string(), disabled.to_string());
-    change("disabled", Some(old), Some(new))
-        .into_iter()
-        .collect()
+    Ok(from
+        .record(admin, AuditAction::UserUpdate, format!("user:{name}"), now)
+        .with_changes(
+            change("disabled", Some(old), Some(new))
+                .into_iter()
+                .collect(),
+        ))
 }
 
 /// The role `user` holds on `environment`, if any.
@@ -183,15 +198,7 @@ pub async fn disable_user(
         sessions_valid_after: Some(now),
         ..UserChange::default()
     };
-    let before = state.store.user_by_name(&name).await?;
-    let audit = from
-        .record(
-            &admin.0,
-            AuditAction::UserUpdate,
-            format!("user:{name}"),
-            now,
-        )
-        .with_changes(disabled_change(&before, true));
+    let audit = disabling_event(&state, &from, &admin.0, &name, true, now).await?;
     let user = state
         .store
         .update_user_keeping_an_admin(&name, &update, &audit)
@@ -225,15 +232,8 @@ pub async fn enable_user(
         disabled: Some(false),
         ..UserChange::default()
     };
-    let before = state.store.user_by_name(&name).await?;
-    let audit = from
-        .record(
-            &admin.0,
-            AuditAction::UserUpdate,
-            format!("user:{name}"),
-            state.clock.now(),
-        )
-        .with_changes(disabled_change(&before, false));
+    let now = state.clock.now();
+    let audit = disabling_event(&state, &from, &admin.0, &name, false, now).await?;
     let user = state.store.update_user(&name, &update, &audit).await?;
     tracing::info!(by = %admin.0.user.username, username = %name, "user enabled");
     Ok(HttpResponse::Ok().json(shown(&state, &user).await?))

@@ -444,25 +444,31 @@ async fn the_database_refuses_to_change_or_remove_events(backend: Backend) {
     }
 }
 
+/// SQL for a trigger `name` that makes every `statement` on `table` fail.
+fn refusal(backend: Backend, name: &str, statement: &str, table: &str) -> String {
+    match backend {
+        Backend::Postgres => format!(
+            "CREATE FUNCTION {name}() RETURNS trigger AS $$ BEGIN \
+             RAISE EXCEPTION '{name}'; END; $$ LANGUAGE plpgsql; \
+             CREATE TRIGGER {name} BEFORE {statement} ON {table} \
+             FOR EACH ROW EXECUTE FUNCTION {name}();"
+        ),
+        Backend::Sqlite => format!(
+            "CREATE TRIGGER {name} BEFORE {statement} ON {table} \
+             BEGIN SELECT RAISE(ABORT, '{name}'); END;"
+        ),
+    }
+}
+
 async fn a_change_and_its_event_are_written_together_or_not_at_all(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let admin = app.admin_token().await;
     let events_before = all_events(&app, &admin).await.len();
 
     // The event cannot be written: the change does not happen either.
-    let refuse_events = match backend {
-        Backend::Postgres => {
-            "CREATE FUNCTION refuse_event() RETURNS trigger AS $$ BEGIN \
-             RAISE EXCEPTION 'no events today'; END; $$ LANGUAGE plpgsql; \
-             CREATE TRIGGER refuse_events BEFORE INSERT ON audit_events \
-             FOR EACH ROW EXECUTE FUNCTION refuse_event();"
-        }
-        Backend::Sqlite => {
-            "CREATE TRIGGER refuse_events BEFORE INSERT ON audit_events \
-             BEGIN SELECT RAISE(ABORT, 'no events today'); END;"
-        }
-    };
-    app.database().execute(refuse_events).await;
+    app.database()
+        .execute(&refusal(backend, "refuse_events", "INSERT", "audit_events"))
+        .await;
     let response = app
         .call(
             Method::POST,
@@ -497,19 +503,14 @@ async fn a_change_and_its_event_are_written_together_or_not_at_all(backend: Back
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    let refuse_drafts = match backend {
-        Backend::Postgres => {
-            "CREATE FUNCTION refuse_draft() RETURNS trigger AS $$ BEGIN \
-             RAISE EXCEPTION 'no drafts today'; END; $$ LANGUAGE plpgsql; \
-             CREATE TRIGGER refuse_drafts BEFORE UPDATE ON profile_drafts \
-             FOR EACH ROW EXECUTE FUNCTION refuse_draft();"
-        }
-        Backend::Sqlite => {
-            "CREATE TRIGGER refuse_drafts BEFORE UPDATE ON profile_drafts \
-             BEGIN SELECT RAISE(ABORT, 'no drafts today'); END;"
-        }
-    };
-    app.database().execute(refuse_drafts).await;
+    app.database()
+        .execute(&refusal(
+            backend,
+            "refuse_drafts",
+            "UPDATE",
+            "profile_drafts",
+        ))
+        .await;
     let response = app
         .call(
             Method::POST,
