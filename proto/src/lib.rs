@@ -46,11 +46,13 @@ macro_rules! checked_text {
 
 pub mod audit;
 pub mod auth;
+pub mod delivery;
 pub mod environment;
 pub mod error;
 pub mod identity;
 pub mod meta;
 pub mod profile;
+pub mod signing;
 pub mod versions;
 
 pub use audit::{

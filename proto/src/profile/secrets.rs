@@ -62,6 +62,24 @@ macro_rules! secret_slots {
 }
 
 impl Profile {
+    /// The profile as JSON with each secret that holds a value written as `secret_form(value)`
+    /// (a plain read shows `{"set": true}` instead): how the server seals secrets for storage,
+    /// fingerprints them for hashing, and hands them to the machines they are for.
+    pub fn to_json_with_secrets(
+        &self,
+        secret_form: impl Fn(&str) -> serde_json::Value,
+    ) -> serde_json::Value {
+        let mut json = serde_json::to_value(self).unwrap_or(serde_json::Value::Null);
+        for (path, secret) in self.secrets() {
+            if let (Secret::Value(plain), Some(slot)) =
+                (secret, json.pointer_mut(&path.json_pointer()))
+            {
+                *slot = secret_form(plain);
+            }
+        }
+        json
+    }
+
     /// Every secret in the profile, by path.
     pub fn secrets(&self) -> Vec<(SecretPath, &Secret)> {
         secret_slots!(self, as_ref, iter)

@@ -168,22 +168,11 @@ pub enum DocumentError {
     Sealed(#[from] OpenError),
 }
 
-/// The profile as JSON, each secret replaced by `secret_form(value)`.
-fn with_secrets(profile: &Profile, secret_form: impl Fn(&str) -> Value) -> Value {
-    let mut value = serde_json::to_value(profile).unwrap_or(Value::Null);
-    for (path, secret) in profile.secrets() {
-        if let (Secret::Value(plain), Some(slot)) =
-            (secret, value.pointer_mut(&path.json_pointer()))
-        {
-            *slot = secret_form(plain);
-        }
-    }
-    value
-}
-
 /// The stored form: the profile's JSON with every secret sealed.
 pub fn seal(profile: &Profile, sealer: &SecretBox) -> String {
-    with_secrets(profile, |plain| json!({ "sealed": sealer.seal(plain) })).to_string()
+    profile
+        .to_json_with_secrets(|plain| json!({ "sealed": sealer.seal(plain) }))
+        .to_string()
 }
 
 /// The profile from its stored form, secrets opened.
@@ -217,11 +206,9 @@ fn open_sealed(value: &mut Value, sealer: &SecretBox) -> Result<(), OpenError> {
 /// SHA-256 of the profile's content in hex: equal content, equal hash. Secrets enter as keyed
 /// fingerprints, so a published hash cannot be used to test a guessed token.
 pub fn content_hash(profile: &Profile, sealer: &SecretBox) -> String {
-    let canonical = with_secrets(
-        profile,
-        |plain| json!({ "fingerprint": sealer.fingerprint(plain) }),
-    )
-    .to_string();
+    let canonical = profile
+        .to_json_with_secrets(|plain| json!({ "fingerprint": sealer.fingerprint(plain) }))
+        .to_string();
     Sha256::digest(canonical.as_bytes())
         .iter()
         .map(|byte| format!("{byte:02x}"))

@@ -1,0 +1,135 @@
+//! Ed25519 signatures over documents, as both sides make and check them.
+//!
+//! A signed document travels as [`Signed`]: the document's JSON bytes in base64url, the id of
+//! the key that signed, and the signature. What is signed is a **context string** naming the
+//! kind of document, followed by exactly the bytes in `payload`:
+//!
+//! ```text
+//! signature = Ed25519(key, CONTEXT || payload_bytes)
+//! ```
+//!
+//! Signing the bytes as sent (rather than re-encoding a parsed value) leaves nothing to
+//! canonicalize: the verifier checks the bytes it received, then parses them. The context
+//! keeps a signature on one kind of document from passing for another. Verification is
+//! strict (`verify_strict`: no small-order keys, no malleable signatures).
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+
+/// Context of a profile envelope's signature.
+pub const PROFILE_CONTEXT: &[u8] = b"switchyard/profile-envelope/v1\n";
+/// Context of a key set's signature.
+pub const KEY_SET_CONTEXT: &[u8] = b"switchyard/key-set/v1\n";
+/// Context of a device's request signature.
+pub const DEVICE_REQUEST_CONTEXT: &[u8] = b"switchyard/device-request/v1\n";
+
+/// A document and its signature.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Signed {
+    /// The document's JSON bytes, base64url without padding.
+    pub payload: String,
+    /// Which key signed: see [`key_id`].
+    pub key_id: String,
+    /// The Ed25519 signature over the context and the payload bytes, base64url without
+    /// padding.
+    pub signature: String,
+}
+
+/// Why a signed document is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SignatureError {
+    /// The payload or signature is not base64url, or the signature has the wrong length.
+    #[error("the signed document is malformed: {0}")]
+    Malformed(String),
+    /// Signed by a key the verifier does not trust.
+    #[error("signed by key {0}, which is not trusted")]
+    UnknownKey(String),
+    /// The signature does not match: forged or altered.
+    #[error("the signature does not match the document: it was forged or altered")]
+    BadSignature,
+}
+
+/// A key's id: the first 16 bytes of SHA-256 of the public key, in hex.
+pub fn key_id(key: &VerifyingKey) -> String {
+    Sha256::digest(key.as_bytes())
+        .iter()
+        .take(16)
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+/// A public key in base64url, as key sets and enrollments carry it.
+pub fn encode_public_key(key: &VerifyingKey) -> String {
+    URL_SAFE_NO_PAD.encode(key.as_bytes())
+}
+
+/// A public key from base64url.
+pub fn decode_public_key(text: &str) -> Result<VerifyingKey, SignatureError> {
+    let bytes: [u8; 32] = URL_SAFE_NO_PAD
+        .decode(text)
+        .ok()
+        .and_then(|bytes| bytes.try_into().ok())
+        .ok_or_else(|| SignatureError::Malformed("a public key is 32 bytes in base64url".into()))?;
+    VerifyingKey::from_bytes(&bytes)
+        .map_err(|_| SignatureError::Malformed("not an Ed25519 public key".into()))
+}
+
+/// Signs `bytes` under `context` with `key`, in base64url.
+pub fn sign_bytes(context: &[u8], bytes: &[u8], key: &SigningKey) -> String {
+    let mut message = Vec::with_capacity(context.len() + bytes.len());
+    message.extend_from_slice(context);
+    message.extend_from_slice(bytes);
+    URL_SAFE_NO_PAD.encode(key.sign(&message).to_bytes())
+}
+
+/// Checks a base64url `signature` over `context || bytes` with `key`.
+pub fn verify_bytes(
+    context: &[u8],
+    bytes: &[u8],
+    signature: &str,
+    key: &VerifyingKey,
+) -> Result<(), SignatureError> {
+    let signature: [u8; 64] = URL_SAFE_NO_PAD
+        .decode(signature)
+        .ok()
+        .and_then(|bytes| bytes.try_into().ok())
+        .ok_or_else(|| SignatureError::Malformed("a signature is 64 bytes in base64url".into()))?;
+    let mut message = Vec::with_capacity(context.len() + bytes.len());
+    message.extend_from_slice(context);
+    message.extend_from_slice(bytes);
+    key.verify_strict(&message, &Signature::from_bytes(&signature))
+        .map_err(|_| SignatureError::BadSignature)
+}
+
+impl Signed {
+    /// Signs the JSON of `document` under `context`.
+    pub fn sign<T: Serialize>(context: &[u8], document: &T, key: &SigningKey) -> Self {
+        let bytes = serde_json::to_vec(document).unwrap_or_default();
+        Self {
+            payload: URL_SAFE_NO_PAD.encode(&bytes),
+            key_id: key_id(&key.verifying_key()),
+            signature: sign_bytes(context, &bytes, key),
+        }
+    }
+
+    /// The payload bytes, once the signature under `context` checks out with the trusted key
+    /// that `trusted` finds for the document's key id.
+    pub fn open(
+        &self,
+        context: &[u8],
+        trusted: impl Fn(&str) -> Option<VerifyingKey>,
+    ) -> Result<Vec<u8>, SignatureError> {
+        let key =
+            trusted(&self.key_id).ok_or_else(|| SignatureError::UnknownKey(self.key_id.clone()))?;
+        let bytes = URL_SAFE_NO_PAD
+            .decode(&self.payload)
+            .map_err(|_| SignatureError::Malformed("the payload is not base64url".into()))?;
+        verify_bytes(context, &bytes, &self.signature, &key)?;
+        Ok(bytes)
+    }
+}
