@@ -69,9 +69,60 @@ pub enum AuditAction {
     /// A change request rejected.
     #[serde(rename = "change-request.reject")]
     ChangeRequestReject,
+    /// The first signing key made.
+    #[serde(rename = "signing-key.create")]
+    SigningKeyCreate,
+    /// A new signing key made, the old one retired.
+    #[serde(rename = "signing-key.rotate")]
+    SigningKeyRotate,
+    /// An enrollment token created.
+    #[serde(rename = "enrollment-token.create")]
+    EnrollmentTokenCreate,
+    /// An enrollment token revoked.
+    #[serde(rename = "enrollment-token.revoke")]
+    EnrollmentTokenRevoke,
+    /// A machine enrolled, successfully or not.
+    #[serde(rename = "device.enroll")]
+    DeviceEnroll,
+    /// A machine's enrollment revoked.
+    #[serde(rename = "device.revoke")]
+    DeviceRevoke,
+    /// A machine moved to another environment or machine role.
+    #[serde(rename = "device.move")]
+    DeviceMove,
 }
 
 impl AuditAction {
+    /// Every action.
+    pub const ALL: [AuditAction; 26] = [
+        AuditAction::Login,
+        AuditAction::Refresh,
+        AuditAction::RefreshReused,
+        AuditAction::Logout,
+        AuditAction::UserCreate,
+        AuditAction::UserUpdate,
+        AuditAction::GrantPut,
+        AuditAction::GrantRemove,
+        AuditAction::TokenCreate,
+        AuditAction::TokenRevoke,
+        AuditAction::EnvironmentCreate,
+        AuditAction::EnvironmentUpdate,
+        AuditAction::MachineRoleCreate,
+        AuditAction::ProfileEdit,
+        AuditAction::ProfilePublish,
+        AuditAction::ProfileRollback,
+        AuditAction::ChangeRequestOpen,
+        AuditAction::ChangeRequestApprove,
+        AuditAction::ChangeRequestReject,
+        AuditAction::SigningKeyCreate,
+        AuditAction::SigningKeyRotate,
+        AuditAction::EnrollmentTokenCreate,
+        AuditAction::EnrollmentTokenRevoke,
+        AuditAction::DeviceEnroll,
+        AuditAction::DeviceRevoke,
+        AuditAction::DeviceMove,
+    ];
+
     /// The stable name, as in JSON.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -94,7 +145,31 @@ impl AuditAction {
             AuditAction::ChangeRequestOpen => "change-request.open",
             AuditAction::ChangeRequestApprove => "change-request.approve",
             AuditAction::ChangeRequestReject => "change-request.reject",
+            AuditAction::SigningKeyCreate => "signing-key.create",
+            AuditAction::SigningKeyRotate => "signing-key.rotate",
+            AuditAction::EnrollmentTokenCreate => "enrollment-token.create",
+            AuditAction::EnrollmentTokenRevoke => "enrollment-token.revoke",
+            AuditAction::DeviceEnroll => "device.enroll",
+            AuditAction::DeviceRevoke => "device.revoke",
+            AuditAction::DeviceMove => "device.move",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_action_is_listed_and_named_as_in_json() {
+        for action in AuditAction::ALL {
+            let json = serde_json::to_value(action).unwrap();
+            assert_eq!(json, action.as_str());
+            assert_eq!(serde_json::from_value::<AuditAction>(json).unwrap(), action);
+        }
+        let names: std::collections::BTreeSet<_> =
+            AuditAction::ALL.iter().map(|a| a.as_str()).collect();
+        assert_eq!(names.len(), AuditAction::ALL.len());
     }
 }
 

@@ -52,6 +52,22 @@ pub struct KeySet {
     pub issued_at: OffsetDateTime,
 }
 
+/// A signing key as admins see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SigningKeyInfo {
+    /// The key-set version it belongs to; the highest signs deliveries now.
+    pub version: u64,
+    /// Its id.
+    pub key_id: String,
+    /// The Ed25519 public key, base64url.
+    pub public_key: String,
+    /// When it was made.
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub created_at: OffsetDateTime,
+}
+
 /// What an envelope carries: one machine's effective profile, and what it is bound to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

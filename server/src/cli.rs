@@ -1,4 +1,5 @@
-//! The command line: `switchyard-server [--config FILE] [serve | openapi | audit verify]`.
+//! The command line: `switchyard-server [--config FILE] [serve | openapi | audit verify |
+//! keys rotate]`.
 //!
 //! Exit codes: 0 after a clean stop, 1 when the server cannot start or fails while running
 //! (database unreachable, address in use), 2 for invalid settings or arguments, 3 when
@@ -11,10 +12,12 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 
 use crate::auth::bootstrap::Bootstrap;
-use crate::clock::SystemClock;
+use crate::clock::{Clock as _, SystemClock};
 use crate::config::{DatabaseUrl, Settings, SETTING_KEYS};
+use crate::domain::audit::Origin;
+use crate::domain::sealing::SecretBox;
 use crate::startup::Application;
-use crate::{http, store, telemetry};
+use crate::{http, keys, store, telemetry};
 
 /// Exit code for settings or arguments that are wrong.
 pub const EXIT_INVALID_SETTINGS: u8 = 2;
@@ -44,6 +47,16 @@ pub enum Command {
     /// Work with the audit trail in the configured database.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Work with the signing keys in the configured database.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+/// What to do with the signing keys.
+#[derive(Debug, Clone, Copy, Subcommand)]
+pub enum KeysCommand {
+    /// Make a new signing key, announced to machines in a key set signed by the current one.
+    Rotate,
 }
 
 /// What to do with the audit trail.
@@ -59,25 +72,74 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Serve => serve(cli.config.as_deref()).await,
         Command::Openapi => print_openapi(),
         Command::Audit(AuditCommand::Verify) => verify_audit(cli.config.as_deref()).await,
+        Command::Keys(KeysCommand::Rotate) => rotate_key(cli.config.as_deref()).await,
+    }
+}
+
+/// The configured settings and an open store on an existing database, for the maintenance
+/// commands; `Err` is the exit code, the problem already printed.
+async fn open_existing(config: Option<&Path>) -> Result<(Settings, store::SharedStore), ExitCode> {
+    let settings = Settings::load(config, environment())
+        .map_err(|error| fail(EXIT_INVALID_SETTINGS, &error.to_string()))?;
+    let database = settings.database();
+    // Opening a SQLite file that is not there would create an empty one.
+    if let DatabaseUrl::Sqlite(path) = &database {
+        if !path.is_file() {
+            return Err(fail(
+                1,
+                &format!("there is no database at {}", path.display()),
+            ));
+        }
+    }
+    let store = store::open(&database, 1)
+        .await
+        .map_err(|error| fail(1, &format!("cannot open {database}: {error}")))?;
+    Ok((settings, store))
+}
+
+#[allow(clippy::print_stdout)] // the new key is the command's output
+async fn rotate_key(config: Option<&Path>) -> ExitCode {
+    let (settings, store) = match open_existing(config).await {
+        Ok(opened) => opened,
+        Err(code) => return code,
+    };
+    let key_path = settings.profile_key_path();
+    if !key_path.is_file() {
+        return fail(
+            1,
+            &format!(
+                "there is no profile key at {} (profile_key_file)",
+                key_path.display()
+            ),
+        );
+    }
+    let sealer = match SecretBox::load_or_create(&key_path) {
+        Ok(sealer) => sealer,
+        Err(problem) => return fail(1, &problem),
+    };
+    let mut origin = Origin::system();
+    origin
+        .detail
+        .insert("via".into(), "switchyard-server keys rotate".into());
+    let outcome = keys::rotate(store.as_ref(), &sealer, &origin, SystemClock.now()).await;
+    store.close().await;
+    match outcome {
+        Ok(record) => {
+            println!(
+                "signing key {} made (key-set version {}); machines move to it at their next fetch",
+                record.key_id, record.version
+            );
+            ExitCode::SUCCESS
+        }
+        Err(error) => fail(1, &format!("cannot rotate the signing key: {error}")),
     }
 }
 
 #[allow(clippy::print_stdout)] // the verdict is the command's output
 async fn verify_audit(config: Option<&Path>) -> ExitCode {
-    let settings = match Settings::load(config, environment()) {
-        Ok(settings) => settings,
-        Err(error) => return fail(EXIT_INVALID_SETTINGS, &error.to_string()),
-    };
-    let database = settings.database();
-    // Opening a SQLite file that is not there would create an empty one, which verifies.
-    if let DatabaseUrl::Sqlite(path) = &database {
-        if !path.is_file() {
-            return fail(1, &format!("there is no database at {}", path.display()));
-        }
-    }
-    let store = match store::open(&database, 1).await {
-        Ok(store) => store,
-        Err(error) => return fail(1, &format!("cannot open {database}: {error}")),
+    let store = match open_existing(config).await {
+        Ok((_, store)) => store,
+        Err(code) => return code,
     };
     let verdict = store::verify_audit_trail(store.as_ref()).await;
     store.close().await;

@@ -7,6 +7,7 @@ pub mod config;
 pub mod domain;
 pub mod events;
 pub mod http;
+pub mod keys;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

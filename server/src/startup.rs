@@ -98,6 +98,9 @@ impl Application {
                     "setting profile_key_file (SWITCHYARD_PROFILE_KEY_FILE): {problem}"
                 ))
             })?;
+        crate::keys::ensure_signing_key(store.as_ref(), &sealer, clock.now())
+            .await
+            .map_err(|e| StartupError::Setup(format!("signing key: {e}")))?;
         let mut app = Self::with_store(
             settings,
             database,

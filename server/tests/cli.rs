@@ -547,14 +547,14 @@ async fn audit_verify_checks_the_chain_of_the_configured_database() {
 
     let (code, stdout, stderr) = run_with_output(folder.path(), &settings, &["audit", "verify"]);
     assert_eq!(code, 0, "{stdout}{stderr}");
-    assert!(stdout.contains("intact: 3 events"), "{stdout}");
+    assert!(stdout.contains("intact: 4 events"), "{stdout}");
 
     // Someone with the database file rewrites history.
     let url = format!("sqlite://{}", folder.path().join("switchyard.db").display());
     let mut database = sqlx::SqliteConnection::connect(&url).await.unwrap();
     sqlx::raw_sql(
         "DROP TRIGGER audit_events_are_append_only_update; \
-         UPDATE audit_events SET outcome = 'success' WHERE seq = 3;",
+         UPDATE audit_events SET outcome = 'success' WHERE seq = 4;",
     )
     .execute(&mut database)
     .await
@@ -562,5 +562,27 @@ async fn audit_verify_checks_the_chain_of_the_configured_database() {
     database.close().await.unwrap();
     let (code, stdout, _) = run_with_output(folder.path(), &settings, &["audit", "verify"]);
     assert_eq!(code, 3, "{stdout}");
-    assert!(stdout.contains("BROKEN at event 3"), "{stdout}");
+    assert!(stdout.contains("BROKEN at event 4"), "{stdout}");
+}
+
+#[test]
+fn keys_rotate_makes_the_next_signing_key_of_the_configured_database() {
+    let folder = tempfile::tempdir().unwrap();
+    let (code, _, stderr) = run_with_output(folder.path(), &[], &["keys", "rotate"]);
+    assert_eq!(code, 1, "no database yet: {stderr}");
+
+    let server = Running::start(folder.path(), &[]);
+    server.signal("TERM");
+    assert!(server.wait(Duration::from_secs(10)).success());
+    let (code, stdout, stderr) = run_with_output(folder.path(), &[], &["keys", "rotate"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("key-set version 2"), "{stdout}");
+    let (code, stdout, _) = run_with_output(folder.path(), &[], &["audit", "verify"]);
+    assert_eq!(code, 0, "{stdout}");
+
+    // Without the profile key that sealed the keys, nothing can be signed.
+    std::fs::remove_file(folder.path().join("profile-key")).unwrap();
+    let (code, _, stderr) = run_with_output(folder.path(), &[], &["keys", "rotate"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("profile key"), "{stderr}");
 }

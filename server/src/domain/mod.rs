@@ -4,3 +4,4 @@ pub mod audit;
 pub mod identity;
 pub mod profiles;
 pub mod sealing;
+pub mod signing;

@@ -223,31 +223,10 @@ fn plain_text(text: &str, max: usize) -> Result<(), String> {
 }
 
 fn action_names() -> Vec<&'static str> {
-    use AuditAction::*;
-    [
-        Login,
-        Refresh,
-        RefreshReused,
-        Logout,
-        UserCreate,
-        UserUpdate,
-        GrantPut,
-        GrantRemove,
-        TokenCreate,
-        TokenRevoke,
-        EnvironmentCreate,
-        EnvironmentUpdate,
-        MachineRoleCreate,
-        ProfileEdit,
-        ProfilePublish,
-        ProfileRollback,
-        ChangeRequestOpen,
-        ChangeRequestApprove,
-        ChangeRequestReject,
-    ]
-    .iter()
-    .map(|action| action.as_str())
-    .collect()
+    AuditAction::ALL
+        .iter()
+        .map(|action| action.as_str())
+        .collect()
 }
 
 /// Audit events, newest first, a page at a time.
@@ -483,14 +462,5 @@ mod tests {
         assert_eq!(csv_field("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
         assert_eq!(csv_field("-1"), "'-1");
         assert_eq!(csv_field("two\nlines"), "\"two\nlines\"");
-    }
-
-    #[test]
-    fn every_action_is_listed() {
-        for name in action_names() {
-            let parsed: AuditAction = serde_json::from_value(serde_json::json!(name)).unwrap();
-            assert_eq!(parsed.as_str(), name);
-        }
-        assert_eq!(action_names().len(), 19);
     }
 }

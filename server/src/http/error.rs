@@ -121,6 +121,9 @@ pub enum ApiError {
     /// The environment name is taken.
     #[error("environment {0} already exists; pick another name")]
     EnvironmentExists(String),
+    /// Two signing-key rotations at once; one of them won.
+    #[error("another rotation made signing key version {0} at the same moment; list the keys before rotating again")]
+    RotationRace(u64),
     /// The database does not answer.
     #[error("the database is unavailable; try again shortly")]
     DatabaseUnavailable(#[source] StoreError),
@@ -181,6 +184,7 @@ impl ApiError {
             ApiError::OwnChangeRequest => ("four_eyes_required", StatusCode::FORBIDDEN),
             ApiError::EnvironmentNotFound(_) => ("environment_not_found", StatusCode::NOT_FOUND),
             ApiError::EnvironmentExists(_) => ("environment_exists", StatusCode::CONFLICT),
+            ApiError::RotationRace(_) => ("rotation_race", StatusCode::CONFLICT),
             ApiError::DatabaseUnavailable(_) => {
                 ("database_unavailable", StatusCode::SERVICE_UNAVAILABLE)
             }
@@ -309,9 +313,19 @@ impl From<StoreError> for ApiError {
                 ApiError::ChangeRequestNotFound(id.to_string())
             }
             StoreError::ChangeRequestClosed(id) => ApiError::ChangeRequestClosed(id.to_string()),
+            StoreError::SigningKeyTaken(version) => ApiError::RotationRace(version),
             StoreError::Database(
                 sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_),
             ) => ApiError::DatabaseUnavailable(error),
+            other => ApiError::Internal(Box::new(other)),
+        }
+    }
+}
+
+impl From<crate::keys::KeysError> for ApiError {
+    fn from(error: crate::keys::KeysError) -> Self {
+        match error {
+            crate::keys::KeysError::Store(error) => error.into(),
             other => ApiError::Internal(Box::new(other)),
         }
     }

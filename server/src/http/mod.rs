@@ -8,6 +8,7 @@ mod change_requests;
 mod environments;
 pub mod error;
 pub mod json;
+mod keys;
 mod machine_roles;
 mod meta;
 pub mod origin;
@@ -125,6 +126,7 @@ pub struct ApiDescriptionJson(pub String);
         (name = "environments", description = "Environments such as staging and production"),
         (name = "tokens", description = "API tokens for scripts and CI"),
         (name = "profiles", description = "Machine roles, profile drafts, versions, diffs and rollback"),
+        (name = "keys", description = "The server's signing keys and the key sets machines follow"),
         (name = "audit", description = "Who changed what, when and from where: query, export, verify"),
     )
 )]
@@ -195,7 +197,10 @@ fn routes(config: &mut ServiceConfig) {
             .service(change_requests::reject_change_request)
             .service(audit::list_events)
             .service(audit::export_events)
-            .service(audit::verify),
+            .service(audit::verify)
+            .service(keys::list_keys)
+            .service(keys::rotate_key)
+            .service(keys::key_sets),
     );
 }
 

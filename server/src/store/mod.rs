@@ -33,6 +33,7 @@ use crate::domain::identity::{
 use crate::domain::profiles::{
     ChangeRequestRecord, DraftRecord, ProfileTarget, PublishKind, VersionRecord,
 };
+use crate::domain::signing::SigningKeyRecord;
 
 /// How long to wait for a database connection before calling the database unreachable.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -295,6 +296,20 @@ pub trait Store: Send + Sync + fmt::Debug {
         audit: &AuditRecord,
     ) -> Result<(), StoreError>;
 
+    /// The signing keys, oldest key-set version first.
+    async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError>;
+
+    /// The newest signing key, if any.
+    async fn latest_signing_key(&self) -> Result<Option<SigningKeyRecord>, StoreError>;
+
+    /// Adds the signing key of the next key-set version. A version taken meanwhile (another
+    /// process rotated first) is [`StoreError::SigningKeyTaken`].
+    async fn add_signing_key(
+        &self,
+        record: &SigningKeyRecord,
+        audit: &AuditRecord,
+    ) -> Result<(), StoreError>;
+
     /// Appends an event that records no change of its own (a failed login).
     async fn record_audit(&self, audit: &AuditRecord) -> Result<AuditEvent, StoreError>;
 
@@ -354,6 +369,9 @@ pub enum StoreError {
     /// The draft changed since it was read.
     #[error("the draft is at revision {current}")]
     StaleDraft { current: u64 },
+    /// Another process added a signing key of that version first.
+    #[error("signing key version {0} was made by another process first")]
+    SigningKeyTaken(u64),
     /// The refresh token was used, revoked or expired meanwhile.
     #[error("the refresh token is no longer valid")]
     RefreshTokenSpent,

@@ -65,6 +65,20 @@ macro_rules! implement_store {
             Ok(event)
         }
 
+        fn signing_key_from_row(
+            row: <$db as sqlx::Database>::Row,
+        ) -> Result<$crate::domain::signing::SigningKeyRecord, $crate::store::StoreError> {
+            use sqlx::Row as _;
+            Ok($crate::domain::signing::SigningKeyRecord {
+                version: $crate::store::counter(row.try_get("version")?)?,
+                key_id: row.try_get("key_id")?,
+                public_key: row.try_get("public_key")?,
+                sealed_private_key: row.try_get("sealed_private_key")?,
+                key_set: row.try_get("key_set")?,
+                created_at: row.try_get::<$crate::store::Timestamp, _>("created_at")?.get(),
+            })
+        }
+
         fn audit_event_from_row(
             row: <$db as sqlx::Database>::Row,
         ) -> Result<switchyard_proto::AuditEvent, $crate::store::StoreError> {
@@ -1237,6 +1251,56 @@ macro_rules! implement_store {
                 if result.rows_affected() == 0 {
                     return Err($crate::store::StoreError::ChangeRequestClosed(id));
                 }
+                append_audit(&mut tx, audit).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn signing_keys(
+                &self,
+            ) -> Result<Vec<$crate::domain::signing::SigningKeyRecord>, $crate::store::StoreError>
+            {
+                sqlx::query("SELECT * FROM signing_keys ORDER BY version")
+                    .fetch_all(&self.pool)
+                    .await?
+                    .into_iter()
+                    .map(signing_key_from_row)
+                    .collect()
+            }
+
+            async fn latest_signing_key(
+                &self,
+            ) -> Result<Option<$crate::domain::signing::SigningKeyRecord>, $crate::store::StoreError>
+            {
+                sqlx::query("SELECT * FROM signing_keys ORDER BY version DESC LIMIT 1")
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .map(signing_key_from_row)
+                    .transpose()
+            }
+
+            async fn add_signing_key(
+                &self,
+                record: &$crate::domain::signing::SigningKeyRecord,
+                audit: &$crate::domain::audit::AuditRecord,
+            ) -> Result<(), $crate::store::StoreError> {
+                let mut tx = begin_audited(&self.pool).await?;
+                sqlx::query(
+                    "INSERT INTO signing_keys (version, key_id, public_key, sealed_private_key, \
+                     key_set, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind($crate::store::stored_counter(record.version))
+                .bind(&record.key_id)
+                .bind(&record.public_key)
+                .bind(&record.sealed_private_key)
+                .bind(&record.key_set)
+                .bind($crate::store::Timestamp::from(record.created_at))
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| match $crate::store::is_unique_violation(&e) {
+                    true => $crate::store::StoreError::SigningKeyTaken(record.version),
+                    false => e.into(),
+                })?;
                 append_audit(&mut tx, audit).await?;
                 tx.commit().await?;
                 Ok(())

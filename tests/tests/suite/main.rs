@@ -5,6 +5,7 @@
 mod api;
 mod audit;
 mod compose;
+mod delivery;
 mod identity;
 mod matrix;
 mod openapi;

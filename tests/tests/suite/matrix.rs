@@ -179,6 +179,9 @@ fn rule(method: &str, path: &str) -> Option<Rule> {
         }
         ("GET", "/api/v1/audit" | "/api/v1/audit/export") => Rule::ReadAudit(200),
         ("GET", "/api/v1/audit/verify") => Rule::ReadAll(200),
+        ("GET", "/api/v1/keys") => Rule::ReadAll(200),
+        ("POST", "/api/v1/keys/rotate") => Rule::Admin(201),
+        ("GET", "/api/v1/agent/key-sets") => Rule::Anyone(200),
         _ => return None,
     })
 }
