@@ -40,6 +40,7 @@ CREATE TABLE devices (
     revoked_at         TIMESTAMPTZ,
     -- The last status report, as sent (JSON), and what it says was applied.
     report             TEXT,
+    reported_at        TIMESTAMPTZ,
     applied_sequence   BIGINT,
     applied_baseline   BIGINT,
     applied_overlay    BIGINT,

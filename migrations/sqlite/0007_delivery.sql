@@ -40,6 +40,7 @@ CREATE TABLE devices (
     revoked_at         TEXT,
     -- The last status report, as sent (JSON), and what it says was applied.
     report             TEXT,
+    reported_at        TEXT,
     applied_sequence   INTEGER,
     applied_baseline   INTEGER,
     applied_overlay    INTEGER,

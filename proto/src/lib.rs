@@ -47,6 +47,7 @@ macro_rules! checked_text {
 pub mod audit;
 pub mod auth;
 pub mod delivery;
+pub mod devices;
 pub mod environment;
 pub mod error;
 pub mod identity;

@@ -35,6 +35,8 @@ pub const SETTING_KEYS: &[&str] = &[
     "profile_key_file",
     "change_request_ttl_secs",
     "trusted_proxies",
+    "agent_max_wait_secs",
+    "delivery_ttl_secs",
 ];
 
 /// Settings whose values are text, whatever they look like.
@@ -95,6 +97,11 @@ pub struct Settings {
     /// Only from these is `X-Forwarded-For` believed when recording where a request came
     /// from; by default from none.
     pub trusted_proxies: TrustedProxies,
+    /// Longest a machine's profile request may wait for a change, in seconds; longer waits
+    /// asked for are refused.
+    pub agent_max_wait_secs: u64,
+    /// How long a signed profile delivery stays valid on a machine, in seconds.
+    pub delivery_ttl_secs: u64,
 }
 
 impl Default for Settings {
@@ -117,6 +124,8 @@ impl Default for Settings {
             profile_key_file: None,
             change_request_ttl_secs: 7 * 24 * 3600,
             trusted_proxies: TrustedProxies::default(),
+            agent_max_wait_secs: 120,
+            delivery_ttl_secs: 24 * 3600,
         }
     }
 }
@@ -215,7 +224,14 @@ impl Settings {
                 ),
             ));
         }
-        let ranges: [(&str, u64, u64, u64); 5] = [
+        let ranges: [(&str, u64, u64, u64); 7] = [
+            ("agent_max_wait_secs", self.agent_max_wait_secs, 1, 900),
+            (
+                "delivery_ttl_secs",
+                self.delivery_ttl_secs,
+                300,
+                30 * 24 * 3600,
+            ),
             (
                 "change_request_ttl_secs",
                 self.change_request_ttl_secs,

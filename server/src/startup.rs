@@ -17,8 +17,9 @@ use crate::auth::throttle::{LoginThrottle, ThrottlePolicy};
 use crate::auth::Auth;
 use crate::clock::SharedClock;
 use crate::config::{DatabaseUrl, Settings};
+use crate::domain::profiles::ProfileTarget;
 use crate::domain::sealing::SecretBox;
-use crate::events::Events;
+use crate::events::{Events, ProfilePublished};
 use crate::http::{self, AppState, BodyLimit, Shared};
 use crate::store::{self, SharedStore, StoreError};
 
@@ -62,6 +63,8 @@ pub struct Application {
     server: Server,
     bootstrap: Bootstrap,
     events: Events,
+    /// Hears publishes of other server processes (Postgres only).
+    listener: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Application {
@@ -110,6 +113,7 @@ impl Application {
             Arc::new(sealer),
         )?;
         app.bootstrap = bootstrap;
+        app.hear_other_processes().await?;
         Ok(app)
     }
 
@@ -143,6 +147,10 @@ impl Application {
                 i64::try_from(settings.change_request_ttl_secs).unwrap_or(604_800),
             ),
             trusted_proxies: settings.trusted_proxies.clone(),
+            agent_max_wait: std::time::Duration::from_secs(settings.agent_max_wait_secs),
+            delivery_ttl: Duration::seconds(
+                i64::try_from(settings.delivery_ttl_secs).unwrap_or(86_400),
+            ),
         };
         let shared =
             Shared::new(state, BodyLimit(settings.max_body_bytes), metrics).map_err(|e| {
@@ -162,6 +170,7 @@ impl Application {
             server,
             bootstrap: Bootstrap::NotNeeded,
             events,
+            listener: None,
         })
     }
 
@@ -199,9 +208,64 @@ impl Application {
     /// Serves until stopped, then closes the database.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
+        if let Some(listener) = self.listener {
+            listener.abort();
+        }
         self.store.close().await;
         result
     }
+
+    /// Passes publishes announced by any server process on the same Postgres database to
+    /// this process's events, so machines waiting here hear of them.
+    async fn hear_other_processes(&mut self) -> Result<(), StartupError> {
+        let DatabaseUrl::Postgres(url) = &self.database else {
+            return Ok(());
+        };
+        let mut listener =
+            store::listen_for_publishes(url)
+                .await
+                .map_err(|source| StartupError::Database {
+                    url: self.database.to_string(),
+                    source,
+                })?;
+        let events = self.events.clone();
+        self.listener = Some(tokio::spawn(async move {
+            loop {
+                // After a lost connection the listener reconnects by itself; publishes made
+                // meanwhile are missed, and waiting machines see them at their next poll.
+                let notification = match listener.recv().await {
+                    Ok(notification) => notification,
+                    Err(error) => {
+                        tracing::warn!(%error, "lost the publish announcements; reconnecting");
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                        continue;
+                    }
+                };
+                match announced(notification.payload()) {
+                    Some(event) => events.profile_published(event),
+                    None => tracing::warn!(
+                        payload = notification.payload(),
+                        "an announcement that is not a publish"
+                    ),
+                }
+            }
+        }));
+        Ok(())
+    }
+}
+
+/// The publish an announcement tells of.
+fn announced(payload: &str) -> Option<ProfilePublished> {
+    let announcement: store::Announcement = serde_json::from_str(payload).ok()?;
+    Some(ProfilePublished {
+        environment: switchyard_proto::EnvironmentName::parse(announcement.environment).ok()?,
+        target: ProfileTarget::parse(match announcement.target.as_str() {
+            "" => "baseline",
+            role => role,
+        })
+        .ok()?,
+        version: announcement.version,
+    })
 }
 
 impl std::fmt::Debug for Application {

@@ -226,7 +226,7 @@ pub struct TestApp {
     /// The server's data folder.
     pub data_dir: TempDir,
     handle: ServerHandle,
-    database: TestDatabase,
+    database: Arc<TestDatabase>,
 }
 
 impl TestApp {
@@ -246,7 +246,30 @@ impl TestApp {
         clock: Arc<dyn Clock>,
         adjust: impl FnOnce(&mut Settings),
     ) -> Self {
-        let database = TestDatabase::create(backend).await;
+        let database = Arc::new(TestDatabase::create(backend).await);
+        Self::start(database, clock, adjust).await
+    }
+
+    /// A second server process on this one's database, sharing its keys: what running
+    /// several replicas behind a load balancer looks like.
+    pub async fn spawn_beside(&self) -> Self {
+        let keys = self.data_dir.path().to_owned();
+        Self::start(
+            self.database.clone(),
+            Arc::new(SystemClock),
+            move |settings| {
+                settings.jwt_secret_file = Some(keys.join("jwt-secret"));
+                settings.profile_key_file = Some(keys.join("profile-key"));
+            },
+        )
+        .await
+    }
+
+    async fn start(
+        database: Arc<TestDatabase>,
+        clock: Arc<dyn Clock>,
+        adjust: impl FnOnce(&mut Settings),
+    ) -> Self {
         let data_dir = tempfile::tempdir().expect("create a data folder");
         let mut settings = Settings {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -445,5 +468,152 @@ impl Default for ManualClock {
 impl Clock for ManualClock {
     fn now(&self) -> time::OffsetDateTime {
         *self.0.lock().unwrap()
+    }
+}
+
+/// A machine as the agent will be: its own Ed25519 key, enrolled with a token, signing every
+/// request, checking every delivery.
+#[derive(Debug)]
+pub struct TestDevice {
+    /// Its device id.
+    pub id: uuid::Uuid,
+    /// Its key.
+    pub key: ed25519_dalek::SigningKey,
+    /// The server keys it trusts.
+    pub trusted: switchyard_proto::delivery::TrustedKeys,
+}
+
+impl TestDevice {
+    /// A new key, not enrolled yet.
+    pub fn new_key() -> ed25519_dalek::SigningKey {
+        let mut seed = [0_u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut seed);
+        ed25519_dalek::SigningKey::from_bytes(&seed)
+    }
+
+    /// The enrollment request a machine with `key` sends.
+    pub fn enroll_request(key: &ed25519_dalek::SigningKey, token: &str) -> Value {
+        json!({
+            "token": token,
+            "public_key": switchyard_proto::signing::encode_public_key(&key.verifying_key()),
+            "hostname": "build-07.corp.example",
+            "os": "linux",
+            "user": "dev",
+        })
+    }
+
+    /// Enrolls with `token`; on refusal, the status and body.
+    pub async fn enroll(app: &TestApp, token: &str) -> Result<Self, (u16, Value)> {
+        let key = Self::new_key();
+        let response = app
+            .call(
+                reqwest::Method::POST,
+                "/api/v1/agent/enroll",
+                None,
+                Some(&Self::enroll_request(&key, token)),
+            )
+            .await;
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.expect("a JSON answer");
+        if status != 201 {
+            return Err((status, body));
+        }
+        let enrollment: switchyard_proto::devices::Enrollment =
+            serde_json::from_value(body).expect("an enrollment");
+        let (first, rest) = enrollment.key_sets.split_first().expect("a key set");
+        let mut trusted = switchyard_proto::delivery::TrustedKeys::pin(first).expect("pinned");
+        for next in rest {
+            trusted.advance(next).expect("a valid key-set chain");
+        }
+        Ok(Self {
+            id: enrollment.device_id,
+            key,
+            trusted,
+        })
+    }
+
+    /// The `Authorization` value for one request, signed now.
+    pub fn authorization(&self, method: &str, path_and_query: &str, body: &[u8]) -> String {
+        let mut nonce = [0_u8; 16];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut nonce);
+        let nonce =
+            base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, nonce);
+        let request = switchyard_proto::signing::DeviceRequest {
+            method,
+            path_and_query,
+            body,
+        };
+        let now = SystemClock.now().unix_timestamp();
+        switchyard_proto::signing::DeviceAuthorization::sign(
+            self.id, &self.key, &request, now, nonce,
+        )
+        .to_header()
+    }
+
+    /// A signed request.
+    pub async fn call(
+        &self,
+        app: &TestApp,
+        method: reqwest::Method,
+        path_and_query: &str,
+        body: Option<&Value>,
+        if_none_match: Option<&str>,
+    ) -> reqwest::Response {
+        let bytes = body
+            .map(|body| body.to_string().into_bytes())
+            .unwrap_or_default();
+        let mut request = app
+            .client
+            .request(method.clone(), app.url(path_and_query))
+            .header(
+                "authorization",
+                self.authorization(method.as_str(), path_and_query, &bytes),
+            );
+        if body.is_some() {
+            request = request
+                .header("content-type", "application/json")
+                .body(bytes);
+        }
+        if let Some(tag) = if_none_match {
+            request = request.header("if-none-match", tag);
+        }
+        request.send().await.expect("the request is sent")
+    }
+
+    /// Opens a delivery as the agent must.
+    pub fn open(
+        &self,
+        envelope: &switchyard_proto::signing::Signed,
+        last_sequence: Option<u64>,
+    ) -> Result<switchyard_proto::delivery::Delivery, switchyard_proto::delivery::EnvelopeError>
+    {
+        switchyard_proto::delivery::open_envelope(
+            envelope,
+            &self.trusted,
+            &switchyard_proto::delivery::Expectations {
+                device_id: self.id,
+                now: SystemClock.now(),
+                last_sequence,
+                clock_skew: switchyard_proto::delivery::DEFAULT_CLOCK_SKEW,
+            },
+        )
+    }
+}
+
+impl TestApp {
+    /// An enrollment token for `role` in `environment`, made by the admin; its secret.
+    pub async fn enrollment_token(&self, environment: &str, role: &str, max_uses: u32) -> String {
+        let admin = self.admin_token().await;
+        let response = self
+            .call(
+                reqwest::Method::POST,
+                &format!("/api/v1/environments/{environment}/enrollment-tokens"),
+                Some(&admin),
+                Some(&json!({ "machine_role": role, "max_uses": max_uses })),
+            )
+            .await;
+        assert_eq!(response.status(), 201, "create an enrollment token");
+        let created: Value = response.json().await.unwrap();
+        created["secret"].as_str().unwrap().to_owned()
     }
 }

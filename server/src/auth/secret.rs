@@ -12,6 +12,9 @@ pub const REFRESH_TOKEN_PREFIX: &str = "syr_";
 /// Prefix of API tokens; it tells them apart from access tokens in `Authorization`.
 pub const API_TOKEN_PREFIX: &str = "syt_";
 
+/// Prefix of enrollment tokens.
+pub const ENROLLMENT_TOKEN_PREFIX: &str = "sye_";
+
 /// `prefix` followed by 32 random bytes in URL-safe base64.
 pub fn generate(prefix: &str) -> String {
     let mut bytes = [0_u8; 32];

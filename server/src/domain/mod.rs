@@ -1,6 +1,7 @@
 //! What the server keeps, free of HTTP and SQL.
 
 pub mod audit;
+pub mod devices;
 pub mod identity;
 pub mod profiles;
 pub mod sealing;

@@ -121,6 +121,26 @@ pub enum ApiError {
     /// The environment name is taken.
     #[error("environment {0} already exists; pick another name")]
     EnvironmentExists(String),
+    /// No enrollment token has this id in this environment.
+    #[error("enrollment token {0} does not exist in this environment")]
+    EnrollmentTokenNotFound(String),
+    /// An enrollment token that is unknown, expired, used up or revoked.
+    #[error("{0}")]
+    EnrollmentTokenInvalid(String),
+    /// A machine with this public key is enrolled already.
+    #[error(
+        "a machine with this public key is enrolled already; generate a new key to enroll again"
+    )]
+    DeviceExists,
+    /// No enrolled machine has this id.
+    #[error("device {0} does not exist")]
+    DeviceNotFound(String),
+    /// A machine's request whose signature does not prove who sent it, or proves a replay.
+    #[error("{0}")]
+    DeviceUnauthenticated(String),
+    /// A revoked machine.
+    #[error("this machine's enrollment was revoked; enroll it again with a new token")]
+    DeviceRevoked,
     /// Two signing-key rotations at once; one of them won.
     #[error("another rotation made signing key version {0} at the same moment; list the keys before rotating again")]
     RotationRace(u64),
@@ -185,6 +205,18 @@ impl ApiError {
             ApiError::EnvironmentNotFound(_) => ("environment_not_found", StatusCode::NOT_FOUND),
             ApiError::EnvironmentExists(_) => ("environment_exists", StatusCode::CONFLICT),
             ApiError::RotationRace(_) => ("rotation_race", StatusCode::CONFLICT),
+            ApiError::EnrollmentTokenNotFound(_) => {
+                ("enrollment_token_not_found", StatusCode::NOT_FOUND)
+            }
+            ApiError::EnrollmentTokenInvalid(_) => {
+                ("enrollment_token_invalid", StatusCode::UNAUTHORIZED)
+            }
+            ApiError::DeviceExists => ("device_exists", StatusCode::CONFLICT),
+            ApiError::DeviceNotFound(_) => ("device_not_found", StatusCode::NOT_FOUND),
+            ApiError::DeviceUnauthenticated(_) => {
+                ("device_unauthenticated", StatusCode::UNAUTHORIZED)
+            }
+            ApiError::DeviceRevoked => ("device_revoked", StatusCode::UNAUTHORIZED),
             ApiError::DatabaseUnavailable(_) => {
                 ("database_unavailable", StatusCode::SERVICE_UNAVAILABLE)
             }
@@ -281,6 +313,9 @@ impl ResponseError for ApiError {
             ApiError::TooManyAttempts { retry_after_secs } => {
                 response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
             }
+            ApiError::DeviceUnauthenticated(_) | ApiError::DeviceRevoked => {
+                response.insert_header((header::WWW_AUTHENTICATE, "Device"));
+            }
             _ if status == StatusCode::UNAUTHORIZED => {
                 response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
             }
@@ -314,6 +349,18 @@ impl From<StoreError> for ApiError {
             }
             StoreError::ChangeRequestClosed(id) => ApiError::ChangeRequestClosed(id.to_string()),
             StoreError::SigningKeyTaken(version) => ApiError::RotationRace(version),
+            StoreError::EnrollmentTokenNotFound(id) => {
+                ApiError::EnrollmentTokenNotFound(id.to_string())
+            }
+            StoreError::EnrollmentTokenSpent => ApiError::EnrollmentTokenInvalid(
+                "the enrollment token no longer admits machines (expired, used up or revoked)"
+                    .into(),
+            ),
+            StoreError::DeviceKeyTaken => ApiError::DeviceExists,
+            StoreError::DeviceNotFound(id) => ApiError::DeviceNotFound(id.to_string()),
+            StoreError::NonceReused => ApiError::DeviceUnauthenticated(
+                "this request was seen before (its nonce is spent): a replay".into(),
+            ),
             StoreError::Database(
                 sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_),
             ) => ApiError::DatabaseUnavailable(error),

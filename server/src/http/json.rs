@@ -29,33 +29,43 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let limit = request
-            .app_data::<BodyLimit>()
-            .map_or(BodyLimit(256 * 1024), |limit| *limit)
-            .0;
-        let declared_json = is_json(request);
-        let declared_length = request
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|value| value.to_str().ok()?.parse::<usize>().ok());
-        let mut payload = payload.take();
-        Box::pin(async move {
-            if !declared_json {
-                return Err(ApiError::UnsupportedMediaType);
-            }
-            if declared_length.is_some_and(|length| length > limit) {
+        let body = read_body(request, payload);
+        Box::pin(async move { parse(&body.await?).map(ApiJson) })
+    }
+}
+
+/// Reads a JSON request's body whole: refused unless declared as JSON, and beyond the
+/// configured limit before more than the limit is read.
+pub fn read_body(
+    request: &HttpRequest,
+    payload: &mut Payload,
+) -> impl Future<Output = Result<BytesMut, ApiError>> {
+    let limit = request
+        .app_data::<BodyLimit>()
+        .map_or(BodyLimit(256 * 1024), |limit| *limit)
+        .0;
+    let declared_json = is_json(request);
+    let declared_length = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok()?.parse::<usize>().ok());
+    let mut payload = payload.take();
+    async move {
+        if !declared_json {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        if declared_length.is_some_and(|length| length > limit) {
+            return Err(ApiError::PayloadTooLarge { limit });
+        }
+        let mut body = BytesMut::new();
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|e| ApiError::BodyUnreadable(e.to_string()))?;
+            if body.len() + chunk.len() > limit {
                 return Err(ApiError::PayloadTooLarge { limit });
             }
-            let mut body = BytesMut::new();
-            while let Some(chunk) = payload.next().await {
-                let chunk = chunk.map_err(|e| ApiError::BodyUnreadable(e.to_string()))?;
-                if body.len() + chunk.len() > limit {
-                    return Err(ApiError::PayloadTooLarge { limit });
-                }
-                body.extend_from_slice(&chunk);
-            }
-            parse(&body).map(ApiJson)
-        })
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
     }
 }
 

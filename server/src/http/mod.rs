@@ -1,10 +1,14 @@
 //! The HTTP face of the server: routes, middleware, the error mapping and the OpenAPI
 //! description, declared once so the served API and its description cannot drift.
 
+mod agent;
 mod audit;
 mod auth;
 pub mod capability;
 mod change_requests;
+mod device_auth;
+mod devices;
+mod enrollment;
 mod environments;
 pub mod error;
 pub mod json;
@@ -62,6 +66,10 @@ pub struct AppState {
     pub change_request_ttl: time::Duration,
     /// Reverse proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: TrustedProxies,
+    /// Longest a machine's profile request may wait for a change.
+    pub agent_max_wait: std::time::Duration,
+    /// How long a delivery stays valid.
+    pub delivery_ttl: time::Duration,
 }
 
 /// What is computed once at start-up and shared by every worker.
@@ -127,18 +135,22 @@ pub struct ApiDescriptionJson(pub String);
         (name = "tokens", description = "API tokens for scripts and CI"),
         (name = "profiles", description = "Machine roles, profile drafts, versions, diffs and rollback"),
         (name = "keys", description = "The server's signing keys and the key sets machines follow"),
+        (name = "devices", description = "Enrollment tokens and enrolled machines"),
+        (name = "agent", description = "What machines call: enrollment, key sets, their profile"),
         (name = "audit", description = "Who changed what, when and from where: query, export, verify"),
     )
 )]
 struct ApiDoc;
 
-/// The `bearer` security scheme every protected operation names: an access token from
-/// `POST /api/v1/auth/login`, or an API token.
+/// The security schemes protected operations name: `bearer` (an access token from
+/// `POST /api/v1/auth/login`, or an API token) and `device` (a machine's signed request).
 struct BearerScheme;
 
 impl utoipa::Modify for BearerScheme {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        use utoipa::openapi::security::{
+            ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme,
+        };
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
@@ -151,6 +163,14 @@ impl utoipa::Modify for BearerScheme {
                     ))
                     .build(),
             ),
+        );
+        components.add_security_scheme(
+            "device",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "Authorization",
+                "An enrolled machine's signed request: Device id=\"...\", ts=\"...\", \
+                 nonce=\"...\", sig=\"...\" (see switchyard_proto::signing::DeviceAuthorization)",
+            ))),
         );
     }
 }
@@ -200,7 +220,17 @@ fn routes(config: &mut ServiceConfig) {
             .service(audit::verify)
             .service(keys::list_keys)
             .service(keys::rotate_key)
-            .service(keys::key_sets),
+            .service(keys::key_sets)
+            .service(enrollment::create_enrollment_token)
+            .service(enrollment::list_enrollment_tokens)
+            .service(enrollment::revoke_enrollment_token)
+            .service(enrollment::enroll)
+            .service(agent::fetch_profile)
+            .service(devices::report_status)
+            .service(devices::list_devices)
+            .service(devices::rollout)
+            .service(devices::revoke_device)
+            .service(devices::move_device),
     );
 }
 

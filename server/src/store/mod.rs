@@ -21,12 +21,13 @@ use switchyard_proto::{
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-pub use postgres::PostgresStore;
+pub use postgres::{listen_for_publishes, PostgresStore};
 pub use sqlite::SqliteStore;
 pub use timestamp::Timestamp;
 
 use crate::config::DatabaseUrl;
 use crate::domain::audit::{AuditFilter, AuditRecord, ChainCheck};
+use crate::domain::devices::{DeviceRecord, EnrollmentTokenRecord, ReportRecord};
 use crate::domain::identity::{
     ApiTokenRecord, RefreshTokenRecord, RefreshUse, UserChange, UserRecord,
 };
@@ -310,6 +311,88 @@ pub trait Store: Send + Sync + fmt::Debug {
         audit: &AuditRecord,
     ) -> Result<(), StoreError>;
 
+    /// Keeps a new enrollment token.
+    async fn create_enrollment_token(
+        &self,
+        token: &EnrollmentTokenRecord,
+        audit: &AuditRecord,
+    ) -> Result<(), StoreError>;
+
+    /// The enrollment tokens of an environment, newest first.
+    async fn enrollment_tokens(
+        &self,
+        environment: &EnvironmentName,
+    ) -> Result<Vec<EnrollmentTokenRecord>, StoreError>;
+
+    /// The enrollment token whose secret hashes to `token_hash`, if any.
+    async fn enrollment_token_by_hash(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<EnrollmentTokenRecord>, StoreError>;
+
+    /// Revokes an enrollment token of `environment` (revoking a revoked one changes nothing).
+    async fn revoke_enrollment_token(
+        &self,
+        environment: &EnvironmentName,
+        id: Uuid,
+        now: OffsetDateTime,
+        audit: &AuditRecord,
+    ) -> Result<(), StoreError>;
+
+    /// Enrolls `device` with its enrollment token, using up one of the token's uses: both or
+    /// neither, at most `max_uses` times even under concurrency. A token that no longer admits
+    /// anyone is [`StoreError::EnrollmentTokenSpent`]; a public key enrolled already is
+    /// [`StoreError::DeviceKeyTaken`].
+    async fn enroll_device(
+        &self,
+        device: &DeviceRecord,
+        now: OffsetDateTime,
+        audit: &AuditRecord,
+    ) -> Result<(), StoreError>;
+
+    /// The enrolled machine with id `id`.
+    async fn device(&self, id: Uuid) -> Result<DeviceRecord, StoreError>;
+
+    /// The machines enrolled in `environment`, by host name.
+    async fn devices(&self, environment: &EnvironmentName)
+        -> Result<Vec<DeviceRecord>, StoreError>;
+
+    /// Keeps a machine's latest status report (reports are not audited: they change no
+    /// setting, and machines send one at every apply).
+    async fn record_report(&self, device_id: Uuid, report: &ReportRecord)
+        -> Result<(), StoreError>;
+
+    /// Revokes a machine: its requests get 401 from now on.
+    async fn revoke_device(
+        &self,
+        id: Uuid,
+        now: OffsetDateTime,
+        audit: &AuditRecord,
+    ) -> Result<(), StoreError>;
+
+    /// Moves a machine to another environment and machine role.
+    async fn move_device(
+        &self,
+        id: Uuid,
+        environment: &EnvironmentName,
+        machine_role: &MachineRoleName,
+        audit: &AuditRecord,
+    ) -> Result<(), StoreError>;
+
+    /// Admits one signed request of a machine: its nonce must be new (it is kept until
+    /// `nonce_expires_at`; a nonce seen before is [`StoreError::NonceReused`]), and the machine
+    /// is marked as seen.
+    async fn admit_device_request(
+        &self,
+        device_id: Uuid,
+        nonce: &str,
+        nonce_expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+
+    /// The position of the newest audit event (0 with none).
+    async fn audit_head(&self) -> Result<u64, StoreError>;
+
     /// Appends an event that records no change of its own (a failed login).
     async fn record_audit(&self, audit: &AuditRecord) -> Result<AuditEvent, StoreError>;
 
@@ -369,6 +452,21 @@ pub enum StoreError {
     /// The draft changed since it was read.
     #[error("the draft is at revision {current}")]
     StaleDraft { current: u64 },
+    /// No enrollment token has that id in that environment.
+    #[error("enrollment token {0} does not exist")]
+    EnrollmentTokenNotFound(Uuid),
+    /// The enrollment token expired, was used up or revoked meanwhile.
+    #[error("the enrollment token no longer admits machines")]
+    EnrollmentTokenSpent,
+    /// A machine with that public key is enrolled already.
+    #[error("a machine with this public key is enrolled already")]
+    DeviceKeyTaken,
+    /// No enrolled machine has that id.
+    #[error("device {0} does not exist")]
+    DeviceNotFound(Uuid),
+    /// A signed request's nonce was seen before: a replay.
+    #[error("this request was seen before")]
+    NonceReused,
     /// Another process added a signing key of that version first.
     #[error("signing key version {0} was made by another process first")]
     SigningKeyTaken(u64),
@@ -400,6 +498,21 @@ pub enum StoreError {
     #[error("audit event {seq} cannot be read: {problem}")]
     CorruptAuditEvent { seq: u64, problem: String },
 }
+
+/// What one server process tells the others when it publishes (Postgres `NOTIFY` on
+/// [`PUBLISHED_CHANNEL`]), so that machines waiting on any process hear of it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Announcement {
+    /// The environment.
+    pub environment: String,
+    /// `""` for the baseline, else the machine role.
+    pub target: String,
+    /// The new version.
+    pub version: u64,
+}
+
+/// The Postgres channel publishes are announced on.
+pub const PUBLISHED_CHANNEL: &str = "switchyard_published";
 
 /// Walks the whole audit trail from its first event, page by page, and says whether every
 /// link holds and, if not, which is the first broken one.

@@ -33,5 +33,13 @@ implement_store!(
     "postgres",
     "LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE",
     "SELECT pg_advisory_xact_lock(7236345127406372213)",
-    "strpos"
+    "strpos",
+    Some("SELECT pg_notify('switchyard_published', $1)")
 );
+
+/// Listens for publishes announced by any server process on the database at `url`.
+pub async fn listen_for_publishes(url: &str) -> Result<sqlx::postgres::PgListener, StoreError> {
+    let mut listener = sqlx::postgres::PgListener::connect(url).await?;
+    listener.listen(super::PUBLISHED_CHANNEL).await?;
+    Ok(listener)
+}

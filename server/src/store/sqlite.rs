@@ -43,5 +43,7 @@ implement_store!(
     "sqlite",
     "UPDATE users SET disabled = disabled WHERE 0 = 1",
     "UPDATE users SET disabled = disabled WHERE 0 = 1",
-    "instr"
+    "instr",
+    // One process per file: there is nobody else to tell.
+    None
 );

@@ -1,10 +1,16 @@
 //! Signed delivery over HTTP: signing keys and their rotation, on both stores.
 
+use std::time::Duration;
+
 use reqwest::Method;
-use switchyard_proto::delivery::{SigningKeyInfo, TrustedKeys};
+use serde_json::{json, Value};
+use switchyard_proto::delivery::{EnvelopeError, SigningKeyInfo, TrustedKeys};
+use switchyard_proto::devices::DeviceStatus;
+use switchyard_proto::profile::Secret;
 use switchyard_proto::signing::Signed;
 use switchyard_proto::AuditPage;
-use switchyard_tests::{for_each_store, Backend, TestApp};
+use switchyard_tests::{for_each_store, Backend, TestApp, TestDevice};
+use tokio::time::Instant;
 
 async fn key_sets(app: &TestApp, after: u64) -> Vec<Signed> {
     let response = app
@@ -58,4 +64,384 @@ async fn machines_follow_key_rotations_without_enrolling_again(backend: Backend)
     assert_eq!(events.events[0].detail["retired_key_id"], old_key);
 }
 
-for_each_store!(machines_follow_key_rotations_without_enrolling_again);
+/// staging with a backend role, a published baseline (with an npm token) and overlay.
+async fn fleet(backend: Backend) -> (TestApp, String) {
+    let app = TestApp::spawn(backend).await;
+    app.create_environment("staging", false).await;
+    let admin = app.admin_token().await;
+    let role = app
+        .call(
+            Method::POST,
+            "/api/v1/machine-roles",
+            Some(&admin),
+            Some(&json!({"name": "backend"})),
+        )
+        .await;
+    assert_eq!(role.status(), 201);
+    publish(
+        &app,
+        &admin,
+        "baseline",
+        json!({
+            "go": {"proxy": [{"source": "https://goproxy.corp.example/"}]},
+            "npm": {"auth-tokens": {"https://npm.corp.example/": {"value": "npm-s3cret"}}}
+        }),
+    )
+    .await;
+    publish(&app, &admin, "backend", json!({"pip": {"timeout": 30}})).await;
+    (app, admin)
+}
+
+/// Replaces a profile's draft with `profile` and publishes it.
+async fn publish(app: &TestApp, admin: &str, target: &str, profile: Value) {
+    let path = format!("/api/v1/environments/staging/profiles/{target}");
+    let draft: Value = app
+        .get_as(admin, &format!("{path}/draft"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let revision = draft["revision"].as_u64().unwrap();
+    let saved = app
+        .client
+        .put(app.url(&format!("{path}/draft")))
+        .bearer_auth(admin)
+        .header("if-match", format!("\"{revision}\""))
+        .json(&profile)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(saved.status(), 200);
+    let published = app
+        .call(
+            Method::POST,
+            &format!("{path}/publish"),
+            Some(admin),
+            Some(&json!({"message": "test", "draft_revision": revision + 1})),
+        )
+        .await;
+    assert_eq!(published.status(), 201);
+}
+
+async fn fetch(
+    device: &TestDevice,
+    app: &TestApp,
+    wait: u64,
+    etag: Option<&str>,
+) -> reqwest::Response {
+    device
+        .call(
+            app,
+            Method::GET,
+            &format!("/api/v1/agent/profile?wait={wait}"),
+            None,
+            etag,
+        )
+        .await
+}
+
+async fn an_enrolled_machine_gets_its_signed_effective_profile(backend: Backend) {
+    let (app, _) = fleet(backend).await;
+    let token = app.enrollment_token("staging", "backend", 1).await;
+    let device = TestDevice::enroll(&app, &token).await.unwrap();
+
+    let response = fetch(&device, &app, 0, None).await;
+    assert_eq!(response.status(), 200);
+    let etag = response.headers()["etag"].to_str().unwrap().to_owned();
+    let envelope: Signed = response.json().await.unwrap();
+    let delivery = device.open(&envelope, None).unwrap();
+    assert_eq!(
+        (
+            delivery.environment.as_str(),
+            delivery.machine_role.as_str()
+        ),
+        ("staging", "backend")
+    );
+    assert_eq!(
+        (delivery.baseline_version, delivery.overlay_version),
+        (1, 1)
+    );
+    assert_eq!(delivery.profile.pip.unwrap().timeout, Some(30));
+    // The machine gets the secret it must write; nobody else ever does.
+    assert_eq!(
+        delivery.profile.npm.unwrap().auth_tokens.unwrap()["https://npm.corp.example/"],
+        Secret::Value("npm-s3cret".into())
+    );
+
+    // Unchanged: 304 at once with wait=0.
+    let again = fetch(&device, &app, 0, Some(&etag)).await;
+    assert_eq!(again.status(), 304);
+
+    // It reports what it applied; ops see it, and the rollout.
+    let report = json!({
+        "sequence": delivery.sequence, "baseline_version": 1, "overlay_version": 1,
+        "targets": [{"target": "npmrc", "state": "ok"}, {"target": "pip", "state": "shadowed",
+                     "message": "PIP_INDEX_URL is set in the user environment"}],
+        "drift": []
+    });
+    let sent = device
+        .call(
+            &app,
+            Method::POST,
+            "/api/v1/agent/status",
+            Some(&report),
+            None,
+        )
+        .await;
+    assert_eq!(sent.status(), 204);
+    let admin = app.admin_token().await;
+    let devices: Vec<DeviceStatus> = app
+        .get_as(&admin, "/api/v1/environments/staging/devices")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(devices.len(), 1);
+    assert_eq!(devices[0].device.id, device.id);
+    assert_eq!(devices[0].healthy, Some(true));
+    assert!(devices[0].device.last_seen_at.is_some());
+    let rollout: Value = app
+        .get_as(&admin, "/api/v1/environments/staging/rollout")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        rollout["groups"],
+        json!([{"machine_role": "backend", "baseline_version": 1, "overlay_version": 1,
+                "devices": 1, "healthy": 1}])
+    );
+}
+
+async fn a_waiting_machine_is_answered_as_soon_as_a_publish_concerns_it(backend: Backend) {
+    let (app, admin) = fleet(backend).await;
+    let token = app.enrollment_token("staging", "backend", 1).await;
+    let device = TestDevice::enroll(&app, &token).await.unwrap();
+    let first = fetch(&device, &app, 0, None).await;
+    let etag = first.headers()["etag"].to_str().unwrap().to_owned();
+    let first_envelope: Signed = first.json().await.unwrap();
+    let before = device.open(&first_envelope, None).unwrap();
+
+    let started = Instant::now();
+    let waiting = fetch(&device, &app, 30, Some(&etag));
+    let publishing = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        publish(
+            &app,
+            &admin,
+            "baseline",
+            json!({"go": {"proxy": [{"source": "direct"}]}}),
+        )
+        .await;
+    };
+    let (response, ()) = tokio::join!(waiting, publishing);
+    assert_eq!(response.status(), 200);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    let envelope: Signed = response.json().await.unwrap();
+    let after = device.open(&envelope, Some(before.sequence)).unwrap();
+    assert_eq!(after.baseline_version, 2);
+    assert!(after.sequence > before.sequence);
+    // The older delivery, replayed to the machine, is refused.
+    let older = Signed::clone(&first_envelope);
+    assert!(matches!(
+        device.open(&older, Some(after.sequence)),
+        Err(EnvelopeError::Replayed { .. })
+    ));
+}
+
+async fn enrollment_and_device_requests_refuse_every_bad_input(backend: Backend) {
+    let (app, admin) = fleet(backend).await;
+    let token = app.enrollment_token("staging", "backend", 1).await;
+    let device = TestDevice::enroll(&app, &token).await.unwrap();
+
+    // A token used up, unknown or forged; a malformed key; a key enrolled already.
+    let (status, body) = TestDevice::enroll(&app, &token).await.unwrap_err();
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (401, Some("enrollment_token_invalid"))
+    );
+    let (status, _) = TestDevice::enroll(&app, "sye_forged").await.unwrap_err();
+    assert_eq!(status, 401);
+    let fresh = app.enrollment_token("staging", "backend", 5).await;
+    let mut request = TestDevice::enroll_request(&device.key, &fresh);
+    let taken = app
+        .call(Method::POST, "/api/v1/agent/enroll", None, Some(&request))
+        .await;
+    assert_eq!(taken.status(), 409);
+    request["public_key"] = json!("not-a-key");
+    let malformed = app
+        .call(Method::POST, "/api/v1/agent/enroll", None, Some(&request))
+        .await;
+    assert_eq!(malformed.status(), 422);
+
+    // A revoked token admits nobody.
+    let tokens: Vec<Value> = app
+        .get_as(&admin, "/api/v1/environments/staging/enrollment-tokens")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let fresh_id = tokens.iter().find(|t| t["max_uses"] == 5).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let revoked = app
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/environments/staging/enrollment-tokens/{fresh_id}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(revoked.status(), 204);
+    let (status, body) = TestDevice::enroll(&app, &fresh).await.unwrap_err();
+    assert_eq!(status, 401);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("revoked"),
+        "{body}"
+    );
+
+    // A week's wait, an unsigned request, a forged signature, a replay.
+    let week = fetch(&device, &app, 604_800, None).await;
+    assert_eq!(week.status(), 422);
+    let unsigned = app.get("/api/v1/agent/profile").await;
+    assert_eq!(unsigned.status(), 401);
+    let impostor = TestDevice {
+        id: device.id,
+        key: TestDevice::new_key(),
+        trusted: device.trusted.clone(),
+    };
+    assert_eq!(fetch(&impostor, &app, 0, None).await.status(), 401);
+    let path = "/api/v1/agent/profile?wait=0";
+    let header = device.authorization("GET", path, b"");
+    let once = app
+        .client
+        .get(app.url(path))
+        .header("authorization", &header)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(once.status(), 200);
+    let twice = app
+        .client
+        .get(app.url(path))
+        .header("authorization", &header)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(twice.status(), 401);
+    let body: Value = twice.json().await.unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("seen before"),
+        "{body}"
+    );
+
+    // Revoked: 401 from then on, and the revocation is audited.
+    let revoke = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/environments/staging/devices/{}/revoke", device.id),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(revoke.status(), 204);
+    let refused = fetch(&device, &app, 0, None).await;
+    assert_eq!(refused.status(), 401);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "device_revoked");
+    let events: AuditPage = app
+        .get_as(&admin, "/api/v1/audit?action=device.revoke")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(events.events.len(), 1);
+}
+
+async fn a_moved_machine_gets_the_profile_of_its_new_place(backend: Backend) {
+    let (app, admin) = fleet(backend).await;
+    app.create_environment("production", false).await;
+    let token = app.enrollment_token("staging", "backend", 1).await;
+    let device = TestDevice::enroll(&app, &token).await.unwrap();
+    let first: Signed = fetch(&device, &app, 0, None).await.json().await.unwrap();
+    let first = device.open(&first, None).unwrap();
+    let moved = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/environments/staging/devices/{}/move", device.id),
+            Some(&admin),
+            Some(&json!({"environment": "production", "machine_role": "backend"})),
+        )
+        .await;
+    assert_eq!(moved.status(), 200);
+    let second: Signed = fetch(&device, &app, 0, None).await.json().await.unwrap();
+    let second = device.open(&second, Some(first.sequence)).unwrap();
+    assert_eq!(second.environment, "production");
+    assert_eq!(second.baseline_version, 0);
+    assert!(second.sequence > first.sequence);
+    let events: AuditPage = app
+        .get_as(&admin, "/api/v1/audit?action=device.move")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let changes: Vec<String> = events.events[0]
+        .changes
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(changes, ["environment: staging -> production"]);
+}
+
+for_each_store!(
+    machines_follow_key_rotations_without_enrolling_again,
+    an_enrolled_machine_gets_its_signed_effective_profile,
+    a_waiting_machine_is_answered_as_soon_as_a_publish_concerns_it,
+    enrollment_and_device_requests_refuse_every_bad_input,
+    a_moved_machine_gets_the_profile_of_its_new_place,
+);
+
+/// Two server processes on one Postgres database: a machine waiting on one hears of a publish
+/// made on the other (LISTEN/NOTIFY). SQLite is one process per file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publish_on_one_server_process_wakes_machines_waiting_on_another() {
+    let (first, admin) = fleet(Backend::Postgres).await;
+    let second = first.spawn_beside().await;
+    let token = first.enrollment_token("staging", "backend", 1).await;
+    let device = TestDevice::enroll(&second, &token).await.unwrap();
+    let response = fetch(&device, &second, 0, None).await;
+    let etag = response.headers()["etag"].to_str().unwrap().to_owned();
+
+    let waiting = fetch(&device, &second, 30, Some(&etag));
+    let published_at = async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        publish(
+            &first,
+            &admin,
+            "baseline",
+            json!({"go": {"proxy": [{"source": "off"}]}}),
+        )
+        .await;
+        Instant::now()
+    };
+    let (response, published_at) = tokio::join!(waiting, published_at);
+    let answered_after = published_at.elapsed();
+    assert_eq!(response.status(), 200);
+    assert!(
+        answered_after < Duration::from_secs(1),
+        "{answered_after:?}"
+    );
+    let envelope: Signed = response.json().await.unwrap();
+    assert_eq!(device.open(&envelope, None).unwrap().baseline_version, 2);
+}

@@ -11,7 +11,9 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use switchyard_proto::{CreatedApiToken, Username};
 use switchyard_server::auth::jwt::AccessTokens;
-use switchyard_tests::{for_each_store, Backend, TestApp, ADMIN_PASSWORD, USER_PASSWORD};
+use switchyard_tests::{
+    for_each_store, Backend, TestApp, TestDevice, ADMIN_PASSWORD, USER_PASSWORD,
+};
 use time::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -62,6 +64,8 @@ enum Rule {
     OperateEnvironment(u16),
     /// Admins and auditors, and ops of any environment (who see their environments' events).
     ReadAudit(u16),
+    /// Enrolled machines' signed requests only: every bearer credential is refused.
+    Device,
 }
 
 impl Rule {
@@ -69,6 +73,9 @@ impl Rule {
         use Caller::*;
         if let Rule::Anyone(status) = self {
             return status;
+        }
+        if let Rule::Device = self {
+            return 401;
         }
         if matches!(
             caller,
@@ -95,12 +102,14 @@ impl Rule {
                 caller,
                 Admin | Auditor | OpsGranted | OpsElsewhere | OpsApiToken
             ),
+            Rule::Device => false,
         };
         match (allowed, self) {
             (true, Rule::Anyone(s) | Rule::Authenticated(s) | Rule::Session(s))
             | (true, Rule::Admin(s) | Rule::ReadAll(s))
             | (true, Rule::ReadEnvironment(s) | Rule::OperateEnvironment(s))
             | (true, Rule::ReadAudit(s)) => s,
+            (true, Rule::Device) | (false, Rule::Device) => 401,
             (false, _) => 403,
         }
     }
@@ -120,6 +129,7 @@ impl Rule {
             ],
             Rule::OperateEnvironment(_) => vec!["admin", "ops on the environment"],
             Rule::ReadAudit(_) => vec!["admin", "auditor", "ops (their environments)"],
+            Rule::Device => vec!["enrolled device"],
         }
     }
 }
@@ -182,6 +192,28 @@ fn rule(method: &str, path: &str) -> Option<Rule> {
         ("GET", "/api/v1/keys") => Rule::ReadAll(200),
         ("POST", "/api/v1/keys/rotate") => Rule::Admin(201),
         ("GET", "/api/v1/agent/key-sets") => Rule::Anyone(200),
+        ("POST", "/api/v1/agent/enroll") => Rule::Anyone(201),
+        ("GET", "/api/v1/agent/profile") | ("POST", "/api/v1/agent/status") => Rule::Device,
+        ("POST", "/api/v1/environments/{environment}/enrollment-tokens") => {
+            Rule::OperateEnvironment(201)
+        }
+        ("GET", "/api/v1/environments/{environment}/enrollment-tokens") => {
+            Rule::OperateEnvironment(200)
+        }
+        ("DELETE", "/api/v1/environments/{environment}/enrollment-tokens/{id}") => {
+            Rule::OperateEnvironment(204)
+        }
+        (
+            "GET",
+            "/api/v1/environments/{environment}/devices"
+            | "/api/v1/environments/{environment}/rollout",
+        ) => Rule::ReadEnvironment(200),
+        ("POST", "/api/v1/environments/{environment}/devices/{id}/revoke") => {
+            Rule::OperateEnvironment(204)
+        }
+        ("POST", "/api/v1/environments/{environment}/devices/{id}/move") => {
+            Rule::OperateEnvironment(200)
+        }
         _ => return None,
     })
 }
@@ -476,6 +508,16 @@ impl Fixture {
             }
             ("POST", "/api/v1/tokens") => Some(json!({ "name": self.unique("token") })),
             ("POST", "/api/v1/machine-roles") => Some(json!({ "name": self.unique("role") })),
+            ("POST", "/api/v1/environments/{environment}/enrollment-tokens") => {
+                Some(json!({ "machine_role": "backend" }))
+            }
+            ("POST", "/api/v1/agent/enroll") => {
+                let token = self.app.enrollment_token("staging", "backend", 1).await;
+                Some(TestDevice::enroll_request(&TestDevice::new_key(), &token))
+            }
+            ("POST", "/api/v1/environments/{environment}/devices/{id}/move") => {
+                Some(json!({ "environment": "staging", "machine_role": "backend" }))
+            }
             ("POST", "/api/v1/environments/{environment}/change-requests/{id}/approve")
             | ("POST", "/api/v1/environments/{environment}/change-requests/{id}/reject") => {
                 Some(json!({ "reason": "matrix" }))
@@ -496,6 +538,29 @@ impl Fixture {
         let path =
             if template.starts_with("/api/v1/environments/{environment}/change-requests/{id}") {
                 path.replace("{id}", &self.request_for(caller).await)
+            } else if template == "/api/v1/environments/{environment}/enrollment-tokens/{id}" {
+                let tokens: Vec<Value> = self
+                    .app
+                    .get_as(
+                        &self.admin,
+                        "/api/v1/environments/staging/enrollment-tokens",
+                    )
+                    .await
+                    .json()
+                    .await
+                    .unwrap();
+                let id = match tokens.first() {
+                    Some(token) => token["id"].as_str().unwrap().to_owned(),
+                    None => {
+                        self.app.enrollment_token("staging", "backend", 1).await;
+                        return Box::pin(self.request(method, template, caller)).await;
+                    }
+                };
+                path.replace("{id}", &id)
+            } else if template.starts_with("/api/v1/environments/{environment}/devices/{id}") {
+                let token = self.app.enrollment_token("staging", "backend", 1).await;
+                let device = TestDevice::enroll(&self.app, &token).await.unwrap();
+                path.replace("{id}", &device.id.to_string())
             } else if template == "/api/v1/tokens/{id}" {
                 // A token the caller owns, made from their owner's session.
                 let id = match self.fresh_session(caller).await {

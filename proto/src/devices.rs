@@ -1,0 +1,269 @@
+//! Enrollment and enrolled machines, as sent over the wire.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::signing::Signed;
+use crate::{BoundedText, InvalidValue, MachineRoleName};
+
+/// `POST .../enrollment-tokens`: a token machines enroll with into one environment and role.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewEnrollmentToken {
+    /// The machine role machines enrolled with it get.
+    pub machine_role: MachineRoleName,
+    /// Hours until it expires: 1 to 720 (30 days); 24 by default.
+    #[serde(default = "default_expiry_hours")]
+    pub expires_in_hours: u32,
+    /// How many machines may enroll with it: 1 to 10000; 1 by default.
+    #[serde(default = "default_max_uses")]
+    pub max_uses: u32,
+}
+
+fn default_expiry_hours() -> u32 {
+    24
+}
+
+fn default_max_uses() -> u32 {
+    1
+}
+
+/// An enrollment token, without its secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EnrollmentToken {
+    /// Its id.
+    pub id: Uuid,
+    /// The environment machines enroll into.
+    pub environment: String,
+    /// The machine role they get.
+    pub machine_role: String,
+    /// Who created it.
+    pub created_by: String,
+    /// When.
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub created_at: OffsetDateTime,
+    /// Until when it works.
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub expires_at: OffsetDateTime,
+    /// How many machines may enroll with it.
+    pub max_uses: u64,
+    /// How many have.
+    pub uses: u64,
+    /// When it was revoked, if it was.
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+/// A new enrollment token and its secret, shown this once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CreatedEnrollmentToken {
+    /// The token.
+    #[serde(flatten)]
+    pub token: EnrollmentToken,
+    /// The secret machines enroll with (`sye_...`). It is not stored and cannot be shown
+    /// again.
+    pub secret: String,
+}
+
+/// Text a machine says about itself: 1 to 256 characters, no control characters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(value_type = String))]
+#[serde(try_from = "String", into = "String")]
+pub struct MachineFact(String);
+
+impl MachineFact {
+    /// Checks `text`.
+    pub fn parse(text: impl Into<String>) -> Result<Self, InvalidValue> {
+        let text = text.into();
+        if text.trim().is_empty() || text.chars().count() > 256 {
+            return Err(InvalidValue("must be 1 to 256 characters".into()));
+        }
+        if text.chars().any(char::is_control) {
+            return Err(InvalidValue("must not contain control characters".into()));
+        }
+        Ok(Self(text))
+    }
+}
+
+checked_text!(MachineFact);
+
+/// `POST /api/v1/agent/enroll`: a machine joins with a token and its own public key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct EnrollRequest {
+    /// The enrollment token's secret.
+    pub token: BoundedText,
+    /// The machine's Ed25519 public key, base64url; its private key never leaves it.
+    pub public_key: String,
+    /// Host name.
+    pub hostname: MachineFact,
+    /// Operating system, such as `windows 10.0.22631` or `linux`.
+    pub os: MachineFact,
+    /// The user the agent runs as.
+    pub user: MachineFact,
+}
+
+/// What a machine gets when it enrolls.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Enrollment {
+    /// Its id, which every later request names.
+    pub device_id: Uuid,
+    /// Its environment.
+    pub environment: String,
+    /// Its machine role.
+    pub machine_role: String,
+    /// Every signed key set, oldest first: pin the first (signed by itself), then follow the
+    /// rest ([`crate::delivery::TrustedKeys`]).
+    pub key_sets: Vec<Signed>,
+}
+
+/// An enrolled machine, as ops see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Device {
+    /// Its id.
+    pub id: Uuid,
+    /// Host name.
+    pub hostname: String,
+    /// Operating system.
+    pub os: String,
+    /// The user its agent runs as.
+    pub username: String,
+    /// Its environment.
+    pub environment: String,
+    /// Its machine role.
+    pub machine_role: String,
+    /// When it enrolled.
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub enrolled_at: OffsetDateTime,
+    /// When it last made a request.
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub last_seen_at: Option<OffsetDateTime>,
+    /// When its enrollment was revoked, if it was.
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+/// How applying one target went on a machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum TargetState {
+    /// Written as the profile says.
+    Ok,
+    /// Already as the profile says: nothing written.
+    Unchanged,
+    /// Written, but something with higher precedence overrides it (a project's own `.npmrc`,
+    /// a user variable over a machine one).
+    Shadowed,
+    /// Could not be written.
+    Failed,
+}
+
+/// One configuration target a machine manages, and how it went.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct TargetStatus {
+    /// Which: `npmrc`, `pip`, `go`, `git`, `environment`...
+    pub target: MachineFact,
+    /// How it went.
+    pub state: TargetState,
+    /// What happened, for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<MachineFact>,
+}
+
+/// `POST /api/v1/agent/status`: what a machine applied, and what it found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct StatusReport {
+    /// The sequence of the delivery applied.
+    pub sequence: u64,
+    /// Its baseline version.
+    pub baseline_version: u64,
+    /// Its overlay version.
+    pub overlay_version: u64,
+    /// Each target, at most 32.
+    pub targets: Vec<TargetStatus>,
+    /// Settings found changed behind the agent's back since it last applied them, at most 64.
+    #[serde(default)]
+    pub drift: Vec<MachineFact>,
+}
+
+impl StatusReport {
+    /// Healthy: nothing failed and nothing drifted.
+    pub fn healthy(&self) -> bool {
+        self.drift.is_empty() && self.targets.iter().all(|t| t.state != TargetState::Failed)
+    }
+}
+
+/// An enrolled machine with what it last reported.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DeviceStatus {
+    /// The machine.
+    #[serde(flatten)]
+    pub device: Device,
+    /// Its last report, if it sent one.
+    pub report: Option<StatusReport>,
+    /// When.
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub reported_at: Option<OffsetDateTime>,
+    /// Whether the report says all is well (no report: not known).
+    pub healthy: Option<bool>,
+}
+
+/// How many machines of an environment run which versions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Rollout {
+    /// The environment.
+    pub environment: String,
+    /// Its latest baseline version.
+    pub latest_baseline_version: u64,
+    /// One row per machine role and applied versions.
+    pub groups: Vec<RolloutGroup>,
+}
+
+/// Machines of one role that applied the same versions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RolloutGroup {
+    /// The machine role.
+    pub machine_role: String,
+    /// The baseline version applied (none: no report yet).
+    pub baseline_version: Option<u64>,
+    /// The overlay version applied.
+    pub overlay_version: Option<u64>,
+    /// How many machines.
+    pub devices: u64,
+    /// How many of them are healthy.
+    pub healthy: u64,
+}
+
+/// `POST .../devices/{id}/move`: where a machine goes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct DeviceMove {
+    /// The environment.
+    pub environment: crate::EnvironmentName,
+    /// The machine role.
+    pub machine_role: MachineRoleName,
+}

@@ -1,0 +1,135 @@
+//! Machines authenticate each request by signing it with their enrolled Ed25519 key
+//! ([`DeviceAuthorization`]): a fresh timestamp, a nonce used once, and the method, path and
+//! body. Nothing reusable ever travels, so a captured request is worth nothing.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{web, FromRequest, HttpRequest};
+use serde::de::DeserializeOwned;
+use switchyard_proto::delivery::DEFAULT_CLOCK_SKEW;
+use switchyard_proto::signing::{decode_public_key, DeviceAuthorization, DeviceRequest};
+use time::OffsetDateTime;
+
+use super::error::ApiError;
+use super::json::{parse, read_body};
+use super::AppState;
+use crate::domain::devices::DeviceRecord;
+use crate::store::StoreError;
+
+/// An enrolled, not revoked machine whose signature on this request holds.
+#[derive(Debug, Clone)]
+pub struct DeviceCaller(pub DeviceRecord);
+
+/// A machine's signed request with a JSON body of type `T` (the signature covers the body).
+#[derive(Debug)]
+pub struct DeviceJson<T>(pub DeviceRecord, pub T);
+
+type Extraction<T> = Pin<Box<dyn Future<Output = Result<T, ApiError>>>>;
+
+/// What the signature covers and who claims to have signed it.
+struct Claim {
+    authorization: Option<String>,
+    method: String,
+    path_and_query: String,
+}
+
+impl Claim {
+    fn of(request: &HttpRequest) -> Self {
+        Self {
+            authorization: request
+                .headers()
+                .get(header::AUTHORIZATION)
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_owned),
+            method: request.method().to_string(),
+            path_and_query: request
+                .uri()
+                .path_and_query()
+                .map_or_else(|| request.path().to_owned(), |pq| pq.as_str().to_owned()),
+        }
+    }
+
+    async fn verify(self, state: &AppState, body: &[u8]) -> Result<DeviceRecord, ApiError> {
+        let unauthenticated = |message: &str| ApiError::DeviceUnauthenticated(message.to_owned());
+        let header = self.authorization.ok_or_else(|| {
+            unauthenticated("this needs a signed request: Authorization: Device id=..., ts=..., nonce=..., sig=...")
+        })?;
+        let claim = DeviceAuthorization::parse(&header)
+            .map_err(|e| ApiError::DeviceUnauthenticated(e.to_string()))?;
+        let now = state.clock.now();
+        let signed_at = OffsetDateTime::from_unix_timestamp(claim.timestamp)
+            .map_err(|_| unauthenticated("the request's timestamp is not a time"))?;
+        if (signed_at - now).abs() > DEFAULT_CLOCK_SKEW {
+            return Err(ApiError::DeviceUnauthenticated(format!(
+                "the request was signed at {signed_at}, but the server's clock reads {now}: \
+                 more than {} minutes apart; fix the machine's clock",
+                DEFAULT_CLOCK_SKEW.whole_minutes()
+            )));
+        }
+        let device = match state.store.device(claim.device_id).await {
+            Ok(device) => device,
+            Err(StoreError::DeviceNotFound(_)) => {
+                return Err(unauthenticated("no machine is enrolled with this id"))
+            }
+            Err(error) => return Err(error.into()),
+        };
+        let key =
+            decode_public_key(&device.public_key).map_err(|e| ApiError::Internal(Box::new(e)))?;
+        let request = DeviceRequest {
+            method: &self.method,
+            path_and_query: &self.path_and_query,
+            body,
+        };
+        claim.verify(&key, &request).map_err(|_| {
+            unauthenticated("the request's signature does not match this machine's key")
+        })?;
+        // Checked after the signature, so only the machine itself learns it is revoked.
+        if device.revoked_at.is_some() {
+            return Err(ApiError::DeviceRevoked);
+        }
+        // The nonce stays spent for as long as its timestamp could pass the skew check.
+        let nonce_expires_at = signed_at + DEFAULT_CLOCK_SKEW * 2;
+        state
+            .store
+            .admit_device_request(device.id, &claim.nonce, nonce_expires_at, now)
+            .await?;
+        Ok(device)
+    }
+}
+
+fn state(request: &HttpRequest) -> Result<web::Data<AppState>, ApiError> {
+    request
+        .app_data::<web::Data<AppState>>()
+        .cloned()
+        .ok_or_else(|| ApiError::Internal("the application state is missing".into()))
+}
+
+impl FromRequest for DeviceCaller {
+    type Error = ApiError;
+    type Future = Extraction<Self>;
+
+    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let state = state(request);
+        let claim = Claim::of(request);
+        Box::pin(async move { claim.verify(&*state?, b"").await.map(DeviceCaller) })
+    }
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for DeviceJson<T> {
+    type Error = ApiError;
+    type Future = Extraction<Self>;
+
+    fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let state = state(request);
+        let claim = Claim::of(request);
+        let body = read_body(request, payload);
+        Box::pin(async move {
+            let body = body.await?;
+            let device = claim.verify(&*state?, &body).await?;
+            Ok(DeviceJson(device, parse(&body)?))
+        })
+    }
+}

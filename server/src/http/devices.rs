@@ -1,0 +1,292 @@
+//! The fleet: what machines report, what ops see of them, and moving or revoking them.
+
+use std::collections::BTreeMap;
+
+use actix_web::{get, post, web, HttpResponse};
+use switchyard_proto::devices::{DeviceMove, DeviceStatus, Rollout, RolloutGroup, StatusReport};
+use switchyard_proto::{AuditAction, ErrorBody, FieldProblem};
+use uuid::Uuid;
+
+use super::capability::{OperateEnvironment, ReadEnvironment};
+use super::device_auth::DeviceJson;
+use super::error::ApiError;
+use super::json::ApiJson;
+use super::origin::RequestOrigin;
+use super::AppState;
+use crate::domain::devices::{DeviceRecord, ReportRecord};
+use crate::domain::profiles::ProfileTarget;
+
+/// Most targets one report may list.
+const MOST_TARGETS: usize = 32;
+/// Most drift findings one report may list.
+const MOST_DRIFT: usize = 64;
+
+/// A machine says what it applied and how it went.
+#[utoipa::path(
+    tag = "agent",
+    request_body = StatusReport,
+    responses(
+        (status = 204, description = "Kept"),
+        (status = 401, description = "Not a validly signed request of an enrolled machine, or a revoked one", body = ErrorBody),
+        (status = 422, description = "A field is invalid", body = ErrorBody),
+    ),
+    security(("device" = [])),
+    extensions(("x-roles" = json!(["enrolled device"])))
+)]
+#[post("/agent/status")]
+pub async fn report_status(
+    state: web::Data<AppState>,
+    DeviceJson(device, report): DeviceJson<StatusReport>,
+) -> Result<HttpResponse, ApiError> {
+    let mut problems = Vec::new();
+    if report.targets.len() > MOST_TARGETS {
+        problems.push(FieldProblem {
+            path: "targets".into(),
+            message: format!("lists at most {MOST_TARGETS} targets"),
+        });
+    }
+    if report.drift.len() > MOST_DRIFT {
+        problems.push(FieldProblem {
+            path: "drift".into(),
+            message: format!("lists at most {MOST_DRIFT} findings"),
+        });
+    }
+    if !problems.is_empty() {
+        return Err(ApiError::Invalid(problems));
+    }
+    let record = ReportRecord {
+        report: serde_json::to_string(&report).unwrap_or_default(),
+        reported_at: state.clock.now(),
+        sequence: report.sequence,
+        baseline_version: report.baseline_version,
+        overlay_version: report.overlay_version,
+        healthy: report.healthy(),
+    };
+    state.store.record_report(device.id, &record).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+fn status(device: &DeviceRecord) -> DeviceStatus {
+    let report = device.last_report.as_ref();
+    DeviceStatus {
+        device: device.to_wire(),
+        report: report.and_then(|record| serde_json::from_str(&record.report).ok()),
+        reported_at: report.map(|record| record.reported_at),
+        healthy: report.map(|record| record.healthy),
+    }
+}
+
+/// The machines enrolled in the environment, with what they last reported.
+#[utoipa::path(
+    tag = "devices",
+    params(("environment" = String, Path, description = "Environment name")),
+    responses(
+        (status = 200, description = "Machines, by host name", body = [DeviceStatus]),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 403, description = "No role on this environment", body = ErrorBody),
+        (status = 404, description = "No such environment", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+    extensions(("x-roles" = json!(["admin", "auditor", "ops on the environment", "developer on the environment"])))
+)]
+#[get("/environments/{environment}/devices")]
+pub async fn list_devices(
+    reader: ReadEnvironment,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let environment = state.store.environment(&reader.environment).await?;
+    let devices: Vec<DeviceStatus> = state
+        .store
+        .devices(&environment.name)
+        .await?
+        .iter()
+        .map(status)
+        .collect();
+    Ok(HttpResponse::Ok().json(devices))
+}
+
+/// How far a rollout has come: per machine role, how many machines (still enrolled) run which
+/// versions, and how many of them are healthy.
+#[utoipa::path(
+    tag = "devices",
+    params(("environment" = String, Path, description = "Environment name")),
+    responses(
+        (status = 200, description = "Machines per role and applied versions", body = Rollout),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 403, description = "No role on this environment", body = ErrorBody),
+        (status = 404, description = "No such environment", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+    extensions(("x-roles" = json!(["admin", "auditor", "ops on the environment", "developer on the environment"])))
+)]
+#[get("/environments/{environment}/rollout")]
+pub async fn rollout(
+    reader: ReadEnvironment,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let environment = state.store.environment(&reader.environment).await?;
+    let latest = state
+        .store
+        .latest_version(&environment.name, &ProfileTarget::Baseline)
+        .await?
+        .map_or(0, |version| version.version);
+    // (role, baseline applied, overlay applied) -> (machines, healthy machines)
+    type Applied = (String, Option<u64>, Option<u64>);
+    let mut groups: BTreeMap<Applied, (u64, u64)> = BTreeMap::new();
+    for device in state.store.devices(&environment.name).await? {
+        if device.revoked_at.is_some() {
+            continue;
+        }
+        let report = device.last_report.as_ref();
+        let key = (
+            device.machine_role.to_string(),
+            report.map(|r| r.baseline_version),
+            report.map(|r| r.overlay_version),
+        );
+        let (devices, healthy) = groups.entry(key).or_default();
+        *devices += 1;
+        *healthy += u64::from(report.is_some_and(|r| r.healthy));
+    }
+    Ok(HttpResponse::Ok().json(Rollout {
+        environment: environment.name.to_string(),
+        latest_baseline_version: latest,
+        groups: groups
+            .into_iter()
+            .map(
+                |((machine_role, baseline_version, overlay_version), (devices, healthy))| {
+                    RolloutGroup {
+                        machine_role,
+                        baseline_version,
+                        overlay_version,
+                        devices,
+                        healthy,
+                    }
+                },
+            )
+            .collect(),
+    }))
+}
+
+/// The machine `id`, if it is enrolled in the caller's environment.
+async fn device_in(
+    state: &AppState,
+    operator: &OperateEnvironment,
+    id: &str,
+) -> Result<DeviceRecord, ApiError> {
+    let id = ApiError::parameter("id", Uuid::parse_str(id))?;
+    let device = state.store.device(id).await?;
+    // A machine of another environment is as good as unknown here.
+    if device.environment != operator.environment {
+        return Err(ApiError::DeviceNotFound(id.to_string()));
+    }
+    Ok(device)
+}
+
+/// Revokes a machine: its requests get 401 from now on, and it must enroll again.
+#[utoipa::path(
+    tag = "devices",
+    params(
+        ("environment" = String, Path, description = "Environment name"),
+        ("id" = Uuid, Path, description = "Device id"),
+    ),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 400, description = "The id is not a UUID", body = ErrorBody),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 403, description = "Not ops on this environment", body = ErrorBody),
+        (status = 404, description = "No such machine in this environment", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+    extensions(("x-roles" = json!(["admin", "ops on the environment"])))
+)]
+#[post("/environments/{environment}/devices/{id}/revoke")]
+pub async fn revoke_device(
+    operator: OperateEnvironment,
+    state: web::Data<AppState>,
+    from: RequestOrigin,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let device = device_in(&state, &operator, &path.1).await?;
+    let now = state.clock.now();
+    let audit = from
+        .record(
+            &operator.access,
+            AuditAction::DeviceRevoke,
+            format!("device:{}", device.id),
+            now,
+        )
+        .in_environment(device.environment.as_str())
+        .for_role(Some(device.machine_role.as_str()))
+        .with_detail("hostname", device.hostname.as_str());
+    state.store.revoke_device(device.id, now, &audit).await?;
+    tracing::info!(by = %operator.access.user.username, device = %device.id, "machine revoked");
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Moves a machine to another environment or machine role; it gets that profile at its next
+/// fetch. Needs ops on both environments.
+#[utoipa::path(
+    tag = "devices",
+    params(
+        ("environment" = String, Path, description = "Environment name"),
+        ("id" = Uuid, Path, description = "Device id"),
+    ),
+    request_body = DeviceMove,
+    responses(
+        (status = 200, description = "Moved", body = DeviceStatus),
+        (status = 400, description = "The id is not a UUID", body = ErrorBody),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 403, description = "Not ops on this environment or on the one moved to", body = ErrorBody),
+        (status = 404, description = "No such machine, environment or machine role", body = ErrorBody),
+        (status = 422, description = "A field is invalid", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+    extensions(("x-roles" = json!(["admin", "ops on the environment"])))
+)]
+#[post("/environments/{environment}/devices/{id}/move")]
+pub async fn move_device(
+    operator: OperateEnvironment,
+    state: web::Data<AppState>,
+    from: RequestOrigin,
+    path: web::Path<(String, String)>,
+    ApiJson(to): ApiJson<DeviceMove>,
+) -> Result<HttpResponse, ApiError> {
+    let device = device_in(&state, &operator, &path.1).await?;
+    if !operator.access.can_operate(&to.environment) {
+        return Err(ApiError::Forbidden(format!(
+            "moving a machine to {} needs the ops role there too",
+            to.environment
+        )));
+    }
+    state.store.environment(&to.environment).await?;
+    state.store.machine_role(&to.machine_role).await?;
+    let changes = [
+        crate::domain::audit::change(
+            "environment",
+            Some(device.environment.to_string()),
+            Some(to.environment.to_string()),
+        ),
+        crate::domain::audit::change(
+            "machine_role",
+            Some(device.machine_role.to_string()),
+            Some(to.machine_role.to_string()),
+        ),
+    ];
+    let audit = from
+        .record(
+            &operator.access,
+            AuditAction::DeviceMove,
+            format!("device:{}", device.id),
+            state.clock.now(),
+        )
+        .in_environment(device.environment.as_str())
+        .for_role(Some(device.machine_role.as_str()))
+        .with_changes(changes.into_iter().flatten().collect())
+        .with_detail("hostname", device.hostname.as_str());
+    state
+        .store
+        .move_device(device.id, &to.environment, &to.machine_role, &audit)
+        .await?;
+    let moved = state.store.device(device.id).await?;
+    Ok(HttpResponse::Ok().json(status(&moved)))
+}
