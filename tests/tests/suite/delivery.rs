@@ -1,5 +1,6 @@
 //! Signed delivery over HTTP: signing keys and their rotation, on both stores.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::Method;
@@ -9,7 +10,7 @@ use switchyard_proto::devices::DeviceStatus;
 use switchyard_proto::profile::Secret;
 use switchyard_proto::signing::Signed;
 use switchyard_proto::AuditPage;
-use switchyard_tests::{for_each_store, Backend, TestApp, TestDevice};
+use switchyard_tests::{for_each_store, Backend, ManualClock, TestApp, TestDevice};
 use tokio::time::Instant;
 
 async fn key_sets(app: &TestApp, after: u64) -> Vec<Signed> {
@@ -404,7 +405,63 @@ async fn a_moved_machine_gets_the_profile_of_its_new_place(backend: Backend) {
     assert_eq!(changes, ["environment: staging -> production"]);
 }
 
+async fn expired_tokens_and_skewed_clocks_are_refused_and_change_nothing(backend: Backend) {
+    let clock = ManualClock::new();
+    let app = TestApp::spawn_with_clock(backend, Arc::new(clock.clone()), |_| {}).await;
+    app.create_environment("staging", false).await;
+    let admin = app.admin_token().await;
+    let role = app
+        .call(
+            Method::POST,
+            "/api/v1/machine-roles",
+            Some(&admin),
+            Some(&json!({"name": "backend"})),
+        )
+        .await;
+    assert_eq!(role.status(), 201);
+    let token = app.enrollment_token("staging", "backend", 2).await;
+    let device = TestDevice::enroll(&app, &token).await.unwrap();
+
+    // The server's clock runs an hour ahead of the machine's: its signed requests look stale.
+    clock.advance(time::Duration::hours(1));
+    let stale = fetch(&device, &app, 0, None).await;
+    assert_eq!(stale.status(), 401);
+    let body: Value = stale.json().await.unwrap();
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("clock"),
+        "{body}"
+    );
+
+    // A day later the token has expired; the refused enrollment used nothing up.
+    clock.advance(time::Duration::hours(24));
+    let (status, body) = TestDevice::enroll(&app, &token).await.unwrap_err();
+    assert_eq!(status, 401);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("expired"),
+        "{body}"
+    );
+    let admin = app.admin_token().await;
+    let tokens: Vec<Value> = app
+        .get_as(&admin, "/api/v1/environments/staging/enrollment-tokens")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(tokens[0]["uses"], 1);
+    let devices: Vec<DeviceStatus> = app
+        .get_as(&admin, "/api/v1/environments/staging/devices")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(devices.len(), 1);
+}
+
 for_each_store!(
+    expired_tokens_and_skewed_clocks_are_refused_and_change_nothing,
     machines_follow_key_rotations_without_enrolling_again,
     an_enrolled_machine_gets_its_signed_effective_profile,
     a_waiting_machine_is_answered_as_soon_as_a_publish_concerns_it,
