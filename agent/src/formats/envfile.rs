@@ -1,0 +1,148 @@
+//! Environment variables on Linux, where there is no registry: a systemd `environment.d` file
+//! (read by user sessions) and a POSIX shell snippet that login shells source. Both files are
+//! the agent's own; the only line it adds to a file of the user's is the one that sources the
+//! snippet from their profile.
+
+use super::flat::{single_line, FlatSyntax};
+use super::FormatError;
+
+/// `~/.config/environment.d/*.conf`: `KEY=value` lines. systemd expands `$VAR` and reads
+/// backslash escapes, so values with `$` or `\` are refused.
+#[derive(Debug, Clone, Copy)]
+pub struct EnvironmentD;
+
+fn variable_name(line: &str) -> Option<&str> {
+    let (key, _) = line.split_once('=')?;
+    let valid = key.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    valid.then_some(key)
+}
+
+impl FlatSyntax for EnvironmentD {
+    fn key_of<'a>(&self, line: &'a str) -> Option<&'a str> {
+        variable_name(line)
+    }
+
+    fn value_of(&self, line: &str) -> Option<String> {
+        line.split_once('=').map(|(_, value)| value.to_owned())
+    }
+
+    fn line(&self, key: &str, value: &str) -> Result<String, FormatError> {
+        single_line(key, value)?;
+        if value.contains(['$', '\\', '"', '\'']) {
+            return Err(FormatError::unsafe_value(
+                key,
+                "holds '$', a backslash or quotes, which environment.d would expand or unquote",
+            ));
+        }
+        Ok(format!("{key}={value}"))
+    }
+
+    fn forced_ending(&self) -> Option<&'static str> {
+        Some("\n")
+    }
+}
+
+/// The shell snippet: `export KEY='value'` lines.
+#[derive(Debug, Clone, Copy)]
+pub struct ShellExports;
+
+impl FlatSyntax for ShellExports {
+    fn key_of<'a>(&self, line: &'a str) -> Option<&'a str> {
+        variable_name(line.strip_prefix("export ")?)
+    }
+
+    fn value_of(&self, line: &str) -> Option<String> {
+        let (_, value) = line.split_once('=')?;
+        Some(value.trim_matches('\'').to_owned())
+    }
+
+    fn line(&self, key: &str, value: &str) -> Result<String, FormatError> {
+        single_line(key, value)?;
+        if value.contains('\'') {
+            return Err(FormatError::unsafe_value(key, "holds a single quote"));
+        }
+        // Single quotes: the shell expands nothing inside them.
+        Ok(format!("export {key}='{value}'"))
+    }
+
+    fn forced_ending(&self) -> Option<&'static str> {
+        Some("\n")
+    }
+}
+
+/// The line that sources the snippet at `snippet` from a user's profile; it tests for the
+/// file, so removing the snippet never breaks a login.
+pub fn source_line(snippet: &str) -> Result<String, FormatError> {
+    if snippet.contains(['"', '\\', '$', '`']) || snippet.chars().any(char::is_control) {
+        return Err(FormatError::unsafe_value(
+            "profile",
+            "the snippet's path holds characters a shell would interpret",
+        ));
+    }
+    Ok(format!(
+        "[ -f \"{snippet}\" ] && . \"{snippet}\"  # added by switchyard-agent"
+    ))
+}
+
+/// The profile with `line` added at its end, unless it is there already.
+pub fn with_line(content: &str, line: &str) -> String {
+    let mut lines = super::lines::Lines::parse(content);
+    if lines.0.iter().any(|existing| existing.text == line) {
+        return content.to_owned();
+    }
+    let new = lines.new_line(line.to_owned());
+    let end = lines.0.len();
+    lines.insert(end, new);
+    lines.render()
+}
+
+/// The profile without `line`.
+pub fn without_line(content: &str, line: &str) -> String {
+    let mut lines = super::lines::Lines::parse(content);
+    lines.0.retain(|existing| existing.text != line);
+    lines.render()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::flat::{apply, get};
+    use super::*;
+
+    #[test]
+    fn variables_are_written_so_that_nothing_in_them_is_expanded() {
+        let edits = [
+            (
+                "HTTPS_PROXY".to_owned(),
+                Some("http://proxy.corp:3128".to_owned()),
+            ),
+            (
+                "NO_PROXY".to_owned(),
+                Some("localhost,.corp.example".to_owned()),
+            ),
+        ];
+        let env_d = apply(&EnvironmentD, "", &edits).unwrap();
+        assert_eq!(
+            env_d,
+            "HTTPS_PROXY=http://proxy.corp:3128\nNO_PROXY=localhost,.corp.example\n"
+        );
+        let shell = apply(&ShellExports, "", &edits).unwrap();
+        assert_eq!(
+            get(&ShellExports, &shell, "NO_PROXY").as_deref(),
+            Some("localhost,.corp.example")
+        );
+        assert!(apply(&EnvironmentD, "", &[("A".into(), Some("$HOME".into()))]).is_err());
+        assert!(apply(&ShellExports, "", &[("A".into(), Some("it's".into()))]).is_err());
+    }
+
+    #[test]
+    fn the_profile_gains_one_line_and_loses_it_again() {
+        let profile = "# ~/.profile\nPATH=\"$HOME/bin:$PATH\"";
+        let line = source_line("/home/ada/.config/switchyard/env.sh").unwrap();
+        let with = with_line(profile, &line);
+        assert_eq!(with_line(&with, &line), with);
+        assert!(with.starts_with("# ~/.profile\nPATH=\"$HOME/bin:$PATH\"\n[ -f "));
+        // The ending the profile's last line gained stays: a line ending is harmless.
+        assert_eq!(without_line(&with, &line), format!("{profile}\n"));
+    }
+}

@@ -1,0 +1,4 @@
+//! The Switchyard agent as a library, so that its tests exercise the very code the binary
+//! runs.
+
+pub mod formats;
