@@ -1,4 +1,8 @@
 //! The Switchyard agent as a library, so that its tests exercise the very code the binary
 //! runs.
 
+pub mod engine;
+pub mod files;
 pub mod formats;
+pub mod plan;
+pub mod state;

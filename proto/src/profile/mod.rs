@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 pub use merge::Origin;
 pub use secrets::SecretPath;
-pub use settings::{Setting, SettingChange};
+pub use settings::{goproxy, Setting, SettingChange};
 pub use validate::setting_of_variable;
 
 /// The settings of one environment (a baseline) or one machine role in it (an overlay).

@@ -1,0 +1,412 @@
+//! Applying a plan to the user's files and taking it back: each file edited in place, only
+//! the managed keys changed, written atomically, with what was there before kept so that
+//! `restore` gives it back.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use switchyard_proto::devices::TargetState;
+
+use crate::files;
+use crate::formats::envfile::{self, EnvironmentD, ShellExports};
+use crate::formats::flat;
+use crate::formats::gitconfig::GitConfig;
+use crate::formats::goenv::GoEnv;
+use crate::formats::npmrc::Npmrc;
+use crate::formats::pip::PipIni;
+use crate::formats::sectioned::{self, Edit};
+use crate::formats::FormatError;
+use crate::plan::{Setting, Target};
+use crate::state::{Managed, ManagedFile, Manifest, StateDir, StateError};
+
+/// Where each target's file is, for one user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Paths {
+    /// By target.
+    pub files: BTreeMap<Target, PathBuf>,
+    /// The login profile that sources the shell snippet.
+    pub profile: PathBuf,
+}
+
+impl Paths {
+    /// The user's files, as the clients find them through `env` (`HOME`, `XDG_CONFIG_HOME`,
+    /// `NPM_CONFIG_USERCONFIG`, `GOENV`, `GIT_CONFIG_GLOBAL`).
+    pub fn user(env: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        let home = PathBuf::from(
+            env("HOME")
+                .filter(|h| !h.is_empty())
+                .ok_or("HOME is not set")?,
+        );
+        let config = env("XDG_CONFIG_HOME")
+            .filter(|c| !c.is_empty())
+            .map_or_else(|| home.join(".config"), PathBuf::from);
+        let npmrc = env("NPM_CONFIG_USERCONFIG")
+            .filter(|p| !p.is_empty())
+            .map_or_else(|| home.join(".npmrc"), PathBuf::from);
+        let go = env("GOENV")
+            .filter(|p| !p.is_empty() && p != "off")
+            .map_or_else(|| config.join("go").join("env"), PathBuf::from);
+        let git = env("GIT_CONFIG_GLOBAL")
+            .filter(|p| !p.is_empty())
+            .map_or_else(|| home.join(".gitconfig"), PathBuf::from);
+        let files = BTreeMap::from([
+            (Target::Npmrc, npmrc),
+            (Target::Pip, config.join("pip").join("pip.conf")),
+            (Target::Go, go),
+            (Target::Git, git),
+            (
+                Target::EnvironmentD,
+                config.join("environment.d").join("60-switchyard.conf"),
+            ),
+            (Target::Shell, config.join("switchyard").join("env.sh")),
+        ]);
+        Ok(Self {
+            files,
+            profile: home.join(".profile"),
+        })
+    }
+}
+
+/// How one target went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// Which.
+    pub target: Target,
+    /// How.
+    pub state: TargetState,
+    /// What happened, for people.
+    pub message: Option<String>,
+    /// Settings found changed behind the agent's back (and put back).
+    pub drift: Vec<String>,
+}
+
+/// `content` with each setting set to its values (`None`: as it was before the agent).
+fn render(
+    target: Target,
+    content: &str,
+    changes: &[(&Setting, Option<Vec<String>>)],
+) -> Result<String, FormatError> {
+    let flat_changes = || -> Vec<(String, Option<String>)> {
+        changes
+            .iter()
+            .map(|(setting, values)| (setting.key.clone(), values.as_ref().map(|v| v.join(" "))))
+            .collect()
+    };
+    let sectioned_changes = || -> Vec<Edit> {
+        changes
+            .iter()
+            .filter_map(|(setting, values)| {
+                Some(Edit {
+                    section: setting.section.as_ref()?.into(),
+                    key: setting.key.clone(),
+                    name: setting.name.clone(),
+                    values: values.clone(),
+                })
+            })
+            .collect()
+    };
+    match target {
+        Target::Npmrc => flat::apply(&Npmrc, content, &flat_changes()),
+        Target::Go => flat::apply(&GoEnv, content, &flat_changes()),
+        Target::EnvironmentD => flat::apply(&EnvironmentD, content, &flat_changes()),
+        Target::Shell => flat::apply(&ShellExports, content, &flat_changes()),
+        Target::Pip => sectioned::apply(&PipIni, content, &sectioned_changes()),
+        Target::Git => sectioned::apply(&GitConfig, content, &sectioned_changes()),
+    }
+}
+
+/// The values a file holds for a setting now.
+fn current(target: Target, content: &str, setting: &Setting) -> Option<Vec<String>> {
+    let section = setting
+        .section
+        .as_ref()
+        .map(|s| s.id.as_str())
+        .unwrap_or_default();
+    match target {
+        Target::Npmrc => flat::get(&Npmrc, content, &setting.key).map(|v| vec![v]),
+        Target::Go => flat::get(&GoEnv, content, &setting.key).map(|v| vec![v]),
+        Target::EnvironmentD => flat::get(&EnvironmentD, content, &setting.key).map(|v| vec![v]),
+        Target::Shell => flat::get(&ShellExports, content, &setting.key).map(|v| vec![v]),
+        Target::Pip => sectioned::get(&PipIni, content, section, &setting.key),
+        Target::Git => {
+            let all = sectioned::get_all(&GitConfig, content, section, &setting.key);
+            (!all.is_empty()).then_some(all)
+        }
+    }
+}
+
+fn failed(target: Target, message: String) -> Outcome {
+    Outcome {
+        target,
+        state: TargetState::Failed,
+        message: Some(message),
+        drift: Vec::new(),
+    }
+}
+
+/// Brings one file to `desired`, recording in `manifest` what it held before.
+fn apply_file(
+    state: &StateDir,
+    manifest: &mut Manifest,
+    target: Target,
+    path: &Path,
+    desired: &[Setting],
+) -> Result<Outcome, StateError> {
+    let entry = manifest.files.get(path).cloned();
+    if desired.is_empty() && entry.is_none() {
+        return Ok(Outcome {
+            target,
+            state: TargetState::Unchanged,
+            message: None,
+            drift: Vec::new(),
+        });
+    }
+    let bytes = match files::read(path) {
+        Ok(bytes) => bytes,
+        Err(error) => {
+            return Ok(failed(
+                target,
+                format!("cannot read {}: {error}", path.display()),
+            ))
+        }
+    };
+    let Ok(content) = String::from_utf8(bytes.clone().unwrap_or_default()) else {
+        return Ok(failed(
+            target,
+            format!("{} is not UTF-8 text; it was left alone", path.display()),
+        ));
+    };
+    let mut drift = Vec::new();
+    let mut changes: Vec<(&Setting, Option<Vec<String>>)> = Vec::new();
+    let mut managed = BTreeMap::new();
+    for setting in desired {
+        let now = current(target, &content, setting);
+        let original = match entry.as_ref().and_then(|e| e.settings.get(&setting.id)) {
+            Some(known) => {
+                if now.as_ref() != Some(&known.setting.values) {
+                    drift.push(match setting.secret {
+                        true => format!("{} was changed by hand", setting.name),
+                        false => format!(
+                            "{} was changed by hand to {}",
+                            setting.name,
+                            now.as_ref().map_or("(unset)".to_owned(), |v| v.join(" "))
+                        ),
+                    });
+                }
+                known.original.clone()
+            }
+            None => now,
+        };
+        managed.insert(
+            setting.id.clone(),
+            Managed {
+                setting: setting.clone(),
+                original,
+            },
+        );
+        changes.push((setting, Some(setting.values.clone())));
+    }
+    // Settings managed before and not now go back to what they were.
+    let retired: Vec<Managed> = entry
+        .iter()
+        .flat_map(|e| e.settings.values())
+        .filter(|m| !managed.contains_key(&m.setting.id))
+        .cloned()
+        .collect();
+    for old in &retired {
+        changes.push((&old.setting, old.original.clone()));
+    }
+    let rendered = match render(target, &content, &changes) {
+        Ok(rendered) => rendered,
+        Err(error) => return Ok(failed(target, error.to_string())),
+    };
+    let existed = entry.as_ref().map_or(bytes.is_some(), |e| e.existed);
+    let secret = desired.iter().any(|s| s.secret);
+    let state_now = if rendered == content && (bytes.is_some() || rendered.is_empty()) {
+        TargetState::Unchanged
+    } else if rendered.is_empty() && !existed {
+        // Only the agent's own keys were there: the file goes as it came.
+        if let Err(error) = files::remove(path) {
+            return Ok(failed(
+                target,
+                format!("cannot remove {}: {error}", path.display()),
+            ));
+        }
+        TargetState::Ok
+    } else if rendered.is_empty() && !content.is_empty() {
+        return Ok(failed(
+            target,
+            format!("{} would be left empty; it was left alone", path.display()),
+        ));
+    } else {
+        if entry.is_none() {
+            if let Some(original) = &bytes {
+                state.save_backup(path, original)?;
+            }
+        }
+        if let Err(error) = files::write_atomically(path, rendered.as_bytes(), secret) {
+            return Ok(failed(
+                target,
+                format!("cannot write {}: {error}; it is as it was", path.display()),
+            ));
+        }
+        TargetState::Ok
+    };
+    if managed.is_empty() && !existed {
+        manifest.files.remove(path);
+    } else {
+        manifest.files.insert(
+            path.to_owned(),
+            ManagedFile {
+                target: Some(target),
+                existed,
+                written: files::digest(rendered.as_bytes()),
+                settings: managed,
+                hook: None,
+            },
+        );
+    }
+    let message = (!drift.is_empty()).then(|| format!("put back: {}", drift.join("; ")));
+    Ok(Outcome {
+        target,
+        state: state_now,
+        message,
+        drift,
+    })
+}
+
+/// Adds (or, with `None`, removes) the line sourcing the shell snippet in the profile.
+fn hook_profile(
+    state: &StateDir,
+    manifest: &mut Manifest,
+    paths: &Paths,
+    wanted: bool,
+) -> Result<Option<String>, StateError> {
+    let snippet = paths.files[&Target::Shell].to_string_lossy().into_owned();
+    let Ok(line) = envfile::source_line(&snippet) else {
+        return Ok(Some(
+            "the shell snippet's path cannot be sourced safely".into(),
+        ));
+    };
+    let path = &paths.profile;
+    let bytes = match files::read(path) {
+        Ok(bytes) => bytes,
+        Err(error) => return Ok(Some(format!("cannot read {}: {error}", path.display()))),
+    };
+    let Ok(content) = String::from_utf8(bytes.clone().unwrap_or_default()) else {
+        return Ok(Some(format!(
+            "{} is not UTF-8 text; it was left alone",
+            path.display()
+        )));
+    };
+    let entry = manifest.files.get(path).cloned();
+    let rendered = match wanted {
+        true => envfile::with_line(&content, &line),
+        false => envfile::without_line(&content, &line),
+    };
+    if rendered != content {
+        if entry.is_none() {
+            if let Some(original) = &bytes {
+                state.save_backup(path, original)?;
+            }
+        }
+        if let Err(error) = files::write_atomically(path, rendered.as_bytes(), false) {
+            return Ok(Some(format!("cannot write {}: {error}", path.display())));
+        }
+    }
+    let existed = entry.as_ref().map_or(bytes.is_some(), |e| e.existed);
+    manifest.files.insert(
+        path.clone(),
+        ManagedFile {
+            target: None,
+            existed,
+            written: files::digest(rendered.as_bytes()),
+            settings: BTreeMap::new(),
+            hook: wanted.then_some(line),
+        },
+    );
+    Ok(None)
+}
+
+/// Applies `plan` to every target's file. The manifest is saved once every file is done.
+pub fn apply_all(
+    state: &StateDir,
+    paths: &Paths,
+    plan: &BTreeMap<Target, Vec<Setting>>,
+) -> Result<Vec<Outcome>, StateError> {
+    let mut manifest = state.manifest()?;
+    let mut outcomes = Vec::new();
+    for target in Target::ALL {
+        let desired = plan.get(&target).map(Vec::as_slice).unwrap_or_default();
+        let path = &paths.files[&target];
+        let mut outcome = apply_file(state, &mut manifest, target, path, desired)?;
+        if target == Target::Shell && outcome.state != TargetState::Failed {
+            if let Some(problem) = hook_profile(state, &mut manifest, paths, !desired.is_empty())? {
+                outcome = failed(target, problem);
+            }
+        }
+        outcomes.push(outcome);
+    }
+    state.save_manifest(&manifest)?;
+    Ok(outcomes)
+}
+
+/// Undoes everything the agent ever wrote: a file unchanged since gets its original bytes
+/// back (or goes, if it did not exist); one edited since gets each managed setting put back as
+/// it was, keeping the edits. Returns what could not be undone.
+pub fn restore_all(state: &StateDir) -> Result<Vec<String>, StateError> {
+    let mut manifest = state.manifest()?;
+    let mut problems = Vec::new();
+    let paths: Vec<PathBuf> = manifest.files.keys().cloned().collect();
+    for path in paths {
+        let entry = manifest.files[&path].clone();
+        let bytes = match files::read(&path) {
+            Ok(bytes) => bytes,
+            Err(error) => {
+                problems.push(format!("cannot read {}: {error}", path.display()));
+                continue;
+            }
+        };
+        let current = bytes.clone().unwrap_or_default();
+        let outcome = if files::digest(&current) == entry.written {
+            match entry.existed {
+                true => state
+                    .backup(&path)
+                    .map(|original| files::write_atomically(&path, &original, false)),
+                false => Ok(files::remove(&path)),
+            }
+        } else {
+            let content = String::from_utf8_lossy(&current).into_owned();
+            let reverted = match (&entry.hook, entry.target) {
+                (Some(line), _) => Ok(envfile::without_line(&content, line)),
+                (None, Some(target)) => {
+                    let changes: Vec<(&Setting, Option<Vec<String>>)> = entry
+                        .settings
+                        .values()
+                        .map(|m| (&m.setting, m.original.clone()))
+                        .collect();
+                    render(target, &content, &changes).map_err(|e| e.to_string())
+                }
+                (None, None) => Ok(content.clone()),
+            };
+            match reverted {
+                Ok(text) if text.is_empty() && !entry.existed => Ok(files::remove(&path)),
+                Ok(text) => Ok(files::write_atomically(&path, text.as_bytes(), false)),
+                Err(problem) => {
+                    problems.push(format!("{}: {problem}", path.display()));
+                    continue;
+                }
+            }
+        };
+        match outcome {
+            Ok(Ok(())) => {
+                manifest.files.remove(&path);
+                state.drop_backup(&path)?;
+            }
+            Ok(Err(error)) => problems.push(format!("cannot restore {}: {error}", path.display())),
+            Err(error) => problems.push(error.to_string()),
+        }
+    }
+    state.save_manifest(&manifest)?;
+    Ok(problems)
+}

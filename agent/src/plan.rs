@@ -1,0 +1,374 @@
+//! From a profile to the settings each configuration file should hold: which keys, which
+//! values. Nothing here touches the disk.
+
+use std::collections::BTreeMap;
+
+use switchyard_proto::profile::{goproxy, EnvValue, Profile, ProxyLogin, Secret};
+
+use crate::formats::gitconfig;
+use crate::formats::pip;
+use crate::formats::sectioned::Section;
+
+/// The files the agent manages.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Target {
+    /// `.npmrc`.
+    Npmrc,
+    /// pip's configuration.
+    Pip,
+    /// Go's env file.
+    Go,
+    /// git's configuration.
+    Git,
+    /// The `environment.d` file of user sessions.
+    EnvironmentD,
+    /// The shell snippet login shells source.
+    Shell,
+}
+
+impl Target {
+    /// Every target, in the order they are applied.
+    pub const ALL: [Target; 6] = [
+        Target::Npmrc,
+        Target::Pip,
+        Target::Go,
+        Target::Git,
+        Target::EnvironmentD,
+        Target::Shell,
+    ];
+
+    /// Its name in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Target::Npmrc => "npmrc",
+            Target::Pip => "pip",
+            Target::Go => "go",
+            Target::Git => "git",
+            Target::EnvironmentD => "environment.d",
+            Target::Shell => "shell",
+        }
+    }
+}
+
+/// One managed setting of a file: a key (in a section, for sectioned formats) and its values.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Setting {
+    /// Stable identity within the file.
+    pub id: String,
+    /// The section, for sectioned formats.
+    pub section: Option<SectionRef>,
+    /// The key as compared.
+    pub key: String,
+    /// The key as written.
+    pub name: String,
+    /// The values (one, for flat formats).
+    pub values: Vec<String>,
+    /// Whether the values are secret: the file must be owner-only and reports never show them.
+    pub secret: bool,
+}
+
+/// A section, as kept in the agent's state.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SectionRef {
+    /// Its identity.
+    pub id: String,
+    /// Its header.
+    pub header: String,
+}
+
+impl From<Section> for SectionRef {
+    fn from(section: Section) -> Self {
+        Self {
+            id: section.id,
+            header: section.header,
+        }
+    }
+}
+
+impl From<&SectionRef> for Section {
+    fn from(section: &SectionRef) -> Self {
+        Section {
+            id: section.id.clone(),
+            header: section.header.clone(),
+        }
+    }
+}
+
+fn flat(key: &str, value: String, secret: bool) -> Setting {
+    Setting {
+        id: key.to_owned(),
+        section: None,
+        key: key.to_owned(),
+        name: key.to_owned(),
+        values: vec![value],
+        secret,
+    }
+}
+
+/// The proxy URL with the profile's login for its origin, if it has one.
+pub fn with_login(url: &str, logins: Option<&BTreeMap<String, ProxyLogin>>) -> String {
+    let Ok(mut parsed) = url::Url::parse(url) else {
+        return url.to_owned();
+    };
+    let origin = parsed.origin();
+    let login = logins
+        .into_iter()
+        .flatten()
+        .find(|(key, _)| url::Url::parse(key).is_ok_and(|candidate| candidate.origin() == origin));
+    match login {
+        Some((
+            _,
+            ProxyLogin {
+                username,
+                password: Secret::Value(password),
+            },
+        )) => {
+            // The url crate percent-encodes what a user name or password needs.
+            if parsed.set_username(username).is_ok() && parsed.set_password(Some(password)).is_ok()
+            {
+                parsed.to_string()
+            } else {
+                url.to_owned()
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+fn is_secret_url(url: &str) -> bool {
+    url::Url::parse(url).is_ok_and(|parsed| parsed.password().is_some())
+}
+
+/// What each target should hold for `profile`.
+pub fn plan(profile: &Profile) -> BTreeMap<Target, Vec<Setting>> {
+    let logins = profile
+        .proxy
+        .as_ref()
+        .and_then(|proxy| proxy.credentials.as_ref());
+    let mut plan: BTreeMap<Target, Vec<Setting>> =
+        Target::ALL.iter().map(|t| (*t, Vec::new())).collect();
+
+    if let Some(npm) = &profile.npm {
+        let npmrc = plan.entry(Target::Npmrc).or_default();
+        if let Some(registry) = &npm.registry {
+            npmrc.push(flat("registry", registry.clone(), false));
+        }
+        for (scope, url) in npm.scopes.iter().flatten() {
+            npmrc.push(flat(&format!("{scope}:registry"), url.clone(), false));
+        }
+        for (registry, token) in npm.auth_tokens.iter().flatten() {
+            if let Secret::Value(token) = token {
+                // npm binds a token to a registry by its URL without the scheme.
+                let bound = registry
+                    .split_once("://")
+                    .map_or(registry.as_str(), |(_, rest)| rest);
+                npmrc.push(flat(&format!("//{bound}:_authToken"), token.clone(), true));
+            }
+        }
+        if let Some(strict) = npm.strict_ssl {
+            npmrc.push(flat("strict-ssl", strict.to_string(), false));
+        }
+        for (key, url) in [("proxy", &npm.proxy), ("https-proxy", &npm.https_proxy)] {
+            if let Some(url) = url {
+                let url = with_login(url, logins);
+                let secret = is_secret_url(&url);
+                npmrc.push(flat(key, url, secret));
+            }
+        }
+    }
+
+    if let Some(settings) = &profile.pip {
+        let pip_file = plan.entry(Target::Pip).or_default();
+        let mut put = |key: &str, values: Vec<String>| {
+            let edit = pip::global(key, Some(values.clone()));
+            pip_file.push(Setting {
+                id: format!("global/{}", edit.key),
+                section: Some(edit.section.into()),
+                key: edit.key,
+                name: key.to_owned(),
+                values,
+                secret: false,
+            });
+        };
+        if let Some(url) = &settings.index_url {
+            put("index-url", vec![url.clone()]);
+        }
+        if let Some(urls) = settings
+            .extra_index_url
+            .as_ref()
+            .filter(|urls| !urls.is_empty())
+        {
+            put("extra-index-url", urls.clone());
+        }
+        if let Some(hosts) = settings
+            .trusted_host
+            .as_ref()
+            .filter(|hosts| !hosts.is_empty())
+        {
+            put("trusted-host", hosts.clone());
+        }
+        if let Some(timeout) = settings.timeout {
+            put("timeout", vec![timeout.to_string()]);
+        }
+    }
+
+    if let Some(go) = &profile.go {
+        let go_env = plan.entry(Target::Go).or_default();
+        if let Some(entries) = &go.proxy {
+            go_env.push(flat("GOPROXY", goproxy(entries), false));
+        }
+        for (key, patterns) in [
+            ("GOPRIVATE", &go.private),
+            ("GONOPROXY", &go.noproxy),
+            ("GONOSUMDB", &go.nosumdb),
+            ("GOINSECURE", &go.insecure),
+        ] {
+            if let Some(patterns) = patterns.as_ref().filter(|p| !p.is_empty()) {
+                go_env.push(flat(key, patterns.join(","), false));
+            }
+        }
+        if let Some(sumdb) = &go.sumdb {
+            go_env.push(flat("GOSUMDB", sumdb.clone(), false));
+        }
+    }
+
+    if let Some(git) = &profile.git {
+        let git_file = plan.entry(Target::Git).or_default();
+        for rewrite in git.rewrites.iter().flatten() {
+            let Ok(section) = gitconfig::url_section(&rewrite.base) else {
+                continue;
+            };
+            for (name, prefixes) in [
+                ("insteadOf", &rewrite.instead_of),
+                ("pushInsteadOf", &rewrite.push_instead_of),
+            ] {
+                if prefixes.is_empty() {
+                    continue;
+                }
+                git_file.push(Setting {
+                    id: format!("{}/{}", section.header, name.to_ascii_lowercase()),
+                    section: Some(section.clone().into()),
+                    key: name.to_ascii_lowercase(),
+                    name: name.to_owned(),
+                    values: prefixes.clone(),
+                    secret: false,
+                });
+            }
+        }
+        if let Some(proxy) = &git.http_proxy {
+            let url = with_login(proxy, logins);
+            git_file.push(Setting {
+                id: "[http]/proxy".into(),
+                section: Some(gitconfig::http_section().into()),
+                key: "proxy".into(),
+                name: "proxy".into(),
+                secret: is_secret_url(&url),
+                values: vec![url],
+            });
+        }
+    }
+
+    let mut variables: Vec<(String, String, bool)> = Vec::new();
+    if let Some(proxy) = &profile.proxy {
+        for (name, url) in [("HTTP_PROXY", &proxy.http), ("HTTPS_PROXY", &proxy.https)] {
+            if let Some(url) = url {
+                let url = with_login(url, logins);
+                let secret = is_secret_url(&url);
+                // Many Unix tools read only the lower-case twin.
+                variables.push((name.to_owned(), url.clone(), secret));
+                variables.push((name.to_ascii_lowercase(), url, secret));
+            }
+        }
+        if let Some(hosts) = proxy.no_proxy.as_ref().filter(|hosts| !hosts.is_empty()) {
+            variables.push(("NO_PROXY".into(), hosts.join(","), false));
+            variables.push(("no_proxy".into(), hosts.join(","), false));
+        }
+    }
+    for (name, value) in &profile.env {
+        match value {
+            EnvValue::Text(text) => variables.push((name.clone(), text.clone(), false)),
+            EnvValue::Secret(Secret::Value(secret)) => {
+                variables.push((name.clone(), secret.clone(), true))
+            }
+            EnvValue::Secret(Secret::Kept) => {}
+        }
+    }
+    for target in [Target::EnvironmentD, Target::Shell] {
+        let settings = plan.entry(target).or_default();
+        for (name, value, secret) in &variables {
+            settings.push(flat(name, value.clone(), *secret));
+        }
+    }
+    plan
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_profile_becomes_each_clients_own_keys() {
+        let profile: Profile = serde_json::from_value(serde_json::json!({
+            "go": {"proxy": [{"source": "https://goproxy.corp.example/", "fallback": "any-error"}, {"source": "direct"}],
+                   "private": ["*.corp.example", "github.com/corp/*"]},
+            "npm": {"registry": "https://npm.corp.example/",
+                    "scopes": {"@corp": "https://npm.corp.example/corp/"},
+                    "auth-tokens": {"https://npm.corp.example/corp/": {"value": "t0ken"}},
+                    "https-proxy": "http://proxy.corp.example:3128"},
+            "pip": {"index-url": "https://pypi.corp.example/simple", "extra-index-url": ["https://a/simple", "https://b/simple"]},
+            "git": {"rewrites": [{"base": "https://git.corp.example/github/", "instead-of": ["https://github.com/"]}]},
+            "proxy": {"https": "http://proxy.corp.example:3128", "no-proxy": ["localhost", ".corp.example"],
+                      "credentials": {"http://proxy.corp.example:3128": {"username": "svc dev", "password": {"value": "p@ss"}}}},
+            "env": {"GEM_HOST": "https://gems.corp.example"}
+        }))
+        .unwrap();
+        let plan = plan(&profile);
+        let npm: Vec<(&str, &str)> = plan[&Target::Npmrc]
+            .iter()
+            .map(|s| (s.name.as_str(), s.values[0].as_str()))
+            .collect();
+        assert_eq!(
+            npm,
+            [
+                ("registry", "https://npm.corp.example/"),
+                ("@corp:registry", "https://npm.corp.example/corp/"),
+                ("//npm.corp.example/corp/:_authToken", "t0ken"),
+                (
+                    "https-proxy",
+                    "http://svc%20dev:p%40ss@proxy.corp.example:3128/"
+                ),
+            ]
+        );
+        assert!(plan[&Target::Npmrc][2].secret && plan[&Target::Npmrc][3].secret);
+        assert_eq!(
+            plan[&Target::Go][0].values[0],
+            "https://goproxy.corp.example/|direct"
+        );
+        assert_eq!(
+            plan[&Target::Go][1].values[0],
+            "*.corp.example,github.com/corp/*"
+        );
+        assert_eq!(plan[&Target::Pip][1].values.len(), 2);
+        assert_eq!(
+            plan[&Target::Git][0].id,
+            "[url \"https://git.corp.example/github/\"]/insteadof"
+        );
+        let env: Vec<&str> = plan[&Target::Shell]
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect();
+        assert_eq!(
+            env,
+            [
+                "HTTPS_PROXY",
+                "https_proxy",
+                "NO_PROXY",
+                "no_proxy",
+                "GEM_HOST"
+            ]
+        );
+    }
+}

@@ -1,0 +1,267 @@
+//! The agent's own folder: its identity and key, the server keys it trusts, the last verified
+//! envelope, what it applied, and for every file it touched what was there before.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use ed25519_dalek::SigningKey;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use switchyard_proto::signing::Signed;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::files;
+use crate::plan::{Setting, Target};
+
+/// Where the agent is enrolled.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Identity {
+    /// The server's base URL.
+    pub server: String,
+    /// This machine's id there.
+    pub device_id: Uuid,
+    /// Its environment at enrollment.
+    pub environment: String,
+    /// Its machine role at enrollment.
+    pub machine_role: String,
+}
+
+/// What the agent last applied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Applied {
+    /// The delivery's sequence.
+    pub sequence: u64,
+    /// Its environment.
+    pub environment: String,
+    /// Its machine role.
+    pub machine_role: String,
+    /// Its baseline version.
+    pub baseline_version: u64,
+    /// Its overlay version.
+    pub overlay_version: u64,
+    /// When the server issued it.
+    #[serde(with = "time::serde::rfc3339")]
+    pub issued_at: OffsetDateTime,
+    /// When it expires.
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    /// When the agent applied it.
+    #[serde(with = "time::serde::rfc3339")]
+    pub applied_at: OffsetDateTime,
+    /// When the agent last heard from the server.
+    #[serde(with = "time::serde::rfc3339")]
+    pub last_contact: OffsetDateTime,
+    /// How each target went: (target, state, message).
+    pub targets: Vec<(String, String, Option<String>)>,
+}
+
+/// A setting the agent manages in a file, and what the file held for it before.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Managed {
+    /// The setting, with the values the agent wrote.
+    pub setting: Setting,
+    /// Its values before the agent first wrote it (`None`: not set).
+    pub original: Option<Vec<String>>,
+}
+
+/// A file the agent has touched.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManagedFile {
+    /// Which target it is; `None` for a profile that only sources the shell snippet.
+    pub target: Option<Target>,
+    /// Whether it existed before the agent first wrote it (its bytes are then in `backups/`).
+    pub existed: bool,
+    /// SHA-256 of what the agent last wrote.
+    pub written: String,
+    /// The settings managed in it, by id.
+    pub settings: BTreeMap<String, Managed>,
+    /// For a profile: the line the agent added.
+    pub hook: Option<String>,
+}
+
+/// Every file the agent touched, by path.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// The files.
+    pub files: BTreeMap<PathBuf, ManagedFile>,
+}
+
+/// What went wrong with the state folder.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// Reading or writing failed.
+    #[error("state folder {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// A file in it is damaged.
+    #[error("state folder: {path} is damaged ({problem}); move the folder aside and enroll again, or run `restore` with the folder as it is")]
+    Damaged {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        problem: String,
+    },
+}
+
+/// The agent's folder.
+#[derive(Debug, Clone)]
+pub struct StateDir {
+    root: PathBuf,
+}
+
+impl StateDir {
+    /// The folder at `root`.
+    pub fn new(root: PathBuf) -> Self {
+        Self { root }
+    }
+
+    /// Its path.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn read_json<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>, StateError> {
+        let path = self.root.join(name);
+        let Some(bytes) = files::read(&path).map_err(|source| StateError::Io {
+            path: path.clone(),
+            source,
+        })?
+        else {
+            return Ok(None);
+        };
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| StateError::Damaged {
+                path,
+                problem: e.to_string(),
+            })
+    }
+
+    fn write_json<T: Serialize>(
+        &self,
+        name: &str,
+        value: &T,
+        owner_only: bool,
+    ) -> Result<(), StateError> {
+        let path = self.root.join(name);
+        let bytes = serde_json::to_vec_pretty(value).unwrap_or_default();
+        files::write_atomically(&path, &bytes, owner_only)
+            .map_err(|source| StateError::Io { path, source })
+    }
+
+    /// Where the agent is enrolled, if it is.
+    pub fn identity(&self) -> Result<Option<Identity>, StateError> {
+        self.read_json("identity.json")
+    }
+
+    /// Keeps the enrollment.
+    pub fn save_identity(&self, identity: &Identity) -> Result<(), StateError> {
+        self.write_json("identity.json", identity, false)
+    }
+
+    /// The device key, made and kept owner-only the first time.
+    pub fn device_key(&self) -> Result<SigningKey, StateError> {
+        let path = self.root.join("device.key");
+        if let Some(text) = files::read(&path).map_err(|source| StateError::Io {
+            path: path.clone(),
+            source,
+        })? {
+            let seed: [u8; 32] = STANDARD
+                .decode(String::from_utf8_lossy(&text).trim())
+                .ok()
+                .and_then(|bytes| bytes.try_into().ok())
+                .ok_or_else(|| StateError::Damaged {
+                    path: path.clone(),
+                    problem: "not a key".into(),
+                })?;
+            return Ok(SigningKey::from_bytes(&seed));
+        }
+        let mut seed = [0_u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut seed);
+        files::write_atomically(&path, STANDARD.encode(seed).as_bytes(), true)
+            .map_err(|source| StateError::Io { path, source })?;
+        Ok(SigningKey::from_bytes(&seed))
+    }
+
+    /// The signed key sets trusted, oldest first.
+    pub fn key_sets(&self) -> Result<Vec<Signed>, StateError> {
+        Ok(self.read_json("key-sets.json")?.unwrap_or_default())
+    }
+
+    /// Keeps the trusted key sets.
+    pub fn save_key_sets(&self, sets: &[Signed]) -> Result<(), StateError> {
+        self.write_json("key-sets.json", &sets, false)
+    }
+
+    /// The last verified envelope.
+    pub fn envelope(&self) -> Result<Option<Signed>, StateError> {
+        self.read_json("envelope.json")
+    }
+
+    /// Keeps a verified envelope (it holds secrets: owner-only).
+    pub fn save_envelope(&self, envelope: &Signed) -> Result<(), StateError> {
+        self.write_json("envelope.json", envelope, true)
+    }
+
+    /// What was last applied.
+    pub fn applied(&self) -> Result<Option<Applied>, StateError> {
+        self.read_json("applied.json")
+    }
+
+    /// Keeps what was applied.
+    pub fn save_applied(&self, applied: &Applied) -> Result<(), StateError> {
+        self.write_json("applied.json", applied, false)
+    }
+
+    /// Every file touched.
+    pub fn manifest(&self) -> Result<Manifest, StateError> {
+        Ok(self.read_json("files.json")?.unwrap_or_default())
+    }
+
+    /// Keeps the manifest.
+    pub fn save_manifest(&self, manifest: &Manifest) -> Result<(), StateError> {
+        self.write_json("files.json", manifest, true)
+    }
+
+    fn backup_path(&self, file: &Path) -> PathBuf {
+        self.root
+            .join("backups")
+            .join(files::digest(file.to_string_lossy().as_bytes()))
+    }
+
+    /// Keeps a file's bytes from before the agent first wrote it (owner-only: they may hold
+    /// the user's own tokens).
+    pub fn save_backup(&self, file: &Path, bytes: &[u8]) -> Result<(), StateError> {
+        let path = self.backup_path(file);
+        files::write_atomically(&path, bytes, true)
+            .map_err(|source| StateError::Io { path, source })
+    }
+
+    /// A file's bytes from before the agent first wrote it.
+    pub fn backup(&self, file: &Path) -> Result<Vec<u8>, StateError> {
+        let path = self.backup_path(file);
+        files::read(&path)
+            .map_err(|source| StateError::Io {
+                path: path.clone(),
+                source,
+            })?
+            .ok_or(StateError::Damaged {
+                path,
+                problem: "the backup is missing".into(),
+            })
+    }
+
+    /// Forgets a file's backup.
+    pub fn drop_backup(&self, file: &Path) -> Result<(), StateError> {
+        let path = self.backup_path(file);
+        files::remove(&path).map_err(|source| StateError::Io { path, source })
+    }
+}

@@ -1,0 +1,220 @@
+//! The engine on real files in a temporary home: apply, apply again, drift, restore.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::Path;
+
+use proptest::prelude::*;
+use switchyard_agent::engine::{apply_all, restore_all, Paths};
+use switchyard_agent::plan::{plan, Target};
+use switchyard_agent::state::StateDir;
+use switchyard_proto::devices::TargetState;
+use switchyard_proto::Profile;
+
+fn profile() -> Profile {
+    serde_json::from_value(serde_json::json!({
+        "go": {"proxy": [{"source": "https://goproxy.corp.example/"}, {"source": "direct"}],
+               "nosumdb": ["*.corp.example"]},
+        "npm": {"registry": "https://npm.corp.example/",
+                "scopes": {"@corp": "https://npm.corp.example/corp/"},
+                "auth-tokens": {"https://npm.corp.example/": {"value": "t0ken"}}},
+        "pip": {"index-url": "https://pypi.corp.example/simple"},
+        "git": {"rewrites": [{"base": "https://git.corp.example/github/", "instead-of": ["https://github.com/"]}]},
+        "proxy": {"https": "http://proxy.corp.example:3128", "no-proxy": ["localhost"]}
+    }))
+    .unwrap()
+}
+
+fn home_paths(home: &Path) -> Paths {
+    let home = home.to_string_lossy().into_owned();
+    Paths::user(|name| (name == "HOME").then(|| home.clone())).unwrap()
+}
+
+/// Every file under `root`, with its bytes.
+fn snapshot(root: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut files = BTreeMap::new();
+    let mut stack = vec![root.to_owned()];
+    while let Some(folder) = stack.pop() {
+        for entry in fs::read_dir(&folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                files.insert(
+                    path.strip_prefix(root)
+                        .unwrap()
+                        .to_string_lossy()
+                        .into_owned(),
+                    fs::read(&path).unwrap(),
+                );
+            }
+        }
+    }
+    files
+}
+
+fn write(path: &Path, content: &str) {
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(path, content).unwrap();
+}
+
+#[test]
+fn apply_is_idempotent_reports_drift_and_restore_gives_back_every_byte() {
+    let home = tempfile::tempdir().unwrap();
+    let state_root = tempfile::tempdir().unwrap();
+    let paths = home_paths(home.path());
+    write(
+        &paths.files[&Target::Npmrc],
+        "; mine\r\nsave-exact=true\r\nregistry=https://old/\r\n",
+    );
+    write(&paths.files[&Target::Git], "[user]\n\tname = Ada\n");
+    write(&paths.profile, "# profile\nexport EDITOR=vi\n");
+    let before = snapshot(home.path());
+    let state = StateDir::new(state_root.path().to_owned());
+    let plan = plan(&profile());
+
+    let first = apply_all(&state, &paths, &plan).unwrap();
+    assert!(
+        first.iter().all(|o| o.state == TargetState::Ok),
+        "{first:?}"
+    );
+    let npmrc = fs::read_to_string(&paths.files[&Target::Npmrc]).unwrap();
+    assert!(
+        npmrc.starts_with("; mine\r\nsave-exact=true\r\nregistry=https://npm.corp.example/\r\n"),
+        "{npmrc}"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = fs::metadata(&paths.files[&Target::Npmrc])
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "a file holding a token is owner-only");
+    }
+
+    // Again: nothing written, not even a modification time.
+    let written = snapshot(home.path());
+    let times: Vec<_> = paths
+        .files
+        .values()
+        .map(|p| fs::metadata(p).unwrap().modified().unwrap())
+        .collect();
+    let second = apply_all(&state, &paths, &plan).unwrap();
+    assert!(
+        second.iter().all(|o| o.state == TargetState::Unchanged),
+        "{second:?}"
+    );
+    assert_eq!(snapshot(home.path()), written);
+    let times_again: Vec<_> = paths
+        .files
+        .values()
+        .map(|p| fs::metadata(p).unwrap().modified().unwrap())
+        .collect();
+    assert_eq!(times, times_again);
+
+    // A managed key edited by hand is put back and reported.
+    let go = &paths.files[&Target::Go];
+    fs::write(
+        go,
+        fs::read_to_string(go)
+            .unwrap()
+            .replace("https://goproxy.corp.example/,direct", "direct"),
+    )
+    .unwrap();
+    let third = apply_all(&state, &paths, &plan).unwrap();
+    let go_outcome = third.iter().find(|o| o.target == Target::Go).unwrap();
+    assert_eq!(go_outcome.state, TargetState::Ok);
+    assert_eq!(go_outcome.drift, ["GOPROXY was changed by hand to direct"]);
+    assert!(fs::read_to_string(go)
+        .unwrap()
+        .contains("GOPROXY=https://goproxy.corp.example/,direct"));
+
+    assert_eq!(restore_all(&state).unwrap(), Vec::<String>::new());
+    assert_eq!(snapshot(home.path()), before);
+}
+
+#[test]
+fn restore_keeps_what_the_user_changed_since() {
+    let home = tempfile::tempdir().unwrap();
+    let state_root = tempfile::tempdir().unwrap();
+    let paths = home_paths(home.path());
+    write(&paths.files[&Target::Npmrc], "registry=https://old/\n");
+    let state = StateDir::new(state_root.path().to_owned());
+    apply_all(&state, &paths, &plan(&profile())).unwrap();
+    let npmrc = &paths.files[&Target::Npmrc];
+    let edited = format!("{}fund=false\n", fs::read_to_string(npmrc).unwrap());
+    fs::write(npmrc, edited).unwrap();
+    restore_all(&state).unwrap();
+    assert_eq!(
+        fs::read_to_string(npmrc).unwrap(),
+        "registry=https://old/\nfund=false\n"
+    );
+}
+
+#[test]
+fn a_setting_the_profile_drops_goes_back_to_what_it_was() {
+    let home = tempfile::tempdir().unwrap();
+    let state_root = tempfile::tempdir().unwrap();
+    let paths = home_paths(home.path());
+    write(&paths.files[&Target::Npmrc], "registry=https://old/\n");
+    let state = StateDir::new(state_root.path().to_owned());
+    apply_all(&state, &paths, &plan(&profile())).unwrap();
+    apply_all(&state, &paths, &plan(&Profile::default())).unwrap();
+    assert_eq!(
+        fs::read_to_string(&paths.files[&Target::Npmrc]).unwrap(),
+        "registry=https://old/\n"
+    );
+    assert!(
+        !paths.files[&Target::Go].exists(),
+        "a file only the agent wrote goes"
+    );
+}
+
+fn any_content() -> impl Strategy<Value = Option<String>> {
+    proptest::option::of(
+        proptest::collection::vec(
+            (
+                prop_oneof![
+                    "[#;] [ -~äöü✓]{0,16}",
+                    "(registry|GOPROXY|index-url|insteadOf) ?= ?[a-z:/.]{0,12}",
+                    "\\[(global|user|url \"https://git.corp.example/github/\")\\]",
+                    "[ -~äöü✓]{0,20}",
+                ],
+                prop_oneof!["\n", "\r\n"],
+            ),
+            0..8,
+        )
+        .prop_map(|lines| lines.into_iter().map(|(l, e)| format!("{l}{e}")).collect()),
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(40))]
+
+    #[test]
+    fn apply_then_restore_gives_back_any_files_byte_for_byte(
+        npmrc in any_content(), pip in any_content(), go in any_content(), git in any_content(),
+        profile_text in any_content(),
+    ) {
+        let home = tempfile::tempdir().unwrap();
+        let state_root = tempfile::tempdir().unwrap();
+        let paths = home_paths(home.path());
+        for (target, content) in [(Target::Npmrc, &npmrc), (Target::Pip, &pip), (Target::Go, &go), (Target::Git, &git)] {
+            if let Some(content) = content {
+                write(&paths.files[&target], content);
+            }
+        }
+        if let Some(content) = &profile_text {
+            write(&paths.profile, content);
+        }
+        let before = snapshot(home.path());
+        let state = StateDir::new(state_root.path().to_owned());
+        apply_all(&state, &paths, &plan(&profile())).unwrap();
+        prop_assert!(restore_all(&state).unwrap().is_empty());
+        // Folders the agent made may stay; every file is as it was.
+        prop_assert_eq!(snapshot(home.path()), before);
+    }
+}
