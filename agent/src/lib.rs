@@ -1,8 +1,11 @@
 //! The Switchyard agent as a library, so that its tests exercise the very code the binary
 //! runs.
 
+pub mod agent;
+pub mod clock;
 pub mod engine;
 pub mod files;
 pub mod formats;
 pub mod plan;
+pub mod server;
 pub mod state;

@@ -1,17 +1,25 @@
-//! The Switchyard agent. This is its command-line skeleton; enrolment, verification and the
-//! file writers come in later issues, and until then every command says so and exits with 3.
+//! `switchyard-agent`: enrolls this machine with a Switchyard server and keeps its package
+//! settings in sync.
+//!
+//! Exit codes: 0 done; 1 a local failure (the state folder, a file); 2 bad arguments or
+//! settings; 3 not enrolled; 4 a delivery refused by verification (nothing written); 5 the
+//! server unreachable (the last good settings stay); 6 some targets failed; 7 the server
+//! refused (revoked machine, bad token); 8 not available in this build.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
-
-/// Exit code of a command that is not built yet.
-const EXIT_NOT_AVAILABLE: u8 = 3;
+use switchyard_agent::agent::{state_name, summary, Agent, AgentError, MachineFacts};
+use switchyard_agent::engine::Paths;
+use switchyard_agent::server::ClientError;
+use switchyard_agent::state::StateDir;
+use switchyard_proto::devices::TargetState;
 
 /// Keeps this machine's package proxy and mirror settings in sync with a Switchyard server.
 #[derive(Debug, Parser)]
-#[command(name = "switchyard-agent", version, about)]
+#[command(name = "switchyard-agent", version, about, after_help = EXIT_CODES)]
 struct Cli {
     /// Whose settings to manage: the current user's or the whole machine's.
     #[arg(long, value_enum, default_value_t = Scope::User, global = true)]
@@ -24,6 +32,10 @@ struct Cli {
     #[command(subcommand)]
     command: Command,
 }
+
+const EXIT_CODES: &str = "Exit codes: 0 done; 1 local failure; 2 bad arguments; 3 not enrolled; \
+4 delivery refused (nothing written); 5 server unreachable (last good settings kept); \
+6 some targets failed; 7 refused by the server; 8 not available in this build.";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Scope {
@@ -60,18 +72,162 @@ enum Command {
     Restore,
 }
 
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|value| !value.is_empty())
+}
+
+/// The agent for `scope`, or why there is none.
+fn agent(cli: &Cli) -> Result<Agent, String> {
+    if cli.scope == Scope::Machine {
+        return Err(
+            "--scope machine is not available on this platform yet; use --scope user".into(),
+        );
+    }
+    let paths = Paths::user(env)?;
+    let state_dir = match &cli.state_dir {
+        Some(dir) => dir.clone(),
+        None => env("XDG_STATE_HOME")
+            .map(PathBuf::from)
+            .or_else(|| env("HOME").map(|home| PathBuf::from(home).join(".local").join("state")))
+            .ok_or("HOME is not set; pass --state-dir")?
+            .join("switchyard"),
+    };
+    Ok(Agent {
+        state: StateDir::new(state_dir),
+        paths,
+    })
+}
+
 #[allow(clippy::print_stderr)]
+fn fail(code: u8, message: &str) -> ExitCode {
+    eprintln!("switchyard-agent: {message}");
+    ExitCode::from(code)
+}
+
+fn exit_for(error: &AgentError) -> u8 {
+    match error {
+        AgentError::NotEnrolled => 3,
+        AgentError::AlreadyEnrolled(_) | AgentError::Config(_) => 2,
+        AgentError::Refused(_) => 4,
+        AgentError::Server(ClientError::Unreachable { .. } | ClientError::Malformed(_)) => 5,
+        AgentError::Server(ClientError::Refused { .. }) => 7,
+        AgentError::State(_) => 1,
+    }
+}
+
+#[allow(clippy::print_stdout)]
+fn sync_once(agent: &Agent, wait: u64) -> Result<u8, AgentError> {
+    let synced = agent.sync(wait)?;
+    let mut failed = false;
+    for outcome in &synced.outcomes {
+        failed |= outcome.state == TargetState::Failed;
+        match &outcome.message {
+            Some(message) => println!(
+                "{:<14} {:<9} {message}",
+                outcome.target.name(),
+                state_name(outcome.state)
+            ),
+            None => println!(
+                "{:<14} {}",
+                outcome.target.name(),
+                state_name(outcome.state)
+            ),
+        }
+    }
+    println!(
+        "applied {} / {}: baseline version {}, overlay version {} (sequence {})",
+        synced.delivery.environment,
+        synced.delivery.machine_role,
+        synced.delivery.baseline_version,
+        synced.delivery.overlay_version,
+        synced.delivery.sequence
+    );
+    Ok(if failed { 6 } else { 0 })
+}
+
+/// Keeps syncing: each round waits on the server for a change; errors back off
+/// exponentially, with jitter, up to five minutes.
+fn run(agent: &Agent) -> ExitCode {
+    let mut backoff = Duration::from_secs(1);
+    loop {
+        match sync_once(agent, 60) {
+            Ok(_) => backoff = Duration::from_secs(1),
+            Err(
+                error @ (AgentError::NotEnrolled
+                | AgentError::Config(_)
+                | AgentError::AlreadyEnrolled(_)),
+            ) => {
+                return fail(exit_for(&error), &error.to_string());
+            }
+            Err(error) => {
+                #[allow(clippy::print_stderr)]
+                {
+                    eprintln!(
+                        "switchyard-agent: {error}; trying again in {}s",
+                        backoff.as_secs()
+                    );
+                }
+                let jitter = rand::Rng::gen_range(
+                    &mut rand::thread_rng(),
+                    0..=backoff.as_millis() as u64 / 2,
+                );
+                std::thread::sleep(backoff + Duration::from_millis(jitter));
+                backoff = (backoff * 2).min(Duration::from_secs(300));
+            }
+        }
+    }
+}
+
+#[allow(clippy::print_stdout)]
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let name = match cli.command {
-        Command::Enroll { .. } => "enroll",
-        Command::Sync => "sync",
-        Command::Run => "run",
-        Command::Status { .. } => "status",
-        Command::Diff => "diff",
-        Command::Doctor => "doctor",
-        Command::Restore => "restore",
+    let agent = match agent(&cli) {
+        Ok(agent) => agent,
+        Err(problem) => return fail(2, &problem),
     };
-    eprintln!("switchyard-agent: `{name}` is not available in this build yet");
-    ExitCode::from(EXIT_NOT_AVAILABLE)
+    let outcome: Result<u8, AgentError> = match &cli.command {
+        Command::Enroll { server, token } => agent
+            .enroll(server, token, &MachineFacts::of_this_machine())
+            .map(|identity| {
+                println!(
+                    "enrolled as device {} in {} / {}; run `switchyard-agent sync`",
+                    identity.device_id, identity.environment, identity.machine_role
+                );
+                0
+            }),
+        Command::Sync => sync_once(&agent, 0),
+        Command::Run => return run(&agent),
+        Command::Status { json } => summary(&agent.state).map(|view| {
+            match json {
+                true => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&view).unwrap_or_default()
+                ),
+                false => {
+                    for (key, value) in &view {
+                        println!("{key:<22} {value}");
+                    }
+                }
+            }
+            0
+        }),
+        Command::Restore => agent.restore().map(|problems| {
+            for problem in &problems {
+                println!("not restored: {problem}");
+            }
+            u8::from(!problems.is_empty())
+        }),
+        Command::Diff | Command::Doctor => {
+            let name = if matches!(cli.command, Command::Diff) {
+                "diff"
+            } else {
+                "doctor"
+            };
+            return fail(8, &format!("`{name}` is not available in this build yet"));
+        }
+    };
+    match outcome {
+        Ok(code) => ExitCode::from(code),
+        Err(error) => fail(exit_for(&error), &error.to_string()),
+    }
 }

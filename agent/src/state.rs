@@ -55,6 +55,8 @@ pub struct Applied {
     /// When the agent last heard from the server.
     #[serde(with = "time::serde::rfc3339")]
     pub last_contact: OffsetDateTime,
+    /// The server's name for the delivery, for `If-None-Match`.
+    pub etag: Option<String>,
     /// How each target went: (target, state, message).
     pub targets: Vec<(String, String, Option<String>)>,
 }

@@ -1,4 +1,4 @@
-//! The agent's command line exists in full; commands not built yet say so and exit with 3.
+//! The agent's command line: every command listed, documented exit codes.
 
 #![allow(clippy::unwrap_used)]
 
@@ -23,14 +23,54 @@ fn help_lists_every_command() {
 }
 
 #[test]
-fn commands_not_built_yet_exit_3_and_say_so() {
+fn a_machine_not_enrolled_says_so_and_exits_3() {
+    let home = tempfile::tempdir().unwrap();
+    for command in ["sync", "status"] {
+        let output = Command::new(BINARY)
+            .env("HOME", home.path())
+            .env_remove("XDG_STATE_HOME")
+            .env_remove("XDG_CONFIG_HOME")
+            .arg(command)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(3), "{command}");
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert!(stderr.contains("not enrolled"), "{stderr}");
+    }
     let output = Command::new(BINARY)
+        .env("HOME", home.path())
         .args(["--scope", "machine", "sync"])
         .output()
         .unwrap();
-    assert_eq!(output.status.code(), Some(3));
+    assert_eq!(output.status.code(), Some(2));
+    let output = Command::new(BINARY)
+        .env("HOME", home.path())
+        .arg("doctor")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(8));
+}
+
+#[test]
+fn a_damaged_state_folder_is_named_and_nothing_is_written() {
+    let home = tempfile::tempdir().unwrap();
+    let state = home.path().join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    std::fs::write(state.join("identity.json"), "{ not json").unwrap();
+    let output = Command::new(BINARY)
+        .env("HOME", home.path())
+        .arg("--state-dir")
+        .arg(&state)
+        .arg("sync")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8(output.stderr).unwrap();
-    assert!(stderr.contains("`sync` is not available"), "{stderr}");
+    assert!(
+        stderr.contains("identity.json") && stderr.contains("damaged"),
+        "{stderr}"
+    );
+    assert!(!home.path().join(".npmrc").exists());
 }
 
 #[test]

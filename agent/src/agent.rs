@@ -1,0 +1,378 @@
+//! What the agent does: enroll, sync (fetch, verify, apply, report), show its status, and
+//! restore. Nothing reaches a user's file before the delivery is verified.
+
+use std::collections::BTreeMap;
+
+use crate::clock::now;
+use crate::engine::{self, Outcome, Paths};
+use crate::plan::plan;
+use crate::server::{ClientError, Fetched, Server};
+use crate::state::{Applied, Identity, StateDir, StateError};
+use switchyard_proto::delivery::{
+    open_envelope, Delivery, EnvelopeError, Expectations, TrustedKeys, DEFAULT_CLOCK_SKEW,
+};
+use switchyard_proto::devices::{MachineFact, StatusReport, TargetState, TargetStatus};
+use switchyard_proto::signing::{encode_public_key, SignatureError, Signed};
+
+/// What went wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// `enroll` first.
+    #[error(
+        "this machine is not enrolled; run `switchyard-agent enroll --server URL --token TOKEN`"
+    )]
+    NotEnrolled,
+    /// Enrolled already.
+    #[error("this machine is enrolled already (device {0}); to enroll again, run `restore` and move the state folder aside")]
+    AlreadyEnrolled(uuid::Uuid),
+    /// The state folder.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// The server.
+    #[error(transparent)]
+    Server(#[from] ClientError),
+    /// A delivery or key set that does not verify: nothing was written.
+    #[error("the delivery was refused and nothing was written: {0}")]
+    Refused(String),
+    /// Settings or arguments.
+    #[error("{0}")]
+    Config(String),
+}
+
+/// What this machine says about itself at enrollment.
+#[derive(Debug, Clone)]
+pub struct MachineFacts {
+    /// Host name.
+    pub hostname: String,
+    /// Operating system.
+    pub os: String,
+    /// User.
+    pub user: String,
+}
+
+impl MachineFacts {
+    /// This machine's, as far as it can tell.
+    pub fn of_this_machine() -> Self {
+        let hostname = std::env::var("HOSTNAME")
+            .ok()
+            .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+            .or_else(|| std::env::var("COMPUTERNAME").ok())
+            .map(|name| name.trim().to_owned())
+            .filter(|name| !name.is_empty())
+            .unwrap_or_else(|| "unknown".into());
+        let user = std::env::var("USER")
+            .or_else(|_| std::env::var("USERNAME"))
+            .unwrap_or_else(|_| "unknown".into());
+        Self {
+            hostname,
+            os: format!("{} {}", std::env::consts::OS, std::env::consts::ARCH),
+            user,
+        }
+    }
+}
+
+/// How a sync went.
+#[derive(Debug)]
+pub struct Synced {
+    /// The delivery applied.
+    pub delivery: Delivery,
+    /// Whether the server had something new.
+    pub fetched_new: bool,
+    /// Each target.
+    pub outcomes: Vec<Outcome>,
+}
+
+/// The agent with its folder and the files it manages.
+#[derive(Debug, Clone)]
+pub struct Agent {
+    /// Its folder.
+    pub state: StateDir,
+    /// The files.
+    pub paths: Paths,
+}
+
+fn trusted(sets: &[Signed]) -> Result<TrustedKeys, AgentError> {
+    let (first, rest) = sets
+        .split_first()
+        .ok_or_else(|| AgentError::Refused("no server key is trusted yet".into()))?;
+    let mut keys = TrustedKeys::pin(first).map_err(|e| AgentError::Refused(e.to_string()))?;
+    for next in rest {
+        keys.advance(next)
+            .map_err(|e| AgentError::Refused(e.to_string()))?;
+    }
+    Ok(keys)
+}
+
+impl Agent {
+    /// Enrolls with `token` at `server`, making this machine's key.
+    pub fn enroll(
+        &self,
+        server: &str,
+        token: &str,
+        facts: &MachineFacts,
+    ) -> Result<Identity, AgentError> {
+        if let Some(identity) = self.state.identity()? {
+            return Err(AgentError::AlreadyEnrolled(identity.device_id));
+        }
+        let client = Server::new(server).map_err(AgentError::Config)?;
+        let fact = |text: &str| {
+            MachineFact::parse(text.chars().take(256).collect::<String>())
+                .map_err(|e| AgentError::Config(e.to_string()))
+        };
+        let key = self.state.device_key()?;
+        let request = serde_json::json!({
+            "token": token,
+            "public_key": encode_public_key(&key.verifying_key()),
+            "hostname": fact(&facts.hostname)?,
+            "os": fact(&facts.os)?,
+            "user": fact(&facts.user)?,
+        });
+        let enrollment = client.enroll(&request)?;
+        // The key sets must verify before anything is kept.
+        trusted(&enrollment.key_sets)?;
+        self.state.save_key_sets(&enrollment.key_sets)?;
+        let identity = Identity {
+            server: server.trim_end_matches('/').to_owned(),
+            device_id: enrollment.device_id,
+            environment: enrollment.environment,
+            machine_role: enrollment.machine_role,
+        };
+        self.state.save_identity(&identity)?;
+        Ok(identity)
+    }
+
+    /// Fetches (waiting up to `wait` seconds for a change), verifies and applies the profile,
+    /// then reports to the server.
+    pub fn sync(&self, wait: u64) -> Result<Synced, AgentError> {
+        let identity = self.state.identity()?.ok_or(AgentError::NotEnrolled)?;
+        let key = self.state.device_key()?;
+        let client = Server::new(&identity.server).map_err(AgentError::Config)?;
+        let applied = self.state.applied()?;
+        let stored = self.state.envelope()?;
+        // Only a delivery that will still be valid after the wait may be kept by a 304.
+        let fresh_enough = applied.as_ref().is_some_and(|a| {
+            a.expires_at > now() + time::Duration::seconds(i64::try_from(wait).unwrap_or(0) + 60)
+        });
+        let etag = applied
+            .as_ref()
+            .filter(|_| fresh_enough && stored.is_some())
+            .and_then(|a| a.etag.clone());
+        let fetched = client.profile(identity.device_id, &key, wait, etag.as_deref())?;
+        let (envelope, etag, fetched_new) = match fetched {
+            Fetched::Changed(envelope, etag) => (envelope, etag, true),
+            Fetched::Unchanged => match stored {
+                Some(envelope) => (envelope, etag, false),
+                None => {
+                    return Err(AgentError::Refused(
+                        "the server says nothing changed, but no delivery is kept".into(),
+                    ))
+                }
+            },
+        };
+        let last_sequence = applied.as_ref().map(|a| a.sequence);
+        let delivery = match self.verify(&client, &identity, &envelope, last_sequence) {
+            Ok(delivery) => delivery,
+            Err(reason) => {
+                self.report_refusal(&client, &identity, &key, applied.as_ref(), &reason);
+                return Err(AgentError::Refused(reason));
+            }
+        };
+        if fetched_new {
+            self.state.save_envelope(&envelope)?;
+        }
+        let outcomes = engine::apply_all(&self.state, &self.paths, &plan(&delivery.profile))?;
+        let now = now();
+        self.state.save_applied(&Applied {
+            sequence: delivery.sequence,
+            environment: delivery.environment.clone(),
+            machine_role: delivery.machine_role.clone(),
+            baseline_version: delivery.baseline_version,
+            overlay_version: delivery.overlay_version,
+            issued_at: delivery.issued_at,
+            expires_at: delivery.expires_at,
+            applied_at: now,
+            last_contact: now,
+            etag,
+            targets: outcomes
+                .iter()
+                .map(|o| {
+                    (
+                        o.target.name().to_owned(),
+                        state_name(o.state).to_owned(),
+                        o.message.clone(),
+                    )
+                })
+                .collect(),
+        })?;
+        let report = StatusReport {
+            sequence: delivery.sequence,
+            baseline_version: delivery.baseline_version,
+            overlay_version: delivery.overlay_version,
+            targets: outcomes.iter().filter_map(target_status).collect(),
+            drift: outcomes
+                .iter()
+                .flat_map(|o| o.drift.iter())
+                .filter_map(|d| MachineFact::parse(d.chars().take(256).collect::<String>()).ok())
+                .collect(),
+        };
+        // A report that does not arrive is not worth failing a sync over: the next one tells.
+        let _ = client.report(identity.device_id, &key, &report);
+        Ok(Synced {
+            delivery,
+            fetched_new,
+            outcomes,
+        })
+    }
+
+    /// Checks `envelope`, following key rotations from the server when it is signed by a key
+    /// not trusted yet.
+    fn verify(
+        &self,
+        client: &Server,
+        identity: &Identity,
+        envelope: &Signed,
+        last_sequence: Option<u64>,
+    ) -> Result<Delivery, String> {
+        let mut sets = self.state.key_sets().map_err(|e| e.to_string())?;
+        let mut keys = trusted(&sets).map_err(|e| e.to_string())?;
+        let expect = Expectations {
+            device_id: identity.device_id,
+            now: now(),
+            last_sequence,
+            clock_skew: DEFAULT_CLOCK_SKEW,
+        };
+        match open_envelope(envelope, &keys, &expect) {
+            Err(EnvelopeError::Signature(SignatureError::UnknownKey(_))) => {
+                let newer = client.key_sets(keys.version()).map_err(|e| e.to_string())?;
+                for set in &newer {
+                    keys.advance(set)
+                        .map_err(|e| format!("a key rotation does not verify: {e}"))?;
+                }
+                sets.extend(newer);
+                let delivery =
+                    open_envelope(envelope, &keys, &expect).map_err(|e| e.to_string())?;
+                self.state.save_key_sets(&sets).map_err(|e| e.to_string())?;
+                Ok(delivery)
+            }
+            other => other.map_err(|e| e.to_string()),
+        }
+    }
+
+    fn report_refusal(
+        &self,
+        client: &Server,
+        identity: &Identity,
+        key: &ed25519_dalek::SigningKey,
+        applied: Option<&Applied>,
+        reason: &str,
+    ) {
+        let message = MachineFact::parse(
+            format!("delivery refused: {reason}")
+                .chars()
+                .take(256)
+                .collect::<String>(),
+        )
+        .ok();
+        let report = StatusReport {
+            sequence: applied.map_or(0, |a| a.sequence),
+            baseline_version: applied.map_or(0, |a| a.baseline_version),
+            overlay_version: applied.map_or(0, |a| a.overlay_version),
+            targets: MachineFact::parse("delivery")
+                .ok()
+                .map(|target| TargetStatus {
+                    target,
+                    state: TargetState::Failed,
+                    message,
+                })
+                .into_iter()
+                .collect(),
+            drift: Vec::new(),
+        };
+        let _ = client.report(identity.device_id, key, &report);
+    }
+
+    /// Undoes everything the agent wrote.
+    pub fn restore(&self) -> Result<Vec<String>, AgentError> {
+        Ok(engine::restore_all(&self.state)?)
+    }
+}
+
+/// A target state's name in reports.
+pub fn state_name(state: TargetState) -> &'static str {
+    match state {
+        TargetState::Ok => "ok",
+        TargetState::Unchanged => "unchanged",
+        TargetState::Shadowed => "shadowed",
+        TargetState::Failed => "failed",
+    }
+}
+
+fn target_status(outcome: &Outcome) -> Option<TargetStatus> {
+    Some(TargetStatus {
+        target: MachineFact::parse(outcome.target.name()).ok()?,
+        state: outcome.state,
+        message: outcome
+            .message
+            .as_ref()
+            .and_then(|m| MachineFact::parse(m.chars().take(256).collect::<String>()).ok()),
+    })
+}
+
+/// The state files' view for `status`.
+pub fn summary(state: &StateDir) -> Result<BTreeMap<&'static str, serde_json::Value>, AgentError> {
+    let identity = state.identity()?.ok_or(AgentError::NotEnrolled)?;
+    let applied = state.applied()?;
+    let now = now();
+    let mut out = BTreeMap::new();
+    out.insert("server", serde_json::json!(identity.server));
+    out.insert("device_id", serde_json::json!(identity.device_id));
+    out.insert(
+        "environment",
+        serde_json::json!(applied
+            .as_ref()
+            .map_or(&identity.environment, |a| &a.environment)),
+    );
+    out.insert(
+        "machine_role",
+        serde_json::json!(applied
+            .as_ref()
+            .map_or(&identity.machine_role, |a| &a.machine_role)),
+    );
+    if let Some(applied) = applied {
+        out.insert("sequence", serde_json::json!(applied.sequence));
+        out.insert(
+            "baseline_version",
+            serde_json::json!(applied.baseline_version),
+        );
+        out.insert(
+            "overlay_version",
+            serde_json::json!(applied.overlay_version),
+        );
+        out.insert(
+            "applied_at",
+            serde_json::json!(applied.applied_at.to_string()),
+        );
+        out.insert(
+            "last_contact",
+            serde_json::json!(applied.last_contact.to_string()),
+        );
+        out.insert(
+            "last_contact_age_secs",
+            serde_json::json!((now - applied.last_contact).whole_seconds()),
+        );
+        out.insert(
+            "expires_at",
+            serde_json::json!(applied.expires_at.to_string()),
+        );
+        out.insert("expired", serde_json::json!(applied.expires_at <= now));
+        out.insert(
+            "targets",
+            serde_json::json!(applied
+                .targets
+                .iter()
+                .map(|(target, state, message)| serde_json::json!({"target": target, "state": state, "message": message}))
+                .collect::<Vec<_>>()),
+        );
+    }
+    Ok(out)
+}

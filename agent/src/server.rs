@@ -1,0 +1,201 @@
+//! Talking to the server: enrollment, the long-polled profile, key sets and status reports.
+//! Every request after enrollment is signed with the device key.
+
+use std::time::Duration;
+
+use ed25519_dalek::SigningKey;
+use serde::de::DeserializeOwned;
+use switchyard_proto::devices::{Enrollment, StatusReport};
+use switchyard_proto::signing::{DeviceAuthorization, DeviceRequest, Signed};
+use uuid::Uuid;
+
+/// Why a call to the server did not work.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// No answer: the network, DNS, TLS or a timeout.
+    #[error("the server at {url} cannot be reached: {reason}")]
+    Unreachable {
+        /// Where.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// The server answered with an error.
+    #[error("the server refused: {status} {code}: {message}")]
+    Refused {
+        /// The HTTP status.
+        status: u16,
+        /// The error code.
+        code: String,
+        /// Its message.
+        message: String,
+    },
+    /// The answer is not what the API promises.
+    #[error("the server's answer is malformed: {0}")]
+    Malformed(String),
+}
+
+/// What a profile request brought.
+#[derive(Debug)]
+pub enum Fetched {
+    /// A new envelope and its ETag.
+    Changed(Signed, Option<String>),
+    /// The profile named in `If-None-Match` is still current.
+    Unchanged,
+}
+
+/// The server at one base URL.
+#[derive(Debug, Clone)]
+pub struct Server {
+    base: String,
+    agent: ureq::Agent,
+}
+
+impl Server {
+    /// The server at `base` (`https://switchyard.corp.example`).
+    pub fn new(base: &str) -> Result<Self, String> {
+        let parsed = url::Url::parse(base).map_err(|e| format!("{base} is not a URL: {e}"))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(format!("{base} is not an http or https URL"));
+        }
+        let agent = ureq::AgentBuilder::new()
+            .timeout_connect(Duration::from_secs(10))
+            .user_agent(concat!("switchyard-agent/", env!("CARGO_PKG_VERSION")))
+            .build();
+        Ok(Self {
+            base: base.trim_end_matches('/').to_owned(),
+            agent,
+        })
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn answer<T: DeserializeOwned>(
+        &self,
+        result: Result<ureq::Response, ureq::Error>,
+    ) -> Result<T, ClientError> {
+        let response = self.check(result)?;
+        response
+            .into_json()
+            .map_err(|e| ClientError::Malformed(e.to_string()))
+    }
+
+    fn check(
+        &self,
+        result: Result<ureq::Response, ureq::Error>,
+    ) -> Result<ureq::Response, ClientError> {
+        match result {
+            Ok(response) => Ok(response),
+            Err(ureq::Error::Status(status, response)) => {
+                let body: serde_json::Value = response.into_json().unwrap_or_default();
+                Err(ClientError::Refused {
+                    status,
+                    code: body["error"]["code"]
+                        .as_str()
+                        .unwrap_or("unknown")
+                        .to_owned(),
+                    message: body["error"]["message"].as_str().unwrap_or("").to_owned(),
+                })
+            }
+            Err(error) => Err(ClientError::Unreachable {
+                url: self.base.clone(),
+                reason: error.to_string(),
+            }),
+        }
+    }
+
+    /// Enrolls with `request` (an `EnrollRequest`).
+    pub fn enroll(&self, request: &serde_json::Value) -> Result<Enrollment, ClientError> {
+        let result = self
+            .agent
+            .post(&self.url("/api/v1/agent/enroll"))
+            .timeout(Duration::from_secs(30))
+            .send_json(request);
+        self.answer(result)
+    }
+
+    /// The signed key sets after version `after`.
+    pub fn key_sets(&self, after: u64) -> Result<Vec<Signed>, ClientError> {
+        let result = self
+            .agent
+            .get(&self.url(&format!("/api/v1/agent/key-sets?after={after}")))
+            .timeout(Duration::from_secs(30))
+            .call();
+        self.answer(result)
+    }
+
+    fn authorization(
+        device: Uuid,
+        key: &SigningKey,
+        method: &str,
+        path: &str,
+        body: &[u8],
+    ) -> String {
+        let mut nonce = [0_u8; 16];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut nonce);
+        let nonce =
+            base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, nonce);
+        let now = crate::clock::now().unix_timestamp();
+        let request = DeviceRequest {
+            method,
+            path_and_query: path,
+            body,
+        };
+        DeviceAuthorization::sign(device, key, &request, now, nonce).to_header()
+    }
+
+    /// The machine's profile; with `etag`, waits up to `wait` seconds for a change.
+    pub fn profile(
+        &self,
+        device: Uuid,
+        key: &SigningKey,
+        wait: u64,
+        etag: Option<&str>,
+    ) -> Result<Fetched, ClientError> {
+        let path = format!("/api/v1/agent/profile?wait={wait}");
+        let mut request = self
+            .agent
+            .get(&self.url(&path))
+            .timeout(Duration::from_secs(wait + 30))
+            .set(
+                "authorization",
+                &Self::authorization(device, key, "GET", &path, b""),
+            );
+        if let Some(etag) = etag {
+            request = request.set("if-none-match", etag);
+        }
+        let response = self.check(request.call())?;
+        if response.status() == 304 {
+            return Ok(Fetched::Unchanged);
+        }
+        let etag = response.header("etag").map(str::to_owned);
+        let envelope = response
+            .into_json()
+            .map_err(|e| ClientError::Malformed(e.to_string()))?;
+        Ok(Fetched::Changed(envelope, etag))
+    }
+
+    /// Reports what was applied.
+    pub fn report(
+        &self,
+        device: Uuid,
+        key: &SigningKey,
+        report: &StatusReport,
+    ) -> Result<(), ClientError> {
+        let path = "/api/v1/agent/status";
+        let body = serde_json::to_vec(report).unwrap_or_default();
+        let result = self
+            .agent
+            .post(&self.url(path))
+            .timeout(Duration::from_secs(30))
+            .set(
+                "authorization",
+                &Self::authorization(device, key, "POST", path, &body),
+            )
+            .set("content-type", "application/json")
+            .send_bytes(&body);
+        self.check(result).map(drop)
+    }
+}

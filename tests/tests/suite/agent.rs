@@ -1,0 +1,344 @@
+//! The agent against the real server, proved by the real clients: npm, pip, go and git read
+//! what it wrote, the user's own settings survive, and `restore` gives every file back.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use reqwest::Method;
+use serde_json::{json, Value};
+use switchyard_agent::agent::{Agent, MachineFacts};
+use switchyard_agent::engine::Paths;
+use switchyard_agent::state::StateDir;
+use switchyard_proto::devices::TargetState;
+use switchyard_tests::{Backend, TestApp};
+
+/// A user's home with settings of their own in every client's file.
+struct Home {
+    root: tempfile::TempDir,
+}
+
+impl Home {
+    fn new() -> Self {
+        let root = tempfile::tempdir().unwrap();
+        let home = Self { root };
+        home.write(
+            ".npmrc",
+            "; my npm settings\r\nsave-exact=true\r\nregistry=https://registry.example.org/\r\n",
+        );
+        home.write(
+            ".config/pip/pip.conf",
+            "# mine\n[global]\ntimeout = 60\n\n[install]\nno-compile = true\n",
+        );
+        home.write(".gitconfig", "[user]\n\tname = Ada\n\temail = ada@example.org\n[url \"https://mirror.example.org/\"]\n\tinsteadOf = https://example.net/\n");
+        home.write(".config/go/env", "GOFLAGS=-mod=mod\n");
+        home.write(".profile", "# ~/.profile\nexport EDITOR=vi\n");
+        home
+    }
+
+    fn path(&self) -> &Path {
+        self.root.path()
+    }
+
+    fn write(&self, name: &str, content: &str) {
+        let path = self.path().join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, content).unwrap();
+    }
+
+    fn env(&self, name: &str) -> Option<String> {
+        match name {
+            "HOME" => Some(self.path().to_string_lossy().into_owned()),
+            "XDG_CONFIG_HOME" => Some(self.path().join(".config").to_string_lossy().into_owned()),
+            _ => None,
+        }
+    }
+
+    /// Every file, with its bytes.
+    fn snapshot(&self) -> BTreeMap<PathBuf, Vec<u8>> {
+        let mut files = BTreeMap::new();
+        let mut stack = vec![self.path().to_owned()];
+        while let Some(folder) = stack.pop() {
+            for entry in std::fs::read_dir(&folder).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    // The clients' own caches are theirs.
+                    if !path.ends_with(".npm") && !path.ends_with(".cache") {
+                        stack.push(path);
+                    }
+                } else {
+                    files.insert(path.clone(), std::fs::read(&path).unwrap());
+                }
+            }
+        }
+        files
+    }
+
+    /// Runs a real client in this home, with nothing from the test's own environment that
+    /// could change what it reads.
+    fn client(&self, program: &str, args: &[&str]) -> String {
+        let mut command = Command::new(program);
+        command.args(args).env_clear();
+        for kept in ["PATH", "LANG", "PYENV_ROOT", "PYENV_VERSION"] {
+            if let Ok(value) = std::env::var(kept) {
+                command.env(kept, value);
+            }
+        }
+        command
+            .env("HOME", self.path())
+            .env("XDG_CONFIG_HOME", self.path().join(".config"))
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GOTOOLCHAIN", "local")
+            .env("npm_config_update_notifier", "false");
+        let output = command.output().unwrap_or_else(|error| {
+            panic!(
+                "cannot run {program}: {error}. The agent's tests need the real clients: \
+                 apt-get install golang-go nodejs npm python3-pip git (scripts/test and .ci/run do)"
+            )
+        });
+        assert!(
+            output.status.success(),
+            "{program} {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    }
+}
+
+async fn published_fleet() -> (TestApp, String) {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    app.create_environment("staging", false).await;
+    let admin = app.admin_token().await;
+    let role = app
+        .call(
+            Method::POST,
+            "/api/v1/machine-roles",
+            Some(&admin),
+            Some(&json!({"name": "backend"})),
+        )
+        .await;
+    assert_eq!(role.status(), 201);
+    let profile = json!({
+        "go": {"proxy": [{"source": "https://goproxy.corp.example/"}, {"source": "direct"}],
+               "private": ["*.corp.example"], "nosumdb": ["*.corp.example", "github.com/corp/*"]},
+        "npm": {"registry": "https://npm.corp.example/",
+                "scopes": {"@corp": "https://npm.corp.example/corp/"},
+                "auth-tokens": {"https://npm.corp.example/": {"value": "npm-t0ken"}}},
+        "pip": {"index-url": "https://pypi.corp.example/simple",
+                "extra-index-url": ["https://pypi2.corp.example/simple"]},
+        "git": {"rewrites": [{"base": "https://git.corp.example/github/", "instead-of": ["https://github.com/"]}]},
+        "proxy": {"https": "http://proxy.corp.example:3128", "no-proxy": ["localhost", ".corp.example"]}
+    });
+    let draft = app
+        .client
+        .put(app.url("/api/v1/environments/staging/profiles/baseline/draft"))
+        .bearer_auth(&admin)
+        .header("if-match", "\"0\"")
+        .json(&profile)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(draft.status(), 200);
+    let published = app
+        .call(
+            Method::POST,
+            "/api/v1/environments/staging/profiles/baseline/publish",
+            Some(&admin),
+            Some(&json!({"message": "mirrors", "draft_revision": 1})),
+        )
+        .await;
+    assert_eq!(published.status(), 201);
+    let token = app.enrollment_token("staging", "backend", 1).await;
+    (app, token)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_real_clients_read_what_the_agent_wrote_and_restore_gives_every_byte_back() {
+    let (app, token) = published_fleet().await;
+    let home = Home::new();
+    let before = home.snapshot();
+    let state = tempfile::tempdir().unwrap();
+    let agent = Agent {
+        state: StateDir::new(state.path().to_owned()),
+        paths: Paths::user(|name| home.env(name)).unwrap(),
+    };
+    let server = app.base_url.clone();
+    let (agent, synced) = tokio::task::spawn_blocking(move || {
+        let facts = MachineFacts {
+            hostname: "dev-07".into(),
+            os: "linux".into(),
+            user: "ada".into(),
+        };
+        agent.enroll(&server, &token, &facts).unwrap();
+        let synced = agent.sync(0).unwrap();
+        (agent, synced)
+    })
+    .await
+    .unwrap();
+    assert!(
+        synced.outcomes.iter().all(|o| o.state == TargetState::Ok),
+        "{:?}",
+        synced.outcomes
+    );
+
+    // npm: our registry and scope, the user's own setting kept.
+    assert_eq!(
+        home.client("npm", &["config", "get", "registry"]).trim(),
+        "https://npm.corp.example/"
+    );
+    assert_eq!(
+        home.client("npm", &["config", "get", "@corp:registry"])
+            .trim(),
+        "https://npm.corp.example/corp/"
+    );
+    assert_eq!(
+        home.client("npm", &["config", "get", "save-exact"]).trim(),
+        "true"
+    );
+    let npmrc = std::fs::read_to_string(home.path().join(".npmrc")).unwrap();
+    assert!(
+        npmrc.contains("//npm.corp.example/:_authToken=npm-t0ken\r\n"),
+        "{npmrc}"
+    );
+
+    // pip: the merged view has ours and the user's.
+    let pip = home.client("python3", &["-m", "pip", "config", "list"]);
+    assert!(
+        pip.contains("global.index-url='https://pypi.corp.example/simple'"),
+        "{pip}"
+    );
+    assert!(
+        pip.contains("global.extra-index-url='https://pypi2.corp.example/simple'"),
+        "{pip}"
+    );
+    assert!(pip.contains("global.timeout='60'"), "{pip}");
+    assert!(pip.contains("install.no-compile='true'"), "{pip}");
+
+    // go.
+    let go = home.client(
+        "go",
+        &["env", "GOPROXY", "GONOSUMDB", "GOPRIVATE", "GOFLAGS"],
+    );
+    assert_eq!(
+        go.lines().collect::<Vec<_>>(),
+        [
+            "https://goproxy.corp.example/,direct",
+            "*.corp.example,github.com/corp/*",
+            "*.corp.example",
+            "-mod=mod"
+        ]
+    );
+
+    // git: both rewrites, and the rewrite git itself applies.
+    let git = home.client("git", &["config", "--get-regexp", "^url\\."]);
+    assert!(
+        git.contains("url.https://git.corp.example/github/.insteadof https://github.com/"),
+        "{git}"
+    );
+    assert!(
+        git.contains("url.https://mirror.example.org/.insteadof https://example.net/"),
+        "{git}"
+    );
+    assert_eq!(
+        home.client(
+            "git",
+            &["ls-remote", "--get-url", "https://github.com/corp/tool.git"]
+        )
+        .trim(),
+        "https://git.corp.example/github/corp/tool.git"
+    );
+    assert_eq!(
+        home.client("git", &["config", "--get", "user.name"]).trim(),
+        "Ada"
+    );
+
+    // The shell snippet exports the proxy to login shells.
+    let shell = home.client(
+        "sh",
+        &[
+            "-c",
+            ". \"$HOME/.profile\"; printf '%s %s' \"$HTTPS_PROXY\" \"$no_proxy\"",
+        ],
+    );
+    assert_eq!(
+        shell,
+        "http://proxy.corp.example:3128 localhost,.corp.example"
+    );
+
+    // A second sync changes nothing; restore gives back every byte.
+    let written = home.snapshot();
+    let agent = tokio::task::spawn_blocking(move || {
+        let again = agent.sync(0).unwrap();
+        assert!(
+            again
+                .outcomes
+                .iter()
+                .all(|o| o.state == TargetState::Unchanged),
+            "{:?}",
+            again.outcomes
+        );
+        assert!(agent.restore().unwrap().is_empty());
+        agent
+    })
+    .await
+    .unwrap();
+    let after_second: BTreeMap<_, _> = written;
+    let _ = after_second;
+    assert_eq!(home.snapshot(), before);
+    drop(agent);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_or_foreign_delivery_writes_nothing() {
+    let (app, token) = published_fleet().await;
+    let home = Home::new();
+    let before = home.snapshot();
+    let state = tempfile::tempdir().unwrap();
+    let agent = Agent {
+        state: StateDir::new(state.path().to_owned()),
+        paths: Paths::user(|name| home.env(name)).unwrap(),
+    };
+    let server = app.base_url.clone();
+    // The machine pins a key set that is not the server's: every delivery fails to verify.
+    let refused = tokio::task::spawn_blocking(move || {
+        let facts = MachineFacts {
+            hostname: "dev-08".into(),
+            os: "linux".into(),
+            user: "ada".into(),
+        };
+        agent.enroll(&server, &token, &facts).unwrap();
+        let stranger = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
+        let set = switchyard_proto::delivery::KeySet {
+            version: 1,
+            keys: vec![switchyard_proto::delivery::PublicKey {
+                key_id: switchyard_proto::signing::key_id(&stranger.verifying_key()),
+                public_key: switchyard_proto::signing::encode_public_key(&stranger.verifying_key()),
+            }],
+            issued_at: time::OffsetDateTime::UNIX_EPOCH,
+        };
+        let pinned = switchyard_proto::signing::Signed::sign(
+            switchyard_proto::signing::KEY_SET_CONTEXT,
+            &set,
+            &stranger,
+        );
+        agent.state.save_key_sets(&[pinned]).unwrap();
+        agent.sync(0).unwrap_err()
+    })
+    .await
+    .unwrap();
+    assert!(
+        refused.to_string().contains("nothing was written"),
+        "{refused}"
+    );
+    assert_eq!(home.snapshot(), before);
+    // The server heard of it.
+    let admin = app.admin_token().await;
+    let devices: Vec<Value> = app
+        .get_as(&admin, "/api/v1/environments/staging/devices")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(devices[0]["healthy"], false, "{devices:?}");
+    assert_eq!(devices[0]["report"]["targets"][0]["target"], "delivery");
+}
