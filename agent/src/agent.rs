@@ -7,6 +7,7 @@ use crate::clock::now;
 use crate::engine::{self, Outcome, Paths};
 use crate::plan::plan;
 use crate::server::{ClientError, Fetched, Server};
+use crate::shadow;
 use crate::state::{Applied, Identity, StateDir, StateError};
 use switchyard_proto::delivery::{
     open_envelope, Delivery, EnvelopeError, Expectations, TrustedKeys, DEFAULT_CLOCK_SKEW,
@@ -89,6 +90,29 @@ pub struct Agent {
     pub state: StateDir,
     /// The files.
     pub paths: Paths,
+    /// The environment the clients run with, to find what shadows the files.
+    pub environment: BTreeMap<String, String>,
+    /// The folder the clients run in (a project `.npmrc` there shadows the user's).
+    pub cwd: Option<std::path::PathBuf>,
+}
+
+/// What `sync` would do.
+#[derive(Debug)]
+pub struct Previewed {
+    /// The files it would change.
+    pub previews: Vec<engine::Preview>,
+    /// Targets it could not work out.
+    pub failures: Vec<Outcome>,
+    /// The secret values it would write, to hide when showing the changes.
+    pub secrets: Vec<String>,
+}
+
+/// A verified delivery and how it came.
+struct Verified {
+    delivery: Delivery,
+    envelope: Signed,
+    etag: Option<String>,
+    fetched_new: bool,
 }
 
 fn trusted(sets: &[Signed]) -> Result<TrustedKeys, AgentError> {
@@ -147,40 +171,37 @@ impl Agent {
         let identity = self.state.identity()?.ok_or(AgentError::NotEnrolled)?;
         let key = self.state.device_key()?;
         let client = Server::new(&identity.server).map_err(AgentError::Config)?;
-        let applied = self.state.applied()?;
-        let stored = self.state.envelope()?;
-        // Only a delivery that will still be valid after the wait may be kept by a 304.
-        let fresh_enough = applied.as_ref().is_some_and(|a| {
-            a.expires_at > now() + time::Duration::seconds(i64::try_from(wait).unwrap_or(0) + 60)
-        });
-        let etag = applied
-            .as_ref()
-            .filter(|_| fresh_enough && stored.is_some())
-            .and_then(|a| a.etag.clone());
-        let fetched = client.profile(identity.device_id, &key, wait, etag.as_deref())?;
-        let (envelope, etag, fetched_new) = match fetched {
-            Fetched::Changed(envelope, etag) => (envelope, etag, true),
-            Fetched::Unchanged => match stored {
-                Some(envelope) => (envelope, etag, false),
-                None => {
-                    return Err(AgentError::Refused(
-                        "the server says nothing changed, but no delivery is kept".into(),
-                    ))
-                }
-            },
-        };
-        let last_sequence = applied.as_ref().map(|a| a.sequence);
-        let delivery = match self.verify(&client, &identity, &envelope, last_sequence) {
-            Ok(delivery) => delivery,
-            Err(reason) => {
-                self.report_refusal(&client, &identity, &key, applied.as_ref(), &reason);
-                return Err(AgentError::Refused(reason));
-            }
-        };
+        let Verified {
+            delivery,
+            envelope,
+            etag,
+            fetched_new,
+            ..
+        } = self.fetch_verified(&client, &identity, wait)?;
         if fetched_new {
             self.state.save_envelope(&envelope)?;
         }
-        let outcomes = engine::apply_all(&self.state, &self.paths, &plan(&delivery.profile))?;
+        let plan = plan(&delivery.profile);
+        let mut outcomes = engine::apply_all(&self.state, &self.paths, &plan)?;
+        for outcome in &mut outcomes {
+            let found = shadow::shadows(
+                outcome.target,
+                plan.get(&outcome.target)
+                    .map(Vec::as_slice)
+                    .unwrap_or_default(),
+                &self.paths,
+                &self.environment,
+                self.cwd.as_deref(),
+            );
+            if !found.is_empty() && outcome.state != TargetState::Failed {
+                outcome.state = TargetState::Shadowed;
+                let mut message = found.join("; ");
+                if let Some(before) = &outcome.message {
+                    message = format!("{before}; {message}");
+                }
+                outcome.message = Some(message);
+            }
+        }
         let now = now();
         self.state.save_applied(&Applied {
             sequence: delivery.sequence,
@@ -221,6 +242,74 @@ impl Agent {
             delivery,
             fetched_new,
             outcomes,
+        })
+    }
+
+    /// What `sync` would change in each file, fetching and verifying as it does but writing
+    /// nothing.
+    pub fn preview(&self) -> Result<Previewed, AgentError> {
+        let identity = self.state.identity()?.ok_or(AgentError::NotEnrolled)?;
+        let client = Server::new(&identity.server).map_err(AgentError::Config)?;
+        let verified = self.fetch_verified(&client, &identity, 0)?;
+        let plan = plan(&verified.delivery.profile);
+        let secrets = plan
+            .values()
+            .flatten()
+            .filter(|setting| setting.secret)
+            .flat_map(|setting| setting.values.clone())
+            .collect();
+        let (previews, failures) = engine::preview_all(&self.state, &self.paths, &plan)?;
+        Ok(Previewed {
+            previews,
+            failures,
+            secrets,
+        })
+    }
+
+    /// Fetches the profile (waiting up to `wait` seconds for a change) and verifies it; a
+    /// refusal is reported to the server.
+    fn fetch_verified(
+        &self,
+        client: &Server,
+        identity: &Identity,
+        wait: u64,
+    ) -> Result<Verified, AgentError> {
+        let key = self.state.device_key()?;
+        let applied = self.state.applied()?;
+        let stored = self.state.envelope()?;
+        // Only a delivery that will still be valid after the wait may be kept by a 304.
+        let fresh_enough = applied.as_ref().is_some_and(|a| {
+            a.expires_at > now() + time::Duration::seconds(i64::try_from(wait).unwrap_or(0) + 60)
+        });
+        let etag = applied
+            .as_ref()
+            .filter(|_| fresh_enough && stored.is_some())
+            .and_then(|a| a.etag.clone());
+        let fetched = client.profile(identity.device_id, &key, wait, etag.as_deref())?;
+        let (envelope, etag, fetched_new) = match fetched {
+            Fetched::Changed(envelope, etag) => (envelope, etag, true),
+            Fetched::Unchanged => match stored {
+                Some(envelope) => (envelope, etag, false),
+                None => {
+                    return Err(AgentError::Refused(
+                        "the server says nothing changed, but no delivery is kept".into(),
+                    ))
+                }
+            },
+        };
+        let last_sequence = applied.as_ref().map(|a| a.sequence);
+        let delivery = match self.verify(client, identity, &envelope, last_sequence) {
+            Ok(delivery) => delivery,
+            Err(reason) => {
+                self.report_refusal(client, identity, &key, applied.as_ref(), &reason);
+                return Err(AgentError::Refused(reason));
+            }
+        };
+        Ok(Verified {
+            delivery,
+            envelope,
+            etag,
+            fetched_new,
         })
     }
 

@@ -144,44 +144,46 @@ fn failed(target: Target, message: String) -> Outcome {
     }
 }
 
-/// Brings one file to `desired`, recording in `manifest` what it held before.
-fn apply_file(
-    state: &StateDir,
-    manifest: &mut Manifest,
+/// What a file should become, worked out without touching it.
+#[derive(Debug)]
+struct Planned {
+    /// Its bytes now (`None`: it does not exist).
+    bytes: Option<Vec<u8>>,
+    /// The same, as text.
+    content: String,
+    /// What it should hold.
+    rendered: String,
+    /// The settings managed in it from now on.
+    managed: BTreeMap<String, Managed>,
+    /// Managed settings found changed by hand.
+    drift: Vec<String>,
+    /// Whether it existed before the agent first wrote it.
+    existed: bool,
+    /// Whether it holds a secret.
+    secret: bool,
+}
+
+/// Works out what one file should become; `Err` is the failed outcome.
+fn plan_file(
+    entry: Option<&ManagedFile>,
     target: Target,
     path: &Path,
     desired: &[Setting],
-) -> Result<Outcome, StateError> {
-    let entry = manifest.files.get(path).cloned();
-    if desired.is_empty() && entry.is_none() {
-        return Ok(Outcome {
-            target,
-            state: TargetState::Unchanged,
-            message: None,
-            drift: Vec::new(),
-        });
-    }
-    let bytes = match files::read(path) {
-        Ok(bytes) => bytes,
-        Err(error) => {
-            return Ok(failed(
-                target,
-                format!("cannot read {}: {error}", path.display()),
-            ))
-        }
-    };
-    let Ok(content) = String::from_utf8(bytes.clone().unwrap_or_default()) else {
-        return Ok(failed(
+) -> Result<Planned, Outcome> {
+    let bytes = files::read(path)
+        .map_err(|error| failed(target, format!("cannot read {}: {error}", path.display())))?;
+    let content = String::from_utf8(bytes.clone().unwrap_or_default()).map_err(|_| {
+        failed(
             target,
             format!("{} is not UTF-8 text; it was left alone", path.display()),
-        ));
-    };
+        )
+    })?;
     let mut drift = Vec::new();
     let mut changes: Vec<(&Setting, Option<Vec<String>>)> = Vec::new();
     let mut managed = BTreeMap::new();
     for setting in desired {
         let now = current(target, &content, setting);
-        let original = match entry.as_ref().and_then(|e| e.settings.get(&setting.id)) {
+        let original = match entry.and_then(|e| e.settings.get(&setting.id)) {
             Some(known) => {
                 if now.as_ref() != Some(&known.setting.values) {
                     drift.push(match setting.secret {
@@ -216,14 +218,63 @@ fn apply_file(
     for old in &retired {
         changes.push((&old.setting, old.original.clone()));
     }
-    let rendered = match render(target, &content, &changes) {
-        Ok(rendered) => rendered,
-        Err(error) => return Ok(failed(target, error.to_string())),
+    let rendered =
+        render(target, &content, &changes).map_err(|error| failed(target, error.to_string()))?;
+    Ok(Planned {
+        existed: entry.map_or(bytes.is_some(), |e| e.existed),
+        secret: desired.iter().any(|s| s.secret),
+        bytes,
+        content,
+        rendered,
+        managed,
+        drift,
+    })
+}
+
+fn is_read_only(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|meta| meta.permissions().readonly())
+}
+
+/// Brings one file to `desired`, recording in `manifest` what it held before.
+fn apply_file(
+    state: &StateDir,
+    manifest: &mut Manifest,
+    target: Target,
+    path: &Path,
+    desired: &[Setting],
+) -> Result<Outcome, StateError> {
+    let entry = manifest.files.get(path).cloned();
+    if desired.is_empty() && entry.is_none() {
+        return Ok(Outcome {
+            target,
+            state: TargetState::Unchanged,
+            message: None,
+            drift: Vec::new(),
+        });
+    }
+    let planned = match plan_file(entry.as_ref(), target, path, desired) {
+        Ok(planned) => planned,
+        Err(outcome) => return Ok(outcome),
     };
-    let existed = entry.as_ref().map_or(bytes.is_some(), |e| e.existed);
-    let secret = desired.iter().any(|s| s.secret);
+    let Planned {
+        bytes,
+        content,
+        rendered,
+        managed,
+        drift,
+        existed,
+        secret,
+    } = planned;
     let state_now = if rendered == content && (bytes.is_some() || rendered.is_empty()) {
         TargetState::Unchanged
+    } else if is_read_only(path) {
+        return Ok(failed(
+            target,
+            format!(
+                "{} is read-only; it was left alone (make it writable to let the agent manage it)",
+                path.display()
+            ),
+        ));
     } else if rendered.is_empty() && !existed {
         // Only the agent's own keys were there: the file goes as it came.
         if let Err(error) = files::remove(path) {
@@ -273,6 +324,53 @@ fn apply_file(
         message,
         drift,
     })
+}
+
+/// A file `sync` would change: its path, what it holds, what it would hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Preview {
+    /// Which target.
+    pub target: Target,
+    /// The file.
+    pub path: PathBuf,
+    /// Its content now (empty when it does not exist).
+    pub before: String,
+    /// Its content after.
+    pub after: String,
+    /// Whether it holds a secret (a diff must not show values).
+    pub secret: bool,
+}
+
+/// What `apply_all` would change, without changing anything; failures as outcomes.
+pub fn preview_all(
+    state: &StateDir,
+    paths: &Paths,
+    plan: &BTreeMap<Target, Vec<Setting>>,
+) -> Result<(Vec<Preview>, Vec<Outcome>), StateError> {
+    let manifest = state.manifest()?;
+    let mut previews = Vec::new();
+    let mut failures = Vec::new();
+    for target in Target::ALL {
+        let desired = plan.get(&target).map(Vec::as_slice).unwrap_or_default();
+        let path = &paths.files[&target];
+        let entry = manifest.files.get(path);
+        if desired.is_empty() && entry.is_none() {
+            continue;
+        }
+        match plan_file(entry, target, path, desired) {
+            Ok(planned) if planned.rendered != planned.content => previews.push(Preview {
+                target,
+                path: path.clone(),
+                before: planned.content,
+                after: planned.rendered,
+                secret: planned.secret
+                    || entry.is_some_and(|e| e.settings.values().any(|m| m.setting.secret)),
+            }),
+            Ok(_) => {}
+            Err(outcome) => failures.push(outcome),
+        }
+    }
+    Ok((previews, failures))
 }
 
 /// Adds (or, with `None`, removes) the line sourcing the shell snippet in the profile.

@@ -8,4 +8,5 @@ pub mod files;
 pub mod formats;
 pub mod plan;
 pub mod server;
+pub mod shadow;
 pub mod state;

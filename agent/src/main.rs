@@ -4,7 +4,7 @@
 //! Exit codes: 0 done; 1 a local failure (the state folder, a file); 2 bad arguments or
 //! settings; 3 not enrolled; 4 a delivery refused by verification (nothing written); 5 the
 //! server unreachable (the last good settings stay); 6 some targets failed; 7 the server
-//! refused (revoked machine, bad token); 8 not available in this build.
+//! refused (revoked machine, bad token).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -16,6 +16,8 @@ use switchyard_agent::engine::Paths;
 use switchyard_agent::server::ClientError;
 use switchyard_agent::state::StateDir;
 use switchyard_proto::devices::TargetState;
+
+mod diff;
 
 /// Keeps this machine's package proxy and mirror settings in sync with a Switchyard server.
 #[derive(Debug, Parser)]
@@ -35,7 +37,7 @@ struct Cli {
 
 const EXIT_CODES: &str = "Exit codes: 0 done; 1 local failure; 2 bad arguments; 3 not enrolled; \
 4 delivery refused (nothing written); 5 server unreachable (last good settings kept); \
-6 some targets failed; 7 refused by the server; 8 not available in this build.";
+6 some targets failed; 7 refused by the server.";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Scope {
@@ -95,6 +97,8 @@ fn agent(cli: &Cli) -> Result<Agent, String> {
     Ok(Agent {
         state: StateDir::new(state_dir),
         paths,
+        environment: std::env::vars().collect(),
+        cwd: std::env::current_dir().ok(),
     })
 }
 
@@ -178,6 +182,51 @@ fn run(agent: &Agent) -> ExitCode {
     }
 }
 
+/// What each client will read, and what gets in the way.
+fn doctor(agent: &Agent) -> String {
+    use std::fmt::Write as _;
+    let manifest = agent.state.manifest().unwrap_or_default();
+    let mut out = String::new();
+    for target in switchyard_agent::plan::Target::ALL {
+        let path = &agent.paths.files[&target];
+        let settings: Vec<_> = manifest
+            .files
+            .get(path)
+            .map(|file| file.settings.values().map(|m| m.setting.clone()).collect())
+            .unwrap_or_default();
+        let names: Vec<&str> = settings.iter().map(|s| s.name.as_str()).collect();
+        let _ = writeln!(
+            out,
+            "{}: {} ({}; managed: {})",
+            target.name(),
+            path.display(),
+            if path.exists() { "exists" } else { "absent" },
+            if names.is_empty() {
+                "nothing".to_owned()
+            } else {
+                names.join(", ")
+            }
+        );
+        let found = switchyard_agent::shadow::shadows(
+            target,
+            &settings,
+            &agent.paths,
+            &agent.environment,
+            agent.cwd.as_deref(),
+        );
+        for finding in found {
+            let _ = writeln!(out, "  shadowed: {finding}");
+        }
+    }
+    if let Some(venv) = agent.environment.get("VIRTUAL_ENV") {
+        let _ = writeln!(
+            out,
+            "pip: inside the virtualenv {venv}, its pip.conf is read after the user's"
+        );
+    }
+    out
+}
+
 #[allow(clippy::print_stdout)]
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -217,13 +266,24 @@ fn main() -> ExitCode {
             }
             u8::from(!problems.is_empty())
         }),
-        Command::Diff | Command::Doctor => {
-            let name = if matches!(cli.command, Command::Diff) {
-                "diff"
-            } else {
-                "doctor"
-            };
-            return fail(8, &format!("`{name}` is not available in this build yet"));
+        Command::Diff => agent.preview().map(|previewed| {
+            let (previews, failures) = (&previewed.previews, &previewed.failures);
+            print!("{}", diff::render(previews, &previewed.secrets));
+            for failure in failures {
+                println!(
+                    "{}: {}",
+                    failure.target.name(),
+                    failure.message.as_deref().unwrap_or("failed")
+                );
+            }
+            if previews.is_empty() && failures.is_empty() {
+                println!("nothing would change");
+            }
+            u8::from(!failures.is_empty()) * 6
+        }),
+        Command::Doctor => {
+            print!("{}", doctor(&agent));
+            Ok(0)
         }
     };
     match outcome {

@@ -161,6 +161,8 @@ async fn the_real_clients_read_what_the_agent_wrote_and_restore_gives_every_byte
     let agent = Agent {
         state: StateDir::new(state.path().to_owned()),
         paths: Paths::user(|name| home.env(name)).unwrap(),
+        environment: BTreeMap::new(),
+        cwd: None,
     };
     let server = app.base_url.clone();
     let (agent, synced) = tokio::task::spawn_blocking(move || {
@@ -170,6 +172,11 @@ async fn the_real_clients_read_what_the_agent_wrote_and_restore_gives_every_byte
             user: "ada".into(),
         };
         agent.enroll(&server, &token, &facts).unwrap();
+        // `diff` shows what would change, secrets hidden, and writes nothing.
+        let previewed = agent.preview().unwrap();
+        assert!(previewed.failures.is_empty(), "{:?}", previewed.failures);
+        assert_eq!(previewed.previews.len(), 6, "{:?}", previewed.previews);
+        assert_eq!(previewed.secrets, ["npm-t0ken"]);
         let synced = agent.sync(0).unwrap();
         (agent, synced)
     })
@@ -267,25 +274,75 @@ async fn the_real_clients_read_what_the_agent_wrote_and_restore_gives_every_byte
 
     // A second sync changes nothing; restore gives back every byte.
     let written = home.snapshot();
-    let agent = tokio::task::spawn_blocking(move || {
+    let again = tokio::task::spawn_blocking(move || {
         let again = agent.sync(0).unwrap();
-        assert!(
-            again
-                .outcomes
-                .iter()
-                .all(|o| o.state == TargetState::Unchanged),
-            "{:?}",
-            again.outcomes
-        );
         assert!(agent.restore().unwrap().is_empty());
-        agent
+        again
     })
     .await
     .unwrap();
-    let after_second: BTreeMap<_, _> = written;
-    let _ = after_second;
+    assert!(
+        again
+            .outcomes
+            .iter()
+            .all(|o| o.state == TargetState::Unchanged),
+        "{:?}",
+        again.outcomes
+    );
+    assert_ne!(written, before);
     assert_eq!(home.snapshot(), before);
-    drop(agent);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_setting_the_environment_overrides_is_reported_as_shadowed() {
+    let (app, token) = published_fleet().await;
+    let home = Home::new();
+    let state = tempfile::tempdir().unwrap();
+    let agent = Agent {
+        state: StateDir::new(state.path().to_owned()),
+        paths: Paths::user(|name| home.env(name)).unwrap(),
+        environment: BTreeMap::from([("GOPROXY".to_owned(), "off".to_owned())]),
+        cwd: None,
+    };
+    let server = app.base_url.clone();
+    let synced = tokio::task::spawn_blocking(move || {
+        let facts = MachineFacts {
+            hostname: "dev-09".into(),
+            os: "linux".into(),
+            user: "ada".into(),
+        };
+        agent.enroll(&server, &token, &facts).unwrap();
+        agent.sync(0).unwrap()
+    })
+    .await
+    .unwrap();
+    let go = synced
+        .outcomes
+        .iter()
+        .find(|o| o.target.name() == "go")
+        .unwrap();
+    assert_eq!(go.state, TargetState::Shadowed);
+    assert!(
+        go.message
+            .as_deref()
+            .unwrap()
+            .contains("GOPROXY is set in the environment"),
+        "{go:?}"
+    );
+    let admin = app.admin_token().await;
+    let devices: Vec<Value> = app
+        .get_as(&admin, "/api/v1/environments/staging/devices")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let targets = devices[0]["report"]["targets"].as_array().unwrap();
+    assert!(
+        targets
+            .iter()
+            .any(|t| t["target"] == "go" && t["state"] == "shadowed"),
+        "{targets:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -297,6 +354,8 @@ async fn a_forged_or_foreign_delivery_writes_nothing() {
     let agent = Agent {
         state: StateDir::new(state.path().to_owned()),
         paths: Paths::user(|name| home.env(name)).unwrap(),
+        environment: BTreeMap::new(),
+        cwd: None,
     };
     let server = app.base_url.clone();
     // The machine pins a key set that is not the server's: every delivery fails to verify.
