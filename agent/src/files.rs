@@ -28,7 +28,17 @@ pub fn write_atomically(path: &Path, content: &[u8], owner_only: bool) -> io::Re
         .file_name()
         .map(|name| name.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let temporary = folder.join(format!(".{name}.switchyard-{}", std::process::id()));
+    let prefix = format!(".{name}.switchyard-");
+    // A writer killed before its rename leaves its temporary file behind: never the file
+    // itself half-written. Such leftovers go now.
+    if let Ok(entries) = fs::read_dir(folder) {
+        for entry in entries.flatten() {
+            if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
+    }
+    let temporary = folder.join(format!("{prefix}{}", std::process::id()));
     let outcome = (|| {
         let mut file = fs::File::create(&temporary)?;
         file.write_all(content)?;
@@ -106,9 +116,15 @@ mod tests {
                 0o600
             );
         }
+        // What a writer killed half-way leaves: its temporary file, never a half file.
+        fs::write(
+            path.parent().unwrap().join("..npmrc.switchyard-999999"),
+            b"regis",
+        )
+        .unwrap();
         write_atomically(&path, b"", false).unwrap();
         let names: Vec<_> = fs::read_dir(path.parent().unwrap()).unwrap().collect();
-        assert_eq!(names.len(), 1);
+        assert_eq!(names.len(), 1, "the leftover is cleared");
         remove(&path).unwrap();
         remove(&path).unwrap();
         assert!(read(&path).unwrap().is_none());

@@ -173,6 +173,41 @@ fn a_setting_the_profile_drops_goes_back_to_what_it_was() {
     );
 }
 
+#[cfg(unix)]
+#[test]
+fn a_read_only_file_and_a_file_that_is_not_text_are_left_alone_and_reported() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let home = tempfile::tempdir().unwrap();
+    let state_root = tempfile::tempdir().unwrap();
+    let paths = home_paths(home.path());
+    let npmrc = &paths.files[&Target::Npmrc];
+    write(npmrc, "registry=https://old/\n");
+    fs::set_permissions(npmrc, fs::Permissions::from_mode(0o444)).unwrap();
+    let go = &paths.files[&Target::Go];
+    fs::create_dir_all(go.parent().unwrap()).unwrap();
+    fs::write(go, b"GOFLAGS=\xff\xfe\n").unwrap();
+    let state = StateDir::new(state_root.path().to_owned());
+    let outcomes = apply_all(&state, &paths, &plan(&profile())).unwrap();
+    let of = |target: Target| outcomes.iter().find(|o| o.target == target).unwrap();
+    assert_eq!(of(Target::Npmrc).state, TargetState::Failed);
+    assert!(of(Target::Npmrc)
+        .message
+        .as_deref()
+        .unwrap()
+        .contains("read-only"));
+    assert_eq!(
+        fs::read_to_string(npmrc).unwrap(),
+        "registry=https://old/\n"
+    );
+    assert_eq!(of(Target::Go).state, TargetState::Failed);
+    assert_eq!(fs::read(go).unwrap(), b"GOFLAGS=\xff\xfe\n");
+    assert_eq!(
+        of(Target::Pip).state,
+        TargetState::Ok,
+        "the others are applied"
+    );
+}
+
 fn any_content() -> impl Strategy<Value = Option<String>> {
     proptest::option::of(
         proptest::collection::vec(

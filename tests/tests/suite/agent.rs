@@ -401,3 +401,43 @@ async fn a_forged_or_foreign_delivery_writes_nothing() {
     assert_eq!(devices[0]["healthy"], false, "{devices:?}");
     assert_eq!(devices[0]["report"]["targets"][0]["target"], "delivery");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_the_machine_keeps_its_last_good_settings_and_says_how_old_they_are() {
+    let (app, token) = published_fleet().await;
+    let home = Home::new();
+    let state = tempfile::tempdir().unwrap();
+    let agent = Agent {
+        state: StateDir::new(state.path().to_owned()),
+        paths: Paths::user(|name| home.env(name)).unwrap(),
+        environment: BTreeMap::new(),
+        cwd: None,
+    };
+    let server = app.base_url.clone();
+    let agent = tokio::task::spawn_blocking(move || {
+        let facts = MachineFacts {
+            hostname: "dev-10".into(),
+            os: "linux".into(),
+            user: "ada".into(),
+        };
+        agent.enroll(&server, &token, &facts).unwrap();
+        agent.sync(0).unwrap();
+        agent
+    })
+    .await
+    .unwrap();
+    let synced = home.snapshot();
+    app.stop().await;
+    let (agent, error) = tokio::task::spawn_blocking(move || {
+        let error = agent.sync(0).unwrap_err();
+        (agent, error)
+    })
+    .await
+    .unwrap();
+    assert!(error.to_string().contains("cannot be reached"), "{error}");
+    assert_eq!(home.snapshot(), synced, "the last good settings stay");
+    let status = switchyard_agent::agent::summary(&agent.state).unwrap();
+    assert_eq!(status["baseline_version"], 1);
+    assert!(status["last_contact_age_secs"].as_i64().unwrap() >= 0);
+    assert_eq!(status["expired"], false);
+}
