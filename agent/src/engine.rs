@@ -178,6 +178,17 @@ fn plan_file(
             format!("{} is not UTF-8 text; it was left alone", path.display()),
         )
     })?;
+    if target == Target::Pip {
+        if let Some(problem) = crate::formats::pip::unreadable(&content) {
+            return Err(failed(
+                target,
+                format!(
+                    "pip cannot read {} either ({problem}); it was left alone: fix it first",
+                    path.display()
+                ),
+            ));
+        }
+    }
     let mut drift = Vec::new();
     let mut changes: Vec<(&Setting, Option<Vec<String>>)> = Vec::new();
     let mut managed = BTreeMap::new();

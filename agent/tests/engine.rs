@@ -208,6 +208,34 @@ fn a_read_only_file_and_a_file_that_is_not_text_are_left_alone_and_reported() {
     );
 }
 
+#[test]
+fn a_pip_file_pip_itself_cannot_read_is_left_alone_and_reported() {
+    let home = tempfile::tempdir().unwrap();
+    let state_root = tempfile::tempdir().unwrap();
+    let paths = home_paths(home.path());
+    let pip = &paths.files[&Target::Pip];
+    write(
+        pip,
+        "[global]\nindex-url = https://a/\nindex_url = https://b/\n",
+    );
+    let state = StateDir::new(state_root.path().to_owned());
+    let outcomes = apply_all(&state, &paths, &plan(&profile())).unwrap();
+    let outcome = outcomes.iter().find(|o| o.target == Target::Pip).unwrap();
+    assert_eq!(outcome.state, TargetState::Failed);
+    assert!(
+        outcome
+            .message
+            .as_deref()
+            .unwrap()
+            .contains("appears twice"),
+        "{outcome:?}"
+    );
+    assert_eq!(
+        fs::read_to_string(pip).unwrap(),
+        "[global]\nindex-url = https://a/\nindex_url = https://b/\n"
+    );
+}
+
 fn any_content() -> impl Strategy<Value = Option<String>> {
     proptest::option::of(
         proptest::collection::vec(

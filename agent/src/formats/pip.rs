@@ -82,6 +82,34 @@ impl SectionSyntax for PipIni {
     }
 }
 
+/// Why pip itself cannot read `content`, if it cannot: its parser refuses a section or a key
+/// given twice. Such a file is left alone rather than edited.
+pub fn unreadable(content: &str) -> Option<String> {
+    let mut sections = std::collections::BTreeSet::new();
+    let mut keys = std::collections::BTreeSet::new();
+    let mut section = None;
+    for line in super::lines::Lines::parse(content).0 {
+        if let Some(name) = PipIni.section_of(&line.text) {
+            if !sections.insert(name.clone()) {
+                return Some(format!("section [{name}] appears twice"));
+            }
+            keys.clear();
+            section = Some(name);
+        } else if let Some(key) = PipIni.key_of(&line.text) {
+            if section.is_none() {
+                return Some(format!("{key} comes before any [section]"));
+            }
+            if !keys.insert(key.clone()) {
+                return Some(format!(
+                    "{key} appears twice in [{}]",
+                    section.as_deref().unwrap_or_default()
+                ));
+            }
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::sectioned::{apply, get};
@@ -140,6 +168,14 @@ mod tests {
             apply(&PipIni, "", &[global("timeout", Some(vec!["30".into()]))]).unwrap(),
             "[global]\ntimeout = 30\n"
         );
+    }
+
+    #[test]
+    fn a_file_pip_itself_refuses_is_named() {
+        assert_eq!(unreadable("[global]\ntimeout = 1\n"), None);
+        assert!(unreadable("[global]\nindex-url = a\nindex_url = b\n").is_some());
+        assert!(unreadable("[global]\n[global]\n").is_some());
+        assert!(unreadable("timeout = 1\n").is_some());
     }
 
     #[test]
