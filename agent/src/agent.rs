@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use crate::clock::now;
 use crate::engine::{self, Outcome, Paths};
-use crate::plan::plan;
+use crate::plan::{plan, Setting, Target};
 use crate::server::{ClientError, Fetched, Server};
 use crate::shadow;
 use crate::state::{Applied, Identity, StateDir, StateError};
@@ -181,8 +181,17 @@ impl Agent {
         if fetched_new {
             self.state.save_envelope(&envelope)?;
         }
-        let plan = plan(&delivery.profile);
+        let (plan, left_out) = self.plan(&delivery);
         let mut outcomes = engine::apply_all(&self.state, &self.paths, &plan)?;
+        if !left_out.is_empty() {
+            if let Some(outcome) = outcomes.iter_mut().find(|o| o.target == Target::Shell) {
+                let note = format!("left out at machine scope: {}", left_out.join(", "));
+                outcome.message = Some(match outcome.message.take() {
+                    Some(before) => format!("{before}; {note}"),
+                    None => note,
+                });
+            }
+        }
         for outcome in &mut outcomes {
             let found = shadow::shadows(
                 outcome.target,
@@ -245,13 +254,22 @@ impl Agent {
         })
     }
 
+    /// What each target should hold at this scope, and what is left out.
+    fn plan(&self, delivery: &Delivery) -> (BTreeMap<Target, Vec<Setting>>, Vec<String>) {
+        let plan = plan(&delivery.profile);
+        match self.paths.secrets_allowed {
+            true => (plan, Vec::new()),
+            false => crate::plan::for_machine(plan),
+        }
+    }
+
     /// What `sync` would change in each file, fetching and verifying as it does but writing
     /// nothing.
     pub fn preview(&self) -> Result<Previewed, AgentError> {
         let identity = self.state.identity()?.ok_or(AgentError::NotEnrolled)?;
         let client = Server::new(&identity.server).map_err(AgentError::Config)?;
         let verified = self.fetch_verified(&client, &identity, 0)?;
-        let plan = plan(&verified.delivery.profile);
+        let (plan, _) = self.plan(&verified.delivery);
         let secrets = plan
             .values()
             .flatten()

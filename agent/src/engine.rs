@@ -19,13 +19,16 @@ use crate::formats::FormatError;
 use crate::plan::{Setting, Target};
 use crate::state::{Managed, ManagedFile, Manifest, StateDir, StateError};
 
-/// Where each target's file is, for one user.
+/// Where each managed target's file is, for one user or for the whole machine.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Paths {
-    /// By target.
+    /// By target; a target missing here is not managed at this scope.
     pub files: BTreeMap<Target, PathBuf>,
-    /// The login profile that sources the shell snippet.
-    pub profile: PathBuf,
+    /// The login profile that sources the shell snippet (none where login shells read it by
+    /// themselves, as `/etc/profile.d/` is).
+    pub profile: Option<PathBuf>,
+    /// Whether secrets may be written (only into a user's own files).
+    pub secrets_allowed: bool,
 }
 
 impl Paths {
@@ -62,8 +65,33 @@ impl Paths {
         ]);
         Ok(Self {
             files,
-            profile: home.join(".profile"),
+            profile: Some(home.join(".profile")),
+            secrets_allowed: true,
         })
+    }
+
+    /// The machine-wide files of Linux: pip's and git's system files, `/etc/environment.d/`
+    /// and `/etc/profile.d/`. npm and Go have no machine-wide file of their own here; their
+    /// settings reach every user as environment variables. Secrets are never written at this
+    /// scope.
+    pub fn machine(env: impl Fn(&str) -> Option<String>) -> Self {
+        let git = env("GIT_CONFIG_SYSTEM")
+            .filter(|p| !p.is_empty())
+            .map_or_else(|| PathBuf::from("/etc/gitconfig"), PathBuf::from);
+        let files = BTreeMap::from([
+            (Target::Pip, PathBuf::from("/etc/pip.conf")),
+            (Target::Git, git),
+            (
+                Target::EnvironmentD,
+                PathBuf::from("/etc/environment.d/60-switchyard.conf"),
+            ),
+            (Target::Shell, PathBuf::from("/etc/profile.d/switchyard.sh")),
+        ]);
+        Self {
+            files,
+            profile: None,
+            secrets_allowed: false,
+        }
     }
 }
 
@@ -363,7 +391,9 @@ pub fn preview_all(
     let mut failures = Vec::new();
     for target in Target::ALL {
         let desired = plan.get(&target).map(Vec::as_slice).unwrap_or_default();
-        let path = &paths.files[&target];
+        let Some(path) = paths.files.get(&target) else {
+            continue;
+        };
         let entry = manifest.files.get(path);
         if desired.is_empty() && entry.is_none() {
             continue;
@@ -391,13 +421,15 @@ fn hook_profile(
     paths: &Paths,
     wanted: bool,
 ) -> Result<Option<String>, StateError> {
-    let snippet = paths.files[&Target::Shell].to_string_lossy().into_owned();
+    let (Some(snippet), Some(path)) = (paths.files.get(&Target::Shell), &paths.profile) else {
+        return Ok(None);
+    };
+    let snippet = snippet.to_string_lossy().into_owned();
     let Ok(line) = envfile::source_line(&snippet) else {
         return Ok(Some(
             "the shell snippet's path cannot be sourced safely".into(),
         ));
     };
-    let path = &paths.profile;
     let bytes = match files::read(path) {
         Ok(bytes) => bytes,
         Err(error) => return Ok(Some(format!("cannot read {}: {error}", path.display()))),
@@ -447,7 +479,9 @@ pub fn apply_all(
     let mut outcomes = Vec::new();
     for target in Target::ALL {
         let desired = plan.get(&target).map(Vec::as_slice).unwrap_or_default();
-        let path = &paths.files[&target];
+        let Some(path) = paths.files.get(&target) else {
+            continue;
+        };
         let mut outcome = apply_file(state, &mut manifest, target, path, desired)?;
         if target == Target::Shell && outcome.state != TargetState::Failed {
             if let Some(problem) = hook_profile(state, &mut manifest, paths, !desired.is_empty())? {

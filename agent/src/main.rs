@@ -80,15 +80,14 @@ fn env(name: &str) -> Option<String> {
 
 /// The agent for `scope`, or why there is none.
 fn agent(cli: &Cli) -> Result<Agent, String> {
-    if cli.scope == Scope::Machine {
-        return Err(
-            "--scope machine is not available on this platform yet; use --scope user".into(),
-        );
-    }
-    let paths = Paths::user(env)?;
-    let state_dir = match &cli.state_dir {
-        Some(dir) => dir.clone(),
-        None => env("XDG_STATE_HOME")
+    let paths = match cli.scope {
+        Scope::User => Paths::user(env)?,
+        Scope::Machine => Paths::machine(env),
+    };
+    let state_dir = match (&cli.state_dir, cli.scope) {
+        (Some(dir), _) => dir.clone(),
+        (None, Scope::Machine) => PathBuf::from("/var/lib/switchyard"),
+        (None, Scope::User) => env("XDG_STATE_HOME")
             .map(PathBuf::from)
             .or_else(|| env("HOME").map(|home| PathBuf::from(home).join(".local").join("state")))
             .ok_or("HOME is not set; pass --state-dir")?
@@ -187,8 +186,7 @@ fn doctor(agent: &Agent) -> String {
     use std::fmt::Write as _;
     let manifest = agent.state.manifest().unwrap_or_default();
     let mut out = String::new();
-    for target in switchyard_agent::plan::Target::ALL {
-        let path = &agent.paths.files[&target];
+    for (&target, path) in &agent.paths.files {
         let settings: Vec<_> = manifest
             .files
             .get(path)

@@ -372,3 +372,76 @@ mod tests {
         );
     }
 }
+
+/// The plan for machine-wide files: npm and Go have none of their own, so their settings go
+/// to every user as environment variables (`NPM_CONFIG_*`, `GO*`); secrets are not written at
+/// all (they belong in a user's own owner-only files). Returns the plan and the names of the
+/// settings left out.
+pub fn for_machine(
+    mut plan: BTreeMap<Target, Vec<Setting>>,
+) -> (BTreeMap<Target, Vec<Setting>>, Vec<String>) {
+    let mut left_out = Vec::new();
+    let mut variables = Vec::new();
+    for setting in plan.remove(&Target::Go).unwrap_or_default() {
+        variables.push(setting);
+    }
+    for setting in plan.remove(&Target::Npmrc).unwrap_or_default() {
+        let name = format!(
+            "NPM_CONFIG_{}",
+            setting.key.to_ascii_uppercase().replace('-', "_")
+        );
+        if name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            variables.push(flat(&name, setting.values.join(" "), setting.secret));
+        } else {
+            left_out.push(format!(
+                "npm {} (no environment variable can carry it)",
+                setting.name
+            ));
+        }
+    }
+    for target in [Target::EnvironmentD, Target::Shell] {
+        plan.entry(target)
+            .or_default()
+            .extend(variables.iter().cloned());
+    }
+    for settings in plan.values_mut() {
+        settings.retain(|setting| {
+            if setting.secret {
+                left_out.push(format!(
+                    "{} (a secret: written only at user scope)",
+                    setting.name
+                ));
+            }
+            !setting.secret
+        });
+    }
+    left_out.sort();
+    left_out.dedup();
+    (plan, left_out)
+}
+
+#[cfg(test)]
+mod machine_tests {
+    use super::*;
+
+    #[test]
+    fn machine_scope_carries_npm_and_go_as_variables_and_no_secrets() {
+        let profile: Profile = serde_json::from_value(serde_json::json!({
+            "go": {"proxy": [{"source": "https://goproxy.corp.example/"}]},
+            "npm": {"registry": "https://npm.corp.example/",
+                    "scopes": {"@corp": "https://npm.corp.example/corp/"},
+                    "auth-tokens": {"https://npm.corp.example/": {"value": "t0ken"}}},
+            "env": {"GEM_HOST": "https://gems.corp.example", "TOKEN": {"value": "s3cret"}}
+        }))
+        .unwrap();
+        let (machine, left_out) = for_machine(plan(&profile));
+        assert!(!machine.contains_key(&Target::Npmrc) && !machine.contains_key(&Target::Go));
+        let names: Vec<&str> = machine[&Target::Shell]
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect();
+        assert_eq!(names, ["GEM_HOST", "GOPROXY", "NPM_CONFIG_REGISTRY"]);
+        assert!(machine.values().flatten().all(|s| !s.secret));
+        assert_eq!(left_out.len(), 3, "{left_out:?}");
+    }
+}

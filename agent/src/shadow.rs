@@ -48,7 +48,7 @@ pub fn shadows(
             }
             if let Some(project) = cwd
                 .map(|dir| dir.join(".npmrc"))
-                .filter(|p| p != &paths.files[&Target::Npmrc])
+                .filter(|p| Some(p) != paths.files.get(&Target::Npmrc))
             {
                 if let Ok(content) = std::fs::read_to_string(&project) {
                     for setting in settings {
@@ -65,7 +65,11 @@ pub fn shadows(
         }
         Target::Pip => {
             if let Some(file) = set(env, "PIP_CONFIG_FILE") {
-                if Path::new(file) != paths.files[&Target::Pip] {
+                if paths
+                    .files
+                    .get(&Target::Pip)
+                    .is_none_or(|ours| Path::new(file) != ours)
+                {
                     found.push(format!(
                         "PIP_CONFIG_FILE={file}: pip reads that instead of the user's file"
                     ));

@@ -37,12 +37,15 @@ fn a_machine_not_enrolled_says_so_and_exits_3() {
         let stderr = String::from_utf8(output.stderr).unwrap();
         assert!(stderr.contains("not enrolled"), "{stderr}");
     }
+    // Machine scope keeps its state apart; not enrolled there either.
     let output = Command::new(BINARY)
         .env("HOME", home.path())
-        .args(["--scope", "machine", "sync"])
+        .args(["--scope", "machine", "--state-dir"])
+        .arg(home.path().join("machine-state"))
+        .arg("sync")
         .output()
         .unwrap();
-    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(output.status.code(), Some(3));
     let output = Command::new(BINARY)
         .env("HOME", home.path())
         .env("GOPROXY", "direct")

@@ -70,7 +70,10 @@ fn apply_is_idempotent_reports_drift_and_restore_gives_back_every_byte() {
         "; mine\r\nsave-exact=true\r\nregistry=https://old/\r\n",
     );
     write(&paths.files[&Target::Git], "[user]\n\tname = Ada\n");
-    write(&paths.profile, "# profile\nexport EDITOR=vi\n");
+    write(
+        paths.profile.as_ref().unwrap(),
+        "# profile\nexport EDITOR=vi\n",
+    );
     let before = snapshot(home.path());
     let state = StateDir::new(state_root.path().to_owned());
     let plan = plan(&profile());
@@ -271,7 +274,7 @@ proptest! {
             }
         }
         if let Some(content) = &profile_text {
-            write(&paths.profile, content);
+            write(paths.profile.as_ref().unwrap(), content);
         }
         let before = snapshot(home.path());
         let state = StateDir::new(state_root.path().to_owned());
@@ -280,4 +283,50 @@ proptest! {
         // Folders the agent made may stay; every file is as it was.
         prop_assert_eq!(snapshot(home.path()), before);
     }
+}
+
+#[test]
+fn machine_scope_writes_system_files_without_secrets() {
+    let root = tempfile::tempdir().unwrap();
+    let state_root = tempfile::tempdir().unwrap();
+    let etc = root.path();
+    let paths = Paths {
+        files: BTreeMap::from([
+            (Target::Pip, etc.join("pip.conf")),
+            (Target::Git, etc.join("gitconfig")),
+            (
+                Target::EnvironmentD,
+                etc.join("environment.d/60-switchyard.conf"),
+            ),
+            (Target::Shell, etc.join("profile.d/switchyard.sh")),
+        ]),
+        profile: None,
+        secrets_allowed: false,
+    };
+    let state = StateDir::new(state_root.path().to_owned());
+    let (machine, left_out) = switchyard_agent::plan::for_machine(plan(&profile()));
+    assert!(
+        left_out.iter().any(|l| l.contains("_authToken")),
+        "{left_out:?}"
+    );
+    let outcomes = apply_all(&state, &paths, &machine).unwrap();
+    assert!(
+        outcomes.iter().all(|o| o.state == TargetState::Ok),
+        "{outcomes:?}"
+    );
+    let shell = fs::read_to_string(etc.join("profile.d/switchyard.sh")).unwrap();
+    assert!(
+        shell.contains("export GOPROXY='https://goproxy.corp.example/,direct'"),
+        "{shell}"
+    );
+    assert!(
+        shell.contains("export NPM_CONFIG_REGISTRY='https://npm.corp.example/'"),
+        "{shell}"
+    );
+    assert!(!shell.contains("t0ken"));
+    assert!(fs::read_to_string(etc.join("pip.conf"))
+        .unwrap()
+        .contains("index-url = https://pypi.corp.example/simple"));
+    restore_all(&state).unwrap();
+    assert!(!etc.join("pip.conf").exists());
 }
