@@ -4,6 +4,7 @@
 
 use proptest::prelude::*;
 
+use super::envfile::{EnvironmentD, ShellExports};
 use super::flat::{self, FlatSyntax};
 use super::gitconfig::{self, GitConfig};
 use super::goenv::GoEnv;
@@ -132,6 +133,16 @@ proptest! {
             ("GONOSUMDB".to_owned(), (!remove).then(|| "*.corp.example".to_owned())),
         ];
         check_flat(&GoEnv, &file, &edits)?;
+    }
+
+    #[test]
+    fn environment_files_edits_are_exact_idempotent_and_keep_the_rest(file in any_file(), remove in any::<bool>()) {
+        let edits = [
+            ("HTTPS_PROXY".to_owned(), Some("http://proxy.corp.example:3128".to_owned())),
+            ("NO_PROXY".to_owned(), (!remove).then(|| "localhost,.corp.example".to_owned())),
+        ];
+        check_flat(&EnvironmentD, &file, &edits)?;
+        check_flat(&ShellExports, &file, &edits)?;
     }
 
     #[test]
