@@ -140,8 +140,9 @@ impl Agent {
         }
         let client = Server::new(server).map_err(AgentError::Config)?;
         let fact = |text: &str| {
-            MachineFact::parse(text.chars().take(256).collect::<String>())
-                .map_err(|e| AgentError::Config(e.to_string()))
+            fact(text).ok_or_else(|| {
+                AgentError::Config(format!("{text:?} cannot be sent as a machine fact"))
+            })
         };
         let key = self.state.device_key()?;
         let request = serde_json::json!({
@@ -183,32 +184,28 @@ impl Agent {
         }
         let (plan, left_out) = self.plan(&delivery);
         let mut outcomes = engine::apply_all(&self.state, &self.paths, &plan)?;
-        if !left_out.is_empty() {
-            if let Some(outcome) = outcomes.iter_mut().find(|o| o.target == Target::Shell) {
-                let note = format!("left out at machine scope: {}", left_out.join(", "));
-                outcome.message = Some(match outcome.message.take() {
-                    Some(before) => format!("{before}; {note}"),
-                    None => note,
-                });
-            }
-        }
         for outcome in &mut outcomes {
+            if outcome.target == Target::Shell && !left_out.is_empty() {
+                note(
+                    outcome,
+                    format!("left out at machine scope: {}", left_out.join(", ")),
+                );
+            }
+            let settings = plan
+                .get(&outcome.target)
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            let env = &self.environment;
             let found = shadow::shadows(
                 outcome.target,
-                plan.get(&outcome.target)
-                    .map(Vec::as_slice)
-                    .unwrap_or_default(),
+                settings,
                 &self.paths,
-                &self.environment,
+                env,
                 self.cwd.as_deref(),
             );
             if !found.is_empty() && outcome.state != TargetState::Failed {
                 outcome.state = TargetState::Shadowed;
-                let mut message = found.join("; ");
-                if let Some(before) = &outcome.message {
-                    message = format!("{before}; {message}");
-                }
-                outcome.message = Some(message);
+                note(outcome, found.join("; "));
             }
         }
         let now = now();
@@ -242,7 +239,7 @@ impl Agent {
             drift: outcomes
                 .iter()
                 .flat_map(|o| o.drift.iter())
-                .filter_map(|d| MachineFact::parse(d.chars().take(256).collect::<String>()).ok())
+                .filter_map(|d| fact(d))
                 .collect(),
         };
         // A report that does not arrive is not worth failing a sync over: the next one tells.
@@ -373,19 +370,12 @@ impl Agent {
         applied: Option<&Applied>,
         reason: &str,
     ) {
-        let message = MachineFact::parse(
-            format!("delivery refused: {reason}")
-                .chars()
-                .take(256)
-                .collect::<String>(),
-        )
-        .ok();
+        let message = fact(&format!("delivery refused: {reason}"));
         let report = StatusReport {
             sequence: applied.map_or(0, |a| a.sequence),
             baseline_version: applied.map_or(0, |a| a.baseline_version),
             overlay_version: applied.map_or(0, |a| a.overlay_version),
-            targets: MachineFact::parse("delivery")
-                .ok()
+            targets: fact("delivery")
                 .map(|target| TargetStatus {
                     target,
                     state: TargetState::Failed,
@@ -404,6 +394,19 @@ impl Agent {
     }
 }
 
+/// Adds `text` to what an outcome says.
+fn note(outcome: &mut Outcome, text: String) {
+    outcome.message = Some(match outcome.message.take() {
+        Some(before) => format!("{before}; {text}"),
+        None => text,
+    });
+}
+
+/// Text for a report, cut to what a report field holds.
+fn fact(text: &str) -> Option<MachineFact> {
+    MachineFact::parse(text.chars().take(256).collect::<String>()).ok()
+}
+
 /// A target state's name in reports.
 pub fn state_name(state: TargetState) -> &'static str {
     match state {
@@ -416,12 +419,9 @@ pub fn state_name(state: TargetState) -> &'static str {
 
 fn target_status(outcome: &Outcome) -> Option<TargetStatus> {
     Some(TargetStatus {
-        target: MachineFact::parse(outcome.target.name()).ok()?,
+        target: fact(outcome.target.name())?,
         state: outcome.state,
-        message: outcome
-            .message
-            .as_ref()
-            .and_then(|m| MachineFact::parse(m.chars().take(256).collect::<String>()).ok()),
+        message: outcome.message.as_deref().and_then(fact),
     })
 }
 
