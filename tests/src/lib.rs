@@ -601,6 +601,53 @@ impl TestDevice {
 }
 
 impl TestApp {
+    /// Creates a machine role (as admin).
+    pub async fn create_machine_role(&self, name: &str) {
+        let admin = self.admin_token().await;
+        let response = self
+            .call(
+                reqwest::Method::POST,
+                "/api/v1/machine-roles",
+                Some(&admin),
+                Some(&json!({ "name": name })),
+            )
+            .await;
+        assert_eq!(response.status(), 201, "create machine role {name}");
+    }
+
+    /// Replaces the draft of `target` (`baseline` or a role) in the unprotected `environment`
+    /// with `profile` and publishes it (as admin).
+    pub async fn publish_profile(&self, environment: &str, target: &str, profile: Value) {
+        let admin = self.admin_token().await;
+        let path = format!("/api/v1/environments/{environment}/profiles/{target}");
+        let draft: Value = self
+            .get_as(&admin, &format!("{path}/draft"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        let revision = draft["revision"].as_u64().unwrap();
+        let saved = self
+            .client
+            .put(self.url(&format!("{path}/draft")))
+            .bearer_auth(&admin)
+            .header("if-match", format!("\"{revision}\""))
+            .json(&profile)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(saved.status(), 200, "save the draft of {path}");
+        let published = self
+            .call(
+                reqwest::Method::POST,
+                &format!("{path}/publish"),
+                Some(&admin),
+                Some(&json!({ "message": "test", "draft_revision": revision + 1 })),
+            )
+            .await;
+        assert_eq!(published.status(), 201, "publish {path}");
+    }
+
     /// An enrollment token for `role` in `environment`, made by the admin; its secret.
     pub async fn enrollment_token(&self, environment: &str, role: &str, max_uses: u32) -> String {
         let admin = self.admin_token().await;

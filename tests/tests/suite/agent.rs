@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use reqwest::Method;
 use serde_json::{json, Value};
 use switchyard_agent::agent::{Agent, MachineFacts};
 use switchyard_agent::engine::Paths;
@@ -108,16 +107,7 @@ impl Home {
 async fn published_fleet() -> (TestApp, String) {
     let app = TestApp::spawn(Backend::Sqlite).await;
     app.create_environment("staging", false).await;
-    let admin = app.admin_token().await;
-    let role = app
-        .call(
-            Method::POST,
-            "/api/v1/machine-roles",
-            Some(&admin),
-            Some(&json!({"name": "backend"})),
-        )
-        .await;
-    assert_eq!(role.status(), 201);
+    app.create_machine_role("backend").await;
     let profile = json!({
         "go": {"proxy": [{"source": "https://goproxy.corp.example/"}, {"source": "direct"}],
                "private": ["*.corp.example"], "nosumdb": ["*.corp.example", "github.com/corp/*"]},
@@ -129,27 +119,42 @@ async fn published_fleet() -> (TestApp, String) {
         "git": {"rewrites": [{"base": "https://git.corp.example/github/", "instead-of": ["https://github.com/"]}]},
         "proxy": {"https": "http://proxy.corp.example:3128", "no-proxy": ["localhost", ".corp.example"]}
     });
-    let draft = app
-        .client
-        .put(app.url("/api/v1/environments/staging/profiles/baseline/draft"))
-        .bearer_auth(&admin)
-        .header("if-match", "\"0\"")
-        .json(&profile)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(draft.status(), 200);
-    let published = app
-        .call(
-            Method::POST,
-            "/api/v1/environments/staging/profiles/baseline/publish",
-            Some(&admin),
-            Some(&json!({"message": "mirrors", "draft_revision": 1})),
-        )
-        .await;
-    assert_eq!(published.status(), 201);
+    app.publish_profile("staging", "baseline", profile).await;
     let token = app.enrollment_token("staging", "backend", 1).await;
     (app, token)
+}
+
+/// An agent for `home`, keeping its state in `state`, run with `environment`.
+fn agent_for(home: &Home, state: &Path, environment: BTreeMap<String, String>) -> Agent {
+    Agent {
+        state: StateDir::new(state.to_owned()),
+        paths: Paths::user(|name| home.env(name)).unwrap(),
+        environment,
+        cwd: None,
+    }
+}
+
+/// Enrolls `agent` with `token` on `app`, then runs `then` with it, off the async runtime
+/// (the agent blocks).
+async fn enrolled<T: Send + 'static>(
+    agent: Agent,
+    app: &TestApp,
+    token: String,
+    then: impl FnOnce(&Agent) -> T + Send + 'static,
+) -> (Agent, T) {
+    let server = app.base_url.clone();
+    tokio::task::spawn_blocking(move || {
+        let facts = MachineFacts {
+            hostname: "dev-07".into(),
+            os: "linux".into(),
+            user: "ada".into(),
+        };
+        agent.enroll(&server, &token, &facts).unwrap();
+        let result = then(&agent);
+        (agent, result)
+    })
+    .await
+    .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -158,30 +163,16 @@ async fn the_real_clients_read_what_the_agent_wrote_and_restore_gives_every_byte
     let home = Home::new();
     let before = home.snapshot();
     let state = tempfile::tempdir().unwrap();
-    let agent = Agent {
-        state: StateDir::new(state.path().to_owned()),
-        paths: Paths::user(|name| home.env(name)).unwrap(),
-        environment: BTreeMap::new(),
-        cwd: None,
-    };
-    let server = app.base_url.clone();
-    let (agent, synced) = tokio::task::spawn_blocking(move || {
-        let facts = MachineFacts {
-            hostname: "dev-07".into(),
-            os: "linux".into(),
-            user: "ada".into(),
-        };
-        agent.enroll(&server, &token, &facts).unwrap();
+    let agent = agent_for(&home, state.path(), BTreeMap::new());
+    let (agent, synced) = enrolled(agent, &app, token, |agent| {
         // `diff` shows what would change, secrets hidden, and writes nothing.
         let previewed = agent.preview().unwrap();
         assert!(previewed.failures.is_empty(), "{:?}", previewed.failures);
         assert_eq!(previewed.previews.len(), 6, "{:?}", previewed.previews);
         assert_eq!(previewed.secrets, ["npm-t0ken"]);
-        let synced = agent.sync(0).unwrap();
-        (agent, synced)
+        agent.sync(0).unwrap()
     })
-    .await
-    .unwrap();
+    .await;
     assert!(
         synced.outcomes.iter().all(|o| o.state == TargetState::Ok),
         "{:?}",
@@ -298,24 +289,12 @@ async fn a_setting_the_environment_overrides_is_reported_as_shadowed() {
     let (app, token) = published_fleet().await;
     let home = Home::new();
     let state = tempfile::tempdir().unwrap();
-    let agent = Agent {
-        state: StateDir::new(state.path().to_owned()),
-        paths: Paths::user(|name| home.env(name)).unwrap(),
-        environment: BTreeMap::from([("GOPROXY".to_owned(), "off".to_owned())]),
-        cwd: None,
-    };
-    let server = app.base_url.clone();
-    let synced = tokio::task::spawn_blocking(move || {
-        let facts = MachineFacts {
-            hostname: "dev-09".into(),
-            os: "linux".into(),
-            user: "ada".into(),
-        };
-        agent.enroll(&server, &token, &facts).unwrap();
-        agent.sync(0).unwrap()
-    })
-    .await
-    .unwrap();
+    let agent = agent_for(
+        &home,
+        state.path(),
+        BTreeMap::from([("GOPROXY".to_owned(), "off".to_owned())]),
+    );
+    let (_, synced) = enrolled(agent, &app, token, |agent| agent.sync(0).unwrap()).await;
     let go = synced
         .outcomes
         .iter()
@@ -351,21 +330,9 @@ async fn a_forged_or_foreign_delivery_writes_nothing() {
     let home = Home::new();
     let before = home.snapshot();
     let state = tempfile::tempdir().unwrap();
-    let agent = Agent {
-        state: StateDir::new(state.path().to_owned()),
-        paths: Paths::user(|name| home.env(name)).unwrap(),
-        environment: BTreeMap::new(),
-        cwd: None,
-    };
-    let server = app.base_url.clone();
+    let agent = agent_for(&home, state.path(), BTreeMap::new());
     // The machine pins a key set that is not the server's: every delivery fails to verify.
-    let refused = tokio::task::spawn_blocking(move || {
-        let facts = MachineFacts {
-            hostname: "dev-08".into(),
-            os: "linux".into(),
-            user: "ada".into(),
-        };
-        agent.enroll(&server, &token, &facts).unwrap();
+    let (_, refused) = enrolled(agent, &app, token, |agent| {
         let stranger = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
         let set = switchyard_proto::delivery::KeySet {
             version: 1,
@@ -383,8 +350,7 @@ async fn a_forged_or_foreign_delivery_writes_nothing() {
         agent.state.save_key_sets(&[pinned]).unwrap();
         agent.sync(0).unwrap_err()
     })
-    .await
-    .unwrap();
+    .await;
     assert!(
         refused.to_string().contains("nothing was written"),
         "{refused}"
@@ -407,25 +373,8 @@ async fn offline_the_machine_keeps_its_last_good_settings_and_says_how_old_they_
     let (app, token) = published_fleet().await;
     let home = Home::new();
     let state = tempfile::tempdir().unwrap();
-    let agent = Agent {
-        state: StateDir::new(state.path().to_owned()),
-        paths: Paths::user(|name| home.env(name)).unwrap(),
-        environment: BTreeMap::new(),
-        cwd: None,
-    };
-    let server = app.base_url.clone();
-    let agent = tokio::task::spawn_blocking(move || {
-        let facts = MachineFacts {
-            hostname: "dev-10".into(),
-            os: "linux".into(),
-            user: "ada".into(),
-        };
-        agent.enroll(&server, &token, &facts).unwrap();
-        agent.sync(0).unwrap();
-        agent
-    })
-    .await
-    .unwrap();
+    let agent = agent_for(&home, state.path(), BTreeMap::new());
+    let (agent, _) = enrolled(agent, &app, token, |agent| agent.sync(0).unwrap()).await;
     let synced = home.snapshot();
     app.stop().await;
     let (agent, error) = tokio::task::spawn_blocking(move || {

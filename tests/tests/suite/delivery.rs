@@ -70,18 +70,9 @@ async fn fleet(backend: Backend) -> (TestApp, String) {
     let app = TestApp::spawn(backend).await;
     app.create_environment("staging", false).await;
     let admin = app.admin_token().await;
-    let role = app
-        .call(
-            Method::POST,
-            "/api/v1/machine-roles",
-            Some(&admin),
-            Some(&json!({"name": "backend"})),
-        )
-        .await;
-    assert_eq!(role.status(), 201);
-    publish(
-        &app,
-        &admin,
+    app.create_machine_role("backend").await;
+    app.publish_profile(
+        "staging",
         "baseline",
         json!({
             "go": {"proxy": [{"source": "https://goproxy.corp.example/"}]},
@@ -89,39 +80,9 @@ async fn fleet(backend: Backend) -> (TestApp, String) {
         }),
     )
     .await;
-    publish(&app, &admin, "backend", json!({"pip": {"timeout": 30}})).await;
-    (app, admin)
-}
-
-/// Replaces a profile's draft with `profile` and publishes it.
-async fn publish(app: &TestApp, admin: &str, target: &str, profile: Value) {
-    let path = format!("/api/v1/environments/staging/profiles/{target}");
-    let draft: Value = app
-        .get_as(admin, &format!("{path}/draft"))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let revision = draft["revision"].as_u64().unwrap();
-    let saved = app
-        .client
-        .put(app.url(&format!("{path}/draft")))
-        .bearer_auth(admin)
-        .header("if-match", format!("\"{revision}\""))
-        .json(&profile)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(saved.status(), 200);
-    let published = app
-        .call(
-            Method::POST,
-            &format!("{path}/publish"),
-            Some(admin),
-            Some(&json!({"message": "test", "draft_revision": revision + 1})),
-        )
+    app.publish_profile("staging", "backend", json!({"pip": {"timeout": 30}}))
         .await;
-    assert_eq!(published.status(), 201);
+    (app, admin)
 }
 
 async fn fetch(
@@ -215,7 +176,7 @@ async fn an_enrolled_machine_gets_its_signed_effective_profile(backend: Backend)
 }
 
 async fn a_waiting_machine_is_answered_as_soon_as_a_publish_concerns_it(backend: Backend) {
-    let (app, admin) = fleet(backend).await;
+    let (app, _) = fleet(backend).await;
     let token = app.enrollment_token("staging", "backend", 1).await;
     let device = TestDevice::enroll(&app, &token).await.unwrap();
     let first = fetch(&device, &app, 0, None).await;
@@ -227,9 +188,8 @@ async fn a_waiting_machine_is_answered_as_soon_as_a_publish_concerns_it(backend:
     let waiting = fetch(&device, &app, 30, Some(&etag));
     let publishing = async {
         tokio::time::sleep(Duration::from_millis(300)).await;
-        publish(
-            &app,
-            &admin,
+        app.publish_profile(
+            "staging",
             "baseline",
             json!({"go": {"proxy": [{"source": "direct"}]}}),
         )
@@ -409,16 +369,7 @@ async fn expired_tokens_and_skewed_clocks_are_refused_and_change_nothing(backend
     let clock = ManualClock::new();
     let app = TestApp::spawn_with_clock(backend, Arc::new(clock.clone()), |_| {}).await;
     app.create_environment("staging", false).await;
-    let admin = app.admin_token().await;
-    let role = app
-        .call(
-            Method::POST,
-            "/api/v1/machine-roles",
-            Some(&admin),
-            Some(&json!({"name": "backend"})),
-        )
-        .await;
-    assert_eq!(role.status(), 201);
+    app.create_machine_role("backend").await;
     let token = app.enrollment_token("staging", "backend", 2).await;
     let device = TestDevice::enroll(&app, &token).await.unwrap();
 
@@ -473,7 +424,7 @@ for_each_store!(
 /// made on the other (LISTEN/NOTIFY). SQLite is one process per file.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_publish_on_one_server_process_wakes_machines_waiting_on_another() {
-    let (first, admin) = fleet(Backend::Postgres).await;
+    let (first, _) = fleet(Backend::Postgres).await;
     let second = first.spawn_beside().await;
     let token = first.enrollment_token("staging", "backend", 1).await;
     let device = TestDevice::enroll(&second, &token).await.unwrap();
@@ -483,13 +434,13 @@ async fn a_publish_on_one_server_process_wakes_machines_waiting_on_another() {
     let waiting = fetch(&device, &second, 30, Some(&etag));
     let published_at = async {
         tokio::time::sleep(Duration::from_millis(500)).await;
-        publish(
-            &first,
-            &admin,
-            "baseline",
-            json!({"go": {"proxy": [{"source": "off"}]}}),
-        )
-        .await;
+        first
+            .publish_profile(
+                "staging",
+                "baseline",
+                json!({"go": {"proxy": [{"source": "off"}]}}),
+            )
+            .await;
         Instant::now()
     };
     let (response, published_at) = tokio::join!(waiting, published_at);
