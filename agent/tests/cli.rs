@@ -96,3 +96,68 @@ fn bad_arguments_exit_2() {
         "enroll needs --server and --token"
     );
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_disk_that_refuses_writes_leaves_every_file_whole_and_says_so() {
+    use switchyard_agent::engine::{apply_all, Paths};
+    use switchyard_agent::plan::{plan, Target};
+    use switchyard_agent::state::StateDir;
+
+    let home = tempfile::tempdir().unwrap();
+    let state = home.path().join("state");
+    let home_text = home.path().to_string_lossy().into_owned();
+    let paths = Paths::user(|name| (name == "HOME").then(|| home_text.clone())).unwrap();
+    let npmrc = paths.files[&Target::Npmrc].clone();
+    std::fs::write(&npmrc, "registry=https://old/\n").unwrap();
+    let profile = serde_json::from_value(serde_json::json!({
+        "npm": {"registry": "https://npm.corp.example/"},
+        "go": {"proxy": [{"source": "direct"}]}
+    }))
+    .unwrap();
+    apply_all(&StateDir::new(state.clone()), &paths, &plan(&profile)).unwrap();
+    let applied = std::fs::read(&npmrc).unwrap();
+
+    // `restore` on a disk that takes no more bytes (a file size limit of 0).
+    let output = Command::new("bash")
+        .args([
+            "-c",
+            "ulimit -f 0; trap '' XFSZ; exec \"$0\" --state-dir \"$1\" restore",
+        ])
+        .arg(BINARY)
+        .arg(&state)
+        .env("HOME", home.path())
+        .env_remove("XDG_CONFIG_HOME")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        said.contains("not restored") || said.contains("too large"),
+        "{said}"
+    );
+    assert_eq!(std::fs::read(&npmrc).unwrap(), applied, "whole, as it was");
+
+    // With room again, restore finishes the job.
+    let output = Command::new(BINARY)
+        .arg("--state-dir")
+        .arg(&state)
+        .arg("restore")
+        .env("HOME", home.path())
+        .env_remove("XDG_CONFIG_HOME")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&npmrc).unwrap(),
+        "registry=https://old/\n"
+    );
+}
