@@ -390,3 +390,42 @@ async fn offline_the_machine_keeps_its_last_good_settings_and_says_how_old_they_
     assert!(status["last_contact_age_secs"].as_i64().unwrap() >= 0);
     assert_eq!(status["expired"], false);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agent_follows_a_key_rotation_by_itself() {
+    let (app, token) = published_fleet().await;
+    let home = Home::new();
+    let state = tempfile::tempdir().unwrap();
+    let agent = agent_for(&home, state.path(), BTreeMap::new());
+    let (agent, _) = enrolled(agent, &app, token, |agent| agent.sync(0).unwrap()).await;
+    let admin = app.admin_token().await;
+    let rotated = app
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/keys/rotate",
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(rotated.status(), 201);
+    app.publish_profile(
+        "staging",
+        "baseline",
+        json!({"go": {"proxy": [{"source": "direct"}]}}),
+    )
+    .await;
+    let (agent, synced) = tokio::task::spawn_blocking(move || {
+        let synced = agent.sync(0).unwrap();
+        (agent, synced)
+    })
+    .await
+    .unwrap();
+    assert_eq!(synced.delivery.baseline_version, 2);
+    assert_eq!(
+        agent.state.key_sets().unwrap().len(),
+        2,
+        "the new key set is kept"
+    );
+    let go = std::fs::read_to_string(home.path().join(".config/go/env")).unwrap();
+    assert!(go.contains("GOPROXY=direct\n"), "{go}");
+}
