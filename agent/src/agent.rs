@@ -388,6 +388,51 @@ impl Agent {
         let _ = client.report(identity.device_id, key, &report);
     }
 
+    /// Keeps the machine in sync until `stop` is set: each round waits on the server up to
+    /// `wait` seconds for a change; after an error the next round waits, doubling from one
+    /// second up to five minutes, with up to half again as random jitter so that a fleet
+    /// does not return all at once. `on_round` hears how each round went. Returns the error
+    /// that no retry can fix (not enrolled, bad settings).
+    pub fn run(
+        &self,
+        wait: u64,
+        stop: &std::sync::atomic::AtomicBool,
+        mut on_round: impl FnMut(&Result<Synced, AgentError>, Option<std::time::Duration>),
+    ) -> Option<AgentError> {
+        use std::sync::atomic::Ordering;
+        use std::time::Duration;
+        let mut backoff = Duration::from_secs(1);
+        while !stop.load(Ordering::Relaxed) {
+            let round = self.sync(wait);
+            match &round {
+                Ok(_) => {
+                    backoff = Duration::from_secs(1);
+                    on_round(&round, None);
+                }
+                Err(
+                    AgentError::NotEnrolled
+                    | AgentError::Config(_)
+                    | AgentError::AlreadyEnrolled(_),
+                ) => {
+                    return round.err();
+                }
+                Err(_) => {
+                    let jitter_ms = u64::try_from(backoff.as_millis() / 2).unwrap_or(0);
+                    let jitter = rand::Rng::gen_range(&mut rand::thread_rng(), 0..=jitter_ms);
+                    let pause = backoff + Duration::from_millis(jitter);
+                    on_round(&round, Some(pause));
+                    // Sleep in short steps, so that a stop is heard.
+                    let until = std::time::Instant::now() + pause;
+                    while std::time::Instant::now() < until && !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(Duration::from_millis(50));
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(300));
+                }
+            }
+        }
+        None
+    }
+
     /// Undoes everything the agent wrote.
     pub fn restore(&self) -> Result<Vec<String>, AgentError> {
         Ok(engine::restore_all(&self.state)?)

@@ -8,7 +8,6 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use switchyard_agent::agent::{state_name, summary, Agent, AgentError, MachineFacts};
@@ -150,34 +149,29 @@ fn sync_once(agent: &Agent, wait: u64) -> Result<u8, AgentError> {
 
 /// Keeps syncing: each round waits on the server for a change; errors back off
 /// exponentially, with jitter, up to five minutes.
+#[allow(clippy::print_stdout, clippy::print_stderr)]
 fn run(agent: &Agent) -> ExitCode {
-    let mut backoff = Duration::from_secs(1);
-    loop {
-        match sync_once(agent, 60) {
-            Ok(_) => backoff = Duration::from_secs(1),
-            Err(
-                error @ (AgentError::NotEnrolled
-                | AgentError::Config(_)
-                | AgentError::AlreadyEnrolled(_)),
-            ) => {
-                return fail(exit_for(&error), &error.to_string());
-            }
-            Err(error) => {
-                #[allow(clippy::print_stderr)]
-                {
-                    eprintln!(
-                        "switchyard-agent: {error}; trying again in {}s",
-                        backoff.as_secs()
-                    );
-                }
-                let jitter = rand::Rng::gen_range(
-                    &mut rand::thread_rng(),
-                    0..=backoff.as_millis() as u64 / 2,
-                );
-                std::thread::sleep(backoff + Duration::from_millis(jitter));
-                backoff = (backoff * 2).min(Duration::from_secs(300));
-            }
+    let never = std::sync::atomic::AtomicBool::new(false);
+    let fatal = agent.run(60, &never, |round, pause| match (round, pause) {
+        (Ok(synced), _) if synced.fetched_new => println!(
+            "applied {} / {}: baseline version {}, overlay version {} (sequence {})",
+            synced.delivery.environment,
+            synced.delivery.machine_role,
+            synced.delivery.baseline_version,
+            synced.delivery.overlay_version,
+            synced.delivery.sequence
+        ),
+        (Err(error), Some(pause)) => {
+            eprintln!(
+                "switchyard-agent: {error}; trying again in {}s",
+                pause.as_secs()
+            );
         }
+        _ => {}
+    });
+    match fatal {
+        Some(error) => fail(exit_for(&error), &error.to_string()),
+        None => ExitCode::SUCCESS,
     }
 }
 

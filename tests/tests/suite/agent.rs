@@ -429,3 +429,69 @@ async fn the_agent_follows_a_key_rotation_by_itself() {
     let go = std::fs::read_to_string(home.path().join(".config/go/env")).unwrap();
     assert!(go.contains("GOPROXY=direct\n"), "{go}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_applies_each_publish_as_it_happens_and_backs_off_while_the_server_is_away() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    let (app, token) = published_fleet().await;
+    let home = Home::new();
+    let state = tempfile::tempdir().unwrap();
+    let agent = agent_for(&home, state.path(), BTreeMap::new());
+    let (agent, _) = enrolled(agent, &app, token, |_| ()).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let rounds: Arc<Mutex<Vec<(bool, Option<std::time::Duration>)>>> = Arc::default();
+    let running = {
+        let (stop, rounds) = (stop.clone(), rounds.clone());
+        tokio::task::spawn_blocking(move || {
+            agent.run(5, &stop, |round, pause| {
+                rounds.lock().unwrap().push((round.is_ok(), pause));
+            })
+        })
+    };
+    let go_env = home.path().join(".config/go/env");
+    let wait_for = |text: &'static str| {
+        let go_env = go_env.clone();
+        async move {
+            for _ in 0..100 {
+                if std::fs::read_to_string(&go_env).is_ok_and(|go| go.contains(text)) {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            panic!("{text} never reached {}", go_env.display());
+        }
+    };
+    wait_for("GOPROXY=https://goproxy.corp.example/,direct").await;
+    // A publish reaches the waiting agent without its asking again.
+    app.publish_profile(
+        "staging",
+        "baseline",
+        json!({"go": {"proxy": [{"source": "off"}]}}),
+    )
+    .await;
+    wait_for("GOPROXY=off").await;
+    // The server goes away: rounds fail and the agent backs off, its files as they were.
+    app.stop().await;
+    for _ in 0..100 {
+        if rounds
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(ok, pause)| !ok && pause.is_some())
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    assert!(running.await.unwrap().is_none());
+    let rounds = rounds.lock().unwrap();
+    let pauses: Vec<std::time::Duration> = rounds.iter().filter_map(|(_, pause)| *pause).collect();
+    assert!(!pauses.is_empty(), "{rounds:?}");
+    assert!(pauses[0] >= std::time::Duration::from_secs(1), "{pauses:?}");
+    assert!(std::fs::read_to_string(&go_env)
+        .unwrap()
+        .contains("GOPROXY=off"));
+}
