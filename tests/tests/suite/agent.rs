@@ -441,7 +441,9 @@ async fn run_applies_each_publish_as_it_happens_and_backs_off_while_the_server_i
     let agent = agent_for(&home, state.path(), BTreeMap::new());
     let (agent, _) = enrolled(agent, &app, token, |_| ()).await;
     let stop = Arc::new(AtomicBool::new(false));
-    let rounds: Arc<Mutex<Vec<(bool, Option<std::time::Duration>)>>> = Arc::default();
+    // Each round: whether it succeeded, and the pause before the next after a failure.
+    type Round = (bool, Option<std::time::Duration>);
+    let rounds: Arc<Mutex<Vec<Round>>> = Arc::default();
     let running = {
         let (stop, rounds) = (stop.clone(), rounds.clone());
         tokio::task::spawn_blocking(move || {
