@@ -32,61 +32,80 @@ pub struct Paths {
 }
 
 impl Paths {
-    /// The user's files, as the clients find them through `env` (`HOME`, `XDG_CONFIG_HOME`,
-    /// `NPM_CONFIG_USERCONFIG`, `GOENV`, `GIT_CONFIG_GLOBAL`).
+    /// The user's files, as the clients find them through `env`: on Linux `HOME` and
+    /// `XDG_CONFIG_HOME`, on Windows `USERPROFILE` and `APPDATA`; on both
+    /// `NPM_CONFIG_USERCONFIG`, `GOENV` and `GIT_CONFIG_GLOBAL`.
     pub fn user(env: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
-        let home = PathBuf::from(
-            env("HOME")
-                .filter(|h| !h.is_empty())
-                .ok_or("HOME is not set")?,
-        );
-        let config = env("XDG_CONFIG_HOME")
-            .filter(|c| !c.is_empty())
-            .map_or_else(|| home.join(".config"), PathBuf::from);
-        let npmrc = env("NPM_CONFIG_USERCONFIG")
-            .filter(|p| !p.is_empty())
-            .map_or_else(|| home.join(".npmrc"), PathBuf::from);
-        let go = env("GOENV")
-            .filter(|p| !p.is_empty() && p != "off")
+        let set = |name: &str| env(name).filter(|value| !value.is_empty());
+        let windows = cfg!(windows);
+        let home = PathBuf::from(match windows {
+            true => set("USERPROFILE").ok_or("%USERPROFILE% is not set")?,
+            false => set("HOME").ok_or("HOME is not set")?,
+        });
+        // Where pip and Go keep a user's configuration.
+        let config = match windows {
+            true => PathBuf::from(set("APPDATA").ok_or(
+                "%APPDATA% is not set: pip and Go keep their settings there; log on as the user, \
+                 or set it",
+            )?),
+            false => set("XDG_CONFIG_HOME").map_or_else(|| home.join(".config"), PathBuf::from),
+        };
+        let npmrc = set("NPM_CONFIG_USERCONFIG").map_or_else(|| home.join(".npmrc"), PathBuf::from);
+        let go = set("GOENV")
+            .filter(|p| p != "off")
             .map_or_else(|| config.join("go").join("env"), PathBuf::from);
-        let git = env("GIT_CONFIG_GLOBAL")
-            .filter(|p| !p.is_empty())
-            .map_or_else(|| home.join(".gitconfig"), PathBuf::from);
-        let files = BTreeMap::from([
+        let git = set("GIT_CONFIG_GLOBAL").map_or_else(|| home.join(".gitconfig"), PathBuf::from);
+        let pip = match windows {
+            true => config.join("pip").join("pip.ini"),
+            false => config.join("pip").join("pip.conf"),
+        };
+        let mut files = BTreeMap::from([
             (Target::Npmrc, npmrc),
-            (Target::Pip, config.join("pip").join("pip.conf")),
+            (Target::Pip, pip),
             (Target::Go, go),
             (Target::Git, git),
-            (
+        ]);
+        // Windows keeps environment variables in the registry, not in files.
+        if !windows {
+            files.insert(
                 Target::EnvironmentD,
                 config.join("environment.d").join("60-switchyard.conf"),
-            ),
-            (Target::Shell, config.join("switchyard").join("env.sh")),
-        ]);
+            );
+            files.insert(Target::Shell, config.join("switchyard").join("env.sh"));
+        }
         Ok(Self {
             files,
-            profile: Some(home.join(".profile")),
+            profile: (!windows).then(|| home.join(".profile")),
             secrets_allowed: true,
         })
     }
 
-    /// The machine-wide files of Linux: pip's and git's system files, `/etc/environment.d/`
-    /// and `/etc/profile.d/`. npm and Go have no machine-wide file of their own here; their
-    /// settings reach every user as environment variables. Secrets are never written at this
-    /// scope.
+    /// The machine-wide files. Linux: pip's and git's system files, `/etc/environment.d/` and
+    /// `/etc/profile.d/`; npm and Go have no machine-wide file of their own there, so their
+    /// settings reach every user as environment variables. Windows: `%ProgramData%\pip\pip.ini`
+    /// and Git for Windows' system file. Secrets are never written at this scope.
     pub fn machine(env: impl Fn(&str) -> Option<String>) -> Self {
-        let git = env("GIT_CONFIG_SYSTEM")
-            .filter(|p| !p.is_empty())
-            .map_or_else(|| PathBuf::from("/etc/gitconfig"), PathBuf::from);
-        let files = BTreeMap::from([
-            (Target::Pip, PathBuf::from("/etc/pip.conf")),
-            (Target::Git, git),
-            (
-                Target::EnvironmentD,
-                PathBuf::from("/etc/environment.d/60-switchyard.conf"),
-            ),
-            (Target::Shell, PathBuf::from("/etc/profile.d/switchyard.sh")),
-        ]);
+        let set = |name: &str| env(name).filter(|value| !value.is_empty());
+        let files = if cfg!(windows) {
+            let data = set("ProgramData").unwrap_or_else(|| "C:\\ProgramData".into());
+            let git = set("GIT_CONFIG_SYSTEM")
+                .unwrap_or_else(|| "C:\\Program Files\\Git\\etc\\gitconfig".into());
+            BTreeMap::from([
+                (Target::Pip, PathBuf::from(data).join("pip").join("pip.ini")),
+                (Target::Git, PathBuf::from(git)),
+            ])
+        } else {
+            let git = set("GIT_CONFIG_SYSTEM").unwrap_or_else(|| "/etc/gitconfig".into());
+            BTreeMap::from([
+                (Target::Pip, PathBuf::from("/etc/pip.conf")),
+                (Target::Git, PathBuf::from(git)),
+                (
+                    Target::EnvironmentD,
+                    PathBuf::from("/etc/environment.d/60-switchyard.conf"),
+                ),
+                (Target::Shell, PathBuf::from("/etc/profile.d/switchyard.sh")),
+            ])
+        };
         Self {
             files,
             profile: None,

@@ -77,6 +77,27 @@ fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|value| !value.is_empty())
 }
 
+/// Where the agent keeps its state by default: Linux `/var/lib/switchyard` (machine) or
+/// `$XDG_STATE_HOME/switchyard` (user); Windows `%ProgramData%\Switchyard` or
+/// `%LOCALAPPDATA%\Switchyard`.
+fn default_state_dir(scope: Scope) -> Result<PathBuf, String> {
+    match (cfg!(windows), scope) {
+        (true, Scope::Machine) => Ok(PathBuf::from(
+            env("ProgramData").unwrap_or_else(|| "C:\\ProgramData".into()),
+        )
+        .join("Switchyard")),
+        (true, Scope::User) => env("LOCALAPPDATA")
+            .map(|folder| PathBuf::from(folder).join("Switchyard"))
+            .ok_or_else(|| "%LOCALAPPDATA% is not set; pass --state-dir".into()),
+        (false, Scope::Machine) => Ok(PathBuf::from("/var/lib/switchyard")),
+        (false, Scope::User) => env("XDG_STATE_HOME")
+            .map(PathBuf::from)
+            .or_else(|| env("HOME").map(|home| PathBuf::from(home).join(".local").join("state")))
+            .map(|folder| folder.join("switchyard"))
+            .ok_or_else(|| "HOME is not set; pass --state-dir".into()),
+    }
+}
+
 /// The agent for `scope`, or why there is none.
 fn agent(cli: &Cli) -> Result<Agent, String> {
     let paths = match cli.scope {
@@ -85,12 +106,7 @@ fn agent(cli: &Cli) -> Result<Agent, String> {
     };
     let state_dir = match (&cli.state_dir, cli.scope) {
         (Some(dir), _) => dir.clone(),
-        (None, Scope::Machine) => PathBuf::from("/var/lib/switchyard"),
-        (None, Scope::User) => env("XDG_STATE_HOME")
-            .map(PathBuf::from)
-            .or_else(|| env("HOME").map(|home| PathBuf::from(home).join(".local").join("state")))
-            .ok_or("HOME is not set; pass --state-dir")?
-            .join("switchyard"),
+        (None, scope) => default_state_dir(scope)?,
     };
     Ok(Agent {
         state: StateDir::new(state_dir),

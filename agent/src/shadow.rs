@@ -105,7 +105,12 @@ mod tests {
 
     #[test]
     fn environment_variables_and_other_files_are_named() {
-        let paths = Paths::user(|name| (name == "HOME").then(|| "/home/ada".to_owned())).unwrap();
+        let paths = Paths::user(|name| match name {
+            "HOME" | "USERPROFILE" => Some("/home/ada".to_owned()),
+            "APPDATA" => Some("/home/ada/AppData/Roaming".to_owned()),
+            _ => None,
+        })
+        .unwrap();
         let env = BTreeMap::from([
             ("GOPROXY".to_owned(), "direct".to_owned()),
             (

@@ -27,9 +27,14 @@ fn profile() -> Profile {
     .unwrap()
 }
 
+/// The user's paths with every variable the platform reads pointing into `home`.
 fn home_paths(home: &Path) -> Paths {
-    let home = home.to_string_lossy().into_owned();
-    Paths::user(|name| (name == "HOME").then(|| home.clone())).unwrap()
+    let env = BTreeMap::from([
+        ("HOME", home.to_owned()),
+        ("USERPROFILE", home.to_owned()),
+        ("APPDATA", home.join("AppData").join("Roaming")),
+    ]);
+    Paths::user(|name| env.get(name).map(|p| p.to_string_lossy().into_owned())).unwrap()
 }
 
 /// Every file under `root`, with its bytes.
@@ -70,10 +75,9 @@ fn apply_is_idempotent_reports_drift_and_restore_gives_back_every_byte() {
         "; mine\r\nsave-exact=true\r\nregistry=https://old/\r\n",
     );
     write(&paths.files[&Target::Git], "[user]\n\tname = Ada\n");
-    write(
-        paths.profile.as_ref().unwrap(),
-        "# profile\nexport EDITOR=vi\n",
-    );
+    if let Some(profile) = &paths.profile {
+        write(profile, "# profile\nexport EDITOR=vi\n");
+    }
     let before = snapshot(home.path());
     let state = StateDir::new(state_root.path().to_owned());
     let plan = plan(&profile());
@@ -273,8 +277,8 @@ proptest! {
                 write(&paths.files[&target], content);
             }
         }
-        if let Some(content) = &profile_text {
-            write(paths.profile.as_ref().unwrap(), content);
+        if let (Some(content), Some(profile)) = (&profile_text, &paths.profile) {
+            write(profile, content);
         }
         let before = snapshot(home.path());
         let state = StateDir::new(state_root.path().to_owned());
