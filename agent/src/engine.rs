@@ -29,6 +29,9 @@ pub struct Paths {
     pub profile: Option<PathBuf>,
     /// Whether secrets may be written (only into a user's own files).
     pub secrets_allowed: bool,
+    /// Where environment variables go on Windows: the registry of the user (`Some(false)`) or
+    /// of the machine (`Some(true)`); `None` where files carry them.
+    pub registry: Option<bool>,
 }
 
 impl Paths {
@@ -77,6 +80,7 @@ impl Paths {
             files,
             profile: (!windows).then(|| home.join(".profile")),
             secrets_allowed: true,
+            registry: windows.then_some(false),
         })
     }
 
@@ -110,6 +114,7 @@ impl Paths {
             files,
             profile: None,
             secrets_allowed: false,
+            registry: cfg!(windows).then_some(true),
         }
     }
 }
@@ -509,6 +514,24 @@ pub fn apply_all(
         }
         outcomes.push(outcome);
     }
+    #[cfg(windows)]
+    if let Some(machine) = paths.registry {
+        use crate::platform::windows;
+        let key = windows::manifest_key(machine);
+        let desired = plan
+            .get(&Target::EnvironmentD)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let entry = manifest.files.get(&key).cloned();
+        if !desired.is_empty() || entry.is_some() {
+            let (outcome, entry) = windows::apply(machine, desired, entry.as_ref());
+            match entry {
+                Some(entry) => manifest.files.insert(key, entry),
+                None => manifest.files.remove(&key),
+            };
+            outcomes.push(outcome);
+        }
+    }
     state.save_manifest(&manifest)?;
     Ok(outcomes)
 }
@@ -522,6 +545,21 @@ pub fn restore_all(state: &StateDir) -> Result<Vec<String>, StateError> {
     let paths: Vec<PathBuf> = manifest.files.keys().cloned().collect();
     for path in paths {
         let entry = manifest.files[&path].clone();
+        if let Some(registry) = path.to_string_lossy().strip_prefix("registry:") {
+            #[cfg(windows)]
+            let undone = crate::platform::windows::restore(registry.starts_with("HKLM"), &entry);
+            #[cfg(not(windows))]
+            let undone = vec![format!(
+                "{registry}: registry values can be restored only on Windows"
+            )];
+            match undone.is_empty() {
+                true => {
+                    manifest.files.remove(&path);
+                }
+                false => problems.extend(undone),
+            }
+            continue;
+        }
         let bytes = match files::read(&path) {
             Ok(bytes) => bytes,
             Err(error) => {

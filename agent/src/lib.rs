@@ -7,6 +7,7 @@ pub mod engine;
 pub mod files;
 pub mod formats;
 pub mod plan;
+pub mod platform;
 pub mod server;
 pub mod shadow;
 pub mod state;

@@ -47,6 +47,7 @@ impl Target {
             Target::Pip => "pip",
             Target::Go => "go",
             Target::Git => "git",
+            Target::EnvironmentD if cfg!(windows) => "registry",
             Target::EnvironmentD => "environment.d",
             Target::Shell => "shell",
         }
@@ -277,14 +278,18 @@ pub fn plan(profile: &Profile) -> BTreeMap<Target, Vec<Setting>> {
             if let Some(url) = url {
                 let url = with_login(url, logins);
                 let secret = is_secret_url(&url);
-                // Many Unix tools read only the lower-case twin.
+                // Many Unix tools read only the lower-case twin; Windows names ignore case.
                 variables.push((name.to_owned(), url.clone(), secret));
-                variables.push((name.to_ascii_lowercase(), url, secret));
+                if !cfg!(windows) {
+                    variables.push((name.to_ascii_lowercase(), url, secret));
+                }
             }
         }
         if let Some(hosts) = proxy.no_proxy.as_ref().filter(|hosts| !hosts.is_empty()) {
             variables.push(("NO_PROXY".into(), hosts.join(","), false));
-            variables.push(("no_proxy".into(), hosts.join(","), false));
+            if !cfg!(windows) {
+                variables.push(("no_proxy".into(), hosts.join(","), false));
+            }
         }
     }
     for (name, value) in &profile.env {
@@ -360,16 +365,17 @@ mod tests {
             .iter()
             .map(|s| s.name.as_str())
             .collect();
-        assert_eq!(
-            env,
-            [
+        let expected: &[&str] = match cfg!(windows) {
+            true => &["HTTPS_PROXY", "NO_PROXY", "GEM_HOST"],
+            false => &[
                 "HTTPS_PROXY",
                 "https_proxy",
                 "NO_PROXY",
                 "no_proxy",
-                "GEM_HOST"
-            ]
-        );
+                "GEM_HOST",
+            ],
+        };
+        assert_eq!(env, expected);
     }
 }
 

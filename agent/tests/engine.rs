@@ -34,7 +34,11 @@ fn home_paths(home: &Path) -> Paths {
         ("USERPROFILE", home.to_owned()),
         ("APPDATA", home.join("AppData").join("Roaming")),
     ]);
-    Paths::user(|name| env.get(name).map(|p| p.to_string_lossy().into_owned())).unwrap()
+    let mut paths =
+        Paths::user(|name| env.get(name).map(|p| p.to_string_lossy().into_owned())).unwrap();
+    // Files only: the registry is one per test process, and tests run in parallel.
+    paths.registry = None;
+    paths
 }
 
 /// Every file under `root`, with its bytes.
@@ -306,6 +310,7 @@ fn machine_scope_writes_system_files_without_secrets() {
         ]),
         profile: None,
         secrets_allowed: false,
+        registry: None,
     };
     let state = StateDir::new(state_root.path().to_owned());
     let (machine, left_out) = switchyard_agent::plan::for_machine(plan(&profile()));
@@ -333,4 +338,44 @@ fn machine_scope_writes_system_files_without_secrets() {
         .contains("index-url = https://pypi.corp.example/simple"));
     restore_all(&state).unwrap();
     assert!(!etc.join("pip.conf").exists());
+}
+
+#[cfg(windows)]
+#[test]
+fn on_windows_variables_go_to_the_user_registry_and_restore_puts_them_back() {
+    use windows_registry::CURRENT_USER;
+    let environment = CURRENT_USER.create("Environment").unwrap();
+    // The user's own NO_PROXY, and no HTTPS_PROXY yet.
+    environment.set_string("NO_PROXY", "mine.example").unwrap();
+    let _ = environment.remove_value("HTTPS_PROXY");
+    let home = tempfile::tempdir().unwrap();
+    let state_root = tempfile::tempdir().unwrap();
+    let mut paths = home_paths(home.path());
+    paths.registry = Some(false);
+    let state = StateDir::new(state_root.path().to_owned());
+    let outcomes = apply_all(&state, &paths, &plan(&profile())).unwrap();
+    let registry = outcomes
+        .iter()
+        .find(|o| o.target == Target::EnvironmentD)
+        .unwrap();
+    assert_eq!(registry.state, TargetState::Ok, "{registry:?}");
+    assert_eq!(
+        environment.get_string("HTTPS_PROXY").unwrap(),
+        "http://proxy.corp.example:3128"
+    );
+    assert_eq!(environment.get_string("NO_PROXY").unwrap(), "localhost");
+    // Again: nothing to change.
+    let again = apply_all(&state, &paths, &plan(&profile())).unwrap();
+    let registry = again
+        .iter()
+        .find(|o| o.target == Target::EnvironmentD)
+        .unwrap();
+    assert_eq!(registry.state, TargetState::Unchanged);
+
+    assert!(restore_all(&state).unwrap().is_empty());
+    assert_eq!(environment.get_string("NO_PROXY").unwrap(), "mine.example");
+    assert!(
+        environment.get_string("HTTPS_PROXY").is_err(),
+        "a value the agent made goes"
+    );
 }

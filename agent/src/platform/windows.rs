@@ -1,0 +1,228 @@
+//! Environment variables on Windows: values under `HKCU\Environment` (user scope) or
+//! `HKLM\SYSTEM\CurrentControlSet\Control\Session Manager\Environment` (machine scope),
+//! `REG_EXPAND_SZ` where the value holds `%VAR%` and `REG_SZ` otherwise, then one
+//! `WM_SETTINGCHANGE` "Environment" broadcast so that new processes see them (running ones
+//! never do). What a value was before the agent first set it is kept, so `restore` puts it back
+//! or removes a value the agent created.
+
+use std::collections::BTreeMap;
+
+use switchyard_proto::devices::TargetState;
+use windows_registry::{Key, Type, CURRENT_USER, LOCAL_MACHINE};
+
+use crate::engine::Outcome;
+use crate::plan::{Setting, Target};
+use crate::state::{Managed, ManagedFile};
+
+/// Where the variables of a scope live.
+fn environment_key(machine: bool) -> windows_registry::Result<Key> {
+    match machine {
+        true => {
+            LOCAL_MACHINE.create("SYSTEM\\CurrentControlSet\\Control\\Session Manager\\Environment")
+        }
+        false => CURRENT_USER.create("Environment"),
+    }
+}
+
+/// The name the manifest keeps the registry values under.
+pub fn manifest_key(machine: bool) -> std::path::PathBuf {
+    std::path::PathBuf::from(match machine {
+        true => "registry:HKLM\\SYSTEM\\CurrentControlSet\\Control\\Session Manager\\Environment",
+        false => "registry:HKCU\\Environment",
+    })
+}
+
+/// A value as kept for restore: its type and text.
+fn read(key: &Key, name: &str) -> Option<Vec<String>> {
+    let kind = match key.get_type(name).ok()? {
+        Type::ExpandString => "REG_EXPAND_SZ",
+        Type::String => "REG_SZ",
+        _ => return None,
+    };
+    Some(vec![kind.to_owned(), key.get_string(name).ok()?])
+}
+
+fn write(key: &Key, name: &str, kind: &str, value: &str) -> windows_registry::Result<()> {
+    match kind {
+        "REG_EXPAND_SZ" => key.set_expand_string(name, value),
+        _ => key.set_string(name, value),
+    }
+}
+
+/// The type a value of ours gets.
+fn kind_for(value: &str) -> &'static str {
+    // `%VAR%` is expanded only in REG_EXPAND_SZ values.
+    match value.matches('%').count() >= 2 {
+        true => "REG_EXPAND_SZ",
+        false => "REG_SZ",
+    }
+}
+
+fn failed(message: String) -> Outcome {
+    Outcome {
+        target: Target::EnvironmentD,
+        state: TargetState::Failed,
+        message: Some(message),
+        drift: Vec::new(),
+    }
+}
+
+/// Sets the variables `desired`, puts those managed before and not now back as they were, and
+/// broadcasts the change once if anything changed. Returns the outcome and the manifest entry.
+pub fn apply(
+    machine: bool,
+    desired: &[Setting],
+    entry: Option<&ManagedFile>,
+) -> (Outcome, Option<ManagedFile>) {
+    let key = match environment_key(machine) {
+        Ok(key) => key,
+        Err(error) => {
+            return (
+                failed(format!(
+                    "cannot open the environment in the registry for writing: {error}"
+                )),
+                entry.cloned(),
+            )
+        }
+    };
+    let mut managed = BTreeMap::new();
+    let mut drift = Vec::new();
+    let mut changed = false;
+    for setting in desired {
+        let value = setting.values.join(" ");
+        if value.contains('\0') {
+            return (
+                failed(format!(
+                    "{}: holds a NUL character; not written",
+                    setting.name
+                )),
+                entry.cloned(),
+            );
+        }
+        let now = read(&key, &setting.name);
+        let original = match entry.and_then(|e| e.settings.get(&setting.id)) {
+            Some(known) => {
+                if now.as_ref().and_then(|v| v.get(1)) != Some(&value) {
+                    drift.push(format!("{} was changed by hand", setting.name));
+                }
+                known.original.clone()
+            }
+            None => now.clone(),
+        };
+        let kind = kind_for(&value);
+        if now.as_deref() != Some(&[kind.to_owned(), value.clone()][..]) {
+            if let Err(error) = write(&key, &setting.name, kind, &value) {
+                return (
+                    failed(format!("cannot set {}: {error}", setting.name)),
+                    entry.cloned(),
+                );
+            }
+            changed = true;
+        }
+        managed.insert(
+            setting.id.clone(),
+            Managed {
+                setting: setting.clone(),
+                original,
+            },
+        );
+    }
+    let retired: Vec<Managed> = entry
+        .iter()
+        .flat_map(|e| e.settings.values())
+        .filter(|m| !managed.contains_key(&m.setting.id))
+        .cloned()
+        .collect();
+    for old in &retired {
+        if let Err(error) = put_back(&key, old) {
+            return (
+                failed(format!("cannot put {} back: {error}", old.setting.name)),
+                entry.cloned(),
+            );
+        }
+        changed = true;
+    }
+    if changed {
+        broadcast();
+    }
+    let outcome = Outcome {
+        target: Target::EnvironmentD,
+        state: if changed {
+            TargetState::Ok
+        } else {
+            TargetState::Unchanged
+        },
+        message: (!drift.is_empty()).then(|| format!("put back: {}", drift.join("; "))),
+        drift,
+    };
+    let entry = (!managed.is_empty()).then(|| ManagedFile {
+        target: Some(Target::EnvironmentD),
+        existed: true,
+        written: String::new(),
+        settings: managed,
+        hook: None,
+    });
+    (outcome, entry)
+}
+
+fn put_back(key: &Key, managed: &Managed) -> windows_registry::Result<()> {
+    match managed.original.as_deref() {
+        Some([kind, value]) => write(key, &managed.setting.name, kind, value),
+        _ => match key.remove_value(&managed.setting.name) {
+            // Gone already: as good as removed.
+            Err(_) if read(key, &managed.setting.name).is_none() => Ok(()),
+            other => other,
+        },
+    }
+}
+
+/// Puts every variable the agent set back as it was; returns what could not be.
+pub fn restore(machine: bool, entry: &ManagedFile) -> Vec<String> {
+    let key = match environment_key(machine) {
+        Ok(key) => key,
+        Err(error) => {
+            return vec![format!(
+                "cannot open the environment in the registry: {error}"
+            )]
+        }
+    };
+    let problems: Vec<String> = entry
+        .settings
+        .values()
+        .filter_map(|m| {
+            put_back(&key, m)
+                .err()
+                .map(|e| format!("cannot put {} back: {e}", m.setting.name))
+        })
+        .collect();
+    broadcast();
+    problems
+}
+
+/// Tells running programs (Explorer above all) that the environment changed, so the processes
+/// they start see it. A short timeout, and hung windows skipped: this never hangs.
+#[allow(unsafe_code)]
+fn broadcast() {
+    use windows_sys::Win32::UI::WindowsAndMessaging::{
+        SendMessageTimeoutW, HWND_BROADCAST, SMTO_ABORTIFHUNG, WM_SETTINGCHANGE,
+    };
+    let area: Vec<u16> = "Environment"
+        .encode_utf16()
+        .chain(std::iter::once(0))
+        .collect();
+    let mut result = 0;
+    // SAFETY: `area` is a NUL-terminated UTF-16 string that outlives the call; the result
+    // pointer is a valid local; HWND_BROADCAST with SMTO_ABORTIFHUNG and a 1 s timeout returns
+    // without waiting on hung windows.
+    unsafe {
+        SendMessageTimeoutW(
+            HWND_BROADCAST,
+            WM_SETTINGCHANGE,
+            0,
+            area.as_ptr() as isize,
+            SMTO_ABORTIFHUNG,
+            1000,
+            &mut result,
+        );
+    }
+}
