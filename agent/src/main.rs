@@ -194,8 +194,14 @@ fn run(agent: &Agent) -> ExitCode {
 /// What each client will read, and what gets in the way.
 fn doctor(agent: &Agent) -> String {
     use std::fmt::Write as _;
-    let manifest = agent.state.manifest().unwrap_or_default();
     let mut out = String::new();
+    let manifest = match agent.state.manifest() {
+        Ok(manifest) => manifest,
+        Err(error) => {
+            let _ = writeln!(out, "{error}");
+            Default::default()
+        }
+    };
     for (&target, path) in &agent.paths.files {
         let settings: Vec<_> = manifest
             .files
