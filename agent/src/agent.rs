@@ -116,15 +116,7 @@ struct Verified {
 }
 
 fn trusted(sets: &[Signed]) -> Result<TrustedKeys, AgentError> {
-    let (first, rest) = sets
-        .split_first()
-        .ok_or_else(|| AgentError::Refused("no server key is trusted yet".into()))?;
-    let mut keys = TrustedKeys::pin(first).map_err(|e| AgentError::Refused(e.to_string()))?;
-    for next in rest {
-        keys.advance(next)
-            .map_err(|e| AgentError::Refused(e.to_string()))?;
-    }
-    Ok(keys)
+    TrustedKeys::from_chain(sets).map_err(|e| AgentError::Refused(e.to_string()))
 }
 
 impl Agent {

@@ -153,6 +153,19 @@ impl TrustedKeys {
         })
     }
 
+    /// Trusts a chain of key sets, oldest first, as a machine receives it at enrollment: the
+    /// first pinned, each later one followed.
+    pub fn from_chain(chain: &[Signed]) -> Result<Self, KeySetError> {
+        let (first, rest) = chain
+            .split_first()
+            .ok_or_else(|| KeySetError::Malformed("the chain holds no key set".into()))?;
+        let mut keys = Self::pin(first)?;
+        for next in rest {
+            keys.advance(next)?;
+        }
+        Ok(keys)
+    }
+
     /// Moves to the next key set, which must be signed by a key trusted now. The keys it
     /// replaces are trusted no more.
     pub fn advance(&mut self, signed: &Signed) -> Result<(), KeySetError> {

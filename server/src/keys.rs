@@ -83,20 +83,14 @@ fn created(
         .with_detail("public_key", record.public_key.as_str())
 }
 
-/// The key-set version of the current signing key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SigningKeyVersion(pub u64);
-
-/// Which key signs deliveries now, without opening it.
-pub async fn current_version(store: &dyn Store) -> Result<SigningKeyVersion, KeysError> {
-    let latest = store.latest_signing_key().await?.ok_or(KeysError::NoKey)?;
-    Ok(SigningKeyVersion(latest.version))
+/// The record of the key that signs deliveries now, still sealed.
+pub async fn current_record(store: &dyn Store) -> Result<SigningKeyRecord, KeysError> {
+    store.latest_signing_key().await?.ok_or(KeysError::NoKey)
 }
 
 /// The key that signs deliveries now.
 pub async fn current_key(store: &dyn Store, sealer: &SecretBox) -> Result<ServerKey, KeysError> {
-    let latest = store.latest_signing_key().await?.ok_or(KeysError::NoKey)?;
-    Ok(open_signing_key(&latest, sealer)?)
+    Ok(open_signing_key(&current_record(store).await?, sealer)?)
 }
 
 /// The signed key sets after version `after`, oldest first: what a machine that trusts

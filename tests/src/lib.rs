@@ -520,11 +520,8 @@ impl TestDevice {
         }
         let enrollment: switchyard_proto::devices::Enrollment =
             serde_json::from_value(body).expect("an enrollment");
-        let (first, rest) = enrollment.key_sets.split_first().expect("a key set");
-        let mut trusted = switchyard_proto::delivery::TrustedKeys::pin(first).expect("pinned");
-        for next in rest {
-            trusted.advance(next).expect("a valid key-set chain");
-        }
+        let trusted = switchyard_proto::delivery::TrustedKeys::from_chain(&enrollment.key_sets)
+            .expect("a valid key-set chain");
         Ok(Self {
             id: enrollment.device_id,
             key,

@@ -10,17 +10,18 @@ use actix_web::{get, web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use switchyard_proto::delivery::Delivery;
 use switchyard_proto::signing::{Signed, PROFILE_CONTEXT};
-use switchyard_proto::{ErrorBody, FieldProblem, Profile};
+use switchyard_proto::{ErrorBody, FieldProblem};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::time::Instant;
 use utoipa::IntoParams;
 
 use super::device_auth::DeviceCaller;
 use super::error::ApiError;
-use super::profiles::open;
+use super::profiles::effective_of;
 use super::AppState;
 use crate::domain::devices::DeviceRecord;
 use crate::domain::profiles::{ProfileTarget, VersionRecord};
+use crate::domain::signing::{open_signing_key, SigningKeyRecord};
 use crate::keys;
 
 /// How long a profile request waits when `wait` is not given.
@@ -40,7 +41,8 @@ pub struct ProfileQuery {
 struct Snapshot {
     baseline: Option<VersionRecord>,
     overlay: Option<VersionRecord>,
-    key: keys::SigningKeyVersion,
+    /// The signing key, still sealed: opened only when an envelope is signed.
+    key: SigningKeyRecord,
 }
 
 impl Snapshot {
@@ -55,7 +57,7 @@ impl Snapshot {
                 .store
                 .latest_version(&device.environment, &role)
                 .await?,
-            key: keys::current_version(state.store.as_ref()).await?,
+            key: keys::current_record(state.store.as_ref()).await?,
         })
     }
 
@@ -72,21 +74,12 @@ impl Snapshot {
             device.machine_role,
             Self::version(&self.baseline),
             Self::version(&self.overlay),
-            self.key.0
+            self.key.version
         )
     }
 
     async fn envelope(&self, state: &AppState, device: &DeviceRecord) -> Result<Signed, ApiError> {
-        let baseline = match &self.baseline {
-            Some(version) => open(state, &version.document)?,
-            None => Profile::default(),
-        };
-        let overlay = self
-            .overlay
-            .as_ref()
-            .map(|version| open(state, &version.document))
-            .transpose()?;
-        let (profile, _) = baseline.effective(overlay.as_ref());
+        let (profile, _) = effective_of(state, self.baseline.as_ref(), self.overlay.as_ref())?;
         let now = state.clock.now();
         let delivery = Delivery {
             device_id: device.id,
@@ -99,7 +92,7 @@ impl Snapshot {
             expires_at: now + state.delivery_ttl,
             profile,
         };
-        let key = keys::current_key(state.store.as_ref(), &state.sealer).await?;
+        let key = open_signing_key(&self.key, &state.sealer).map_err(keys::KeysError::from)?;
         Ok(Signed::sign(PROFILE_CONTEXT, &delivery, &key.key))
     }
 }

@@ -5,6 +5,8 @@
 //! version; a rollback publishes an old version's content again. In protected environments
 //! both open a change request that a second person approves (`change_requests.rs`).
 
+use std::collections::BTreeMap;
+
 use actix_web::http::header;
 use actix_web::{get, post, put, web, HttpRequest, HttpResponse};
 use serde::Deserialize;
@@ -52,6 +54,23 @@ async fn resolve(
 
 pub(super) fn open(state: &AppState, document: &str) -> Result<Profile, ApiError> {
     unseal(document, &state.sealer).map_err(|e| ApiError::Internal(Box::new(e)))
+}
+
+/// The effective profile of a baseline version (none: not published yet) and an overlay
+/// version, and where each setting comes from.
+pub(super) fn effective_of(
+    state: &AppState,
+    baseline: Option<&VersionRecord>,
+    overlay: Option<&VersionRecord>,
+) -> Result<(Profile, BTreeMap<String, switchyard_proto::profile::Origin>), ApiError> {
+    let baseline = match baseline {
+        Some(version) => open(state, &version.document)?,
+        None => Profile::default(),
+    };
+    let overlay = overlay
+        .map(|version| open(state, &version.document))
+        .transpose()?;
+    Ok(baseline.effective(overlay.as_ref()))
 }
 
 /// The profile a version holds; version 0 is the empty profile before the first publish.
@@ -715,15 +734,7 @@ pub async fn effective(
         }
         None => None,
     };
-    let baseline_profile = match &baseline {
-        Some(version) => open(&state, &version.document)?,
-        None => Profile::default(),
-    };
-    let overlay_profile = overlay
-        .as_ref()
-        .map(|version| open(&state, &version.document))
-        .transpose()?;
-    let (profile, origins) = baseline_profile.effective(overlay_profile.as_ref());
+    let (profile, origins) = effective_of(&state, baseline.as_ref(), overlay.as_ref())?;
     Ok(HttpResponse::Ok().json(EffectiveProfile {
         environment: environment.name,
         machine_role: role,
