@@ -40,6 +40,18 @@ pub enum AgentError {
     Config(String),
 }
 
+/// Held while a sync writes files, the registry and the manifest.
+static WRITING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Waits until no sync is writing and keeps it so while the guard lives: a stopping agent
+/// takes it, then ends its process without waiting for a long-poll to return, so that a stop
+/// never leaves a file written and its manifest entry not.
+pub fn hold_writes() -> std::sync::MutexGuard<'static, ()> {
+    WRITING
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// What this machine says about itself at enrollment.
 #[derive(Debug, Clone)]
 pub struct MachineFacts {
@@ -175,6 +187,7 @@ impl Agent {
             self.state.save_envelope(&envelope)?;
         }
         let (plan, left_out) = self.plan(&delivery);
+        let writing = hold_writes();
         let mut outcomes = engine::apply_all(&self.state, &self.paths, &plan)?;
         for outcome in &mut outcomes {
             if outcome.target == Target::Shell && !left_out.is_empty() {
@@ -223,6 +236,7 @@ impl Agent {
                 })
                 .collect(),
         })?;
+        drop(writing);
         let report = StatusReport {
             sequence: delivery.sequence,
             baseline_version: delivery.baseline_version,

@@ -6,6 +6,7 @@ pub mod clock;
 pub mod engine;
 pub mod files;
 pub mod formats;
+pub mod log;
 pub mod plan;
 pub mod platform;
 pub mod server;

@@ -17,14 +17,15 @@ use switchyard_agent::state::StateDir;
 use switchyard_proto::devices::TargetState;
 
 mod diff;
+mod service;
 
 /// Keeps this machine's package proxy and mirror settings in sync with a Switchyard server.
 #[derive(Debug, Parser)]
 #[command(name = "switchyard-agent", version, about, after_help = EXIT_CODES)]
 struct Cli {
-    /// Whose settings to manage: the current user's or the whole machine's.
-    #[arg(long, value_enum, default_value_t = Scope::User, global = true)]
-    scope: Scope,
+    /// Whose settings to manage: the current user's (the default) or the whole machine's.
+    #[arg(long, value_enum, global = true)]
+    scope: Option<Scope>,
 
     /// Folder for the agent's own state (device key, last envelope, backups).
     #[arg(long, value_name = "DIR", global = true)]
@@ -71,6 +72,27 @@ enum Command {
     Doctor,
     /// Undo everything the agent ever wrote.
     Restore,
+    /// Run the agent in the background from boot: a Windows service (machine scope), or a
+    /// systemd unit (a system unit with `--scope machine`, else a user unit).
+    Service {
+        #[command(subcommand)]
+        action: ServiceAction,
+    },
+}
+
+#[derive(Debug, Clone, Copy, Subcommand)]
+enum ServiceAction {
+    /// Register the service (or unit) to start at boot.
+    Install,
+    /// Stop and remove it.
+    Uninstall,
+    /// Start it now.
+    Start,
+    /// Stop it; a sync that is writing finishes first.
+    Stop,
+    /// What the Windows service manager starts.
+    #[command(hide = true)]
+    Run,
 }
 
 fn env(name: &str) -> Option<String> {
@@ -98,15 +120,30 @@ fn default_state_dir(scope: Scope) -> Result<PathBuf, String> {
     }
 }
 
+/// The scope asked for: a Windows service manages the machine, everything else the user
+/// unless told otherwise.
+fn scope(cli: &Cli) -> Result<Scope, String> {
+    let service = matches!(cli.command, Command::Service { .. });
+    match (cli.scope, cfg!(windows) && service) {
+        (Some(Scope::User), true) => Err(
+            "a Windows service manages the machine's settings; a user's are kept by \
+             `switchyard-agent sync` in a logon task (see the README)"
+                .into(),
+        ),
+        (None, true) => Ok(Scope::Machine),
+        (scope, _) => Ok(scope.unwrap_or(Scope::User)),
+    }
+}
+
 /// The agent for `scope`, or why there is none.
-fn agent(cli: &Cli) -> Result<Agent, String> {
-    let paths = match cli.scope {
+fn agent(cli: &Cli, scope: Scope) -> Result<Agent, String> {
+    let paths = match scope {
         Scope::User => Paths::user(env)?,
         Scope::Machine => Paths::machine(env),
     };
-    let state_dir = match (&cli.state_dir, cli.scope) {
-        (Some(dir), _) => dir.clone(),
-        (None, scope) => default_state_dir(scope)?,
+    let state_dir = match &cli.state_dir {
+        Some(dir) => std::path::absolute(dir).map_err(|error| format!("--state-dir: {error}"))?,
+        None => default_state_dir(scope)?,
     };
     Ok(Agent {
         state: StateDir::new(state_dir),
@@ -163,10 +200,29 @@ fn sync_once(agent: &Agent, wait: u64) -> Result<u8, AgentError> {
     Ok(if failed { 6 } else { 0 })
 }
 
+/// Ends the process on SIGTERM or SIGINT, but never while a sync is writing.
+#[cfg(unix)]
+fn stop_on_signals() -> Result<(), String> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT])
+        .map_err(|error| format!("cannot listen for signals: {error}"))?;
+    std::thread::spawn(move || {
+        if signals.forever().next().is_some() {
+            let _held = switchyard_agent::agent::hold_writes();
+            std::process::exit(0);
+        }
+    });
+    Ok(())
+}
+
 /// Keeps syncing: each round waits on the server for a change; errors back off
 /// exponentially, with jitter, up to five minutes.
 #[allow(clippy::print_stdout, clippy::print_stderr)]
 fn run(agent: &Agent) -> ExitCode {
+    #[cfg(unix)]
+    if let Err(problem) = stop_on_signals() {
+        return fail(1, &problem);
+    }
     let never = std::sync::atomic::AtomicBool::new(false);
     let fatal = agent.run(60, &never, |round, pause| match (round, pause) {
         (Ok(synced), _) if synced.fetched_new => println!(
@@ -244,7 +300,11 @@ fn doctor(agent: &Agent) -> String {
 #[allow(clippy::print_stdout)]
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let agent = match agent(&cli) {
+    let scope = match scope(&cli) {
+        Ok(scope) => scope,
+        Err(problem) => return fail(2, &problem),
+    };
+    let agent = match agent(&cli, scope) {
         Ok(agent) => agent,
         Err(problem) => return fail(2, &problem),
     };
@@ -298,6 +358,17 @@ fn main() -> ExitCode {
         Command::Doctor => {
             print!("{}", doctor(&agent));
             Ok(0)
+        }
+        Command::Service { action } => {
+            return match service::act(*action, scope == Scope::Machine, agent) {
+                Ok(said) => {
+                    if !said.is_empty() {
+                        println!("{said}");
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(problem) => fail(1, &problem),
+            }
         }
     };
     match outcome {

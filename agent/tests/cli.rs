@@ -12,7 +12,7 @@ fn help_lists_every_command() {
     assert!(output.status.success());
     let help = String::from_utf8(output.stdout).unwrap();
     for command in [
-        "enroll", "sync", "run", "status", "diff", "doctor", "restore",
+        "enroll", "sync", "run", "status", "diff", "doctor", "restore", "service",
     ] {
         assert!(help.contains(command), "{command} missing from:\n{help}");
     }
@@ -160,4 +160,68 @@ fn a_disk_that_refuses_writes_leaves_every_file_whole_and_says_so() {
         std::fs::read_to_string(&npmrc).unwrap(),
         "registry=https://old/\n"
     );
+}
+
+/// Without a running systemd (as in a container) `systemctl` fails after the unit is written;
+/// with one it succeeds. Either way the unit must be one systemd accepts.
+#[cfg(unix)]
+#[test]
+fn service_install_writes_a_unit_systemd_accepts_and_uninstall_removes_it() {
+    let home = tempfile::tempdir().unwrap();
+    let agent = |action: &str| {
+        let output = Command::new(BINARY)
+            .env("HOME", home.path())
+            .env_remove("XDG_CONFIG_HOME")
+            .arg("--state-dir")
+            .arg(home.path().join("state"))
+            .args(["service", action])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert!(
+            output.status.success()
+                || (output.status.code() == Some(1) && stderr.contains(" but `systemctl --user")),
+            "{action}: {stderr}"
+        );
+    };
+    agent("install");
+    let unit = home
+        .path()
+        .join(".config/systemd/user/switchyard-agent.service");
+    let text = std::fs::read_to_string(&unit).unwrap();
+    let state = home.path().join("state");
+    assert!(
+        text.contains(&format!(
+            "ExecStart=\"{BINARY}\" \"--scope\" \"user\" \"--state-dir\" \"{}\" \"run\"\n",
+            state.display()
+        )),
+        "{text}"
+    );
+    let verified = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&unit)
+        .output()
+        .expect("systemd-analyze (Debian package systemd) checks the unit");
+    assert!(
+        verified.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verified.stderr)
+    );
+    agent("uninstall");
+    assert!(!unit.exists());
+}
+
+#[test]
+fn service_run_by_hand_says_what_starts_it() {
+    let home = tempfile::tempdir().unwrap();
+    let output = Command::new(BINARY)
+        .env("HOME", home.path())
+        .arg("--state-dir")
+        .arg(home.path().join("state"))
+        .args(["service", "run"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("service manager"), "{stderr}");
 }
