@@ -91,11 +91,11 @@ impl Paths {
     pub fn machine(env: impl Fn(&str) -> Option<String>) -> Self {
         let set = |name: &str| env(name).filter(|value| !value.is_empty());
         let files = if cfg!(windows) {
-            let data = set("ProgramData").unwrap_or_else(|| "C:\\ProgramData".into());
+            let data = program_data(&env);
             let git = set("GIT_CONFIG_SYSTEM")
                 .unwrap_or_else(|| "C:\\Program Files\\Git\\etc\\gitconfig".into());
             BTreeMap::from([
-                (Target::Pip, PathBuf::from(data).join("pip").join("pip.ini")),
+                (Target::Pip, data.join("pip").join("pip.ini")),
                 (Target::Git, PathBuf::from(git)),
             ])
         } else {
@@ -117,6 +117,20 @@ impl Paths {
             registry: cfg!(windows).then_some(true),
         }
     }
+}
+
+/// Windows' folder for machine-wide program data (`C:\ProgramData`), as the system records it:
+/// a service's environment may name another folder, or none.
+pub fn program_data(env: impl Fn(&str) -> Option<String>) -> PathBuf {
+    #[cfg(windows)]
+    if let Some(recorded) = crate::platform::windows::program_data() {
+        return recorded;
+    }
+    PathBuf::from(
+        env("ProgramData")
+            .filter(|value| !value.is_empty())
+            .unwrap_or_else(|| "C:\\ProgramData".into()),
+    )
 }
 
 /// How one target went.

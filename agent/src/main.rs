@@ -104,10 +104,9 @@ fn env(name: &str) -> Option<String> {
 /// `%LOCALAPPDATA%\Switchyard`.
 fn default_state_dir(scope: Scope) -> Result<PathBuf, String> {
     match (cfg!(windows), scope) {
-        (true, Scope::Machine) => Ok(PathBuf::from(
-            env("ProgramData").unwrap_or_else(|| "C:\\ProgramData".into()),
-        )
-        .join("Switchyard")),
+        (true, Scope::Machine) => {
+            Ok(switchyard_agent::engine::program_data(env).join("Switchyard"))
+        }
         (true, Scope::User) => env("LOCALAPPDATA")
             .map(|folder| PathBuf::from(folder).join("Switchyard"))
             .ok_or_else(|| "%LOCALAPPDATA% is not set; pass --state-dir".into()),

@@ -340,10 +340,15 @@ fn machine_scope_writes_system_files_without_secrets() {
     assert!(!etc.join("pip.conf").exists());
 }
 
+/// The tests that change the user's registry environment take turns.
+#[cfg(windows)]
+static REGISTRY: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[cfg(windows)]
 #[test]
 fn on_windows_variables_go_to_the_user_registry_and_restore_puts_them_back() {
     use windows_registry::CURRENT_USER;
+    let _turn = REGISTRY.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let environment = CURRENT_USER.create("Environment").unwrap();
     // The user's own NO_PROXY, and no HTTPS_PROXY yet.
     environment.set_string("NO_PROXY", "mine.example").unwrap();
@@ -378,4 +383,52 @@ fn on_windows_variables_go_to_the_user_registry_and_restore_puts_them_back() {
         environment.get_string("HTTPS_PROXY").is_err(),
         "a value the agent made goes"
     );
+}
+
+#[cfg(windows)]
+#[test]
+fn on_windows_a_variable_the_registry_refuses_leaves_every_variable_as_it_was() {
+    use windows_registry::CURRENT_USER;
+    let _turn = REGISTRY.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let environment = CURRENT_USER.create("Environment").unwrap();
+    environment
+        .set_string("HTTP_PROXY", "http://mine.example:8080")
+        .unwrap();
+    let before: Vec<_> = ["HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"]
+        .iter()
+        .map(|name| environment.get_string(name).ok())
+        .collect();
+    let home = tempfile::tempdir().unwrap();
+    let state_root = tempfile::tempdir().unwrap();
+    let mut paths = home_paths(home.path());
+    paths.registry = Some(false);
+    let state = StateDir::new(state_root.path().to_owned());
+    let mut plan = plan(&profile());
+    let variables = plan.get_mut(&Target::EnvironmentD).unwrap();
+    // Longer than any registry value name may be: the write fails after the others.
+    let mut refused = variables[0].clone();
+    refused.name = "X".repeat(20_000);
+    refused.key = refused.name.clone();
+    refused.id = refused.name.clone();
+    variables.push(refused);
+    let outcomes = apply_all(&state, &paths, &plan).unwrap();
+    let registry = outcomes
+        .iter()
+        .find(|o| o.target == Target::EnvironmentD)
+        .unwrap();
+    assert_eq!(registry.state, TargetState::Failed, "{registry:?}");
+    assert!(
+        registry
+            .message
+            .as_deref()
+            .unwrap()
+            .contains("nothing changed"),
+        "{registry:?}"
+    );
+    let after: Vec<_> = ["HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"]
+        .iter()
+        .map(|name| environment.get_string(name).ok())
+        .collect();
+    assert_eq!(after, before, "no variable half-applied");
+    environment.remove_value("HTTP_PROXY").unwrap();
 }

@@ -24,6 +24,18 @@ fn environment_key(machine: bool) -> windows_registry::Result<Key> {
     }
 }
 
+/// `%ProgramData%` as the system records it for every process, services included.
+pub fn program_data() -> Option<std::path::PathBuf> {
+    let recorded = LOCAL_MACHINE
+        .open("SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion\\ProfileList")
+        .ok()?
+        .get_string("ProgramData")
+        .ok()?;
+    let drive = std::env::var("SystemDrive").unwrap_or_else(|_| "C:".into());
+    let expanded = recorded.replace("%SystemDrive%", &drive);
+    (!expanded.contains('%') && !expanded.is_empty()).then(|| expanded.into())
+}
+
 /// The name the manifest keeps the registry values under.
 pub fn manifest_key(machine: bool) -> std::path::PathBuf {
     std::path::PathBuf::from(match machine {
@@ -88,17 +100,31 @@ pub fn apply(
     let mut managed = BTreeMap::new();
     let mut drift = Vec::new();
     let mut changed = false;
+    // What this round overwrote, so that a failure half-way puts it back: the registry
+    // holds all of a profile's variables or none of them.
+    let mut overwritten: Vec<(String, Option<Vec<String>>)> = Vec::new();
+    let undo = |overwritten: &[(String, Option<Vec<String>>)]| {
+        for (name, before) in overwritten.iter().rev() {
+            let _ = match before.as_deref() {
+                Some([kind, value]) => write(&key, name, kind, value),
+                _ => key.remove_value(name),
+            };
+        }
+    };
+    if let Some(setting) = desired
+        .iter()
+        .find(|s| s.values.iter().any(|v| v.contains('\0')))
+    {
+        return (
+            failed(format!(
+                "{}: holds a NUL character; nothing written",
+                setting.name
+            )),
+            entry.cloned(),
+        );
+    }
     for setting in desired {
         let value = setting.values.join(" ");
-        if value.contains('\0') {
-            return (
-                failed(format!(
-                    "{}: holds a NUL character; not written",
-                    setting.name
-                )),
-                entry.cloned(),
-            );
-        }
         let now = read(&key, &setting.name);
         let original = match entry.and_then(|e| e.settings.get(&setting.id)) {
             Some(known) => {
@@ -112,11 +138,16 @@ pub fn apply(
         let kind = kind_for(&value);
         if now.as_deref() != Some(&[kind.to_owned(), value.clone()][..]) {
             if let Err(error) = write(&key, &setting.name, kind, &value) {
+                undo(&overwritten);
                 return (
-                    failed(format!("cannot set {}: {error}", setting.name)),
+                    failed(format!(
+                        "cannot set {}: {error}; nothing changed",
+                        setting.name
+                    )),
                     entry.cloned(),
                 );
             }
+            overwritten.push((setting.name.clone(), now.clone()));
             changed = true;
         }
         managed.insert(
@@ -134,12 +165,18 @@ pub fn apply(
         .cloned()
         .collect();
     for old in &retired {
+        let before = read(&key, &old.setting.name);
         if let Err(error) = put_back(&key, old) {
+            undo(&overwritten);
             return (
-                failed(format!("cannot put {} back: {error}", old.setting.name)),
+                failed(format!(
+                    "cannot put {} back: {error}; nothing changed",
+                    old.setting.name
+                )),
                 entry.cloned(),
             );
         }
+        overwritten.push((old.setting.name.clone(), before));
         changed = true;
     }
     if changed {
