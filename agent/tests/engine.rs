@@ -348,7 +348,9 @@ static REGISTRY: std::sync::Mutex<()> = std::sync::Mutex::new(());
 #[test]
 fn on_windows_variables_go_to_the_user_registry_and_restore_puts_them_back() {
     use windows_registry::CURRENT_USER;
-    let _turn = REGISTRY.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _turn = REGISTRY
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let environment = CURRENT_USER.create("Environment").unwrap();
     // The user's own NO_PROXY, and no HTTPS_PROXY yet.
     environment.set_string("NO_PROXY", "mine.example").unwrap();
@@ -389,7 +391,9 @@ fn on_windows_variables_go_to_the_user_registry_and_restore_puts_them_back() {
 #[test]
 fn on_windows_a_variable_the_registry_refuses_leaves_every_variable_as_it_was() {
     use windows_registry::CURRENT_USER;
-    let _turn = REGISTRY.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _turn = REGISTRY
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let environment = CURRENT_USER.create("Environment").unwrap();
     environment
         .set_string("HTTP_PROXY", "http://mine.example:8080")

@@ -8,6 +8,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)] // tests fail loudly by design
 
+mod msi;
 mod prefix;
 mod relay;
 mod service;
