@@ -65,10 +65,13 @@ fn set_permissions(temporary: &Path, target: &Path, owner_only: bool) -> io::Res
     fs::set_permissions(temporary, fs::Permissions::from_mode(mode))
 }
 
-#[cfg(not(unix))]
-fn set_permissions(_temporary: &Path, _target: &Path, _owner_only: bool) -> io::Result<()> {
-    // Windows: files in the user's profile are the user's by inheritance.
-    Ok(())
+#[cfg(windows)]
+fn set_permissions(temporary: &Path, _target: &Path, owner_only: bool) -> io::Result<()> {
+    // Otherwise the file takes its folder's inherited access list, as the user's own do.
+    match owner_only {
+        true => crate::platform::windows::owner_only(temporary),
+        false => Ok(()),
+    }
 }
 
 /// Makes the rename durable where the platform allows.
