@@ -95,6 +95,21 @@ pub struct Synced {
     pub outcomes: Vec<Outcome>,
 }
 
+impl Synced {
+    /// One line saying what was applied, for the console and the log.
+    pub fn applied_line(&self) -> String {
+        let delivery = &self.delivery;
+        format!(
+            "applied {} / {}: baseline version {}, overlay version {} (sequence {})",
+            delivery.environment,
+            delivery.machine_role,
+            delivery.baseline_version,
+            delivery.overlay_version,
+            delivery.sequence
+        )
+    }
+}
+
 /// The agent with its folder and the files it manages.
 #[derive(Debug, Clone)]
 pub struct Agent {

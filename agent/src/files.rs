@@ -134,6 +134,32 @@ mod tests {
         fs::remove_dir_all(folder).unwrap();
     }
 
+    /// Another program holding the file open without sharing it: the write fails with the
+    /// system's reason, the file keeps its bytes, no temporary is left.
+    #[cfg(windows)]
+    #[test]
+    fn a_file_another_program_holds_open_is_left_as_it_was() {
+        use std::os::windows::fs::OpenOptionsExt as _;
+        let folder = tempfile_dir();
+        let path = folder.join(".npmrc");
+        fs::write(&path, b"registry=https://mine/\r\n").unwrap();
+        let held = fs::OpenOptions::new()
+            .read(true)
+            .share_mode(0)
+            .open(&path)
+            .unwrap();
+        let refused = write_atomically(&path, b"registry=https://r/\r\n", true);
+        assert!(refused.is_err(), "{refused:?}");
+        drop(held);
+        assert_eq!(fs::read(&path).unwrap(), b"registry=https://mine/\r\n");
+        assert_eq!(
+            fs::read_dir(&folder).unwrap().count(),
+            1,
+            "no temporary left"
+        );
+        fs::remove_dir_all(folder).unwrap();
+    }
+
     fn tempfile_dir() -> std::path::PathBuf {
         let folder =
             std::env::temp_dir().join(format!("switchyard-files-{}", uuid::Uuid::new_v4()));

@@ -188,14 +188,7 @@ fn sync_once(agent: &Agent, wait: u64) -> Result<u8, AgentError> {
             ),
         }
     }
-    println!(
-        "applied {} / {}: baseline version {}, overlay version {} (sequence {})",
-        synced.delivery.environment,
-        synced.delivery.machine_role,
-        synced.delivery.baseline_version,
-        synced.delivery.overlay_version,
-        synced.delivery.sequence
-    );
+    println!("{}", synced.applied_line());
     Ok(if failed { 6 } else { 0 })
 }
 
@@ -224,14 +217,7 @@ fn run(agent: &Agent) -> ExitCode {
     }
     let never = std::sync::atomic::AtomicBool::new(false);
     let fatal = agent.run(60, &never, |round, pause| match (round, pause) {
-        (Ok(synced), _) if synced.fetched_new => println!(
-            "applied {} / {}: baseline version {}, overlay version {} (sequence {})",
-            synced.delivery.environment,
-            synced.delivery.machine_role,
-            synced.delivery.baseline_version,
-            synced.delivery.overlay_version,
-            synced.delivery.sequence
-        ),
+        (Ok(synced), _) if synced.fetched_new => println!("{}", synced.applied_line()),
         (Err(error), Some(pause)) => {
             eprintln!(
                 "switchyard-agent: {error}; trying again in {}s",

@@ -282,14 +282,7 @@ fn work(context: &Context) -> Option<AgentError> {
         }
     }
     agent.run(WAIT_SECS, &STOP, |round, pause| match (round, pause) {
-        (Ok(synced), _) if synced.fetched_new => log.line(&format!(
-            "applied {} / {}: baseline version {}, overlay version {} (sequence {})",
-            synced.delivery.environment,
-            synced.delivery.machine_role,
-            synced.delivery.baseline_version,
-            synced.delivery.overlay_version,
-            synced.delivery.sequence
-        )),
+        (Ok(synced), _) if synced.fetched_new => log.line(&synced.applied_line()),
         (Err(error), Some(pause)) => {
             log.line(&format!("{error}; trying again in {}s", pause.as_secs()))
         }
