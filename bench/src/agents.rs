@@ -1,0 +1,251 @@
+//! Simulated agents: each enrolls with a key of its own, then long-polls its profile over its
+//! own connection and verifies what it receives, as the real agent does.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ed25519_dalek::SigningKey;
+use futures_util::stream::{self, StreamExt as _};
+use reqwest::{Client, StatusCode};
+use serde_json::json;
+use switchyard_proto::delivery::{open_envelope, Expectations, TrustedKeys, DEFAULT_CLOCK_SKEW};
+use switchyard_proto::devices::Enrollment;
+use switchyard_proto::signing::{encode_public_key, DeviceAuthorization, DeviceRequest, Signed};
+use uuid::Uuid;
+
+/// One simulated machine.
+#[derive(Debug)]
+pub struct Agent {
+    id: Uuid,
+    key: SigningKey,
+    trusted: TrustedKeys,
+    /// The server it talks to.
+    server: String,
+    /// What it holds: the envelope's ETag and sequence.
+    etag: String,
+    sequence: u64,
+}
+
+/// When one agent got the new profile, counted from the publish.
+#[derive(Debug, Clone, Copy)]
+pub struct Arrival {
+    /// The response arrived.
+    pub received: Duration,
+    /// Its signature and claims were checked.
+    pub verified: Duration,
+}
+
+/// A client that opens a connection per request in flight and never goes through a proxy.
+pub fn client() -> Client {
+    Client::builder()
+        .no_proxy()
+        .connect_timeout(Duration::from_secs(30))
+        // Before the server's keep-alive (5 s) closes them from its side.
+        .pool_idle_timeout(Duration::from_secs(2))
+        .timeout(Duration::from_secs(600))
+        .build()
+        .unwrap_or_else(|_| Client::new())
+}
+
+/// The load generator's one wall clock: signed requests and expiry checks need real time.
+#[allow(clippy::disallowed_methods)]
+fn now() -> time::OffsetDateTime {
+    time::OffsetDateTime::now_utc()
+}
+
+fn authorization(id: Uuid, key: &SigningKey, path: &str) -> String {
+    let mut nonce = [0_u8; 16];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut nonce);
+    let nonce = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, nonce);
+    let request = DeviceRequest {
+        method: "GET",
+        path_and_query: path,
+        body: b"",
+    };
+    let now = now().unix_timestamp();
+    DeviceAuthorization::sign(id, key, &request, now, nonce).to_header()
+}
+
+impl Agent {
+    async fn enroll(client: &Client, server: &str, token: &str) -> Result<Self, String> {
+        let mut seed = [0_u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut seed);
+        let key = SigningKey::from_bytes(&seed);
+        let response = client
+            .post(format!("{server}/api/v1/agent/enroll"))
+            .json(&json!({
+                "token": token,
+                "public_key": encode_public_key(&key.verifying_key()),
+                "hostname": "bench.corp.example",
+                "os": "linux",
+                "user": "bench",
+            }))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if response.status() != StatusCode::CREATED {
+            return Err(format!(
+                "enroll: {}: {}",
+                response.status(),
+                response.text().await.unwrap_or_default()
+            ));
+        }
+        let enrollment: Enrollment = response.json().await.map_err(|e| e.to_string())?;
+        let trusted = TrustedKeys::from_chain(&enrollment.key_sets).map_err(|e| e.to_string())?;
+        Ok(Self {
+            id: enrollment.device_id,
+            key,
+            trusted,
+            server: server.to_owned(),
+            etag: String::new(),
+            sequence: 0,
+        })
+    }
+
+    /// Fetches the profile, waiting up to `wait` seconds for one newer than what it holds;
+    /// `None` when nothing changed.
+    async fn fetch(
+        &mut self,
+        client: &Client,
+        wait: u64,
+        since: Instant,
+    ) -> Result<Option<Arrival>, String> {
+        let path = format!("/api/v1/agent/profile?wait={wait}");
+        let mut request = client
+            .get(format!("{}{path}", self.server))
+            .header("authorization", authorization(self.id, &self.key, &path));
+        if !self.etag.is_empty() {
+            request = request.header("if-none-match", &self.etag);
+        }
+        let response = request.send().await.map_err(|e| e.to_string())?;
+        match response.status() {
+            StatusCode::NOT_MODIFIED => return Ok(None),
+            StatusCode::OK => {}
+            status => return Err(format!("profile: {status}")),
+        }
+        let etag = response
+            .headers()
+            .get("etag")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let body = response.bytes().await.map_err(|e| e.to_string())?;
+        let received = since.elapsed();
+        let envelope: Signed = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
+        let delivery = open_envelope(
+            &envelope,
+            &self.trusted,
+            &Expectations {
+                device_id: self.id,
+                now: now(),
+                last_sequence: (self.sequence > 0).then_some(self.sequence),
+                clock_skew: DEFAULT_CLOCK_SKEW,
+            },
+        )
+        .map_err(|e| format!("refused: {e}"))?;
+        self.etag = etag;
+        self.sequence = delivery.sequence;
+        Ok(Some(Arrival {
+            received,
+            verified: since.elapsed(),
+        }))
+    }
+}
+
+/// Simulated agents, enrolled and holding the current profile.
+#[derive(Debug)]
+pub struct Fleet {
+    agents: Vec<Agent>,
+    client: Client,
+}
+
+impl Fleet {
+    /// Enrolls `count` agents with `token`, spread over `servers`, `parallel` at a time, and
+    /// has each fetch the current profile once.
+    pub async fn enroll(
+        servers: &[String],
+        token: &str,
+        count: usize,
+        parallel: usize,
+    ) -> Result<Self, String> {
+        let client = client();
+        let enrolled: Vec<Result<Agent, String>> = stream::iter(0..count)
+            .map(|n| {
+                let (client, server) = (client.clone(), servers[n % servers.len()].clone());
+                async move {
+                    let mut agent = Agent::enroll(&client, &server, token).await?;
+                    agent.fetch(&client, 0, Instant::now()).await?;
+                    Ok(agent)
+                }
+            })
+            .buffer_unordered(parallel)
+            .collect()
+            .await;
+        let agents = enrolled.into_iter().collect::<Result<Vec<_>, _>>()?;
+        Ok(Self { agents, client })
+    }
+
+    /// How many.
+    pub fn len(&self) -> usize {
+        self.agents.len()
+    }
+
+    /// Every agent long-polls; once all wait, `publish` runs. Returns when each agent has the
+    /// new profile (or failed), with the arrivals counted from just before `publish`, and how
+    /// many failed.
+    pub async fn wake<F, Fut>(
+        &mut self,
+        settle: Duration,
+        publish: F,
+    ) -> (Vec<Arrival>, Vec<String>)
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<(), String>>,
+    {
+        let started = Arc::new(tokio::sync::OnceCell::<Instant>::new());
+        let agents = std::mem::take(&mut self.agents);
+        let mut waiting = Vec::with_capacity(agents.len());
+        for mut agent in agents {
+            let (client, started) = (self.client.clone(), started.clone());
+            waiting.push(tokio::spawn(async move {
+                let anchor = Instant::now();
+                let outcome = agent.fetch(&client, 120, anchor).await;
+                let since_publish = |at: Duration| {
+                    let publish = *started.get().unwrap_or(&anchor);
+                    (anchor + at).saturating_duration_since(publish)
+                };
+                let outcome = match outcome {
+                    Ok(Some(arrival)) if started.initialized() => Ok(Arrival {
+                        received: since_publish(arrival.received),
+                        verified: since_publish(arrival.verified),
+                    }),
+                    Ok(Some(_)) => Err("answered before the publish".to_owned()),
+                    Ok(None) => Err("the wait ran out".to_owned()),
+                    Err(error) => Err(error),
+                };
+                (agent, outcome)
+            }));
+        }
+        // Every request sent and parked on the server.
+        tokio::time::sleep(settle).await;
+        let _ = started.set(Instant::now());
+        let mut failures = Vec::new();
+        if let Err(error) = publish().await {
+            failures.push(format!("publish: {error}"));
+        }
+        let mut arrivals = Vec::with_capacity(waiting.len());
+        for task in waiting {
+            match task.await {
+                Ok((agent, outcome)) => {
+                    self.agents.push(agent);
+                    match outcome {
+                        Ok(arrival) => arrivals.push(arrival),
+                        Err(error) => failures.push(error),
+                    }
+                }
+                Err(error) => failures.push(error.to_string()),
+            }
+        }
+        (arrivals, failures)
+    }
+}

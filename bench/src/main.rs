@@ -1,0 +1,260 @@
+//! `switchyard-bench`: the load generator of Switchyard's benchmarks (`bench/run` starts the
+//! servers and calls it). It talks only to the loopback addresses it is given, and every run is
+//! bounded in count and time.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+mod admin;
+mod agents;
+mod etcd;
+
+use agents::{Arrival, Fleet};
+
+#[derive(Debug, Parser)]
+#[command(name = "switchyard-bench", about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Simulated agents long-poll; one publish; how long until each holds the verified profile.
+    Wakeup {
+        /// A server's base URL (loopback); given twice, the agents are spread over both and
+        /// the publish goes to the first.
+        #[arg(long = "server", required = true)]
+        servers: Vec<String>,
+        /// The `admin` user's password.
+        #[arg(long, env = "SWITCHYARD_BENCH_ADMIN_PASSWORD")]
+        admin_password: String,
+        /// How many agents (1 to 10000: one enrollment token's limit).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        agents: u32,
+        /// How many publishes, one after the other.
+        #[arg(long, default_value_t = 3)]
+        runs: u32,
+        /// The servers' process ids, to read their memory with every agent waiting.
+        #[arg(long = "server-pid")]
+        server_pids: Vec<u32>,
+        /// A name for the printed lines.
+        #[arg(long, default_value = "switchyard")]
+        label: String,
+    },
+    /// The same with etcd watchers on its JSON gateway and one put.
+    Etcd {
+        /// etcd's client URL (loopback).
+        #[arg(long)]
+        endpoint: String,
+        /// How many watchers.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        watchers: u32,
+        /// How many puts.
+        #[arg(long, default_value_t = 3)]
+        runs: u32,
+        /// etcd's process id, to read its memory with every watcher waiting.
+        #[arg(long)]
+        pid: Option<u32>,
+    },
+}
+
+/// Milliseconds, for printing.
+fn ms(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1000.0
+}
+
+/// p50, p99 and max of `values`.
+fn percentiles(mut values: Vec<Duration>) -> Option<(Duration, Duration, Duration)> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort();
+    let at = |share: usize| values[(values.len() * share).div_ceil(100).max(1) - 1];
+    Some((at(50), at(99), *values.last()?))
+}
+
+#[allow(clippy::print_stdout)]
+fn report(label: &str, count: usize, run: u32, arrivals: &[Arrival], failures: &[String]) -> bool {
+    let line = |what: &str, values: Vec<Duration>| match percentiles(values) {
+        Some((p50, p99, max)) => format!(
+            "{what} p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+            ms(p50),
+            ms(p99),
+            ms(max)
+        ),
+        None => format!("{what} none"),
+    };
+    let received = line("received", arrivals.iter().map(|a| a.received).collect());
+    let verified = line("verified", arrivals.iter().map(|a| a.verified).collect());
+    println!(
+        "{label} n={count} run={run}: {received}; {verified} ({} of {count} woke)",
+        arrivals.len()
+    );
+    for failure in failures.iter().take(3) {
+        println!("  failed: {failure}");
+    }
+    failures.is_empty()
+}
+
+/// Resident memory of process `pid`, in KiB.
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(PathBuf::from(format!("/proc/{pid}/status"))).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+}
+
+#[allow(clippy::print_stdout)]
+fn memory_line(label: &str, pids: &[u32], before: &[Option<u64>], waiting: usize) {
+    for (pid, before) in pids.iter().zip(before) {
+        if let (Some(before), Some(now)) = (before, rss_kib(*pid)) {
+            let per = (now.saturating_sub(*before) as f64) * 1024.0 / waiting.max(1) as f64;
+            println!(
+                "{label} memory (pid {pid}): {before} KiB idle, {now} KiB with {waiting} waiting: {per:.0} bytes per waiting connection"
+            );
+        }
+    }
+}
+
+async fn wakeup(
+    servers: &[String],
+    password: &str,
+    count: u32,
+    runs: u32,
+    pids: &[u32],
+    label: &str,
+) -> Result<bool, String> {
+    let admin = admin::Admin::login(&servers[0], password)
+        .await
+        .map_err(|e| e.to_string())?;
+    let environment = format!("bench-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let role = format!("{environment}-fleet");
+    admin
+        .set_up(&environment, &role)
+        .await
+        .map_err(|e| e.to_string())?;
+    let revision = admin
+        .save_draft(&environment, &admin::profile(0))
+        .await
+        .map_err(|e| e.to_string())?;
+    admin
+        .publish(&environment, revision)
+        .await
+        .map_err(|e| e.to_string())?;
+    let token = admin
+        .enrollment_token(&environment, &role, count as usize)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut fleet = Fleet::enroll(servers, &token, count as usize, 64).await?;
+    let mut all_woke = true;
+    for run in 1..=runs {
+        let revision = admin
+            .save_draft(&environment, &admin::profile(u64::from(run)))
+            .await
+            .map_err(|e| e.to_string())?;
+        // Idle connections from the last round close first: what is measured is the waiting.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let before: Vec<_> = pids.iter().map(|pid| rss_kib(*pid)).collect();
+        let settle = Duration::from_millis(1500 + u64::from(count) / 4);
+        let (admin, environment) = (admin.clone(), environment.clone());
+        let (arrivals, failures) = fleet
+            .wake(settle, || async move {
+                if run == 1 {
+                    memory_line(label, pids, &before, count as usize);
+                }
+                admin
+                    .publish(&environment, revision)
+                    .await
+                    .map_err(|e| e.to_string())
+            })
+            .await;
+        all_woke &= report(label, fleet.len(), run, &arrivals, &failures);
+    }
+    Ok(all_woke)
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Wakeup {
+            servers,
+            admin_password,
+            agents,
+            runs,
+            server_pids,
+            label,
+        } => {
+            wakeup(
+                &servers,
+                &admin_password,
+                agents,
+                runs,
+                &server_pids,
+                &label,
+            )
+            .await
+        }
+        Command::Etcd {
+            endpoint,
+            watchers,
+            runs,
+            pid,
+        } => {
+            let mut all_woke = true;
+            for run in 1..=runs {
+                let before = pid.and_then(rss_kib);
+                let pids: Vec<u32> = pid.into_iter().collect();
+                let (arrivals, failures) =
+                    etcd::wake(&endpoint, watchers as usize, run as usize, || {
+                        if run == 1 {
+                            memory_line("etcd", &pids, &[before], watchers as usize);
+                        }
+                    })
+                    .await;
+                all_woke &= report("etcd", watchers as usize, run, &arrivals, &failures);
+            }
+            Ok(all_woke)
+        }
+    };
+    match outcome {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(error) => {
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("switchyard-bench: {error}");
+            }
+            ExitCode::from(2)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let values: Vec<Duration> = (1..=200).map(Duration::from_millis).collect();
+        let (p50, p99, max) = percentiles(values).unwrap();
+        assert_eq!(
+            (p50, p99, max),
+            (
+                Duration::from_millis(100),
+                Duration::from_millis(198),
+                Duration::from_millis(200)
+            )
+        );
+        assert_eq!(
+            percentiles(vec![Duration::from_millis(7)]).unwrap().1,
+            Duration::from_millis(7)
+        );
+        assert!(percentiles(Vec::new()).is_none());
+    }
+}
