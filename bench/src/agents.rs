@@ -195,7 +195,7 @@ impl Fleet {
     /// many failed.
     pub async fn wake<F, Fut>(
         &mut self,
-        settle: Duration,
+        servers: &[String],
         publish: F,
     ) -> (Vec<Arrival>, Vec<String>)
     where
@@ -226,10 +226,22 @@ impl Fleet {
                 (agent, outcome)
             }));
         }
-        // Every request sent and parked on the server.
-        tokio::time::sleep(settle).await;
-        let _ = started.set(Instant::now());
+        // Every request parked on a server, as the servers count them.
         let mut failures = Vec::new();
+        let expected = waiting.len() as u64;
+        let until = Instant::now() + Duration::from_secs(100);
+        loop {
+            let parked = waiting_on(&self.client, servers).await;
+            if parked >= expected {
+                break;
+            }
+            if Instant::now() > until {
+                failures.push(format!("only {parked} of {expected} waiting after 100 s"));
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let _ = started.set(Instant::now());
         if let Err(error) = publish().await {
             failures.push(format!("publish: {error}"));
         }
@@ -248,4 +260,21 @@ impl Fleet {
         }
         (arrivals, failures)
     }
+}
+
+/// How many machines wait in a long-poll on `servers`, by their `switchyard_agents_waiting`.
+async fn waiting_on(client: &Client, servers: &[String]) -> u64 {
+    let mut total = 0;
+    for server in servers {
+        let Ok(response) = client.get(format!("{server}/metrics")).send().await else {
+            continue;
+        };
+        let text = response.text().await.unwrap_or_default();
+        total += text
+            .lines()
+            .find_map(|line| line.strip_prefix("switchyard_agents_waiting "))
+            .and_then(|value| value.trim().parse::<u64>().ok())
+            .unwrap_or(0);
+    }
+    total
 }

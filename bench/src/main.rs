@@ -160,10 +160,9 @@ async fn wakeup(
         // Idle connections from the last round close first: what is measured is the waiting.
         tokio::time::sleep(Duration::from_secs(3)).await;
         let before: Vec<_> = pids.iter().map(|pid| rss_kib(*pid)).collect();
-        let settle = Duration::from_millis(1500 + u64::from(count) / 4);
         let (admin, environment) = (admin.clone(), environment.clone());
         let (arrivals, failures) = fleet
-            .wake(settle, || async move {
+            .wake(servers, || async move {
                 if run == 1 {
                     memory_line(label, pids, &before, count as usize);
                 }

@@ -4,6 +4,9 @@
 //! and must re-read the latest versions, which is why an event carries only what changed, not
 //! the content.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
 use switchyard_proto::EnvironmentName;
 use tokio::sync::broadcast;
 
@@ -27,6 +30,9 @@ pub struct ProfilePublished {
 #[derive(Debug, Clone)]
 pub struct Events {
     published: broadcast::Sender<ProfilePublished>,
+    /// How many publishes this process has heard of: what is read after the count reached
+    /// `n` reflects every publish up to the `n`th.
+    heard: Arc<AtomicU64>,
 }
 
 impl Default for Events {
@@ -39,12 +45,21 @@ impl Events {
     /// A channel nobody listens to yet.
     pub fn new() -> Self {
         let (published, _) = broadcast::channel(BUFFERED_EVENTS);
-        Self { published }
+        Self {
+            published,
+            heard: Arc::new(AtomicU64::new(0)),
+        }
     }
 
     /// Tells every subscriber; with none, the event is dropped.
     pub fn profile_published(&self, event: ProfilePublished) {
+        self.heard.fetch_add(1, Ordering::SeqCst);
         let _ = self.published.send(event);
+    }
+
+    /// How many publishes this process has heard of so far.
+    pub fn heard(&self) -> u64 {
+        self.heard.load(Ordering::SeqCst)
     }
 
     /// Receives every publish from now on.

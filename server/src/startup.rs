@@ -131,7 +131,15 @@ impl Application {
         };
         let listener = TcpListener::bind(settings.listen).map_err(listen_error)?;
         let address = listener.local_addr().map_err(listen_error)?;
+        let registry = prometheus::Registry::new();
+        let waiting = prometheus::IntGauge::new(
+            "switchyard_agents_waiting",
+            "Machines waiting in a long-poll for their profile to change",
+        )
+        .and_then(|gauge| registry.register(Box::new(gauge.clone())).map(|()| gauge))
+        .map_err(|e| StartupError::Setup(e.to_string()))?;
         let metrics = PrometheusMetricsBuilder::new("switchyard")
+            .registry(registry)
             .endpoint("/metrics")
             .mask_unmatched_patterns("unmatched")
             .build()
@@ -151,6 +159,8 @@ impl Application {
             delivery_ttl: Duration::seconds(
                 i64::try_from(settings.delivery_ttl_secs).unwrap_or(86_400),
             ),
+            wakeups: Default::default(),
+            waiting,
         };
         let shared =
             Shared::new(state, BodyLimit(settings.max_body_bytes), metrics).map_err(|e| {

@@ -5,13 +5,19 @@
 //! waits (without holding a thread) until a publish changes it, or answers 304 when `wait`
 //! runs out.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use actix_web::http::header;
 use actix_web::{get, web, HttpRequest, HttpResponse};
+use ed25519_dalek::SigningKey;
 use serde::Deserialize;
 use switchyard_proto::delivery::Delivery;
+use switchyard_proto::profile::Profile;
 use switchyard_proto::signing::{Signed, PROFILE_CONTEXT};
 use switchyard_proto::{ErrorBody, FieldProblem};
 use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::OnceCell;
 use tokio::time::Instant;
 use utoipa::IntoParams;
 
@@ -78,22 +84,115 @@ impl Snapshot {
         )
     }
 
-    async fn envelope(&self, state: &AppState, device: &DeviceRecord) -> Result<Signed, ApiError> {
+    /// Everything a delivery needs besides the machine: the effective profile, the audit
+    /// position and the opened signing key.
+    async fn prepare(self, state: &AppState) -> Result<Prepared, ApiError> {
         let (profile, _) = effective_of(state, self.baseline.as_ref(), self.overlay.as_ref())?;
+        let key = open_signing_key(&self.key, &state.sealer).map_err(keys::KeysError::from)?;
+        Ok(Prepared {
+            sequence: state.store.audit_head().await?,
+            profile,
+            key: key.key,
+            snapshot: self,
+        })
+    }
+}
+
+/// What every machine of one environment and role is sent, but for its own id and times.
+struct Prepared {
+    snapshot: Snapshot,
+    profile: Profile,
+    sequence: u64,
+    key: SigningKey,
+}
+
+impl Prepared {
+    /// The envelope for `device`, signed now.
+    fn envelope(&self, state: &AppState, device: &DeviceRecord) -> Signed {
         let now = state.clock.now();
         let delivery = Delivery {
             device_id: device.id,
             environment: device.environment.to_string(),
             machine_role: device.machine_role.to_string(),
-            baseline_version: Self::version(&self.baseline),
-            overlay_version: Self::version(&self.overlay),
-            sequence: state.store.audit_head().await?,
+            baseline_version: Snapshot::version(&self.snapshot.baseline),
+            overlay_version: Snapshot::version(&self.snapshot.overlay),
+            sequence: self.sequence,
             issued_at: now,
             expires_at: now + state.delivery_ttl,
-            profile,
+            profile: self.profile.clone(),
         };
-        let key = open_signing_key(&self.key, &state.sealer).map_err(keys::KeysError::from)?;
-        Ok(Signed::sign(PROFILE_CONTEXT, &delivery, &key.key))
+        Signed::sign(PROFILE_CONTEXT, &delivery, &self.key)
+    }
+}
+
+/// Machines woken by the same publish share one reading of what they are sent: a publish
+/// wakes every waiting machine of its environment at once, and each reading otherwise costs
+/// several queries and a decryption.
+#[derive(Default)]
+pub struct Wakeups {
+    /// By environment and role: the publish count the reading belongs to, and the reading
+    /// (made at most once, by whichever machine asks first).
+    latest: Mutex<HashMap<(String, String), (u64, Reading)>>,
+}
+
+/// One shared reading, made by the first machine that needs it.
+type Reading = Arc<OnceCell<Arc<Prepared>>>;
+
+impl std::fmt::Debug for Wakeups {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Wakeups").finish_non_exhaustive()
+    }
+}
+
+impl Wakeups {
+    /// What `device` is sent, read after every publish this process had heard of when it
+    /// woke: a reading made for a later count is as good.
+    async fn prepared(
+        &self,
+        state: &AppState,
+        device: &DeviceRecord,
+    ) -> Result<Arc<Prepared>, ApiError> {
+        let heard = state.events.heard();
+        let reading = {
+            let mut latest = self
+                .latest
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let entry = latest
+                .entry((
+                    device.environment.to_string(),
+                    device.machine_role.to_string(),
+                ))
+                .or_insert_with(|| (heard, Arc::new(OnceCell::new())));
+            if entry.0 < heard {
+                *entry = (heard, Arc::new(OnceCell::new()));
+            }
+            entry.1.clone()
+        };
+        reading
+            .get_or_try_init(|| async {
+                let snapshot = Snapshot::of(state, device).await?;
+                Ok::<_, ApiError>(Arc::new(snapshot.prepare(state).await?))
+            })
+            .await
+            .cloned()
+    }
+}
+
+/// One machine counted as waiting for as long as this lives, also when its request is
+/// dropped because the machine hung up.
+struct Waiting<'a>(&'a prometheus::IntGauge);
+
+impl<'a> Waiting<'a> {
+    fn count(gauge: &'a prometheus::IntGauge) -> Self {
+        gauge.inc();
+        Self(gauge)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
     }
 }
 
@@ -155,17 +254,34 @@ pub async fn fetch_profile(
     let deadline = Instant::now() + std::time::Duration::from_secs(wait);
     // Subscribed before looking, so a publish between the look and the wait is not missed.
     let mut published = state.events.subscribe();
+    let mut woken = false;
     loop {
-        let snapshot = Snapshot::of(&state, &device).await?;
-        let etag = snapshot.etag(&device);
-        if !names(if_none_match.as_deref(), &etag) {
-            let envelope = snapshot.envelope(&state, &device).await?;
+        // Woken by a publish, with every other waiting machine: read once for all of them.
+        let (etag, prepared) = match woken {
+            true => {
+                let prepared = state.wakeups.prepared(&state, &device).await?;
+                (prepared.snapshot.etag(&device), Some(prepared))
+            }
+            false => {
+                let snapshot = Snapshot::of(&state, &device).await?;
+                let etag = snapshot.etag(&device);
+                let changed = !names(if_none_match.as_deref(), &etag);
+                let prepared = match changed {
+                    true => Some(Arc::new(snapshot.prepare(&state).await?)),
+                    false => None,
+                };
+                (etag, prepared)
+            }
+        };
+        if let Some(prepared) = prepared.filter(|_| !names(if_none_match.as_deref(), &etag)) {
+            let envelope = prepared.envelope(&state, &device);
             return Ok(HttpResponse::Ok()
                 .insert_header((header::ETAG, etag))
                 .insert_header((header::CACHE_CONTROL, "no-store"))
                 .json(envelope));
         }
         // Wait for a publish that concerns this machine, or the end of the wait.
+        let _counted = Waiting::count(&state.waiting);
         let changed = loop {
             match tokio::time::timeout_at(deadline, published.recv()).await {
                 Err(_) | Ok(Err(RecvError::Closed)) => break false,
@@ -188,5 +304,6 @@ pub async fn fetch_profile(
                 .insert_header((header::ETAG, etag))
                 .finish());
         }
+        woken = true;
     }
 }

@@ -70,6 +70,10 @@ pub struct AppState {
     pub agent_max_wait: std::time::Duration,
     /// How long a delivery stays valid.
     pub delivery_ttl: time::Duration,
+    /// What machines woken by one publish share.
+    pub wakeups: Arc<agent::Wakeups>,
+    /// How many machines wait in a long-poll now (the `switchyard_agents_waiting` metric).
+    pub waiting: prometheus::IntGauge,
 }
 
 /// What is computed once at start-up and shared by every worker.

@@ -177,8 +177,9 @@ async fn an_enrolled_machine_gets_its_signed_effective_profile(backend: Backend)
 
 async fn a_waiting_machine_is_answered_as_soon_as_a_publish_concerns_it(backend: Backend) {
     let (app, _) = fleet(backend).await;
-    let token = app.enrollment_token("staging", "backend", 1).await;
+    let token = app.enrollment_token("staging", "backend", 2).await;
     let device = TestDevice::enroll(&app, &token).await.unwrap();
+    let other = TestDevice::enroll(&app, &token).await.unwrap();
     let first = fetch(&device, &app, 0, None).await;
     let etag = first.headers()["etag"].to_str().unwrap().to_owned();
     let first_envelope: Signed = first.json().await.unwrap();
@@ -186,8 +187,14 @@ async fn a_waiting_machine_is_answered_as_soon_as_a_publish_concerns_it(backend:
 
     let started = Instant::now();
     let waiting = fetch(&device, &app, 30, Some(&etag));
+    let other_waiting = fetch(&other, &app, 30, Some(&etag));
     let publishing = async {
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // Both machines counted as waiting, then the publish.
+        let until = Instant::now() + Duration::from_secs(10);
+        while waiting_count(&app).await != 2 {
+            assert!(Instant::now() < until, "the machines never waited");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         app.publish_profile(
             "staging",
             "baseline",
@@ -195,23 +202,39 @@ async fn a_waiting_machine_is_answered_as_soon_as_a_publish_concerns_it(backend:
         )
         .await;
     };
-    let (response, ()) = tokio::join!(waiting, publishing);
+    let (response, other_response, ()) = tokio::join!(waiting, other_waiting, publishing);
     assert_eq!(response.status(), 200);
     assert!(
         started.elapsed() < Duration::from_secs(10),
         "{:?}",
         started.elapsed()
     );
+    assert_eq!(waiting_count(&app).await, 0);
     let envelope: Signed = response.json().await.unwrap();
     let after = device.open(&envelope, Some(before.sequence)).unwrap();
     assert_eq!(after.baseline_version, 2);
     assert!(after.sequence > before.sequence);
+    // Woken by the same publish, each machine gets an envelope of its own.
+    let other_envelope: Signed = other_response.json().await.unwrap();
+    let others = other.open(&other_envelope, None).unwrap();
+    assert_eq!((others.device_id, others.baseline_version), (other.id, 2));
+    assert!(device.open(&other_envelope, None).is_err());
     // The older delivery, replayed to the machine, is refused.
     let older = Signed::clone(&first_envelope);
     assert!(matches!(
         device.open(&older, Some(after.sequence)),
         Err(EnvelopeError::Replayed { .. })
     ));
+}
+
+/// `switchyard_agents_waiting` from the metrics.
+async fn waiting_count(app: &TestApp) -> u64 {
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("switchyard_agents_waiting "))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no switchyard_agents_waiting in:\n{metrics}"))
 }
 
 async fn enrollment_and_device_requests_refuse_every_bad_input(backend: Backend) {
