@@ -103,13 +103,13 @@ impl Agent {
     }
 
     /// Fetches the profile, waiting up to `wait` seconds for one newer than what it holds;
-    /// `None` when nothing changed.
-    async fn fetch(
-        &mut self,
+    /// `None` when nothing changed, else when the body was in (from `since`) and the answer.
+    async fn receive(
+        &self,
         client: &Client,
         wait: u64,
         since: Instant,
-    ) -> Result<Option<Arrival>, String> {
+    ) -> Result<Option<Received>, String> {
         let path = format!("/api/v1/agent/profile?wait={wait}");
         let mut request = client
             .get(format!("{}{path}", self.server))
@@ -130,8 +130,17 @@ impl Agent {
             .unwrap_or_default()
             .to_owned();
         let body = response.bytes().await.map_err(|e| e.to_string())?;
-        let received = since.elapsed();
-        let envelope: Signed = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
+        Ok(Some(Received {
+            at: since.elapsed(),
+            etag,
+            body: body.to_vec(),
+        }))
+    }
+
+    /// Verifies what it received as the real agent does, and holds it; how long that took.
+    fn accept(&mut self, received: Received) -> Result<Duration, String> {
+        let started = Instant::now();
+        let envelope: Signed = serde_json::from_slice(&received.body).map_err(|e| e.to_string())?;
         let delivery = open_envelope(
             &envelope,
             &self.trusted,
@@ -143,13 +152,19 @@ impl Agent {
             },
         )
         .map_err(|e| format!("refused: {e}"))?;
-        self.etag = etag;
+        self.etag = received.etag;
         self.sequence = delivery.sequence;
-        Ok(Some(Arrival {
-            received,
-            verified: since.elapsed(),
-        }))
+        Ok(started.elapsed())
     }
+}
+
+/// A profile as it arrived, not yet verified.
+#[derive(Debug)]
+struct Received {
+    /// When its body was in.
+    at: Duration,
+    etag: String,
+    body: Vec<u8>,
 }
 
 /// Simulated agents, enrolled and holding the current profile.
@@ -174,7 +189,8 @@ impl Fleet {
                 let (client, server) = (client.clone(), servers[n % servers.len()].clone());
                 async move {
                     let mut agent = Agent::enroll(&client, &server, token).await?;
-                    agent.fetch(&client, 0, Instant::now()).await?;
+                    let current = agent.receive(&client, 0, Instant::now()).await?;
+                    agent.accept(current.ok_or("no profile yet")?)?;
                     Ok(agent)
                 }
             })
@@ -191,8 +207,8 @@ impl Fleet {
     }
 
     /// Every agent long-polls; once all wait, `publish` runs. Returns when each agent has the
-    /// new profile (or failed), with the arrivals counted from just before `publish`, and how
-    /// many failed.
+    /// new profile (or failed), with the arrivals counted from just before `publish`, and the
+    /// failures.
     pub async fn wake<F, Fut>(
         &mut self,
         servers: &[String],
@@ -205,21 +221,19 @@ impl Fleet {
         let started = Arc::new(tokio::sync::OnceCell::<Instant>::new());
         let agents = std::mem::take(&mut self.agents);
         let mut waiting = Vec::with_capacity(agents.len());
-        for mut agent in agents {
+        for agent in agents {
             let (client, started) = (self.client.clone(), started.clone());
             waiting.push(tokio::spawn(async move {
                 let anchor = Instant::now();
-                let outcome = agent.fetch(&client, 120, anchor).await;
-                let since_publish = |at: Duration| {
-                    let publish = *started.get().unwrap_or(&anchor);
-                    (anchor + at).saturating_duration_since(publish)
-                };
-                let outcome = match outcome {
-                    Ok(Some(arrival)) if started.initialized() => Ok(Arrival {
-                        received: since_publish(arrival.received),
-                        verified: since_publish(arrival.verified),
-                    }),
-                    Ok(Some(_)) => Err("answered before the publish".to_owned()),
+                let outcome = match agent.receive(&client, 120, anchor).await {
+                    Ok(Some(received)) => match started.get() {
+                        // Counted from the publish.
+                        Some(publish) => Ok(Received {
+                            at: (anchor + received.at).saturating_duration_since(*publish),
+                            ..received
+                        }),
+                        None => Err("answered before the publish".to_owned()),
+                    },
                     Ok(None) => Err("the wait ran out".to_owned()),
                     Err(error) => Err(error),
                 };
@@ -245,18 +259,28 @@ impl Fleet {
         if let Err(error) = publish().await {
             failures.push(format!("publish: {error}"));
         }
-        let mut arrivals = Vec::with_capacity(waiting.len());
+        let mut received = Vec::with_capacity(waiting.len());
         for task in waiting {
             match task.await {
-                Ok((agent, outcome)) => {
-                    self.agents.push(agent);
-                    match outcome {
-                        Ok(arrival) => arrivals.push(arrival),
-                        Err(error) => failures.push(error),
-                    }
-                }
+                Ok(answer) => received.push(answer),
                 Err(error) => failures.push(error.to_string()),
             }
+        }
+        // Verified once every answer is in: each real agent verifies on its own machine, so
+        // here its verification is added to its own arrival, not to everyone else's.
+        let mut arrivals = Vec::with_capacity(received.len());
+        for (mut agent, outcome) in received {
+            match outcome.and_then(|answer| {
+                let at = answer.at;
+                agent.accept(answer).map(|took| Arrival {
+                    received: at,
+                    verified: at + took,
+                })
+            }) {
+                Ok(arrival) => arrivals.push(arrival),
+                Err(error) => failures.push(error),
+            }
+            self.agents.push(agent);
         }
         (arrivals, failures)
     }
