@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 mod admin;
 mod agents;
 mod etcd;
+mod publish;
 
 use agents::{Arrival, Fleet};
 
@@ -42,6 +43,24 @@ enum Command {
         #[arg(long = "server-pid")]
         server_pids: Vec<u32>,
         /// A name for the printed lines.
+        #[arg(long, default_value = "switchyard")]
+        label: String,
+    },
+    /// Profile publishes per second (audit trail included), beside reads of the same draft.
+    Publish {
+        /// The server's base URL (loopback).
+        #[arg(long)]
+        server: String,
+        /// The `admin` user's password.
+        #[arg(long, env = "SWITCHYARD_BENCH_ADMIN_PASSWORD")]
+        admin_password: String,
+        /// Operators publishing side by side, each to an environment of its own.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=32))]
+        workers: u32,
+        /// Publishes per operator.
+        #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=5000))]
+        each: u32,
+        /// A name for the printed line.
         #[arg(long, default_value = "switchyard")]
         label: String,
     },
@@ -199,6 +218,29 @@ async fn main() -> ExitCode {
             )
             .await
         }
+        Command::Publish {
+            server,
+            admin_password,
+            workers,
+            each,
+            label,
+        } => match admin::Admin::login(&server, &admin_password).await {
+            Ok(admin) => publish::measure(&admin, workers as usize, each as usize)
+                .await
+                .map(|rates| {
+                    #[allow(clippy::print_stdout)]
+                    {
+                        println!(
+                            "{label} publish, {workers} operator(s) x {each}: {:.1} publishes/s; reading the draft {:.1} reads/s; publish/read {:.3}",
+                            rates.publishes_per_second,
+                            rates.reads_per_second,
+                            rates.publishes_per_second / rates.reads_per_second
+                        );
+                    }
+                    true
+                }),
+            Err(error) => Err(error.to_string()),
+        },
         Command::Etcd {
             endpoint,
             watchers,
