@@ -14,7 +14,7 @@ use switchyard_proto::signing::{encode_public_key, DeviceAuthorization, DeviceRe
 use uuid::Uuid;
 
 /// One simulated machine.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Agent {
     id: Uuid,
     key: SigningKey,
@@ -199,6 +199,26 @@ impl Fleet {
             .await;
         let agents = enrolled.into_iter().collect::<Result<Vec<_>, _>>()?;
         Ok(Self { agents, client })
+    }
+
+    /// A signed `Authorization` value for agent `n` to `GET path`.
+    pub fn authorization(&self, n: usize, path: &str) -> String {
+        let agent = &self.agents[n];
+        authorization(agent.id, &agent.key, path)
+    }
+
+    /// Agent `n`'s profile as the server sends it now: its ETag and body.
+    pub async fn current(&self, n: usize) -> Result<(String, Vec<u8>), String> {
+        // Asked as if it held nothing, so that the answer is the whole envelope.
+        let fresh = Agent {
+            etag: String::new(),
+            ..self.agents[n].clone()
+        };
+        let received = fresh
+            .receive(&self.client, 0, Instant::now())
+            .await?
+            .ok_or("no profile")?;
+        Ok((received.etag, received.body))
     }
 
     /// How many.

@@ -12,6 +12,7 @@ mod admin;
 mod agents;
 mod etcd;
 mod publish;
+mod sign;
 
 use agents::{Arrival, Fleet};
 
@@ -63,6 +64,21 @@ enum Command {
         /// A name for the printed line.
         #[arg(long, default_value = "switchyard")]
         label: String,
+    },
+    /// Enrolls one machine and signs `count` profile fetches for `wrk` (bench/fetch.lua).
+    Sign {
+        /// The server's base URL (loopback).
+        #[arg(long)]
+        server: String,
+        /// The `admin` user's password.
+        #[arg(long, env = "SWITCHYARD_BENCH_ADMIN_PASSWORD")]
+        admin_password: String,
+        /// How many requests.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=2_000_000))]
+        count: u32,
+        /// Where `headers`, `etag` and `envelope.json` go.
+        #[arg(long)]
+        out: PathBuf,
     },
     /// The same with etcd watchers on its JSON gateway and one put.
     Etcd {
@@ -239,6 +255,17 @@ async fn main() -> ExitCode {
                     }
                     true
                 }),
+            Err(error) => Err(error.to_string()),
+        },
+        Command::Sign {
+            server,
+            admin_password,
+            count,
+            out,
+        } => match admin::Admin::login(&server, &admin_password).await {
+            Ok(admin) => sign::prepare(&server, &admin, count as usize, &out)
+                .await
+                .map(|()| true),
             Err(error) => Err(error.to_string()),
         },
         Command::Etcd {
