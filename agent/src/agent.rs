@@ -442,11 +442,7 @@ impl Agent {
                     let jitter = rand::Rng::gen_range(&mut rand::thread_rng(), 0..=jitter_ms);
                     let pause = backoff + Duration::from_millis(jitter);
                     on_round(&round, Some(pause));
-                    // Sleep in short steps, so that a stop is heard.
-                    let until = std::time::Instant::now() + pause;
-                    while std::time::Instant::now() < until && !stop.load(Ordering::Relaxed) {
-                        std::thread::sleep(Duration::from_millis(50));
-                    }
+                    sleep_unless_stopped(pause, stop);
                     backoff = (backoff * 2).min(Duration::from_secs(300));
                 }
             }
@@ -457,6 +453,14 @@ impl Agent {
     /// Undoes everything the agent wrote.
     pub fn restore(&self) -> Result<Vec<String>, AgentError> {
         Ok(engine::restore_all(&self.state)?)
+    }
+}
+
+/// Sleeps for `pause` in short steps, returning early once `stop` is set.
+pub fn sleep_unless_stopped(pause: std::time::Duration, stop: &std::sync::atomic::AtomicBool) {
+    let until = std::time::Instant::now() + pause;
+    while std::time::Instant::now() < until && !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
 

@@ -126,26 +126,6 @@ impl Server {
         self.answer(result)
     }
 
-    fn authorization(
-        device: Uuid,
-        key: &SigningKey,
-        method: &str,
-        path: &str,
-        body: &[u8],
-    ) -> String {
-        let mut nonce = [0_u8; 16];
-        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut nonce);
-        let nonce =
-            base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, nonce);
-        let now = crate::clock::now().unix_timestamp();
-        let request = DeviceRequest {
-            method,
-            path_and_query: path,
-            body,
-        };
-        DeviceAuthorization::sign(device, key, &request, now, nonce).to_header()
-    }
-
     /// The machine's profile; with `etag`, waits up to `wait` seconds for a change.
     pub fn profile(
         &self,
@@ -161,7 +141,7 @@ impl Server {
             .timeout(Duration::from_secs(wait + 30))
             .set(
                 "authorization",
-                &Self::authorization(device, key, "GET", &path, b""),
+                &device_authorization(device, key, "GET", &path, b""),
             );
         if let Some(etag) = etag {
             request = request.set("if-none-match", etag);
@@ -192,10 +172,32 @@ impl Server {
             .timeout(Duration::from_secs(30))
             .set(
                 "authorization",
-                &Self::authorization(device, key, "POST", path, &body),
+                &device_authorization(device, key, "POST", path, &body),
             )
             .set("content-type", "application/json")
             .send_bytes(&body);
         self.check(result).map(drop)
     }
+}
+
+/// The `Authorization` value for one request of this machine, signed now with a fresh nonce:
+/// the server refuses a nonce it has seen, a time more than five minutes off, and any other
+/// method, path or body.
+pub fn device_authorization(
+    device: Uuid,
+    key: &SigningKey,
+    method: &str,
+    path: &str,
+    body: &[u8],
+) -> String {
+    let mut nonce = [0_u8; 16];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut nonce);
+    let nonce = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, nonce);
+    let now = crate::clock::now().unix_timestamp();
+    let request = DeviceRequest {
+        method,
+        path_and_query: path,
+        body,
+    };
+    DeviceAuthorization::sign(device, key, &request, now, nonce).to_header()
 }

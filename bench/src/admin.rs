@@ -12,6 +12,13 @@ pub struct StepError {
     detail: String,
 }
 
+/// The commands report errors as text.
+impl From<StepError> for String {
+    fn from(error: StepError) -> Self {
+        error.to_string()
+    }
+}
+
 fn failed(step: &str, detail: impl ToString) -> StepError {
     StepError {
         step: step.to_owned(),
@@ -102,6 +109,26 @@ impl Admin {
         )
         .await?;
         Ok(())
+    }
+
+    /// A new environment named from `prefix` with a machine role, a published baseline and
+    /// an enrollment token for `uses` machines: what a benchmark's fleet enrolls with. Returns
+    /// the environment and the token.
+    pub async fn new_fleet(
+        &self,
+        prefix: &str,
+        uses: usize,
+    ) -> Result<(String, String), StepError> {
+        let environment = format!(
+            "{prefix}-{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
+        let role = format!("{environment}-role");
+        self.set_up(&environment, &role).await?;
+        let revision = self.save_draft(&environment, &profile(0)).await?;
+        self.publish(&environment, revision).await?;
+        let token = self.enrollment_token(&environment, &role, uses).await?;
+        Ok((environment, token))
     }
 
     /// Saves `profile` as the baseline draft of `environment` (ready to publish); returns the

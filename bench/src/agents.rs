@@ -8,9 +8,10 @@ use ed25519_dalek::SigningKey;
 use futures_util::stream::{self, StreamExt as _};
 use reqwest::{Client, StatusCode};
 use serde_json::json;
+use switchyard_agent::server::device_authorization;
 use switchyard_proto::delivery::{open_envelope, Expectations, TrustedKeys, DEFAULT_CLOCK_SKEW};
 use switchyard_proto::devices::Enrollment;
-use switchyard_proto::signing::{encode_public_key, DeviceAuthorization, DeviceRequest, Signed};
+use switchyard_proto::signing::{encode_public_key, Signed};
 use uuid::Uuid;
 
 /// One simulated machine.
@@ -45,25 +46,6 @@ pub fn client() -> Client {
         .timeout(Duration::from_secs(600))
         .build()
         .unwrap_or_else(|_| Client::new())
-}
-
-/// The load generator's one wall clock: signed requests and expiry checks need real time.
-#[allow(clippy::disallowed_methods)]
-fn now() -> time::OffsetDateTime {
-    time::OffsetDateTime::now_utc()
-}
-
-fn authorization(id: Uuid, key: &SigningKey, path: &str) -> String {
-    let mut nonce = [0_u8; 16];
-    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut nonce);
-    let nonce = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, nonce);
-    let request = DeviceRequest {
-        method: "GET",
-        path_and_query: path,
-        body: b"",
-    };
-    let now = now().unix_timestamp();
-    DeviceAuthorization::sign(id, key, &request, now, nonce).to_header()
 }
 
 impl Agent {
@@ -111,9 +93,10 @@ impl Agent {
         since: Instant,
     ) -> Result<Option<Received>, String> {
         let path = format!("/api/v1/agent/profile?wait={wait}");
-        let mut request = client
-            .get(format!("{}{path}", self.server))
-            .header("authorization", authorization(self.id, &self.key, &path));
+        let mut request = client.get(format!("{}{path}", self.server)).header(
+            "authorization",
+            device_authorization(self.id, &self.key, "GET", &path, b""),
+        );
         if !self.etag.is_empty() {
             request = request.header("if-none-match", &self.etag);
         }
@@ -146,7 +129,7 @@ impl Agent {
             &self.trusted,
             &Expectations {
                 device_id: self.id,
-                now: now(),
+                now: switchyard_agent::clock::now(),
                 last_sequence: (self.sequence > 0).then_some(self.sequence),
                 clock_skew: DEFAULT_CLOCK_SKEW,
             },
@@ -204,7 +187,7 @@ impl Fleet {
     /// A signed `Authorization` value for agent `n` to `GET path`.
     pub fn authorization(&self, n: usize, path: &str) -> String {
         let agent = &self.agents[n];
-        authorization(agent.id, &agent.key, path)
+        device_authorization(agent.id, &agent.key, "GET", path, b"")
     }
 
     /// Agent `n`'s profile as the server sends it now: its ETag and body.

@@ -164,34 +164,14 @@ async fn wakeup(
     pids: &[u32],
     label: &str,
 ) -> Result<bool, String> {
-    let admin = admin::Admin::login(&servers[0], password)
-        .await
-        .map_err(|e| e.to_string())?;
-    let environment = format!("bench-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-    let role = format!("{environment}-fleet");
-    admin
-        .set_up(&environment, &role)
-        .await
-        .map_err(|e| e.to_string())?;
-    let revision = admin
-        .save_draft(&environment, &admin::profile(0))
-        .await
-        .map_err(|e| e.to_string())?;
-    admin
-        .publish(&environment, revision)
-        .await
-        .map_err(|e| e.to_string())?;
-    let token = admin
-        .enrollment_token(&environment, &role, count as usize)
-        .await
-        .map_err(|e| e.to_string())?;
+    let admin = admin::Admin::login(&servers[0], password).await?;
+    let (environment, token) = admin.new_fleet("bench", count as usize).await?;
     let mut fleet = Fleet::enroll(servers, &token, count as usize, 64).await?;
     let mut all_woke = true;
     for run in 1..=runs {
         let revision = admin
             .save_draft(&environment, &admin::profile(u64::from(run)))
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         // Idle connections from the last round close first: what is measured is the waiting.
         tokio::time::sleep(Duration::from_secs(3)).await;
         let before: Vec<_> = pids.iter().map(|pid| rss_kib(*pid)).collect();

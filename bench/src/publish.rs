@@ -22,10 +22,7 @@ pub struct PublishRates {
 pub async fn measure(admin: &Admin, workers: usize, each: usize) -> Result<PublishRates, String> {
     let prefix = format!("pub-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     let role = format!("{prefix}-role");
-    admin
-        .set_up(&format!("{prefix}-0"), &role)
-        .await
-        .map_err(|e| e.to_string())?;
+    admin.set_up(&format!("{prefix}-0"), &role).await?;
     for worker in 1..workers {
         admin
             .call(
@@ -35,23 +32,16 @@ pub async fn measure(admin: &Admin, workers: usize, each: usize) -> Result<Publi
                 None,
                 StatusCode::CREATED,
             )
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
     }
     let publishing = (0..workers).map(|worker| {
         let environment = format!("{prefix}-{worker}");
         async move {
             let mut spent = Duration::ZERO;
             for n in 0..each {
-                let revision = admin
-                    .save_draft(&environment, &profile(n as u64))
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let revision = admin.save_draft(&environment, &profile(n as u64)).await?;
                 let started = Instant::now();
-                admin
-                    .publish(&environment, revision)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                admin.publish(&environment, revision).await?;
                 spent += started.elapsed();
             }
             Ok::<_, String>(spent)
@@ -73,8 +63,7 @@ pub async fn measure(admin: &Admin, workers: usize, each: usize) -> Result<Publi
             for _ in 0..each {
                 admin
                     .call(Method::GET, &path, None, None, StatusCode::OK)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                    .await?;
             }
             Ok::<_, String>(started.elapsed())
         }

@@ -5,7 +5,7 @@ use std::io::Write as _;
 use std::path::Path;
 use std::time::Instant;
 
-use crate::admin::{profile, Admin};
+use crate::admin::Admin;
 use crate::agents::Fleet;
 
 /// The path `wrk` asks for: the profile at once, without waiting.
@@ -20,24 +20,7 @@ pub async fn prepare(
     count: usize,
     folder: &Path,
 ) -> Result<(), String> {
-    let environment = format!("fetch-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-    let role = format!("{environment}-role");
-    admin
-        .set_up(&environment, &role)
-        .await
-        .map_err(|e| e.to_string())?;
-    let revision = admin
-        .save_draft(&environment, &profile(0))
-        .await
-        .map_err(|e| e.to_string())?;
-    admin
-        .publish(&environment, revision)
-        .await
-        .map_err(|e| e.to_string())?;
-    let token = admin
-        .enrollment_token(&environment, &role, 1)
-        .await
-        .map_err(|e| e.to_string())?;
+    let (_, token) = admin.new_fleet("fetch", 1).await?;
     let fleet = Fleet::enroll(&[server.to_owned()], &token, 1, 1).await?;
     let (etag, body) = fleet.current(0).await?;
     std::fs::create_dir_all(folder).map_err(|e| e.to_string())?;

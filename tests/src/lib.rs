@@ -645,6 +645,19 @@ impl TestApp {
         assert_eq!(published.status(), 201, "publish {path}");
     }
 
+    /// The machines enrolled in `environment`, as the admin's fleet list shows them.
+    pub async fn devices<T: serde::de::DeserializeOwned>(&self, environment: &str) -> Vec<T> {
+        let admin = self.admin_token().await;
+        self.get_as(
+            &admin,
+            &format!("/api/v1/environments/{environment}/devices"),
+        )
+        .await
+        .json()
+        .await
+        .expect("the fleet list")
+    }
+
     /// An enrollment token for `role` in `environment`, made by the admin; its secret.
     pub async fn enrollment_token(&self, environment: &str, role: &str, max_uses: u32) -> String {
         let admin = self.admin_token().await;

@@ -17,7 +17,7 @@ use windows_service::service_control_handler::{self, ServiceControlHandlerResult
 use windows_service::service_manager::{ServiceManager, ServiceManagerAccess};
 use windows_service::{define_windows_service, service_dispatcher};
 
-use crate::agent::{hold_writes, Agent, AgentError, MachineFacts};
+use crate::agent::{hold_writes, sleep_unless_stopped, Agent, AgentError, MachineFacts};
 use crate::log::LogFile;
 
 /// The service's name, as `sc query` knows it.
@@ -262,7 +262,7 @@ fn work(context: &Context) -> Option<AgentError> {
                             "cannot reach {server} to enroll; trying again in {}s",
                             pause.as_secs()
                         ));
-                        sleep(pause);
+                        sleep_unless_stopped(pause, &STOP);
                         pause = (pause * 2).min(Duration::from_secs(300));
                     }
                     Err(error) => {
@@ -277,7 +277,7 @@ fn work(context: &Context) -> Option<AgentError> {
                     log.line("not enrolled: waiting for `switchyard-agent --scope machine enroll`");
                     said_waiting = true;
                 }
-                sleep(Duration::from_secs(5));
+                sleep_unless_stopped(Duration::from_secs(5), &STOP);
             }
         }
     }
@@ -288,14 +288,6 @@ fn work(context: &Context) -> Option<AgentError> {
         }
         _ => {}
     })
-}
-
-/// Sleeps for `pause`, waking early on a stop.
-fn sleep(pause: Duration) {
-    let until = std::time::Instant::now() + pause;
-    while std::time::Instant::now() < until && !STOP.load(Ordering::Relaxed) {
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 /// The server and token an installer left, if both are there.

@@ -243,10 +243,7 @@ fn broadcast() {
     use windows_sys::Win32::UI::WindowsAndMessaging::{
         SendMessageTimeoutW, HWND_BROADCAST, SMTO_ABORTIFHUNG, WM_SETTINGCHANGE,
     };
-    let area: Vec<u16> = "Environment"
-        .encode_utf16()
-        .chain(std::iter::once(0))
-        .collect();
+    let area = wide("Environment");
     let mut result = 0;
     // SAFETY: `area` is a NUL-terminated UTF-16 string that outlives the call; the result
     // pointer is a valid local; HWND_BROADCAST with SMTO_ABORTIFHUNG and a 1 s timeout returns
@@ -299,9 +296,10 @@ fn current_user() -> std::io::Result<(Vec<u64>, windows_sys::Win32::Security::PS
     Ok((buffer, sid))
 }
 
-fn wide(path: &std::path::Path) -> Vec<u16> {
+/// `text` as the NUL-terminated UTF-16 that Windows calls take.
+fn wide(text: impl AsRef<std::ffi::OsStr>) -> Vec<u16> {
     use std::os::windows::ffi::OsStrExt as _;
-    path.as_os_str()
+    text.as_ref()
         .encode_wide()
         .chain(std::iter::once(0))
         .collect()

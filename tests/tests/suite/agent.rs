@@ -308,13 +308,7 @@ async fn a_setting_the_environment_overrides_is_reported_as_shadowed() {
             .contains("GOPROXY is set in the environment"),
         "{go:?}"
     );
-    let admin = app.admin_token().await;
-    let devices: Vec<Value> = app
-        .get_as(&admin, "/api/v1/environments/staging/devices")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let devices: Vec<Value> = app.devices("staging").await;
     let targets = devices[0]["report"]["targets"].as_array().unwrap();
     assert!(
         targets
@@ -357,13 +351,7 @@ async fn a_forged_or_foreign_delivery_writes_nothing() {
     );
     assert_eq!(home.snapshot(), before);
     // The server heard of it.
-    let admin = app.admin_token().await;
-    let devices: Vec<Value> = app
-        .get_as(&admin, "/api/v1/environments/staging/devices")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let devices: Vec<Value> = app.devices("staging").await;
     assert_eq!(devices[0]["healthy"], false, "{devices:?}");
     assert_eq!(devices[0]["report"]["targets"][0]["target"], "delivery");
 }

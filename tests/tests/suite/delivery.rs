@@ -151,17 +151,12 @@ async fn an_enrolled_machine_gets_its_signed_effective_profile(backend: Backend)
         )
         .await;
     assert_eq!(sent.status(), 204);
-    let admin = app.admin_token().await;
-    let devices: Vec<DeviceStatus> = app
-        .get_as(&admin, "/api/v1/environments/staging/devices")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let devices: Vec<DeviceStatus> = app.devices("staging").await;
     assert_eq!(devices.len(), 1);
     assert_eq!(devices[0].device.id, device.id);
     assert_eq!(devices[0].healthy, Some(true));
     assert!(devices[0].device.last_seen_at.is_some());
+    let admin = app.admin_token().await;
     let rollout: Value = app
         .get_as(&admin, "/api/v1/environments/staging/rollout")
         .await
@@ -425,12 +420,7 @@ async fn expired_tokens_and_skewed_clocks_are_refused_and_change_nothing(backend
         .await
         .unwrap();
     assert_eq!(tokens[0]["uses"], 1);
-    let devices: Vec<DeviceStatus> = app
-        .get_as(&admin, "/api/v1/environments/staging/devices")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let devices: Vec<DeviceStatus> = app.devices("staging").await;
     assert_eq!(devices.len(), 1);
 }
 

@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use prefix::{said, Prefix};
+use prefix::{said, windows_path, Prefix};
 use relay::{Mode, Relay};
 use serde_json::{json, Value};
 use switchyard_tests::{Backend, TestApp};
@@ -252,7 +252,7 @@ async fn the_windows_agent_syncs_follows_a_publish_refuses_forgeries_and_restore
     assert!(text(data.join("go/env")).contains("GOPROXY=https://goproxy3.corp.example/,direct"));
 
     // Without %APPDATA% the agent cannot tell where pip and Go read: it says so, writes nothing.
-    let exe = format!("Z:{}", prefix.agent.display()).replace('/', "\\");
+    let exe = windows_path(&prefix.agent);
     let files_third = user_files(&prefix);
     let no_app_data =
         blocking(|| prefix.wine("cmd", &["/c", &format!("set APPDATA=&& {exe} sync")]));

@@ -10,16 +10,11 @@ use std::time::Duration;
 use serde_json::Value;
 use switchyard_tests::repository_root;
 
-use crate::prefix::{said, Prefix};
+use crate::prefix::{said, windows_path, Prefix};
 use crate::service::MACHINE_ENVIRONMENT;
 use crate::{blocking, published, until};
 
 const SETTINGS: &str = "HKLM\\SOFTWARE\\Switchyard\\Agent";
-
-/// `path` as Wine's programs name it (the Unix root is drive `Z:`).
-fn windows_path(path: &Path) -> String {
-    format!("Z:{}", path.display()).replace('/', "\\")
-}
 
 fn build_msi(agent: &Path, into: &Path) {
     // wixl takes a file's source relative to the folder it runs in.
@@ -87,13 +82,7 @@ async fn a_silent_msi_install_enrolls_once_keeps_the_machine_in_sync_and_uninsta
         settings.get("Server").map(|(_, v)| v.as_str()),
         Some(app.base_url.as_str())
     );
-    let admin = app.admin_token().await;
-    let devices: Vec<Value> = app
-        .get_as(&admin, "/api/v1/environments/staging/devices")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let devices: Vec<Value> = app.devices("staging").await;
     assert_eq!(devices.len(), 1, "enrolled once: {devices:?}");
 
     let removed = blocking(|| prefix.wine("msiexec", &["/x", &msi, "/qn"]));

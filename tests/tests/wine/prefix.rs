@@ -193,6 +193,11 @@ impl Drop for Prefix {
     }
 }
 
+/// `path` as Wine's programs name it (the Unix root is drive `Z:`).
+pub fn windows_path(path: &Path) -> String {
+    format!("Z:{}", path.display()).replace('/', "\\")
+}
+
 /// What a command printed, for assertion messages.
 pub fn said(output: &Output) -> String {
     format!(
