@@ -46,6 +46,10 @@ enum Command {
         /// A name for the printed lines.
         #[arg(long, default_value = "switchyard")]
         label: String,
+        /// `perf record --control` FIFO: sampling is enabled from the publish until every
+        /// agent has its answer, so that a profile shows the wake-up alone.
+        #[arg(long)]
+        perf_control: Option<PathBuf>,
     },
     /// Profile publishes per second (audit trail included), beside reads of the same draft.
     Publish {
@@ -144,25 +148,67 @@ fn rss_kib(pid: u32) -> Option<u64> {
         .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
 }
 
+/// Prints each process's memory with `waiting[i]` connections waiting on `pids[i]`, and when
+/// there are several, their sum per waiting connection.
 #[allow(clippy::print_stdout)]
-fn memory_line(label: &str, pids: &[u32], before: &[Option<u64>], waiting: usize) {
-    for (pid, before) in pids.iter().zip(before) {
+fn memory_line(label: &str, pids: &[u32], before: &[Option<u64>], waiting: &[usize]) {
+    let (mut grown_kib, mut counted) = (0, 0);
+    for ((pid, before), waiting) in pids.iter().zip(before).zip(waiting) {
         if let (Some(before), Some(now)) = (before, rss_kib(*pid)) {
-            let per = (now.saturating_sub(*before) as f64) * 1024.0 / waiting.max(1) as f64;
+            let grown = now.saturating_sub(*before);
+            (grown_kib, counted) = (grown_kib + grown, counted + waiting);
+            let per = grown as f64 * 1024.0 / (*waiting).max(1) as f64;
             println!(
                 "{label} memory (pid {pid}): {before} KiB idle, {now} KiB with {waiting} waiting: {per:.0} bytes per waiting connection"
             );
         }
     }
+    if pids.len() > 1 {
+        let per = grown_kib as f64 * 1024.0 / counted.max(1) as f64;
+        println!("{label} memory, all processes: {per:.0} bytes per waiting connection");
+    }
+}
+
+/// How many of `count` agents wait on each of `servers` servers (agent `n` talks to server
+/// `n % servers`).
+fn spread(count: usize, servers: usize) -> Vec<usize> {
+    (0..servers)
+        .map(|server| (count + servers - 1 - server) / servers)
+        .collect()
+}
+
+/// Tells a `perf record --control` FIFO to start or stop sampling.
+fn perf_command(control: Option<&PathBuf>, command: &str) -> Result<(), String> {
+    let Some(path) = control else { return Ok(()) };
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .and_then(|mut fifo| {
+            std::io::Write::write_all(&mut fifo, format!("{command}\n").as_bytes())
+        })
+        .map_err(|e| format!("perf control {}: {e}", path.display()))
+}
+
+struct WakeupRun<'a> {
+    servers: &'a [String],
+    password: &'a str,
+    count: u32,
+    runs: u32,
+    pids: &'a [u32],
+    label: &'a str,
+    perf_control: Option<PathBuf>,
 }
 
 async fn wakeup(
-    servers: &[String],
-    password: &str,
-    count: u32,
-    runs: u32,
-    pids: &[u32],
-    label: &str,
+    WakeupRun {
+        servers,
+        password,
+        count,
+        runs,
+        pids,
+        label,
+        perf_control,
+    }: WakeupRun<'_>,
 ) -> Result<bool, String> {
     let admin = admin::Admin::login(&servers[0], password).await?;
     let (environment, token) = admin.new_fleet("bench", count as usize).await?;
@@ -175,18 +221,21 @@ async fn wakeup(
         // Idle connections from the last round close first: what is measured is the waiting.
         tokio::time::sleep(Duration::from_secs(3)).await;
         let before: Vec<_> = pids.iter().map(|pid| rss_kib(*pid)).collect();
-        let (admin, environment) = (admin.clone(), environment.clone());
+        let (admin, environment, control) =
+            (admin.clone(), environment.clone(), perf_control.clone());
         let (arrivals, failures) = fleet
             .wake(servers, || async move {
                 if run == 1 {
-                    memory_line(label, pids, &before, count as usize);
+                    memory_line(label, pids, &before, &spread(count as usize, servers.len()));
                 }
+                perf_command(control.as_ref(), "enable")?;
                 admin
                     .publish(&environment, revision)
                     .await
                     .map_err(|e| e.to_string())
             })
             .await;
+        perf_command(perf_control.as_ref(), "disable")?;
         all_woke &= report(label, fleet.len(), run, &arrivals, &failures);
     }
     Ok(all_woke)
@@ -203,15 +252,17 @@ async fn main() -> ExitCode {
             runs,
             server_pids,
             label,
+            perf_control,
         } => {
-            wakeup(
-                &servers,
-                &admin_password,
-                agents,
+            wakeup(WakeupRun {
+                servers: &servers,
+                password: &admin_password,
+                count: agents,
                 runs,
-                &server_pids,
-                &label,
-            )
+                pids: &server_pids,
+                label: &label,
+                perf_control,
+            })
             .await
         }
         Command::Publish {
@@ -261,7 +312,7 @@ async fn main() -> ExitCode {
                 let (arrivals, failures) =
                     etcd::wake(&endpoint, watchers as usize, run as usize, || {
                         if run == 1 {
-                            memory_line("etcd", &pids, &[before], watchers as usize);
+                            memory_line("etcd", &pids, &[before], &[watchers as usize]);
                         }
                     })
                     .await;
@@ -286,6 +337,13 @@ async fn main() -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn agents_are_spread_over_the_servers_as_they_enroll() {
+        assert_eq!(spread(10, 1), vec![10]);
+        assert_eq!(spread(10_001, 2), vec![5_001, 5_000]);
+        assert_eq!(spread(2, 3), vec![1, 1, 0]);
+    }
 
     #[test]
     fn percentiles_are_nearest_rank() {

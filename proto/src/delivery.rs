@@ -97,16 +97,90 @@ pub struct Delivery {
     pub profile: Profile,
 }
 
+/// What every machine of one environment and role is delivered, serialized once: a publish
+/// wakes thousands of machines at once, and each is signed a [`Delivery`] of its own that
+/// differs only in its id and times.
+#[derive(Debug, Clone)]
+pub struct SharedDelivery {
+    environment: String,
+    machine_role: String,
+    baseline_version: u64,
+    overlay_version: u64,
+    sequence: u64,
+    /// The profile with its secrets, as [`Delivery`] serializes it.
+    profile: Box<serde_json::value::RawValue>,
+}
+
+/// [`Delivery`]'s fields in its order, with the profile already serialized.
+#[derive(Serialize)]
+struct DeliveryJson<'a> {
+    device_id: Uuid,
+    environment: &'a str,
+    machine_role: &'a str,
+    baseline_version: u64,
+    overlay_version: u64,
+    sequence: u64,
+    #[serde(with = "time::serde::rfc3339")]
+    issued_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    expires_at: OffsetDateTime,
+    profile: &'a serde_json::value::RawValue,
+}
+
+impl SharedDelivery {
+    /// What machines of `environment` and `machine_role` are delivered: the versions in it,
+    /// the audit position and the effective profile.
+    pub fn new(
+        environment: String,
+        machine_role: String,
+        (baseline_version, overlay_version): (u64, u64),
+        sequence: u64,
+        profile: &Profile,
+    ) -> Result<Self, serde_json::Error> {
+        Ok(Self {
+            environment,
+            machine_role,
+            baseline_version,
+            overlay_version,
+            sequence,
+            profile: serde_json::value::to_raw_value(&profile_with_secrets::json(profile))?,
+        })
+    }
+
+    /// The JSON of the [`Delivery`] for `device_id` issued at `issued_at`, byte for byte what
+    /// serializing that delivery gives.
+    pub fn to_json(
+        &self,
+        device_id: Uuid,
+        issued_at: OffsetDateTime,
+        expires_at: OffsetDateTime,
+    ) -> Result<Vec<u8>, serde_json::Error> {
+        serde_json::to_vec(&DeliveryJson {
+            device_id,
+            environment: &self.environment,
+            machine_role: &self.machine_role,
+            baseline_version: self.baseline_version,
+            overlay_version: self.overlay_version,
+            sequence: self.sequence,
+            issued_at,
+            expires_at,
+            profile: &self.profile,
+        })
+    }
+}
+
 /// A profile with its secret values, for the machine that needs them.
 mod profile_with_secrets {
     use serde::{Deserialize as _, Deserializer, Serialize as _, Serializer};
 
     use crate::profile::Profile;
 
+    pub fn json(profile: &Profile) -> serde_json::Value {
+        profile.to_json_with_secrets(|plain| serde_json::json!({ "value": plain }))
+    }
+
     pub fn serialize<S: Serializer>(profile: &Profile, serializer: S) -> Result<S::Ok, S::Error> {
-        profile
-            .to_json_with_secrets(|plain| serde_json::json!({ "value": plain }))
-            .serialize(serializer)
+        json(profile).serialize(serializer)
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Profile, D::Error> {

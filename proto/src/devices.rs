@@ -147,7 +147,8 @@ pub struct Device {
     #[serde(with = "time::serde::rfc3339")]
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub enrolled_at: OffsetDateTime,
-    /// When it last made a request.
+    /// When it last made a request, to the minute: a machine is marked again once its mark
+    /// is a minute old.
     #[serde(with = "time::serde::rfc3339::option")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub last_seen_at: Option<OffsetDateTime>,

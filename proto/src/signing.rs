@@ -110,10 +110,16 @@ impl Signed {
     /// Signs the JSON of `document` under `context`.
     pub fn sign<T: Serialize>(context: &[u8], document: &T, key: &SigningKey) -> Self {
         let bytes = serde_json::to_vec(document).unwrap_or_default();
+        Self::sign_json(context, &bytes, key, key_id(&key.verifying_key()))
+    }
+
+    /// Signs a document already serialized to `json`, with `key`, whose [`key_id`] is
+    /// `key_id`.
+    pub fn sign_json(context: &[u8], json: &[u8], key: &SigningKey, key_id: String) -> Self {
         Self {
-            payload: URL_SAFE_NO_PAD.encode(&bytes),
-            key_id: key_id(&key.verifying_key()),
-            signature: sign_bytes(context, &bytes, key),
+            payload: URL_SAFE_NO_PAD.encode(json),
+            key_id,
+            signature: sign_bytes(context, json, key),
         }
     }
 

@@ -11,8 +11,8 @@ use std::path::PathBuf;
 use ed25519_dalek::SigningKey;
 use serde::{Deserialize, Serialize};
 use switchyard_proto::delivery::{
-    open_envelope, Delivery, EnvelopeError, Expectations, KeySet, PublicKey, TrustedKeys,
-    DEFAULT_CLOCK_SKEW,
+    open_envelope, Delivery, EnvelopeError, Expectations, KeySet, PublicKey, SharedDelivery,
+    TrustedKeys, DEFAULT_CLOCK_SKEW,
 };
 use switchyard_proto::signing::{
     encode_public_key, key_id, SignatureError, Signed, KEY_SET_CONTEXT, PROFILE_CONTEXT,
@@ -255,6 +255,34 @@ fn the_checked_in_vectors_are_what_the_code_signs_and_get_their_verdicts() {
             stored.verdict,
             "{name}: {}",
             stored.description
+        );
+    }
+}
+
+#[test]
+fn a_shared_delivery_serializes_each_machine_s_delivery_byte_for_byte() {
+    let server = SigningKey::from_bytes(&SERVER_SEED);
+    let first = delivery(DEVICE, 41, ISSUED);
+    let shared = SharedDelivery::new(
+        first.environment.clone(),
+        first.machine_role.clone(),
+        (first.baseline_version, first.overlay_version),
+        first.sequence,
+        &first.profile,
+    )
+    .unwrap();
+    for (device, issued_at) in [(DEVICE, ISSUED), (Uuid::nil(), ISSUED + Duration::hours(1))] {
+        let whole = delivery(device, 41, issued_at);
+        let json = shared.to_json(device, issued_at, whole.expires_at).unwrap();
+        assert_eq!(json, serde_json::to_vec(&whole).unwrap());
+        assert_eq!(
+            Signed::sign_json(
+                PROFILE_CONTEXT,
+                &json,
+                &server,
+                key_id(&server.verifying_key())
+            ),
+            Signed::sign(PROFILE_CONTEXT, &whole, &server)
         );
     }
 }

@@ -159,8 +159,11 @@ impl Application {
             delivery_ttl: Duration::seconds(
                 i64::try_from(settings.delivery_ttl_secs).unwrap_or(86_400),
             ),
-            wakeups: Default::default(),
+            readings: Default::default(),
             waiting,
+            device_checks: Arc::new(tokio::sync::Semaphore::new(
+                settings.database_max_connections as usize,
+            )),
         };
         let shared =
             Shared::new(state, BodyLimit(settings.max_body_bytes), metrics).map_err(|e| {

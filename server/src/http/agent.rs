@@ -12,9 +12,8 @@ use actix_web::http::header;
 use actix_web::{get, web, HttpRequest, HttpResponse};
 use ed25519_dalek::SigningKey;
 use serde::Deserialize;
-use switchyard_proto::delivery::Delivery;
-use switchyard_proto::profile::Profile;
-use switchyard_proto::signing::{Signed, PROFILE_CONTEXT};
+use switchyard_proto::delivery::SharedDelivery;
+use switchyard_proto::signing::{key_id, Signed, PROFILE_CONTEXT};
 use switchyard_proto::{ErrorBody, FieldProblem};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::OnceCell;
@@ -84,14 +83,22 @@ impl Snapshot {
         )
     }
 
-    /// Everything a delivery needs besides the machine: the effective profile, the audit
-    /// position and the opened signing key.
-    async fn prepare(self, state: &AppState) -> Result<Prepared, ApiError> {
+    /// Everything a delivery needs besides the machine: the effective profile serialized,
+    /// the audit position and the opened signing key.
+    async fn prepare(self, state: &AppState, device: &DeviceRecord) -> Result<Prepared, ApiError> {
         let (profile, _) = effective_of(state, self.baseline.as_ref(), self.overlay.as_ref())?;
         let key = open_signing_key(&self.key, &state.sealer).map_err(keys::KeysError::from)?;
+        let shared = SharedDelivery::new(
+            device.environment.to_string(),
+            device.machine_role.to_string(),
+            (Self::version(&self.baseline), Self::version(&self.overlay)),
+            state.store.audit_head().await?,
+            &profile,
+        )
+        .map_err(|e| ApiError::Internal(Box::new(e)))?;
         Ok(Prepared {
-            sequence: state.store.audit_head().await?,
-            profile,
+            shared,
+            key_id: key_id(&key.key.verifying_key()),
             key: key.key,
             snapshot: self,
         })
@@ -101,52 +108,59 @@ impl Snapshot {
 /// What every machine of one environment and role is sent, but for its own id and times.
 struct Prepared {
     snapshot: Snapshot,
-    profile: Profile,
-    sequence: u64,
+    shared: SharedDelivery,
+    key_id: String,
     key: SigningKey,
 }
 
 impl Prepared {
     /// The envelope for `device`, signed now.
-    fn envelope(&self, state: &AppState, device: &DeviceRecord) -> Signed {
+    fn envelope(&self, state: &AppState, device: &DeviceRecord) -> Result<Signed, ApiError> {
         let now = state.clock.now();
-        let delivery = Delivery {
-            device_id: device.id,
-            environment: device.environment.to_string(),
-            machine_role: device.machine_role.to_string(),
-            baseline_version: Snapshot::version(&self.snapshot.baseline),
-            overlay_version: Snapshot::version(&self.snapshot.overlay),
-            sequence: self.sequence,
-            issued_at: now,
-            expires_at: now + state.delivery_ttl,
-            profile: self.profile.clone(),
-        };
-        Signed::sign(PROFILE_CONTEXT, &delivery, &self.key)
+        let json = self
+            .shared
+            .to_json(device.id, now, now + state.delivery_ttl)
+            .map_err(|e| ApiError::Internal(Box::new(e)))?;
+        Ok(Signed::sign_json(
+            PROFILE_CONTEXT,
+            &json,
+            &self.key,
+            self.key_id.clone(),
+        ))
     }
 }
 
-/// Machines woken by the same publish share one reading of what they are sent: a publish
-/// wakes every waiting machine of its environment at once, and each reading otherwise costs
-/// several queries and a decryption.
+/// How long one reading of what machines are sent may serve requests. A publish this process
+/// hears of, or a key rotated here, ends it at once; a key rotated on another server process is
+/// seen within this time.
+const READING_LIFETIME: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Machines of one environment and role share one reading of what they are sent: a publish
+/// wakes every waiting machine at once, and thousands reconnect together after a restart,
+/// while each reading costs several queries and a decryption.
 #[derive(Default)]
-pub struct Wakeups {
-    /// By environment and role: the publish count the reading belongs to, and the reading
-    /// (made at most once, by whichever machine asks first).
-    latest: Mutex<HashMap<(String, String), (u64, Reading)>>,
+pub struct Readings {
+    /// By environment and role: the reading, with the publish count it was made after and
+    /// when (made at most once, by whichever machine asks first).
+    latest: Mutex<HashMap<(String, String), Shared>>,
 }
 
 /// One shared reading, made by the first machine that needs it.
-type Reading = Arc<OnceCell<Arc<Prepared>>>;
+struct Shared {
+    heard: u64,
+    made: Instant,
+    reading: Arc<OnceCell<Arc<Prepared>>>,
+}
 
-impl std::fmt::Debug for Wakeups {
+impl std::fmt::Debug for Readings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Wakeups").finish_non_exhaustive()
+        f.debug_struct("Readings").finish_non_exhaustive()
     }
 }
 
-impl Wakeups {
+impl Readings {
     /// What `device` is sent, read after every publish this process had heard of when it
-    /// woke: a reading made for a later count is as good.
+    /// asked, at most [`READING_LIFETIME`] ago.
     async fn prepared(
         &self,
         state: &AppState,
@@ -154,28 +168,46 @@ impl Wakeups {
     ) -> Result<Arc<Prepared>, ApiError> {
         let heard = state.events.heard();
         let reading = {
-            let mut latest = self
-                .latest
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            let entry = latest
+            let mut latest = self.lock();
+            let shared = latest
                 .entry((
                     device.environment.to_string(),
                     device.machine_role.to_string(),
                 ))
-                .or_insert_with(|| (heard, Arc::new(OnceCell::new())));
-            if entry.0 < heard {
-                *entry = (heard, Arc::new(OnceCell::new()));
+                .or_insert_with(|| Shared::new(heard));
+            if shared.heard < heard || shared.made.elapsed() > READING_LIFETIME {
+                *shared = Shared::new(heard);
             }
-            entry.1.clone()
+            shared.reading.clone()
         };
         reading
             .get_or_try_init(|| async {
                 let snapshot = Snapshot::of(state, device).await?;
-                Ok::<_, ApiError>(Arc::new(snapshot.prepare(state).await?))
+                Ok::<_, ApiError>(Arc::new(snapshot.prepare(state, device).await?))
             })
             .await
             .cloned()
+    }
+
+    /// Drops every reading: the signing key changed.
+    pub fn forget(&self) {
+        self.lock().clear();
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), Shared>> {
+        self.latest
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl Shared {
+    fn new(heard: u64) -> Self {
+        Self {
+            heard,
+            made: Instant::now(),
+            reading: Arc::new(OnceCell::new()),
+        }
     }
 }
 
@@ -224,7 +256,7 @@ fn names(if_none_match: Option<&str>, etag: &str) -> bool {
     if_none_match.is_some_and(|value| value.split(',').any(|tag| tag.trim() == etag))
 }
 
-/// The machine's effective profile as a signed envelope ([`Delivery`] inside), or 304 when
+/// The machine's effective profile as a signed envelope (a `Delivery` inside), or 304 when
 /// `If-None-Match` names it and nothing changes within `wait` seconds.
 #[utoipa::path(
     tag = "agent",
@@ -254,27 +286,13 @@ pub async fn fetch_profile(
     let deadline = Instant::now() + std::time::Duration::from_secs(wait);
     // Subscribed before looking, so a publish between the look and the wait is not missed.
     let mut published = state.events.subscribe();
-    let mut woken = false;
     loop {
-        // Woken by a publish, with every other waiting machine: read once for all of them.
-        let (etag, prepared) = match woken {
-            true => {
-                let prepared = state.wakeups.prepared(&state, &device).await?;
-                (prepared.snapshot.etag(&device), Some(prepared))
-            }
-            false => {
-                let snapshot = Snapshot::of(&state, &device).await?;
-                let etag = snapshot.etag(&device);
-                let changed = !names(if_none_match.as_deref(), &etag);
-                let prepared = match changed {
-                    true => Some(Arc::new(snapshot.prepare(&state).await?)),
-                    false => None,
-                };
-                (etag, prepared)
-            }
-        };
-        if let Some(prepared) = prepared.filter(|_| !names(if_none_match.as_deref(), &etag)) {
-            let envelope = prepared.envelope(&state, &device);
+        // Shared with every machine of its environment and role asking now: after a publish
+        // they all wake together.
+        let prepared = state.readings.prepared(&state, &device).await?;
+        let etag = prepared.snapshot.etag(&device);
+        if !names(if_none_match.as_deref(), &etag) {
+            let envelope = prepared.envelope(&state, &device)?;
             return Ok(HttpResponse::Ok()
                 .insert_header((header::ETAG, etag))
                 .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -304,6 +322,5 @@ pub async fn fetch_profile(
                 .insert_header((header::ETAG, etag))
                 .finish());
         }
-        woken = true;
     }
 }

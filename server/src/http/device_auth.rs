@@ -17,7 +17,7 @@ use super::error::ApiError;
 use super::json::{parse, read_body};
 use super::AppState;
 use crate::domain::devices::DeviceRecord;
-use crate::store::StoreError;
+use crate::store::{Seen, StoreError};
 
 /// An enrolled, not revoked machine whose signature on this request holds.
 #[derive(Debug, Clone)]
@@ -69,6 +69,11 @@ impl Claim {
                 DEFAULT_CLOCK_SKEW.whole_minutes()
             )));
         }
+        let _turn = state
+            .device_checks
+            .acquire()
+            .await
+            .map_err(|e| ApiError::Internal(Box::new(e)))?;
         let device = match state.store.device(claim.device_id).await {
             Ok(device) => device,
             Err(StoreError::DeviceNotFound(_)) => {
@@ -94,7 +99,13 @@ impl Claim {
         let nonce_expires_at = signed_at + DEFAULT_CLOCK_SKEW * 2;
         state
             .store
-            .admit_device_request(device.id, &claim.nonce, nonce_expires_at, now)
+            .admit_device_request(
+                device.id,
+                Seen::at(now, device.last_seen_at),
+                &claim.nonce,
+                nonce_expires_at,
+                now,
+            )
             .await?;
         Ok(device)
     }

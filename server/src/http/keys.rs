@@ -72,6 +72,8 @@ pub async fn rotate_key(
         state.clock.now(),
     )
     .await?;
+    // Deliveries read before now name the old key.
+    state.readings.forget();
     tracing::info!(by = %admin.0.user.username, key = %record.key_id, version = record.version, "signing key rotated");
     Ok(HttpResponse::Created().json(info(&record)))
 }

@@ -70,10 +70,14 @@ pub struct AppState {
     pub agent_max_wait: std::time::Duration,
     /// How long a delivery stays valid.
     pub delivery_ttl: time::Duration,
-    /// What machines woken by one publish share.
-    pub wakeups: Arc<agent::Wakeups>,
+    /// What machines of one environment and role asking at the same time share.
+    pub readings: Arc<agent::Readings>,
     /// How many machines wait in a long-poll now (the `switchyard_agents_waiting` metric).
     pub waiting: prometheus::IntGauge,
+    /// Machines' signed requests checked against the database at once, one per database
+    /// connection: when thousands arrive together (a server restart), they queue here in
+    /// order instead of all waiting on the pool until its timeout.
+    pub device_checks: Arc<tokio::sync::Semaphore>,
 }
 
 /// What is computed once at start-up and shared by every worker.

@@ -380,11 +380,13 @@ pub trait Store: Send + Sync + fmt::Debug {
     ) -> Result<(), StoreError>;
 
     /// Admits one signed request of a machine: its nonce must be new (it is kept until
-    /// `nonce_expires_at`; a nonce seen before is [`StoreError::NonceReused`]), and the machine
-    /// is marked as seen.
+    /// `nonce_expires_at`; a nonce seen before is [`StoreError::NonceReused`]). With
+    /// [`Seen::Now`] the machine is also marked as seen and its expired nonces are pruned;
+    /// otherwise recording the nonce is one statement.
     async fn admit_device_request(
         &self,
         device_id: Uuid,
+        seen: Seen,
         nonce: &str,
         nonce_expires_at: OffsetDateTime,
         now: OffsetDateTime,
@@ -409,6 +411,29 @@ pub trait Store: Send + Sync + fmt::Debug {
 
 /// Shared handle to the store.
 pub type SharedStore = Arc<dyn Store>;
+
+/// Whether a machine's signed request also marks it as seen. `last_seen_at` is kept to the
+/// minute ([`SEEN_RESOLUTION`]), so that most requests write nothing but their nonce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seen {
+    /// Mark the machine as seen now (and prune its expired nonces).
+    Now,
+    /// It was marked less than [`SEEN_RESOLUTION`] ago: record the nonce only.
+    Recently,
+}
+
+/// How stale a machine's `last_seen_at` may be before a request of its marks it again.
+pub const SEEN_RESOLUTION: time::Duration = time::Duration::minutes(1);
+
+impl Seen {
+    /// Whether a request at `now` marks a machine last seen at `last_seen`.
+    pub fn at(now: OffsetDateTime, last_seen: Option<OffsetDateTime>) -> Self {
+        match last_seen {
+            Some(seen) if (now - seen).abs() < SEEN_RESOLUTION => Self::Recently,
+            _ => Self::Now,
+        }
+    }
+}
 
 /// Opens the database `url` names, creating the SQLite file if needed, and applies the
 /// migrations.

@@ -25,6 +25,11 @@ impl PostgresStore {
         MIGRATIONS.run(&pool).await?;
         Ok(Self { pool })
     }
+
+    /// Postgres locks rows, not the database: nonces are recorded side by side.
+    async fn nonce_write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        None
+    }
 }
 
 implement_store!(

@@ -1617,10 +1617,26 @@ macro_rules! implement_store {
             async fn admit_device_request(
                 &self,
                 device_id: uuid::Uuid,
+                seen: $crate::store::Seen,
                 nonce: &str,
                 nonce_expires_at: time::OffsetDateTime,
                 now: time::OffsetDateTime,
             ) -> Result<(), $crate::store::StoreError> {
+                let insert = sqlx::query(
+                    "INSERT INTO device_nonces (device_id, nonce, expires_at) VALUES ($1, $2, $3)",
+                )
+                .bind(device_id)
+                .bind(nonce)
+                .bind($crate::store::Timestamp::from(nonce_expires_at));
+                let reused = |e: sqlx::Error| match $crate::store::is_unique_violation(&e) {
+                    true => $crate::store::StoreError::NonceReused,
+                    false => e.into(),
+                };
+                let _turn = self.nonce_write_turn().await;
+                if seen == $crate::store::Seen::Recently {
+                    insert.execute(&self.pool).await.map_err(reused)?;
+                    return Ok(());
+                }
                 let now = $crate::store::Timestamp::from(now);
                 let mut tx = self.pool.begin().await?;
                 sqlx::query("DELETE FROM device_nonces WHERE device_id = $1 AND expires_at < $2")
@@ -1628,18 +1644,7 @@ macro_rules! implement_store {
                     .bind(now)
                     .execute(&mut *tx)
                     .await?;
-                sqlx::query(
-                    "INSERT INTO device_nonces (device_id, nonce, expires_at) VALUES ($1, $2, $3)",
-                )
-                .bind(device_id)
-                .bind(nonce)
-                .bind($crate::store::Timestamp::from(nonce_expires_at))
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| match $crate::store::is_unique_violation(&e) {
-                    true => $crate::store::StoreError::NonceReused,
-                    false => e.into(),
-                })?;
+                insert.execute(&mut *tx).await.map_err(reused)?;
                 sqlx::query("UPDATE devices SET last_seen_at = $2 WHERE id = $1")
                     .bind(device_id)
                     .bind(now)

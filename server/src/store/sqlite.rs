@@ -14,6 +14,10 @@ static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlit
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// SQLite has one write lock per file, and a connection that finds it taken sleeps and
+    /// retries: thousands of machines' requests at once (each records its nonce) would spend
+    /// their time asleep. They take turns here instead.
+    nonce_writes: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl SqliteStore {
@@ -32,7 +36,15 @@ impl SqliteStore {
             .connect_with(options)
             .await?;
         MIGRATIONS.run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            nonce_writes: Default::default(),
+        })
+    }
+
+    /// Waits for this process's turn to record a nonce.
+    async fn nonce_write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        Some(self.nonce_writes.lock().await)
     }
 }
 

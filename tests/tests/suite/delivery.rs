@@ -10,6 +10,7 @@ use switchyard_proto::devices::DeviceStatus;
 use switchyard_proto::profile::Secret;
 use switchyard_proto::signing::Signed;
 use switchyard_proto::AuditPage;
+use switchyard_server::clock::Clock;
 use switchyard_tests::{for_each_store, Backend, ManualClock, TestApp, TestDevice};
 use tokio::time::Instant;
 
@@ -424,7 +425,60 @@ async fn expired_tokens_and_skewed_clocks_are_refused_and_change_nothing(backend
     assert_eq!(devices.len(), 1);
 }
 
+/// `last_seen_at` is kept to the minute: requests within it record only their nonce, and a
+/// nonce is refused the second time on either path.
+async fn a_machine_is_marked_seen_at_most_once_a_minute(backend: Backend) {
+    let clock = ManualClock::new();
+    let app = TestApp::spawn_with_clock(backend, Arc::new(clock.clone()), |_| {}).await;
+    app.create_environment("staging", false).await;
+    app.create_machine_role("backend").await;
+    app.publish_profile("staging", "baseline", json!({"pip": {"timeout": 30}}))
+        .await;
+    let token = app.enrollment_token("staging", "backend", 1).await;
+    let device = TestDevice::enroll(&app, &token).await.unwrap();
+    let last_seen = || async {
+        let devices: Vec<DeviceStatus> = app.devices("staging").await;
+        devices[0].device.last_seen_at
+    };
+    let replayed = |header: String| {
+        let app = &app;
+        async move {
+            let path = "/api/v1/agent/profile?wait=0";
+            let send = || {
+                app.client
+                    .get(app.url(path))
+                    .header("authorization", &header)
+                    .send()
+            };
+            assert_eq!(send().await.unwrap().status(), 200);
+            send().await.unwrap().status()
+        }
+    };
+
+    // The first request marks the machine; its replay is refused.
+    let header = device.authorization("GET", "/api/v1/agent/profile?wait=0", b"");
+    assert_eq!(replayed(header).await, 401);
+    let first = last_seen().await.expect("marked as seen");
+    assert!((first - clock.now()).abs() < time::Duration::seconds(1));
+
+    // Half a minute later: the same mark; a replay is still refused.
+    clock.advance(time::Duration::seconds(30));
+    let header = device.authorization("GET", "/api/v1/agent/profile?wait=0", b"");
+    assert_eq!(replayed(header).await, 401);
+    assert_eq!(last_seen().await, Some(first));
+
+    // A minute after the mark: marked again.
+    clock.advance(time::Duration::seconds(31));
+    assert_eq!(fetch(&device, &app, 0, None).await.status(), 200);
+    let again = last_seen().await.expect("marked as seen");
+    assert!(
+        again - first > time::Duration::minutes(1),
+        "{first} then {again}"
+    );
+}
+
 for_each_store!(
+    a_machine_is_marked_seen_at_most_once_a_minute,
     expired_tokens_and_skewed_clocks_are_refused_and_change_nothing,
     machines_follow_key_rotations_without_enrolling_again,
     an_enrolled_machine_gets_its_signed_effective_profile,
