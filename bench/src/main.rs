@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 mod admin;
 mod agents;
 mod etcd;
+mod floor;
 mod publish;
 mod sign;
 
@@ -83,6 +84,22 @@ enum Command {
         /// Where `headers`, `etag` and `envelope.json` go.
         #[arg(long)]
         out: PathBuf,
+    },
+    /// A bare actix-web server whose one route only waits: the floor under the server's
+    /// memory per waiting connection. Runs until killed.
+    FloorServer,
+    /// Holds as many requests on the bare server as there are agents; its memory per
+    /// waiting connection.
+    Floor {
+        /// The bare server's base URL (loopback).
+        #[arg(long)]
+        server: String,
+        /// Its process id.
+        #[arg(long)]
+        pid: u32,
+        /// How many requests to hold.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        connections: u32,
     },
     /// The same with etcd watchers on its JSON gateway and one put.
     Etcd {
@@ -288,6 +305,14 @@ async fn main() -> ExitCode {
                 }),
             Err(error) => Err(error.to_string()),
         },
+        Command::FloorServer => floor::serve().await.map(|()| true).map_err(|e| e.to_string()),
+        Command::Floor {
+            server,
+            pid,
+            connections,
+        } => floor::measure(&server, pid, connections as usize)
+            .await
+            .map(|()| true),
         Command::Sign {
             server,
             admin_password,
