@@ -155,17 +155,23 @@ impl SharedDelivery {
         issued_at: OffsetDateTime,
         expires_at: OffsetDateTime,
     ) -> Result<Vec<u8>, serde_json::Error> {
-        serde_json::to_vec(&DeliveryJson {
-            device_id,
-            environment: &self.environment,
-            machine_role: &self.machine_role,
-            baseline_version: self.baseline_version,
-            overlay_version: self.overlay_version,
-            sequence: self.sequence,
-            issued_at,
-            expires_at,
-            profile: &self.profile,
-        })
+        // The profile plus the other fields (about 300 bytes): written once, never regrown.
+        let mut json = Vec::with_capacity(self.profile.get().len() + 512);
+        serde_json::to_writer(
+            &mut json,
+            &DeliveryJson {
+                device_id,
+                environment: &self.environment,
+                machine_role: &self.machine_role,
+                baseline_version: self.baseline_version,
+                overlay_version: self.overlay_version,
+                sequence: self.sequence,
+                issued_at,
+                expires_at,
+                profile: &self.profile,
+            },
+        )?;
+        Ok(json)
     }
 }
 

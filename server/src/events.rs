@@ -29,7 +29,8 @@ pub struct ProfilePublished {
 /// The server's event channel.
 #[derive(Debug, Clone)]
 pub struct Events {
-    published: broadcast::Sender<ProfilePublished>,
+    /// Shared, not copied, by every subscriber: a publish reaches thousands of waiting machines.
+    published: broadcast::Sender<Arc<ProfilePublished>>,
     /// How many publishes this process has heard of: what is read after the count reached
     /// `n` reflects every publish up to the `n`th.
     heard: Arc<AtomicU64>,
@@ -54,7 +55,7 @@ impl Events {
     /// Tells every subscriber; with none, the event is dropped.
     pub fn profile_published(&self, event: ProfilePublished) {
         self.heard.fetch_add(1, Ordering::SeqCst);
-        let _ = self.published.send(event);
+        let _ = self.published.send(Arc::new(event));
     }
 
     /// How many publishes this process has heard of so far.
@@ -63,7 +64,7 @@ impl Events {
     }
 
     /// Receives every publish from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<ProfilePublished> {
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<ProfilePublished>> {
         self.published.subscribe()
     }
 }

@@ -293,10 +293,15 @@ pub async fn fetch_profile(
         let etag = prepared.snapshot.etag(&device);
         if !names(if_none_match.as_deref(), &etag) {
             let envelope = prepared.envelope(&state, &device)?;
+            // Sized for the envelope up front: thousands are written at once after a publish.
+            let mut body = Vec::with_capacity(envelope.payload.len() + 256);
+            serde_json::to_writer(&mut body, &envelope)
+                .map_err(|e| ApiError::Internal(Box::new(e)))?;
             return Ok(HttpResponse::Ok()
                 .insert_header((header::ETAG, etag))
                 .insert_header((header::CACHE_CONTROL, "no-store"))
-                .json(envelope));
+                .content_type(header::ContentType::json())
+                .body(body));
         }
         // Wait for a publish that concerns this machine, or the end of the wait.
         let _counted = Waiting::count(&state.waiting);
