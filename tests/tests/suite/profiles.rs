@@ -74,7 +74,10 @@ async fn edit_publish_diff_and_roll_back(backend: Backend) {
     let first: VersionSummary = published.json().await.unwrap();
     assert_eq!((first.version, first.author.as_str()), (1, "olivia"));
     let event = events.try_recv().expect("publishing is announced");
-    assert_eq!((event.version, &event.target), (1, &ProfileTarget::Baseline));
+    assert_eq!(
+        (event.version, &event.target),
+        (1, &ProfileTarget::Baseline)
+    );
 
     let v2 = json!({"go": {"proxy": [{"source": "https://goproxy2.corp.example/"}]}, "pip": {"timeout": 30}});
     assert_eq!(
