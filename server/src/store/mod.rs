@@ -637,3 +637,26 @@ pub(crate) fn audit_json<T: serde::de::DeserializeOwned>(
         problem: format!("{column}: {e}"),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use time::macros::datetime;
+
+    use super::{Seen, SEEN_RESOLUTION};
+
+    #[test]
+    fn a_machine_is_marked_again_once_its_mark_is_a_minute_old_or_ahead_of_the_clock() {
+        let now = datetime!(2026-11-25 12:00 UTC);
+        assert_eq!(Seen::at(now, None), Seen::Now);
+        assert_eq!(
+            Seen::at(now, Some(now - time::Duration::seconds(59))),
+            Seen::Recently
+        );
+        assert_eq!(Seen::at(now, Some(now - SEEN_RESOLUTION)), Seen::Now);
+        // A mark from a clock that has since been set back is not trusted for long either.
+        assert_eq!(
+            Seen::at(now, Some(now + time::Duration::minutes(5))),
+            Seen::Now
+        );
+    }
+}
