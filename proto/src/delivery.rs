@@ -100,7 +100,7 @@ pub struct Delivery {
 /// What every machine of one environment and role is delivered, serialized once: a publish
 /// wakes thousands of machines at once, and each is signed a [`Delivery`] of its own that
 /// differs only in its id and times.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SharedDelivery {
     environment: String,
     machine_role: String,
@@ -109,6 +109,19 @@ pub struct SharedDelivery {
     sequence: u64,
     /// The profile with its secrets, as [`Delivery`] serializes it.
     profile: Box<serde_json::value::RawValue>,
+}
+
+/// Without the profile: it holds secret values in the clear, and debug output ends up in logs.
+impl std::fmt::Debug for SharedDelivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedDelivery")
+            .field("environment", &self.environment)
+            .field("machine_role", &self.machine_role)
+            .field("baseline_version", &self.baseline_version)
+            .field("overlay_version", &self.overlay_version)
+            .field("sequence", &self.sequence)
+            .finish_non_exhaustive()
+    }
 }
 
 /// [`Delivery`]'s fields in its order, with the profile already serialized.

@@ -275,6 +275,7 @@ fn a_shared_delivery_serializes_each_machine_s_delivery_byte_for_byte() {
         let whole = delivery(device, 41, issued_at);
         let json = shared.to_json(device, issued_at, whole.expires_at).unwrap();
         assert_eq!(json, serde_json::to_vec(&whole).unwrap());
+        assert!(!format!("{shared:?}").contains("npm-token-123"));
         assert_eq!(
             Signed::sign_json(
                 PROFILE_CONTEXT,
