@@ -92,7 +92,7 @@ impl Agent {
         wait: u64,
         since: Instant,
     ) -> Result<Option<Received>, String> {
-        let path = format!("/api/v1/agent/profile?wait={wait}");
+        let path = profile_path(wait);
         let mut request = client.get(format!("{}{path}", self.server)).header(
             "authorization",
             device_authorization(self.id, &self.key, "GET", &path, b""),
@@ -225,17 +225,11 @@ impl Fleet {
         let agents = std::mem::take(&mut self.agents);
         let mut waiting = Vec::with_capacity(agents.len());
         for (n, agent) in agents.into_iter().enumerate() {
-            // A few hundred at a time: ten thousand connections opened in the same instant
-            // by one process sharing two cores with the servers leave some requests unsent
-            // past the servers' 5 s limit for a request head (408). They park before the
-            // publish either way.
-            if n > 0 && n % 500 == 0 {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
+            pace(n).await;
             let (client, started) = (self.client.clone(), started.clone());
             waiting.push(tokio::spawn(async move {
                 let anchor = Instant::now();
-                let outcome = match agent.receive(&client, 120, anchor).await {
+                let outcome = match agent.receive(&client, LONG_POLL_SECS, anchor).await {
                     Ok(Some(received)) => match started.get() {
                         // Counted from the publish.
                         Some(publish) => Ok(Received {
@@ -250,20 +244,9 @@ impl Fleet {
                 (agent, outcome)
             }));
         }
-        // Every request parked on a server, as the servers count them.
         let mut failures = Vec::new();
-        let expected = waiting.len() as u64;
-        let until = Instant::now() + Duration::from_secs(100);
-        loop {
-            let parked = waiting_on(&self.client, servers).await;
-            if parked >= expected {
-                break;
-            }
-            if Instant::now() > until {
-                failures.push(format!("only {parked} of {expected} waiting after 100 s"));
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+        if let Err(error) = until_waiting(&self.client, servers, waiting.len() as u64).await {
+            failures.push(error);
         }
         let _ = started.set(Instant::now());
         if let Err(error) = publish().await {
@@ -293,6 +276,43 @@ impl Fleet {
             self.agents.push(agent);
         }
         (arrivals, failures)
+    }
+}
+
+/// How long each agent's long-poll may wait.
+pub const LONG_POLL_SECS: u64 = 120;
+
+/// The path of a profile request that waits up to `wait` seconds.
+pub fn profile_path(wait: u64) -> String {
+    format!("/api/v1/agent/profile?wait={wait}")
+}
+
+/// Paces the opening of connection `n`: a few hundred at a time. Ten thousand connections
+/// opened in the same instant by one process sharing two cores with the servers leave some
+/// requests unsent past the servers' 5 s limit for a request head (408); they all park before
+/// the publish either way.
+pub async fn pace(n: usize) {
+    if n > 0 && n.is_multiple_of(500) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits (at most 100 s) until `servers` together count `expected` requests parked.
+pub async fn until_waiting(
+    client: &Client,
+    servers: &[String],
+    expected: u64,
+) -> Result<(), String> {
+    let until = Instant::now() + Duration::from_secs(100);
+    loop {
+        let parked = waiting_on(client, servers).await;
+        if parked >= expected {
+            return Ok(());
+        }
+        if Instant::now() > until {
+            return Err(format!("only {parked} of {expected} waiting after 100 s"));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 

@@ -4,17 +4,17 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix_web::{web, App, HttpResponse, HttpServer};
 use ed25519_dalek::SigningKey;
 use switchyard_agent::server::device_authorization;
 use uuid::Uuid;
 
-/// The path the agents long-poll, so that the requests are the same size.
-const PATH: &str = "/api/v1/agent/profile?wait=120";
+use crate::agents::{pace, profile_path, until_waiting, LONG_POLL_SECS};
+
 /// How long the bare server holds a request at most.
-const HOLD: Duration = Duration::from_secs(120);
+const HOLD: Duration = Duration::from_secs(LONG_POLL_SECS);
 
 /// Counts a request as waiting for as long as it lives.
 struct Held(Arc<AtomicU64>);
@@ -26,7 +26,8 @@ impl Drop for Held {
 }
 
 /// Serves on 127.0.0.1 (a port of the system's choosing) until killed: the agents' path holds
-/// each request up to two minutes, then answers 304; `/waiting` says how many are held.
+/// each request up to two minutes, then answers 304; `/metrics` says how many are held, as
+/// Switchyard's server does (`switchyard_agents_waiting`).
 pub async fn serve() -> std::io::Result<()> {
     let waiting = Arc::new(AtomicU64::new(0));
     let server = HttpServer::new({
@@ -47,10 +48,15 @@ pub async fn serve() -> std::io::Result<()> {
                     }),
                 )
                 .route(
-                    "/waiting",
+                    "/metrics",
                     web::get().to(move || {
                         let count = count.clone();
-                        async move { count.load(Ordering::Relaxed).to_string() }
+                        async move {
+                            format!(
+                                "switchyard_agents_waiting {}\n",
+                                count.load(Ordering::Relaxed)
+                            )
+                        }
                     }),
                 )
         }
@@ -73,34 +79,20 @@ pub async fn measure(base: &str, pid: u32, count: usize) -> Result<(), String> {
     let client = crate::agents::client();
     let key = SigningKey::from_bytes(&[7; 32]);
     let before = crate::rss_kib(pid);
+    let path = profile_path(LONG_POLL_SECS);
     let mut held = Vec::with_capacity(count);
     for n in 0..count {
-        if n > 0 && n % 500 == 0 {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        pace(n).await;
         let request = client
-            .get(format!("{base}{PATH}"))
+            .get(format!("{base}{path}"))
             .header(
                 "authorization",
-                device_authorization(Uuid::new_v4(), &key, "GET", PATH, b""),
+                device_authorization(Uuid::new_v4(), &key, "GET", &path, b""),
             )
             .header("if-none-match", "\"bench-1/bench/b4/o0/k1\"");
         held.push(tokio::spawn(request.send()));
     }
-    let until = Instant::now() + Duration::from_secs(100);
-    loop {
-        let waiting = match client.get(format!("{base}/waiting")).send().await {
-            Ok(response) => response.text().await.unwrap_or_default(),
-            Err(_) => String::new(),
-        };
-        if waiting.trim().parse::<usize>().is_ok_and(|n| n >= count) {
-            break;
-        }
-        if Instant::now() > until {
-            return Err(format!("only {waiting} of {count} held after 100 s"));
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    until_waiting(&client, &[base.to_owned()], count as u64).await?;
     crate::memory_line("actix-web alone", &[pid], &[before], &[count]);
     for request in held {
         request.abort();

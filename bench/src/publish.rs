@@ -47,15 +47,7 @@ pub async fn measure(admin: &Admin, workers: usize, each: usize) -> Result<Publi
             Ok::<_, String>(spent)
         }
     });
-    let spent = join_all(publishing)
-        .await
-        .into_iter()
-        .collect::<Result<Vec<_>, _>>()?;
-    // Workers run side by side: the rate is what each achieved, summed.
-    let publishes_per_second = spent
-        .iter()
-        .map(|time| each as f64 / time.as_secs_f64())
-        .sum();
+    let publishes_per_second = summed_rate(each, publishing).await?;
     let reading = (0..workers).map(|worker| {
         let path = format!("/api/v1/environments/{prefix}-{worker}/profiles/baseline/draft");
         async move {
@@ -68,16 +60,24 @@ pub async fn measure(admin: &Admin, workers: usize, each: usize) -> Result<Publi
             Ok::<_, String>(started.elapsed())
         }
     });
-    let read = join_all(reading)
+    Ok(PublishRates {
+        publishes_per_second,
+        reads_per_second: summed_rate(each, reading).await?,
+    })
+}
+
+/// Runs `workers` side by side, each doing `each` operations and returning the time they
+/// took; the rate is what each achieved, summed.
+async fn summed_rate(
+    each: usize,
+    workers: impl Iterator<Item = impl std::future::Future<Output = Result<Duration, String>>>,
+) -> Result<f64, String> {
+    let spent = join_all(workers)
         .await
         .into_iter()
         .collect::<Result<Vec<_>, _>>()?;
-    let reads_per_second = read
+    Ok(spent
         .iter()
         .map(|time| each as f64 / time.as_secs_f64())
-        .sum();
-    Ok(PublishRates {
-        publishes_per_second,
-        reads_per_second,
-    })
+        .sum())
 }
