@@ -201,6 +201,10 @@ impl Agent {
         if fetched_new {
             self.state.save_envelope(&envelope)?;
         }
+        // Before anything is written: a sync cut off from here on must still refuse older ones.
+        if self.state.accepted_sequence()? < Some(delivery.sequence) {
+            self.state.save_accepted_sequence(delivery.sequence)?;
+        }
         let (plan, left_out) = self.plan(&delivery);
         let writing = hold_writes();
         let mut outcomes = engine::apply_all(&self.state, &self.paths, &plan)?;
@@ -333,7 +337,10 @@ impl Agent {
                 }
             },
         };
-        let last_sequence = applied.as_ref().map(|a| a.sequence);
+        let last_sequence = applied
+            .as_ref()
+            .map(|a| a.sequence)
+            .max(self.state.accepted_sequence()?);
         let delivery = match self.verify(client, identity, &envelope, last_sequence) {
             Ok(delivery) => delivery,
             Err(reason) => {

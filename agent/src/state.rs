@@ -213,6 +213,17 @@ impl StateDir {
         self.write_json("envelope.json", envelope, true)
     }
 
+    /// The highest delivery sequence this machine has accepted, applied or not: a sync cut off
+    /// between accepting a delivery and recording it as applied must not let an older one back in.
+    pub fn accepted_sequence(&self) -> Result<Option<u64>, StateError> {
+        self.read_json("accepted-sequence.json")
+    }
+
+    /// Keeps the highest delivery sequence accepted.
+    pub fn save_accepted_sequence(&self, sequence: u64) -> Result<(), StateError> {
+        self.write_json("accepted-sequence.json", &sequence, false)
+    }
+
     /// What was last applied.
     pub fn applied(&self) -> Result<Option<Applied>, StateError> {
         self.read_json("applied.json")

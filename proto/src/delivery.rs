@@ -325,7 +325,7 @@ pub struct Expectations {
     pub device_id: Uuid,
     /// Its clock.
     pub now: OffsetDateTime,
-    /// The sequence of the last delivery it applied, if any.
+    /// The highest sequence it accepted so far, if any.
     pub last_sequence: Option<u64>,
     /// How far its clock may be from the server's.
     pub clock_skew: Duration,
@@ -358,8 +358,10 @@ pub enum EnvelopeError {
         /// When it says it was issued.
         issued_at: OffsetDateTime,
     },
-    /// Older than what the machine applied: a replay, or a rollback attempt.
-    #[error("the delivery has sequence {sequence}, older than the {last} already applied")]
+    /// Older than what the machine accepted: a replay, or a rollback attempt.
+    #[error(
+        "the delivery has sequence {sequence}, older than the {last} already accepted: a replay"
+    )]
     Replayed {
         /// Its sequence.
         sequence: u64,

@@ -8,6 +8,8 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::print_stderr)]
 
+pub mod relay;
+
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;

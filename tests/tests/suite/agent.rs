@@ -10,6 +10,7 @@ use switchyard_agent::agent::{Agent, MachineFacts};
 use switchyard_agent::engine::Paths;
 use switchyard_agent::state::StateDir;
 use switchyard_proto::devices::TargetState;
+use switchyard_tests::relay::{Mode, Relay};
 use switchyard_tests::{Backend, TestApp};
 
 /// A user's home with settings of their own in every client's file.
@@ -134,15 +135,15 @@ fn agent_for(home: &Home, state: &Path, environment: BTreeMap<String, String>) -
     }
 }
 
-/// Enrolls `agent` with `token` on `app`, then runs `then` with it, off the async runtime
+/// Enrolls `agent` with `token` at `server`, then runs `then` with it, off the async runtime
 /// (the agent blocks).
 async fn enrolled<T: Send + 'static>(
     agent: Agent,
-    app: &TestApp,
+    server: &str,
     token: String,
     then: impl FnOnce(&Agent) -> T + Send + 'static,
 ) -> (Agent, T) {
-    let server = app.base_url.clone();
+    let server = server.to_owned();
     tokio::task::spawn_blocking(move || {
         let facts = MachineFacts {
             hostname: "dev-07".into(),
@@ -164,7 +165,7 @@ async fn the_real_clients_read_what_the_agent_wrote_and_restore_gives_every_byte
     let before = home.snapshot();
     let state = tempfile::tempdir().unwrap();
     let agent = agent_for(&home, state.path(), BTreeMap::new());
-    let (agent, synced) = enrolled(agent, &app, token, |agent| {
+    let (agent, synced) = enrolled(agent, &app.base_url, token, |agent| {
         // `diff` shows what would change, secrets hidden, and writes nothing.
         let previewed = agent.preview().unwrap();
         assert!(previewed.failures.is_empty(), "{:?}", previewed.failures);
@@ -294,7 +295,7 @@ async fn a_setting_the_environment_overrides_is_reported_as_shadowed() {
         state.path(),
         BTreeMap::from([("GOPROXY".to_owned(), "off".to_owned())]),
     );
-    let (_, synced) = enrolled(agent, &app, token, |agent| agent.sync(0).unwrap()).await;
+    let (_, synced) = enrolled(agent, &app.base_url, token, |agent| agent.sync(0).unwrap()).await;
     let go = synced
         .outcomes
         .iter()
@@ -326,7 +327,7 @@ async fn a_forged_or_foreign_delivery_writes_nothing() {
     let state = tempfile::tempdir().unwrap();
     let agent = agent_for(&home, state.path(), BTreeMap::new());
     // The machine pins a key set that is not the server's: every delivery fails to verify.
-    let (_, refused) = enrolled(agent, &app, token, |agent| {
+    let (_, refused) = enrolled(agent, &app.base_url, token, |agent| {
         let stranger = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
         let set = switchyard_proto::delivery::KeySet {
             version: 1,
@@ -362,7 +363,7 @@ async fn offline_the_machine_keeps_its_last_good_settings_and_says_how_old_they_
     let home = Home::new();
     let state = tempfile::tempdir().unwrap();
     let agent = agent_for(&home, state.path(), BTreeMap::new());
-    let (agent, _) = enrolled(agent, &app, token, |agent| agent.sync(0).unwrap()).await;
+    let (agent, _) = enrolled(agent, &app.base_url, token, |agent| agent.sync(0).unwrap()).await;
     let synced = home.snapshot();
     app.stop().await;
     let (agent, error) = tokio::task::spawn_blocking(move || {
@@ -385,7 +386,7 @@ async fn the_agent_follows_a_key_rotation_by_itself() {
     let home = Home::new();
     let state = tempfile::tempdir().unwrap();
     let agent = agent_for(&home, state.path(), BTreeMap::new());
-    let (agent, _) = enrolled(agent, &app, token, |agent| agent.sync(0).unwrap()).await;
+    let (agent, _) = enrolled(agent, &app.base_url, token, |agent| agent.sync(0).unwrap()).await;
     let admin = app.admin_token().await;
     let rotated = app
         .call(
@@ -427,7 +428,7 @@ async fn run_applies_each_publish_as_it_happens_and_backs_off_while_the_server_i
     let home = Home::new();
     let state = tempfile::tempdir().unwrap();
     let agent = agent_for(&home, state.path(), BTreeMap::new());
-    let (agent, _) = enrolled(agent, &app, token, |_| ()).await;
+    let (agent, _) = enrolled(agent, &app.base_url, token, |_| ()).await;
     let stop = Arc::new(AtomicBool::new(false));
     // Each round: whether it succeeded, and the pause before the next after a failure.
     type Round = (bool, Option<std::time::Duration>);
@@ -484,4 +485,46 @@ async fn run_applies_each_publish_as_it_happens_and_backs_off_while_the_server_i
     assert!(std::fs::read_to_string(&go_env)
         .unwrap()
         .contains("GOPROXY=off"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_cut_off_before_it_recorded_what_it_applied_still_refuses_an_older_delivery() {
+    let (app, token) = published_fleet().await;
+    let relay = Relay::start(&app.base_url);
+    let home = Home::new();
+    let state = tempfile::tempdir().unwrap();
+    let applied_file = state.path().join("applied.json");
+    let agent = agent_for(&home, state.path(), BTreeMap::new());
+    let (agent, first_applied) = enrolled(agent, &relay.base_url, token, {
+        let applied_file = applied_file.clone();
+        move |agent| {
+            agent.sync(0).unwrap();
+            std::fs::read(applied_file).unwrap()
+        }
+    })
+    .await;
+    app.publish_profile(
+        "staging",
+        "baseline",
+        json!({"go": {"proxy": [{"source": "off"}]}}),
+    )
+    .await;
+    // The second sync writes the files, then is cut off before it records what it applied.
+    let agent = tokio::task::spawn_blocking(move || {
+        agent.sync(0).unwrap();
+        std::fs::write(applied_file, first_applied).unwrap();
+        agent
+    })
+    .await
+    .unwrap();
+    let after_second = home.snapshot();
+    // An attacker in the middle hands back the first delivery, genuine but older.
+    relay.set(Mode::Replay);
+    let refused = tokio::task::spawn_blocking(move || agent.sync(0).unwrap_err())
+        .await
+        .unwrap();
+    assert!(refused.to_string().contains("a replay"), "{refused}");
+    assert_eq!(home.snapshot(), after_second, "the replay wrote nothing");
+    relay.stop().await;
+    app.stop().await;
 }

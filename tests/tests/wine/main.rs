@@ -10,7 +10,6 @@
 
 mod msi;
 mod prefix;
-mod relay;
 mod service;
 
 use std::collections::BTreeMap;
@@ -18,8 +17,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use prefix::{said, windows_path, Prefix};
-use relay::{Mode, Relay};
 use serde_json::{json, Value};
+use switchyard_tests::relay::{Mode, Relay};
 use switchyard_tests::{Backend, TestApp};
 
 const USER_ENVIRONMENT: &str = "HKCU\\Environment";
