@@ -85,11 +85,12 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
-    /// A bare actix-web server whose one route only waits: the floor under the server's
-    /// memory per waiting connection. Runs until killed.
+    /// A bare actix-web server whose one route only waits until a publish hands it a body:
+    /// the floor under the server's memory per waiting connection and under its wake-up.
+    /// Runs until killed.
     FloorServer,
-    /// Holds as many requests on the bare server as there are agents; its memory per
-    /// waiting connection.
+    /// Holds as many requests on the bare server as there are agents: its memory per waiting
+    /// connection; then how long a publish takes to reach every one.
     Floor {
         /// The bare server's base URL (loopback).
         #[arg(long)]
@@ -100,6 +101,13 @@ enum Command {
         /// How many requests to hold.
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10_000))]
         connections: u32,
+        /// How many publishes, one after the other.
+        #[arg(long, default_value_t = 3)]
+        runs: u32,
+        /// The size of the body each request is answered with (an envelope's, as the
+        /// wake-up prints it).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+        body_bytes: u32,
     },
     /// The same with etcd watchers on its JSON gateway and one put.
     Etcd {
@@ -255,6 +263,11 @@ async fn wakeup(
         perf_command(perf_control.as_ref(), "disable")?;
         all_woke &= report(label, fleet.len(), run, &arrivals, &failures);
     }
+    let (_, envelope) = fleet.current(0).await?;
+    #[allow(clippy::print_stdout)]
+    {
+        println!("{label} envelope: {} bytes", envelope.len());
+    }
     Ok(all_woke)
 }
 
@@ -310,9 +323,29 @@ async fn main() -> ExitCode {
             server,
             pid,
             connections,
-        } => floor::measure(&server, pid, connections as usize)
-            .await
-            .map(|()| true),
+            runs,
+            body_bytes,
+        } => floor::measure(
+            &server,
+            pid,
+            connections as usize,
+            runs,
+            body_bytes as usize,
+        )
+        .await
+        .map(|woken| {
+            let mut all_woke = true;
+            for (run, woken) in (1..).zip(&woken) {
+                all_woke &= report(
+                    "actix-web alone",
+                    connections as usize,
+                    run,
+                    &woken.arrivals,
+                    &woken.failures,
+                );
+            }
+            all_woke
+        }),
         Command::Sign {
             server,
             admin_password,
