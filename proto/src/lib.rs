@@ -51,6 +51,7 @@ pub mod devices;
 pub mod environment;
 pub mod error;
 pub mod identity;
+pub mod merkle;
 pub mod meta;
 pub mod profile;
 pub mod signing;
