@@ -263,7 +263,10 @@ mod tests {
         let mut node = vec![0x01];
         node.extend_from_slice(&left);
         node.extend_from_slice(&right);
-        assert_eq!(node_hash(&left, &right), <[u8; 32]>::from(Sha256::digest(&node)));
+        assert_eq!(
+            node_hash(&left, &right),
+            <[u8; 32]>::from(Sha256::digest(&node))
+        );
     }
 
     proptest! {
