@@ -10,7 +10,7 @@ use crate::server::{ClientError, Fetched, Server};
 use crate::shadow;
 use crate::state::{Applied, Identity, StateDir, StateError};
 use switchyard_proto::delivery::{
-    open_envelope, Delivery, EnvelopeError, Expectations, TrustedKeys, DEFAULT_CLOCK_SKEW,
+    open_envelope, Delivery, Envelope, EnvelopeError, Expectations, TrustedKeys, DEFAULT_CLOCK_SKEW,
 };
 use switchyard_proto::devices::{MachineFact, StatusReport, TargetState, TargetStatus};
 use switchyard_proto::signing::{encode_public_key, SignatureError, Signed};
@@ -137,7 +137,7 @@ pub struct Previewed {
 /// A verified delivery and how it came.
 struct Verified {
     delivery: Delivery,
-    envelope: Signed,
+    envelope: Envelope,
     etag: Option<String>,
     fetched_new: bool,
 }
@@ -362,7 +362,7 @@ impl Agent {
         &self,
         client: &Server,
         identity: &Identity,
-        envelope: &Signed,
+        envelope: &Envelope,
         last_sequence: Option<u64>,
     ) -> Result<Delivery, String> {
         let mut sets = self.state.key_sets().map_err(|e| e.to_string())?;

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
 use serde::de::DeserializeOwned;
+use switchyard_proto::delivery::Envelope;
 use switchyard_proto::devices::{Enrollment, StatusReport};
 use switchyard_proto::signing::{DeviceAuthorization, DeviceRequest, Signed};
 use uuid::Uuid;
@@ -39,7 +40,7 @@ pub enum ClientError {
 #[derive(Debug)]
 pub enum Fetched {
     /// A new envelope and its ETag.
-    Changed(Signed, Option<String>),
+    Changed(Envelope, Option<String>),
     /// The profile named in `If-None-Match` is still current.
     Unchanged,
 }

@@ -10,6 +10,7 @@ use base64::Engine as _;
 use ed25519_dalek::SigningKey;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use switchyard_proto::delivery::Envelope;
 use switchyard_proto::signing::Signed;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -113,6 +114,12 @@ pub enum StateError {
     },
 }
 
+/// The last verified envelope.
+const ENVELOPE: &str = "delivery-envelope.json";
+/// Where agents kept it before deliveries were signed once for many machines (a format that
+/// cannot be read as an [`Envelope`]): the first sync after an upgrade fetches anew.
+const EARLIER_ENVELOPE: &str = "envelope.json";
+
 /// The agent's folder.
 #[derive(Debug, Clone)]
 pub struct StateDir {
@@ -204,13 +211,19 @@ impl StateDir {
     }
 
     /// The last verified envelope.
-    pub fn envelope(&self) -> Result<Option<Signed>, StateError> {
-        self.read_json("envelope.json")
+    pub fn envelope(&self) -> Result<Option<Envelope>, StateError> {
+        self.read_json(ENVELOPE)
     }
 
-    /// Keeps a verified envelope (it holds secrets: owner-only).
-    pub fn save_envelope(&self, envelope: &Signed) -> Result<(), StateError> {
-        self.write_json("envelope.json", envelope, true)
+    /// Keeps a verified envelope (it holds secrets: owner-only), and drops one kept in the
+    /// format before deliveries were signed once for many machines.
+    pub fn save_envelope(&self, envelope: &Envelope) -> Result<(), StateError> {
+        self.write_json(ENVELOPE, envelope, true)?;
+        let earlier = self.root.join(EARLIER_ENVELOPE);
+        files::remove(&earlier).map_err(|source| StateError::Io {
+            path: earlier,
+            source,
+        })
     }
 
     /// The highest delivery sequence this machine has accepted, applied or not: a sync cut off
@@ -276,5 +289,43 @@ impl StateDir {
     pub fn drop_backup(&self, file: &Path) -> Result<(), StateError> {
         let path = self.backup_path(file);
         files::remove(&path).map_err(|source| StateError::Io { path, source })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use switchyard_proto::delivery::MachineProof;
+
+    use super::*;
+
+    #[test]
+    fn an_envelope_kept_by_an_earlier_agent_is_fetched_anew_and_then_dropped() {
+        let folder = tempfile::tempdir().unwrap();
+        let state = StateDir::new(folder.path().to_owned());
+        let earlier = folder.path().join(EARLIER_ENVELOPE);
+        std::fs::write(
+            &earlier,
+            br#"{"payload":"e30","key_id":"k","signature":"s"}"#,
+        )
+        .unwrap();
+        // Nothing to answer a 304 with: the next fetch asks for the whole envelope.
+        assert_eq!(state.envelope().unwrap(), None);
+        let envelope = Envelope {
+            payload: "e30".into(),
+            key_id: "k".into(),
+            signature: "s".into(),
+            machine: MachineProof {
+                device_id: Uuid::nil(),
+                index: 0,
+                path: Vec::new(),
+            },
+        };
+        state.save_envelope(&envelope).unwrap();
+        assert_eq!(state.envelope().unwrap(), Some(envelope));
+        assert!(
+            !earlier.exists(),
+            "the earlier envelope holds secrets: it goes"
+        );
     }
 }

@@ -9,9 +9,11 @@ use futures_util::stream::{self, StreamExt as _};
 use reqwest::{Client, StatusCode};
 use serde_json::json;
 use switchyard_agent::server::device_authorization;
-use switchyard_proto::delivery::{open_envelope, Expectations, TrustedKeys, DEFAULT_CLOCK_SKEW};
+use switchyard_proto::delivery::{
+    open_envelope, Envelope, Expectations, TrustedKeys, DEFAULT_CLOCK_SKEW,
+};
 use switchyard_proto::devices::Enrollment;
-use switchyard_proto::signing::{encode_public_key, Signed};
+use switchyard_proto::signing::encode_public_key;
 use uuid::Uuid;
 
 /// One simulated machine.
@@ -123,7 +125,8 @@ impl Agent {
     /// Verifies what it received as the real agent does, and holds it; how long that took.
     fn accept(&mut self, received: Received) -> Result<Duration, String> {
         let started = Instant::now();
-        let envelope: Signed = serde_json::from_slice(&received.body).map_err(|e| e.to_string())?;
+        let envelope: Envelope =
+            serde_json::from_slice(&received.body).map_err(|e| e.to_string())?;
         let delivery = open_envelope(
             &envelope,
             &self.trusted,

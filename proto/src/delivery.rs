@@ -1,24 +1,32 @@
-//! What the server delivers to an enrolled machine, and how the machine checks it: TUF in
-//! miniature. A profile comes as a [`Signed`] envelope around a [`Delivery`]; the keys that may
-//! sign come as a chain of [`KeySet`]s, each signed by a key of the one before, so a machine
-//! follows key rotations without being enrolled again.
+//! What the server delivers to enrolled machines, and how a machine checks it: TUF in
+//! miniature. A profile comes as an [`Envelope`]: a [`FleetDelivery`] signed once for every
+//! machine of its environment and role, whose signature covers the root of a Merkle tree over
+//! those machines ([`crate::merkle`]), and this machine's proof that it is one of them. The keys
+//! that may sign come as a chain of [`KeySet`]s, each signed by a key of the one before, so a
+//! machine follows key rotations without being enrolled again.
 //!
 //! A machine accepts a delivery only when all of these hold ([`open_envelope`]):
 //! - it is signed (context [`PROFILE_CONTEXT`]) by a key of the key set it trusts;
-//! - it is issued to this machine (`device_id`);
+//! - it is issued to this machine: the envelope names its device id, and the proof leads from
+//!   that id to the signed root of the machines the delivery is for;
 //! - it has not expired, and was not issued in the future, each up to the allowed clock skew;
-//! - its `sequence` is not below the last one the machine applied (no rollback to an older,
-//!   validly signed delivery).
+//! - its `sequence` is not below the highest one the machine accepted (no rollback to an
+//!   older, validly signed delivery).
 
 use std::collections::BTreeMap;
 
-use ed25519_dalek::VerifyingKey;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use ed25519_dalek::{SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
+use crate::merkle::{Hash, InclusionProof, MachineTree};
 use crate::profile::Profile;
-use crate::signing::{decode_public_key, SignatureError, Signed, KEY_SET_CONTEXT, PROFILE_CONTEXT};
+use crate::signing::{
+    decode_public_key, open_payload, SignatureError, Signed, KEY_SET_CONTEXT, PROFILE_CONTEXT,
+};
 
 /// How far apart the server's and a machine's clocks may be before a delivery counts as
 /// expired or not yet valid.
@@ -68,11 +76,11 @@ pub struct SigningKeyInfo {
     pub created_at: OffsetDateTime,
 }
 
-/// What an envelope carries: one machine's effective profile, and what it is bound to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// What a machine takes from an envelope it accepted: its effective profile, and what the
+/// delivery is bound to.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivery {
-    /// The machine it is issued to.
+    /// The machine it is issued to: this one.
     pub device_id: Uuid,
     /// Its environment.
     pub environment: String,
@@ -86,105 +94,183 @@ pub struct Delivery {
     /// when issued): a machine never goes back to a lower one.
     pub sequence: u64,
     /// When it was signed.
+    pub issued_at: OffsetDateTime,
+    /// When a machine must stop trusting it and fetch again.
+    pub expires_at: OffsetDateTime,
+    /// The effective profile, secrets included: the machine writes them into its client
+    /// configurations.
+    pub profile: Profile,
+}
+
+/// What the signature covers: the delivery to every machine of one environment and role,
+/// and which machines those are.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FleetDelivery {
+    /// Their environment.
+    pub environment: String,
+    /// Their machine role.
+    pub machine_role: String,
+    /// The environment baseline's version in it (0: none published).
+    pub baseline_version: u64,
+    /// The role overlay's version in it (0: none published).
+    pub overlay_version: u64,
+    /// The audit trail's position when issued: it only grows.
+    pub sequence: u64,
+    /// When it was signed.
     #[serde(with = "time::serde::rfc3339")]
     pub issued_at: OffsetDateTime,
     /// When a machine must stop trusting it and fetch again.
     #[serde(with = "time::serde::rfc3339")]
     pub expires_at: OffsetDateTime,
-    /// The effective profile, secrets included (`{"value": ...}`): the machine writes them
-    /// into its client configurations.
+    /// The machines it is for.
+    pub machines: Machines,
+    /// The effective profile, secrets included (`{"value": ...}`).
     #[serde(with = "profile_with_secrets")]
     pub profile: Profile,
 }
 
-/// What every machine of one environment and role is delivered, serialized once: a publish
-/// wakes thousands of machines at once, and each is signed a [`Delivery`] of its own that
-/// differs only in its id and times.
-#[derive(Clone)]
-pub struct SharedDelivery {
-    environment: String,
-    machine_role: String,
-    baseline_version: u64,
-    overlay_version: u64,
-    sequence: u64,
-    /// The profile with its secrets, as [`Delivery`] serializes it.
-    profile: Box<serde_json::value::RawValue>,
-}
-
 /// Without the profile: it holds secret values in the clear, and debug output ends up in logs.
-impl std::fmt::Debug for SharedDelivery {
+impl std::fmt::Debug for FleetDelivery {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SharedDelivery")
+        f.debug_struct("FleetDelivery")
             .field("environment", &self.environment)
             .field("machine_role", &self.machine_role)
             .field("baseline_version", &self.baseline_version)
             .field("overlay_version", &self.overlay_version)
             .field("sequence", &self.sequence)
+            .field("issued_at", &self.issued_at)
+            .field("expires_at", &self.expires_at)
+            .field("machines", &self.machines)
             .finish_non_exhaustive()
     }
 }
 
-/// [`Delivery`]'s fields in its order, with the profile already serialized.
-#[derive(Serialize)]
-struct DeliveryJson<'a> {
-    device_id: Uuid,
-    environment: &'a str,
-    machine_role: &'a str,
-    baseline_version: u64,
-    overlay_version: u64,
-    sequence: u64,
-    #[serde(with = "time::serde::rfc3339")]
-    issued_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
-    expires_at: OffsetDateTime,
-    profile: &'a serde_json::value::RawValue,
+/// The machines a delivery is for: the root of their Merkle tree, and how many they are.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Machines {
+    /// The tree's root hash, base64url without padding.
+    pub root: String,
+    /// How many machines (the tree's size).
+    pub count: u64,
 }
 
-impl SharedDelivery {
-    /// What machines of `environment` and `machine_role` are delivered: the versions in it,
-    /// the audit position and the effective profile.
-    pub fn new(
-        environment: String,
-        machine_role: String,
-        (baseline_version, overlay_version): (u64, u64),
-        sequence: u64,
-        profile: &Profile,
-    ) -> Result<Self, serde_json::Error> {
-        Ok(Self {
-            environment,
-            machine_role,
-            baseline_version,
-            overlay_version,
-            sequence,
-            profile: serde_json::value::to_raw_value(&profile_with_secrets::json(profile))?,
-        })
+impl Machines {
+    /// The machines of `tree`.
+    pub fn of(tree: &MachineTree) -> Self {
+        Self {
+            root: URL_SAFE_NO_PAD.encode(tree.root()),
+            count: tree.size(),
+        }
     }
 
-    /// The JSON of the [`Delivery`] for `device_id` issued at `issued_at`, byte for byte what
-    /// serializing that delivery gives.
-    pub fn to_json(
-        &self,
-        device_id: Uuid,
-        issued_at: OffsetDateTime,
-        expires_at: OffsetDateTime,
-    ) -> Result<Vec<u8>, serde_json::Error> {
-        // The profile plus the other fields (about 300 bytes): written once, never regrown.
-        let mut json = Vec::with_capacity(self.profile.get().len() + 512);
-        serde_json::to_writer(
-            &mut json,
-            &DeliveryJson {
+    /// Whether `proof` shows that it is machine `device_id` among these.
+    fn include(&self, device_id: Uuid, proof: &MachineProof) -> Result<bool, EnvelopeError> {
+        let root = decode_hash(&self.root)?;
+        let path = proof
+            .path
+            .iter()
+            .map(|hash| decode_hash(hash))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(InclusionProof {
+            index: proof.index,
+            path,
+        }
+        .verifies(device_id, self.count, &root))
+    }
+}
+
+fn decode_hash(text: &str) -> Result<Hash, EnvelopeError> {
+    URL_SAFE_NO_PAD
+        .decode(text)
+        .ok()
+        .and_then(|bytes| bytes.try_into().ok())
+        .ok_or_else(|| EnvelopeError::Malformed("a hash is 32 bytes in base64url".into()))
+}
+
+/// A profile envelope as one machine receives it: a [`FleetDelivery`] signed once for all its
+/// machines, and this machine's proof that it is one of them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Envelope {
+    /// The [`FleetDelivery`]'s JSON bytes, base64url without padding.
+    pub payload: String,
+    /// Which key signed.
+    pub key_id: String,
+    /// The Ed25519 signature over [`PROFILE_CONTEXT`] and the payload bytes, base64url without
+    /// padding.
+    pub signature: String,
+    /// The machine it is issued to, and its proof.
+    pub machine: MachineProof,
+}
+
+/// Shows that a machine is one of those a delivery is for: its leaf in their Merkle tree
+/// ([`crate::merkle`]) and the sibling hashes up to the signed root.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct MachineProof {
+    /// The machine.
+    pub device_id: Uuid,
+    /// Its leaf's position in the tree.
+    pub index: u64,
+    /// The sibling hashes from its leaf up, each base64url without padding.
+    pub path: Vec<String>,
+}
+
+/// A delivery signed once for every machine of its environment and role: each machine's
+/// envelope is the same signed document with that machine's own proof.
+#[derive(Clone)]
+pub struct SignedDelivery {
+    signed: Signed,
+    tree: MachineTree,
+}
+
+/// Without the payload: it holds the profile's secret values.
+impl std::fmt::Debug for SignedDelivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignedDelivery")
+            .field("key_id", &self.signed.key_id)
+            .field("machines", &self.tree.size())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SignedDelivery {
+    /// Signs `delivery` with `key` once for every machine of `tree`; its `machines` are set to
+    /// name them.
+    pub fn sign(mut delivery: FleetDelivery, tree: MachineTree, key: &SigningKey) -> Self {
+        delivery.machines = Machines::of(&tree);
+        Self {
+            signed: Signed::sign(PROFILE_CONTEXT, &delivery, key),
+            tree,
+        }
+    }
+
+    /// Whether `device_id` is one of its machines.
+    pub fn includes(&self, device_id: Uuid) -> bool {
+        self.tree.contains(device_id)
+    }
+
+    /// The envelope for machine `device_id`, if it is one of its machines.
+    pub fn envelope(&self, device_id: Uuid) -> Option<Envelope> {
+        let proof = self.tree.proof(device_id)?;
+        Some(Envelope {
+            payload: self.signed.payload.clone(),
+            key_id: self.signed.key_id.clone(),
+            signature: self.signed.signature.clone(),
+            machine: MachineProof {
                 device_id,
-                environment: &self.environment,
-                machine_role: &self.machine_role,
-                baseline_version: self.baseline_version,
-                overlay_version: self.overlay_version,
-                sequence: self.sequence,
-                issued_at,
-                expires_at,
-                profile: &self.profile,
+                index: proof.index,
+                path: proof
+                    .path
+                    .iter()
+                    .map(|hash| URL_SAFE_NO_PAD.encode(hash))
+                    .collect(),
             },
-        )?;
-        Ok(json)
+        })
     }
 }
 
@@ -346,6 +432,9 @@ pub enum EnvelopeError {
         /// The machine it names.
         issued_to: Uuid,
     },
+    /// Names this machine, but its proof does not lead to the machines the signature covers.
+    #[error("the delivery's signature does not cover this machine: it was meant for others")]
+    NotAmongMachines,
     /// Too old.
     #[error("the delivery expired at {expires_at}")]
     Expired {
@@ -365,24 +454,34 @@ pub enum EnvelopeError {
     Replayed {
         /// Its sequence.
         sequence: u64,
-        /// The one applied.
+        /// The highest one accepted.
         last: u64,
     },
 }
 
 /// Checks an envelope as a machine must before applying it; see the module's rules.
 pub fn open_envelope(
-    envelope: &Signed,
+    envelope: &Envelope,
     keys: &TrustedKeys,
     expect: &Expectations,
 ) -> Result<Delivery, EnvelopeError> {
-    let bytes = envelope.open(PROFILE_CONTEXT, |id| keys.key(id))?;
-    let delivery: Delivery =
+    let bytes = open_payload(
+        PROFILE_CONTEXT,
+        &envelope.payload,
+        &envelope.key_id,
+        &envelope.signature,
+        |id| keys.key(id),
+    )?;
+    let delivery: FleetDelivery =
         serde_json::from_slice(&bytes).map_err(|e| EnvelopeError::Malformed(e.to_string()))?;
-    if delivery.device_id != expect.device_id {
+    let machine = &envelope.machine;
+    if machine.device_id != expect.device_id {
         return Err(EnvelopeError::WrongDevice {
-            issued_to: delivery.device_id,
+            issued_to: machine.device_id,
         });
+    }
+    if !delivery.machines.include(expect.device_id, machine)? {
+        return Err(EnvelopeError::NotAmongMachines);
     }
     if delivery.expires_at + expect.clock_skew <= expect.now {
         return Err(EnvelopeError::Expired {
@@ -403,5 +502,15 @@ pub fn open_envelope(
             last,
         });
     }
-    Ok(delivery)
+    Ok(Delivery {
+        device_id: machine.device_id,
+        environment: delivery.environment,
+        machine_role: delivery.machine_role,
+        baseline_version: delivery.baseline_version,
+        overlay_version: delivery.overlay_version,
+        sequence: delivery.sequence,
+        issued_at: delivery.issued_at,
+        expires_at: delivery.expires_at,
+        profile: delivery.profile,
+    })
 }

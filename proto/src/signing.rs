@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 /// Context of a profile envelope's signature.
-pub const PROFILE_CONTEXT: &[u8] = b"switchyard/profile-envelope/v1\n";
+pub const PROFILE_CONTEXT: &[u8] = b"switchyard/profile-envelope/v2\n";
 /// Context of a key set's signature.
 pub const KEY_SET_CONTEXT: &[u8] = b"switchyard/key-set/v1\n";
 /// Context of a device's request signature.
@@ -106,20 +106,31 @@ pub fn verify_bytes(
         .map_err(|_| SignatureError::BadSignature)
 }
 
+/// The bytes of a base64url `payload` signed under `context`, once `signature` checks out
+/// with the trusted key that `trusted` finds for `key_id`.
+pub fn open_payload(
+    context: &[u8],
+    payload: &str,
+    key_id: &str,
+    signature: &str,
+    trusted: impl Fn(&str) -> Option<VerifyingKey>,
+) -> Result<Vec<u8>, SignatureError> {
+    let key = trusted(key_id).ok_or_else(|| SignatureError::UnknownKey(key_id.to_owned()))?;
+    let bytes = URL_SAFE_NO_PAD
+        .decode(payload)
+        .map_err(|_| SignatureError::Malformed("the payload is not base64url".into()))?;
+    verify_bytes(context, &bytes, signature, &key)?;
+    Ok(bytes)
+}
+
 impl Signed {
     /// Signs the JSON of `document` under `context`.
     pub fn sign<T: Serialize>(context: &[u8], document: &T, key: &SigningKey) -> Self {
         let bytes = serde_json::to_vec(document).unwrap_or_default();
-        Self::sign_json(context, &bytes, key, key_id(&key.verifying_key()))
-    }
-
-    /// Signs a document already serialized to `json`, with `key`, whose [`key_id`] is
-    /// `key_id`.
-    pub fn sign_json(context: &[u8], json: &[u8], key: &SigningKey, key_id: String) -> Self {
         Self {
-            payload: URL_SAFE_NO_PAD.encode(json),
-            key_id,
-            signature: sign_bytes(context, json, key),
+            payload: URL_SAFE_NO_PAD.encode(&bytes),
+            key_id: key_id(&key.verifying_key()),
+            signature: sign_bytes(context, &bytes, key),
         }
     }
 
@@ -130,13 +141,13 @@ impl Signed {
         context: &[u8],
         trusted: impl Fn(&str) -> Option<VerifyingKey>,
     ) -> Result<Vec<u8>, SignatureError> {
-        let key =
-            trusted(&self.key_id).ok_or_else(|| SignatureError::UnknownKey(self.key_id.clone()))?;
-        let bytes = URL_SAFE_NO_PAD
-            .decode(&self.payload)
-            .map_err(|_| SignatureError::Malformed("the payload is not base64url".into()))?;
-        verify_bytes(context, &bytes, &self.signature, &key)?;
-        Ok(bytes)
+        open_payload(
+            context,
+            &self.payload,
+            &self.key_id,
+            &self.signature,
+            trusted,
+        )
     }
 }
 

@@ -1,5 +1,6 @@
 //! Test vectors for signed delivery, checked into `tests/vectors/`: a good envelope and one of
-//! each kind of bad, with the key set a machine trusts. Anyone writing another agent can check
+//! each kind of bad, with the key set a machine trusts. The delivery is signed once for five
+//! machines; the envelope carries this machine's proof that it is one of them. Anyone writing another agent can check
 //! their verifier against the same files. The vectors are what this code signs: the test
 //! fails when they differ, and `SWITCHYARD_WRITE_VECTORS=1 cargo test -p switchyard-proto
 //! --test vectors` writes them anew.
@@ -11,11 +12,12 @@ use std::path::PathBuf;
 use ed25519_dalek::SigningKey;
 use serde::{Deserialize, Serialize};
 use switchyard_proto::delivery::{
-    open_envelope, Delivery, EnvelopeError, Expectations, KeySet, PublicKey, SharedDelivery,
-    TrustedKeys, DEFAULT_CLOCK_SKEW,
+    open_envelope, Delivery, Envelope, EnvelopeError, Expectations, FleetDelivery, KeySet,
+    Machines, PublicKey, SignedDelivery, TrustedKeys, DEFAULT_CLOCK_SKEW,
 };
+use switchyard_proto::merkle::MachineTree;
 use switchyard_proto::signing::{
-    encode_public_key, key_id, SignatureError, Signed, KEY_SET_CONTEXT, PROFILE_CONTEXT,
+    encode_public_key, key_id, SignatureError, Signed, KEY_SET_CONTEXT,
 };
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
@@ -31,7 +33,7 @@ struct Vector {
     #[serde(with = "time::serde::rfc3339")]
     now: OffsetDateTime,
     last_sequence: Option<u64>,
-    envelope: Signed,
+    envelope: Envelope,
     /// `ok`, or the kind of refusal.
     verdict: String,
 }
@@ -40,6 +42,20 @@ const SERVER_SEED: [u8; 32] = [7; 32];
 const STRANGER_SEED: [u8; 32] = [9; 32];
 const DEVICE: Uuid = Uuid::from_u128(0x6a1f_0c2e_5b7d_4e3a_9f10_2b3c_4d5e_6f70);
 const ISSUED: OffsetDateTime = datetime!(2026-11-25 12:00 UTC);
+/// Another machine of the same environment and role.
+const NEIGHBOUR: Uuid = Uuid::from_u128(1);
+/// The other machines of the same environment and role.
+const OTHERS: [Uuid; 4] = [
+    NEIGHBOUR,
+    Uuid::from_u128(2),
+    Uuid::from_u128(0x7000_0000_0000_0000_0000_0000_0000_0000),
+    Uuid::from_u128(u128::MAX),
+];
+
+/// The machines the deliveries are for: this one among four others.
+fn machines() -> MachineTree {
+    MachineTree::new(OTHERS.into_iter().chain([DEVICE])).unwrap()
+}
 
 fn key_set(version: u64, key: &SigningKey) -> KeySet {
     KeySet {
@@ -52,9 +68,8 @@ fn key_set(version: u64, key: &SigningKey) -> KeySet {
     }
 }
 
-fn delivery(device_id: Uuid, sequence: u64, issued_at: OffsetDateTime) -> Delivery {
-    Delivery {
-        device_id,
+fn delivery(sequence: u64, issued_at: OffsetDateTime) -> FleetDelivery {
+    FleetDelivery {
         environment: "production".into(),
         machine_role: "backend".into(),
         baseline_version: 7,
@@ -62,6 +77,7 @@ fn delivery(device_id: Uuid, sequence: u64, issued_at: OffsetDateTime) -> Delive
         sequence,
         issued_at,
         expires_at: issued_at + Duration::hours(24),
+        machines: Machines::default(),
         profile: serde_json::from_value(serde_json::json!({
             "go": {"proxy": [{"source": "https://goproxy.corp.example/"}, {"source": "direct"}]},
             "npm": {
@@ -73,28 +89,76 @@ fn delivery(device_id: Uuid, sequence: u64, issued_at: OffsetDateTime) -> Delive
     }
 }
 
+/// What machine `device_id` takes from `delivery`.
+fn delivered(device_id: Uuid, delivery: FleetDelivery) -> Delivery {
+    Delivery {
+        device_id,
+        environment: delivery.environment,
+        machine_role: delivery.machine_role,
+        baseline_version: delivery.baseline_version,
+        overlay_version: delivery.overlay_version,
+        sequence: delivery.sequence,
+        issued_at: delivery.issued_at,
+        expires_at: delivery.expires_at,
+        profile: delivery.profile,
+    }
+}
+
+/// `delivery` signed by `key` for the five machines, as this machine receives it.
+fn envelope(delivery: FleetDelivery, key: &SigningKey) -> Envelope {
+    SignedDelivery::sign(delivery, machines(), key)
+        .envelope(DEVICE)
+        .unwrap()
+}
+
 /// The vectors, as this code makes them.
 fn vectors() -> Vec<(&'static str, Vector)> {
     let server = SigningKey::from_bytes(&SERVER_SEED);
     let stranger = SigningKey::from_bytes(&STRANGER_SEED);
     let trusted = Signed::sign(KEY_SET_CONTEXT, &key_set(1, &server), &server);
-    let good = Signed::sign(PROFILE_CONTEXT, &delivery(DEVICE, 41, ISSUED), &server);
-    let vector = |description: &str, envelope: Signed, now, last_sequence, verdict: &str| Vector {
-        description: description.into(),
-        trusted_key_set: trusted.clone(),
-        device_id: DEVICE,
-        now,
-        last_sequence,
-        envelope,
-        verdict: verdict.into(),
-    };
+    let good = envelope(delivery(41, ISSUED), &server);
+    let vector =
+        |description: &str, envelope: Envelope, now, last_sequence, verdict: &str| Vector {
+            description: description.into(),
+            trusted_key_set: trusted.clone(),
+            device_id: DEVICE,
+            now,
+            last_sequence,
+            envelope,
+            verdict: verdict.into(),
+        };
     let an_hour_later = ISSUED + Duration::hours(1);
-    let mut forged = Signed::sign(PROFILE_CONTEXT, &delivery(DEVICE, 41, ISSUED), &stranger);
-    forged.key_id = good.key_id.clone();
-    let mut altered = good.clone();
-    let mut changed = delivery(DEVICE, 41, ISSUED);
+    let forged = Envelope {
+        key_id: good.key_id.clone(),
+        ..envelope(delivery(41, ISSUED), &stranger)
+    };
+    let mut changed = delivery(41, ISSUED);
     changed.profile.go = None;
-    altered.payload = Signed::sign(PROFILE_CONTEXT, &changed, &server).payload;
+    let altered = Envelope {
+        payload: envelope(changed, &server).payload,
+        ..good.clone()
+    };
+    let mut for_machines = delivery(41, ISSUED);
+    for_machines.machines = Machines::of(&machines());
+    let key_set_signature = Signed::sign(KEY_SET_CONTEXT, &for_machines, &server);
+    let wrong_context = Envelope {
+        payload: key_set_signature.payload,
+        key_id: key_set_signature.key_id,
+        signature: key_set_signature.signature,
+        machine: good.machine.clone(),
+    };
+    let neighbours = SignedDelivery::sign(delivery(41, ISSUED), machines(), &server)
+        .envelope(NEIGHBOUR)
+        .unwrap();
+    // Signed for the four others only; the neighbour's proof, relabelled as this machine's.
+    let mut outsider = SignedDelivery::sign(
+        delivery(41, ISSUED),
+        MachineTree::new(OTHERS).unwrap(),
+        &server,
+    )
+    .envelope(NEIGHBOUR)
+    .unwrap();
+    outsider.machine.device_id = DEVICE;
     vec![
         (
             "good",
@@ -140,7 +204,7 @@ fn vectors() -> Vec<(&'static str, Vector)> {
             "unknown-key",
             vector(
                 "signed by a key the machine does not trust",
-                Signed::sign(PROFILE_CONTEXT, &delivery(DEVICE, 41, ISSUED), &stranger),
+                envelope(delivery(41, ISSUED), &stranger),
                 an_hour_later,
                 None,
                 "unknown_key",
@@ -150,7 +214,7 @@ fn vectors() -> Vec<(&'static str, Vector)> {
             "wrong-context",
             vector(
                 "a signature made for another kind of document",
-                Signed::sign(KEY_SET_CONTEXT, &delivery(DEVICE, 41, ISSUED), &server),
+                wrong_context,
                 an_hour_later,
                 None,
                 "bad_signature",
@@ -159,15 +223,21 @@ fn vectors() -> Vec<(&'static str, Vector)> {
         (
             "other-device",
             vector(
-                "issued to another machine",
-                Signed::sign(
-                    PROFILE_CONTEXT,
-                    &delivery(Uuid::from_u128(1), 41, ISSUED),
-                    &server,
-                ),
+                "another machine's envelope for the same delivery",
+                neighbours,
                 an_hour_later,
                 None,
                 "wrong_device",
+            ),
+        ),
+        (
+            "not-among-machines",
+            vector(
+                "signed for other machines, with one's proof relabelled as this machine's",
+                outsider,
+                an_hour_later,
+                None,
+                "not_among_machines",
             ),
         ),
         (
@@ -193,7 +263,7 @@ fn vectors() -> Vec<(&'static str, Vector)> {
         (
             "replayed",
             vector(
-                "older than the delivery applied last",
+                "older than the highest delivery accepted",
                 good,
                 an_hour_later,
                 Some(42),
@@ -219,6 +289,7 @@ fn verdict(vector: &Vector) -> String {
             EnvelopeError::Signature(SignatureError::Malformed(_)) | EnvelopeError::Malformed(_),
         ) => "malformed",
         Err(EnvelopeError::WrongDevice { .. }) => "wrong_device",
+        Err(EnvelopeError::NotAmongMachines) => "not_among_machines",
         Err(EnvelopeError::Expired { .. }) => "expired",
         Err(EnvelopeError::NotYetValid { .. }) => "not_yet_valid",
         Err(EnvelopeError::Replayed { .. }) => "replayed",
@@ -259,58 +330,58 @@ fn the_checked_in_vectors_are_what_the_code_signs_and_get_their_verdicts() {
     }
 }
 
-#[test]
-fn a_shared_delivery_serializes_each_machine_s_delivery_byte_for_byte() {
-    let server = SigningKey::from_bytes(&SERVER_SEED);
-    let first = delivery(DEVICE, 41, ISSUED);
-    let shared = SharedDelivery::new(
-        first.environment.clone(),
-        first.machine_role.clone(),
-        (first.baseline_version, first.overlay_version),
-        first.sequence,
-        &first.profile,
-    )
-    .unwrap();
-    for (device, issued_at) in [(DEVICE, ISSUED), (Uuid::nil(), ISSUED + Duration::hours(1))] {
-        let whole = delivery(device, 41, issued_at);
-        let json = shared.to_json(device, issued_at, whole.expires_at).unwrap();
-        assert_eq!(json, serde_json::to_vec(&whole).unwrap());
-        assert!(!format!("{shared:?}").contains("npm-token-123"));
-        assert_eq!(
-            Signed::sign_json(
-                PROFILE_CONTEXT,
-                &json,
-                &server,
-                key_id(&server.verifying_key())
-            ),
-            Signed::sign(PROFILE_CONTEXT, &whole, &server)
-        );
+fn trusting(server: &SigningKey) -> TrustedKeys {
+    TrustedKeys::pin(&Signed::sign(KEY_SET_CONTEXT, &key_set(1, server), server)).unwrap()
+}
+
+fn expecting(device_id: Uuid) -> Expectations {
+    Expectations {
+        device_id,
+        now: ISSUED,
+        last_sequence: None,
+        clock_skew: DEFAULT_CLOCK_SKEW,
     }
+}
+
+#[test]
+fn one_signature_serves_every_machine_each_with_a_proof_of_its_own() {
+    let server = SigningKey::from_bytes(&SERVER_SEED);
+    let signed = SignedDelivery::sign(delivery(41, ISSUED), machines(), &server);
+    assert!(!format!("{signed:?}").contains("npm-token-123"));
+    let good = signed.envelope(DEVICE).unwrap();
+    let tree = machines();
+    let keys = trusting(&server);
+    for machine in OTHERS.into_iter().chain([DEVICE]) {
+        assert!(signed.includes(machine));
+        let envelope = signed.envelope(machine).unwrap();
+        assert_eq!(
+            (&envelope.payload, &envelope.signature),
+            (&good.payload, &good.signature)
+        );
+        assert_eq!(envelope.machine.index, tree.proof(machine).unwrap().index);
+        let opened = open_envelope(&envelope, &keys, &expecting(machine)).unwrap();
+        assert_eq!(opened, delivered(machine, delivery(41, ISSUED)));
+    }
+    let stranger = Uuid::from_u128(3);
+    assert!(!signed.includes(stranger));
+    assert!(signed.envelope(stranger).is_none());
 }
 
 #[test]
 fn a_delivery_carries_its_secrets_to_the_machine_and_only_there() {
     let server = SigningKey::from_bytes(&SERVER_SEED);
-    let envelope = Signed::sign(PROFILE_CONTEXT, &delivery(DEVICE, 1, ISSUED), &server);
-    let keys = TrustedKeys::pin(&Signed::sign(
-        KEY_SET_CONTEXT,
-        &key_set(1, &server),
-        &server,
-    ))
+    let opened = open_envelope(
+        &envelope(delivery(1, ISSUED), &server),
+        &trusting(&server),
+        &expecting(DEVICE),
+    )
     .unwrap();
-    let expect = Expectations {
-        device_id: DEVICE,
-        now: ISSUED,
-        last_sequence: None,
-        clock_skew: DEFAULT_CLOCK_SKEW,
-    };
-    let opened = open_envelope(&envelope, &keys, &expect).unwrap();
-    assert_eq!(opened, delivery(DEVICE, 1, ISSUED));
     let tokens = opened.profile.npm.unwrap().auth_tokens.unwrap();
     assert_eq!(
         tokens["https://npm.corp.example/"],
         switchyard_proto::profile::Secret::Value("npm-token-123".into())
     );
+    assert!(!format!("{:?}", delivery(1, ISSUED)).contains("npm-token-123"));
 }
 
 #[test]

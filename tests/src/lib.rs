@@ -582,7 +582,7 @@ impl TestDevice {
     /// Opens a delivery as the agent must.
     pub fn open(
         &self,
-        envelope: &switchyard_proto::signing::Signed,
+        envelope: &switchyard_proto::delivery::Envelope,
         last_sequence: Option<u64>,
     ) -> Result<switchyard_proto::delivery::Delivery, switchyard_proto::delivery::EnvelopeError>
     {

@@ -10,10 +10,9 @@ use std::sync::{Arc, Mutex};
 
 use actix_web::http::header;
 use actix_web::{get, web, HttpRequest, HttpResponse};
-use ed25519_dalek::SigningKey;
 use serde::Deserialize;
-use switchyard_proto::delivery::SharedDelivery;
-use switchyard_proto::signing::{key_id, Signed, PROFILE_CONTEXT};
+use switchyard_proto::delivery::{Envelope, FleetDelivery, Machines, SignedDelivery};
+use switchyard_proto::merkle::MachineTree;
 use switchyard_proto::{ErrorBody, FieldProblem};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::OnceCell;
@@ -83,51 +82,42 @@ impl Snapshot {
         )
     }
 
-    /// Everything a delivery needs besides the machine: the effective profile serialized,
-    /// the audit position and the opened signing key.
+    /// The delivery to every machine of `device`'s environment and role, signed once for all
+    /// of them.
     async fn prepare(self, state: &AppState, device: &DeviceRecord) -> Result<Prepared, ApiError> {
         let (profile, _) = effective_of(state, self.baseline.as_ref(), self.overlay.as_ref())?;
+        let machines = state
+            .store
+            .active_device_ids(&device.environment, &device.machine_role)
+            .await?;
+        // The asking machine is in the list unless it was moved or revoked since it was
+        // let in: it has nothing to be sent here then.
+        let tree = MachineTree::new(machines).ok_or(ApiError::DeviceChanged)?;
         let key = open_signing_key(&self.key, &state.sealer).map_err(keys::KeysError::from)?;
-        let shared = SharedDelivery::new(
-            device.environment.to_string(),
-            device.machine_role.to_string(),
-            (Self::version(&self.baseline), Self::version(&self.overlay)),
-            state.store.audit_head().await?,
-            &profile,
-        )
-        .map_err(|e| ApiError::Internal(Box::new(e)))?;
+        let issued_at = state.clock.now();
+        let delivery = FleetDelivery {
+            environment: device.environment.to_string(),
+            machine_role: device.machine_role.to_string(),
+            baseline_version: Self::version(&self.baseline),
+            overlay_version: Self::version(&self.overlay),
+            sequence: state.store.audit_head().await?,
+            issued_at,
+            expires_at: issued_at + state.delivery_ttl,
+            machines: Machines::default(),
+            profile,
+        };
         Ok(Prepared {
-            shared,
-            key_id: key_id(&key.key.verifying_key()),
-            key: key.key,
+            signed: SignedDelivery::sign(delivery, tree, &key.key),
             snapshot: self,
         })
     }
 }
 
-/// What every machine of one environment and role is sent, but for its own id and times.
+/// What every machine of one environment and role is sent: one signed delivery, and each
+/// machine's proof that it is one of them.
 struct Prepared {
     snapshot: Snapshot,
-    shared: SharedDelivery,
-    key_id: String,
-    key: SigningKey,
-}
-
-impl Prepared {
-    /// The envelope for `device`, signed now.
-    fn envelope(&self, state: &AppState, device: &DeviceRecord) -> Result<Signed, ApiError> {
-        let now = state.clock.now();
-        let json = self
-            .shared
-            .to_json(device.id, now, now + state.delivery_ttl)
-            .map_err(|e| ApiError::Internal(Box::new(e)))?;
-        Ok(Signed::sign_json(
-            PROFILE_CONTEXT,
-            &json,
-            &self.key,
-            self.key_id.clone(),
-        ))
-    }
+    signed: SignedDelivery,
 }
 
 /// How long one reading of what machines are sent may serve requests. A publish this process
@@ -167,26 +157,55 @@ impl Readings {
         device: &DeviceRecord,
     ) -> Result<Arc<Prepared>, ApiError> {
         let heard = state.events.heard();
-        let reading = {
-            let mut latest = self.lock();
-            let shared = latest
-                .entry((
-                    device.environment.to_string(),
-                    device.machine_role.to_string(),
-                ))
-                .or_insert_with(|| Shared::new(heard));
-            if shared.heard < heard || shared.made.elapsed() > READING_LIFETIME {
-                *shared = Shared::new(heard);
-            }
-            shared.reading.clone()
-        };
-        reading
-            .get_or_try_init(|| async {
-                let snapshot = Snapshot::of(state, device).await?;
-                Ok::<_, ApiError>(Arc::new(snapshot.prepare(state, device).await?))
-            })
-            .await
-            .cloned()
+        let reading = self.reading_for(device, heard, None);
+        let prepared = Self::read(state, device, &reading).await?;
+        if prepared.signed.includes(device.id) {
+            return Ok(prepared);
+        }
+        // Enrolled or moved here since this reading was made: read again. Machines that
+        // arrive together share the new reading too.
+        let reading = self.reading_for(device, heard, Some(&reading));
+        let prepared = Self::read(state, device, &reading).await?;
+        match prepared.signed.includes(device.id) {
+            true => Ok(prepared),
+            false => Err(ApiError::DeviceChanged),
+        }
+    }
+
+    /// The reading `device` shares with its environment and role; a new one when the last
+    /// was made before a publish `heard` counts, is too old, or is `lacking` the device.
+    fn reading_for(
+        &self,
+        device: &DeviceRecord,
+        heard: u64,
+        lacking: Option<&Arc<OnceCell<Arc<Prepared>>>>,
+    ) -> Arc<OnceCell<Arc<Prepared>>> {
+        let mut latest = self.lock();
+        let shared = latest
+            .entry((
+                device.environment.to_string(),
+                device.machine_role.to_string(),
+            ))
+            .or_insert_with(|| Shared::new(heard));
+        let lacks = lacking.is_some_and(|lacking| Arc::ptr_eq(&shared.reading, lacking));
+        if lacks || shared.heard < heard || shared.made.elapsed() > READING_LIFETIME {
+            *shared = Shared::new(heard.max(shared.heard));
+        }
+        shared.reading.clone()
+    }
+
+    /// The reading in `cell`, made now by this machine if nobody made it yet.
+    async fn read(
+        state: &AppState,
+        device: &DeviceRecord,
+        cell: &OnceCell<Arc<Prepared>>,
+    ) -> Result<Arc<Prepared>, ApiError> {
+        cell.get_or_try_init(|| async {
+            let snapshot = Snapshot::of(state, device).await?;
+            Ok::<_, ApiError>(Arc::new(snapshot.prepare(state, device).await?))
+        })
+        .await
+        .cloned()
     }
 
     /// Drops every reading: the signing key changed.
@@ -262,7 +281,7 @@ fn names(if_none_match: Option<&str>, etag: &str) -> bool {
     tag = "agent",
     params(ProfileQuery),
     responses(
-        (status = 200, description = "The machine's signed profile; ETag names it", body = Signed),
+        (status = 200, description = "The machine's signed profile; ETag names it", body = Envelope),
         (status = 304, description = "Unchanged within the wait"),
         (status = 401, description = "Not a validly signed request of an enrolled machine, or a revoked one", body = ErrorBody),
         (status = 422, description = "wait is out of range", body = ErrorBody),
@@ -292,9 +311,13 @@ pub async fn fetch_profile(
         let prepared = state.readings.prepared(&state, &device).await?;
         let etag = prepared.snapshot.etag(&device);
         if !names(if_none_match.as_deref(), &etag) {
-            let envelope = prepared.envelope(&state, &device)?;
-            // Sized for the envelope up front: thousands are written at once after a publish.
-            let mut body = Vec::with_capacity(envelope.payload.len() + 256);
+            let envelope = prepared
+                .signed
+                .envelope(device.id)
+                .ok_or(ApiError::DeviceChanged)?;
+            // Sized for the envelope up front (the proof is 46 bytes a level, 14 levels for
+            // 10,000 machines): thousands are written at once after a publish.
+            let mut body = Vec::with_capacity(envelope.payload.len() + 1024);
             serde_json::to_writer(&mut body, &envelope)
                 .map_err(|e| ApiError::Internal(Box::new(e)))?;
             return Ok(HttpResponse::Ok()

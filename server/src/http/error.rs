@@ -141,6 +141,9 @@ pub enum ApiError {
     /// A revoked machine.
     #[error("this machine's enrollment was revoked; enroll it again with a new token")]
     DeviceRevoked,
+    /// The machine was moved or revoked while its request was being answered.
+    #[error("this machine was moved or revoked while it asked; ask again")]
+    DeviceChanged,
     /// Two signing-key rotations at once; one of them won.
     #[error("another rotation made signing key version {0} at the same moment; list the keys before rotating again")]
     RotationRace(u64),
@@ -217,6 +220,7 @@ impl ApiError {
                 ("device_unauthenticated", StatusCode::UNAUTHORIZED)
             }
             ApiError::DeviceRevoked => ("device_revoked", StatusCode::UNAUTHORIZED),
+            ApiError::DeviceChanged => ("device_changed", StatusCode::CONFLICT),
             ApiError::DatabaseUnavailable(_) => {
                 ("database_unavailable", StatusCode::SERVICE_UNAVAILABLE)
             }

@@ -357,6 +357,14 @@ pub trait Store: Send + Sync + fmt::Debug {
     async fn devices(&self, environment: &EnvironmentName)
         -> Result<Vec<DeviceRecord>, StoreError>;
 
+    /// The ids of the machines of `environment` and `machine_role` not revoked: those a
+    /// delivery to them is signed for.
+    async fn active_device_ids(
+        &self,
+        environment: &EnvironmentName,
+        machine_role: &MachineRoleName,
+    ) -> Result<Vec<Uuid>, StoreError>;
+
     /// Keeps a machine's latest status report (reports are not audited: they change no
     /// setting, and machines send one at every apply).
     async fn record_report(&self, device_id: Uuid, report: &ReportRecord)

@@ -1543,6 +1543,21 @@ macro_rules! implement_store {
                     .collect()
             }
 
+            async fn active_device_ids(
+                &self,
+                environment: &switchyard_proto::EnvironmentName,
+                machine_role: &switchyard_proto::MachineRoleName,
+            ) -> Result<Vec<uuid::Uuid>, $crate::store::StoreError> {
+                Ok(sqlx::query_scalar(
+                    "SELECT id FROM devices \
+                     WHERE environment = $1 AND machine_role = $2 AND revoked_at IS NULL",
+                )
+                .bind(environment.as_str())
+                .bind(machine_role.as_str())
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
             async fn record_report(
                 &self,
                 device_id: uuid::Uuid,

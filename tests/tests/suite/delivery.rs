@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::{json, Value};
+use switchyard_proto::delivery::Envelope;
 use switchyard_proto::delivery::{EnvelopeError, SigningKeyInfo, TrustedKeys};
 use switchyard_proto::devices::DeviceStatus;
 use switchyard_proto::profile::Secret;
@@ -111,7 +112,7 @@ async fn an_enrolled_machine_gets_its_signed_effective_profile(backend: Backend)
     let response = fetch(&device, &app, 0, None).await;
     assert_eq!(response.status(), 200);
     let etag = response.headers()["etag"].to_str().unwrap().to_owned();
-    let envelope: Signed = response.json().await.unwrap();
+    let envelope: Envelope = response.json().await.unwrap();
     let delivery = device.open(&envelope, None).unwrap();
     assert_eq!(
         (
@@ -178,7 +179,7 @@ async fn a_waiting_machine_is_answered_as_soon_as_a_publish_concerns_it(backend:
     let other = TestDevice::enroll(&app, &token).await.unwrap();
     let first = fetch(&device, &app, 0, None).await;
     let etag = first.headers()["etag"].to_str().unwrap().to_owned();
-    let first_envelope: Signed = first.json().await.unwrap();
+    let first_envelope: Envelope = first.json().await.unwrap();
     let before = device.open(&first_envelope, None).unwrap();
 
     let started = Instant::now();
@@ -206,17 +207,32 @@ async fn a_waiting_machine_is_answered_as_soon_as_a_publish_concerns_it(backend:
         started.elapsed()
     );
     assert_eq!(waiting_count(&app).await, 0);
-    let envelope: Signed = response.json().await.unwrap();
+    let envelope: Envelope = response.json().await.unwrap();
     let after = device.open(&envelope, Some(before.sequence)).unwrap();
     assert_eq!(after.baseline_version, 2);
     assert!(after.sequence > before.sequence);
-    // Woken by the same publish, each machine gets an envelope of its own.
-    let other_envelope: Signed = other_response.json().await.unwrap();
+    // Woken by the same publish, each machine gets an envelope of its own, with a proof
+    // that does not serve the other.
+    let other_envelope: Envelope = other_response.json().await.unwrap();
     let others = other.open(&other_envelope, None).unwrap();
     assert_eq!((others.device_id, others.baseline_version), (other.id, 2));
-    assert!(device.open(&other_envelope, None).is_err());
+    assert!(matches!(
+        device.open(&other_envelope, None),
+        Err(EnvelopeError::WrongDevice { .. })
+    ));
+    let relabelled = Envelope {
+        machine: switchyard_proto::delivery::MachineProof {
+            device_id: device.id,
+            ..other_envelope.machine.clone()
+        },
+        ..other_envelope.clone()
+    };
+    assert!(matches!(
+        device.open(&relabelled, None),
+        Err(EnvelopeError::NotAmongMachines)
+    ));
     // The older delivery, replayed to the machine, is refused.
-    let older = Signed::clone(&first_envelope);
+    let older = first_envelope.clone();
     assert!(matches!(
         device.open(&older, Some(after.sequence)),
         Err(EnvelopeError::Replayed { .. })
@@ -354,7 +370,7 @@ async fn a_moved_machine_gets_the_profile_of_its_new_place(backend: Backend) {
     app.create_environment("production", false).await;
     let token = app.enrollment_token("staging", "backend", 1).await;
     let device = TestDevice::enroll(&app, &token).await.unwrap();
-    let first: Signed = fetch(&device, &app, 0, None).await.json().await.unwrap();
+    let first: Envelope = fetch(&device, &app, 0, None).await.json().await.unwrap();
     let first = device.open(&first, None).unwrap();
     let moved = app
         .call(
@@ -365,7 +381,7 @@ async fn a_moved_machine_gets_the_profile_of_its_new_place(backend: Backend) {
         )
         .await;
     assert_eq!(moved.status(), 200);
-    let second: Signed = fetch(&device, &app, 0, None).await.json().await.unwrap();
+    let second: Envelope = fetch(&device, &app, 0, None).await.json().await.unwrap();
     let second = device.open(&second, Some(first.sequence)).unwrap();
     assert_eq!(second.environment, "production");
     assert_eq!(second.baseline_version, 0);
@@ -477,8 +493,27 @@ async fn a_machine_is_marked_seen_at_most_once_a_minute(backend: Backend) {
     );
 }
 
+async fn a_machine_enrolled_while_a_delivery_is_fresh_gets_it_signed_for_it_too(backend: Backend) {
+    let (app, _) = fleet(backend).await;
+    let token = app.enrollment_token("staging", "backend", 2).await;
+    let first = TestDevice::enroll(&app, &token).await.unwrap();
+    let first_envelope: Envelope = fetch(&first, &app, 0, None).await.json().await.unwrap();
+    // Within the second the delivery signed for the first machine alone is shared.
+    let late = TestDevice::enroll(&app, &token).await.unwrap();
+    let late_envelope: Envelope = fetch(&late, &app, 0, None).await.json().await.unwrap();
+    let delivered = late.open(&late_envelope, None).unwrap();
+    assert_eq!(delivered.device_id, late.id);
+    assert_eq!(
+        delivered.profile,
+        first.open(&first_envelope, None).unwrap().profile
+    );
+    assert!(first.open(&late_envelope, None).is_err());
+    assert!(late.open(&first_envelope, None).is_err());
+}
+
 for_each_store!(
     a_machine_is_marked_seen_at_most_once_a_minute,
+    a_machine_enrolled_while_a_delivery_is_fresh_gets_it_signed_for_it_too,
     expired_tokens_and_skewed_clocks_are_refused_and_change_nothing,
     machines_follow_key_rotations_without_enrolling_again,
     an_enrolled_machine_gets_its_signed_effective_profile,
@@ -517,6 +552,6 @@ async fn a_publish_on_one_server_process_wakes_machines_waiting_on_another() {
         answered_after < Duration::from_secs(1),
         "{answered_after:?}"
     );
-    let envelope: Signed = response.json().await.unwrap();
+    let envelope: Envelope = response.json().await.unwrap();
     assert_eq!(device.open(&envelope, None).unwrap().baseline_version, 2);
 }
