@@ -226,6 +226,8 @@ pub struct MachineProof {
 pub struct SignedDelivery {
     signed: Signed,
     tree: MachineTree,
+    /// Every machine's envelope JSON up to its proof: `{"payload":...,"machine":`.
+    head: Vec<u8>,
 }
 
 /// Without the payload: it holds the profile's secret values.
@@ -238,15 +240,57 @@ impl std::fmt::Debug for SignedDelivery {
     }
 }
 
+/// [`Envelope`]'s fields before the proof, in its order.
+#[derive(Serialize)]
+struct EnvelopeHead<'a> {
+    payload: &'a str,
+    key_id: &'a str,
+    signature: &'a str,
+}
+
+/// [`MachineProof`] as it serializes, its hashes encoded on the stack.
+#[derive(Serialize)]
+struct ProofJson<'a> {
+    device_id: Uuid,
+    index: u64,
+    path: EncodedHashes<'a>,
+}
+
+struct EncodedHashes<'a>(&'a [Hash]);
+
+impl Serialize for EncodedHashes<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{Error as _, SerializeSeq as _};
+        let mut sequence = serializer.serialize_seq(Some(self.0.len()))?;
+        for hash in self.0 {
+            // 32 bytes are 43 characters of base64url without padding.
+            let mut text = [0; 43];
+            let length = URL_SAFE_NO_PAD
+                .encode_slice(hash, &mut text)
+                .map_err(S::Error::custom)?;
+            sequence.serialize_element(
+                std::str::from_utf8(&text[..length]).map_err(S::Error::custom)?,
+            )?;
+        }
+        sequence.end()
+    }
+}
+
 impl SignedDelivery {
     /// Signs `delivery` with `key` once for every machine of `tree`; its `machines` are set to
     /// name them.
     pub fn sign(mut delivery: FleetDelivery, tree: MachineTree, key: &SigningKey) -> Self {
         delivery.machines = Machines::of(&tree);
-        Self {
-            signed: Signed::sign(PROFILE_CONTEXT, &delivery, key),
-            tree,
-        }
+        let signed = Signed::sign(PROFILE_CONTEXT, &delivery, key);
+        let mut head = serde_json::to_vec(&EnvelopeHead {
+            payload: &signed.payload,
+            key_id: &signed.key_id,
+            signature: &signed.signature,
+        })
+        .unwrap_or_default();
+        head.pop();
+        head.extend_from_slice(br#","machine":"#);
+        Self { signed, tree, head }
     }
 
     /// Whether `device_id` is one of its machines.
@@ -271,6 +315,26 @@ impl SignedDelivery {
                     .collect(),
             },
         })
+    }
+
+    /// The JSON of [`Self::envelope`], byte for byte, written straight after the part every
+    /// machine shares: a publish answers thousands of machines at once.
+    pub fn envelope_json(&self, device_id: Uuid) -> Option<Vec<u8>> {
+        let proof = self.tree.proof(device_id)?;
+        // The id and index (about 80 bytes), 46 bytes a hash, and the closing brace.
+        let mut json = Vec::with_capacity(self.head.len() + 96 + 46 * proof.path.len());
+        json.extend_from_slice(&self.head);
+        serde_json::to_writer(
+            &mut json,
+            &ProofJson {
+                device_id,
+                index: proof.index,
+                path: EncodedHashes(&proof.path),
+            },
+        )
+        .ok()?;
+        json.push(b'}');
+        Some(json)
     }
 }
 

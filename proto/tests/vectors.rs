@@ -355,6 +355,10 @@ fn one_signature_serves_every_machine_each_with_a_proof_of_its_own() {
         assert!(signed.includes(machine));
         let envelope = signed.envelope(machine).unwrap();
         assert_eq!(
+            signed.envelope_json(machine).unwrap(),
+            serde_json::to_vec(&envelope).unwrap()
+        );
+        assert_eq!(
             (&envelope.payload, &envelope.signature),
             (&good.payload, &good.signature)
         );
@@ -365,6 +369,7 @@ fn one_signature_serves_every_machine_each_with_a_proof_of_its_own() {
     let stranger = Uuid::from_u128(3);
     assert!(!signed.includes(stranger));
     assert!(signed.envelope(stranger).is_none());
+    assert!(signed.envelope_json(stranger).is_none());
 }
 
 #[test]
