@@ -317,13 +317,25 @@ impl SignedDelivery {
         })
     }
 
-    /// The JSON of [`Self::envelope`], byte for byte, written straight after the part every
-    /// machine shares: a publish answers thousands of machines at once.
+    /// The JSON of [`Self::envelope`], byte for byte: [`Self::head`] then
+    /// [`Self::proof_json`].
     pub fn envelope_json(&self, device_id: Uuid) -> Option<Vec<u8>> {
+        let mut json = self.head.clone();
+        json.extend_from_slice(&self.proof_json(device_id)?);
+        Some(json)
+    }
+
+    /// The start of every machine's envelope JSON, the same for all of them.
+    pub fn head(&self) -> &[u8] {
+        &self.head
+    }
+
+    /// The rest of machine `device_id`'s envelope JSON after [`Self::head`]: its proof and
+    /// the closing brace (under a kilobyte for a million machines).
+    pub fn proof_json(&self, device_id: Uuid) -> Option<Vec<u8>> {
         let proof = self.tree.proof(device_id)?;
         // The id and index (about 80 bytes), 46 bytes a hash, and the closing brace.
-        let mut json = Vec::with_capacity(self.head.len() + 96 + 46 * proof.path.len());
-        json.extend_from_slice(&self.head);
+        let mut json = Vec::with_capacity(96 + 46 * proof.path.len());
         serde_json::to_writer(
             &mut json,
             &ProofJson {

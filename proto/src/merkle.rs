@@ -13,6 +13,8 @@
 //! pass for a node; a level with an odd count carries its last node up unchanged. A leaf is a
 //! machine's device id (its 16 bytes); leaves are in ascending order.
 
+use std::collections::HashMap;
+
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -42,8 +44,9 @@ pub fn node_hash(left: &Hash, right: &Hash) -> Hash {
 /// The tree over a set of machines.
 #[derive(Debug, Clone)]
 pub struct MachineTree {
-    /// The machines, ascending: leaf `i` is `ids[i]`.
-    ids: Vec<Uuid>,
+    /// Each machine's leaf: leaves are in ascending order of id. Looked up by every answer
+    /// after a publish, so not searched for.
+    leaves: HashMap<Uuid, usize>,
     /// Every level's hashes, from the leaves up to the root alone.
     levels: Vec<Vec<Hash>>,
 }
@@ -80,7 +83,12 @@ impl MachineTree {
                 .collect();
             levels.push(above);
         }
-        Some(Self { ids, levels })
+        let leaves = ids
+            .into_iter()
+            .enumerate()
+            .map(|(leaf, id)| (id, leaf))
+            .collect();
+        Some(Self { leaves, levels })
     }
 
     /// The root, which the delivery's signature covers.
@@ -94,17 +102,17 @@ impl MachineTree {
 
     /// How many machines.
     pub fn size(&self) -> u64 {
-        self.ids.len() as u64
+        self.leaves.len() as u64
     }
 
     /// Whether machine `id` is in the tree.
     pub fn contains(&self, id: Uuid) -> bool {
-        self.ids.binary_search(&id).is_ok()
+        self.leaves.contains_key(&id)
     }
 
     /// The proof for machine `id`, if it is in the tree.
     pub fn proof(&self, id: Uuid) -> Option<InclusionProof> {
-        let leaf = self.ids.binary_search(&id).ok()?;
+        let leaf = *self.leaves.get(&id)?;
         let mut path = Vec::with_capacity(self.levels.len());
         let mut at = leaf;
         for level in &self.levels[..self.levels.len() - 1] {

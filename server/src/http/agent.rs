@@ -6,9 +6,13 @@
 //! runs out.
 
 use std::collections::HashMap;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 
+use actix_web::body::{BodySize, MessageBody};
 use actix_web::http::header;
+use actix_web::web::Bytes;
 use actix_web::{get, web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use switchyard_proto::delivery::{Envelope, FleetDelivery, Machines, SignedDelivery};
@@ -106,8 +110,10 @@ impl Snapshot {
             machines: Machines::default(),
             profile,
         };
+        let signed = SignedDelivery::sign(delivery, tree, &key.key);
         Ok(Prepared {
-            signed: SignedDelivery::sign(delivery, tree, &key.key),
+            head: Bytes::copy_from_slice(signed.head()),
+            signed,
             snapshot: self,
         })
     }
@@ -118,6 +124,43 @@ impl Snapshot {
 struct Prepared {
     snapshot: Snapshot,
     signed: SignedDelivery,
+    /// The start of every machine's envelope, shared by their responses.
+    head: Bytes,
+}
+
+/// One machine's envelope as a response body: the start every machine shares, not copied,
+/// then its own proof. A publish answers thousands of machines at once, and a body of a few
+/// kilobytes each would be as many large allocations on a heap busy with their connections.
+struct EnvelopeBody {
+    head: Option<Bytes>,
+    proof: Option<Bytes>,
+    size: u64,
+}
+
+impl EnvelopeBody {
+    fn new(head: Bytes, proof: Vec<u8>) -> Self {
+        Self {
+            size: (head.len() + proof.len()) as u64,
+            head: Some(head),
+            proof: Some(Bytes::from(proof)),
+        }
+    }
+}
+
+impl MessageBody for EnvelopeBody {
+    type Error = std::convert::Infallible;
+
+    fn size(&self) -> BodySize {
+        BodySize::Sized(self.size)
+    }
+
+    fn poll_next(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Bytes, Self::Error>>> {
+        let body = self.get_mut();
+        Poll::Ready(body.head.take().or_else(|| body.proof.take()).map(Ok))
+    }
 }
 
 /// How long one reading of what machines are sent may serve requests. A publish this process
@@ -311,15 +354,15 @@ pub async fn fetch_profile(
         let prepared = state.readings.prepared(&state, &device).await?;
         let etag = prepared.snapshot.etag(&device);
         if !names(if_none_match.as_deref(), &etag) {
-            let body = prepared
+            let proof = prepared
                 .signed
-                .envelope_json(device.id)
+                .proof_json(device.id)
                 .ok_or(ApiError::DeviceChanged)?;
             return Ok(HttpResponse::Ok()
                 .insert_header((header::ETAG, etag))
                 .insert_header((header::CACHE_CONTROL, "no-store"))
                 .content_type(header::ContentType::json())
-                .body(body));
+                .body(EnvelopeBody::new(prepared.head.clone(), proof)));
         }
         // Wait for a publish that concerns this machine, or the end of the wait.
         let _counted = Waiting::count(&state.waiting);
