@@ -146,6 +146,23 @@ impl std::fmt::Debug for FleetDelivery {
     }
 }
 
+impl FleetDelivery {
+    /// What machine `device_id`, one of its machines, takes from it.
+    pub fn for_machine(self, device_id: Uuid) -> Delivery {
+        Delivery {
+            device_id,
+            environment: self.environment,
+            machine_role: self.machine_role,
+            baseline_version: self.baseline_version,
+            overlay_version: self.overlay_version,
+            sequence: self.sequence,
+            issued_at: self.issued_at,
+            expires_at: self.expires_at,
+            profile: self.profile,
+        }
+    }
+}
+
 /// The machines a delivery is for: the root of their Merkle tree, and how many they are.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -578,15 +595,5 @@ pub fn open_envelope(
             last,
         });
     }
-    Ok(Delivery {
-        device_id: machine.device_id,
-        environment: delivery.environment,
-        machine_role: delivery.machine_role,
-        baseline_version: delivery.baseline_version,
-        overlay_version: delivery.overlay_version,
-        sequence: delivery.sequence,
-        issued_at: delivery.issued_at,
-        expires_at: delivery.expires_at,
-        profile: delivery.profile,
-    })
+    Ok(delivery.for_machine(machine.device_id))
 }

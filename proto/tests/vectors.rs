@@ -12,8 +12,8 @@ use std::path::PathBuf;
 use ed25519_dalek::SigningKey;
 use serde::{Deserialize, Serialize};
 use switchyard_proto::delivery::{
-    open_envelope, Delivery, Envelope, EnvelopeError, Expectations, FleetDelivery, KeySet,
-    Machines, PublicKey, SignedDelivery, TrustedKeys, DEFAULT_CLOCK_SKEW,
+    open_envelope, Envelope, EnvelopeError, Expectations, FleetDelivery, KeySet, Machines,
+    PublicKey, SignedDelivery, TrustedKeys, DEFAULT_CLOCK_SKEW,
 };
 use switchyard_proto::merkle::MachineTree;
 use switchyard_proto::signing::{
@@ -86,21 +86,6 @@ fn delivery(sequence: u64, issued_at: OffsetDateTime) -> FleetDelivery {
             }
         }))
         .unwrap(),
-    }
-}
-
-/// What machine `device_id` takes from `delivery`.
-fn delivered(device_id: Uuid, delivery: FleetDelivery) -> Delivery {
-    Delivery {
-        device_id,
-        environment: delivery.environment,
-        machine_role: delivery.machine_role,
-        baseline_version: delivery.baseline_version,
-        overlay_version: delivery.overlay_version,
-        sequence: delivery.sequence,
-        issued_at: delivery.issued_at,
-        expires_at: delivery.expires_at,
-        profile: delivery.profile,
     }
 }
 
@@ -364,7 +349,7 @@ fn one_signature_serves_every_machine_each_with_a_proof_of_its_own() {
         );
         assert_eq!(envelope.machine.index, tree.proof(machine).unwrap().index);
         let opened = open_envelope(&envelope, &keys, &expecting(machine)).unwrap();
-        assert_eq!(opened, delivered(machine, delivery(41, ISSUED)));
+        assert_eq!(opened, delivery(41, ISSUED).for_machine(machine));
     }
     let stranger = Uuid::from_u128(3);
     assert!(!signed.includes(stranger));
