@@ -327,6 +327,7 @@ fn names(if_none_match: Option<&str>, etag: &str) -> bool {
         (status = 200, description = "The machine's signed profile; ETag names it", body = Envelope),
         (status = 304, description = "Unchanged within the wait"),
         (status = 401, description = "Not a validly signed request of an enrolled machine, or a revoked one", body = ErrorBody),
+        (status = 409, description = "The machine was moved or revoked while it asked: ask again", body = ErrorBody),
         (status = 422, description = "wait is out of range", body = ErrorBody),
     ),
     security(("device" = [])),
