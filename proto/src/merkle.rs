@@ -5,8 +5,8 @@
 //! here): after a publish to 10,000 machines, most of the time they wait. With this tree the
 //! server signs the root once per publish, and hands each machine its inclusion proof (a few
 //! hundred bytes); a machine checks the signature and that the proof leads from its own id to
-//! the signed root. A proof for one machine does not verify for another, so "meant for another
-//! machine" stays as strict as a signature per machine.
+//! the signed root. A machine therefore accepts only a delivery the server signed for a set of
+//! machines that includes it: for any other set, no proof leads from its id to the root.
 //!
 //! The tree is RFC 9162's (Certificate Transparency 2.0, section 2.1): leaves are hashed as
 //! `SHA-256(0x00 || leaf)`, inner nodes as `SHA-256(0x01 || left || right)`, so a leaf can never

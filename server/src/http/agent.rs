@@ -49,7 +49,7 @@ pub struct ProfileQuery {
 struct Snapshot {
     baseline: Option<VersionRecord>,
     overlay: Option<VersionRecord>,
-    /// The signing key, still sealed: opened only when an envelope is signed.
+    /// The signing key, still sealed: opened only when a reading signs its delivery.
     key: SigningKeyRecord,
 }
 
@@ -170,7 +170,7 @@ const READING_LIFETIME: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Machines of one environment and role share one reading of what they are sent: a publish
 /// wakes every waiting machine at once, and thousands reconnect together after a restart,
-/// while each reading costs several queries and a decryption.
+/// while each reading costs several queries, a decryption and a signature.
 #[derive(Default)]
 pub struct Readings {
     /// By environment and role: the reading, with the publish count it was made after and
