@@ -69,6 +69,11 @@ pub struct Setting {
     pub values: Vec<String>,
     /// Whether the values are secret: the file must be owner-only and reports never show them.
     pub secret: bool,
+    /// Whether the value is text an operator wrote that may name other variables to expand
+    /// (`%USERPROFILE%\\.cargo` on Windows): never a URL, a login or a secret, whose `%` is
+    /// percent-encoding.
+    #[serde(default)]
+    pub expand: bool,
 }
 
 /// A section, as kept in the agent's state.
@@ -106,11 +111,38 @@ fn flat(key: &str, value: String, secret: bool) -> Setting {
         name: key.to_owned(),
         values: vec![value],
         secret,
+        expand: false,
     }
 }
 
-/// The proxy URL with the profile's login for its origin, if it has one.
-pub fn with_login(url: &str, logins: Option<&BTreeMap<String, ProxyLogin>>) -> String {
+/// Every byte of a URL's user name or password but RFC 3986's unreserved characters
+/// (`A-Z a-z 0-9 - . _ ~`), percent-encoded: every client decodes the userinfo, so a `%41` or
+/// a `100%` left as it is would reach the proxy as another password, or break the URL.
+const USERINFO: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// How many times a client percent-decodes the login in a proxy URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decoded {
+    /// Once, as RFC 3986 says: npm, pip (requests), curl, Go, systemd.
+    Once,
+    /// Three times: git's `http.proxy` (seen with git 2.39 and 2.47 on libcurl 7.88, user name
+    /// and password alike: `%25252541` reaches the proxy as `%41`, `%252541` as `A`). The
+    /// `agent_clients` suite asks the real git, so a git that decodes otherwise fails it.
+    Thrice,
+}
+
+/// The proxy URL with the profile's login for its origin, if it has one, percent-encoded
+/// (RFC 3986 section 3.2.1) as often as the client decodes it, so that any password reaches
+/// it as it was set.
+pub fn with_login(
+    url: &str,
+    logins: Option<&BTreeMap<String, ProxyLogin>>,
+    decoded: Decoded,
+) -> String {
     let Ok(mut parsed) = url::Url::parse(url) else {
         return url.to_owned();
     };
@@ -127,8 +159,18 @@ pub fn with_login(url: &str, logins: Option<&BTreeMap<String, ProxyLogin>>) -> S
                 password: Secret::Value(password),
             },
         )) => {
-            // The url crate percent-encodes what a user name or password needs.
-            if parsed.set_username(username).is_ok() && parsed.set_password(Some(password)).is_ok()
+            let times = match decoded {
+                Decoded::Once => 1,
+                Decoded::Thrice => 3,
+            };
+            let encode = |text: &str| {
+                (0..times).fold(text.to_owned(), |text, _| {
+                    percent_encoding::utf8_percent_encode(&text, USERINFO).to_string()
+                })
+            };
+            // The url crate leaves a `%` as it is: the encoded text goes in unchanged.
+            if parsed.set_username(&encode(username)).is_ok()
+                && parsed.set_password(Some(&encode(password))).is_ok()
             {
                 parsed.to_string()
             } else {
@@ -145,6 +187,8 @@ fn is_secret_url(url: &str) -> bool {
 
 /// What each target should hold for `profile`.
 pub fn plan(profile: &Profile) -> BTreeMap<Target, Vec<Setting>> {
+    // Deliveries from a server that stored profiles before it normalized them.
+    let profile = &profile.clone().normalized();
     let logins = profile
         .proxy
         .as_ref()
@@ -174,7 +218,7 @@ pub fn plan(profile: &Profile) -> BTreeMap<Target, Vec<Setting>> {
         }
         for (key, url) in [("proxy", &npm.proxy), ("https-proxy", &npm.https_proxy)] {
             if let Some(url) = url {
-                let url = with_login(url, logins);
+                let url = with_login(url, logins, Decoded::Once);
                 let secret = is_secret_url(&url);
                 npmrc.push(flat(key, url, secret));
             }
@@ -192,6 +236,7 @@ pub fn plan(profile: &Profile) -> BTreeMap<Target, Vec<Setting>> {
                 name: key.to_owned(),
                 values,
                 secret: false,
+                expand: false,
             });
         };
         if let Some(url) = &settings.index_url {
@@ -256,11 +301,12 @@ pub fn plan(profile: &Profile) -> BTreeMap<Target, Vec<Setting>> {
                     name: name.to_owned(),
                     values: prefixes.clone(),
                     secret: false,
+                    expand: false,
                 });
             }
         }
         if let Some(proxy) = &git.http_proxy {
-            let url = with_login(proxy, logins);
+            let url = with_login(proxy, logins, Decoded::Thrice);
             git_file.push(Setting {
                 id: "[http]/proxy".into(),
                 section: Some(gitconfig::http_section().into()),
@@ -268,43 +314,48 @@ pub fn plan(profile: &Profile) -> BTreeMap<Target, Vec<Setting>> {
                 name: "proxy".into(),
                 secret: is_secret_url(&url),
                 values: vec![url],
+                expand: false,
             });
         }
     }
 
-    let mut variables: Vec<(String, String, bool)> = Vec::new();
+    // (name, value, secret, expand)
+    let mut variables: Vec<(String, String, bool, bool)> = Vec::new();
     if let Some(proxy) = &profile.proxy {
         for (name, url) in [("HTTP_PROXY", &proxy.http), ("HTTPS_PROXY", &proxy.https)] {
             if let Some(url) = url {
-                let url = with_login(url, logins);
+                let url = with_login(url, logins, Decoded::Once);
                 let secret = is_secret_url(&url);
                 // Many Unix tools read only the lower-case twin; Windows names ignore case.
-                variables.push((name.to_owned(), url.clone(), secret));
+                variables.push((name.to_owned(), url.clone(), secret, false));
                 if !cfg!(windows) {
-                    variables.push((name.to_ascii_lowercase(), url, secret));
+                    variables.push((name.to_ascii_lowercase(), url, secret, false));
                 }
             }
         }
         if let Some(hosts) = proxy.no_proxy.as_ref().filter(|hosts| !hosts.is_empty()) {
-            variables.push(("NO_PROXY".into(), hosts.join(","), false));
+            variables.push(("NO_PROXY".into(), hosts.join(","), false, false));
             if !cfg!(windows) {
-                variables.push(("no_proxy".into(), hosts.join(","), false));
+                variables.push(("no_proxy".into(), hosts.join(","), false, false));
             }
         }
     }
     for (name, value) in &profile.env {
         match value {
-            EnvValue::Text(text) => variables.push((name.clone(), text.clone(), false)),
+            EnvValue::Text(text) => variables.push((name.clone(), text.clone(), false, true)),
             EnvValue::Secret(Secret::Value(secret)) => {
-                variables.push((name.clone(), secret.clone(), true))
+                variables.push((name.clone(), secret.clone(), true, false))
             }
             EnvValue::Secret(Secret::Kept) => {}
         }
     }
     for target in [Target::EnvironmentD, Target::Shell] {
         let settings = plan.entry(target).or_default();
-        for (name, value, secret) in &variables {
-            settings.push(flat(name, value.clone(), *secret));
+        for (name, value, secret, expand) in &variables {
+            settings.push(Setting {
+                expand: *expand,
+                ..flat(name, value.clone(), *secret)
+            });
         }
     }
     plan

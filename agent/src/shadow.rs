@@ -100,6 +100,7 @@ mod tests {
             name: key.into(),
             values: vec!["x".into()],
             secret: false,
+            expand: false,
         }
     }
 

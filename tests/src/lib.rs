@@ -8,6 +8,7 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::print_stderr)]
 
+pub mod recorder;
 pub mod relay;
 
 use std::net::SocketAddr;

@@ -11,15 +11,15 @@ use super::FormatError;
 #[derive(Debug, Clone, Copy)]
 pub struct EnvironmentD;
 
-fn variable_name(line: &str) -> Option<&str> {
+fn variable_name(line: &str) -> Option<String> {
     let (key, _) = line.split_once('=')?;
     let valid = key.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
         && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-    valid.then_some(key)
+    valid.then(|| key.to_owned())
 }
 
 impl FlatSyntax for EnvironmentD {
-    fn key_of<'a>(&self, line: &'a str) -> Option<&'a str> {
+    fn key_of(&self, line: &str) -> Option<String> {
         variable_name(line)
     }
 
@@ -48,7 +48,7 @@ impl FlatSyntax for EnvironmentD {
 pub struct ShellExports;
 
 impl FlatSyntax for ShellExports {
-    fn key_of<'a>(&self, line: &'a str) -> Option<&'a str> {
+    fn key_of(&self, line: &str) -> Option<String> {
         variable_name(line.strip_prefix("export ")?)
     }
 

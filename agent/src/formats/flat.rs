@@ -2,13 +2,17 @@
 //! shell snippet. The editor changes only the lines of the keys it is given and leaves every
 //! other byte as it was.
 
-use super::lines::Lines;
+use super::lines::{Breaks, Lines};
 use super::FormatError;
 
 /// What a format's lines look like.
 pub trait FlatSyntax {
-    /// The key a line sets, if it sets one that the client reads.
-    fn key_of<'a>(&self, line: &'a str) -> Option<&'a str>;
+    /// What ends a line for the client.
+    fn breaks(&self) -> Breaks {
+        Breaks::Lf
+    }
+    /// The key a line sets, as the client names it, if it sets one that the client reads.
+    fn key_of(&self, line: &str) -> Option<String>;
     /// The value a line sets.
     fn value_of(&self, line: &str) -> Option<String>;
     /// The line that sets `key` to `value`, or why `value` cannot be written safely.
@@ -28,7 +32,7 @@ pub trait FlatSyntax {
 }
 
 /// The lines that set keys the client reads, with their keys.
-fn keyed_lines<'a, S: FlatSyntax>(syntax: &S, lines: &'a Lines) -> Vec<(usize, &'a str)> {
+fn keyed_lines<S: FlatSyntax>(syntax: &S, lines: &Lines) -> Vec<(usize, String)> {
     let mut found = Vec::new();
     for (index, line) in lines.0.iter().enumerate() {
         if syntax.ends_keys(&line.text) {
@@ -43,7 +47,7 @@ fn keyed_lines<'a, S: FlatSyntax>(syntax: &S, lines: &'a Lines) -> Vec<(usize, &
 
 /// The value the client reads for `key` (the last one, as every flat format does).
 pub fn get<S: FlatSyntax>(syntax: &S, content: &str, key: &str) -> Option<String> {
-    let lines = Lines::parse(content);
+    let lines = Lines::parse_with(content, syntax.breaks());
     keyed_lines(syntax, &lines)
         .iter()
         .rfind(|(_, found)| *found == key)
@@ -57,7 +61,7 @@ pub fn apply<S: FlatSyntax>(
     content: &str,
     edits: &[(String, Option<String>)],
 ) -> Result<String, FormatError> {
-    let mut lines = Lines::parse(content);
+    let mut lines = Lines::parse_with(content, syntax.breaks());
     for (key, value) in edits {
         let positions: Vec<usize> = keyed_lines(syntax, &lines)
             .into_iter()

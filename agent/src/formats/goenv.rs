@@ -10,11 +10,11 @@ use super::FormatError;
 pub struct GoEnv;
 
 impl FlatSyntax for GoEnv {
-    fn key_of<'a>(&self, line: &'a str) -> Option<&'a str> {
+    fn key_of(&self, line: &str) -> Option<String> {
         let (key, _) = line.split_once('=')?;
         let valid = key.starts_with(|c: char| c.is_ascii_uppercase())
             && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-        valid.then_some(key)
+        valid.then(|| key.to_owned())
     }
 
     fn value_of(&self, line: &str) -> Option<String> {

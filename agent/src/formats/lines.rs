@@ -6,8 +6,18 @@
 pub struct Line {
     /// The text, without its ending.
     pub text: String,
-    /// `"\n"`, `"\r\n"` or `""`.
+    /// `"\n"`, `"\r\n"`, `"\r"` (only with [`Breaks::Universal`]) or `""`.
     pub ending: &'static str,
+}
+
+/// What ends a line for a client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Breaks {
+    /// LF, or CRLF; a lone CR is part of the line (Go, git).
+    Lf,
+    /// LF, CRLF or a lone CR: Python's universal newlines (pip's configparser) and npm's
+    /// `ini`, which splits on `/[\r\n]+/`.
+    Universal,
 }
 
 /// A file's lines.
@@ -15,12 +25,22 @@ pub struct Line {
 pub struct Lines(pub Vec<Line>);
 
 impl Lines {
-    /// Splits `content` into lines, keeping each ending.
+    /// Splits `content` into lines at LF and CRLF, keeping each ending.
     pub fn parse(content: &str) -> Self {
+        Self::parse_with(content, Breaks::Lf)
+    }
+
+    /// Splits `content` into lines where `breaks` says, keeping each ending.
+    pub fn parse_with(content: &str, breaks: Breaks) -> Self {
         let mut lines = Vec::new();
         let mut rest = content;
+        let ends = |c: char| c == '\n' || (breaks == Breaks::Universal && c == '\r');
         while !rest.is_empty() {
-            let (line, ending, next) = match rest.find('\n') {
+            let (line, ending, next) = match rest.find(ends) {
+                Some(at) if rest[at..].starts_with("\r\n") => {
+                    (&rest[..at], "\r\n", &rest[at + 2..])
+                }
+                Some(at) if rest[at..].starts_with('\r') => (&rest[..at], "\r", &rest[at + 1..]),
                 Some(at) if at > 0 && rest.as_bytes()[at - 1] == b'\r' => {
                     (&rest[..at - 1], "\r\n", &rest[at + 1..])
                 }
@@ -92,8 +112,19 @@ mod tests {
     proptest! {
         #[test]
         fn any_text_renders_back_to_its_bytes(content in "(\\PC|\r|\n|\r\n){0,200}") {
-            prop_assert_eq!(Lines::parse(&content).render(), content);
+            prop_assert_eq!(Lines::parse(&content).render(), content.clone());
+            let universal = Lines::parse_with(&content, Breaks::Universal);
+            prop_assert!(universal.0.iter().all(|line| !line.text.contains(['\r', '\n'])));
+            prop_assert_eq!(universal.render(), content);
         }
+    }
+
+    #[test]
+    fn a_lone_carriage_return_ends_a_line_only_for_universal_readers() {
+        assert_eq!(Lines::parse("a\rb\n").0.len(), 1);
+        let universal = Lines::parse_with("a\rb\r\nc", Breaks::Universal);
+        let texts: Vec<&str> = universal.0.iter().map(|l| l.text.as_str()).collect();
+        assert_eq!(texts, ["a", "b", "c"]);
     }
 
     #[test]

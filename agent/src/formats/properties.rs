@@ -71,7 +71,7 @@ fn check_flat<S: FlatSyntax>(
     let managed = |text: &str| {
         syntax
             .key_of(text)
-            .is_some_and(|key| edits.iter().any(|(managed, _)| managed == key))
+            .is_some_and(|key| edits.iter().any(|(managed, _)| *managed == key))
     };
     prop_assert!(
         keeps_unmanaged(file, &once, managed),

@@ -61,10 +61,31 @@ fn write(key: &Key, name: &str, kind: &str, value: &str) -> windows_registry::Re
     }
 }
 
-/// The type a value of ours gets.
-fn kind_for(value: &str) -> &'static str {
-    // `%VAR%` is expanded only in REG_EXPAND_SZ values.
-    match value.matches('%').count() >= 2 {
+/// Whether `value` names a variable as `%NAME%` (a name of letters, digits, `_`, `(` or `)`, as
+/// `ProgramFiles(x86)`), which Windows expands in a `REG_EXPAND_SZ` value.
+fn names_a_variable(value: &str) -> bool {
+    let mut parts = value.split('%').skip(1);
+    while let (Some(name), Some(_)) = (parts.next(), parts.clone().next()) {
+        if !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_()".contains(c))
+        {
+            return true;
+        }
+    }
+    false
+}
+
+/// The type a value of ours gets: `REG_EXPAND_SZ` only for text meant to expand (it names a
+/// variable, or the value it replaces had that type), never for a URL, a login or a secret,
+/// whose `%` is percent-encoding: a password holding `%USERNAME%` must reach the client as it
+/// was set.
+fn kind_for(setting: &Setting, value: &str, now: Option<&[String]>) -> &'static str {
+    let was_expandable = now
+        .and_then(<[String]>::first)
+        .is_some_and(|kind| kind == "REG_EXPAND_SZ");
+    match setting.expand && (names_a_variable(value) || was_expandable) {
         true => "REG_EXPAND_SZ",
         false => "REG_SZ",
     }
@@ -128,14 +149,15 @@ pub fn apply(
         let now = read(&key, &setting.name);
         let original = match entry.and_then(|e| e.settings.get(&setting.id)) {
             Some(known) => {
-                if now.as_ref().and_then(|v| v.get(1)) != Some(&value) {
+                // Drift is a difference from what the agent last wrote, not from the new value.
+                if now.as_ref().and_then(|v| v.get(1)) != Some(&known.setting.values.join(" ")) {
                     drift.push(format!("{} was changed by hand", setting.name));
                 }
                 known.original.clone()
             }
             None => now.clone(),
         };
-        let kind = kind_for(&value);
+        let kind = kind_for(setting, &value, now.as_deref());
         if now.as_deref() != Some(&[kind.to_owned(), value.clone()][..]) {
             if let Err(error) = write(&key, &setting.name, kind, &value) {
                 undo(&overwritten);

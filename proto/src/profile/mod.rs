@@ -13,6 +13,7 @@
 //! read back. [`Profile::secrets`] finds every one of them.
 
 mod merge;
+pub mod normalize;
 mod secrets;
 mod settings;
 mod validate;

@@ -1,5 +1,6 @@
 //! Every check of every profile value, reporting all problems at once with their JSON paths.
 
+use super::normalize::{self, colliding_keys};
 use super::{
     EnvValue, GitSettings, GoSettings, NpmSettings, PipSettings, Profile, ProxySettings, Secret,
 };
@@ -326,6 +327,20 @@ impl NpmSettings {
                 let path = format!("npm.auth-tokens.{registry}");
                 problems.url(&path, registry);
                 problems.secret(&path, token, false);
+                // npm replaces `${NAME}` in every value it reads from .npmrc with a variable
+                // (@npmcli/config `lib/env-replace.js`), quoted or not.
+                if matches!(token, Secret::Value(value) if value.contains("${")) {
+                    problems.add(
+                        &path,
+                        "must not contain '${': npm would replace it with an environment variable",
+                    );
+                }
+            }
+            for (later, earlier) in colliding_keys(tokens, normalize::url) {
+                problems.add(
+                    &format!("npm.auth-tokens.{later}"),
+                    format!("names the same registry as {earlier}: npm compares host names without regard to case and without a default port"),
+                );
             }
         }
     }
@@ -422,6 +437,12 @@ impl ProxySettings {
         }
         if let Some(credentials) = &self.credentials {
             problems.list_size("proxy.credentials", credentials.len());
+            for (later, earlier) in colliding_keys(credentials, normalize::url) {
+                problems.add(
+                    &format!("proxy.credentials.{later}"),
+                    format!("names the same proxy as {earlier}"),
+                );
+            }
             for (origin, login) in credentials {
                 let path = format!("proxy.credentials.{origin}");
                 problems.url(&path, origin);

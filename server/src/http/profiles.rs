@@ -371,7 +371,11 @@ pub async fn put_draft(
     let expected = expected_revision(&request)?;
     let (environment, target) = resolve(&state, &operator.environment, &path.1).await?;
     let current = current_draft(&state, &environment.name, &target).await?;
-    let profile = keep_secrets(edited, Some(&current.profile)).map_err(ApiError::Invalid)?;
+    // Stored as the clients compare it (`Profile::normalized`), so that the stored profile,
+    // its diff and what machines write agree; a secret kept by `{"set": true}` is found under
+    // the normalized key too.
+    let kept = current.profile.clone().normalized();
+    let profile = keep_secrets(edited.normalized(), Some(&kept)).map_err(ApiError::Invalid)?;
     let record = DraftRecord {
         document: seal(&profile, &state.sealer),
         revision: expected,

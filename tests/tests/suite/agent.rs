@@ -14,12 +14,12 @@ use switchyard_tests::relay::{Mode, Relay};
 use switchyard_tests::{Backend, TestApp};
 
 /// A user's home with settings of their own in every client's file.
-struct Home {
+pub(crate) struct Home {
     root: tempfile::TempDir,
 }
 
 impl Home {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let root = tempfile::tempdir().unwrap();
         let home = Self { root };
         home.write(
@@ -36,17 +36,17 @@ impl Home {
         home
     }
 
-    fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         self.root.path()
     }
 
-    fn write(&self, name: &str, content: &str) {
+    pub(crate) fn write(&self, name: &str, content: &str) {
         let path = self.path().join(name);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, content).unwrap();
     }
 
-    fn env(&self, name: &str) -> Option<String> {
+    pub(crate) fn env(&self, name: &str) -> Option<String> {
         match name {
             "HOME" => Some(self.path().to_string_lossy().into_owned()),
             "XDG_CONFIG_HOME" => Some(self.path().join(".config").to_string_lossy().into_owned()),
@@ -55,7 +55,7 @@ impl Home {
     }
 
     /// Every file, with its bytes.
-    fn snapshot(&self) -> BTreeMap<PathBuf, Vec<u8>> {
+    pub(crate) fn snapshot(&self) -> BTreeMap<PathBuf, Vec<u8>> {
         let mut files = BTreeMap::new();
         let mut stack = vec![self.path().to_owned()];
         while let Some(folder) = stack.pop() {
@@ -75,8 +75,19 @@ impl Home {
     }
 
     /// Runs a real client in this home, with nothing from the test's own environment that
-    /// could change what it reads.
-    fn client(&self, program: &str, args: &[&str]) -> String {
+    /// could change what it reads; it must succeed.
+    pub(crate) fn client(&self, program: &str, args: &[&str]) -> String {
+        let output = self.run(program, args);
+        assert!(
+            output.status.success(),
+            "{program} {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    }
+
+    /// Runs a real client in this home, as [`Home::client`], whatever its exit status.
+    pub(crate) fn run(&self, program: &str, args: &[&str]) -> std::process::Output {
         let mut command = Command::new(program);
         command.args(args).env_clear();
         for kept in ["PATH", "LANG", "PYENV_ROOT", "PYENV_VERSION"] {
@@ -88,24 +99,20 @@ impl Home {
             .env("HOME", self.path())
             .env("XDG_CONFIG_HOME", self.path().join(".config"))
             .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_TERMINAL_PROMPT", "0")
             .env("GOTOOLCHAIN", "local")
-            .env("npm_config_update_notifier", "false");
-        let output = command.output().unwrap_or_else(|error| {
+            .env("npm_config_update_notifier", "false")
+            .stdin(std::process::Stdio::null());
+        command.output().unwrap_or_else(|error| {
             panic!(
                 "cannot run {program}: {error}. The agent's tests need the real clients: \
-                 apt-get install golang-go nodejs npm python3-pip git (scripts/test and .ci/run do)"
+                 apt-get install golang-go nodejs npm python3-pip git curl (scripts/test and .ci/run do)"
             )
-        });
-        assert!(
-            output.status.success(),
-            "{program} {args:?} failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8(output.stdout).unwrap()
+        })
     }
 }
 
-async fn published_fleet() -> (TestApp, String) {
+pub(crate) async fn published_fleet() -> (TestApp, String) {
     let app = TestApp::spawn(Backend::Sqlite).await;
     app.create_environment("staging", false).await;
     app.create_machine_role("backend").await;
@@ -126,7 +133,7 @@ async fn published_fleet() -> (TestApp, String) {
 }
 
 /// An agent for `home`, keeping its state in `state`, run with `environment`.
-fn agent_for(home: &Home, state: &Path, environment: BTreeMap<String, String>) -> Agent {
+pub(crate) fn agent_for(home: &Home, state: &Path, environment: BTreeMap<String, String>) -> Agent {
     Agent {
         state: StateDir::new(state.to_owned()),
         paths: Paths::user(|name| home.env(name)).unwrap(),
@@ -137,7 +144,7 @@ fn agent_for(home: &Home, state: &Path, environment: BTreeMap<String, String>) -
 
 /// Enrolls `agent` with `token` at `server`, then runs `then` with it, off the async runtime
 /// (the agent blocks).
-async fn enrolled<T: Send + 'static>(
+pub(crate) async fn enrolled<T: Send + 'static>(
     agent: Agent,
     server: &str,
     token: String,
@@ -261,7 +268,7 @@ async fn the_real_clients_read_what_the_agent_wrote_and_restore_gives_every_byte
     );
     assert_eq!(
         shell,
-        "http://proxy.corp.example:3128 localhost,.corp.example"
+        "http://proxy.corp.example:3128/ localhost,.corp.example"
     );
 
     // A second sync changes nothing; restore gives back every byte.

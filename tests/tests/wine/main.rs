@@ -11,6 +11,7 @@
 mod msi;
 mod prefix;
 mod service;
+mod values;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -118,11 +119,11 @@ async fn the_windows_agent_syncs_follows_a_publish_refuses_forgeries_and_restore
     };
     assert_eq!(
         value(&registry, "HTTP_PROXY").as_deref(),
-        Some("http://proxy.corp.example:3128")
+        Some("http://proxy.corp.example:3128/")
     );
     assert_eq!(
         value(&registry, "HTTPS_PROXY").as_deref(),
-        Some("http://proxy.corp.example:3128")
+        Some("http://proxy.corp.example:3128/")
     );
     assert_eq!(
         value(&registry, "NO_PROXY").as_deref(),

@@ -67,7 +67,7 @@ async fn the_service_keeps_the_machine_in_sync_and_stops_and_goes_cleanly() {
     let https_proxy = blocking(|| machine_value(&prefix, "HTTPS_PROXY"));
     assert_eq!(
         https_proxy.as_deref(),
-        Some("http://proxy.corp.example:3128")
+        Some("http://proxy.corp.example:3128/")
     );
     let program_data = blocking(|| prefix.folder("ProgramData"));
     let pip = text(program_data.join("pip/pip.ini"));

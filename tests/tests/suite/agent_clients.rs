@@ -1,0 +1,189 @@
+//! What the real clients send after a sync: the token npm attaches to a registry request, the
+//! login each client gives a proxy. Each case was one where the agent said `ok` and the client
+//! sent something else.
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Value};
+use switchyard_agent::agent::Synced;
+use switchyard_proto::devices::TargetState;
+use switchyard_tests::recorder::Recorder;
+use switchyard_tests::{Backend, TestApp};
+
+use super::agent::{agent_for, enrolled, Home};
+
+/// A server with `staging` / `backend` and `profile` published; an enrollment token.
+async fn published(profile: Value) -> (TestApp, String) {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    app.create_environment("staging", false).await;
+    app.create_machine_role("backend").await;
+    app.publish_profile("staging", "baseline", profile).await;
+    let token = app.enrollment_token("staging", "backend", 1).await;
+    (app, token)
+}
+
+/// Publishes `profile`, then syncs `agent` and checks that no target failed.
+async fn publish_and_sync(
+    app: &TestApp,
+    agent: switchyard_agent::agent::Agent,
+    profile: Value,
+) -> (switchyard_agent::agent::Agent, Synced) {
+    app.publish_profile("staging", "baseline", profile).await;
+    tokio::task::spawn_blocking(move || {
+        let synced = agent.sync(0).unwrap();
+        assert!(
+            synced
+                .outcomes
+                .iter()
+                .all(|o| o.state != TargetState::Failed),
+            "{:?}",
+            synced.outcomes
+        );
+        (agent, synced)
+    })
+    .await
+    .unwrap()
+}
+
+/// The published baseline as the server stores it (the newest version).
+async fn stored_baseline(app: &TestApp) -> Value {
+    let admin = app.admin_token().await;
+    let version: Value = app
+        .get_as(
+            &admin,
+            "/api/v1/environments/staging/profiles/baseline/draft",
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    version["profile"].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn npm_sends_the_token_for_a_registry_spelled_in_capitals_or_with_its_default_port() {
+    let registry = Recorder::start(false);
+    let on_port_80 = Recorder::start_on(80);
+    let spellings = [
+        (format!("http://LOCALHOST:{}/", registry.port), &registry),
+        ("http://127.0.0.1:80/".to_owned(), &on_port_80),
+    ];
+    let (app, token) = published(json!({})).await;
+    let home = Home::new();
+    let state = tempfile::tempdir().unwrap();
+    let agent = agent_for(&home, state.path(), BTreeMap::new());
+    let (mut agent, _) = enrolled(agent, &app.base_url, token, |_| ()).await;
+    // A token with `#` and `;`, which .npmrc reads as a comment unless it is quoted.
+    for (spelled, recorder) in spellings {
+        for token in ["npm-t0ken", "t0k#en;x"] {
+            let profile = json!({"npm": {"registry": spelled,
+                                         "auth-tokens": {&spelled: {"value": token}}}});
+            (agent, _) = publish_and_sync(&app, agent, profile).await;
+            recorder.clear();
+            home.run("npm", &["view", "left-pad", "--fetch-retries=0"]);
+            let sent: Vec<Option<String>> = recorder
+                .requests()
+                .iter()
+                .map(|r| r.header("authorization").map(str::to_owned))
+                .collect();
+            assert!(!sent.is_empty(), "npm asked {spelled} nothing");
+            assert!(
+                sent.iter()
+                    .all(|a| a.as_deref() == Some(&format!("Bearer {token}"))),
+                "{spelled}: npm sent {sent:?}"
+            );
+        }
+        // Stored as npm compares it: the profile, its diff and the machine agree.
+        let stored = stored_baseline(&app).await;
+        let normal = spelled.to_ascii_lowercase().replace(":80/", "/");
+        assert_eq!(stored["npm"]["registry"], normal.as_str(), "{stored}");
+        assert!(
+            stored["npm"]["auth-tokens"][&normal].is_object(),
+            "{stored}"
+        );
+    }
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_client_gives_the_proxy_the_password_as_it_was_set() {
+    let proxy = Recorder::start(true);
+    let origin = format!("http://127.0.0.1:{}", proxy.port);
+    let (app, token) = published(json!({})).await;
+    let home = Home::new();
+    let state = tempfile::tempdir().unwrap();
+    let agent = agent_for(&home, state.path(), BTreeMap::new());
+    let (mut agent, _) = enrolled(agent, &app.base_url, token, |_| ()).await;
+    let shell = |command: &str| format!(". \"$HOME/.profile\" && {command}");
+    for password in [
+        "p@ss%41w0rd",
+        "100%",
+        "it's$1",
+        "pa%USERNAME%ss",
+        "a:b/c?d#e f",
+    ] {
+        let profile = json!({
+            "npm": {"registry": "http://registry.invalid/", "proxy": origin},
+            "git": {"http-proxy": origin},
+            "proxy": {"http": origin, "no-proxy": ["localhost"],
+                      "credentials": {&origin: {"username": "dev ops", "password": {"value": password}}}}
+        });
+        (agent, _) = publish_and_sync(&app, agent, profile).await;
+        proxy.clear();
+        home.run("npm", &["view", "left-pad", "--fetch-retries=0"]);
+        home.run("git", &["ls-remote", "http://git.invalid/corp/tool.git"]);
+        home.run(
+            "sh",
+            &[
+                "-c",
+                &shell("exec python3 -m pip download --no-deps --retries 0 --timeout 5 -d \"$HOME/dl\" --index-url http://pypi.invalid/simple --trusted-host pypi.invalid left-pad"),
+            ],
+        );
+        home.run(
+            "sh",
+            &[
+                "-c",
+                &shell("exec curl -s -o /dev/null http://web.invalid/"),
+            ],
+        );
+        // What systemd user sessions take from environment.d, asked of systemd itself.
+        let generated = home.client(
+            "/usr/lib/systemd/user-environment-generators/30-systemd-environment-d-generator",
+            &[],
+        );
+        let requests = proxy.requests();
+        let expected = format!("dev ops:{password}");
+        for (client, host) in [
+            ("npm", "registry.invalid"),
+            ("git", "git.invalid"),
+            ("pip", "pypi.invalid"),
+            ("curl", "web.invalid"),
+        ] {
+            let logins: Vec<Option<String>> = requests
+                .iter()
+                .filter(|r| r.line.contains(host) && r.header("proxy-authorization").is_some())
+                .map(|r| r.basic_login("proxy-authorization"))
+                .collect();
+            assert!(
+                !logins.is_empty(),
+                "{client} sent the proxy no login for {password:?}: {requests:?}"
+            );
+            assert!(
+                logins
+                    .iter()
+                    .all(|l| l.as_deref() == Some(expected.as_str())),
+                "{client} sent {logins:?} for {password:?}"
+            );
+        }
+        let http_proxy = generated
+            .lines()
+            .find_map(|line| line.strip_prefix("HTTP_PROXY="))
+            .unwrap_or_else(|| panic!("environment.d gave no HTTP_PROXY: {generated}"));
+        let parsed = url::Url::parse(http_proxy).unwrap();
+        let decoded = percent_encoding::percent_decode_str(parsed.password().unwrap())
+            .decode_utf8()
+            .unwrap();
+        assert_eq!(decoded, password, "{http_proxy}");
+    }
+    app.stop().await;
+}
