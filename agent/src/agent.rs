@@ -73,15 +73,36 @@ impl MachineFacts {
             .map(|name| name.trim().to_owned())
             .filter(|name| !name.is_empty())
             .unwrap_or_else(|| "unknown".into());
-        let user = std::env::var("USER")
-            .or_else(|_| std::env::var("USERNAME"))
-            .unwrap_or_else(|_| "unknown".into());
+        let user = ["USER", "LOGNAME", "USERNAME"]
+            .iter()
+            .find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+            .or_else(user_of_this_process)
+            .unwrap_or_else(|| "unknown".into());
         Self {
             hostname,
             os: format!("{} {}", std::env::consts::OS, std::env::consts::ARCH),
             user,
         }
     }
+}
+
+/// The name of the user this process runs as, from the system's user database (`/etc/passwd`)
+/// where the environment does not say (a service, `env -i`); `uid N` when it has no entry.
+fn user_of_this_process() -> Option<String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        let uid = std::fs::metadata("/proc/self").ok()?.uid();
+        let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+        let named = passwd.lines().find_map(|line| {
+            let mut fields = line.split(':');
+            let name = fields.next()?;
+            (fields.nth(1)? == uid.to_string()).then(|| name.to_owned())
+        });
+        Some(named.unwrap_or_else(|| format!("uid {uid}")))
+    }
+    #[cfg(not(unix))]
+    None
 }
 
 /// How a sync went.
@@ -254,6 +275,7 @@ impl Agent {
                     )
                 })
                 .collect(),
+            restored_at: None,
         })?;
         drop(writing);
         let report = StatusReport {
@@ -457,9 +479,54 @@ impl Agent {
         None
     }
 
-    /// Undoes everything the agent wrote.
+    /// Undoes everything the agent wrote, records that nothing is applied any more (for
+    /// `status`), and tells the server, which then shows the machine as restored rather than
+    /// healthy on the version it had. Returns what could not be undone.
     pub fn restore(&self) -> Result<Vec<String>, AgentError> {
-        Ok(engine::restore_all(&self.state)?)
+        let writing = hold_writes();
+        let problems = engine::restore_all(&self.state)?;
+        let Some(mut applied) = self.state.applied()? else {
+            return Ok(problems);
+        };
+        let restored = match problems.is_empty() {
+            true => "restored",
+            false => "failed",
+        };
+        for (_, state, message) in &mut applied.targets {
+            *state = restored.to_owned();
+            *message = (!problems.is_empty()).then(|| problems.join("; "));
+        }
+        applied.restored_at = Some(now());
+        self.state.save_applied(&applied)?;
+        drop(writing);
+        if let (Some(identity), Ok(key)) = (self.state.identity()?, self.state.device_key()) {
+            let state = match problems.is_empty() {
+                true => TargetState::Restored,
+                false => TargetState::Failed,
+            };
+            let report = StatusReport {
+                sequence: applied.sequence,
+                baseline_version: 0,
+                overlay_version: 0,
+                targets: applied
+                    .targets
+                    .iter()
+                    .filter_map(|(target, _, message)| {
+                        Some(TargetStatus {
+                            target: fact(target)?,
+                            state,
+                            message: message.as_deref().and_then(fact),
+                        })
+                    })
+                    .collect(),
+                drift: Vec::new(),
+            };
+            // Restore works offline; the server hears of it when it can be reached.
+            if let Ok(client) = Server::new(&identity.server) {
+                let _ = client.report(identity.device_id, &key, &report);
+            }
+        }
+        Ok(problems)
     }
 }
 
@@ -491,6 +558,7 @@ pub fn state_name(state: TargetState) -> &'static str {
         TargetState::Unchanged => "unchanged",
         TargetState::Shadowed => "shadowed",
         TargetState::Failed => "failed",
+        TargetState::Restored => "restored",
     }
 }
 
@@ -502,59 +570,55 @@ fn target_status(outcome: &Outcome) -> Option<TargetStatus> {
     })
 }
 
-/// The state files' view for `status`.
+/// A time as the API writes it (RFC 3339).
+fn rfc3339(at: time::OffsetDateTime) -> serde_json::Value {
+    at.format(&time::format_description::well_known::Rfc3339)
+        .map_or(serde_json::Value::Null, serde_json::Value::String)
+}
+
+/// The state files' view for `status`: where the machine is enrolled, what it applied and
+/// when (RFC 3339), whether `restore` took it back since, and each target's state.
 pub fn summary(state: &StateDir) -> Result<BTreeMap<&'static str, serde_json::Value>, AgentError> {
+    use serde_json::json;
     let identity = state.identity()?.ok_or(AgentError::NotEnrolled)?;
     let applied = state.applied()?;
     let now = now();
     let mut out = BTreeMap::new();
-    out.insert("server", serde_json::json!(identity.server));
-    out.insert("device_id", serde_json::json!(identity.device_id));
+    out.insert("server", json!(identity.server));
+    out.insert("device_id", json!(identity.device_id));
     out.insert(
         "environment",
-        serde_json::json!(applied
+        json!(applied
             .as_ref()
             .map_or(&identity.environment, |a| &a.environment)),
     );
     out.insert(
         "machine_role",
-        serde_json::json!(applied
+        json!(applied
             .as_ref()
             .map_or(&identity.machine_role, |a| &a.machine_role)),
     );
     if let Some(applied) = applied {
-        out.insert("sequence", serde_json::json!(applied.sequence));
-        out.insert(
-            "baseline_version",
-            serde_json::json!(applied.baseline_version),
-        );
-        out.insert(
-            "overlay_version",
-            serde_json::json!(applied.overlay_version),
-        );
-        out.insert(
-            "applied_at",
-            serde_json::json!(applied.applied_at.to_string()),
-        );
-        out.insert(
-            "last_contact",
-            serde_json::json!(applied.last_contact.to_string()),
-        );
+        out.insert("sequence", json!(applied.sequence));
+        out.insert("baseline_version", json!(applied.baseline_version));
+        out.insert("overlay_version", json!(applied.overlay_version));
+        out.insert("applied_at", rfc3339(applied.applied_at));
+        out.insert("last_contact", rfc3339(applied.last_contact));
         out.insert(
             "last_contact_age_secs",
-            serde_json::json!((now - applied.last_contact).whole_seconds()),
+            json!((now - applied.last_contact).whole_seconds()),
         );
-        out.insert(
-            "expires_at",
-            serde_json::json!(applied.expires_at.to_string()),
-        );
-        out.insert("expired", serde_json::json!(applied.expires_at <= now));
+        out.insert("expires_at", rfc3339(applied.expires_at));
+        out.insert("expired", json!(applied.expires_at <= now));
+        if let Some(restored_at) = applied.restored_at {
+            out.insert("restored_at", rfc3339(restored_at));
+        }
         out.insert(
             "targets",
-            serde_json::json!(applied
+            json!(applied
                 .targets
                 .iter()
-                .map(|(target, state, message)| serde_json::json!({"target": target, "state": state, "message": message}))
+                .map(|(target, state, message)| json!({"target": target, "state": state, "message": message}))
                 .collect::<Vec<_>>()),
         );
     }

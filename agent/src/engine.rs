@@ -342,6 +342,7 @@ fn apply_file(
         existed,
         secret,
     } = planned;
+    let mut footprint = Footprint::of(entry.as_ref());
     let state_now = if rendered == content && (bytes.is_some() || rendered.is_empty()) {
         TargetState::Unchanged
     } else if is_read_only(path) {
@@ -367,16 +368,16 @@ fn apply_file(
             format!("{} would be left empty; it was left alone", path.display()),
         ));
     } else {
-        if entry.is_none() {
-            if let Some(original) = &bytes {
-                state.save_backup(path, original)?;
-            }
-        }
-        if let Err(error) = files::write_atomically(path, rendered.as_bytes(), secret) {
-            return Ok(failed(
-                target,
-                format!("cannot write {}: {error}; it is as it was", path.display()),
-            ));
+        match write_managed(
+            state,
+            path,
+            entry.as_ref(),
+            bytes.as_deref(),
+            &rendered,
+            secret,
+        )? {
+            Ok(written) => footprint = written,
+            Err(problem) => return Ok(failed(target, problem)),
         }
         TargetState::Ok
     };
@@ -391,6 +392,8 @@ fn apply_file(
                 written: files::digest(rendered.as_bytes()),
                 settings: managed,
                 hook: None,
+                mode: footprint.mode,
+                created: footprint.created,
             },
         );
     }
@@ -401,6 +404,53 @@ fn apply_file(
         message,
         drift,
     })
+}
+
+/// What undoing the agent's writes to a file needs beyond its bytes: its mode before, and the
+/// folders made for it.
+#[derive(Debug, Default)]
+struct Footprint {
+    mode: Option<u32>,
+    created: Vec<PathBuf>,
+}
+
+impl Footprint {
+    /// As the manifest knows it already.
+    fn of(entry: Option<&ManagedFile>) -> Self {
+        entry.map_or_else(Self::default, |entry| Self {
+            mode: entry.mode,
+            created: entry.created.clone(),
+        })
+    }
+}
+
+/// Writes `rendered` to `path`, which held `bytes`. The first time (no `entry`) its bytes are
+/// kept for `restore` and its mode noted; the folders made for it are noted every time.
+/// `Ok(Err(_))` says why the file could not be written (it is as it was).
+fn write_managed(
+    state: &StateDir,
+    path: &Path,
+    entry: Option<&ManagedFile>,
+    bytes: Option<&[u8]>,
+    rendered: &str,
+    secret: bool,
+) -> Result<Result<Footprint, String>, StateError> {
+    let mut footprint = Footprint::of(entry);
+    if entry.is_none() {
+        if let Some(original) = bytes {
+            state.save_backup(path, original)?;
+            footprint.mode = files::mode(path);
+        }
+    }
+    let missing = files::missing_folders(path);
+    if let Err(error) = files::write_atomically(path, rendered.as_bytes(), secret) {
+        return Ok(Err(format!(
+            "cannot write {}: {error}; it is as it was",
+            path.display()
+        )));
+    }
+    footprint.created.extend(missing);
+    Ok(Ok(footprint))
 }
 
 /// A file `sync` would change: its path, what it holds, what it would hold.
@@ -483,14 +533,18 @@ fn hook_profile(
         true => envfile::with_line(&content, &line),
         false => envfile::without_line(&content, &line),
     };
+    let mut footprint = Footprint::of(entry.as_ref());
     if rendered != content {
-        if entry.is_none() {
-            if let Some(original) = &bytes {
-                state.save_backup(path, original)?;
-            }
-        }
-        if let Err(error) = files::write_atomically(path, rendered.as_bytes(), false) {
-            return Ok(Some(format!("cannot write {}: {error}", path.display())));
+        match write_managed(
+            state,
+            path,
+            entry.as_ref(),
+            bytes.as_deref(),
+            &rendered,
+            false,
+        )? {
+            Ok(written) => footprint = written,
+            Err(problem) => return Ok(Some(problem)),
         }
     }
     let existed = entry.as_ref().map_or(bytes.is_some(), |e| e.existed);
@@ -502,6 +556,8 @@ fn hook_profile(
             written: files::digest(rendered.as_bytes()),
             settings: BTreeMap::new(),
             hook: wanted.then_some(line),
+            mode: footprint.mode,
+            created: footprint.created,
         },
     );
     Ok(None)
@@ -556,6 +612,7 @@ pub fn apply_all(
 pub fn restore_all(state: &StateDir) -> Result<Vec<String>, StateError> {
     let mut manifest = state.manifest()?;
     let mut problems = Vec::new();
+    let mut emptied = Vec::new();
     let paths: Vec<PathBuf> = manifest.files.keys().cloned().collect();
     for path in paths {
         let entry = manifest.files[&path].clone();
@@ -612,15 +669,25 @@ pub fn restore_all(state: &StateDir) -> Result<Vec<String>, StateError> {
                 }
             }
         };
+        // The mode it had: the agent makes a file holding a token owner-only.
+        let outcome = outcome.map(|written| {
+            written.and_then(|()| match (entry.mode, files::read(&path)) {
+                (Some(mode), Ok(Some(_))) => files::set_mode(&path, mode),
+                _ => Ok(()),
+            })
+        });
         match outcome {
             Ok(Ok(())) => {
                 manifest.files.remove(&path);
                 state.drop_backup(&path)?;
+                emptied.extend(entry.created);
             }
             Ok(Err(error)) => problems.push(format!("cannot restore {}: {error}", path.display())),
             Err(error) => problems.push(error.to_string()),
         }
     }
+    // Folders the agent made, once every file in them is gone, and only if nothing else is.
+    files::remove_empty_folders(&emptied);
     state.save_manifest(&manifest)?;
     Ok(problems)
 }

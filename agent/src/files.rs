@@ -1,37 +1,137 @@
 //! Writing a user's files: atomically (a temporary file in the same folder, flushed, then
 //! renamed over), with owner-only permissions where secrets go, and never an empty render over
 //! a file that had content.
+//!
+//! A path is followed through its symbolic links to the file they name, and that file is read
+//! and replaced: a `~/.gitconfig` linked into a dotfiles folder stays a link, and the dotfile
+//! changes. Anything there that is not a regular file (a device such as `/dev/null`, a pipe,
+//! a folder) is refused: read, written and removed alike, so nothing blocks on a pipe and no
+//! device is replaced by a file.
 
 use std::fs;
 use std::io::{self, Write as _};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-/// The file's bytes, or `None` when it does not exist.
+/// Most symbolic links followed from one path, as Linux's own limit (`MAXSYMLINKS`).
+const MAX_LINKS: usize = 40;
+
+/// What kind of thing is at `meta`, for messages.
+fn kind_of(meta: &fs::Metadata) -> &'static str {
+    let kind = meta.file_type();
+    if kind.is_dir() {
+        return "a folder";
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt as _;
+        if kind.is_char_device() {
+            return "a character device";
+        }
+        if kind.is_block_device() {
+            return "a block device";
+        }
+        if kind.is_fifo() {
+            return "a named pipe";
+        }
+        if kind.is_socket() {
+            return "a socket";
+        }
+    }
+    "not a regular file"
+}
+
+/// The file `path` names once its symbolic links are followed (each relative link from its
+/// own folder): a regular file, or where one would be created. Anything else is an error
+/// saying what is there.
+pub fn resolve(path: &Path) -> io::Result<PathBuf> {
+    let mut current = path.to_owned();
+    for _ in 0..=MAX_LINKS {
+        let meta = match fs::symlink_metadata(&current) {
+            Ok(meta) => meta,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(current),
+            Err(error) => return Err(error),
+        };
+        if meta.file_type().is_symlink() {
+            let target = fs::read_link(&current)?;
+            current = match target.is_absolute() {
+                true => target,
+                false => current
+                    .parent()
+                    .map_or_else(|| target.clone(), |folder| folder.join(&target)),
+            };
+            continue;
+        }
+        if meta.is_file() {
+            return Ok(current);
+        }
+        let shown = match current.as_path() == path {
+            true => String::new(),
+            false => format!(" (where its link leads: {})", current.display()),
+        };
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "{} is {}, not a regular file{shown}; it was left alone",
+                path.display(),
+                kind_of(&meta)
+            ),
+        ));
+    }
+    Err(io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!(
+            "{} leads through more than {MAX_LINKS} symbolic links; it was left alone",
+            path.display()
+        ),
+    ))
+}
+
+/// The file's bytes, or `None` when it does not exist (nor does the file its link names).
 pub fn read(path: &Path) -> io::Result<Option<Vec<u8>>> {
-    match fs::read(path) {
+    let resolved = resolve(path)?;
+    match fs::read(resolved) {
         Ok(bytes) => Ok(Some(bytes)),
         Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(error) => Err(error),
     }
 }
 
-/// Replaces `path` with `content` in one step: readers see the old file or the new one, never
-/// a part. `owner_only` makes it readable by its owner alone; otherwise an existing file's
-/// permissions are kept.
+/// The folders that writing `path` would create, outermost first.
+pub fn missing_folders(path: &Path) -> Vec<PathBuf> {
+    let Ok(resolved) = resolve(path) else {
+        return Vec::new();
+    };
+    let mut missing: Vec<PathBuf> = resolved
+        .ancestors()
+        .skip(1)
+        .filter(|folder| !folder.as_os_str().is_empty())
+        .take_while(|folder| fs::symlink_metadata(folder).is_err())
+        .map(Path::to_path_buf)
+        .collect();
+    missing.reverse();
+    missing
+}
+
+/// Replaces the file `path` names (through its links) with `content` in one step: readers see
+/// the old file or the new one, never a part. `owner_only` makes it readable by its owner
+/// alone; otherwise an existing file's permissions are kept. An existing file keeps its
+/// owner, and a new one takes its folder's, where this process may give it (as root).
 pub fn write_atomically(path: &Path, content: &[u8], owner_only: bool) -> io::Result<()> {
-    let folder = path
+    let target = resolve(path)?;
+    let folder = target
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    fs::create_dir_all(folder)?;
-    let name = path
+        .unwrap_or(Path::new("."))
+        .to_owned();
+    fs::create_dir_all(&folder)?;
+    let name = target
         .file_name()
         .map(|name| name.to_string_lossy().into_owned())
         .unwrap_or_default();
     let prefix = format!(".{name}.switchyard-");
     // A writer killed before its rename leaves its temporary file behind: never the file
     // itself half-written. Such leftovers go now.
-    if let Ok(entries) = fs::read_dir(folder) {
+    if let Ok(entries) = fs::read_dir(&folder) {
         for entry in entries.flatten() {
             if entry.file_name().to_string_lossy().starts_with(&prefix) {
                 let _ = fs::remove_file(entry.path());
@@ -43,15 +143,68 @@ pub fn write_atomically(path: &Path, content: &[u8], owner_only: bool) -> io::Re
         let mut file = fs::File::create(&temporary)?;
         file.write_all(content)?;
         file.sync_all()?;
-        set_permissions(&temporary, path, owner_only)?;
-        fs::rename(&temporary, path)?;
-        sync_folder(folder);
+        set_permissions(&temporary, &target, owner_only)?;
+        keep_owner(&temporary, &target, &folder);
+        fs::rename(&temporary, &target)?;
+        sync_folder(&folder);
         Ok(())
     })();
     if outcome.is_err() {
         let _ = fs::remove_file(&temporary);
     }
     outcome
+}
+
+/// The permission bits of the file `path` names (Unix), if it exists.
+pub fn mode(path: &Path) -> Option<u32> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let resolved = resolve(path).ok()?;
+        fs::metadata(resolved)
+            .ok()
+            .map(|meta| meta.permissions().mode() & 0o7777)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
+}
+
+/// Gives the file `path` names the permission bits `mode` (Unix; elsewhere nothing).
+pub fn set_mode(path: &Path, mode: u32) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        fs::set_permissions(resolve(path)?, fs::Permissions::from_mode(mode))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (path, mode);
+        Ok(())
+    }
+}
+
+/// The new file gets the owner of the file it replaces, or of its folder: an agent running as
+/// root must not leave a user's file owned by root. Where this process may not give a file
+/// away, it stays the writer's, as any editor's save would.
+fn keep_owner(temporary: &Path, target: &Path, folder: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        let owner = fs::metadata(target)
+            .or_else(|_| fs::metadata(folder))
+            .map(|meta| (meta.uid(), meta.gid()));
+        let mine = fs::metadata(temporary).map(|meta| (meta.uid(), meta.gid()));
+        if let (Ok(owner), Ok(mine)) = (owner, mine) {
+            if owner != mine {
+                let _ = std::os::unix::fs::chown(temporary, Some(owner.0), Some(owner.1));
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (temporary, target, folder);
 }
 
 #[cfg(unix)]
@@ -84,11 +237,22 @@ fn sync_folder(folder: &Path) {
     let _ = folder;
 }
 
-/// Removes `path`; a file that is gone already is fine.
+/// Removes the file `path` names; a file that is gone already is fine. A symbolic link stays
+/// (it is the user's), the file it names goes.
 pub fn remove(path: &Path) -> io::Result<()> {
-    match fs::remove_file(path) {
+    match fs::remove_file(resolve(path)?) {
         Err(error) if error.kind() != io::ErrorKind::NotFound => Err(error),
         _ => Ok(()),
+    }
+}
+
+/// Removes each of `folders` that is empty, innermost first; others stay.
+pub fn remove_empty_folders(folders: &[PathBuf]) {
+    let mut folders = folders.to_vec();
+    folders.sort_by_key(|folder| std::cmp::Reverse(folder.components().count()));
+    folders.dedup();
+    for folder in folders {
+        let _ = fs::remove_dir(folder);
     }
 }
 

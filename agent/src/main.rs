@@ -282,6 +282,37 @@ fn doctor(agent: &Agent) -> String {
     out
 }
 
+/// `status` for people: one `name  value` line per fact, unquoted, then the targets as a
+/// table.
+fn status_text(view: &std::collections::BTreeMap<&str, serde_json::Value>) -> String {
+    use std::fmt::Write as _;
+    let plain = |value: &serde_json::Value| match value {
+        serde_json::Value::String(text) => text.clone(),
+        serde_json::Value::Null => "-".to_owned(),
+        other => other.to_string(),
+    };
+    let mut out = String::new();
+    for (key, value) in view.iter().filter(|(key, _)| **key != "targets") {
+        let _ = writeln!(out, "{key:<22} {}", plain(value));
+    }
+    if let Some(targets) = view.get("targets").and_then(serde_json::Value::as_array) {
+        let _ = writeln!(out, "\n{:<14} {:<10} message", "target", "state");
+        for target in targets {
+            let _ = writeln!(
+                out,
+                "{:<14} {:<10} {}",
+                plain(&target["target"]),
+                plain(&target["state"]),
+                match &target["message"] {
+                    serde_json::Value::Null => String::new(),
+                    message => plain(message),
+                }
+            );
+        }
+    }
+    out
+}
+
 #[allow(clippy::print_stdout)]
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -311,11 +342,7 @@ fn main() -> ExitCode {
                     "{}",
                     serde_json::to_string_pretty(&view).unwrap_or_default()
                 ),
-                false => {
-                    for (key, value) in &view {
-                        println!("{key:<22} {value}");
-                    }
-                }
+                false => print!("{}", status_text(&view)),
             }
             0
         }),

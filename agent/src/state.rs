@@ -60,6 +60,10 @@ pub struct Applied {
     pub etag: Option<String>,
     /// How each target went: (target, state, message).
     pub targets: Vec<(String, String, Option<String>)>,
+    /// When `restore` took everything back, if it did since: nothing of this delivery is
+    /// applied any more.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub restored_at: Option<OffsetDateTime>,
 }
 
 /// A setting the agent manages in a file, and what the file held for it before.
@@ -84,6 +88,14 @@ pub struct ManagedFile {
     pub settings: BTreeMap<String, Managed>,
     /// For a profile: the line the agent added.
     pub hook: Option<String>,
+    /// The file's permission bits before the agent first wrote it (Unix), given back by
+    /// `restore`: a token makes a file owner-only while the agent manages it.
+    #[serde(default)]
+    pub mode: Option<u32>,
+    /// Folders the agent created to write the file, outermost first; `restore` removes those
+    /// left empty.
+    #[serde(default)]
+    pub created: Vec<PathBuf>,
 }
 
 /// Every file the agent touched, by path.

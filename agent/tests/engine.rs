@@ -368,7 +368,7 @@ fn on_windows_variables_go_to_the_user_registry_and_restore_puts_them_back() {
     assert_eq!(registry.state, TargetState::Ok, "{registry:?}");
     assert_eq!(
         environment.get_string("HTTPS_PROXY").unwrap(),
-        "http://proxy.corp.example:3128"
+        "http://proxy.corp.example:3128/"
     );
     assert_eq!(environment.get_string("NO_PROXY").unwrap(), "localhost");
     // Again: nothing to change.
@@ -435,4 +435,138 @@ fn on_windows_a_variable_the_registry_refuses_leaves_every_variable_as_it_was() 
         .collect();
     assert_eq!(after, before, "no variable half-applied");
     environment.remove_value("HTTP_PROXY").unwrap();
+}
+
+/// Creates a special file with a system tool (`mkfifo`, `mknod`), failing loudly without it.
+#[cfg(unix)]
+fn make_special(tool: &str, args: &[&str]) {
+    let status = std::process::Command::new(tool)
+        .args(args)
+        .status()
+        .unwrap_or_else(|e| panic!("{tool}: {e}"));
+    assert!(status.success(), "{tool} {args:?}");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_symlinked_dotfile_stays_a_link_and_its_target_is_edited_and_restored() {
+    let home = tempfile::tempdir().unwrap();
+    let state_root = tempfile::tempdir().unwrap();
+    let paths = home_paths(home.path());
+    let dotfile = home.path().join("dotfiles").join("gitconfig");
+    write(&dotfile, "[user]\n\tname = Ada\n");
+    let link = &paths.files[&Target::Git];
+    std::os::unix::fs::symlink("dotfiles/gitconfig", link).unwrap();
+    let state = StateDir::new(state_root.path().to_owned());
+    let outcomes = apply_all(&state, &paths, &plan(&profile())).unwrap();
+    let git = outcomes.iter().find(|o| o.target == Target::Git).unwrap();
+    assert_eq!(git.state, TargetState::Ok, "{git:?}");
+    assert!(fs::symlink_metadata(link).unwrap().file_type().is_symlink());
+    assert!(fs::read_to_string(&dotfile)
+        .unwrap()
+        .contains("insteadOf = https://github.com/"));
+    assert_eq!(restore_all(&state).unwrap(), Vec::<String>::new());
+    assert!(fs::symlink_metadata(link).unwrap().file_type().is_symlink());
+    assert_eq!(
+        fs::read_to_string(&dotfile).unwrap(),
+        "[user]\n\tname = Ada\n"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_device_or_a_pipe_where_a_file_belongs_is_left_alone_and_the_target_fails() {
+    use std::os::unix::fs::FileTypeExt as _;
+    let home = tempfile::tempdir().unwrap();
+    let state_root = tempfile::tempdir().unwrap();
+    // GIT_CONFIG_GLOBAL=/dev/null is a CI idiom: a device of our own stands in for it, so
+    // that a mistake here cannot replace the machine's /dev/null.
+    let device = home.path().join("null");
+    make_special("mknod", &[device.to_str().unwrap(), "c", "1", "3"]);
+    let pipe = home.path().join("npmrc-pipe");
+    make_special("mkfifo", &[pipe.to_str().unwrap()]);
+    let env = BTreeMap::from([
+        ("HOME", home.path().to_owned()),
+        ("USERPROFILE", home.path().to_owned()),
+        ("GIT_CONFIG_GLOBAL", device.clone()),
+        ("NPM_CONFIG_USERCONFIG", pipe.clone()),
+    ]);
+    let mut paths =
+        Paths::user(|name| env.get(name).map(|p| p.to_string_lossy().into_owned())).unwrap();
+    paths.registry = None;
+    let state = StateDir::new(state_root.path().to_owned());
+    let outcomes = apply_all(&state, &paths, &plan(&profile())).unwrap();
+    let of = |target: Target| outcomes.iter().find(|o| o.target == target).unwrap();
+    for (target, kind) in [
+        (Target::Git, "a character device"),
+        (Target::Npmrc, "a named pipe"),
+    ] {
+        assert_eq!(of(target).state, TargetState::Failed, "{:?}", of(target));
+        assert!(
+            of(target).message.as_deref().unwrap().contains(kind),
+            "{:?}",
+            of(target)
+        );
+    }
+    assert!(fs::symlink_metadata(&device)
+        .unwrap()
+        .file_type()
+        .is_char_device());
+    assert!(fs::symlink_metadata(&pipe).unwrap().file_type().is_fifo());
+    assert_eq!(of(Target::Go).state, TargetState::Ok, "the others go on");
+    // A link to a device is refused the same way, and says where it leads.
+    fs::remove_file(&device).unwrap();
+    make_special("mknod", &[device.to_str().unwrap(), "c", "1", "3"]);
+    let link = home.path().join("gitconfig-link");
+    std::os::unix::fs::symlink(&device, &link).unwrap();
+    paths.files.insert(Target::Git, link);
+    let outcomes = apply_all(&state, &paths, &plan(&profile())).unwrap();
+    let git = outcomes.iter().find(|o| o.target == Target::Git).unwrap();
+    assert_eq!(git.state, TargetState::Failed);
+    assert!(git
+        .message
+        .as_deref()
+        .unwrap()
+        .contains("where its link leads"));
+}
+
+#[cfg(unix)]
+#[test]
+fn restore_gives_back_modes_and_owners_and_removes_the_folders_it_made() {
+    use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+    let home = tempfile::tempdir().unwrap();
+    let state_root = tempfile::tempdir().unwrap();
+    let paths = home_paths(home.path());
+    let npmrc = &paths.files[&Target::Npmrc];
+    write(npmrc, "registry=https://old/\n");
+    fs::set_permissions(npmrc, fs::Permissions::from_mode(0o644)).unwrap();
+    // Run as root, the agent keeps a user's file theirs; otherwise it stays ours either way.
+    let _ = std::os::unix::fs::chown(npmrc, Some(65534), Some(65534));
+    let owner = fs::metadata(npmrc).unwrap().uid();
+    let before = snapshot(home.path());
+    let state = StateDir::new(state_root.path().to_owned());
+    apply_all(&state, &paths, &plan(&profile())).unwrap();
+    let meta = fs::metadata(npmrc).unwrap();
+    assert_eq!(
+        meta.permissions().mode() & 0o777,
+        0o600,
+        "a token: owner-only"
+    );
+    assert_eq!(meta.uid(), owner, "the file stays its owner's");
+    assert!(paths.files[&Target::Go].exists());
+    assert_eq!(restore_all(&state).unwrap(), Vec::<String>::new());
+    let meta = fs::metadata(npmrc).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o644, "the mode it had");
+    assert_eq!(meta.uid(), owner);
+    assert_eq!(snapshot(home.path()), before);
+    let folders: Vec<String> = fs::read_dir(home.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        folders
+            .iter()
+            .all(|name| name != ".config" && name != "AppData"),
+        "the folders the agent made are gone: {folders:?}"
+    );
 }

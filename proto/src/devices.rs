@@ -172,6 +172,9 @@ pub enum TargetState {
     Shadowed,
     /// Could not be written.
     Failed,
+    /// Taken back by `restore`: the client reads the user's own settings again, none of the
+    /// profile's.
+    Restored,
 }
 
 /// One configuration target a machine manages, and how it went.
@@ -207,9 +210,13 @@ pub struct StatusReport {
 }
 
 impl StatusReport {
-    /// Healthy: nothing failed and nothing drifted.
+    /// Healthy: nothing failed, nothing drifted, and the profile is applied (not restored).
     pub fn healthy(&self) -> bool {
-        self.drift.is_empty() && self.targets.iter().all(|t| t.state != TargetState::Failed)
+        self.drift.is_empty()
+            && self
+                .targets
+                .iter()
+                .all(|t| !matches!(t.state, TargetState::Failed | TargetState::Restored))
     }
 }
 

@@ -220,6 +220,8 @@ pub fn apply(
         written: String::new(),
         settings: managed,
         hook: None,
+        mode: None,
+        created: Vec::new(),
     });
     (outcome, entry)
 }

@@ -187,3 +187,70 @@ async fn every_client_gives_the_proxy_the_password_as_it_was_set() {
     }
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_linked_dotfile_is_read_by_git_through_its_link_and_restore_is_heard_by_the_server() {
+    let (app, token) = super::agent::published_fleet().await;
+    let home = Home::new();
+    // ~/.gitconfig is a link into a dotfiles folder, as dotfile managers make it.
+    let dotfile = home.path().join("dotfiles/gitconfig");
+    std::fs::create_dir_all(dotfile.parent().unwrap()).unwrap();
+    std::fs::rename(home.path().join(".gitconfig"), &dotfile).unwrap();
+    std::os::unix::fs::symlink("dotfiles/gitconfig", home.path().join(".gitconfig")).unwrap();
+    let before = home.snapshot();
+    let state = tempfile::tempdir().unwrap();
+    let agent = agent_for(&home, state.path(), BTreeMap::new());
+    let (agent, synced) =
+        enrolled(agent, &app.base_url, token, |agent| agent.sync(0).unwrap()).await;
+    assert!(
+        synced.outcomes.iter().all(|o| o.state == TargetState::Ok),
+        "{:?}",
+        synced.outcomes
+    );
+    let link = std::fs::symlink_metadata(home.path().join(".gitconfig")).unwrap();
+    assert!(link.file_type().is_symlink(), "the link stays a link");
+    assert_eq!(
+        home.client(
+            "git",
+            &["ls-remote", "--get-url", "https://github.com/corp/tool.git"]
+        )
+        .trim(),
+        "https://git.corp.example/github/corp/tool.git"
+    );
+    let devices: Vec<Value> = app.devices("staging").await;
+    assert_eq!(devices[0]["healthy"], true, "{devices:?}");
+
+    let agent = tokio::task::spawn_blocking(move || {
+        assert_eq!(agent.restore().unwrap(), Vec::<String>::new());
+        agent
+    })
+    .await
+    .unwrap();
+    assert_eq!(home.snapshot(), before, "every byte back, through the link");
+    let link = std::fs::symlink_metadata(home.path().join(".gitconfig")).unwrap();
+    assert!(link.file_type().is_symlink());
+    // `status` and the server both say the machine no longer carries the profile.
+    let status = switchyard_agent::agent::summary(&agent.state).unwrap();
+    assert!(status["restored_at"].is_string(), "{status:?}");
+    assert!(
+        status["targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["state"] == "restored"),
+        "{status:?}"
+    );
+    let devices: Vec<Value> = app.devices("staging").await;
+    assert_eq!(devices[0]["healthy"], false, "{devices:?}");
+    let report = &devices[0]["report"];
+    assert_eq!(report["baseline_version"], 0, "{report}");
+    assert!(
+        report["targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["state"] == "restored"),
+        "{report}"
+    );
+    app.stop().await;
+}
