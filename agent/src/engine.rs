@@ -14,7 +14,7 @@ use crate::formats::gitconfig::GitConfig;
 use crate::formats::goenv::GoEnv;
 use crate::formats::npmrc::Npmrc;
 use crate::formats::pip::PipIni;
-use crate::formats::sectioned::{self, Edit};
+use crate::formats::sectioned::{self, Edit, SectionSyntax};
 use crate::formats::FormatError;
 use crate::plan::{Setting, Target};
 use crate::state::{Managed, ManagedFile, Manifest, StateDir, StateError};
@@ -24,9 +24,10 @@ use crate::state::{Managed, ManagedFile, Manifest, StateDir, StateError};
 pub struct Paths {
     /// By target; a target missing here is not managed at this scope.
     pub files: BTreeMap<Target, PathBuf>,
-    /// The login profile that sources the shell snippet (none where login shells read it by
-    /// themselves, as `/etc/profile.d/` is).
-    pub profile: Option<PathBuf>,
+    /// The login files that source the shell snippet, one for each shell's own reading
+    /// ([`crate::clients::shell::login_files`]); none where login shells read it by
+    /// themselves, as `/etc/profile.d/` is.
+    pub profiles: Vec<PathBuf>,
     /// Whether secrets may be written (only into a user's own files).
     pub secrets_allowed: bool,
     /// Where environment variables go on Windows: the registry of the user (`Some(false)`) or
@@ -78,7 +79,10 @@ impl Paths {
         }
         Ok(Self {
             files,
-            profile: (!windows).then(|| home.join(".profile")),
+            profiles: match windows {
+                true => Vec::new(),
+                false => crate::clients::shell::login_files(&home, set),
+            },
             secrets_allowed: true,
             registry: windows.then_some(false),
         })
@@ -112,7 +116,7 @@ impl Paths {
         };
         Self {
             files,
-            profile: None,
+            profiles: Vec::new(),
             secrets_allowed: false,
             registry: cfg!(windows).then_some(true),
         }
@@ -167,6 +171,10 @@ fn render(
                     key: setting.key.clone(),
                     name: setting.name.clone(),
                     values: values.clone(),
+                    only: setting
+                        .multi
+                        .then(|| setting.values.first().cloned())
+                        .flatten(),
                 })
             })
             .collect()
@@ -196,7 +204,14 @@ fn current(target: Target, content: &str, setting: &Setting) -> Option<Vec<Strin
         Target::Pip => sectioned::get(&PipIni, content, section, &setting.key),
         Target::Git => {
             let all = sectioned::get_all(&GitConfig, content, section, &setting.key);
-            (!all.is_empty()).then_some(all)
+            match setting.multi {
+                // Whether its one value is there, among others' values.
+                true => all
+                    .iter()
+                    .find(|value| setting.values.contains(value))
+                    .map(|value| vec![value.clone()]),
+                false => all.last().map(|value| vec![value.clone()]),
+            }
         }
     }
 }
@@ -244,16 +259,20 @@ fn plan_file(
             format!("{} is not UTF-8 text; it was left alone", path.display()),
         )
     })?;
-    if target == Target::Pip {
-        if let Some(problem) = crate::formats::pip::unreadable(&content) {
-            return Err(failed(
-                target,
-                format!(
-                    "pip cannot read {} either ({problem}); it was left alone: fix it first",
-                    path.display()
-                ),
-            ));
-        }
+    let syntax: Option<&dyn SectionSyntax> = match target {
+        Target::Pip => Some(&PipIni),
+        Target::Git => Some(&GitConfig),
+        _ => None,
+    };
+    if let Some(problem) = syntax.and_then(|syntax| syntax.unreadable(&content)) {
+        return Err(failed(
+            target,
+            format!(
+                "{} cannot read {} either ({problem}); it was left alone: fix it first",
+                syntax.map_or("", |syntax| syntax.client()),
+                path.display()
+            ),
+        ));
     }
     let mut drift = Vec::new();
     let mut changes: Vec<(&Setting, Option<Vec<String>>)> = Vec::new();
@@ -292,9 +311,12 @@ fn plan_file(
         .filter(|m| !managed.contains_key(&m.setting.id))
         .cloned()
         .collect();
-    for old in &retired {
-        changes.push((&old.setting, old.original.clone()));
-    }
+    // Taken back first, then set: a retired setting never removes what a current one sets.
+    let changes: Vec<(&Setting, Option<Vec<String>>)> = retired
+        .iter()
+        .map(|old| (&old.setting, old.original.clone()))
+        .chain(changes)
+        .collect();
     let rendered =
         render(target, &content, &changes).map_err(|error| failed(target, error.to_string()))?;
     Ok(Planned {
@@ -502,22 +524,55 @@ pub fn preview_all(
     Ok((previews, failures))
 }
 
-/// Adds (or, with `None`, removes) the line sourcing the shell snippet in the profile.
-fn hook_profile(
+/// Adds the line sourcing the shell snippet to every login file a shell reads
+/// ([`Paths::profiles`]), or, when nothing is to be exported, takes it out of every file it
+/// was added to. Returns what went wrong, by file.
+fn hook_profiles(
     state: &StateDir,
     manifest: &mut Manifest,
     paths: &Paths,
     wanted: bool,
+) -> Result<Vec<String>, StateError> {
+    let Some(snippet) = paths.files.get(&Target::Shell) else {
+        return Ok(Vec::new());
+    };
+    let Ok(line) = envfile::source_line(&snippet.to_string_lossy()) else {
+        return Ok(vec![
+            "the shell snippet's path cannot be sourced safely".into()
+        ]);
+    };
+    // A file hooked before and no longer read (the user removed their .bash_profile) is
+    // left as it is: writing it would make bash read it instead of ~/.profile.
+    let files: Vec<PathBuf> = match wanted {
+        true => paths.profiles.clone(),
+        false => manifest
+            .files
+            .iter()
+            .filter(|(_, entry)| entry.hook.is_some())
+            .map(|(path, _)| path.clone())
+            .collect(),
+    };
+    let mut problems = Vec::new();
+    for path in files {
+        if let Some(problem) = hook_one(state, manifest, &path, &line, wanted)? {
+            problems.push(problem);
+        }
+    }
+    Ok(problems)
+}
+
+/// Adds `line` to the login file `path`, or takes it out.
+fn hook_one(
+    state: &StateDir,
+    manifest: &mut Manifest,
+    path: &Path,
+    line: &str,
+    wanted: bool,
 ) -> Result<Option<String>, StateError> {
-    let (Some(snippet), Some(path)) = (paths.files.get(&Target::Shell), &paths.profile) else {
+    let entry = manifest.files.get(path).cloned();
+    if !wanted && entry.is_none() {
         return Ok(None);
-    };
-    let snippet = snippet.to_string_lossy().into_owned();
-    let Ok(line) = envfile::source_line(&snippet) else {
-        return Ok(Some(
-            "the shell snippet's path cannot be sourced safely".into(),
-        ));
-    };
+    }
     let bytes = match files::read(path) {
         Ok(bytes) => bytes,
         Err(error) => return Ok(Some(format!("cannot read {}: {error}", path.display()))),
@@ -528,10 +583,9 @@ fn hook_profile(
             path.display()
         )));
     };
-    let entry = manifest.files.get(path).cloned();
     let rendered = match wanted {
-        true => envfile::with_line(&content, &line),
-        false => envfile::without_line(&content, &line),
+        true => envfile::with_line(&content, line),
+        false => envfile::without_line(&content, line),
     };
     let mut footprint = Footprint::of(entry.as_ref());
     if rendered != content {
@@ -549,13 +603,13 @@ fn hook_profile(
     }
     let existed = entry.as_ref().map_or(bytes.is_some(), |e| e.existed);
     manifest.files.insert(
-        path.clone(),
+        path.to_owned(),
         ManagedFile {
             target: None,
             existed,
             written: files::digest(rendered.as_bytes()),
             settings: BTreeMap::new(),
-            hook: wanted.then_some(line),
+            hook: wanted.then(|| line.to_owned()),
             mode: footprint.mode,
             created: footprint.created,
         },
@@ -578,8 +632,9 @@ pub fn apply_all(
         };
         let mut outcome = apply_file(state, &mut manifest, target, path, desired)?;
         if target == Target::Shell && outcome.state != TargetState::Failed {
-            if let Some(problem) = hook_profile(state, &mut manifest, paths, !desired.is_empty())? {
-                outcome = failed(target, problem);
+            let problems = hook_profiles(state, &mut manifest, paths, !desired.is_empty())?;
+            if !problems.is_empty() {
+                outcome = failed(target, problems.join("; "));
             }
         }
         outcomes.push(outcome);
@@ -630,6 +685,16 @@ pub fn restore_all(state: &StateDir) -> Result<Vec<String>, StateError> {
                 false => problems.extend(undone),
             }
             continue;
+        }
+        if entry.target.is_none() && entry.hook.is_none() && entry.existed {
+            // A login file the agent never wrote (earlier agents noted such files without
+            // keeping their bytes): nothing to undo.
+            let unchanged = files::digest(&files::read(&path).ok().flatten().unwrap_or_default())
+                == entry.written;
+            if unchanged && state.backup(&path).is_err() {
+                manifest.files.remove(&path);
+                continue;
+            }
         }
         let bytes = match files::read(&path) {
             Ok(bytes) => bytes,

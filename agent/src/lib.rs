@@ -2,6 +2,7 @@
 //! runs.
 
 pub mod agent;
+pub mod clients;
 pub mod clock;
 pub mod engine;
 pub mod files;

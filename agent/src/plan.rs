@@ -74,6 +74,10 @@ pub struct Setting {
     /// percent-encoding.
     #[serde(default)]
     pub expand: bool,
+    /// Whether the key is multi-valued (git's `insteadOf`): the setting is its one value, and
+    /// the key's other values belong to someone else.
+    #[serde(default)]
+    pub multi: bool,
 }
 
 /// A section, as kept in the agent's state.
@@ -112,6 +116,7 @@ fn flat(key: &str, value: String, secret: bool) -> Setting {
         values: vec![value],
         secret,
         expand: false,
+        multi: false,
     }
 }
 
@@ -237,6 +242,7 @@ pub fn plan(profile: &Profile) -> BTreeMap<Target, Vec<Setting>> {
                 values,
                 secret: false,
                 expand: false,
+                multi: false,
             });
         };
         if let Some(url) = &settings.index_url {
@@ -287,22 +293,24 @@ pub fn plan(profile: &Profile) -> BTreeMap<Target, Vec<Setting>> {
             let Ok(section) = gitconfig::url_section(&rewrite.base) else {
                 continue;
             };
+            // Multi-valued: one setting per prefix, so that the user's own prefixes of the
+            // same base stay (git `remote.c`, `add_instead_of`).
             for (name, prefixes) in [
                 ("insteadOf", &rewrite.instead_of),
                 ("pushInsteadOf", &rewrite.push_instead_of),
             ] {
-                if prefixes.is_empty() {
-                    continue;
+                for prefix in prefixes {
+                    git_file.push(Setting {
+                        id: format!("{}/{}={prefix}", section.header, name.to_ascii_lowercase()),
+                        section: Some(section.clone().into()),
+                        key: name.to_ascii_lowercase(),
+                        name: name.to_owned(),
+                        values: vec![prefix.clone()],
+                        secret: false,
+                        expand: false,
+                        multi: true,
+                    });
                 }
-                git_file.push(Setting {
-                    id: format!("{}/{}", section.header, name.to_ascii_lowercase()),
-                    section: Some(section.clone().into()),
-                    key: name.to_ascii_lowercase(),
-                    name: name.to_owned(),
-                    values: prefixes.clone(),
-                    secret: false,
-                    expand: false,
-                });
             }
         }
         if let Some(proxy) = &git.http_proxy {
@@ -315,6 +323,7 @@ pub fn plan(profile: &Profile) -> BTreeMap<Target, Vec<Setting>> {
                 secret: is_secret_url(&url),
                 values: vec![url],
                 expand: false,
+                multi: false,
             });
         }
     }
@@ -410,7 +419,7 @@ mod tests {
         assert_eq!(plan[&Target::Pip][1].values.len(), 2);
         assert_eq!(
             plan[&Target::Git][0].id,
-            "[url \"https://git.corp.example/github/\"]/insteadof"
+            "[url \"https://git.corp.example/github/\"]/insteadof=https://github.com/"
         );
         let env: Vec<&str> = plan[&Target::Shell]
             .iter()

@@ -101,6 +101,7 @@ mod tests {
             values: vec!["x".into()],
             secret: false,
             expand: false,
+            multi: false,
         }
     }
 

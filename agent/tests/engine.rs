@@ -79,7 +79,7 @@ fn apply_is_idempotent_reports_drift_and_restore_gives_back_every_byte() {
         "; mine\r\nsave-exact=true\r\nregistry=https://old/\r\n",
     );
     write(&paths.files[&Target::Git], "[user]\n\tname = Ada\n");
-    if let Some(profile) = &paths.profile {
+    for profile in &paths.profiles {
         write(profile, "# profile\nexport EDITOR=vi\n");
     }
     let before = snapshot(home.path());
@@ -225,9 +225,10 @@ fn a_pip_file_pip_itself_cannot_read_is_left_alone_and_reported() {
     let state_root = tempfile::tempdir().unwrap();
     let paths = home_paths(home.path());
     let pip = &paths.files[&Target::Pip];
+    // configparser refuses a key twice in a section (by its lower-cased name).
     write(
         pip,
-        "[global]\nindex-url = https://a/\nindex_url = https://b/\n",
+        "[global]\nindex-url = https://a/\nIndex-URL = https://b/\n",
     );
     let state = StateDir::new(state_root.path().to_owned());
     let outcomes = apply_all(&state, &paths, &plan(&profile())).unwrap();
@@ -243,7 +244,19 @@ fn a_pip_file_pip_itself_cannot_read_is_left_alone_and_reported() {
     );
     assert_eq!(
         fs::read_to_string(pip).unwrap(),
-        "[global]\nindex-url = https://a/\nindex_url = https://b/\n"
+        "[global]\nindex-url = https://a/\nIndex-URL = https://b/\n"
+    );
+    // Two spellings are two keys to configparser, the later read: both give way to ours.
+    write(
+        pip,
+        "[global]\nindex-url = https://a/\nindex_url = https://b/\n",
+    );
+    let outcomes = apply_all(&state, &paths, &plan(&profile())).unwrap();
+    let outcome = outcomes.iter().find(|o| o.target == Target::Pip).unwrap();
+    assert_eq!(outcome.state, TargetState::Ok, "{outcome:?}");
+    assert_eq!(
+        fs::read_to_string(pip).unwrap(),
+        "[global]\nindex-url = https://pypi.corp.example/simple\n"
     );
 }
 
@@ -281,7 +294,7 @@ proptest! {
                 write(&paths.files[&target], content);
             }
         }
-        if let (Some(content), Some(profile)) = (&profile_text, &paths.profile) {
+        if let (Some(content), Some(profile)) = (&profile_text, paths.profiles.first()) {
             write(profile, content);
         }
         let before = snapshot(home.path());
@@ -308,7 +321,7 @@ fn machine_scope_writes_system_files_without_secrets() {
             ),
             (Target::Shell, etc.join("profile.d/switchyard.sh")),
         ]),
-        profile: None,
+        profiles: Vec::new(),
         secrets_allowed: false,
         registry: None,
     };

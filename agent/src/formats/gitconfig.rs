@@ -1,10 +1,23 @@
-//! git configuration (`~/.gitconfig`): `[section "subsection"]` headers (subsections are
-//! case-sensitive, names and keys are not), `key = value` lines, `;` and `#` comments.
-//! Switchyard writes `url "<base>".insteadOf` / `pushInsteadOf` and `http.proxy`; it never
-//! writes a value with quotes, backslashes or comment characters.
+//! git configuration (`~/.gitconfig`), read as git reads it (git `config.c`: `get_base_var`,
+//! `get_value`, `parse_value`; `Documentation/config.txt`, "Syntax"):
+//!
+//! - `[section]` and `[section "subsection"]` headers: section names are case-insensitive,
+//!   subsections case-sensitive (`\"` and `\\` escaped); the older `[section.sub]` lower-cases
+//!   both.
+//! - `key = value` lines: a key is a letter, then letters, digits and `-`, case-insensitive; a
+//!   key alone is `true`. Anything else on a line is an error for which git refuses the file.
+//! - A value: white space around it dropped; `"..."` quotes keep it; `;` or `#` outside quotes
+//!   starts a comment; escapes `\\`, `\"`, `\n`, `\t`, `\b`; a `\` at the end of a line
+//!   continues the value on the next.
+//! - `url.<base>.insteadOf` and `pushInsteadOf` are multi-valued: each line adds one prefix.
+//!   The agent adds and removes only the lines of the values it owns.
+//!
+//! Switchyard writes `url "<base>".insteadOf` / `pushInsteadOf` and `http.proxy`, plain values
+//! without quotes, backslashes or comment characters.
 
 use super::flat::single_line;
-use super::sectioned::{Edit, Section, SectionSyntax};
+use super::lines::Lines;
+use super::sectioned::{Continues, Edit, Section, SectionSyntax};
 use super::FormatError;
 
 /// The git config syntax.
@@ -33,61 +46,184 @@ pub fn http_section() -> Section {
     }
 }
 
-/// A change of `key` in `section`.
-pub fn edit(section: Section, key: &str, values: Option<Vec<String>>) -> Edit {
+/// A change of `key` in `section`: all of its lines (`only: None`) or the one line of the
+/// value `only` of a multi-valued key.
+pub fn edit(
+    section: Section,
+    key: &str,
+    values: Option<Vec<String>>,
+    only: Option<String>,
+) -> Edit {
     Edit {
         section,
         key: key.to_ascii_lowercase(),
         name: key.to_owned(),
         values,
+        only,
     }
 }
 
-impl SectionSyntax for GitConfig {
-    fn section_of(&self, line: &str) -> Option<String> {
-        let inner = line.trim().strip_prefix('[')?;
-        let inner = inner[..inner.rfind(']')?].trim();
-        match inner.split_once(char::is_whitespace) {
-            Some((name, sub)) => {
-                let sub = sub.trim().strip_prefix('"')?.strip_suffix('"')?;
-                Some(format!(
-                    "{}\0{}",
-                    name.to_ascii_lowercase(),
-                    sub.replace("\\\"", "\"").replace("\\\\", "\\")
-                ))
-            }
-            None => Some(inner.to_ascii_lowercase()),
+fn key_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '-'
+}
+
+/// The section a header line opens, as git names it (`name` or `name\0subsection`), if
+/// nothing but a comment follows it on its line.
+fn header(line: &str) -> Option<String> {
+    let (id, tail) = header_parts(line)?;
+    let tail = tail.trim_start();
+    (tail.is_empty() || tail.starts_with(['#', ';'])).then_some(id)
+}
+
+/// The section a header line opens, and the rest of its line.
+fn header_parts(line: &str) -> Option<(String, &str)> {
+    let rest = line.trim_start().strip_prefix('[')?;
+    let name_end = rest.find(|c: char| !(key_char(c) || c == '.'))?;
+    let name = rest[..name_end].to_ascii_lowercase();
+    let after = &rest[name_end..];
+    if let Some(tail) = after.strip_prefix(']') {
+        let id = match name.split_once('.') {
+            Some((section, sub)) => format!("{section}\0{}", sub.to_ascii_lowercase()),
+            None => name,
+        };
+        return Some((id, tail));
+    }
+    let quoted = after.trim_start().strip_prefix('"')?;
+    let mut sub = String::new();
+    let mut chars = quoted.chars();
+    loop {
+        match chars.next()? {
+            '"' => break,
+            '\\' => sub.push(chars.next()?),
+            c => sub.push(c),
         }
+    }
+    let tail = chars.as_str().strip_prefix(']')?;
+    Some((format!("{name}\0{sub}"), tail))
+}
+
+/// The key a line sets and the text after its `=` (`None`: a key alone, `true`).
+fn key_line(line: &str) -> Option<(String, Option<&str>)> {
+    let text = line.trim_start();
+    if !text.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        return None;
+    }
+    let end = text.find(|c: char| !key_char(c)).unwrap_or(text.len());
+    let key = text[..end].to_ascii_lowercase();
+    let rest = text[end..].trim_start_matches([' ', '\t']);
+    match rest.strip_prefix('=') {
+        Some(value) => Some((key, Some(value))),
+        None if rest.is_empty() => Some((key, None)),
+        None => None,
+    }
+}
+
+/// What git makes of a value's text (its lines joined by `\n`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Value {
+    /// The value.
+    Done(String),
+    /// It ends in a `\` that continues it on the next line.
+    Continued,
+    /// git refuses it: an unknown escape, or a quote left open at a line's end.
+    Bad,
+}
+
+fn parse_value(text: &str) -> Value {
+    let mut value = String::new();
+    let mut quote = false;
+    let mut trim_to: Option<usize> = None;
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\n' {
+            return Value::Bad;
+        }
+        if c.is_ascii_whitespace() && !quote {
+            if trim_to.is_none() {
+                trim_to = Some(value.len());
+            }
+            if !value.is_empty() {
+                value.push(c);
+            }
+            continue;
+        }
+        if !quote && (c == ';' || c == '#') {
+            break;
+        }
+        trim_to = None;
+        match c {
+            '\\' => match chars.next() {
+                None => return Value::Continued,
+                Some('\n') => {}
+                Some('t') => value.push('\t'),
+                Some('b') => value.push('\u{8}'),
+                Some('n') => value.push('\n'),
+                Some(c @ ('\\' | '"')) => value.push(c),
+                Some(_) => return Value::Bad,
+            },
+            '"' => quote = !quote,
+            c => value.push(c),
+        }
+    }
+    if quote {
+        return Value::Bad;
+    }
+    if let Some(end) = trim_to {
+        value.truncate(end);
+    }
+    Value::Done(value)
+}
+
+/// The text of a key's value over its lines.
+fn value_text(lines: &[&str]) -> Option<String> {
+    let (_, first) = key_line(lines.first()?)?;
+    let mut text = first?.to_owned();
+    for line in &lines[1..] {
+        text.push('\n');
+        text.push_str(line);
+    }
+    Some(text)
+}
+
+impl SectionSyntax for GitConfig {
+    fn client(&self) -> &'static str {
+        "git"
+    }
+
+    fn section_of(&self, line: &str) -> Option<String> {
+        header(line)
     }
 
     fn key_of(&self, line: &str) -> Option<String> {
-        let line = line.trim_start();
-        if line.is_empty() || line.starts_with(['#', ';', '[']) {
-            return None;
+        key_line(line).map(|(key, _)| key)
+    }
+
+    fn continues(&self, value: &[&str], _line: &str) -> Continues {
+        match value_text(value).map(|text| parse_value(&text)) {
+            Some(Value::Continued) => Continues::Yes,
+            _ => Continues::No,
         }
-        let end = line
-            .find(|c: char| c == '=' || c.is_whitespace())
-            .unwrap_or(line.len());
-        let key = &line[..end];
-        let valid = key.starts_with(|c: char| c.is_ascii_alphabetic())
-            && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
-        valid.then(|| key.to_ascii_lowercase())
     }
 
     fn values_of(&self, lines: &[&str]) -> Vec<String> {
-        lines
-            .first()
-            .and_then(|line| line.split_once('='))
-            .map(|(_, value)| {
-                // Our own values hold no quotes or comment characters; a user's are read
-                // roughly, for reporting only.
-                let value = value.split([';', '#']).next().unwrap_or_default();
-                vec![value.trim().trim_matches('"').to_owned()]
-            })
-            .unwrap_or_default()
+        let Some((_, first)) = lines.first().and_then(|line| key_line(line)) else {
+            return Vec::new();
+        };
+        if first.is_none() {
+            return vec!["true".to_owned()];
+        }
+        match value_text(lines).map(|text| parse_value(&text)) {
+            Some(Value::Done(value)) => vec![value],
+            _ => Vec::new(),
+        }
     }
 
-    fn render(&self, key: &str, values: &[String]) -> Result<Vec<String>, FormatError> {
+    fn render(
+        &self,
+        key: &str,
+        values: &[String],
+        _indent: &str,
+    ) -> Result<Vec<String>, FormatError> {
         values
             .iter()
             .map(|value| {
@@ -105,34 +241,86 @@ impl SectionSyntax for GitConfig {
             })
             .collect()
     }
+
+    fn unreadable(&self, content: &str) -> Option<String> {
+        let lines = Lines::parse(content);
+        let mut open: Vec<&str> = Vec::new();
+        for (number, line) in lines.0.iter().enumerate().map(|(i, l)| (i + 1, &l.text)) {
+            if !open.is_empty() {
+                if self.continues(&open, line) == Continues::Yes {
+                    open.push(line);
+                    continue;
+                }
+                open.clear();
+            }
+            let text = line.trim_start();
+            if text.is_empty() || text.starts_with(['#', ';']) {
+                continue;
+            }
+            if text.starts_with('[') {
+                match (header(line), header_parts(line)) {
+                    (Some(_), _) => continue,
+                    // git reads it; the agent edits only files whose keys have lines of
+                    // their own.
+                    (None, Some(_)) => {
+                        return Some(format!(
+                            "line {number} has a key on the line of its [section] header: \
+                             move the key to a line of its own"
+                        ))
+                    }
+                    (None, None) => {
+                        return Some(format!("line {number} is a section header git cannot read"))
+                    }
+                }
+            }
+            if key_line(line).is_none() {
+                return Some(format!("line {number} is a bad config line"));
+            }
+            open.push(line);
+            if let Some(Value::Bad) = value_text(&open).map(|text| parse_value(&text)) {
+                return Some(format!(
+                    "line {number} has a value git refuses (an open quote or unknown escape)"
+                ));
+            }
+        }
+        None
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::sectioned::{apply, get_all};
+    use super::super::sectioned::{apply, get, get_all};
     use super::*;
 
     #[test]
-    fn rewrites_live_in_their_own_url_section_beside_the_users() {
+    fn rewrites_add_their_own_values_beside_the_users() {
         let user = "[user]\n\tname = Ada\n[url \"https://mirror.corp/github/\"]\n\tinsteadOf = git@github.com:\n";
         let section = url_section("https://mirror.corp/github/").unwrap();
-        let changed = apply(
-            &GitConfig,
-            user,
-            &[edit(
+        let mine = |value: &str, keep: bool| {
+            edit(
                 section.clone(),
                 "insteadOf",
-                Some(vec!["https://github.com/".into(), "git@github.com:".into()]),
-            )],
-        )
-        .unwrap();
+                keep.then(|| vec![value.to_owned()]),
+                Some(value.to_owned()),
+            )
+        };
+        let changed = apply(&GitConfig, user, &[mine("https://github.com/", true)]).unwrap();
         assert_eq!(
             changed,
-            "[user]\n\tname = Ada\n[url \"https://mirror.corp/github/\"]\n\tinsteadOf = https://github.com/\n\tinsteadOf = git@github.com:\n"
+            "[user]\n\tname = Ada\n[url \"https://mirror.corp/github/\"]\n\tinsteadOf = git@github.com:\n\tinsteadOf = https://github.com/\n"
         );
         assert_eq!(
             get_all(&GitConfig, &changed, &section.id, "insteadof"),
-            ["https://github.com/", "git@github.com:"]
+            ["git@github.com:", "https://github.com/"]
+        );
+        // Owned already: nothing moves. Taken back: only that line goes.
+        assert_eq!(
+            apply(&GitConfig, &changed, &[mine("https://github.com/", true)]).unwrap(),
+            changed
+        );
+        assert_eq!(
+            apply(&GitConfig, &changed, &[mine("https://github.com/", false)]).unwrap(),
+            user
         );
         let proxy = apply(
             &GitConfig,
@@ -141,6 +329,7 @@ mod tests {
                 http_section(),
                 "proxy",
                 Some(vec!["http://proxy.corp:3128".into()]),
+                None,
             )],
         )
         .unwrap();
@@ -148,5 +337,31 @@ mod tests {
             proxy.ends_with("\n\n[http]\n\tproxy = http://proxy.corp:3128\n"),
             "{proxy}"
         );
+    }
+
+    #[test]
+    fn values_are_read_as_git_reads_them() {
+        let user = "[Url \"https://m/\"] # mirror\n\tInsteadOf = \"https://a/\" ; quoted\n\tinsteadof=https://b/\\\n  more\n[http]\n\tproxy\n[core.Sub]\n\tx = 1\n";
+        assert_eq!(
+            get_all(&GitConfig, user, "url\0https://m/", "insteadof"),
+            ["https://a/", "https://b/  more"]
+        );
+        assert_eq!(
+            get(&GitConfig, user, "http", "proxy"),
+            Some(vec!["true".into()])
+        );
+        assert_eq!(
+            get(&GitConfig, user, "core\0sub", "x"),
+            Some(vec!["1".into()])
+        );
+        assert_eq!(GitConfig.unreadable(user), None);
+        for bad in [
+            "[user]\n\tname = \"Ada\n",
+            "[user]\n\tname ; x\n",
+            "[user\n",
+            "[a] b = c\n",
+        ] {
+            assert!(GitConfig.unreadable(bad).is_some(), "{bad:?}");
+        }
     }
 }

@@ -1,18 +1,67 @@
-//! pip's configuration (`pip.conf`, `pip.ini`): INI read by Python's `RawConfigParser` in strict
-//! mode, where a duplicate key or section breaks every pip command, `-` and `_` in keys are the
-//! same, keys are case-insensitive, and an indented line continues a value.
+//! pip's configuration (`pip.conf`, `pip.ini`), read exactly as pip reads it: with Python's
+//! `configparser.RawConfigParser` in its defaults (CPython `Lib/configparser.py`,
+//! `RawConfigParser._read`), then pip's own naming (pip `src/pip/_internal/configuration.py`,
+//! `_normalize_name`).
+//!
+//! - Lines end at LF, CRLF or a lone CR (Python's universal newlines).
+//! - A line whose stripped text starts with `#` or `;` is a comment, wherever it stands, even
+//!   inside a value: it is skipped without ending the value. There are no inline comments.
+//! - A blank line inside a value belongs to it (`empty_lines_in_values`); trailing ones drop.
+//! - A line indented deeper than the line of the key above continues its value; one indented
+//!   as deep or less starts a key or a section. So an indented `[section]` can be a value.
+//! - `[name]`: the stripped line starting with `[`, the name up to its last `]`.
+//! - A key is the text before the first `=` or `:`, lower-cased by configparser; pip then
+//!   reads `_` as `-` and drops a leading `--` (`index_url` is `index-url`).
+//! - Strict mode: a section twice, or a key twice in one section (by configparser's name,
+//!   so `index-url` and `index_url` are two keys, the later winning), a key before any
+//!   section, or a line that is none of these, and pip refuses the whole file.
+//! - A value is split at white space where pip takes a list (`extra-index-url`,
+//!   `trusted-host`).
+
+use std::collections::BTreeSet;
 
 use super::flat::single_line;
-use super::sectioned::{Edit, Section, SectionSyntax};
+use super::lines::{Breaks, Lines};
+use super::sectioned::{Continues, Edit, Section, SectionSyntax};
 use super::FormatError;
 
 /// The pip INI syntax.
 #[derive(Debug, Clone, Copy)]
 pub struct PipIni;
 
+/// Python's `str.isspace`: Unicode white space and the separators U+001C to U+001F.
+fn py_space(c: char) -> bool {
+    c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
+}
+
+fn strip(line: &str) -> &str {
+    line.trim_matches(py_space)
+}
+
+/// How deep a line is indented: the characters before its first non-space.
+fn indent(line: &str) -> usize {
+    line.chars().take_while(|c| py_space(*c)).count()
+}
+
+fn is_comment(line: &str) -> bool {
+    strip(line).starts_with(['#', ';'])
+}
+
+/// configparser's name of a key (`optionxform`: lower case).
+fn option_name(line: &str) -> Option<String> {
+    let text = strip(line);
+    let end = text.find(['=', ':'])?;
+    let name = text[..end].trim_end_matches(py_space);
+    (!name.is_empty()).then(|| name.to_lowercase())
+}
+
 /// pip's own normal form of a key.
 pub fn key_id(key: &str) -> String {
-    key.trim().to_ascii_lowercase().replace('_', "-")
+    let name = key.trim().to_lowercase().replace('_', "-");
+    match name.strip_prefix("--") {
+        Some(bare) => bare.to_owned(),
+        None => name,
+    }
 }
 
 /// A change to `[global]`.
@@ -25,87 +74,146 @@ pub fn global(key: &str, values: Option<Vec<String>>) -> Edit {
         key: key_id(key),
         name: key.to_owned(),
         values,
+        only: None,
     }
-}
-
-fn is_comment(line: &str) -> bool {
-    line.trim_start().starts_with(['#', ';'])
 }
 
 impl SectionSyntax for PipIni {
+    fn client(&self) -> &'static str {
+        "pip"
+    }
+
+    fn breaks(&self) -> Breaks {
+        Breaks::Universal
+    }
+
     fn section_of(&self, line: &str) -> Option<String> {
-        let line = line.trim_end();
-        let name = line.strip_prefix('[')?.strip_suffix(']')?;
-        Some(name.to_owned())
+        // configparser's `SECTCRE`, `\[(?P<header>.+)\]`, matched at the start of the
+        // stripped line: the name runs to the last `]`.
+        let text = strip(line).strip_prefix('[')?;
+        let end = text.rfind(']').filter(|end| *end > 0)?;
+        Some(text[..end].to_owned())
     }
 
     fn key_of(&self, line: &str) -> Option<String> {
-        if line.starts_with(char::is_whitespace) || is_comment(line) {
+        if is_comment(line) || self.section_of(line).is_some() {
             return None;
         }
-        let end = line.find(['=', ':'])?;
-        Some(key_id(&line[..end]))
+        option_name(line).map(|name| key_id(&name))
     }
 
-    fn continues(&self, line: &str) -> bool {
-        line.starts_with(char::is_whitespace) && !line.trim().is_empty() && !is_comment(line)
+    fn continues(&self, value: &[&str], line: &str) -> Continues {
+        if strip(line).is_empty() || is_comment(line) {
+            return Continues::Maybe;
+        }
+        let key_indent = value.first().map_or(0, |first| indent(first));
+        match indent(line) > key_indent {
+            true => Continues::Yes,
+            false => Continues::No,
+        }
     }
 
     fn values_of(&self, lines: &[&str]) -> Vec<String> {
-        let mut values = Vec::new();
-        for (index, line) in lines.iter().enumerate() {
-            let text = match index {
-                0 => line.find(['=', ':']).map_or("", |end| &line[end + 1..]),
-                _ => line,
-            };
-            values.extend(text.split_whitespace().map(str::to_owned));
-        }
-        values
+        let Some((first, rest)) = lines.split_first() else {
+            return Vec::new();
+        };
+        let text = strip(first);
+        let head = text
+            .find(['=', ':'])
+            .map_or("", |end| strip(&text[end + 1..]));
+        std::iter::once(head)
+            .chain(
+                rest.iter()
+                    .filter(|line| !is_comment(line))
+                    .map(|l| strip(l)),
+            )
+            .flat_map(|part| part.split(py_space))
+            .filter(|value| !value.is_empty())
+            .map(str::to_owned)
+            .collect()
     }
 
-    fn render(&self, key: &str, values: &[String]) -> Result<Vec<String>, FormatError> {
+    fn render(
+        &self,
+        key: &str,
+        values: &[String],
+        indent: &str,
+    ) -> Result<Vec<String>, FormatError> {
         if values.is_empty() {
             return Err(FormatError::unsafe_value(key, "has no value"));
         }
         for value in values {
             single_line(key, value)?;
-            if value.is_empty() || value.contains(char::is_whitespace) {
+            if value.is_empty() || value.contains(py_space) || value.starts_with(['#', ';']) {
                 return Err(FormatError::unsafe_value(
                     key,
-                    "is empty or holds whitespace, which pip reads as two values",
+                    "is empty, holds white space (pip reads two values) or starts like a comment",
                 ));
             }
         }
-        let mut lines = vec![format!("{key} = {}", values[0])];
-        lines.extend(values[1..].iter().map(|value| format!("    {value}")));
+        // Continuation lines deeper than the key's, so that they continue its value.
+        let mut lines = vec![format!("{indent}{key} = {}", values[0])];
+        lines.extend(
+            values[1..]
+                .iter()
+                .map(|value| format!("{indent}    {value}")),
+        );
         Ok(lines)
+    }
+
+    fn unreadable(&self, content: &str) -> Option<String> {
+        unreadable(content)
     }
 }
 
-/// Why pip itself cannot read `content`, if it cannot: its parser refuses a section or a key
-/// given twice. Such a file is left alone rather than edited.
+/// Why pip itself cannot read `content`, if it cannot: configparser refuses a section or a key
+/// given twice, a key before any section, and a line that is neither. Such a file is left
+/// alone rather than edited.
 pub fn unreadable(content: &str) -> Option<String> {
-    let mut sections = std::collections::BTreeSet::new();
-    let mut keys = std::collections::BTreeSet::new();
-    let mut section = None;
-    for line in super::lines::Lines::parse(content).0 {
-        if let Some(name) = PipIni.section_of(&line.text) {
-            if !sections.insert(name.clone()) {
-                return Some(format!("section [{name}] appears twice"));
+    let mut sections = BTreeSet::new();
+    let mut keys = BTreeSet::new();
+    let mut section: Option<String> = None;
+    let lines = Lines::parse_with(content, Breaks::Universal);
+    let mut value: Vec<&str> = Vec::new();
+    for (number, line) in lines.0.iter().enumerate().map(|(i, l)| (i + 1, &l.text)) {
+        if !value.is_empty() {
+            match PipIni.continues(&value, line) {
+                Continues::Yes | Continues::Maybe => {
+                    value.push(line);
+                    continue;
+                }
+                Continues::No => value.clear(),
+            }
+        }
+        if strip(line).is_empty() || is_comment(line) {
+            continue;
+        }
+        if let Some(name) = PipIni.section_of(line) {
+            // configparser keeps `[DEFAULT]` apart and never counts it twice.
+            if name != "DEFAULT" && !sections.insert(name.clone()) {
+                return Some(format!("line {number}: section [{name}] appears twice"));
             }
             keys.clear();
             section = Some(name);
-        } else if let Some(key) = PipIni.key_of(&line.text) {
-            if section.is_none() {
-                return Some(format!("{key} comes before any [section]"));
-            }
-            if !keys.insert(key.clone()) {
-                return Some(format!(
-                    "{key} appears twice in [{}]",
-                    section.as_deref().unwrap_or_default()
-                ));
-            }
+            continue;
         }
+        let Some(current) = &section else {
+            return Some(match line.starts_with('\u{feff}') {
+                true => "it starts with a byte-order mark, which pip reads as text before the first [section]".to_owned(),
+                false => format!("line {number}: a setting before any [section]"),
+            });
+        };
+        let Some(name) = option_name(line) else {
+            return Some(format!(
+                "line {number} is neither a [section], a key = value line nor a comment"
+            ));
+        };
+        if !keys.insert(name.clone()) {
+            return Some(format!(
+                "line {number}: {name} appears twice in [{current}]"
+            ));
+        }
+        value.push(line);
     }
     None
 }
@@ -153,6 +261,58 @@ mod tests {
     }
 
     #[test]
+    fn comment_and_blank_lines_inside_a_value_do_not_end_it() {
+        // The published case: a comment line, then a host that is still trusted.
+        let user = "[global]\ntrusted-host = a.corp.example\n  # legacy mirror\n  old.corp.example\nextra-index-url = https://a/simple\n\n    https://old/simple\ntimeout: 60\n";
+        assert_eq!(
+            get(&PipIni, user, "global", "trusted-host"),
+            Some(vec!["a.corp.example".into(), "old.corp.example".into()])
+        );
+        assert_eq!(
+            get(&PipIni, user, "global", "extra-index-url"),
+            Some(vec!["https://a/simple".into(), "https://old/simple".into()])
+        );
+        let changed = apply(
+            &PipIni,
+            user,
+            &[
+                global("trusted-host", Some(vec!["new.corp.example".into()])),
+                global("extra-index-url", Some(vec!["https://new/simple".into()])),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            changed,
+            "[global]\ntrusted-host = new.corp.example\nextra-index-url = https://new/simple\ntimeout: 60\n"
+        );
+    }
+
+    #[test]
+    fn an_indented_key_keeps_its_indent_so_the_next_key_stays_a_key() {
+        let user = "[global]\n  index-url = https://old/simple\n  timeout = 60\n";
+        let changed = apply(
+            &PipIni,
+            user,
+            &[global("index-url", Some(vec!["https://new/simple".into()]))],
+        )
+        .unwrap();
+        assert_eq!(
+            get(&PipIni, &changed, "global", "timeout"),
+            Some(vec!["60".into()])
+        );
+        assert_eq!(
+            get(&PipIni, &changed, "global", "index-url"),
+            Some(vec!["https://new/simple".into()])
+        );
+        // An indented section header deeper than a key is part of its value.
+        let deep = "[global]\nindex-url = https://a/\n    [install]\n";
+        assert_eq!(
+            get(&PipIni, deep, "global", "index-url"),
+            Some(vec!["https://a/".into(), "[install]".into()])
+        );
+    }
+
+    #[test]
     fn a_missing_global_section_is_added_at_the_end() {
         let changed = apply(
             &PipIni,
@@ -173,14 +333,19 @@ mod tests {
     #[test]
     fn a_file_pip_itself_refuses_is_named() {
         assert_eq!(unreadable("[global]\ntimeout = 1\n"), None);
-        assert!(unreadable("[global]\nindex-url = a\nindex_url = b\n").is_some());
+        // Two spellings are two keys to configparser: pip reads the later.
+        assert_eq!(unreadable("[global]\nindex-url = a\nindex_url = b\n"), None);
+        assert!(unreadable("[global]\nIndex-URL = a\nindex-url = b\n").is_some());
         assert!(unreadable("[global]\n[global]\n").is_some());
         assert!(unreadable("timeout = 1\n").is_some());
+        assert!(unreadable("\u{feff}[global]\ntimeout = 1\n").is_some());
+        assert!(unreadable("[global]\njust words\n").is_some());
+        assert_eq!(unreadable("[global]\nx = 1\n  y = 2\n  x = 3\n"), None);
     }
 
     #[test]
     fn values_that_would_split_or_break_lines_are_refused() {
-        for bad in ["a b", "a\nb", ""] {
+        for bad in ["a b", "a\nb", "", "#x"] {
             assert!(apply(&PipIni, "", &[global("index-url", Some(vec![bad.into()]))]).is_err());
         }
     }

@@ -1,7 +1,10 @@
 //! Files of `[section]` headers and `key = value` lines: pip's INI files and git config. The
-//! editor changes only the lines of the keys it is given, in the sections it is given.
+//! editor changes only the lines of the keys it is given, in the sections it is given, and
+//! checks, by reading the result as the client does, that every other key reads as before.
 
-use super::lines::Lines;
+use std::collections::BTreeMap;
+
+use super::lines::{Breaks, Lines};
 use super::FormatError;
 
 /// A section as a format names it: its identity for matching, and the header that opens it.
@@ -13,20 +16,44 @@ pub struct Section {
     pub header: String,
 }
 
+/// Whether a line belongs to the value of the key above it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Continues {
+    /// It does.
+    Yes,
+    /// Only if a later line does (a blank or comment line inside a pip value).
+    Maybe,
+    /// It does not: the value ended before it.
+    No,
+}
+
 /// What a format's lines look like.
 pub trait SectionSyntax {
+    /// The client's name, for messages.
+    fn client(&self) -> &'static str;
+    /// What ends a line for the client.
+    fn breaks(&self) -> Breaks {
+        Breaks::Lf
+    }
     /// The identity of the section a header line opens.
     fn section_of(&self, line: &str) -> Option<String>;
     /// The identity of the key a line sets.
     fn key_of(&self, line: &str) -> Option<String>;
-    /// Whether the line continues the value of the key line before it.
-    fn continues(&self, _line: &str) -> bool {
-        false
-    }
+    /// Whether `line` continues the value whose lines so far are `value` (the key's line
+    /// first).
+    fn continues(&self, value: &[&str], line: &str) -> Continues;
     /// The values a key's lines (its line and continuations) hold.
     fn values_of(&self, lines: &[&str]) -> Vec<String>;
-    /// The lines that set `key` to `values`, or why they cannot be written safely.
-    fn render(&self, key: &str, values: &[String]) -> Result<Vec<String>, FormatError>;
+    /// The lines that set `key` to `values`, starting with `indent` (the leading white space
+    /// of the line they replace, empty for a new key), or why they cannot be written safely.
+    fn render(
+        &self,
+        key: &str,
+        values: &[String],
+        indent: &str,
+    ) -> Result<Vec<String>, FormatError>;
+    /// Why the client itself cannot read `content`, if it cannot.
+    fn unreadable(&self, content: &str) -> Option<String>;
 }
 
 /// One key's lines: where they start and how many there are.
@@ -44,20 +71,41 @@ struct Layout {
     keys: Vec<(String, String, Span)>,
 }
 
-fn layout<S: SectionSyntax>(syntax: &S, lines: &Lines) -> Layout {
+fn layout<S: SectionSyntax + ?Sized>(syntax: &S, lines: &Lines) -> Layout {
     let mut sections = Vec::new();
     let mut keys: Vec<(String, String, Span)> = Vec::new();
     let mut current = String::new();
-    let mut open_key = false;
+    let mut open = false;
     for (index, line) in lines.0.iter().enumerate() {
+        if open {
+            if let Some((_, _, span)) = keys.last_mut() {
+                let value: Vec<&str> = lines.0[span.start..span.start + span.len]
+                    .iter()
+                    .map(|line| line.text.as_str())
+                    .collect();
+                // Lines that may belong to the value are weighed with the next one.
+                let pending = index - (span.start + span.len);
+                let so_far: Vec<&str> = value
+                    .into_iter()
+                    .chain(
+                        lines.0[index - pending..index]
+                            .iter()
+                            .map(|line| line.text.as_str()),
+                    )
+                    .collect();
+                match syntax.continues(&so_far, &line.text) {
+                    Continues::Yes => {
+                        span.len = index + 1 - span.start;
+                        continue;
+                    }
+                    Continues::Maybe => continue,
+                    Continues::No => open = false,
+                }
+            }
+        }
         if let Some(id) = syntax.section_of(&line.text) {
             sections.push((id.clone(), index));
             current = id;
-            open_key = false;
-        } else if open_key && syntax.continues(&line.text) {
-            if let Some((_, _, span)) = keys.last_mut() {
-                span.len += 1;
-            }
         } else if let Some(key) = syntax.key_of(&line.text) {
             keys.push((
                 current.clone(),
@@ -67,55 +115,59 @@ fn layout<S: SectionSyntax>(syntax: &S, lines: &Lines) -> Layout {
                     len: 1,
                 },
             ));
-            open_key = true;
-        } else {
-            open_key = false;
+            open = true;
         }
     }
     Layout { sections, keys }
 }
 
+fn texts(lines: &Lines, span: Span) -> Vec<&str> {
+    lines.0[span.start..span.start + span.len]
+        .iter()
+        .map(|line| line.text.as_str())
+        .collect()
+}
+
+/// Every value of every key, by (section, key), in file order: what the client reads.
+fn read_all<S: SectionSyntax + ?Sized>(
+    syntax: &S,
+    lines: &Lines,
+) -> BTreeMap<(String, String), Vec<Vec<String>>> {
+    let mut all: BTreeMap<(String, String), Vec<Vec<String>>> = BTreeMap::new();
+    for (section, key, span) in layout(syntax, lines).keys {
+        all.entry((section, key))
+            .or_default()
+            .push(syntax.values_of(&texts(lines, span)));
+    }
+    all
+}
+
 /// The values the client reads for `key` in `section` (the last occurrence).
-pub fn get<S: SectionSyntax>(
+pub fn get<S: SectionSyntax + ?Sized>(
     syntax: &S,
     content: &str,
     section: &str,
     key: &str,
 ) -> Option<Vec<String>> {
-    let lines = Lines::parse(content);
-    let layout = layout(syntax, &lines);
-    layout
-        .keys
-        .iter()
-        .rfind(|(s, k, _)| s == section && k == key)
-        .map(|(_, _, span)| {
-            let texts: Vec<&str> = lines.0[span.start..span.start + span.len]
-                .iter()
-                .map(|line| line.text.as_str())
-                .collect();
-            syntax.values_of(&texts)
-        })
+    let lines = Lines::parse_with(content, syntax.breaks());
+    read_all(syntax, &lines)
+        .remove(&(section.to_owned(), key.to_owned()))
+        .and_then(|mut found| found.pop())
 }
 
 /// Every value of a multi-valued `key` in `section`, in file order (git's `insteadOf`).
-pub fn get_all<S: SectionSyntax>(
+pub fn get_all<S: SectionSyntax + ?Sized>(
     syntax: &S,
     content: &str,
     section: &str,
     key: &str,
 ) -> Vec<String> {
-    let lines = Lines::parse(content);
-    layout(syntax, &lines)
-        .keys
-        .iter()
-        .filter(|(s, k, _)| s == section && k == key)
-        .flat_map(|(_, _, span)| {
-            let texts: Vec<&str> = lines.0[span.start..span.start + span.len]
-                .iter()
-                .map(|line| line.text.as_str())
-                .collect();
-            syntax.values_of(&texts)
-        })
+    let lines = Lines::parse_with(content, syntax.breaks());
+    read_all(syntax, &lines)
+        .remove(&(section.to_owned(), key.to_owned()))
+        .unwrap_or_default()
+        .into_iter()
+        .flatten()
         .collect()
 }
 
@@ -128,41 +180,64 @@ pub struct Edit {
     pub key: String,
     /// The key as written.
     pub name: String,
-    /// The values; `None` removes every line of the key.
+    /// The values; `None` removes every line of the key (or, with `only`, that one value).
     pub values: Option<Vec<String>>,
+    /// For a multi-valued key (git's `insteadOf`): the one value this edit is about. The
+    /// key's other values are someone else's and stay; `values: Some` adds the value if it is
+    /// missing, `None` removes it.
+    pub only: Option<String>,
 }
 
 /// `content` with `edits` made. A key present already is rewritten where its first line is
-/// (other lines of it go); a new key goes at the end of the last section of its name, or in a
-/// new section at the end of the file.
-pub fn apply<S: SectionSyntax>(
+/// (other lines of it go); a new key, or one more value of a multi-valued key, goes at the
+/// end of the last section of its name, or in a new section at the end of the file. The result
+/// is read back as the client reads it: unless the edited keys read as asked and every other
+/// key as before, nothing is written.
+pub fn apply<S: SectionSyntax + ?Sized>(
     syntax: &S,
     content: &str,
     edits: &[Edit],
 ) -> Result<String, FormatError> {
-    let mut lines = Lines::parse(content);
+    let mut lines = Lines::parse_with(content, syntax.breaks());
+    let mut expected = read_all(syntax, &lines);
     for edit in edits {
-        let rendered = match &edit.values {
-            Some(values) => Some(syntax.render(&edit.name, values)?),
-            None => None,
-        };
+        let rendered = edit.values.clone();
         let layout = layout(syntax, &lines);
         let spans: Vec<Span> = layout
             .keys
             .iter()
             .filter(|(s, k, _)| *s == edit.section.id && *k == edit.key)
             .map(|(_, _, span)| *span)
+            .filter(|span| match &edit.only {
+                Some(value) => syntax.values_of(&texts(&lines, *span)) == [value.clone()],
+                None => true,
+            })
             .collect();
-        // Remove all of the key's lines, last first, remembering where the first one was.
-        let first = spans.first().map(|span| span.start);
+        let slot = expected
+            .entry((edit.section.id.clone(), edit.key.clone()))
+            .or_default();
+        match (&edit.only, &rendered) {
+            (Some(_), Some(_)) if !spans.is_empty() => continue,
+            (Some(value), Some(_)) => slot.push(vec![value.clone()]),
+            (Some(value), None) => slot.retain(|values| values != std::slice::from_ref(value)),
+            (None, Some(values)) => *slot = vec![values.clone()],
+            (None, None) => slot.clear(),
+        }
+        // Remove the key's lines, last first, remembering where the first one was and how
+        // it was indented.
+        let first = spans.first().map(|span| {
+            let text = &lines.0[span.start].text;
+            let indent = &text[..text.len() - text.trim_start().len()];
+            (span.start, indent.to_owned())
+        });
         for span in spans.iter().rev() {
             lines.0.drain(span.start..span.start + span.len);
         }
-        let Some(rendered) = rendered else { continue };
-        let at = match first {
-            Some(at) => at,
-            None => match end_of_section(syntax, &lines, &edit.section.id) {
-                Some(at) => at,
+        let Some(values) = rendered else { continue };
+        let (at, indent) = match first {
+            Some(first) if edit.only.is_none() => first,
+            _ => match end_of_section(syntax, &lines, &edit.section.id) {
+                Some(at) => (at, String::new()),
                 None => {
                     let needs_gap = lines
                         .0
@@ -176,33 +251,51 @@ pub fn apply<S: SectionSyntax>(
                     }
                     let header = lines.new_line(edit.section.header.clone());
                     lines.insert(at, header);
-                    at + 1
+                    (at + 1, String::new())
                 }
             },
         };
-        for (offset, text) in rendered.into_iter().enumerate() {
+        for (offset, text) in syntax
+            .render(&edit.name, &values, &indent)?
+            .into_iter()
+            .enumerate()
+        {
             let line = lines.new_line(text);
             lines.insert(at + offset, line);
         }
     }
+    expected.retain(|_, values| !values.is_empty());
+    if read_all(syntax, &lines) != expected {
+        let names: Vec<&str> = edits.iter().map(|edit| edit.name.as_str()).collect();
+        return Err(FormatError::unsafe_value(
+            &names.join(", "),
+            format!(
+                "cannot be written where {} would read it as published and every other setting as before",
+                syntax.client()
+            ),
+        ));
+    }
     Ok(lines.render())
 }
 
-/// Just after the last non-blank line of the last section called `id`, if there is one.
-fn end_of_section<S: SectionSyntax>(syntax: &S, lines: &Lines, id: &str) -> Option<usize> {
-    let header = layout(syntax, lines)
+/// Just after the last line of the last section called `id` that is not blank or a comment
+/// after its keys, if there is one.
+fn end_of_section<S: SectionSyntax + ?Sized>(syntax: &S, lines: &Lines, id: &str) -> Option<usize> {
+    let layout = layout(syntax, lines);
+    let position = layout
         .sections
         .iter()
-        .rfind(|(section, _)| section == id)
-        .map(|(_, index)| *index)?;
-    let mut end = header + 1;
-    for (index, line) in lines.0.iter().enumerate().skip(header + 1) {
-        if syntax.section_of(&line.text).is_some() {
-            break;
-        }
-        if !line.text.trim().is_empty() {
-            end = index + 1;
-        }
-    }
-    Some(end)
+        .rposition(|(section, _)| section == id)?;
+    let header = layout.sections[position].1;
+    let next = layout
+        .sections
+        .get(position + 1)
+        .map_or(lines.0.len(), |(_, index)| *index);
+    let last_key_line = layout
+        .keys
+        .iter()
+        .filter(|(_, _, span)| span.start > header && span.start < next)
+        .map(|(_, _, span)| span.start + span.len)
+        .max();
+    Some(last_key_line.unwrap_or(header + 1))
 }

@@ -254,3 +254,142 @@ async fn a_linked_dotfile_is_read_by_git_through_its_link_and_restore_is_heard_b
     );
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pip_reads_only_the_published_hosts_and_indexes_over_a_users_multi_line_values() {
+    let (app, token) = published(json!({})).await;
+    let home = Home::new();
+    // A comment line and a blank line inside values: configparser keeps reading the value.
+    home.write(
+        ".config/pip/pip.conf",
+        "[global]\r\ntrusted-host = a.corp.example\r\n    # legacy mirror\r\n    old.corp.example\r\nextra-index-url = https://a.corp.example/simple\r\n\r\n    https://old.corp.example/simple\r\ntimeout: 60\r\n",
+    );
+    let state = tempfile::tempdir().unwrap();
+    let agent = agent_for(&home, state.path(), BTreeMap::new());
+    let (agent, _) = enrolled(agent, &app.base_url, token, |_| ()).await;
+    let profile = json!({"pip": {"trusted-host": ["new.corp.example"],
+                                 "extra-index-url": ["https://new.corp.example/simple"]}});
+    let (agent, _) = publish_and_sync(&app, agent, profile).await;
+    let listed = home.client("python3", &["-m", "pip", "config", "list"]);
+    let lines: Vec<&str> = listed.lines().collect();
+    assert!(
+        lines.contains(&"global.trusted-host='new.corp.example'"),
+        "{listed}"
+    );
+    assert!(
+        lines.contains(&"global.extra-index-url='https://new.corp.example/simple'"),
+        "{listed}"
+    );
+    assert!(lines.contains(&"global.timeout='60'"), "{listed}");
+    // Taken back: the user's values, as pip read them before.
+    let listed_before = {
+        let agent = tokio::task::spawn_blocking(move || {
+            assert!(agent.restore().unwrap().is_empty());
+        });
+        agent.await.unwrap();
+        home.client("python3", &["-m", "pip", "config", "list"])
+    };
+    assert!(
+        listed_before.contains("global.trusted-host='a.corp.example\\nold.corp.example'"),
+        "{listed_before}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn git_keeps_the_users_own_prefixes_of_a_base_the_profile_rewrites_to() {
+    let (app, token) = published(json!({})).await;
+    let home = Home::new();
+    home.write(
+        ".gitconfig",
+        "[user]\n\tname = Ada\n[url \"https://git.corp.example/\"]\n\tinsteadOf = git@git.corp.example:\n",
+    );
+    let before = home.snapshot();
+    let state = tempfile::tempdir().unwrap();
+    let agent = agent_for(&home, state.path(), BTreeMap::new());
+    let (agent, _) = enrolled(agent, &app.base_url, token, |_| ()).await;
+    let rewrite = |prefixes: Value| json!({"git": {"rewrites": [{"base": "https://git.corp.example/", "instead-of": prefixes}]}});
+    let (agent, _) = publish_and_sync(
+        &app,
+        agent,
+        rewrite(json!(["https://github.com/", "git@git.corp.example:"])),
+    )
+    .await;
+    let get_url = |url: &str| home.client("git", &["ls-remote", "--get-url", url]);
+    assert_eq!(
+        get_url("git@git.corp.example:corp/tool.git").trim(),
+        "https://git.corp.example/corp/tool.git"
+    );
+    assert_eq!(
+        get_url("https://github.com/corp/tool.git").trim(),
+        "https://git.corp.example/corp/tool.git"
+    );
+    let all = home.client(
+        "git",
+        &[
+            "config",
+            "--get-all",
+            "url.https://git.corp.example/.insteadof",
+        ],
+    );
+    assert_eq!(
+        all.lines().collect::<Vec<_>>(),
+        ["git@git.corp.example:", "https://github.com/"],
+        "the user's line once, ours once"
+    );
+    // The profile drops its prefixes: the user's, which was there before, stays.
+    let (agent, _) = publish_and_sync(&app, agent, rewrite(json!(["https://gitlab.com/"]))).await;
+    assert_eq!(
+        get_url("git@git.corp.example:corp/tool.git").trim(),
+        "https://git.corp.example/corp/tool.git"
+    );
+    assert_eq!(
+        get_url("https://github.com/corp/tool.git").trim(),
+        "https://github.com/corp/tool.git"
+    );
+    tokio::task::spawn_blocking(move || assert!(agent.restore().unwrap().is_empty()))
+        .await
+        .unwrap();
+    assert_eq!(home.snapshot(), before);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_login_shell_gets_the_proxy_from_the_file_it_reads() {
+    let (app, token) = published(json!({})).await;
+    let home = Home::new();
+    // bash reads ~/.bash_profile and then no ~/.profile; zsh reads ~/.zprofile only.
+    home.write(
+        ".bash_profile",
+        "# mine, and it does not source ~/.profile\nexport EDITOR=vi\n",
+    );
+    home.write(".zprofile", "export EDITOR=vi\n");
+    let before = home.snapshot();
+    let state = tempfile::tempdir().unwrap();
+    let agent = agent_for(&home, state.path(), BTreeMap::new());
+    let (agent, _) = enrolled(agent, &app.base_url, token, |_| ()).await;
+    let profile = json!({"proxy": {"https": "http://proxy.corp.example:3128",
+                                   "no-proxy": ["localhost", ".corp.example"]}});
+    let (agent, synced) = publish_and_sync(&app, agent, profile).await;
+    let shell = synced
+        .outcomes
+        .iter()
+        .find(|o| o.target.name() == "shell")
+        .unwrap();
+    assert_eq!(shell.state, TargetState::Ok, "{shell:?}");
+    for login_shell in ["bash", "sh", "dash", "zsh"] {
+        let said = home.client(
+            login_shell,
+            &["-l", "-c", "printf '%s %s' \"$HTTPS_PROXY\" \"$no_proxy\""],
+        );
+        assert_eq!(
+            said, "http://proxy.corp.example:3128/ localhost,.corp.example",
+            "{login_shell} -l"
+        );
+    }
+    tokio::task::spawn_blocking(move || assert!(agent.restore().unwrap().is_empty()))
+        .await
+        .unwrap();
+    assert_eq!(home.snapshot(), before);
+    app.stop().await;
+}
