@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::clients::{self, run::Runner, Check};
 use crate::clock::now;
 use crate::engine::{self, Outcome, Paths};
 use crate::plan::{plan, Setting, Target};
@@ -240,15 +241,11 @@ impl Agent {
                 .get(&outcome.target)
                 .map(Vec::as_slice)
                 .unwrap_or_default();
-            let env = &self.environment;
-            let found = shadow::shadows(
-                outcome.target,
-                settings,
-                &self.paths,
-                env,
-                self.cwd.as_deref(),
-            );
-            if !found.is_empty() && outcome.state != TargetState::Failed {
+            if outcome.state == TargetState::Failed {
+                continue;
+            }
+            let found = self.what_the_client_reads(outcome.target, settings);
+            if !found.is_empty() {
                 outcome.state = TargetState::Shadowed;
                 note(outcome, found.join("; "));
             }
@@ -296,6 +293,55 @@ impl Agent {
             fetched_new,
             outcomes,
         })
+    }
+
+    /// Why `target`'s client does not read `settings` as published; empty when it does. The
+    /// client itself is asked where it is installed (user scope, not on Windows yet); where it
+    /// is not, or cannot be asked, its documented order of reading is followed
+    /// ([`shadow::shadows`]).
+    pub fn what_the_client_reads(&self, target: Target, settings: &[Setting]) -> Vec<String> {
+        let modelled = || {
+            shadow::shadows(
+                target,
+                settings,
+                &self.paths,
+                &self.environment,
+                self.cwd.as_deref(),
+            )
+        };
+        match self.ask(target, settings) {
+            Check::Read(differences) => differences,
+            Check::Failed(problem) => {
+                let mut found = modelled();
+                found.push(format!("could not ask the client ({problem})"));
+                found
+            }
+            Check::NotInstalled => modelled(),
+        }
+    }
+
+    /// Asks `target`'s client what it reads for `settings`.
+    pub fn ask(&self, target: Target, settings: &[Setting]) -> Check {
+        let Some(file) = self.paths.files.get(&target) else {
+            return Check::NotInstalled;
+        };
+        // At machine scope a client run by the agent would read the agent's own user's files;
+        // under Windows the clients are `.cmd` files this does not start yet.
+        if !self.paths.secrets_allowed || cfg!(windows) {
+            return Check::NotInstalled;
+        }
+        let home = self
+            .environment
+            .get("HOME")
+            .map(std::path::PathBuf::from)
+            .or_else(|| self.cwd.clone())
+            .unwrap_or_else(|| std::path::PathBuf::from("/"));
+        let runner = Runner {
+            env: self.environment.clone(),
+            cwd: home,
+            timeout: std::time::Duration::from_secs(20),
+        };
+        clients::check(target, &runner, settings, file)
     }
 
     /// What each target should hold at this scope, and what is left out.

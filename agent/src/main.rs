@@ -11,6 +11,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use switchyard_agent::agent::{state_name, summary, Agent, AgentError, MachineFacts};
+use switchyard_agent::clients::Check;
 use switchyard_agent::engine::Paths;
 use switchyard_agent::server::ClientError;
 use switchyard_agent::state::StateDir;
@@ -262,15 +263,41 @@ fn doctor(agent: &Agent) -> String {
                 names.join(", ")
             }
         );
-        let found = switchyard_agent::shadow::shadows(
-            target,
-            &settings,
-            &agent.paths,
-            &agent.environment,
-            agent.cwd.as_deref(),
-        );
-        for finding in found {
-            let _ = writeln!(out, "  shadowed: {finding}");
+        if settings.is_empty() {
+            continue;
+        }
+        let client = target.client();
+        match agent.ask(target, &settings) {
+            Check::Read(differences) if differences.is_empty() => {
+                let _ = writeln!(out, "  {client} reads every managed setting as published");
+            }
+            Check::Read(differences) => {
+                for difference in differences {
+                    let _ = writeln!(out, "  shadowed: {difference}");
+                }
+            }
+            asked => {
+                let why = match asked {
+                    Check::Failed(problem) => format!("could not ask {client}: {problem}"),
+                    _ => {
+                        format!("{client} was not asked (not installed here, or not at this scope)")
+                    }
+                };
+                let _ = writeln!(out, "  {why}; by its documented order of reading:");
+                let found = switchyard_agent::shadow::shadows(
+                    target,
+                    &settings,
+                    &agent.paths,
+                    &agent.environment,
+                    agent.cwd.as_deref(),
+                );
+                if found.is_empty() {
+                    let _ = writeln!(out, "  nothing read before the agent's file");
+                }
+                for finding in found {
+                    let _ = writeln!(out, "  shadowed: {finding}");
+                }
+            }
         }
     }
     if let Some(venv) = agent.environment.get("VIRTUAL_ENV") {

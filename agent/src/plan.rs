@@ -40,6 +40,19 @@ impl Target {
         Target::Shell,
     ];
 
+    /// The client that reads it, for people.
+    pub fn client(self) -> &'static str {
+        match self {
+            Target::Npmrc => "npm",
+            Target::Pip => "pip",
+            Target::Go => "go",
+            Target::Git => "git",
+            Target::EnvironmentD if cfg!(windows) => "new processes",
+            Target::EnvironmentD => "systemd user sessions",
+            Target::Shell => "login shells",
+        }
+    }
+
     /// Its name in reports.
     pub fn name(self) -> &'static str {
         match self {

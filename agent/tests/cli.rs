@@ -225,3 +225,78 @@ fn service_run_by_hand_says_what_starts_it() {
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert!(stderr.contains("service manager"), "{stderr}");
 }
+
+/// `doctor` asks each installed client what it reads and names what it reads instead of the
+/// agent's file, and where. (The Windows agent does not ask the clients yet.)
+#[cfg(unix)]
+#[test]
+fn doctor_names_what_each_client_reads_before_the_agents_file() {
+    use switchyard_agent::engine::{apply_all, Paths};
+    use switchyard_agent::plan::plan;
+    use switchyard_agent::state::StateDir;
+    let home = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let mut env: std::collections::BTreeMap<String, String> =
+        ["PATH", "PYENV_ROOT", "PYENV_VERSION"]
+            .iter()
+            .filter_map(|name| Some(((*name).to_owned(), std::env::var(name).ok()?)))
+            .collect();
+    env.insert("HOME".into(), home.path().to_string_lossy().into_owned());
+    env.insert("GIT_CONFIG_NOSYSTEM".into(), "1".into());
+    let paths = Paths::user(|name| env.get(name).cloned()).unwrap();
+    let profile = serde_json::from_value(serde_json::json!({
+        "go": {"proxy": [{"source": "https://goproxy.corp.example/"}]},
+        "npm": {"registry": "https://npm.corp.example/"},
+        "git": {"rewrites": [{"base": "https://git.corp.example/", "instead-of": ["https://github.com/"]}]}
+    }))
+    .unwrap();
+    apply_all(
+        &StateDir::new(state.path().to_owned()),
+        &paths,
+        &plan(&profile),
+    )
+    .unwrap();
+    let doctor = |extra: &[(&str, &str)]| {
+        let output = Command::new(BINARY)
+            .env_clear()
+            .envs(&env)
+            .envs(extra.iter().copied())
+            .arg("--state-dir")
+            .arg(state.path())
+            .arg("doctor")
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(0));
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let clean = doctor(&[]);
+    for client in ["npm", "go", "git"] {
+        assert!(
+            clean.contains(&format!(
+                "  {client} reads every managed setting as published"
+            )),
+            "{clean}"
+        );
+    }
+    let shadowed = doctor(&[
+        ("GOPROXY", "off"),
+        ("npm_config_registry", "https://elsewhere.example.org/"),
+        ("GIT_CONFIG_COUNT", "1"),
+        (
+            "GIT_CONFIG_KEY_0",
+            "url.https://elsewhere.example.org/.insteadOf",
+        ),
+        ("GIT_CONFIG_VALUE_0", "https://github.com/corp/"),
+    ]);
+    for reason in [
+        "shadowed: go reads GOPROXY=off from the environment",
+        "shadowed: npm reads registry = https://elsewhere.example.org/ from the env config",
+    ] {
+        assert!(shadowed.contains(reason), "{reason} not in:\n{shadowed}");
+    }
+    // A longer prefix wins for URLs under it only: github.com itself still goes to ours.
+    assert!(
+        shadowed.contains("  git reads every managed setting as published"),
+        "{shadowed}"
+    );
+}

@@ -46,14 +46,6 @@ impl Home {
         std::fs::write(path, content).unwrap();
     }
 
-    pub(crate) fn env(&self, name: &str) -> Option<String> {
-        match name {
-            "HOME" => Some(self.path().to_string_lossy().into_owned()),
-            "XDG_CONFIG_HOME" => Some(self.path().join(".config").to_string_lossy().into_owned()),
-            _ => None,
-        }
-    }
-
     /// Every file, with its bytes.
     pub(crate) fn snapshot(&self) -> BTreeMap<PathBuf, Vec<u8>> {
         let mut files = BTreeMap::new();
@@ -86,22 +78,36 @@ impl Home {
         String::from_utf8(output.stdout).unwrap()
     }
 
+    /// The environment the clients run with here, the agent's too: this home, and nothing
+    /// from the test's own environment that could change what they read.
+    pub(crate) fn base_env(&self) -> BTreeMap<String, String> {
+        let mut env: BTreeMap<String, String> = ["PATH", "LANG", "PYENV_ROOT", "PYENV_VERSION"]
+            .iter()
+            .filter_map(|name| Some(((*name).to_owned(), std::env::var(name).ok()?)))
+            .collect();
+        for (name, value) in [
+            ("HOME", self.path().to_string_lossy().into_owned()),
+            (
+                "XDG_CONFIG_HOME",
+                self.path().join(".config").to_string_lossy().into_owned(),
+            ),
+            ("GIT_CONFIG_NOSYSTEM", "1".to_owned()),
+            ("GIT_TERMINAL_PROMPT", "0".to_owned()),
+            ("GOTOOLCHAIN", "local".to_owned()),
+            ("npm_config_update_notifier", "false".to_owned()),
+        ] {
+            env.insert(name.to_owned(), value);
+        }
+        env
+    }
+
     /// Runs a real client in this home, as [`Home::client`], whatever its exit status.
     pub(crate) fn run(&self, program: &str, args: &[&str]) -> std::process::Output {
         let mut command = Command::new(program);
-        command.args(args).env_clear();
-        for kept in ["PATH", "LANG", "PYENV_ROOT", "PYENV_VERSION"] {
-            if let Ok(value) = std::env::var(kept) {
-                command.env(kept, value);
-            }
-        }
         command
-            .env("HOME", self.path())
-            .env("XDG_CONFIG_HOME", self.path().join(".config"))
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_TERMINAL_PROMPT", "0")
-            .env("GOTOOLCHAIN", "local")
-            .env("npm_config_update_notifier", "false")
+            .args(args)
+            .env_clear()
+            .envs(self.base_env())
             .stdin(std::process::Stdio::null());
         command.output().unwrap_or_else(|error| {
             panic!(
@@ -132,12 +138,15 @@ pub(crate) async fn published_fleet() -> (TestApp, String) {
     (app, token)
 }
 
-/// An agent for `home`, keeping its state in `state`, run with `environment`.
+/// An agent for `home`, keeping its state in `state`, run with `environment` over the
+/// variables the home's clients run with ([`Home::base_env`]).
 pub(crate) fn agent_for(home: &Home, state: &Path, environment: BTreeMap<String, String>) -> Agent {
+    let mut env = home.base_env();
+    env.extend(environment);
     Agent {
         state: StateDir::new(state.to_owned()),
-        paths: Paths::user(|name| home.env(name)).unwrap(),
-        environment,
+        paths: Paths::user(|name| env.get(name).cloned()).unwrap(),
+        environment: env,
         cwd: None,
     }
 }
@@ -292,30 +301,72 @@ async fn the_real_clients_read_what_the_agent_wrote_and_restore_gives_every_byte
     assert_eq!(home.snapshot(), before);
 }
 
+/// Each client's documented order of reading, one way per client that something the agent did
+/// not write is read first: `sync` says `shadowed`, with what the client reads and where, and
+/// the server hears it. (`doctor` says the same: agent/tests/cli.rs.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_setting_the_environment_overrides_is_reported_as_shadowed() {
+async fn whatever_a_client_reads_before_the_agents_file_makes_its_target_shadowed() {
     let (app, token) = published_fleet().await;
     let home = Home::new();
+    // pip: the user's own [install] section, read over [global] by `pip install`.
+    home.write(
+        ".config/pip/pip.conf",
+        "[global]\ntimeout = 60\n\n[install]\nindex-url = https://mine.example.org/simple\n",
+    );
+    // git: the XDG file is read before ~/.gitconfig; of equal prefixes the first read wins.
+    home.write(
+        ".config/git/config",
+        "[url \"https://mine.example.org/\"]\n\tinsteadOf = https://github.com/\n",
+    );
+    // systemd: a later environment.d file.
+    home.write(
+        ".config/environment.d/70-mine.conf",
+        "HTTPS_PROXY=http://mine.example.org:3128/\n",
+    );
     let state = tempfile::tempdir().unwrap();
+    // Go and npm: variables, read before their files.
     let agent = agent_for(
         &home,
         state.path(),
-        BTreeMap::from([("GOPROXY".to_owned(), "off".to_owned())]),
+        BTreeMap::from([
+            ("GOPROXY".to_owned(), "off".to_owned()),
+            (
+                "npm_config_registry".to_owned(),
+                "https://mine.example.org/npm/".to_owned(),
+            ),
+        ]),
     );
     let (_, synced) = enrolled(agent, &app.base_url, token, |agent| agent.sync(0).unwrap()).await;
-    let go = synced
-        .outcomes
-        .iter()
-        .find(|o| o.target.name() == "go")
-        .unwrap();
-    assert_eq!(go.state, TargetState::Shadowed);
-    assert!(
-        go.message
-            .as_deref()
-            .unwrap()
-            .contains("GOPROXY is set in the environment"),
-        "{go:?}"
-    );
+    let said = |target: &str| {
+        let outcome = synced
+            .outcomes
+            .iter()
+            .find(|o| o.target.name() == target)
+            .unwrap();
+        assert_eq!(outcome.state, TargetState::Shadowed, "{outcome:?}");
+        outcome.message.clone().unwrap()
+    };
+    for (target, reason) in [
+        ("go", "go reads GOPROXY=off from the environment"),
+        (
+            "npmrc",
+            "npm reads registry = https://mine.example.org/npm/ from the env config",
+        ),
+        (
+            "pip",
+            "pip install reads index-url = https://mine.example.org/simple from [install] of",
+        ),
+        (
+            "git",
+            "git rewrites https://github.com/ to https://mine.example.org/",
+        ),
+        (
+            "environment.d",
+            "user sessions get HTTPS_PROXY=http://mine.example.org:3128/",
+        ),
+    ] {
+        assert!(said(target).contains(reason), "{target}: {}", said(target));
+    }
     let devices: Vec<Value> = app.devices("staging").await;
     let targets = devices[0]["report"]["targets"].as_array().unwrap();
     assert!(

@@ -1,0 +1,98 @@
+//! npm: where it reads its settings, and how the agent asks it what it read.
+//!
+//! Order, each level over the ones after it (npm docs `configuring-npm/npmrc.md` and
+//! @npmcli/config `lib/index.js`, `load`): the command line; the environment
+//! (`npm_config_<key>`, any case); the project's `.npmrc` (the nearest folder with a
+//! `package.json` or `node_modules`); the user file (`NPM_CONFIG_USERCONFIG`, else
+//! `~/.npmrc`); the global file (`$PREFIX/etc/npmrc`); npm's builtin file. Keys after a
+//! `[section]` line are not read (see `formats::npmrc`). A token is bound to a registry by
+//! `//host[:port]/path/:_authToken`, host lower-cased and default port dropped
+//! (npm-registry-fetch `lib/auth.js`).
+//!
+//! Asked with `npm config list`, which names each level's file and marks what a higher level
+//! overrides; token values show as `(protected)`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::run::{Ran, Runner};
+use super::Check;
+use crate::plan::Setting;
+
+/// The keys npm reads as active, with their value as listed and the level's name and file.
+fn active(listing: &str) -> BTreeMap<String, (String, String)> {
+    let mut found = BTreeMap::new();
+    let mut level = String::new();
+    for line in listing.lines() {
+        if let Some(header) = line.strip_prefix("; \"") {
+            if let Some((name, place)) = header.split_once("\" config from ") {
+                level = format!("{name} config ({place})");
+            }
+            continue;
+        }
+        if line.starts_with(';') || line.trim().is_empty() {
+            continue;
+        }
+        if let Some((key, value)) = line.split_once(" = ") {
+            let value = serde_json::from_str::<String>(value).unwrap_or_else(|_| value.to_owned());
+            found.insert(key.trim().to_owned(), (value, level.clone()));
+        }
+    }
+    found
+}
+
+/// What npm reads for `settings`, which the agent wrote to `file`.
+pub fn check(runner: &Runner, settings: &[Setting], file: &Path) -> Check {
+    let listing = match runner.run("npm", &["config", "list"]) {
+        Ran::Missing => return Check::NotInstalled,
+        Ran::Failed(problem) => return Check::Failed(problem),
+        Ran::Said(listing) => listing,
+    };
+    let active = active(&listing);
+    let ours = super::same_file(file);
+    let mut differences = Vec::new();
+    for setting in settings {
+        let expected = setting.values.join(" ");
+        match active.get(&setting.key) {
+            None => differences.push(format!("npm reads no {}", setting.name)),
+            // npm shows no token: it must at least come from the agent's file.
+            Some((_, level)) if setting.secret && setting.key.ends_with(":_authToken") => {
+                if !ours(level) {
+                    differences.push(format!("npm takes {} from the {level}", setting.name));
+                }
+            }
+            Some((value, level)) if *value != expected && !setting.secret => differences.push(
+                format!("npm reads {} = {value} from the {level}", setting.name),
+            ),
+            Some((value, level)) if *value != expected => differences.push(format!(
+                "npm reads another {} from the {level}",
+                setting.name
+            )),
+            Some(_) => {}
+        }
+    }
+    Check::Read(differences)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_listing_names_where_each_active_key_comes_from() {
+        let listing = "; \"user\" config from /home/ada/.npmrc\n\n//r/:_authToken = (protected)\n; registry = \"https://r/\" ; overridden by env\n\n; \"env\" config from environment\n\nregistry = \"https://e/\"\nstrict-ssl = false\n";
+        let active = active(listing);
+        assert_eq!(
+            active["registry"],
+            (
+                "https://e/".to_owned(),
+                "env config (environment)".to_owned()
+            )
+        );
+        assert_eq!(
+            active["//r/:_authToken"].1,
+            "user config (/home/ada/.npmrc)"
+        );
+        assert_eq!(active["strict-ssl"].0, "false");
+    }
+}
