@@ -81,10 +81,18 @@ pub fn apply<S: FlatSyntax>(
                     }
                     None => {
                         let mut line = lines.new_line(text);
+                        let at = syntax.insert_at(&lines);
                         if let Some(ending) = syntax.forced_ending() {
                             line.ending = ending;
+                            // A last line without an ending gets the client's, not the file's:
+                            // a CR would end up in the user's value (Go keeps it).
+                            if let Some(before) = at.checked_sub(1).and_then(|i| lines.0.get_mut(i))
+                            {
+                                if before.ending.is_empty() {
+                                    before.ending = ending;
+                                }
+                            }
                         }
-                        let at = syntax.insert_at(&lines);
                         lines.insert(at, line);
                     }
                 }

@@ -61,4 +61,15 @@ mod tests {
         );
         assert_eq!(get(&GoEnv, "gOPROXY=x\n", "gOPROXY"), None);
     }
+
+    #[test]
+    fn a_users_last_line_without_an_ending_gets_lf_not_the_files_crlf() {
+        // Found by the differential test: a CR would become part of the user's GOFLAGS.
+        let user = "GONOSUMDB=*.user.example.org\r\nGOFLAGS=-mod=mod";
+        let changed = apply(&GoEnv, user, &[("GOPRIVATE".into(), Some("*.corp".into()))]).unwrap();
+        assert_eq!(
+            changed,
+            "GONOSUMDB=*.user.example.org\r\nGOFLAGS=-mod=mod\nGOPRIVATE=*.corp\n"
+        );
+    }
 }

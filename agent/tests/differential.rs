@@ -1,0 +1,660 @@
+//! Differential tests against the real clients. Generated users' files (comments, CRLF, a BOM,
+//! quotes, spaces around `=`, duplicate and multi-valued keys, continuation lines, sections a
+//! client reads before ours, competing files and variables) and generated profiles: the agent
+//! applies the profile, then the real npm, pip, go and git are asked what they read, before
+//! and after. Every published setting must be what the client reads, or the agent must have
+//! said `shadowed` or `failed` with a reason (and a `shadowed` must be true); every setting
+//! of the user's that the profile does not manage must read as before.
+//!
+//! Each client's test runs `SWITCHYARD_DIFFERENTIAL_CASES` cases (100 by default), the seed
+//! of a failure is printed by proptest, and every failing case is kept in
+//! `differential.proptest-regressions` beside this file and tried first ever after.
+
+#![cfg(unix)]
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+use std::collections::BTreeMap;
+use std::process::Command;
+
+use proptest::prelude::*;
+use proptest::test_runner::{Config, FileFailurePersistence};
+use switchyard_agent::agent::Agent;
+use switchyard_agent::engine::{apply_all, Paths};
+use switchyard_agent::plan::{plan, Target};
+use switchyard_agent::state::StateDir;
+use switchyard_proto::devices::TargetState;
+use switchyard_proto::Profile;
+
+fn config() -> Config {
+    let cases = std::env::var("SWITCHYARD_DIFFERENTIAL_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(100);
+    Config {
+        cases,
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource(
+            "proptest-regressions",
+        ))),
+        ..Config::default()
+    }
+}
+
+/// One case's world: a home with the user's files, the variables set, the agent.
+struct World {
+    home: tempfile::TempDir,
+    state: tempfile::TempDir,
+    env: BTreeMap<String, String>,
+}
+
+impl World {
+    fn new(variables: &[(&str, &str)]) -> Self {
+        let home = tempfile::tempdir().unwrap();
+        let mut env: BTreeMap<String, String> = ["PATH", "LANG", "PYENV_ROOT", "PYENV_VERSION"]
+            .iter()
+            .filter_map(|name| Some(((*name).to_owned(), std::env::var(name).ok()?)))
+            .collect();
+        for (name, value) in [
+            ("HOME", home.path().to_string_lossy().as_ref()),
+            ("GIT_CONFIG_NOSYSTEM", "1"),
+            ("GIT_TERMINAL_PROMPT", "0"),
+            ("GOTOOLCHAIN", "local"),
+            ("npm_config_update_notifier", "false"),
+        ]
+        .into_iter()
+        .chain(variables.iter().copied())
+        {
+            env.insert(name.to_owned(), value.to_owned());
+        }
+        Self {
+            home,
+            state: tempfile::tempdir().unwrap(),
+            env,
+        }
+    }
+
+    fn write(&self, name: &str, content: &str) {
+        let path = self.home.path().join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, content).unwrap();
+    }
+
+    fn agent(&self) -> Agent {
+        Agent {
+            state: StateDir::new(self.state.path().to_owned()),
+            paths: Paths::user(|name| self.env.get(name).cloned()).unwrap(),
+            environment: self.env.clone(),
+            cwd: None,
+        }
+    }
+
+    /// Runs a real client here; its output, or `None` when it fails.
+    fn client(&self, program: &str, args: &[&str]) -> Option<String> {
+        let output = Command::new(program)
+            .args(args)
+            .env_clear()
+            .envs(&self.env)
+            .current_dir(self.home.path())
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("the real {program} is needed here: {e}"));
+        output
+            .status
+            .success()
+            .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+
+    /// Applies `profile` as the agent does, with its check of what each client reads; the
+    /// outcome of `target` and the file's bytes before.
+    fn sync(&self, profile: &Profile, target: Target) -> (TargetState, Option<String>, Vec<u8>) {
+        let agent = self.agent();
+        let path = agent.paths.files[&target].clone();
+        let before = std::fs::read(&path).unwrap_or_default();
+        let planned = plan(profile);
+        let outcomes = apply_all(&agent.state, &agent.paths, &planned).unwrap();
+        let outcome = outcomes.into_iter().find(|o| o.target == target).unwrap();
+        let settings = planned.get(&target).cloned().unwrap_or_default();
+        let mut state = outcome.state;
+        let mut message = outcome.message;
+        if state != TargetState::Failed {
+            let found = agent.what_the_client_reads(target, &settings);
+            if !found.is_empty() {
+                state = TargetState::Shadowed;
+                message = Some(found.join("; "));
+            }
+        }
+        (state, message, before)
+    }
+}
+
+/// A file of `lines`, each ending in LF or CRLF, maybe with a BOM, maybe without a last
+/// ending.
+fn file_of(lines: Vec<(String, bool)>, bom: bool, open_end: bool) -> String {
+    let mut text = String::new();
+    if bom {
+        text.push('\u{feff}');
+    }
+    for (line, crlf) in lines {
+        text.push_str(&line);
+        text.push_str(if crlf { "\r\n" } else { "\n" });
+    }
+    if open_end && text.ends_with('\n') {
+        text.pop();
+        if text.ends_with('\r') {
+            text.pop();
+        }
+    }
+    text
+}
+
+fn lines_of(fragments: &'static [&'static str], most: usize) -> impl Strategy<Value = String> {
+    (
+        proptest::collection::vec(
+            (proptest::sample::select(fragments), any::<bool>()),
+            0..most,
+        ),
+        proptest::bool::weighted(0.1),
+        any::<bool>(),
+    )
+        .prop_map(|(lines, bom, open_end)| {
+            file_of(
+                lines.into_iter().map(|(l, c)| (l.to_owned(), c)).collect(),
+                bom,
+                open_end,
+            )
+        })
+}
+
+fn profile(json: serde_json::Value) -> Option<Profile> {
+    let profile: Profile = serde_json::from_value(json).ok()?;
+    profile.validate().is_empty().then_some(profile)
+}
+
+/// Asserts the outcome's claim: `ok` only when `reads` holds; `shadowed` with a reason, and
+/// only when it does not; `failed` with a reason and the file untouched.
+fn judge(
+    (state, message, before): (TargetState, Option<String>, Vec<u8>),
+    reads_published: bool,
+    file_now: &[u8],
+) -> Result<(), TestCaseError> {
+    match state {
+        TargetState::Ok | TargetState::Unchanged => {
+            prop_assert!(
+                reads_published,
+                "said {state:?}, but the client reads something else"
+            )
+        }
+        TargetState::Shadowed => {
+            prop_assert!(
+                message.is_some_and(|m| !m.is_empty()),
+                "shadowed without a reason"
+            );
+            prop_assert!(
+                !reads_published,
+                "said shadowed, but the client reads what was published"
+            );
+        }
+        TargetState::Failed => {
+            prop_assert!(
+                message.is_some_and(|m| !m.is_empty()),
+                "failed without a reason"
+            );
+            prop_assert_eq!(
+                before.as_slice(),
+                file_now,
+                "a failed target's file changed"
+            );
+        }
+        TargetState::Restored => prop_assert!(false, "a sync never restores"),
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------- npm
+
+const NPMRC: &[&str] = &[
+    "; my settings",
+    "# note",
+    "",
+    "   ",
+    "registry=https://user.example.org/",
+    "registry = https://user.example.org/spaced/",
+    "\"registry\"=\"https://user.example.org/quoted/\"",
+    "registry='https://user.example.org/single/'",
+    "registry=https://user.example.org/c/ ; a comment",
+    "save-exact=true",
+    "fund = false",
+    "@corp:registry=https://user.example.org/corp/",
+    "@other:registry=https://user.example.org/other/",
+    "strict-ssl=true",
+    "https-proxy=http://user-proxy.example.org:8080/",
+    "message=a\\;b",
+    "[section]",
+];
+
+fn npm_profile() -> impl Strategy<Value = Option<Profile>> {
+    (
+        proptest::sample::select(
+            &[
+                "https://npm.corp.example/",
+                "HTTPS://Npm.Corp.Example:443",
+                "http://LOCALHOST:4873/",
+            ][..],
+        ),
+        proptest::option::of(proptest::sample::select(&["@corp", "@tools"][..])),
+        proptest::option::of(any::<bool>()),
+        proptest::option::of("[a-zA-Z0-9#;=\"'\\\\.-]{1,12}"),
+    )
+        .prop_map(|(registry, scope, strict, token)| {
+            let mut npm = serde_json::json!({"registry": registry});
+            if let Some(scope) = scope {
+                npm["scopes"] = serde_json::json!({scope: "https://npm.corp.example/scoped/"});
+            }
+            if let Some(strict) = strict {
+                npm["strict-ssl"] = serde_json::json!(strict);
+            }
+            if let Some(token) = token {
+                npm["auth-tokens"] = serde_json::json!({registry: {"value": token}});
+            }
+            profile(serde_json::json!({ "npm": npm }))
+        })
+}
+
+/// Everything npm reads, by key (tokens are never shown).
+fn npm_view(world: &World) -> Option<BTreeMap<String, serde_json::Value>> {
+    let listed = world.client("npm", &["config", "list", "--json"])?;
+    serde_json::from_str(&listed).ok()
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn npm_reads_what_was_published_and_the_users_own_settings_as_before(
+        user in lines_of(NPMRC, 10),
+        profile in npm_profile(),
+        from_env in proptest::option::of(proptest::sample::select(&["https://env.example.org/"][..])),
+    ) {
+        let Some(profile) = profile else { return Ok(()) };
+        let variables: Vec<(&str, &str)> = from_env.iter().map(|r| ("npm_config_registry", *r)).collect();
+        let world = World::new(&variables);
+        world.write(".npmrc", &user);
+        let before = npm_view(&world);
+        let outcome = world.sync(&profile, Target::Npmrc);
+        let after = npm_view(&world).expect("npm reads the file the agent wrote");
+        let normal = profile.clone().normalized();
+        let npm = normal.npm.unwrap();
+        let mut published: BTreeMap<String, serde_json::Value> = BTreeMap::new();
+        published.insert("registry".into(), npm.registry.clone().into());
+        for (scope, url) in npm.scopes.iter().flatten() {
+            published.insert(format!("{scope}:registry"), url.clone().into());
+        }
+        if let Some(strict) = npm.strict_ssl {
+            published.insert("strict-ssl".into(), strict.into());
+        }
+        let reads = published.iter().all(|(key, value)| after.get(key) == Some(value));
+        let file_now = std::fs::read(world.home.path().join(".npmrc")).unwrap_or_default();
+        judge(outcome, reads, &file_now)?;
+        // The user's own settings, as npm read them before.
+        if let Some(before) = before {
+            for (key, value) in &before {
+                if !published.contains_key(key) && !key.ends_with(":_authToken") {
+                    prop_assert_eq!(after.get(key), Some(value), "npm's {} changed", key);
+                }
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------- pip
+
+const PIP_CONF: &[&str] = &[
+    "[global]",
+    "[global]",
+    "[install]",
+    "[download]",
+    "# mine",
+    "; mine",
+    "  # indented comment",
+    "",
+    "index-url = https://user.example.org/simple",
+    "index_url=https://user.example.org/underscore/simple",
+    "Index-URL: https://user.example.org/colon/simple",
+    "extra-index-url = https://user.example.org/extra/simple",
+    "    https://user.example.org/continued/simple",
+    "trusted-host = a.user.example.org",
+    "  old.user.example.org",
+    "timeout = 60",
+    "no-cache-dir = false",
+];
+
+fn pip_profile() -> impl Strategy<Value = Option<Profile>> {
+    (
+        proptest::option::of(proptest::sample::select(
+            &[
+                "https://pypi.corp.example/simple",
+                "HTTPS://PyPI.Corp.Example:443/simple",
+            ][..],
+        )),
+        proptest::collection::vec(
+            proptest::sample::select(
+                &[
+                    "https://a.corp.example/simple",
+                    "https://b.corp.example/simple",
+                ][..],
+            ),
+            0..3,
+        ),
+        proptest::collection::vec(
+            proptest::sample::select(&["PyPI.Corp.Example", "b.corp.example:8080"][..]),
+            0..3,
+        ),
+        proptest::option::of(1u32..100),
+    )
+        .prop_map(|(index, extra, trusted, timeout)| {
+            let mut pip = serde_json::json!({});
+            if let Some(index) = index {
+                pip["index-url"] = index.into();
+            }
+            if !extra.is_empty() {
+                pip["extra-index-url"] = extra.into();
+            }
+            if !trusted.is_empty() {
+                pip["trusted-host"] = trusted.into();
+            }
+            if let Some(timeout) = timeout {
+                pip["timeout"] = timeout.into();
+            }
+            profile(serde_json::json!({ "pip": pip }))
+        })
+}
+
+/// `pip config list`: `section.key` to its value, unquoted.
+fn pip_view(world: &World) -> Option<BTreeMap<String, String>> {
+    let listed = world.client("python3", &["-m", "pip", "config", "list"])?;
+    Some(
+        listed
+            .lines()
+            .filter_map(|line| {
+                let (key, value) = line.split_once('=')?;
+                let value = value.strip_prefix('\'')?.strip_suffix('\'')?;
+                Some((
+                    key.to_owned(),
+                    value.replace("\\n", "\n").replace("\\'", "'"),
+                ))
+            })
+            .collect(),
+    )
+}
+
+/// What `pip install` reads for `key`: the variable, else `[install]`, else `[global]`.
+fn pip_install_reads(view: &BTreeMap<String, String>, key: &str) -> Vec<String> {
+    [
+        format!(":env:.{key}"),
+        format!("install.{key}"),
+        format!("global.{key}"),
+    ]
+    .iter()
+    .find_map(|name| view.get(name))
+    .map(|value| value.split_whitespace().map(str::to_owned).collect())
+    .unwrap_or_default()
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn pip_reads_what_was_published_and_the_users_own_settings_as_before(
+        user in lines_of(PIP_CONF, 10),
+        profile in pip_profile(),
+        from_env in proptest::option::of(proptest::sample::select(&["https://env.example.org/simple"][..])),
+    ) {
+        let Some(profile) = profile else { return Ok(()) };
+        let pip = profile.clone().normalized().pip.unwrap();
+        let variables: Vec<(&str, &str)> = from_env.iter().map(|r| ("PIP_INDEX_URL", *r)).collect();
+        let world = World::new(&variables);
+        world.write(".config/pip/pip.conf", &user);
+        let before = pip_view(&world);
+        let outcome = world.sync(&profile, Target::Pip);
+        let after = pip_view(&world);
+        let mut published: Vec<(&str, Vec<String>)> = Vec::new();
+        if let Some(index) = &pip.index_url {
+            published.push(("index-url", vec![index.clone()]));
+        }
+        if let Some(extra) = pip.extra_index_url.clone().filter(|e| !e.is_empty()) {
+            published.push(("extra-index-url", extra));
+        }
+        if let Some(trusted) = pip.trusted_host.clone().filter(|t| !t.is_empty()) {
+            published.push(("trusted-host", trusted));
+        }
+        if let Some(timeout) = pip.timeout {
+            published.push(("timeout", vec![timeout.to_string()]));
+        }
+        let reads = published.is_empty() || after.as_ref().is_some_and(|after| {
+            published.iter().all(|(key, values)| pip_install_reads(after, key) == *values)
+        });
+        let file_now = std::fs::read(world.home.path().join(".config/pip/pip.conf")).unwrap_or_default();
+        judge(outcome, reads, &file_now)?;
+        if let (Some(before), Some(after)) = (before, after) {
+            for (key, value) in &before {
+                let managed = published.iter().any(|(name, _)| key == &format!("global.{name}"));
+                if !managed {
+                    prop_assert_eq!(after.get(key), Some(value), "pip's {} changed", key);
+                }
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------- go
+
+const GO_ENV: &[&str] = &[
+    "GOFLAGS=-mod=mod",
+    "GOPROXY=https://user.example.org/go",
+    "GOPRIVATE=*.user.example.org",
+    "GONOSUMDB=*.user.example.org",
+    "GOPROXY = https://spaced.example.org/",
+    "goproxy=https://lower.example.org/",
+    "# not a comment to Go, just a line it ignores",
+    "",
+    "GOINSECURE=*.user.example.org",
+];
+
+fn go_profile() -> impl Strategy<Value = Option<Profile>> {
+    (
+        proptest::option::of(proptest::sample::select(
+            &[
+                "https://goproxy.corp.example/",
+                "HTTPS://GoProxy.Corp.Example:443",
+            ][..],
+        )),
+        proptest::collection::vec(
+            proptest::sample::select(&["*.corp.example", "github.com/corp/*"][..]),
+            0..3,
+        ),
+    )
+        .prop_map(|(proxy, private)| {
+            let mut go = serde_json::json!({});
+            if let Some(proxy) = proxy {
+                go["proxy"] = serde_json::json!([{"source": proxy}, {"source": "direct"}]);
+            }
+            if !private.is_empty() {
+                go["private"] = private.into();
+            }
+            profile(serde_json::json!({ "go": go }))
+        })
+}
+
+fn go_view(world: &World) -> Option<BTreeMap<String, String>> {
+    serde_json::from_str(&world.client("go", &["env", "-json"])?).ok()
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn go_reads_what_was_published_and_the_users_own_settings_as_before(
+        user in lines_of(GO_ENV, 8),
+        profile in go_profile(),
+        from_env in proptest::option::of(proptest::sample::select(&["off", ""][..])),
+    ) {
+        let Some(profile) = profile else { return Ok(()) };
+        let variables: Vec<(&str, &str)> = from_env.iter().map(|v| ("GOPROXY", *v)).collect();
+        let world = World::new(&variables);
+        world.write(".config/go/env", &user);
+        let before = go_view(&world);
+        let outcome = world.sync(&profile, Target::Go);
+        let after = go_view(&world);
+        let published: BTreeMap<String, String> = plan(&profile)
+            .remove(&Target::Go)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|s| (s.key, s.values.join(" ")))
+            .collect();
+        let reads = published.is_empty() || after.as_ref().is_some_and(|after| {
+            published.iter().all(|(key, value)| after.get(key) == Some(value))
+        });
+        let file_now = std::fs::read(world.home.path().join(".config/go/env")).unwrap_or_default();
+        judge(outcome, reads, &file_now)?;
+        if let (Some(before), Some(after)) = (before, after) {
+            // GONOPROXY and GONOSUMDB follow GOPRIVATE unless set; GOGCCFLAGS names a
+            // temporary folder of each run.
+            let derived = ["GONOPROXY", "GONOSUMDB", "GOGCCFLAGS"];
+            for (key, value) in &before {
+                if !published.contains_key(key) && !derived.contains(&key.as_str()) {
+                    prop_assert_eq!(after.get(key), Some(value), "go's {} changed", key);
+                }
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------- git
+
+const GITCONFIG: &[&str] = &[
+    "[user]",
+    "\tname = Ada",
+    "\temail = \"ada@example.org\" ; quoted",
+    "[url \"https://git.corp.example/\"]",
+    "[url \"https://user.example.org/\"]",
+    "\tinsteadOf = git@git.corp.example:",
+    "\tinsteadOf = https://github.com/",
+    "\tInsteadOf = https://gitlab.com/",
+    "\tpushInsteadOf = https://github.com/",
+    "[http]",
+    "\tproxy = http://user-proxy.example.org:8080",
+    "# a comment",
+    "; another",
+    "",
+    "[core]",
+    "\tautocrlf = false",
+];
+
+const XDG_GIT: &[&str] = &[
+    "[url \"https://xdg.example.org/\"]",
+    "\tinsteadOf = https://github.com/",
+    "[http]",
+    "\tproxy = http://xdg-proxy.example.org:8080",
+];
+
+fn git_profile() -> impl Strategy<Value = Option<Profile>> {
+    (
+        proptest::sample::select(
+            &[
+                "https://git.corp.example/",
+                "HTTPS://Git.Corp.Example",
+                "https://user.example.org/",
+            ][..],
+        ),
+        proptest::collection::vec(
+            proptest::sample::select(
+                &[
+                    "https://github.com/",
+                    "git@git.corp.example:",
+                    "https://gitlab.com/",
+                ][..],
+            ),
+            1..3,
+        ),
+        proptest::option::of(proptest::sample::select(
+            &["http://proxy.corp.example:3128"][..],
+        )),
+    )
+        .prop_map(|(base, mut prefixes, proxy)| {
+            prefixes.dedup();
+            let mut git = serde_json::json!({"rewrites": [{"base": base, "instead-of": prefixes}]});
+            if let Some(proxy) = proxy {
+                git["http-proxy"] = proxy.into();
+            }
+            profile(serde_json::json!({ "git": git }))
+        })
+}
+
+/// `git config --list`: every `key=value` git reads, as a multiset.
+fn git_view(world: &World) -> Option<Vec<String>> {
+    let mut lines: Vec<String> = world
+        .client("git", &["config", "--list"])?
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    lines.sort();
+    Some(lines)
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn git_reads_what_was_published_and_the_users_own_settings_as_before(
+        user in lines_of(GITCONFIG, 10),
+        xdg in proptest::option::of(lines_of(XDG_GIT, 4)),
+        profile in git_profile(),
+    ) {
+        let Some(profile) = profile else { return Ok(()) };
+        let world = World::new(&[]);
+        world.write(".gitconfig", &user);
+        if let Some(xdg) = &xdg {
+            world.write(".config/git/config", xdg);
+        }
+        let before = git_view(&world);
+        let outcome = world.sync(&profile, Target::Git);
+        let after = git_view(&world);
+        let git = profile.clone().normalized().git.unwrap();
+        let rewrite = &git.rewrites.as_ref().unwrap()[0];
+        let mut reads = after.is_some();
+        for prefix in &rewrite.instead_of {
+            let got = world.client("git", &["ls-remote", "--get-url", prefix]);
+            reads &= got.as_deref().map(str::trim) == Some(rewrite.base.as_str());
+        }
+        if let Some(proxy) = &git.http_proxy {
+            let got = world.client("git", &["config", "--get", "http.proxy"]);
+            reads &= got.as_deref().map(str::trim) == Some(proxy.as_str());
+        }
+        let file_now = std::fs::read(world.home.path().join(".gitconfig")).unwrap_or_default();
+        judge(outcome, reads, &file_now)?;
+        // Every line git read before is still read, but the http.proxy the profile replaces.
+        if let (Some(before), Some(after)) = (before, after) {
+            for line in before {
+                if git.http_proxy.is_some() && line.starts_with("http.proxy=") {
+                    continue;
+                }
+                prop_assert!(after.contains(&line), "git no longer reads {}", line);
+            }
+        }
+    }
+}
+
+#[test]
+fn the_clients_are_here() {
+    for (program, args) in [
+        ("npm", &["--version"][..]),
+        ("python3", &["-m", "pip", "--version"][..]),
+        ("go", &["version"][..]),
+        ("git", &["--version"][..]),
+    ] {
+        let ran = Command::new(program).args(args).output();
+        assert!(
+            ran.as_ref().is_ok_and(|o| o.status.success()),
+            "the differential tests need the real {program} (scripts/test installs it): {ran:?}"
+        );
+    }
+}
