@@ -536,11 +536,6 @@ fn hook_profiles(
     let Some(snippet) = paths.files.get(&Target::Shell) else {
         return Ok(Vec::new());
     };
-    let Ok(line) = envfile::source_line(&snippet.to_string_lossy()) else {
-        return Ok(vec![
-            "the shell snippet's path cannot be sourced safely".into()
-        ]);
-    };
     // A file hooked before and no longer read (the user removed their .bash_profile) is
     // left as it is: writing it would make bash read it instead of ~/.profile.
     let files: Vec<PathBuf> = match wanted {
@@ -551,6 +546,14 @@ fn hook_profiles(
             .filter(|(_, entry)| entry.hook.is_some())
             .map(|(path, _)| path.clone())
             .collect(),
+    };
+    if files.is_empty() {
+        return Ok(Vec::new());
+    }
+    let Ok(line) = envfile::source_line(&snippet.to_string_lossy()) else {
+        return Ok(vec![
+            "the shell snippet's path cannot be sourced safely".into()
+        ]);
     };
     let mut problems = Vec::new();
     for path in files {
