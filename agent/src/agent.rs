@@ -670,3 +670,19 @@ pub fn summary(state: &StateDir) -> Result<BTreeMap<&'static str, serde_json::Va
     }
     Ok(out)
 }
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_user_variables_the_user_comes_from_the_system() {
+        // The process's own user, from /etc/passwd: what `id -un` says.
+        let expected = std::process::Command::new("id")
+            .arg("-un")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .unwrap();
+        assert_eq!(user_of_this_process().as_deref(), Some(expected.as_str()));
+    }
+}

@@ -16,6 +16,17 @@ fn set<'a>(env: &'a BTreeMap<String, String>, name: &str) -> Option<&'a str> {
         .map(|(_, value)| value.as_str())
 }
 
+/// Where a variable a client reads is set, for people: on Windows, the machine's environment
+/// (where the machine-scope agent puts npm's and Go's settings for every user) or the user's.
+fn where_set(name: &str) -> String {
+    #[cfg(windows)]
+    if let Some(place) = crate::platform::windows::variable_place(name) {
+        return place.to_owned();
+    }
+    let _ = name;
+    "in the environment".to_owned()
+}
+
 /// Why `target`'s managed `settings` are not what its client reads; empty when they are.
 pub fn shadows(
     target: Target,
@@ -33,8 +44,9 @@ pub fn shadows(
             for setting in settings {
                 if let Some(value) = env.get(&setting.key).filter(|v| !v.is_empty()) {
                     found.push(format!(
-                        "{} is set in the environment ({value}), which Go reads before its env file",
-                        setting.key
+                        "{} is set {} ({value}), which Go reads before its env file",
+                        setting.key,
+                        where_set(&setting.key)
                     ));
                 }
             }
@@ -43,7 +55,10 @@ pub fn shadows(
             for setting in settings.iter().filter(|s| !s.key.starts_with(['@', '/'])) {
                 let variable = format!("npm_config_{}", setting.key.replace('-', "_"));
                 if let Some(value) = set(env, &variable) {
-                    found.push(format!("{variable} is set in the environment ({value}), which npm reads before .npmrc"));
+                    found.push(format!(
+                        "{variable} is set {} ({value}), which npm reads before .npmrc",
+                        where_set(&variable)
+                    ));
                 }
             }
             if let Some(project) = cwd
@@ -79,7 +94,10 @@ pub fn shadows(
                 let variable =
                     format!("PIP_{}", setting.key.to_ascii_uppercase().replace('-', "_"));
                 if let Some(value) = set(env, &variable) {
-                    found.push(format!("{variable} is set in the environment ({value}), which pip reads before its files"));
+                    found.push(format!(
+                        "{variable} is set {} ({value}), which pip reads before its files",
+                        where_set(&variable)
+                    ));
                 }
             }
         }

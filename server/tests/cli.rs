@@ -182,11 +182,39 @@ fn starts_on_sqlite_in_a_fresh_data_folder_and_stops_on_sigterm() {
         server.banner
     );
     assert!(data_dir.join("switchyard.db").is_file());
+    // The database is the owner's alone, as the keys beside it are.
+    for name in [
+        "switchyard.db",
+        "switchyard.db-wal",
+        "jwt-secret",
+        "profile-key",
+    ] {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(data_dir.join(name))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "{name} is {mode:o}");
+    }
     assert_eq!(
         get(&server.address, "/healthz"),
         (200, r#"{"status":"ok"}"#.into())
     );
     assert_eq!(get(&server.address, "/readyz").0, 200);
+    // The API viewer: answered, and logged as one plain line (stderr is no terminal here, so
+    // no colours), without a metrics library's warning.
+    assert_eq!(get(&server.address, "/docs/").0, 200);
+    loop {
+        let line = server.next_log_line();
+        assert!(
+            !line.contains('\u{1b}'),
+            "colours in a log that is no terminal: {line:?}"
+        );
+        assert!(!line.contains("actix_web_prom"), "{line}");
+        if line.contains("path=/docs/") {
+            break;
+        }
+    }
 
     server.signal("TERM");
     let status = server.wait(Duration::from_secs(10));

@@ -36,6 +36,31 @@ pub fn program_data() -> Option<std::path::PathBuf> {
     (!expanded.contains('%') && !expanded.is_empty()).then(|| expanded.into())
 }
 
+/// Where variable `name` is set in the registry, for people: for every user of the machine
+/// (`HKLM`, where the machine-scope agent puts npm's and Go's settings as `NPM_CONFIG_*` and
+/// `GO*`), or for this user (`HKCU`, which wins over `HKLM` for a new process).
+pub fn variable_place(name: &str) -> Option<&'static str> {
+    // Read-only: a user may not open HKLM for writing.
+    let set = |machine: bool| {
+        let key = match machine {
+            true => LOCAL_MACHINE
+                .open("SYSTEM\\CurrentControlSet\\Control\\Session Manager\\Environment"),
+            false => CURRENT_USER.open("Environment"),
+        };
+        key.ok().is_some_and(|key| read(&key, name).is_some())
+    };
+    if set(false) {
+        Some("in the user's environment (HKCU\\Environment)")
+    } else if set(true) {
+        Some(
+            "for every user of this machine (HKLM\\...\\Session Manager\\Environment, where the \
+             machine-scope agent puts npm's and Go's settings)",
+        )
+    } else {
+        None
+    }
+}
+
 /// The name the manifest keeps the registry values under.
 pub fn manifest_key(machine: bool) -> std::path::PathBuf {
     std::path::PathBuf::from(match machine {

@@ -524,6 +524,9 @@ pub enum StoreError {
     /// The folder for a database file cannot be created.
     #[error("cannot create the database's folder: {0}")]
     Folder(#[source] std::io::Error),
+    /// The database file cannot be created, or made readable by its owner alone.
+    #[error("cannot create the database file or make it owner-only: {0}")]
+    File(#[source] std::io::Error),
     /// A stored value breaks the rules of its type: someone edited the database by hand.
     #[error("stored data is invalid: {0}")]
     Corrupt(String),

@@ -22,7 +22,11 @@ pub struct SqliteStore {
 
 impl SqliteStore {
     /// Opens (creating if missing) the database file at `path` and applies the migrations.
+    /// The file is readable by its owner alone (Unix), as the keys beside it are: it holds
+    /// sealed secrets, password hashes and the audit trail. SQLite gives its `-wal` and `-shm`
+    /// files the database file's permissions.
     pub async fn open(path: &Path, max_connections: u32) -> Result<Self, StoreError> {
+        owner_only(path)?;
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
@@ -46,6 +50,30 @@ impl SqliteStore {
     async fn nonce_write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
         Some(self.nonce_writes.lock().await)
     }
+}
+
+/// Creates the database file owner-only if it is missing, and takes group and world access
+/// away from one that has it.
+fn owner_only(path: &Path) -> Result<(), StoreError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+        let io = StoreError::File;
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(io)?;
+        let mode = std::fs::metadata(path).map_err(io)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o700))
+                .map_err(io)?;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 // A write statement takes SQLite's one write lock at the start of the transaction.
