@@ -8,7 +8,6 @@ use crate::clock::now;
 use crate::engine::{self, Outcome, Paths};
 use crate::plan::{plan, Setting, Target};
 use crate::server::{ClientError, Fetched, Server};
-use crate::shadow;
 use crate::state::{Applied, Identity, StateDir, StateError};
 use switchyard_proto::delivery::{
     open_envelope, Delivery, Envelope, EnvelopeError, Expectations, TrustedKeys, DEFAULT_CLOCK_SKEW,
@@ -298,17 +297,9 @@ impl Agent {
     /// Why `target`'s client does not read `settings` as published; empty when it does. The
     /// client itself is asked where it is installed (user scope, not on Windows yet); where it
     /// is not, or cannot be asked, its documented order of reading is followed
-    /// ([`shadow::shadows`]).
+    /// ([`clients::modelled`]).
     pub fn what_the_client_reads(&self, target: Target, settings: &[Setting]) -> Vec<String> {
-        let modelled = || {
-            shadow::shadows(
-                target,
-                settings,
-                &self.paths,
-                &self.environment,
-                self.cwd.as_deref(),
-            )
-        };
+        let modelled = || clients::modelled(target, settings, &self.surroundings());
         match self.ask(target, settings) {
             Check::Read(differences) => differences,
             Check::Failed(problem) => {
@@ -317,6 +308,15 @@ impl Agent {
                 found
             }
             Check::NotInstalled => modelled(),
+        }
+    }
+
+    /// What the clients find around the agent's files.
+    pub fn surroundings(&self) -> clients::Surroundings<'_> {
+        clients::Surroundings {
+            paths: &self.paths,
+            env: &self.environment,
+            cwd: self.cwd.as_deref(),
         }
     }
 

@@ -11,5 +11,4 @@ pub mod log;
 pub mod plan;
 pub mod platform;
 pub mod server;
-pub mod shadow;
 pub mod state;

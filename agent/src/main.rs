@@ -284,13 +284,8 @@ fn doctor(agent: &Agent) -> String {
                     }
                 };
                 let _ = writeln!(out, "  {why}; by its documented order of reading:");
-                let found = switchyard_agent::shadow::shadows(
-                    target,
-                    &settings,
-                    &agent.paths,
-                    &agent.environment,
-                    agent.cwd.as_deref(),
-                );
+                let found =
+                    switchyard_agent::clients::modelled(target, &settings, &agent.surroundings());
                 if found.is_empty() {
                     let _ = writeln!(out, "  nothing read before the agent's file");
                 }

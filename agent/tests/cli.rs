@@ -300,3 +300,65 @@ fn doctor_names_what_each_client_reads_before_the_agents_file() {
         "{shadowed}"
     );
 }
+
+/// `status`: RFC 3339 times in `--json`, as the API writes them; for people, plain lines and a
+/// table of targets, nothing JSON-quoted.
+#[test]
+fn status_is_plain_for_people_and_rfc3339_for_programs() {
+    use switchyard_agent::state::{Applied, Identity, StateDir};
+    let state = tempfile::tempdir().unwrap();
+    let dir = StateDir::new(state.path().to_owned());
+    dir.save_identity(&Identity {
+        server: "https://switchyard.corp.example".into(),
+        device_id: uuid::Uuid::nil(),
+        environment: "staging".into(),
+        machine_role: "backend".into(),
+    })
+    .unwrap();
+    let at = switchyard_agent::clock::now();
+    dir.save_applied(&Applied {
+        sequence: 7,
+        environment: "staging".into(),
+        machine_role: "backend".into(),
+        baseline_version: 3,
+        overlay_version: 0,
+        issued_at: at,
+        expires_at: at + time::Duration::days(1),
+        applied_at: at,
+        last_contact: at,
+        etag: None,
+        targets: vec![
+            ("npmrc".into(), "ok".into(), None),
+            (
+                "go".into(),
+                "shadowed".into(),
+                Some("go reads GOPROXY=off from the environment".into()),
+            ),
+        ],
+        restored_at: None,
+    })
+    .unwrap();
+    let status = |json: bool| {
+        let mut command = Command::new(BINARY);
+        command.arg("--state-dir").arg(state.path()).arg("status");
+        if json {
+            command.arg("--json");
+        }
+        let output = command.output().unwrap();
+        assert!(output.status.success());
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let view: serde_json::Value = serde_json::from_str(&status(true)).unwrap();
+    for field in ["applied_at", "last_contact", "expires_at"] {
+        let text = view[field].as_str().unwrap();
+        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+            .unwrap_or_else(|e| panic!("{field} {text}: {e}"));
+    }
+    let text = status(false);
+    assert!(!text.contains('"'), "{text}");
+    assert!(text.contains("environment            staging\n"), "{text}");
+    assert!(
+        text.contains("go             shadowed   go reads GOPROXY=off from the environment"),
+        "{text}"
+    );
+}

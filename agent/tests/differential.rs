@@ -170,12 +170,19 @@ fn profile(json: serde_json::Value) -> Option<Profile> {
 }
 
 /// Asserts the outcome's claim: `ok` only when `reads` holds; `shadowed` with a reason, and
-/// only when it does not; `failed` with a reason and the file untouched.
+/// only when it does not; `failed` with a reason and the file untouched, and only where the
+/// client could not read the user's file either (`client_read_it` false).
 fn judge(
     (state, message, before): (TargetState, Option<String>, Vec<u8>),
     reads_published: bool,
     file_now: &[u8],
+    client_read_it: bool,
 ) -> Result<(), TestCaseError> {
+    prop_assert!(
+        !(state == TargetState::Failed && client_read_it),
+        "failed on a file its client reads: {:?}",
+        message
+    );
     match state {
         TargetState::Ok | TargetState::Unchanged => {
             prop_assert!(
@@ -293,7 +300,7 @@ proptest! {
         }
         let reads = published.iter().all(|(key, value)| after.get(key) == Some(value));
         let file_now = std::fs::read(world.home.path().join(".npmrc")).unwrap_or_default();
-        judge(outcome, reads, &file_now)?;
+        judge(outcome, reads, &file_now, before.is_some())?;
         // The user's own settings, as npm read them before.
         if let Some(before) = before {
             for (key, value) in &before {
@@ -433,7 +440,7 @@ proptest! {
             published.iter().all(|(key, values)| pip_install_reads(after, key) == *values)
         });
         let file_now = std::fs::read(world.home.path().join(".config/pip/pip.conf")).unwrap_or_default();
-        judge(outcome, reads, &file_now)?;
+        judge(outcome, reads, &file_now, before.is_some())?;
         if let (Some(before), Some(after)) = (before, after) {
             for (key, value) in &before {
                 let managed = published.iter().any(|(name, _)| key == &format!("global.{name}"));
@@ -514,7 +521,7 @@ proptest! {
             published.iter().all(|(key, value)| after.get(key) == Some(value))
         });
         let file_now = std::fs::read(world.home.path().join(".config/go/env")).unwrap_or_default();
-        judge(outcome, reads, &file_now)?;
+        judge(outcome, reads, &file_now, before.is_some())?;
         if let (Some(before), Some(after)) = (before, after) {
             // GONOPROXY and GONOSUMDB follow GOPRIVATE unless set; GOGCCFLAGS names a
             // temporary folder of each run.
@@ -630,7 +637,7 @@ proptest! {
             reads &= got.as_deref().map(str::trim) == Some(proxy.as_str());
         }
         let file_now = std::fs::read(world.home.path().join(".gitconfig")).unwrap_or_default();
-        judge(outcome, reads, &file_now)?;
+        judge(outcome, reads, &file_now, before.is_some())?;
         // Every line git read before is still read, but the http.proxy the profile replaces.
         if let (Some(before), Some(after)) = (before, after) {
             for line in before {

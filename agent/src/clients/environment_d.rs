@@ -12,8 +12,51 @@
 use std::collections::BTreeMap;
 
 use super::run::{Ran, Runner};
-use super::Check;
-use crate::plan::Setting;
+use super::{Check, Surroundings};
+use crate::formats::envfile::EnvironmentD;
+use crate::formats::flat;
+use crate::plan::{Setting, Target};
+
+/// The files of the agent's folder whose names sort after its own and that set one of
+/// `settings` otherwise, by the order above.
+pub fn modelled(settings: &[Setting], around: &Surroundings) -> Vec<String> {
+    let Some(ours) = around.paths.files.get(&Target::EnvironmentD) else {
+        return Vec::new();
+    };
+    let (Some(folder), Some(name)) = (ours.parent(), ours.file_name()) else {
+        return Vec::new();
+    };
+    let Ok(entries) = std::fs::read_dir(folder) else {
+        return Vec::new();
+    };
+    let mut later: Vec<std::path::PathBuf> = entries
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|path| {
+            path.extension().is_some_and(|ext| ext == "conf")
+                && path.file_name().is_some_and(|other| other > name)
+        })
+        .collect();
+    later.sort();
+    let mut found = Vec::new();
+    for file in later {
+        let Ok(content) = std::fs::read_to_string(&file) else {
+            continue;
+        };
+        for setting in settings {
+            if flat::get(&EnvironmentD, &content, &setting.key)
+                .is_some_and(|value| value != setting.values.join(" "))
+            {
+                found.push(format!(
+                    "{} sets {} after the agent's file",
+                    file.display(),
+                    setting.key
+                ));
+            }
+        }
+    }
+    found
+}
 
 /// systemd's environment.d generator (Debian's `systemd` package).
 const GENERATOR: &str =

@@ -12,8 +12,87 @@
 //! offline) and `git config --show-origin --get http.proxy`.
 
 use super::run::{Ran, Runner};
-use super::Check;
-use crate::plan::Setting;
+use super::{Check, Surroundings};
+use crate::formats::gitconfig::GitConfig;
+use crate::formats::sectioned;
+use crate::plan::{Setting, Target};
+
+/// The files git reads before the agent's global file: the system file and, beside
+/// `~/.gitconfig`, the XDG file.
+fn read_before(around: &Surroundings) -> Vec<std::path::PathBuf> {
+    let env = |name: &str| around.env.get(name).filter(|v| !v.is_empty());
+    let mut files = Vec::new();
+    if env("GIT_CONFIG_NOSYSTEM").is_none() {
+        files.push(
+            env("GIT_CONFIG_SYSTEM")
+                .map_or_else(|| "/etc/gitconfig".into(), std::path::PathBuf::from),
+        );
+    }
+    if env("GIT_CONFIG_GLOBAL").is_none() {
+        let config = env("XDG_CONFIG_HOME").map_or_else(
+            || env("HOME").map(|home| std::path::Path::new(home).join(".config")),
+            |dir| Some(std::path::PathBuf::from(dir)),
+        );
+        files.extend(config.map(|dir| dir.join("git").join("config")));
+    }
+    let ours = around.paths.files.get(&Target::Git);
+    files.retain(|file| Some(file) != ours);
+    files
+}
+
+/// What git reads over the agent's file, by the order above: a rewrite of the same prefix to
+/// another base in a file read first (of equally long prefixes the first read wins), and an
+/// `http.proxy` given by `GIT_CONFIG_COUNT` variables, read last.
+pub fn modelled(settings: &[Setting], around: &Surroundings) -> Vec<String> {
+    let mut found = Vec::new();
+    let earlier: Vec<(std::path::PathBuf, _)> = read_before(around)
+        .into_iter()
+        .filter_map(|file| {
+            let content = std::fs::read_to_string(&file).ok()?;
+            Some((file, sectioned::entries(&GitConfig, &content)))
+        })
+        .collect();
+    for setting in settings {
+        let value = setting.values.join(" ");
+        match (setting.key.as_str(), &setting.section) {
+            ("insteadof", Some(section)) => {
+                for (file, entries) in &earlier {
+                    let other = entries.iter().find(|((id, key), values)| {
+                        key == "insteadof"
+                            && id.starts_with("url\0")
+                            && *id != section.id
+                            && values.iter().flatten().any(|v| *v == value)
+                    });
+                    if let Some(((id, _), _)) = other {
+                        found.push(format!(
+                            "{} rewrites {value} to {} and is read first",
+                            file.display(),
+                            id.trim_start_matches("url\0")
+                        ));
+                    }
+                }
+            }
+            ("proxy", _) => {
+                let count: usize = around
+                    .env
+                    .get("GIT_CONFIG_COUNT")
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(0);
+                let given = (0..count.min(1000)).any(|i| {
+                    around
+                        .env
+                        .get(&format!("GIT_CONFIG_KEY_{i}"))
+                        .is_some_and(|key| key.eq_ignore_ascii_case("http.proxy"))
+                });
+                if given {
+                    found.push("GIT_CONFIG_COUNT variables set http.proxy, read last".into());
+                }
+            }
+            _ => {}
+        }
+    }
+    found
+}
 
 /// What git reads for `settings`.
 pub fn check(runner: &Runner, settings: &[Setting]) -> Check {
@@ -56,4 +135,50 @@ pub fn check(runner: &Runner, settings: &[Setting]) -> Check {
         }
     }
     Check::Read(differences)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::engine::Paths;
+    use crate::formats::gitconfig::url_section;
+
+    #[test]
+    fn the_same_prefix_in_the_xdg_file_wins_as_it_is_read_first() {
+        let home = tempfile::tempdir().unwrap();
+        let env = BTreeMap::from([
+            (
+                "HOME".to_owned(),
+                home.path().to_string_lossy().into_owned(),
+            ),
+            ("GIT_CONFIG_NOSYSTEM".to_owned(), "1".to_owned()),
+        ]);
+        let paths = Paths::user(|name| env.get(name).cloned()).unwrap();
+        std::fs::create_dir_all(home.path().join(".config/git")).unwrap();
+        std::fs::write(
+            home.path().join(".config/git/config"),
+            "[url \"https://mine/\"]\n\tinsteadOf = https://github.com/\n",
+        )
+        .unwrap();
+        let around = Surroundings {
+            paths: &paths,
+            env: &env,
+            cwd: None,
+        };
+        let setting = Setting {
+            id: "x".into(),
+            section: Some(url_section("https://corp/").unwrap().into()),
+            key: "insteadof".into(),
+            name: "insteadOf".into(),
+            values: vec!["https://github.com/".into()],
+            secret: false,
+            expand: false,
+            multi: true,
+        };
+        let found = modelled(&[setting], &around);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].contains("https://mine/"), "{found:?}");
+    }
 }

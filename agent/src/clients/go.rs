@@ -8,8 +8,23 @@
 //! Asked with `go env -json KEY...`.
 
 use super::run::{Ran, Runner};
-use super::Check;
+use super::{set_before, Check, Surroundings};
 use crate::plan::Setting;
+
+/// What Go reads before its env file, by the order above.
+pub fn modelled(settings: &[Setting], around: &Surroundings) -> Vec<String> {
+    let mut found = Vec::new();
+    if around.env.get("GOENV").is_some_and(|value| value == "off") {
+        found.push("GOENV=off: Go reads no env file".to_owned());
+    }
+    for setting in settings {
+        // Go's variables are case-sensitive, and an empty one is not read.
+        if let Some(value) = around.env.get(&setting.key).filter(|v| !v.is_empty()) {
+            found.push(set_before(&setting.key, value, setting, "Go"));
+        }
+    }
+    found
+}
 
 /// What Go reads for `settings`.
 pub fn check(runner: &Runner, settings: &[Setting]) -> Check {
@@ -41,4 +56,37 @@ pub fn check(runner: &Runner, settings: &[Setting]) -> Check {
         })
         .collect();
     Check::Read(differences)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::clients::setting;
+    use crate::engine::Paths;
+
+    #[test]
+    fn a_variable_or_goenv_off_comes_first() {
+        let paths = Paths::user(|name| (name == "HOME").then(|| "/home/ada".to_owned())).unwrap();
+        let env = BTreeMap::from([("GOPROXY".to_owned(), "direct".to_owned())]);
+        let around = Surroundings {
+            paths: &paths,
+            env: &env,
+            cwd: None,
+        };
+        let found = modelled(
+            &[setting("GOPROXY", "x"), setting("GONOSUMDB", "y")],
+            &around,
+        );
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].starts_with("GOPROXY is set"), "{found:?}");
+        let off = BTreeMap::from([("GOENV".to_owned(), "off".to_owned())]);
+        let around = Surroundings {
+            paths: &paths,
+            env: &off,
+            cwd: None,
+        };
+        assert_eq!(modelled(&[setting("GOPROXY", "x")], &around).len(), 1);
+    }
 }

@@ -4,7 +4,9 @@
 //!
 //! `ok` means the client reads the published value. After applying, the agent asks each
 //! client that is installed ([`check`]); a difference makes the target `shadowed`, with what
-//! the client reads instead and from where.
+//! the client reads instead and from where. Where a client cannot be asked, what its documented
+//! order says it reads before the agent's file is worked out from the files and variables
+//! themselves ([`modelled`]).
 
 pub mod environment_d;
 pub mod git;
@@ -14,8 +16,10 @@ pub mod pip;
 pub mod run;
 pub mod shell;
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
+use crate::engine::Paths;
 use crate::plan::{Setting, Target};
 
 /// What asking a client gave.
@@ -56,5 +60,76 @@ fn same_file(file: &Path) -> impl Fn(&str) -> bool + '_ {
             .map(Path::new);
         let canonical = |path: &Path| std::fs::canonicalize(path).ok();
         named.is_some_and(|named| named == file || canonical(named) == canonical(file))
+    }
+}
+
+/// What a client finds around the agent's file: where the agent writes, the user's
+/// environment, the folder the agent runs in.
+#[derive(Debug, Clone, Copy)]
+pub struct Surroundings<'a> {
+    /// Where the agent writes.
+    pub paths: &'a Paths,
+    /// The user's environment.
+    pub env: &'a BTreeMap<String, String>,
+    /// The folder the agent runs in (a project's own files there).
+    pub cwd: Option<&'a Path>,
+}
+
+/// Why `target`'s client, by its documented order of reading, does not read `settings` as
+/// the agent wrote them; empty when it does. For where the client cannot be asked.
+pub fn modelled(target: Target, settings: &[Setting], around: &Surroundings) -> Vec<String> {
+    match target {
+        Target::Npmrc => npm::modelled(settings, around),
+        Target::Pip => pip::modelled(settings, around),
+        Target::Go => go::modelled(settings, around),
+        Target::Git => git::modelled(settings, around),
+        Target::EnvironmentD => environment_d::modelled(settings, around),
+        Target::Shell => Vec::new(),
+    }
+}
+
+/// A variable's non-empty value, its name compared without regard to case (npm's and pip's
+/// are read in any case; Windows names ignore it).
+fn variable<'a>(env: &'a BTreeMap<String, String>, name: &str) -> Option<&'a str> {
+    env.iter()
+        .find(|(key, value)| key.eq_ignore_ascii_case(name) && !value.is_empty())
+        .map(|(_, value)| value.as_str())
+}
+
+/// Where a variable a client reads is set, for people: on Windows, for every user of the
+/// machine (where the machine-scope agent puts npm's and Go's settings) or for this user.
+fn where_set(name: &str) -> String {
+    #[cfg(windows)]
+    if let Some(place) = crate::platform::windows::variable_place(name) {
+        return place.to_owned();
+    }
+    let _ = name;
+    "in the environment".to_owned()
+}
+
+/// `variable` is set (to `value`, shown unless the setting is secret) where the client reads it
+/// before its file.
+fn set_before(name: &str, value: &str, setting: &Setting, client: &str) -> String {
+    let shown = match setting.secret {
+        true => String::new(),
+        false => format!(" ({value})"),
+    };
+    format!(
+        "{name} is set {}{shown}, which {client} reads before its file",
+        where_set(name)
+    )
+}
+
+#[cfg(test)]
+pub(crate) fn setting(key: &str, value: &str) -> Setting {
+    Setting {
+        id: key.into(),
+        section: None,
+        key: key.into(),
+        name: key.into(),
+        values: vec![value.into()],
+        secret: false,
+        expand: false,
+        multi: false,
     }
 }

@@ -16,8 +16,42 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::run::{Ran, Runner};
-use super::Check;
-use crate::plan::Setting;
+use super::{set_before, variable, Check, Surroundings};
+use crate::formats::flat;
+use crate::formats::npmrc::Npmrc;
+use crate::plan::{Setting, Target};
+
+/// What npm reads before the user file, by the order above: `npm_config_*` variables, and a
+/// project's `.npmrc` in the folder the agent runs in.
+pub fn modelled(settings: &[Setting], around: &Surroundings) -> Vec<String> {
+    let mut found = Vec::new();
+    // Keys with `:` or `/` cannot be carried by a variable name.
+    for setting in settings.iter().filter(|s| !s.key.starts_with(['@', '/'])) {
+        let name = format!("npm_config_{}", setting.key.replace('-', "_"));
+        if let Some(value) = variable(around.env, &name) {
+            found.push(set_before(&name, value, setting, "npm"));
+        }
+    }
+    let ours = around.paths.files.get(&Target::Npmrc);
+    if let Some(project) = around
+        .cwd
+        .map(|dir| dir.join(".npmrc"))
+        .filter(|project| Some(project) != ours)
+    {
+        if let Ok(content) = std::fs::read_to_string(&project) {
+            for setting in settings {
+                if flat::get(&Npmrc, &content, &setting.key).is_some() {
+                    found.push(format!(
+                        "{} sets {} for the project there",
+                        project.display(),
+                        setting.key
+                    ));
+                }
+            }
+        }
+    }
+    found
+}
 
 /// The keys npm reads as active, with their value as listed and the level's name and file.
 fn active(listing: &str) -> BTreeMap<String, (String, String)> {
@@ -77,6 +111,29 @@ pub fn check(runner: &Runner, settings: &[Setting], file: &Path) -> Check {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_variable_in_any_case_or_a_projects_file_comes_first() {
+        use crate::clients::setting;
+        use crate::engine::Paths;
+        let project = tempfile::tempdir().unwrap();
+        std::fs::write(project.path().join(".npmrc"), "registry=https://p/\n").unwrap();
+        let paths = Paths::user(|name| (name == "HOME").then(|| "/home/ada".to_owned())).unwrap();
+        let env = BTreeMap::from([("NPM_CONFIG_STRICT_SSL".to_owned(), "false".to_owned())]);
+        let around = Surroundings {
+            paths: &paths,
+            env: &env,
+            cwd: Some(project.path()),
+        };
+        let found = modelled(
+            &[
+                setting("registry", "https://r/"),
+                setting("strict-ssl", "true"),
+            ],
+            &around,
+        );
+        assert_eq!(found.len(), 2, "{found:?}");
+    }
 
     #[test]
     fn the_listing_names_where_each_active_key_comes_from() {

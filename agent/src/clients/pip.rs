@@ -17,9 +17,61 @@
 use std::collections::BTreeMap;
 
 use super::run::{Ran, Runner};
-use super::Check;
-use crate::formats::pip::key_id;
-use crate::plan::Setting;
+use super::{set_before, variable, Check, Surroundings};
+use crate::formats::pip::{key_id, PipIni};
+use crate::formats::sectioned;
+use crate::plan::{Setting, Target};
+
+/// The keys of a pip file that `pip install` reads over `[global]` (its own section), or in
+/// `[global]` too with `global`.
+fn sets(file: &std::path::Path, key: &str, global: bool) -> Option<String> {
+    let content = std::fs::read_to_string(file).ok()?;
+    let entries = sectioned::entries(&PipIni, &content);
+    let sections: &[&str] = match global {
+        true => &["install", "global"],
+        false => &["install"],
+    };
+    sections
+        .iter()
+        .find(|section| entries.contains_key(&(section.to_string(), key.to_owned())))
+        .map(|section| format!("[{section}] of {}", file.display()))
+}
+
+/// What `pip install` reads before or over the agent's `[global]` keys, by the order above.
+pub fn modelled(settings: &[Setting], around: &Surroundings) -> Vec<String> {
+    let mut found = Vec::new();
+    let ours = around.paths.files.get(&Target::Pip);
+    if let Some(file) = variable(around.env, "PIP_CONFIG_FILE") {
+        if matches!(file, "/dev/null" | "nul" | "NUL") {
+            found.push(format!("PIP_CONFIG_FILE={file}: pip reads no file at all"));
+        } else if ours.is_none_or(|ours| std::path::Path::new(file) != ours)
+            && std::path::Path::new(file).is_file()
+        {
+            found.push(format!(
+                "PIP_CONFIG_FILE={file}: pip reads that instead of the user's files"
+            ));
+        }
+    }
+    // A virtualenv's own file is read after the user's.
+    let site = variable(around.env, "VIRTUAL_ENV").map(|venv| {
+        std::path::Path::new(venv).join(match cfg!(windows) {
+            true => "pip.ini",
+            false => "pip.conf",
+        })
+    });
+    for setting in settings {
+        let name = format!("PIP_{}", setting.key.to_ascii_uppercase().replace('-', "_"));
+        if let Some(value) = variable(around.env, &name) {
+            found.push(set_before(&name, value, setting, "pip"));
+        }
+        for (file, global) in [(ours, false), (site.as_ref(), true)] {
+            if let Some(place) = file.and_then(|file| sets(file, &setting.key, global)) {
+                found.push(format!("pip install reads {} from {place}", setting.key));
+            }
+        }
+    }
+    found
+}
 
 /// The variants of `pip config debug`, in the order pip reads them.
 const ORDER: [&str; 4] = ["global", "user", "site", "env"];
@@ -144,5 +196,59 @@ mod tests {
             )
         );
         assert_eq!(merged["install.index-url"].1, "/etc/pip.conf");
+    }
+
+    #[test]
+    fn a_variable_an_install_section_or_a_virtualenvs_file_comes_first() {
+        use crate::clients::setting;
+        use crate::engine::Paths;
+        let home = tempfile::tempdir().unwrap();
+        let env = BTreeMap::from([
+            (
+                "HOME".to_owned(),
+                home.path().to_string_lossy().into_owned(),
+            ),
+            (
+                "VIRTUAL_ENV".to_owned(),
+                home.path().join("venv").to_string_lossy().into_owned(),
+            ),
+            ("PIP_TIMEOUT".to_owned(), "5".to_owned()),
+        ]);
+        let paths = Paths::user(|name| env.get(name).cloned()).unwrap();
+        let ours = &paths.files[&Target::Pip];
+        std::fs::create_dir_all(ours.parent().unwrap()).unwrap();
+        std::fs::write(
+            ours,
+            "[global]\nindex-url = https://a/\n[install]\nindex-url = https://b/\n",
+        )
+        .unwrap();
+        std::fs::create_dir_all(home.path().join("venv")).unwrap();
+        std::fs::write(
+            home.path().join("venv/pip.conf"),
+            "[global]\ntrusted-host = v\n",
+        )
+        .unwrap();
+        let around = Surroundings {
+            paths: &paths,
+            env: &env,
+            cwd: None,
+        };
+        let found = modelled(
+            &[
+                setting("index-url", "https://a/"),
+                setting("timeout", "1"),
+                setting("trusted-host", "h"),
+            ],
+            &around,
+        );
+        assert_eq!(found.len(), 3, "{found:?}");
+        assert!(
+            found.iter().any(|f| f.contains("[install] of")),
+            "{found:?}"
+        );
+        assert!(
+            found.iter().any(|f| f.contains("venv/pip.conf")),
+            "{found:?}"
+        );
     }
 }

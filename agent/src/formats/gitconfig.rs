@@ -75,9 +75,14 @@ fn header(line: &str) -> Option<String> {
     (tail.is_empty() || tail.starts_with(['#', ';'])).then_some(id)
 }
 
+/// A line without leading white space, or the byte-order mark git skips at a file's start.
+fn lead(line: &str) -> &str {
+    line.trim_start_matches('\u{feff}').trim_start()
+}
+
 /// The section a header line opens, and the rest of its line.
 fn header_parts(line: &str) -> Option<(String, &str)> {
-    let rest = line.trim_start().strip_prefix('[')?;
+    let rest = lead(line).strip_prefix('[')?;
     let name_end = rest.find(|c: char| !(key_char(c) || c == '.'))?;
     let name = rest[..name_end].to_ascii_lowercase();
     let after = &rest[name_end..];
@@ -104,7 +109,7 @@ fn header_parts(line: &str) -> Option<(String, &str)> {
 
 /// The key a line sets and the text after its `=` (`None`: a key alone, `true`).
 fn key_line(line: &str) -> Option<(String, Option<&str>)> {
-    let text = line.trim_start();
+    let text = lead(line);
     if !text.starts_with(|c: char| c.is_ascii_alphabetic()) {
         return None;
     }
@@ -253,7 +258,7 @@ impl SectionSyntax for GitConfig {
                 }
                 open.clear();
             }
-            let text = line.trim_start();
+            let text = lead(line);
             if text.is_empty() || text.starts_with(['#', ';']) {
                 continue;
             }
@@ -355,6 +360,7 @@ mod tests {
             Some(vec!["1".into()])
         );
         assert_eq!(GitConfig.unreadable(user), None);
+        assert_eq!(GitConfig.unreadable("\u{feff}[user]\n\tname = Ada\n"), None);
         for bad in [
             "[user]\n\tname = \"Ada\n",
             "[user]\n\tname ; x\n",

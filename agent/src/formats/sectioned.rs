@@ -142,6 +142,14 @@ fn read_all<S: SectionSyntax + ?Sized>(
     all
 }
 
+/// Every key the client reads, by (section, key), each occurrence's values in file order.
+pub fn entries<S: SectionSyntax + ?Sized>(
+    syntax: &S,
+    content: &str,
+) -> BTreeMap<(String, String), Vec<Vec<String>>> {
+    read_all(syntax, &Lines::parse_with(content, syntax.breaks()))
+}
+
 /// The values the client reads for `key` in `section` (the last occurrence).
 pub fn get<S: SectionSyntax + ?Sized>(
     syntax: &S,

@@ -336,7 +336,19 @@ async fn whatever_a_client_reads_before_the_agents_file_makes_its_target_shadowe
             ),
         ]),
     );
-    let (_, synced) = enrolled(agent, &app.base_url, token, |agent| agent.sync(0).unwrap()).await;
+    let (agent, synced) =
+        enrolled(agent, &app.base_url, token, |agent| agent.sync(0).unwrap()).await;
+    // Where a client cannot be asked, its documented order finds the same.
+    let planned = switchyard_agent::plan::plan(&synced.delivery.profile);
+    for (target, settings) in &planned {
+        let modelled =
+            switchyard_agent::clients::modelled(*target, settings, &agent.surroundings());
+        assert_eq!(
+            modelled.is_empty(),
+            *target == switchyard_agent::plan::Target::Shell,
+            "{target:?}: {modelled:?}"
+        );
+    }
     let said = |target: &str| {
         let outcome = synced
             .outcomes

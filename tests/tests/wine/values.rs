@@ -1,6 +1,7 @@
 //! Values the Windows registry must carry as they were published: a proxy password holding
 //! `%NAME%` stays text (`REG_SZ`) so that nothing expands it, a value meant to expand is
-//! `REG_EXPAND_SZ`, and a published change to a variable is a change, not drift.
+//! `REG_EXPAND_SZ`, a published change to a variable is a change, not drift, and a variable
+//! the machine-scope agent set for every user is named where it shadows the user's file.
 
 use serde_json::{json, Value};
 use switchyard_tests::{Backend, TestApp};
@@ -13,7 +14,8 @@ fn profile(gem_host: &str) -> Value {
         "proxy": {"http": "http://proxy.corp.example:3128",
                   "credentials": {"http://proxy.corp.example:3128":
                                   {"username": "dev", "password": {"value": "pa%USERNAME%ss"}}}},
-        "env": {"GEM_HOST": gem_host, "CARGO_HOME": "%USERPROFILE%\\.cargo"}
+        "env": {"GEM_HOST": gem_host, "CARGO_HOME": "%USERPROFILE%\\.cargo"},
+        "npm": {"registry": "https://npm.corp.example/"}
     })
 }
 
@@ -26,12 +28,27 @@ async fn a_password_with_percent_signs_stays_text_and_a_published_change_is_not_
         .await;
     let token = app.enrollment_token("staging", "workstation", 1).await;
     let prefix = blocking(Prefix::new);
+    // The machine-scope agent's npm setting, for every user: it wins over the user's .npmrc.
+    blocking(|| {
+        prefix.set_registry(
+            "HKLM\\SYSTEM\\CurrentControlSet\\Control\\Session Manager\\Environment",
+            "NPM_CONFIG_REGISTRY",
+            "https://machine.corp.example/",
+        )
+    });
     let enrolled =
         blocking(|| prefix.agent(&["enroll", "--server", &app.base_url, "--token", &token]));
     assert!(enrolled.status.success(), "enroll: {}", said(&enrolled));
     let synced = blocking(|| prefix.agent(&["sync"]));
     assert_eq!(synced.status.code(), Some(0), "sync: {}", said(&synced));
 
+    let said = String::from_utf8_lossy(&synced.stdout);
+    assert!(
+        said.lines().any(|line| line.starts_with("npmrc")
+            && line.contains("shadowed")
+            && line.contains("for every user of this machine (HKLM")),
+        "{said}"
+    );
     let registry = blocking(|| prefix.registry(USER_ENVIRONMENT));
     let proxy = "http://dev:pa%25USERNAME%25ss@proxy.corp.example:3128/";
     assert_eq!(
