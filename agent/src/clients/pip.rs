@@ -11,8 +11,9 @@
 //! `[global]` (`ConfigOptionParser._get_ordered_configuration_items`). Each file is read as
 //! `formats::pip` says.
 //!
-//! Asked with `pip config debug`, which lists every file with what it sets and the
-//! variables; the agent works out what `pip install` reads from that, in pip's order.
+//! Asked with `pip config debug` (the `pip` a user runs: `pip`, `pip3` or `python3 -m pip`),
+//! which lists every file with what it sets and the variables; the agent works out what
+//! `pip install` reads from that, in pip's order.
 
 use std::collections::BTreeMap;
 
@@ -132,14 +133,20 @@ fn read(debug: &str) -> (BTreeMap<String, (String, String)>, BTreeMap<String, St
 
 /// What `pip install` reads for `settings` (keys of `[global]`).
 pub fn check(runner: &Runner, settings: &[Setting]) -> Check {
-    let debug = match runner.run("python3", &["-m", "pip", "config", "debug"]) {
-        Ran::Missing => match runner.run("pip", &["config", "debug"]) {
-            Ran::Missing => return Check::NotInstalled,
-            Ran::Failed(problem) => return Check::Failed(problem),
-            Ran::Said(debug) => debug,
-        },
-        Ran::Failed(problem) => return Check::Failed(problem),
-        Ran::Said(debug) => debug,
+    // The pip a user runs: `pip` on their PATH, else `pip3`, else Python's own module.
+    let asked = [
+        ("pip", &["config", "debug"][..]),
+        ("pip3", &["config", "debug"][..]),
+        ("python3", &["-m", "pip", "config", "debug"][..]),
+    ]
+    .into_iter()
+    .map(|(program, args)| runner.run(program, args))
+    .find(|ran| *ran != Ran::Missing);
+    let debug = match asked {
+        None => return Check::NotInstalled,
+        Some(Ran::Failed(problem)) => return Check::Failed(problem),
+        Some(Ran::Said(debug)) => debug,
+        Some(Ran::Missing) => return Check::NotInstalled,
     };
     let (merged, variables) = read(&debug);
     let mut differences = Vec::new();
