@@ -64,6 +64,9 @@ pub struct Applied {
     /// applied any more.
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub restored_at: Option<OffsetDateTime>,
+    /// When the clients were last asked what they read.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub checked_at: Option<OffsetDateTime>,
 }
 
 /// A setting the agent manages in a file, and what the file held for it before.

@@ -336,6 +336,7 @@ fn status_is_plain_for_people_and_rfc3339_for_programs() {
             ),
         ],
         restored_at: None,
+        checked_at: None,
     })
     .unwrap();
     let status = |json: bool| {

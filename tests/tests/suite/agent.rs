@@ -387,6 +387,20 @@ async fn whatever_a_client_reads_before_the_agents_file_makes_its_target_shadowe
             .any(|t| t["target"] == "go" && t["state"] == "shadowed"),
         "{targets:?}"
     );
+    // A round that writes nothing keeps what the clients said (they are not asked again
+    // within 15 minutes): still shadowed, for the same reason.
+    let again = tokio::task::spawn_blocking(move || agent.sync(0).unwrap())
+        .await
+        .unwrap();
+    for (first, second) in synced.outcomes.iter().zip(&again.outcomes) {
+        match first.state {
+            TargetState::Shadowed => assert_eq!(
+                (first.target, first.state, &first.message),
+                (second.target, second.state, &second.message)
+            ),
+            _ => assert_eq!(second.state, TargetState::Unchanged, "{second:?}"),
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
