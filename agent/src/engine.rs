@@ -411,7 +411,7 @@ fn apply_file(
             ManagedFile {
                 target: Some(target),
                 existed,
-                written: files::digest(rendered.as_bytes()),
+                written: footprint.written,
                 settings: managed,
                 hook: None,
                 mode: footprint.mode,
@@ -428,18 +428,22 @@ fn apply_file(
     })
 }
 
-/// What undoing the agent's writes to a file needs beyond its bytes: its mode before, and the
-/// folders made for it.
+/// What undoing the agent's writes to a file needs beyond its bytes: what the agent last wrote
+/// (its digest; empty when it never wrote the file), its mode before, and the folders made for
+/// it.
 #[derive(Debug, Default)]
 struct Footprint {
+    written: String,
     mode: Option<u32>,
     created: Vec<PathBuf>,
 }
 
 impl Footprint {
-    /// As the manifest knows it already.
+    /// As the manifest knows it already. A round that writes nothing keeps it: the file as the
+    /// user has since made it is not what the agent wrote, and `restore` must keep their edits.
     fn of(entry: Option<&ManagedFile>) -> Self {
         entry.map_or_else(Self::default, |entry| Self {
+            written: entry.written.clone(),
             mode: entry.mode,
             created: entry.created.clone(),
         })
@@ -471,6 +475,7 @@ fn write_managed(
             path.display()
         )));
     }
+    footprint.written = files::digest(rendered.as_bytes());
     footprint.created.extend(missing);
     Ok(Ok(footprint))
 }
@@ -610,7 +615,7 @@ fn hook_one(
         ManagedFile {
             target: None,
             existed,
-            written: files::digest(rendered.as_bytes()),
+            written: footprint.written,
             settings: BTreeMap::new(),
             hook: wanted.then(|| line.to_owned()),
             mode: footprint.mode,
@@ -730,6 +735,7 @@ pub fn restore_all(state: &StateDir) -> Result<Vec<String>, StateError> {
             };
             match reverted {
                 Ok(text) if text.is_empty() && !entry.existed => Ok(files::remove(&path)),
+                Ok(text) if text == content && bytes.is_some() => Ok(Ok(())),
                 Ok(text) => Ok(files::write_atomically(&path, text.as_bytes(), false)),
                 Err(problem) => {
                     problems.push(format!("{}: {problem}", path.display()));

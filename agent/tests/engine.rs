@@ -158,6 +158,13 @@ fn restore_keeps_what_the_user_changed_since() {
     let npmrc = &paths.files[&Target::Npmrc];
     let edited = format!("{}fund=false\n", fs::read_to_string(npmrc).unwrap());
     fs::write(npmrc, edited).unwrap();
+    // A later round that finds nothing to change must not take the user's edit for the
+    // agent's own writing.
+    let again = apply_all(&state, &paths, &plan(&profile())).unwrap();
+    assert!(
+        again.iter().all(|o| o.state == TargetState::Unchanged),
+        "{again:?}"
+    );
     restore_all(&state).unwrap();
     assert_eq!(
         fs::read_to_string(npmrc).unwrap(),

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 
 use super::run::{Ran, Runner};
 use super::{Check, Surroundings};
-use crate::formats::envfile::EnvironmentD;
+use crate::formats::envfile::{unquote_systemd, EnvironmentD};
 use crate::formats::flat;
 use crate::plan::{Setting, Target};
 
@@ -69,7 +69,12 @@ pub fn check(runner: &Runner, settings: &[Setting]) -> Check {
         Ran::Failed(problem) => return Check::Failed(problem),
         Ran::Said(said) => said,
     };
-    let read: BTreeMap<&str, &str> = said.lines().filter_map(|l| l.split_once('=')).collect();
+    // The generator prints a value needing it in double quotes with backslash escapes.
+    let read: BTreeMap<&str, String> = said
+        .lines()
+        .filter_map(|line| line.split_once('='))
+        .map(|(key, value)| (key, unquote_systemd(value)))
+        .collect();
     let differences = settings
         .iter()
         .filter_map(|setting| {
@@ -77,13 +82,14 @@ pub fn check(runner: &Runner, settings: &[Setting]) -> Check {
             match read.get(setting.key.as_str()) {
                 Some(got) if *got == value => None,
                 Some(got) if !setting.secret => Some(format!(
-                    "user sessions get {}={got} (a later environment.d file sets it)",
+                    "user sessions get {}={got} (an environment.d file read after the agent's sets it)",
                     setting.key
                 )),
-                _ => Some(format!(
-                    "user sessions get another {} (a later environment.d file sets it)",
+                Some(_) => Some(format!(
+                    "user sessions get another {} (an environment.d file read after the agent's sets it)",
                     setting.key
                 )),
+                None => Some(format!("user sessions get no {}", setting.key)),
             }
         })
         .collect();

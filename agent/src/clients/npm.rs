@@ -75,6 +75,18 @@ fn active(listing: &str) -> BTreeMap<String, (String, String)> {
     found
 }
 
+/// A URL without its password: npm lists a proxy's as `***` (@npmcli/redact), so the rest is
+/// what can be compared. Anything that is no URL with a password stays as it is.
+fn without_password(value: &str) -> String {
+    match url::Url::parse(value) {
+        Ok(mut url) if url.password().is_some() => {
+            let _ = url.set_password(None);
+            url.to_string()
+        }
+        _ => value.to_owned(),
+    }
+}
+
 /// What npm reads for `settings`, which the agent wrote to `file`.
 pub fn check(runner: &Runner, settings: &[Setting], file: &Path) -> Check {
     let listing = match runner.run("npm", &["config", "list"]) {
@@ -86,7 +98,7 @@ pub fn check(runner: &Runner, settings: &[Setting], file: &Path) -> Check {
     let ours = super::same_file(file);
     let mut differences = Vec::new();
     for setting in settings {
-        let expected = setting.values.join(" ");
+        let expected = without_password(&setting.values.join(" "));
         match active.get(&setting.key) {
             None => differences.push(format!("npm reads no {}", setting.name)),
             // npm shows no token: it must at least come from the agent's file.
@@ -95,13 +107,15 @@ pub fn check(runner: &Runner, settings: &[Setting], file: &Path) -> Check {
                     differences.push(format!("npm takes {} from the {level}", setting.name));
                 }
             }
-            Some((value, level)) if *value != expected && !setting.secret => differences.push(
-                format!("npm reads {} = {value} from the {level}", setting.name),
+            Some((value, level)) if without_password(value) != expected && !setting.secret => {
+                differences.push(format!(
+                    "npm reads {} = {value} from the {level}",
+                    setting.name
+                ))
+            }
+            Some((value, level)) if without_password(value) != expected => differences.push(
+                format!("npm reads another {} from the {level}", setting.name),
             ),
-            Some((value, level)) if *value != expected => differences.push(format!(
-                "npm reads another {} from the {level}",
-                setting.name
-            )),
             Some(_) => {}
         }
     }
@@ -151,5 +165,10 @@ mod tests {
             "user config (/home/ada/.npmrc)"
         );
         assert_eq!(active["strict-ssl"].0, "false");
+        // A proxy's password is listed as ***: the rest is compared.
+        assert_eq!(
+            without_password("http://u:***@127.0.0.1:18999/"),
+            without_password("http://u:p%40ss@127.0.0.1:18999/")
+        );
     }
 }

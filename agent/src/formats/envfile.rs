@@ -6,8 +6,11 @@
 use super::flat::{single_line, FlatSyntax};
 use super::FormatError;
 
-/// `~/.config/environment.d/*.conf`: `KEY=value` lines. systemd expands `$VAR` and reads
-/// backslash escapes, so values with `$` or `\` are refused.
+/// `~/.config/environment.d/*.conf`: `KEY=value` lines, read by systemd's environment.d
+/// generator (environment.d(5); systemd `src/basic/env-file.c`): a value in double quotes
+/// keeps everything but its escapes (`\\`, `\"`, `` \` ``), and `$NAME` is expanded after,
+/// with no escape for a literal `$`: values with `$` are refused (the server refuses them at
+/// publish).
 #[derive(Debug, Clone, Copy)]
 pub struct EnvironmentD;
 
@@ -18,24 +21,64 @@ fn variable_name(line: &str) -> Option<String> {
     valid.then(|| key.to_owned())
 }
 
+/// Whether a value reads back as itself unquoted in an environment.d file.
+fn bare(value: &str) -> bool {
+    value
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "_@%+=:,./-*".contains(c))
+}
+
+/// A value as systemd reads it: double-quoted with backslash escapes, single-quoted as it is,
+/// or bare.
+pub fn unquote_systemd(text: &str) -> String {
+    let text = text.trim();
+    if let Some(inner) = text.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
+        let mut out = String::new();
+        let mut chars = inner.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => out.extend(chars.next()),
+                c => out.push(c),
+            }
+        }
+        return out;
+    }
+    if let Some(inner) = text.strip_prefix('\'').and_then(|t| t.strip_suffix('\'')) {
+        return inner.to_owned();
+    }
+    text.to_owned()
+}
+
 impl FlatSyntax for EnvironmentD {
     fn key_of(&self, line: &str) -> Option<String> {
         variable_name(line)
     }
 
     fn value_of(&self, line: &str) -> Option<String> {
-        line.split_once('=').map(|(_, value)| value.to_owned())
+        line.split_once('=')
+            .map(|(_, value)| unquote_systemd(value))
     }
 
     fn line(&self, key: &str, value: &str) -> Result<String, FormatError> {
         single_line(key, value)?;
-        if value.contains(['$', '\\', '"', '\'']) {
+        if value.contains('$') {
             return Err(FormatError::unsafe_value(
                 key,
-                "holds '$', a backslash or quotes, which environment.d would expand or unquote",
+                "holds '$', which systemd would expand (there is no escape for it)",
             ));
         }
-        Ok(format!("{key}={value}"))
+        if bare(value) {
+            return Ok(format!("{key}={value}"));
+        }
+        let mut quoted = String::from("\"");
+        for c in value.chars() {
+            if matches!(c, '\\' | '"' | '`') {
+                quoted.push('\\');
+            }
+            quoted.push(c);
+        }
+        quoted.push('"');
+        Ok(format!("{key}={quoted}"))
     }
 
     fn forced_ending(&self) -> Option<&'static str> {
@@ -43,7 +86,8 @@ impl FlatSyntax for EnvironmentD {
     }
 }
 
-/// The shell snippet: `export KEY='value'` lines.
+/// The shell snippet: `export KEY='value'` lines; a `'` in a value is written `'\''` (close,
+/// an escaped quote, open again), so the shell expands nothing.
 #[derive(Debug, Clone, Copy)]
 pub struct ShellExports;
 
@@ -54,16 +98,14 @@ impl FlatSyntax for ShellExports {
 
     fn value_of(&self, line: &str) -> Option<String> {
         let (_, value) = line.split_once('=')?;
-        Some(value.trim_matches('\'').to_owned())
+        let inner = value.strip_prefix('\'')?.strip_suffix('\'')?;
+        Some(inner.replace("'\\''", "'"))
     }
 
     fn line(&self, key: &str, value: &str) -> Result<String, FormatError> {
         single_line(key, value)?;
-        if value.contains('\'') {
-            return Err(FormatError::unsafe_value(key, "holds a single quote"));
-        }
         // Single quotes: the shell expands nothing inside them.
-        Ok(format!("export {key}='{value}'"))
+        Ok(format!("export {key}='{}'", value.replace('\'', "'\\''")))
     }
 
     fn forced_ending(&self) -> Option<&'static str> {
@@ -132,7 +174,21 @@ mod tests {
             Some("localhost,.corp.example")
         );
         assert!(apply(&EnvironmentD, "", &[("A".into(), Some("$HOME".into()))]).is_err());
-        assert!(apply(&ShellExports, "", &[("A".into(), Some("it's".into()))]).is_err());
+        // Quotes, backslashes and backticks are written so that each reads back as it is.
+        for value in ["it's", "C:\\dir", "say \"hi\"", "`id`", "a b;c"] {
+            let env_d = apply(&EnvironmentD, "", &[("A".into(), Some(value.into()))]).unwrap();
+            assert_eq!(
+                get(&EnvironmentD, &env_d, "A").as_deref(),
+                Some(value),
+                "{env_d}"
+            );
+            let shell = apply(&ShellExports, "", &[("A".into(), Some(value.into()))]).unwrap();
+            assert_eq!(
+                get(&ShellExports, &shell, "A").as_deref(),
+                Some(value),
+                "{shell}"
+            );
+        }
     }
 
     #[test]

@@ -381,3 +381,43 @@ proptest! {
         prop_assert!(profile.diff(&profile).is_empty());
     }
 }
+
+#[test]
+fn nothing_is_accepted_that_a_machine_could_not_apply_or_that_hides_the_agents_files() {
+    let profile = parse(serde_json::json!({
+        "env": {
+            "PIP_PYPI_URL": "https://other.example/simple",
+            "pip_default_timeout": "5",
+            "GOENV": "off",
+            "NPM_CONFIG_USERCONFIG": "/dev/null",
+            "GIT_CONFIG_KEY_0": "http.proxy",
+            "ZDOTDIR": "/tmp",
+            "PRICE": "a$b",
+            "PADDED": " x ",
+            "TOKEN": {"value": "s3cr$t"}
+        },
+        "npm": {"auth-tokens": {"http://LOCALHOST:80/": {"value": "a"},
+                                "http://localhost/": {"value": "b"}}}
+    }));
+    let paths: Vec<String> = profile.validate().into_iter().map(|p| p.path).collect();
+    for path in [
+        "env.PIP_PYPI_URL",
+        "env.pip_default_timeout",
+        "env.GOENV",
+        "env.NPM_CONFIG_USERCONFIG",
+        "env.GIT_CONFIG_KEY_0",
+        "env.ZDOTDIR",
+        "env.PRICE",
+        "env.PADDED",
+        "env.TOKEN",
+        "npm.auth-tokens.http://localhost/",
+    ] {
+        assert!(paths.iter().any(|p| p == path), "{path} not in {paths:?}");
+    }
+    // Windows paths and quotes are fine; an international no-proxy host counts in IDNA form.
+    let fine = parse(serde_json::json!({
+        "env": {"CARGO_HOME": "%USERPROFILE%\\.cargo", "GREETING": "say \"hi\", it's `me`"},
+        "proxy": {"no-proxy": ["Bücher.example", ".Corp.Example"]}
+    }));
+    assert_eq!(fine.validate(), Vec::new());
+}

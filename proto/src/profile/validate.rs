@@ -69,7 +69,38 @@ const SECTION_VARIABLES: &[(&str, &str)] = &[
     ("PIP_EXTRA_INDEX_URL", "pip.extra-index-url"),
     ("PIP_TRUSTED_HOST", "pip.trusted-host"),
     ("NPM_CONFIG_REGISTRY", "npm.registry"),
+    ("NPM_CONFIG_STRICT_SSL", "npm.strict-ssl"),
+    ("NPM_CONFIG_PROXY", "npm.proxy"),
+    ("NPM_CONFIG_HTTPS_PROXY", "npm.https-proxy"),
+    // pip's other names for the same options (pip `cli/cmdoptions.py`: `--pypi-url`,
+    // `--default-timeout`), which it reads from `PIP_<NAME>` too.
+    ("PIP_PYPI_URL", "pip.index-url"),
+    ("PIP_TIMEOUT", "pip.timeout"),
+    ("PIP_DEFAULT_TIMEOUT", "pip.timeout"),
 ];
+
+/// Variables that change which files a client reads: set by a profile, the files the agent
+/// writes would not be read at all.
+const REDIRECTING_VARIABLES: &[&str] = &[
+    "NPM_CONFIG_USERCONFIG",
+    "NPM_CONFIG_GLOBALCONFIG",
+    "PIP_CONFIG_FILE",
+    "GOENV",
+    "GIT_CONFIG",
+    "GIT_CONFIG_GLOBAL",
+    "GIT_CONFIG_SYSTEM",
+    "GIT_CONFIG_NOSYSTEM",
+    "GIT_CONFIG_COUNT",
+    "GIT_CONFIG_PARAMETERS",
+    "ZDOTDIR",
+];
+
+/// Whether `upper` (a variable's name in upper case) changes which files a client reads.
+fn redirects(upper: &str) -> bool {
+    REDIRECTING_VARIABLES.contains(&upper)
+        || upper.starts_with("GIT_CONFIG_KEY_")
+        || upper.starts_with("GIT_CONFIG_VALUE_")
+}
 
 /// The setting that manages environment variable `name` (`GOPROXY` -> `go.proxy`), if a
 /// section does.
@@ -467,8 +498,10 @@ impl ProxySettings {
                 if !problems.text(&path, host, 253) {
                     continue;
                 }
+                // International names count in their IDNA form, as they are stored.
+                let ascii = normalize::host(host);
                 let allowed = |c: char| c.is_ascii_alphanumeric() || ".*:/_-[]".contains(c);
-                if let Some(bad) = host.chars().find(|c| !allowed(*c)) {
+                if let Some(bad) = ascii.chars().find(|c| !allowed(*c)) {
                     problems.add(
                         &path,
                         format!(
@@ -502,12 +535,36 @@ fn validate_env(env: &std::collections::BTreeMap<String, EnvValue>, problems: &m
             );
         } else if let Some(section) = setting_of_variable(name) {
             problems.add(&path, format!("{name} is set by {section}; set it there"));
+        } else if redirects(&upper) {
+            problems.add(
+                &path,
+                format!("{name} changes which files a package client reads: the files the agent writes would not be read"),
+            );
         }
-        match value {
-            EnvValue::Text(text) => {
-                problems.text(&path, text, MAX_VALUE);
+        let text = match value {
+            EnvValue::Text(text) => problems.text(&path, text, MAX_VALUE).then_some(text),
+            EnvValue::Secret(secret) => {
+                problems.secret(&path, secret, true);
+                match secret {
+                    Secret::Value(text) => Some(text),
+                    Secret::Kept => None,
+                }
             }
-            EnvValue::Secret(secret) => problems.secret(&path, secret, true),
+        };
+        // What every machine must be able to carry: systemd's environment.d expands `$` and
+        // has no escape for it, and drops white space around a value.
+        if let Some(text) = text {
+            if text.contains('$') {
+                problems.add(
+                    &path,
+                    "must not contain '$': systemd user sessions (environment.d) would expand it",
+                );
+            } else if text.trim() != text.as_str() {
+                problems.add(
+                    &path,
+                    "must not start or end with white space, which clients drop",
+                );
+            }
         }
     }
 }

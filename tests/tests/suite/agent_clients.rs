@@ -128,7 +128,17 @@ async fn every_client_gives_the_proxy_the_password_as_it_was_set() {
             "proxy": {"http": origin, "no-proxy": ["localhost"],
                       "credentials": {&origin: {"username": "dev ops", "password": {"value": password}}}}
         });
-        (agent, _) = publish_and_sync(&app, agent, profile).await;
+        let synced;
+        (agent, synced) = publish_and_sync(&app, agent, profile).await;
+        // Every client reads the login as published: nothing may be called shadowed.
+        assert!(
+            synced
+                .outcomes
+                .iter()
+                .all(|o| matches!(o.state, TargetState::Ok | TargetState::Unchanged)),
+            "{password:?}: {:?}",
+            synced.outcomes
+        );
         proxy.clear();
         home.run("npm", &["view", "left-pad", "--fetch-retries=0"]);
         home.run("git", &["ls-remote", "http://git.invalid/corp/tool.git"]);
@@ -368,22 +378,42 @@ async fn every_login_shell_gets_the_proxy_from_the_file_it_reads() {
     let state = tempfile::tempdir().unwrap();
     let agent = agent_for(&home, state.path(), BTreeMap::new());
     let (agent, _) = enrolled(agent, &app.base_url, token, |_| ()).await;
+    // Quotes, a backslash and backticks reach every login shell and user session as they are.
+    let greeting = "say \"hi\", it's `me` from C:\\dir";
     let profile = json!({"proxy": {"https": "http://proxy.corp.example:3128",
-                                   "no-proxy": ["localhost", ".corp.example"]}});
+                                   "no-proxy": ["localhost", ".corp.example"]},
+                         "env": {"GREETING": greeting}});
     let (agent, synced) = publish_and_sync(&app, agent, profile).await;
-    let shell = synced
-        .outcomes
-        .iter()
-        .find(|o| o.target.name() == "shell")
-        .unwrap();
-    assert_eq!(shell.state, TargetState::Ok, "{shell:?}");
+    assert!(
+        synced
+            .outcomes
+            .iter()
+            .all(|o| matches!(o.state, TargetState::Ok | TargetState::Unchanged)),
+        "{:?}",
+        synced.outcomes
+    );
+    let generated = home.client(
+        "/usr/lib/systemd/user-environment-generators/30-systemd-environment-d-generator",
+        &[],
+    );
+    assert!(
+        generated
+            .lines()
+            .any(|line| line == "GREETING=\"say \\\"hi\\\", it's \\`me\\` from C:\\\\dir\""),
+        "{generated}"
+    );
     for login_shell in ["bash", "sh", "dash", "zsh"] {
         let said = home.client(
             login_shell,
-            &["-l", "-c", "printf '%s %s' \"$HTTPS_PROXY\" \"$no_proxy\""],
+            &[
+                "-l",
+                "-c",
+                "printf '%s %s|%s' \"$HTTPS_PROXY\" \"$no_proxy\" \"$GREETING\"",
+            ],
         );
         assert_eq!(
-            said, "http://proxy.corp.example:3128/ localhost,.corp.example",
+            said,
+            format!("http://proxy.corp.example:3128/ localhost,.corp.example|{greeting}"),
             "{login_shell} -l"
         );
     }

@@ -42,12 +42,12 @@ async fn a_password_with_percent_signs_stays_text_and_a_published_change_is_not_
     let synced = blocking(|| prefix.agent(&["sync"]));
     assert_eq!(synced.status.code(), Some(0), "sync: {}", said(&synced));
 
-    let said = String::from_utf8_lossy(&synced.stdout);
+    let printed = String::from_utf8_lossy(&synced.stdout);
     assert!(
-        said.lines().any(|line| line.starts_with("npmrc")
+        printed.lines().any(|line| line.starts_with("npmrc")
             && line.contains("shadowed")
             && line.contains("for every user of this machine (HKLM")),
-        "{said}"
+        "{printed}"
     );
     let registry = blocking(|| prefix.registry(USER_ENVIRONMENT));
     let proxy = "http://dev:pa%25USERNAME%25ss@proxy.corp.example:3128/";
