@@ -142,7 +142,6 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::engine::Paths;
     use crate::formats::gitconfig::url_section;
 
     #[test]
@@ -155,7 +154,7 @@ mod tests {
             ),
             ("GIT_CONFIG_NOSYSTEM".to_owned(), "1".to_owned()),
         ]);
-        let paths = Paths::user(|name| env.get(name).cloned()).unwrap();
+        let paths = crate::clients::user_paths(home.path(), &env);
         std::fs::create_dir_all(home.path().join(".config/git")).unwrap();
         std::fs::write(
             home.path().join(".config/git/config"),

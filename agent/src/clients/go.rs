@@ -64,11 +64,10 @@ mod tests {
 
     use super::*;
     use crate::clients::setting;
-    use crate::engine::Paths;
 
     #[test]
     fn a_variable_or_goenv_off_comes_first() {
-        let paths = Paths::user(|name| (name == "HOME").then(|| "/home/ada".to_owned())).unwrap();
+        let paths = crate::clients::user_paths(std::path::Path::new("/home/ada"), &BTreeMap::new());
         let env = BTreeMap::from([("GOPROXY".to_owned(), "direct".to_owned())]);
         let around = Surroundings {
             paths: &paths,

@@ -120,6 +120,19 @@ fn set_before(name: &str, value: &str, setting: &Setting, client: &str) -> Strin
     )
 }
 
+/// A user's paths with `HOME` (and on Windows `USERPROFILE` and `APPDATA`) in `home`, and
+/// the other variables of `env`.
+#[cfg(test)]
+pub(crate) fn user_paths(home: &Path, env: &BTreeMap<String, String>) -> Paths {
+    let home = home.to_string_lossy().into_owned();
+    Paths::user(|name| match name {
+        "HOME" | "USERPROFILE" => Some(home.clone()),
+        "APPDATA" => Some(format!("{home}/AppData/Roaming")),
+        _ => env.get(name).cloned(),
+    })
+    .unwrap_or_else(|problem| panic!("{problem}"))
+}
+
 #[cfg(test)]
 pub(crate) fn setting(key: &str, value: &str) -> Setting {
     Setting {

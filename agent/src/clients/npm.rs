@@ -129,10 +129,9 @@ mod tests {
     #[test]
     fn a_variable_in_any_case_or_a_projects_file_comes_first() {
         use crate::clients::setting;
-        use crate::engine::Paths;
         let project = tempfile::tempdir().unwrap();
         std::fs::write(project.path().join(".npmrc"), "registry=https://p/\n").unwrap();
-        let paths = Paths::user(|name| (name == "HOME").then(|| "/home/ada".to_owned())).unwrap();
+        let paths = crate::clients::user_paths(std::path::Path::new("/home/ada"), &BTreeMap::new());
         let env = BTreeMap::from([("NPM_CONFIG_STRICT_SSL".to_owned(), "false".to_owned())]);
         let around = Surroundings {
             paths: &paths,

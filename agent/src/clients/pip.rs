@@ -208,7 +208,6 @@ mod tests {
     #[test]
     fn a_variable_an_install_section_or_a_virtualenvs_file_comes_first() {
         use crate::clients::setting;
-        use crate::engine::Paths;
         let home = tempfile::tempdir().unwrap();
         let env = BTreeMap::from([
             (
@@ -221,7 +220,7 @@ mod tests {
             ),
             ("PIP_TIMEOUT".to_owned(), "5".to_owned()),
         ]);
-        let paths = Paths::user(|name| env.get(name).cloned()).unwrap();
+        let paths = crate::clients::user_paths(home.path(), &env);
         let ours = &paths.files[&Target::Pip];
         std::fs::create_dir_all(ours.parent().unwrap()).unwrap();
         std::fs::write(
