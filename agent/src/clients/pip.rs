@@ -229,11 +229,11 @@ mod tests {
         )
         .unwrap();
         std::fs::create_dir_all(home.path().join("venv")).unwrap();
-        std::fs::write(
-            home.path().join("venv/pip.conf"),
-            "[global]\ntrusted-host = v\n",
-        )
-        .unwrap();
+        let site = match cfg!(windows) {
+            true => "venv/pip.ini",
+            false => "venv/pip.conf",
+        };
+        std::fs::write(home.path().join(site), "[global]\ntrusted-host = v\n").unwrap();
         let around = Surroundings {
             paths: &paths,
             env: &env,
@@ -253,7 +253,9 @@ mod tests {
             "{found:?}"
         );
         assert!(
-            found.iter().any(|f| f.contains("venv/pip.conf")),
+            found
+                .iter()
+                .any(|f| f.contains("trusted-host from [global] of")),
             "{found:?}"
         );
     }
