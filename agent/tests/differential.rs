@@ -20,6 +20,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence};
 use switchyard_agent::agent::Agent;
 use switchyard_agent::engine::{apply_all, Paths};
+use switchyard_agent::formats::pip::key_id;
 use switchyard_agent::plan::{plan, Target};
 use switchyard_agent::state::StateDir;
 use switchyard_proto::devices::TargetState;
@@ -332,6 +333,8 @@ const PIP_CONF: &[&str] = &[
     "  old.user.example.org",
     "timeout = 60",
     "no-cache-dir = false",
+    "pypi-url = https://user.example.org/alias/simple",
+    "default-timeout = 99",
 ];
 
 fn pip_profile() -> impl Strategy<Value = Option<Profile>> {
@@ -393,17 +396,18 @@ fn pip_view(world: &World) -> Option<BTreeMap<String, String>> {
     )
 }
 
-/// What `pip install` reads for `key`: the variable, else `[install]`, else `[global]`.
-fn pip_install_reads(view: &BTreeMap<String, String>, key: &str) -> Vec<String> {
-    [
-        format!(":env:.{key}"),
-        format!("install.{key}"),
-        format!("global.{key}"),
-    ]
-    .iter()
-    .find_map(|name| view.get(name))
-    .map(|value| value.split_whitespace().map(str::to_owned).collect())
-    .unwrap_or_default()
+/// What `pip install` itself takes for its options, asked of pip's own option parser (the
+/// test's oracle; the agent only reads `pip config debug`).
+fn pip_install_reads(world: &World) -> Option<BTreeMap<String, Vec<String>>> {
+    const ASK: &str = "from pip._internal.commands import create_command\n\
+        import json\n\
+        options, _ = create_command('install').parse_args([])\n\
+        t = options.timeout\n\
+        print(json.dumps({'index-url': [options.index_url], \
+        'extra-index-url': options.extra_index_urls, 'trusted-host': options.trusted_hosts, \
+        'timeout': [str(int(t)) if t == int(t) else str(t)]}))";
+    let said = world.client("python3", &["-c", ASK])?;
+    serde_json::from_str(said.lines().last()?).ok()
 }
 
 proptest! {
@@ -413,11 +417,15 @@ proptest! {
     fn pip_reads_what_was_published_and_the_users_own_settings_as_before(
         user in lines_of(PIP_CONF, 10),
         profile in pip_profile(),
-        from_env in proptest::option::of(proptest::sample::select(&["https://env.example.org/simple"][..])),
+        from_env in proptest::option::of(proptest::sample::select(&[
+            ("PIP_INDEX_URL", "https://env.example.org/simple"),
+            ("PIP_DEFAULT_TIMEOUT", "180"),
+            ("pip_pypi_url", "https://env.example.org/alias/simple"),
+        ][..])),
     ) {
         let Some(profile) = profile else { return Ok(()) };
         let pip = profile.clone().normalized().pip.unwrap();
-        let variables: Vec<(&str, &str)> = from_env.iter().map(|r| ("PIP_INDEX_URL", *r)).collect();
+        let variables: Vec<(&str, &str)> = from_env.into_iter().collect();
         let world = World::new(&variables);
         world.write(".config/pip/pip.conf", &user);
         let before = pip_view(&world);
@@ -436,14 +444,19 @@ proptest! {
         if let Some(timeout) = pip.timeout {
             published.push(("timeout", vec![timeout.to_string()]));
         }
-        let reads = published.is_empty() || after.as_ref().is_some_and(|after| {
-            published.iter().all(|(key, values)| pip_install_reads(after, key) == *values)
+        let taken = pip_install_reads(&world);
+        let reads = published.is_empty() || taken.as_ref().is_some_and(|taken| {
+            published.iter().all(|(key, values)| taken.get(*key) == Some(values))
         });
         let file_now = std::fs::read(world.home.path().join(".config/pip/pip.conf")).unwrap_or_default();
         judge(outcome, reads, &file_now, before.is_some())?;
         if let (Some(before), Some(after)) = (before, after) {
             for (key, value) in &before {
-                let managed = published.iter().any(|(name, _)| key == &format!("global.{name}"));
+                // Under any of pip's names for it.
+                let managed = key.split_once('.').is_some_and(|(section, name)| {
+                    section == "global"
+                        && published.iter().any(|(managed, _)| key_id(name) == *managed)
+                });
                 if !managed {
                     prop_assert_eq!(after.get(key), Some(value), "pip's {} changed", key);
                 }

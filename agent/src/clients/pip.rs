@@ -61,9 +61,15 @@ pub fn modelled(settings: &[Setting], around: &Surroundings) -> Vec<String> {
         })
     });
     for setting in settings {
-        let name = format!("PIP_{}", setting.key.to_ascii_uppercase().replace('-', "_"));
-        if let Some(value) = variable(around.env, &name) {
-            found.push(set_before(&name, value, setting, "pip"));
+        // Under any of the key's names.
+        for (name, value) in around.env.iter().filter(|(name, value)| {
+            !value.is_empty()
+                && name
+                    .get(..4)
+                    .is_some_and(|prefix| prefix.eq_ignore_ascii_case("PIP_"))
+                && key_id(&name[4..]) == setting.key
+        }) {
+            found.push(set_before(name, value, setting, "pip"));
         }
         for (file, global) in [(ours, false), (site.as_ref(), true)] {
             if let Some(place) = file.and_then(|file| sets(file, &setting.key, global)) {
@@ -77,12 +83,21 @@ pub fn modelled(settings: &[Setting], around: &Surroundings) -> Vec<String> {
 /// The variants of `pip config debug`, in the order pip reads them.
 const ORDER: [&str; 4] = ["global", "user", "site", "env"];
 
-/// From `pip config debug`: the merged `section.key` values with the file each came from,
-/// and the `PIP_*` variables by key.
-fn read(debug: &str) -> (BTreeMap<String, (String, String)>, BTreeMap<String, String>) {
+/// What `pip config debug` lists.
+#[derive(Debug, Default)]
+struct Listing {
+    /// `section.key` (pip's own name of the key, its other names folded in) to each value
+    /// with its file, the file read last (which pip keeps) last.
+    merged: BTreeMap<String, Vec<(String, String)>>,
+    /// `PIP_*` variables by pip's own name of the key: (variable, value).
+    variables: BTreeMap<String, Vec<(String, String)>>,
+}
+
+/// From `pip config debug`, in the order pip reads the files.
+fn read(debug: &str) -> Listing {
     // (variant, file, section.key, value) in the printed order.
     let mut entries: Vec<(String, String, String, String)> = Vec::new();
-    let mut variables = BTreeMap::new();
+    let mut listing = Listing::default();
     let (mut variant, mut file) = (String::new(), String::new());
     for line in debug.lines() {
         if !line.starts_with(' ') {
@@ -92,7 +107,12 @@ fn read(debug: &str) -> (BTreeMap<String, (String, String)>, BTreeMap<String, St
         if variant == "env_var" {
             if let Some((name, value)) = line.trim().split_once('=') {
                 let key = key_id(name.strip_prefix("PIP_").unwrap_or(name));
-                variables.insert(key, value.trim_matches('\'').to_owned());
+                let value = value.trim_matches('\'').to_owned();
+                listing
+                    .variables
+                    .entry(key)
+                    .or_default()
+                    .push((name.to_owned(), value));
             }
             continue;
         }
@@ -108,12 +128,11 @@ fn read(debug: &str) -> (BTreeMap<String, (String, String)>, BTreeMap<String, St
             .split_once(": ")
             .filter(|(name, _)| name.contains('.') && !name.contains(char::is_whitespace));
         match (named, entries.last_mut()) {
-            (Some((name, value)), _) => entries.push((
-                variant.clone(),
-                file.clone(),
-                name.to_owned(),
-                value.to_owned(),
-            )),
+            (Some((name, value)), _) => {
+                let (section, key) = name.split_once('.').unwrap_or(("", name));
+                let name = format!("{section}.{}", key_id(key));
+                entries.push((variant.clone(), file.clone(), name, value.to_owned()))
+            }
             // A further line of a value over several lines.
             (None, Some(last)) => {
                 last.3.push('\n');
@@ -122,13 +141,16 @@ fn read(debug: &str) -> (BTreeMap<String, (String, String)>, BTreeMap<String, St
             (None, None) => {}
         }
     }
-    let mut merged = BTreeMap::new();
     for variant in ORDER {
         for (_, file, name, value) in entries.iter().filter(|e| e.0 == variant) {
-            merged.insert(name.clone(), (value.clone(), file.clone()));
+            let found = listing.merged.entry(name.clone()).or_default();
+            // A later file replaces what an earlier one set; one file may hold a key under
+            // two of its names.
+            found.retain(|(_, earlier)| earlier == file);
+            found.push((value.clone(), file.clone()));
         }
     }
-    (merged, variables)
+    listing
 }
 
 /// What `pip install` reads for `settings` (keys of `[global]`).
@@ -143,44 +165,43 @@ pub fn check(runner: &Runner, settings: &[Setting]) -> Check {
     .map(|(program, args)| runner.run(program, args))
     .find(|ran| *ran != Ran::Missing);
     let debug = match asked {
-        None => return Check::NotInstalled,
+        None | Some(Ran::Missing) => return Check::NotInstalled,
         Some(Ran::Failed(problem)) => return Check::Failed(problem),
         Some(Ran::Said(debug)) => debug,
-        Some(Ran::Missing) => return Check::NotInstalled,
     };
-    let (merged, variables) = read(&debug);
+    let listing = read(&debug);
     let mut differences = Vec::new();
     for setting in settings {
         let key = &setting.key;
-        let (value, from) = match variables.get(key) {
-            Some(value) => (
-                value.clone(),
-                format!("the variable PIP_{}", key.to_uppercase().replace('-', "_")),
-            ),
-            None => match merged
-                .get(&format!("install.{key}"))
-                .map(|found| (found, "[install]"))
-                .or_else(|| {
-                    merged
-                        .get(&format!("global.{key}"))
-                        .map(|f| (f, "[global]"))
-                }) {
-                Some(((value, place), section)) => (value.clone(), format!("{section} of {place}")),
-                None => (String::new(), "nowhere".to_owned()),
-            },
-        };
-        let read: Vec<&str> = value.split_whitespace().collect();
-        if read
-            != setting
-                .values
+        let published: Vec<&str> = setting.values.iter().map(String::as_str).collect();
+        // Variables first, then the command's own section, then [global]; under any of the
+        // key's names, each must read as published.
+        let read: Vec<(String, String)> = match listing.variables.get(key) {
+            Some(variables) => variables
                 .iter()
-                .map(String::as_str)
-                .collect::<Vec<_>>()
-        {
-            differences.push(format!(
-                "pip install reads {key} = {} from {from}",
-                read.join(" ")
-            ));
+                .map(|(name, value)| (value.clone(), format!("the variable {name}")))
+                .collect(),
+            None => ["install", "global"]
+                .iter()
+                .find_map(|section| {
+                    let found = listing.merged.get(&format!("{section}.{key}"))?;
+                    Some(
+                        found
+                            .iter()
+                            .map(|(value, file)| (value.clone(), format!("[{section}] of {file}")))
+                            .collect(),
+                    )
+                })
+                .unwrap_or_else(|| vec![(String::new(), "nowhere".to_owned())]),
+        };
+        for (value, from) in read {
+            let values: Vec<&str> = value.split_whitespace().collect();
+            if values != published {
+                differences.push(format!(
+                    "pip install reads {key} = {} from {from}",
+                    values.join(" ")
+                ));
+            }
         }
     }
     Check::Read(differences)
@@ -193,16 +214,24 @@ mod tests {
     #[test]
     fn the_debug_listing_gives_each_value_and_its_file_in_pips_order() {
         let debug = "env_var:\n  PIP_TIMEOUT='5'\nenv:\nglobal:\n  /etc/pip.conf, exists: True\n    global.index-url: https://g/\n    install.index-url: https://gi/\nsite:\n  /venv/pip.conf, exists: False\nuser:\n  /home/ada/.pip/pip.conf, exists: False\n  /home/ada/.config/pip/pip.conf, exists: True\n    global.index-url: https://a/\n    https://b/\n";
-        let (merged, variables) = read(debug);
-        assert_eq!(variables["timeout"], "5");
+        let listing = read(debug);
         assert_eq!(
-            merged["global.index-url"],
-            (
+            listing.variables["timeout"],
+            [("PIP_TIMEOUT".to_owned(), "5".to_owned())]
+        );
+        assert_eq!(
+            listing.merged["global.index-url"],
+            [(
                 "https://a/\nhttps://b/".to_owned(),
                 "/home/ada/.config/pip/pip.conf".to_owned()
-            )
+            )]
         );
-        assert_eq!(merged["install.index-url"].1, "/etc/pip.conf");
+        assert_eq!(listing.merged["install.index-url"][0].1, "/etc/pip.conf");
+        // pip's other names of an option are the same setting.
+        let aliases = read("env_var:\n  PIP_DEFAULT_TIMEOUT='180'\nuser:\n  /u/pip.conf, exists: True\n    global.timeout: 30\n    global.pypi-url: https://evil/\n");
+        assert_eq!(listing.variables.len(), 1);
+        assert_eq!(aliases.variables["timeout"][0].0, "PIP_DEFAULT_TIMEOUT");
+        assert_eq!(aliases.merged["global.index-url"][0].0, "https://evil/");
     }
 
     #[test]

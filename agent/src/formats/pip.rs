@@ -55,13 +55,19 @@ fn option_name(line: &str) -> Option<String> {
     (!name.is_empty()).then(|| name.to_lowercase())
 }
 
-/// pip's own normal form of a key.
+/// pip's own normal form of a key, its other names folded into one: pip reads a key as the
+/// long option of that name (`ConfigOptionParser._update_defaults`), and some options have
+/// two (pip `cli/cmdoptions.py`: `--index-url` / `--pypi-url`, `--timeout` /
+/// `--default-timeout`).
 pub fn key_id(key: &str) -> String {
     let name = key.trim().to_lowercase().replace('_', "-");
-    match name.strip_prefix("--") {
-        Some(bare) => bare.to_owned(),
-        None => name,
+    let name = name.strip_prefix("--").unwrap_or(&name);
+    match name {
+        "pypi-url" => "index-url",
+        "default-timeout" => "timeout",
+        other => other,
     }
+    .to_owned()
 }
 
 /// A change to `[global]`.
