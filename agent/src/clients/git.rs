@@ -134,7 +134,90 @@ pub fn check(runner: &Runner, settings: &[Setting]) -> Check {
             _ => {}
         }
     }
+    differences.extend(other_rules(runner, settings));
     Check::Read(differences)
+}
+
+/// What git reads only for some URLs or in some repositories, asked of git itself: an
+/// `http.<url>.proxy` over `http.proxy` (git-config(1), `http.<url>.*`), and files
+/// `includeIf` brings in where its condition holds (the agent asks outside any repository).
+fn other_rules(runner: &Runner, settings: &[Setting]) -> Vec<String> {
+    let manages_proxy = settings.iter().any(|s| s.key == "proxy");
+    let prefixes: Vec<(&str, String)> = settings
+        .iter()
+        .filter(|s| s.key == "insteadof")
+        .filter_map(|s| {
+            let base = s.section.as_ref()?.id.strip_prefix("url\0")?;
+            Some((base, s.values.join(" ")))
+        })
+        .collect();
+    let listed = |pattern: &str| -> Vec<(String, String, String)> {
+        match runner.run("git", &["config", "--show-origin", "--get-regexp", pattern]) {
+            Ran::Said(said) => said
+                .lines()
+                .filter_map(|line| {
+                    let (origin, rest) = line.split_once('\t')?;
+                    let (key, value) = rest.split_once(' ').unwrap_or((rest, ""));
+                    Some((
+                        origin.trim_start_matches("file:").to_owned(),
+                        key.to_owned(),
+                        value.to_owned(),
+                    ))
+                })
+                .collect(),
+            // Nothing matches: git exits 1.
+            _ => Vec::new(),
+        }
+    };
+    let mut found = Vec::new();
+    if manages_proxy {
+        for (origin, key, value) in listed("^http\\..+\\.proxy$") {
+            let url = key.trim_start_matches("http.").trim_end_matches(".proxy");
+            found.push(format!(
+                "for URLs matching {url}, git uses http.{url}.proxy = {value} from {origin}"
+            ));
+        }
+    }
+    if !manages_proxy && prefixes.is_empty() {
+        return found;
+    }
+    for (origin, key, path) in listed("^includeif\\..+\\.path$") {
+        let condition = key
+            .trim_start_matches("includeif.")
+            .trim_end_matches(".path");
+        let included = match (path.strip_prefix("~/"), runner.env.get("HOME")) {
+            (Some(rest), Some(home)) => std::path::Path::new(home).join(rest),
+            _ => std::path::Path::new(&origin)
+                .parent()
+                .map_or_else(|| path.clone().into(), |folder| folder.join(&path)),
+        };
+        let included = included.to_string_lossy().into_owned();
+        let pattern = "^(url\\..+\\.insteadof|http\\.proxy)$";
+        let Ran::Said(said) = runner.run(
+            "git",
+            &["config", "--file", &included, "--get-regexp", pattern],
+        ) else {
+            continue;
+        };
+        for line in said.lines() {
+            let (key, value) = line.split_once(' ').unwrap_or((line, ""));
+            let rewrites_ours = key.starts_with("url.")
+                && prefixes.iter().any(|(base, prefix)| {
+                    value == prefix && key != format!("url.{base}.insteadof")
+                });
+            let other_proxy = manages_proxy
+                && key == "http.proxy"
+                && !settings
+                    .iter()
+                    .any(|s| s.key == "proxy" && s.values.join(" ") == value);
+            if rewrites_ours || other_proxy {
+                found.push(format!(
+                    "in repositories where includeIf \"{condition}\" holds, {included} sets {key} = {value}"
+                ));
+            }
+        }
+    }
+    found
 }
 
 #[cfg(test)]

@@ -34,8 +34,49 @@ pub enum Check {
     Read(Vec<String>),
 }
 
-/// Asks `target`'s client what it reads for `settings`, written to `file`.
+/// Asks `target`'s client what it reads for `settings`, written to `file`. What it says goes
+/// into reports: passwords in URLs are masked ([`redact`]).
 pub fn check(target: Target, runner: &run::Runner, settings: &[Setting], file: &Path) -> Check {
+    match ask(target, runner, settings, file) {
+        Check::Read(differences) => Check::Read(differences.iter().map(|d| redact(d)).collect()),
+        Check::Failed(problem) => Check::Failed(redact(&problem)),
+        Check::NotInstalled => Check::NotInstalled,
+    }
+}
+
+/// `text` with the password of every URL in it (`scheme://user:password@host`) shown as
+/// `***`: what a client says of a user's proxy or index may carry one, and reports go to the
+/// server.
+pub fn redact(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let (before, after) = rest.split_at(at + 3);
+        out.push_str(before);
+        // The authority runs to the first `/`, white space or quote; a login ends at its
+        // last `@`.
+        let end = after
+            .find(|c: char| c == '/' || c.is_whitespace() || c == '"' || c == '\'')
+            .unwrap_or(after.len());
+        let authority = &after[..end];
+        match authority.rfind('@').and_then(|at| {
+            let login = &authority[..at];
+            login.find(':').map(|colon| (colon, at))
+        }) {
+            Some((colon, at)) => {
+                out.push_str(&authority[..=colon]);
+                out.push_str("***");
+                out.push_str(&authority[at..]);
+            }
+            None => out.push_str(authority),
+        }
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn ask(target: Target, runner: &run::Runner, settings: &[Setting], file: &Path) -> Check {
     if settings.is_empty() {
         return Check::Read(Vec::new());
     }
@@ -78,14 +119,15 @@ pub struct Surroundings<'a> {
 /// Why `target`'s client, by its documented order of reading, does not read `settings` as
 /// the agent wrote them; empty when it does. For where the client cannot be asked.
 pub fn modelled(target: Target, settings: &[Setting], around: &Surroundings) -> Vec<String> {
-    match target {
+    let found = match target {
         Target::Npmrc => npm::modelled(settings, around),
         Target::Pip => pip::modelled(settings, around),
         Target::Go => go::modelled(settings, around),
         Target::Git => git::modelled(settings, around),
         Target::EnvironmentD => environment_d::modelled(settings, around),
         Target::Shell => Vec::new(),
-    }
+    };
+    found.iter().map(|text| redact(text)).collect()
 }
 
 /// A variable's non-empty value, its name compared without regard to case (npm's and pip's
@@ -144,5 +186,25 @@ pub(crate) fn setting(key: &str, value: &str) -> Setting {
         secret: false,
         expand: false,
         multi: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn passwords_in_urls_never_reach_a_report() {
+        assert_eq!(
+            redact(
+                "git uses http.https://*.example.proxy = http://bob:s3cr%40t@proxy:8080/ from x"
+            ),
+            "git uses http.https://*.example.proxy = http://bob:***@proxy:8080/ from x"
+        );
+        assert_eq!(
+            redact("npm_config_proxy is set (http://u:p@ss:w@rd@p/) and https://plain.example/"),
+            "npm_config_proxy is set (http://u:***@p/) and https://plain.example/"
+        );
+        assert_eq!(redact("no url here"), "no url here");
     }
 }

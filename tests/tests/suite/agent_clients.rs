@@ -423,3 +423,63 @@ async fn every_login_shell_gets_the_proxy_from_the_file_it_reads() {
     assert_eq!(home.snapshot(), before);
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn git_rules_for_some_urls_or_some_repositories_make_the_git_target_shadowed() {
+    let (app, token) = published(json!({})).await;
+    let home = Home::new();
+    // A proxy for some hosts only, and a rewrite that only repositories see.
+    home.write(
+        ".gitconfig",
+        "[http \"https://*.corp.example\"]\n\tproxy = http://me:s3cret@mine.example.org:1/\n[includeIf \"gitdir:/\"]\n\tpath = ~/work.gitconfig\n",
+    );
+    home.write(
+        "work.gitconfig",
+        "[url \"https://inc.example.org/\"]\n\tinsteadOf = https://github.com/\n",
+    );
+    let state = tempfile::tempdir().unwrap();
+    let agent = agent_for(&home, state.path(), BTreeMap::new());
+    let (agent, _) = enrolled(agent, &app.base_url, token, |_| ()).await;
+    let profile = json!({"git": {"http-proxy": "http://proxy.corp.example:3128",
+                                 "rewrites": [{"base": "https://git.corp.example/",
+                                               "instead-of": ["https://github.com/"]}]}});
+    let (_, synced) = publish_and_sync(&app, agent, profile).await;
+    let git = synced
+        .outcomes
+        .iter()
+        .find(|o| o.target.name() == "git")
+        .unwrap();
+    assert_eq!(git.state, TargetState::Shadowed, "{git:?}");
+    let message = git.message.as_deref().unwrap();
+    assert!(
+        message.contains("for URLs matching https://*.corp.example, git uses http.https://*.corp.example.proxy = http://me:***@mine.example.org:1/"),
+        "{message}"
+    );
+    assert!(
+        message.contains("in repositories where includeIf \"gitdir:/\" holds")
+            && message.contains("url.https://inc.example.org/.insteadof = https://github.com/"),
+        "{message}"
+    );
+    assert!(
+        !message.contains("s3cret"),
+        "a user's password reached the report"
+    );
+    // What git does in a repository, asked of git there.
+    std::fs::create_dir_all(home.path().join("repo")).unwrap();
+    home.client(
+        "git",
+        &["init", "-q", home.path().join("repo").to_str().unwrap()],
+    );
+    let in_repo = home.client(
+        "git",
+        &[
+            "-C",
+            home.path().join("repo").to_str().unwrap(),
+            "ls-remote",
+            "--get-url",
+            "https://github.com/x",
+        ],
+    );
+    assert_eq!(in_repo.trim(), "https://inc.example.org/x");
+    app.stop().await;
+}
