@@ -371,7 +371,7 @@ impl Agent {
             cwd: home,
             timeout: std::time::Duration::from_secs(20),
         };
-        clients::check(target, &runner, settings, file)
+        clients::check(target, &runner, settings, file, &self.paths.profiles)
     }
 
     /// What each target should hold at this scope, and what is left out.

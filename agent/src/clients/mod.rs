@@ -34,10 +34,17 @@ pub enum Check {
     Read(Vec<String>),
 }
 
-/// Asks `target`'s client what it reads for `settings`, written to `file`. What it says goes
-/// into reports: passwords in URLs are masked ([`redact`]).
-pub fn check(target: Target, runner: &run::Runner, settings: &[Setting], file: &Path) -> Check {
-    match ask(target, runner, settings, file) {
+/// Asks `target`'s client what it reads for `settings`, written to `file` (and, for the
+/// shells, sourced from the login files `hooked`). What it says goes into reports: passwords
+/// in URLs are masked ([`redact`]).
+pub fn check(
+    target: Target,
+    runner: &run::Runner,
+    settings: &[Setting],
+    file: &Path,
+    hooked: &[std::path::PathBuf],
+) -> Check {
+    match ask(target, runner, settings, file, hooked) {
         Check::Read(differences) => Check::Read(differences.iter().map(|d| redact(d)).collect()),
         Check::Failed(problem) => Check::Failed(redact(&problem)),
         Check::NotInstalled => Check::NotInstalled,
@@ -76,7 +83,13 @@ pub fn redact(text: &str) -> String {
     out
 }
 
-fn ask(target: Target, runner: &run::Runner, settings: &[Setting], file: &Path) -> Check {
+fn ask(
+    target: Target,
+    runner: &run::Runner,
+    settings: &[Setting],
+    file: &Path,
+    hooked: &[std::path::PathBuf],
+) -> Check {
     if settings.is_empty() {
         return Check::Read(Vec::new());
     }
@@ -86,9 +99,7 @@ fn ask(target: Target, runner: &run::Runner, settings: &[Setting], file: &Path) 
         Target::Go => go::check(runner, settings),
         Target::Git => git::check(runner, settings),
         Target::EnvironmentD => environment_d::check(runner, settings),
-        // The shell's files are the user's to run: the hook's place is checked by
-        // `shell::login_files`, not by starting a login shell.
-        Target::Shell => Check::Read(Vec::new()),
+        Target::Shell => shell::check(runner, settings, hooked),
     }
 }
 

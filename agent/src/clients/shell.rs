@@ -6,9 +6,39 @@
 //! - sh and dash read `~/.profile` (dash(1), Invocation); so do display managers that start a
 //!   session through a login shell.
 //! - zsh reads `$ZDOTDIR/.zprofile` (`$HOME` when `ZDOTDIR` is unset) and never `~/.profile`
-//!   (zsh(1), STARTUP/SHUTDOWN FILES).
+//!   (zsh(1), STARTUP/SHUTDOWN FILES); `~/.zshenv`, read first, often sets `ZDOTDIR`.
+//!
+//! Asked by starting each login shell that reads a hooked file (`bash -l`, `dash -l`,
+//! `zsh -l`) with the user's environment less the variables the profile sets, and printing
+//! them: a file that returns early, a `readonly`, or a syntax error shows.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+
+use super::run::{Ran, Runner};
+use super::Check;
+use crate::plan::Setting;
+
+/// `ZDOTDIR` as `~/.zshenv` sets it in its simple forms (`ZDOTDIR=~/x`, `export
+/// ZDOTDIR="$HOME/x"`, `${HOME}`), if it does.
+fn zdotdir_from_zshenv(home: &Path) -> Option<PathBuf> {
+    let text = std::fs::read_to_string(home.join(".zshenv")).ok()?;
+    let value = text.lines().rev().find_map(|line| {
+        let line = line.trim();
+        let line = line.strip_prefix("export ").unwrap_or(line).trim_start();
+        line.strip_prefix("ZDOTDIR=")
+    })?;
+    let value = value.trim().trim_matches(['"', '\'']);
+    let home = home.to_string_lossy();
+    let path = value
+        .replacen("${HOME}", &home, 1)
+        .replacen("$HOME", &home, 1);
+    let path = match path.strip_prefix("~/") {
+        Some(rest) => format!("{home}/{rest}"),
+        None => path,
+    };
+    (!path.contains('$') && path.starts_with('/')).then(|| PathBuf::from(path))
+}
 
 /// The login files of the user whose home is `home` that must source the snippet, in the
 /// order they are hooked: `~/.profile` always; bash's own file where one exists (it then
@@ -25,13 +55,74 @@ pub fn login_files(home: &Path, env: impl Fn(&str) -> Option<String>) -> Vec<Pat
     }
     let zdotdir = env("ZDOTDIR")
         .filter(|dir| !dir.is_empty())
-        .map_or_else(|| home.to_owned(), PathBuf::from);
+        .map(PathBuf::from)
+        .or_else(|| zdotdir_from_zshenv(home))
+        .unwrap_or_else(|| home.to_owned());
     let zprofile = zdotdir.join(".zprofile");
     let zsh_user = env("SHELL").is_some_and(|shell| shell.ends_with("/zsh"));
     if zsh_user || std::fs::symlink_metadata(&zprofile).is_ok() {
         files.push(zprofile);
     }
     files
+}
+
+/// A marker before what the shell prints for the agent: login files may print too.
+const MARKER: &str = "\u{1e}switchyard\u{1e}";
+
+/// What each login shell that reads one of `hooked` gets for `settings`.
+pub fn check(runner: &Runner, settings: &[Setting], hooked: &[PathBuf]) -> Check {
+    let mut shells = vec!["bash", "dash"];
+    if hooked.iter().any(|file| file.ends_with(".zprofile")) {
+        shells.push("zsh");
+    }
+    // The variables the profile sets, taken out: otherwise a shell would inherit them.
+    let mut env: BTreeMap<String, String> = runner.env.clone();
+    env.retain(|name, _| !settings.iter().any(|s| s.key == *name));
+    let runner = Runner {
+        env,
+        ..runner.clone()
+    };
+    let script = format!(
+        "printf '{MARKER}'; printf '%s\\036' {}",
+        settings
+            .iter()
+            .map(|s| format!("\"${{{}-}}\"", s.key))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let mut asked = false;
+    let mut differences = Vec::new();
+    for shell in shells {
+        let said = match runner.run(shell, &["-l", "-c", &script]) {
+            Ran::Missing => continue,
+            Ran::Failed(problem) => {
+                asked = true;
+                differences.push(format!("{shell} -l does not finish: {problem}"));
+                continue;
+            }
+            Ran::Said(said) => said,
+        };
+        asked = true;
+        let Some((_, printed)) = said.split_once(MARKER) else {
+            differences.push(format!("{shell} -l stops before it gets the variables"));
+            continue;
+        };
+        let values: Vec<&str> = printed.split('\u{1e}').collect();
+        for (setting, got) in settings.iter().zip(values) {
+            let expected = setting.values.join(" ");
+            if got != expected {
+                differences.push(match (got.is_empty(), setting.secret) {
+                    (true, _) => format!("{shell} -l gets no {}", setting.key),
+                    (false, true) => format!("{shell} -l gets another {}", setting.key),
+                    (false, false) => format!("{shell} -l gets {}={got}", setting.key),
+                });
+            }
+        }
+    }
+    match asked {
+        true => Check::Read(differences),
+        false => Check::NotInstalled,
+    }
 }
 
 #[cfg(test)]
@@ -63,6 +154,14 @@ mod tests {
         assert_eq!(
             login_files(home.path(), zsh).last().unwrap(),
             Path::new("/home/ada/.config/zsh/.zprofile")
+        );
+        // ZDOTDIR set in ~/.zshenv, as XDG-minded setups do.
+        std::fs::write(home.path().join(".zshenv"), "export ZDOTDIR=\"$HOME/zd\"\n").unwrap();
+        std::fs::create_dir_all(home.path().join("zd")).unwrap();
+        std::fs::write(home.path().join("zd/.zprofile"), "").unwrap();
+        assert_eq!(
+            login_files(home.path(), none).last().unwrap(),
+            &home.path().join("zd/.zprofile")
         );
     }
 }

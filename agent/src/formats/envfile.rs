@@ -133,6 +133,17 @@ pub fn with_line(content: &str, line: &str) -> String {
     if lines.0.iter().any(|existing| existing.text == line) {
         return content.to_owned();
     }
+    // A last line ending in a backslash continues onto the next: an empty line ends it, so
+    // that the added line is a command of its own.
+    let continued = lines
+        .0
+        .last()
+        .is_some_and(|last| (last.text.len() - last.text.trim_end_matches('\\').len()) % 2 == 1);
+    if continued {
+        let gap = lines.new_line(String::new());
+        let end = lines.0.len();
+        lines.insert(end, gap);
+    }
     let new = lines.new_line(line.to_owned());
     let end = lines.0.len();
     lines.insert(end, new);
@@ -200,5 +211,8 @@ mod tests {
         assert!(with.starts_with("# ~/.profile\nPATH=\"$HOME/bin:$PATH\"\n[ -f "));
         // The ending the profile's last line gained stays: a line ending is harmless.
         assert_eq!(without_line(&with, &line), format!("{profile}\n"));
+        // After a line that a backslash continues, an empty line first ends it.
+        let continued = with_line("export FOO=1 \\", &line);
+        assert_eq!(continued, format!("export FOO=1 \\\n\n{line}\n"));
     }
 }

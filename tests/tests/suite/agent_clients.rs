@@ -483,3 +483,77 @@ async fn git_rules_for_some_urls_or_some_repositories_make_the_git_target_shadow
     assert_eq!(in_repo.trim(), "https://inc.example.org/x");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_file_that_ends_in_a_backslash_still_runs_the_hook_and_one_that_returns_early_is_reported(
+) {
+    let (app, token) = published(json!({})).await;
+    let home = Home::new();
+    // A last line continued by a backslash, and no final newline.
+    home.write(".profile", "export FOO=1 \\");
+    let state = tempfile::tempdir().unwrap();
+    let agent = agent_for(&home, state.path(), BTreeMap::new());
+    let (agent, _) = enrolled(agent, &app.base_url, token, |_| ()).await;
+    let profile = json!({"proxy": {"https": "http://proxy.corp.example:3128"}});
+    let (agent, synced) = publish_and_sync(&app, agent, profile.clone()).await;
+    let shell = |synced: &Synced| {
+        synced
+            .outcomes
+            .iter()
+            .find(|o| o.target.name() == "shell")
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(
+        shell(&synced).state,
+        TargetState::Ok,
+        "{:?}",
+        shell(&synced)
+    );
+    for login_shell in ["bash", "dash"] {
+        let output = home.run(
+            login_shell,
+            &["-l", "-c", "printf %s \"$HTTPS_PROXY $FOO\""],
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&output.stdout),
+            "http://proxy.corp.example:3128/ 1",
+            "{login_shell}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(
+            output.stderr.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    // bash reads ~/.bash_profile, which returns before the line the agent adds.
+    home.write(
+        ".bash_profile",
+        "export HTTPS_PROXY=http://mine.example.org:1/\nreturn 0\n",
+    );
+    let agent = tokio::task::spawn_blocking(move || {
+        let mut agent = agent;
+        agent.paths =
+            switchyard_agent::engine::Paths::user(|n| agent.environment.get(n).cloned()).unwrap();
+        agent
+    })
+    .await
+    .unwrap();
+    let (_, synced) = publish_and_sync(
+        &app,
+        agent,
+        json!({"proxy": {"https": "http://proxy2.corp.example:3128"}}),
+    )
+    .await;
+    let said = shell(&synced);
+    assert_eq!(said.state, TargetState::Shadowed, "{said:?}");
+    assert!(
+        said.message
+            .as_deref()
+            .unwrap()
+            .contains("bash -l gets HTTPS_PROXY=http://mine.example.org:1/"),
+        "{said:?}"
+    );
+    app.stop().await;
+}
