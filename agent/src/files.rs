@@ -6,7 +6,8 @@
 //! and replaced: a `~/.gitconfig` linked into a dotfiles folder stays a link, and the dotfile
 //! changes. Anything there that is not a regular file (a device such as `/dev/null`, a pipe,
 //! a folder) is refused: read, written and removed alike, so nothing blocks on a pipe and no
-//! device is replaced by a file.
+//! device is replaced by a file. A file with several hard links is written in place, so that
+//! every name keeps seeing it.
 
 use std::fs;
 use std::io::{self, Write as _};
@@ -118,6 +119,9 @@ pub fn missing_folders(path: &Path) -> Vec<PathBuf> {
 /// owner, and a new one takes its folder's, where this process may give it (as root).
 pub fn write_atomically(path: &Path, content: &[u8], owner_only: bool) -> io::Result<()> {
     let target = resolve(path)?;
+    if hard_links(&target) > 1 {
+        return write_in_place(&target, content, owner_only);
+    }
     let folder = target
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -153,6 +157,36 @@ pub fn write_atomically(path: &Path, content: &[u8], owner_only: bool) -> io::Re
         let _ = fs::remove_file(&temporary);
     }
     outcome
+}
+
+/// How many names (hard links) the file at `target` has; 1 where that cannot be told.
+fn hard_links(target: &Path) -> u64 {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        fs::metadata(target).map_or(1, |meta| meta.nlink())
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = target;
+        1
+    }
+}
+
+/// Writes a file that has several names (a dotfile hard-linked into a dotfiles folder) in
+/// place, so that every name sees the new bytes: a rename would give this name a new file
+/// and leave the others behind. Not atomic: a crash half-way can leave part of it.
+fn write_in_place(target: &Path, content: &[u8], owner_only: bool) -> io::Result<()> {
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(target)?;
+    file.write_all(content)?;
+    file.sync_all()?;
+    if owner_only {
+        set_permissions(target, target, true)?;
+    }
+    Ok(())
 }
 
 /// The permission bits of the file `path` names (Unix), if it exists.

@@ -590,3 +590,32 @@ fn restore_gives_back_modes_and_owners_and_removes_the_folders_it_made() {
         "the folders the agent made are gone: {folders:?}"
     );
 }
+
+#[cfg(unix)]
+#[test]
+fn a_hard_linked_dotfile_keeps_its_links_through_sync_and_restore() {
+    use std::os::unix::fs::MetadataExt as _;
+    let home = tempfile::tempdir().unwrap();
+    let state_root = tempfile::tempdir().unwrap();
+    let paths = home_paths(home.path());
+    let dotfile = home.path().join("dotfiles").join("gitconfig");
+    write(&dotfile, "[user]\n\tname = Ada\n");
+    fs::hard_link(&dotfile, &paths.files[&Target::Git]).unwrap();
+    let inode = fs::metadata(&dotfile).unwrap().ino();
+    let state = StateDir::new(state_root.path().to_owned());
+    apply_all(&state, &paths, &plan(&profile())).unwrap();
+    let meta = fs::metadata(&paths.files[&Target::Git]).unwrap();
+    assert_eq!(
+        (meta.ino(), meta.nlink()),
+        (inode, 2),
+        "still one file, two names"
+    );
+    assert!(fs::read_to_string(&dotfile).unwrap().contains("insteadOf"));
+    assert_eq!(restore_all(&state).unwrap(), Vec::<String>::new());
+    let meta = fs::metadata(&paths.files[&Target::Git]).unwrap();
+    assert_eq!((meta.ino(), meta.nlink()), (inode, 2));
+    assert_eq!(
+        fs::read_to_string(&dotfile).unwrap(),
+        "[user]\n\tname = Ada\n"
+    );
+}

@@ -49,7 +49,10 @@ pub fn check(runner: &Runner, settings: &[Setting]) -> Check {
             (value != expected).then(|| {
                 let from = match runner.env.get(&setting.key).filter(|v| !v.is_empty()) {
                     Some(_) => "the environment",
-                    None => "somewhere other than its env file",
+                    None if runner.env.get("GOENV").is_some_and(|v| v == "off") => {
+                        "its defaults: GOENV=off, so Go reads no env file"
+                    }
+                    None => "somewhere other than its env file ($GOROOT/go.env)",
                 };
                 format!("go reads {}={value} from {from}", setting.key)
             })
