@@ -125,7 +125,8 @@ pub fn check(runner: &Runner, settings: &[Setting], hooked: &[PathBuf]) -> Check
     }
 }
 
-#[cfg(test)]
+// Login shells' files are Unix's: Windows keeps variables in the registry.
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
 
