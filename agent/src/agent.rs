@@ -212,6 +212,12 @@ impl Agent {
     /// Fetches (waiting up to `wait` seconds for a change), verifies and applies the profile,
     /// then reports to the server.
     pub fn sync(&self, wait: u64) -> Result<Synced, AgentError> {
+        self.sync_round(wait, false)
+    }
+
+    /// [`Agent::sync`]; with `reuse`, a round that writes nothing keeps what the clients said
+    /// within [`RECHECK`] (for `run`, whose environment does not change while it runs).
+    fn sync_round(&self, wait: u64, reuse: bool) -> Result<Synced, AgentError> {
         let identity = self.state.identity()?.ok_or(AgentError::NotEnrolled)?;
         let key = self.state.device_key()?;
         let client = Server::new(&identity.server).map_err(AgentError::Config)?;
@@ -233,11 +239,13 @@ impl Agent {
         let writing = hold_writes();
         let previous = self.state.applied()?;
         let mut outcomes = engine::apply_all(&self.state, &self.paths, &plan)?;
-        // A round that wrote nothing reuses what the clients said a short while ago: asking
-        // npm and pip costs their start-up (about 0.2 and 0.5 s), and `run` comes back every
-        // minute. Anything written, a new delivery, or `RECHECK` gone by, and they are asked.
+        // A round of `run` that wrote nothing reuses what the clients said a short while ago:
+        // asking npm and pip costs their start-up (about 0.2 and 0.5 s), and `run` comes back
+        // every minute. Anything written, a new delivery, or `RECHECK` gone by, and they are
+        // asked. A `sync` of its own always asks: its environment may differ.
         let reuse = previous.as_ref().filter(|previous| {
-            previous.sequence == delivery.sequence
+            reuse
+                && previous.sequence == delivery.sequence
                 && previous.restored_at.is_none()
                 && previous
                     .checked_at
@@ -529,7 +537,7 @@ impl Agent {
         use std::time::Duration;
         let mut backoff = Duration::from_secs(1);
         while !stop.load(Ordering::Relaxed) {
-            let round = self.sync(wait);
+            let round = self.sync_round(wait, true);
             match &round {
                 Ok(_) => {
                     backoff = Duration::from_secs(1);

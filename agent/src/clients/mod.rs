@@ -44,11 +44,38 @@ pub fn check(
     file: &Path,
     hooked: &[std::path::PathBuf],
 ) -> Check {
+    let shown = |text: &str| hide_secrets(&redact(text), settings);
     match ask(target, runner, settings, file, hooked) {
-        Check::Read(differences) => Check::Read(differences.iter().map(|d| redact(d)).collect()),
-        Check::Failed(problem) => Check::Failed(redact(&problem)),
+        Check::Read(differences) => Check::Read(differences.iter().map(|d| shown(d)).collect()),
+        Check::Failed(problem) => Check::Failed(shown(&problem)),
         Check::NotInstalled => Check::NotInstalled,
     }
+}
+
+/// `text` with every secret value of `settings` (a token, a secret variable, a login in a
+/// proxy URL, as written or decoded) shown as `(secret)`: a client's own messages may
+/// repeat what it read.
+fn hide_secrets(text: &str, settings: &[Setting]) -> String {
+    let mut shown = text.to_owned();
+    for value in settings
+        .iter()
+        .filter(|setting| setting.secret)
+        .flat_map(|setting| &setting.values)
+    {
+        let mut forms = vec![value.clone()];
+        if let Ok(url) = url::Url::parse(value) {
+            forms.extend(url.password().map(str::to_owned));
+            forms.extend(
+                url.password()
+                    .and_then(|p| percent_encoding::percent_decode_str(p).decode_utf8().ok())
+                    .map(|p| p.into_owned()),
+            );
+        }
+        for form in forms.into_iter().filter(|form| form.len() >= 3) {
+            shown = shown.replace(&form, "(secret)");
+        }
+    }
+    shown
 }
 
 /// `text` with the password of every URL in it (`scheme://user:password@host`) shown as
@@ -138,7 +165,10 @@ pub fn modelled(target: Target, settings: &[Setting], around: &Surroundings) -> 
         Target::EnvironmentD => environment_d::modelled(settings, around),
         Target::Shell => Vec::new(),
     };
-    found.iter().map(|text| redact(text)).collect()
+    found
+        .iter()
+        .map(|text| hide_secrets(&redact(text), settings))
+        .collect()
 }
 
 /// A variable's non-empty value, its name compared without regard to case (npm's and pip's
@@ -217,5 +247,18 @@ mod tests {
             "npm_config_proxy is set (http://u:***@p/) and https://plain.example/"
         );
         assert_eq!(redact("no url here"), "no url here");
+    }
+
+    #[test]
+    fn a_secret_a_client_repeats_is_hidden() {
+        let mut token = super::setting("CARGO_TOKEN", "SEKRIT-cargo-123");
+        token.secret = true;
+        let mut proxy = super::setting("HTTPS_PROXY", "http://bob:p%40ss@proxy:3128/");
+        proxy.secret = true;
+        let said = "bash -l failed: SEKRIT-cargo-123 and p@ss and p%40ss";
+        assert_eq!(
+            super::hide_secrets(said, &[token, proxy]),
+            "bash -l failed: (secret) and (secret) and (secret)"
+        );
     }
 }

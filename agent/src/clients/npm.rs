@@ -116,6 +116,12 @@ pub fn check(runner: &Runner, settings: &[Setting], file: &Path) -> Check {
             Some((value, level)) if without_password(value) != expected => differences.push(
                 format!("npm reads another {} from the {level}", setting.name),
             ),
+            // npm shows no password either: the same user and host with another password,
+            // from anywhere but the agent's file, is another login.
+            Some((_, level)) if setting.secret && !ours(level) => differences.push(format!(
+                "npm takes {} (its login hidden) from the {level}",
+                setting.name
+            )),
             Some(_) => {}
         }
     }

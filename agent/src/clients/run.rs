@@ -12,6 +12,9 @@ use wait_timeout::ChildExt as _;
 /// The most of a client's output read: far more than any configuration listing.
 const MAX_OUTPUT: u64 = 1 << 20;
 
+/// How long output is waited for once the program has ended.
+const LINGER: Duration = Duration::from_millis(500);
+
 /// Runs clients as the user would.
 #[derive(Debug, Clone)]
 pub struct Runner {
@@ -51,14 +54,38 @@ impl Runner {
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ran::Missing,
             Err(error) => return Ran::Failed(format!("cannot run {program}: {error}")),
         };
+        // Each pipe is read into a buffer of its own. A program a login file started in the
+        // background keeps the pipes open after the shell has ended: its output is not
+        // waited for beyond a moment (the reader goes on until it ends, and is dropped).
         let read = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+            let text: std::sync::Arc<std::sync::Mutex<Vec<u8>>> = Default::default();
+            let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let (into, finished) = (text.clone(), done.clone());
             std::thread::spawn(move || {
-                let mut text = Vec::new();
                 if let Some(pipe) = pipe {
-                    let _ = pipe.take(MAX_OUTPUT).read_to_end(&mut text);
+                    let mut pipe = pipe.take(MAX_OUTPUT);
+                    let mut chunk = [0_u8; 8192];
+                    while let Ok(read) = pipe.read(&mut chunk) {
+                        if read == 0 {
+                            break;
+                        }
+                        if let Ok(mut text) = into.lock() {
+                            text.extend_from_slice(&chunk[..read]);
+                        }
+                    }
                 }
+                finished.store(true, std::sync::atomic::Ordering::Release);
+            });
+            move || {
+                let until = std::time::Instant::now() + LINGER;
+                while !done.load(std::sync::atomic::Ordering::Acquire)
+                    && std::time::Instant::now() < until
+                {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                let text = text.lock().map(|text| text.clone()).unwrap_or_default();
                 String::from_utf8_lossy(&text).into_owned()
-            })
+            }
         };
         let stdout = read(child.stdout.take().map(|p| Box::new(p) as Box<_>));
         let stderr = read(child.stderr.take().map(|p| Box::new(p) as Box<_>));
@@ -74,10 +101,7 @@ impl Runner {
             }
             Err(error) => return Ran::Failed(format!("{program}: {error}")),
         };
-        let (stdout, stderr) = (
-            stdout.join().unwrap_or_default(),
-            stderr.join().unwrap_or_default(),
-        );
+        let (stdout, stderr) = (stdout(), stderr());
         match status.success() {
             true => Ran::Said(stdout),
             false => Ran::Failed(format!(
@@ -86,5 +110,27 @@ impl Runner {
                 stderr.lines().last().unwrap_or("no message").trim()
             )),
         }
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_program_left_running_in_the_background_does_not_hold_the_answer_up() {
+        let runner = Runner {
+            env: BTreeMap::from([("PATH".to_owned(), "/usr/bin:/bin".to_owned())]),
+            cwd: std::env::temp_dir(),
+            timeout: Duration::from_secs(20),
+        };
+        let started = std::time::Instant::now();
+        let said = runner.run("sh", &["-c", "sleep 30 & echo answered"]);
+        assert_eq!(said, Ran::Said("answered\n".into()));
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
     }
 }

@@ -52,6 +52,34 @@ const FORBIDDEN_VARIABLES: &[&str] = &[
     "NUMBER_OF_PROCESSORS",
     "PROCESSOR_ARCHITECTURE",
     "OS",
+    // The shell's own: read-only in bash (assigning them breaks every login's snippet) or
+    // with meaning to the shell itself.
+    "UID",
+    "EUID",
+    "PPID",
+    "BASH",
+    "BASHPID",
+    "BASHOPTS",
+    "SHELLOPTS",
+    "BASH_VERSINFO",
+    "IFS",
+    "LINENO",
+    "OPTIND",
+    "OPTARG",
+    "RANDOM",
+    "SECONDS",
+    "PS1",
+    "PS2",
+    "PS4",
+    "OLDPWD",
+    "HISTFILE",
+    // Variables that stop a client from starting at all.
+    "NODE_OPTIONS",
+    "PYTHONHOME",
+    "GOROOT",
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_EXEC_PATH",
 ];
 
 /// Variables a section of the profile manages: set them there, not in `env`.
@@ -93,6 +121,12 @@ const REDIRECTING_VARIABLES: &[&str] = &[
     "GIT_CONFIG_COUNT",
     "GIT_CONFIG_PARAMETERS",
     "ZDOTDIR",
+    // npm's global file is `$PREFIX/etc/npmrc`, Go's `$GOROOT/go.env`, pip's global files
+    // are under `$XDG_CONFIG_DIRS`, curl's `.curlrc` under `CURL_HOME`.
+    "NPM_CONFIG_PREFIX",
+    "PREFIX",
+    "XDG_CONFIG_DIRS",
+    "CURL_HOME",
 ];
 
 /// Whether `upper` (a variable's name in upper case) changes which files a client reads.

@@ -387,8 +387,7 @@ async fn whatever_a_client_reads_before_the_agents_file_makes_its_target_shadowe
             .any(|t| t["target"] == "go" && t["state"] == "shadowed"),
         "{targets:?}"
     );
-    // A round that writes nothing keeps what the clients said (they are not asked again
-    // within 15 minutes): still shadowed, for the same reason.
+    // A round that writes nothing asks again, and finds the same.
     let again = tokio::task::spawn_blocking(move || agent.sync(0).unwrap())
         .await
         .unwrap();
