@@ -256,6 +256,8 @@ impl Agent {
             Some(previous) => previous.checked_at,
             None => Some(now()),
         };
+        // Found once a round, when a client is asked at all.
+        let sessions = std::cell::OnceCell::new();
         for outcome in &mut outcomes {
             if outcome.target == Target::Shell && !left_out.is_empty() {
                 note(
@@ -280,7 +282,11 @@ impl Agent {
                 }
                 continue;
             }
-            let found = self.what_the_client_reads(outcome.target, settings);
+            let found = self.judged(
+                outcome.target,
+                settings,
+                sessions.get_or_init(|| self.sessions()),
+            );
             if !found.is_empty() {
                 outcome.state = TargetState::Shadowed;
                 note(outcome, found.join("; "));
@@ -337,8 +343,24 @@ impl Agent {
     /// is not, or cannot be asked, its documented order of reading is followed
     /// ([`clients::modelled`]).
     pub fn what_the_client_reads(&self, target: Target, settings: &[Setting]) -> Vec<String> {
+        let sessions = match settings.is_empty() {
+            true => Vec::new(),
+            false => self.sessions(),
+        };
+        self.judged(target, settings, &sessions)
+    }
+
+    /// [`Agent::what_the_client_reads`], with the variables of the user's sessions found
+    /// already ([`Agent::sessions`]): besides the agent's own environment, a variable a login
+    /// file or an environment.d file sets is read by the client too.
+    fn judged(
+        &self,
+        target: Target,
+        settings: &[Setting],
+        sessions: &[(&'static str, BTreeMap<String, String>)],
+    ) -> Vec<String> {
         let modelled = || clients::modelled(target, settings, &self.surroundings());
-        match self.ask(target, settings) {
+        let mut found = match self.ask(target, settings) {
             Check::Read(differences) => differences,
             Check::Failed(problem) => {
                 let mut found = modelled();
@@ -346,7 +368,43 @@ impl Agent {
                 found
             }
             Check::NotInstalled => modelled(),
+        };
+        found.extend(clients::set_in_sessions(
+            target,
+            settings,
+            &self.environment,
+            sessions,
+        ));
+        found
+    }
+
+    /// The variables the user's sessions start with (environment.d, login shells), where the
+    /// clients are asked at all (user scope, not on Windows yet).
+    pub fn sessions(&self) -> Vec<(&'static str, BTreeMap<String, String>)> {
+        match self.runner() {
+            Some(runner) => clients::sessions(&runner),
+            None => Vec::new(),
         }
+    }
+
+    /// How the clients are run, where they are asked at all: at user scope, with the user's
+    /// environment, in their home. At machine scope a client run by the agent would read the
+    /// agent's own user's files; under Windows the clients are `.cmd` files not started yet.
+    fn runner(&self) -> Option<Runner> {
+        if !self.paths.secrets_allowed || cfg!(windows) {
+            return None;
+        }
+        let home = self
+            .environment
+            .get("HOME")
+            .map(std::path::PathBuf::from)
+            .or_else(|| self.cwd.clone())
+            .unwrap_or_else(|| std::path::PathBuf::from("/"));
+        Some(Runner {
+            env: self.environment.clone(),
+            cwd: home,
+            timeout: std::time::Duration::from_secs(20),
+        })
     }
 
     /// What the clients find around the agent's files.
@@ -360,24 +418,8 @@ impl Agent {
 
     /// Asks `target`'s client what it reads for `settings`.
     pub fn ask(&self, target: Target, settings: &[Setting]) -> Check {
-        let Some(file) = self.paths.files.get(&target) else {
+        let (Some(file), Some(runner)) = (self.paths.files.get(&target), self.runner()) else {
             return Check::NotInstalled;
-        };
-        // At machine scope a client run by the agent would read the agent's own user's files;
-        // under Windows the clients are `.cmd` files this does not start yet.
-        if !self.paths.secrets_allowed || cfg!(windows) {
-            return Check::NotInstalled;
-        }
-        let home = self
-            .environment
-            .get("HOME")
-            .map(std::path::PathBuf::from)
-            .or_else(|| self.cwd.clone())
-            .unwrap_or_else(|| std::path::PathBuf::from("/"));
-        let runner = Runner {
-            env: self.environment.clone(),
-            cwd: home,
-            timeout: std::time::Duration::from_secs(20),
         };
         clients::check(target, &runner, settings, file, &self.paths.profiles)
     }

@@ -244,6 +244,7 @@ fn doctor(agent: &Agent) -> String {
             Default::default()
         }
     };
+    let sessions = agent.sessions();
     for (&target, path) in &agent.paths.files {
         let settings: Vec<_> = manifest
             .files
@@ -267,7 +268,16 @@ fn doctor(agent: &Agent) -> String {
             continue;
         }
         let client = target.client();
-        match agent.ask(target, &settings) {
+        let mut asked = agent.ask(target, &settings);
+        if let Check::Read(differences) = &mut asked {
+            differences.extend(switchyard_agent::clients::set_in_sessions(
+                target,
+                &settings,
+                &agent.environment,
+                &sessions,
+            ));
+        }
+        match asked {
             Check::Read(differences) if differences.is_empty() => {
                 let _ = writeln!(out, "  {client} reads every managed setting as published");
             }

@@ -59,7 +59,7 @@ pub fn modelled(settings: &[Setting], around: &Surroundings) -> Vec<String> {
 }
 
 /// systemd's environment.d generator (Debian's `systemd` package).
-const GENERATOR: &str =
+pub(crate) const GENERATOR: &str =
     "/usr/lib/systemd/user-environment-generators/30-systemd-environment-d-generator";
 
 /// What a systemd user session gets for `settings`.

@@ -17,13 +17,25 @@ pub fn modelled(settings: &[Setting], around: &Surroundings) -> Vec<String> {
     if around.env.get("GOENV").is_some_and(|value| value == "off") {
         found.push("GOENV=off: Go reads no env file".to_owned());
     }
-    for setting in settings {
-        // Go's variables are case-sensitive, and an empty one is not read.
-        if let Some(value) = around.env.get(&setting.key).filter(|v| !v.is_empty()) {
-            found.push(set_before(&setting.key, value, setting, "Go"));
-        }
+    for (name, value, setting) in variables(settings, around.env) {
+        found.push(set_before(name, value, setting, "Go"));
     }
     found
+}
+
+/// The variables of `env` Go reads instead of its file for `settings`: (name, value, setting).
+/// Go's names are case-sensitive, and an empty one is not read.
+pub fn variables<'a>(
+    settings: &'a [Setting],
+    env: &'a std::collections::BTreeMap<String, String>,
+) -> Vec<(&'a str, &'a str, &'a Setting)> {
+    settings
+        .iter()
+        .filter_map(|setting| {
+            let (name, value) = env.get_key_value(&setting.key)?;
+            (!value.is_empty()).then_some((name.as_str(), value.as_str(), setting))
+        })
+        .collect()
 }
 
 /// What Go reads for `settings`.

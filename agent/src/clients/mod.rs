@@ -20,6 +20,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::engine::Paths;
+use crate::formats::envfile;
 use crate::plan::{Setting, Target};
 
 /// What asking a client gave.
@@ -140,6 +141,75 @@ fn same_file(file: &Path) -> impl Fn(&str) -> bool + '_ {
         let canonical = |path: &Path| std::fs::canonicalize(path).ok();
         named.is_some_and(|named| named == file || canonical(named) == canonical(file))
     }
+}
+
+/// Where a user's programs start with variables the agent's own environment may lack: what
+/// systemd gives user sessions (environment.d, for desktop programs and user services) and
+/// what a login shell exports once the user's login files have run (for terminals). Each
+/// place's variables by name.
+pub fn sessions(runner: &run::Runner) -> Vec<(&'static str, BTreeMap<String, String>)> {
+    let mut places = Vec::new();
+    if let run::Ran::Said(said) = runner.run(environment_d::GENERATOR, &[]) {
+        let variables = said
+            .lines()
+            .filter_map(|line| line.split_once('='))
+            .map(|(name, value)| (name.to_owned(), envfile::unquote_systemd(value)))
+            .collect();
+        places.push(("user sessions (environment.d)", variables));
+    }
+    const MARKER: &str = "\u{1e}switchyard-env\u{1e}";
+    let script = format!("printf '{MARKER}'; env -0");
+    if let run::Ran::Said(said) = runner.run("bash", &["-l", "-c", &script]) {
+        if let Some((_, listed)) = said.split_once(MARKER) {
+            let variables = listed
+                .split('\0')
+                .filter_map(|entry| entry.split_once('='))
+                .map(|(name, value)| (name.to_owned(), value.to_owned()))
+                .collect();
+            places.push(("login shells", variables));
+        }
+    }
+    places
+}
+
+/// What `target`'s client would read from the variables of `sessions` instead of the agent's
+/// files, where the agent's own environment does not say the same: a `GOPROXY` exported by
+/// `~/.profile`, an `NPM_CONFIG_REGISTRY` in an environment.d file.
+pub fn set_in_sessions(
+    target: Target,
+    settings: &[Setting],
+    own: &BTreeMap<String, String>,
+    sessions: &[(&'static str, BTreeMap<String, String>)],
+) -> Vec<String> {
+    let mut found = Vec::new();
+    for (place, env) in sessions {
+        let (client, set) = match target {
+            Target::Npmrc => ("npm", npm::variables(settings, env)),
+            Target::Pip => ("pip", pip::variables(settings, env)),
+            Target::Go => ("Go", go::variables(settings, env)),
+            _ => continue,
+        };
+        for (name, value, setting) in set {
+            // Said already of the agent's own environment, or the published value anyway.
+            let published = setting.values.join(" ");
+            if own.get(name).is_some_and(|mine| mine == value)
+                || value.split_whitespace().eq(published.split_whitespace())
+            {
+                continue;
+            }
+            let shown = match setting.secret {
+                true => String::new(),
+                false => format!("={value}"),
+            };
+            found.push(hide_secrets(
+                &redact(&format!(
+                    "{place} get {name}{shown}, which {client} reads before its file"
+                )),
+                settings,
+            ));
+        }
+    }
+    found
 }
 
 /// What a client finds around the agent's file: where the agent writes, the user's

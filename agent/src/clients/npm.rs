@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::run::{Ran, Runner};
-use super::{set_before, variable, Check, Surroundings};
+use super::{set_before, Check, Surroundings};
 use crate::formats::flat;
 use crate::formats::npmrc::Npmrc;
 use crate::plan::{Setting, Target};
@@ -25,12 +25,8 @@ use crate::plan::{Setting, Target};
 /// project's `.npmrc` in the folder the agent runs in.
 pub fn modelled(settings: &[Setting], around: &Surroundings) -> Vec<String> {
     let mut found = Vec::new();
-    // Keys with `:` or `/` cannot be carried by a variable name.
-    for setting in settings.iter().filter(|s| !s.key.starts_with(['@', '/'])) {
-        let name = format!("npm_config_{}", setting.key.replace('-', "_"));
-        if let Some(value) = variable(around.env, &name) {
-            found.push(set_before(&name, value, setting, "npm"));
-        }
+    for (name, value, setting) in variables(settings, around.env) {
+        found.push(set_before(name, value, setting, "npm"));
     }
     let ours = around.paths.files.get(&Target::Npmrc);
     if let Some(project) = around
@@ -70,6 +66,26 @@ fn active(listing: &str) -> BTreeMap<String, (String, String)> {
         if let Some((key, value)) = line.split_once(" = ") {
             let value = serde_json::from_str::<String>(value).unwrap_or_else(|_| value.to_owned());
             found.insert(key.trim().to_owned(), (value, level.clone()));
+        }
+    }
+    found
+}
+
+/// The variables of `env` npm reads instead of its files for `settings` (`npm_config_<key>`,
+/// `-` as `_`, in any case): (name, value, setting). Keys with `:` or `/` cannot be carried by
+/// a variable's name.
+pub fn variables<'a>(
+    settings: &'a [Setting],
+    env: &'a BTreeMap<String, String>,
+) -> Vec<(&'a str, &'a str, &'a Setting)> {
+    let mut found = Vec::new();
+    for setting in settings.iter().filter(|s| !s.key.starts_with(['@', '/'])) {
+        let wanted = format!("npm_config_{}", setting.key.replace('-', "_"));
+        if let Some((name, value)) = env
+            .iter()
+            .find(|(name, value)| name.eq_ignore_ascii_case(&wanted) && !value.is_empty())
+        {
+            found.push((name.as_str(), value.as_str(), setting));
         }
     }
     found

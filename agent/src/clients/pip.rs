@@ -60,21 +60,35 @@ pub fn modelled(settings: &[Setting], around: &Surroundings) -> Vec<String> {
             false => "pip.conf",
         })
     });
+    for (name, value, setting) in variables(settings, around.env) {
+        found.push(set_before(name, value, setting, "pip"));
+    }
     for setting in settings {
-        // Under any of the key's names.
-        for (name, value) in around.env.iter().filter(|(name, value)| {
+        for (file, global) in [(ours, false), (site.as_ref(), true)] {
+            if let Some(place) = file.and_then(|file| sets(file, &setting.key, global)) {
+                found.push(format!("pip install reads {} from {place}", setting.key));
+            }
+        }
+    }
+    found
+}
+
+/// The variables of `env` pip reads over its files for `settings` (`PIP_<KEY>` under any of
+/// the key's names, in any case): (name, value, setting).
+pub fn variables<'a>(
+    settings: &'a [Setting],
+    env: &'a BTreeMap<String, String>,
+) -> Vec<(&'a str, &'a str, &'a Setting)> {
+    let mut found = Vec::new();
+    for setting in settings {
+        for (name, value) in env.iter().filter(|(name, value)| {
             !value.is_empty()
                 && name
                     .get(..4)
                     .is_some_and(|prefix| prefix.eq_ignore_ascii_case("PIP_"))
                 && key_id(&name[4..]) == setting.key
         }) {
-            found.push(set_before(name, value, setting, "pip"));
-        }
-        for (file, global) in [(ours, false), (site.as_ref(), true)] {
-            if let Some(place) = file.and_then(|file| sets(file, &setting.key, global)) {
-                found.push(format!("pip install reads {} from {place}", setting.key));
-            }
+            found.push((name.as_str(), value.as_str(), setting));
         }
     }
     found

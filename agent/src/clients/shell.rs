@@ -10,7 +10,9 @@
 //!
 //! Asked by starting each login shell that reads a hooked file (`bash -l`, `dash -l`,
 //! `zsh -l`) with the user's environment less the variables the profile sets, and printing
-//! them: a file that returns early, a `readonly`, or a syntax error shows.
+//! them: a file that returns early, a `readonly`, or a syntax error shows. A terminal's shell
+//! is interactive and no login shell: it inherits the session's variables, then reads
+//! `~/.bashrc` (`~/.zshrc`), which may set others; `bash -i` (`zsh -i`) is asked too.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -71,17 +73,33 @@ const MARKER: &str = "\u{1e}switchyard\u{1e}";
 
 /// What each login shell that reads one of `hooked` gets for `settings`.
 pub fn check(runner: &Runner, settings: &[Setting], hooked: &[PathBuf]) -> Check {
-    let mut shells = vec!["bash", "dash"];
-    if hooked.iter().any(|file| file.ends_with(".zprofile")) {
-        shells.push("zsh");
+    let zsh = hooked.iter().any(|file| file.ends_with(".zprofile"));
+    let mut shells = vec![("bash", "-l"), ("dash", "-l")];
+    if zsh {
+        shells.push(("zsh", "-l"));
     }
     // The variables the profile sets, taken out: otherwise a shell would inherit them.
     let mut env: BTreeMap<String, String> = runner.env.clone();
     env.retain(|name, _| !settings.iter().any(|s| s.key == *name));
-    let runner = Runner {
+    let login = Runner {
+        env: env.clone(),
+        ..runner.clone()
+    };
+    // A terminal's shell is interactive and no login shell: it inherits the session's
+    // variables (as published) and then reads ~/.bashrc or ~/.zshrc, which may set others.
+    env.extend(settings.iter().map(|s| (s.key.clone(), s.values.join(" "))));
+    let interactive = Runner {
         env,
         ..runner.clone()
     };
+    let mut runs: Vec<(&str, &str, &Runner)> = shells
+        .iter()
+        .map(|(shell, flag)| (*shell, *flag, &login))
+        .collect();
+    runs.push(("bash", "-i", &interactive));
+    if zsh {
+        runs.push(("zsh", "-i", &interactive));
+    }
     let script = format!(
         "printf '{MARKER}'; printf '%s\\036' {}",
         settings
@@ -92,19 +110,19 @@ pub fn check(runner: &Runner, settings: &[Setting], hooked: &[PathBuf]) -> Check
     );
     let mut asked = false;
     let mut differences = Vec::new();
-    for shell in shells {
-        let said = match runner.run(shell, &["-l", "-c", &script]) {
+    for (shell, flag, runner) in runs {
+        let said = match runner.run(shell, &[flag, "-c", &script]) {
             Ran::Missing => continue,
             Ran::Failed(problem) => {
                 asked = true;
-                differences.push(format!("{shell} -l does not finish: {problem}"));
+                differences.push(format!("{shell} {flag} does not finish: {problem}"));
                 continue;
             }
             Ran::Said(said) => said,
         };
         asked = true;
         let Some((_, printed)) = said.split_once(MARKER) else {
-            differences.push(format!("{shell} -l stops before it gets the variables"));
+            differences.push(format!("{shell} {flag} stops before it gets the variables"));
             continue;
         };
         let values: Vec<&str> = printed.split('\u{1e}').collect();
@@ -112,9 +130,9 @@ pub fn check(runner: &Runner, settings: &[Setting], hooked: &[PathBuf]) -> Check
             let expected = setting.values.join(" ");
             if got != expected {
                 differences.push(match (got.is_empty(), setting.secret) {
-                    (true, _) => format!("{shell} -l gets no {}", setting.key),
-                    (false, true) => format!("{shell} -l gets another {}", setting.key),
-                    (false, false) => format!("{shell} -l gets {}={got}", setting.key),
+                    (true, _) => format!("{shell} {flag} gets no {}", setting.key),
+                    (false, true) => format!("{shell} {flag} gets another {}", setting.key),
+                    (false, false) => format!("{shell} {flag} gets {}={got}", setting.key),
                 });
             }
         }

@@ -527,6 +527,26 @@ async fn a_login_file_that_ends_in_a_backslash_still_runs_the_hook_and_one_that_
             String::from_utf8_lossy(&output.stderr)
         );
     }
+    // A terminal's interactive bash reads ~/.bashrc after the "interactive only" guard.
+    home.write(
+        ".bashrc",
+        "case $- in *i*) ;; *) return;; esac\nexport HTTPS_PROXY=http://bashrc.example.org:8080/\n",
+    );
+    let agent = tokio::task::spawn_blocking(move || {
+        let synced = agent.sync(0).unwrap();
+        (agent, synced)
+    });
+    let (agent, synced) = agent.await.unwrap();
+    let said = shell(&synced);
+    assert_eq!(said.state, TargetState::Shadowed, "{said:?}");
+    assert!(
+        said.message
+            .as_deref()
+            .unwrap()
+            .contains("bash -i gets HTTPS_PROXY=http://bashrc.example.org:8080/"),
+        "{said:?}"
+    );
+    std::fs::remove_file(home.path().join(".bashrc")).unwrap();
     // bash reads ~/.bash_profile, which returns before the line the agent adds.
     home.write(
         ".bash_profile",
@@ -554,6 +574,63 @@ async fn a_login_file_that_ends_in_a_backslash_still_runs_the_hook_and_one_that_
             .unwrap()
             .contains("bash -l gets HTTPS_PROXY=http://mine.example.org:1/"),
         "{said:?}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn variables_a_users_login_files_or_environment_d_set_make_clients_shadowed() {
+    let (app, token) = published(json!({})).await;
+    let home = Home::new();
+    // What terminals and desktop sessions start with, though the agent's own process lacks it.
+    home.write(
+        ".profile",
+        "export GOPROXY=https://mine.example.org/go\nexport NPM_CONFIG_REGISTRY=https://mine.example.org/npm/\n",
+    );
+    home.write(
+        ".config/environment.d/50-mine.conf",
+        "PIP_INDEX_URL=https://mine.example.org/simple\n",
+    );
+    let state = tempfile::tempdir().unwrap();
+    let agent = agent_for(&home, state.path(), BTreeMap::new());
+    let (agent, _) = enrolled(agent, &app.base_url, token, |_| ()).await;
+    let profile = json!({"go": {"proxy": [{"source": "https://goproxy.corp.example/"}]},
+                         "npm": {"registry": "https://npm.corp.example/"},
+                         "pip": {"index-url": "https://pypi.corp.example/simple"}});
+    let (_, synced) = publish_and_sync(&app, agent, profile).await;
+    for (target, reason) in [
+        ("go", "login shells get GOPROXY=https://mine.example.org/go"),
+        (
+            "npmrc",
+            "login shells get NPM_CONFIG_REGISTRY=https://mine.example.org/npm/",
+        ),
+        (
+            "pip",
+            "user sessions (environment.d) get PIP_INDEX_URL=https://mine.example.org/simple",
+        ),
+    ] {
+        let outcome = synced
+            .outcomes
+            .iter()
+            .find(|o| o.target.name() == target)
+            .unwrap();
+        assert_eq!(outcome.state, TargetState::Shadowed, "{outcome:?}");
+        assert!(
+            outcome.message.as_deref().unwrap().contains(reason),
+            "{outcome:?}"
+        );
+    }
+    // And it is so: a login shell's go and npm read the user's.
+    let said = home.client(
+        "bash",
+        &["-l", "-c", "go env GOPROXY; npm config get registry"],
+    );
+    assert_eq!(
+        said.lines().collect::<Vec<_>>(),
+        [
+            "https://mine.example.org/go",
+            "https://mine.example.org/npm/"
+        ]
     );
     app.stop().await;
 }
