@@ -43,7 +43,7 @@ pub fn check(runner: &Runner, settings: &[Setting]) -> Check {
     if settings.is_empty() {
         return Check::Read(Vec::new());
     }
-    let mut args = vec!["env", "-json"];
+    let mut args = vec!["env", "-json", "GONOPROXY"];
     args.extend(settings.iter().map(|s| s.key.as_str()));
     let said = match runner.run("go", &args) {
         Ran::Missing => return Check::NotInstalled,
@@ -53,7 +53,7 @@ pub fn check(runner: &Runner, settings: &[Setting]) -> Check {
     let Ok(read) = serde_json::from_str::<std::collections::BTreeMap<String, String>>(&said) else {
         return Check::Failed("go env -json printed something else than JSON".into());
     };
-    let differences = settings
+    let mut differences: Vec<String> = settings
         .iter()
         .filter_map(|setting| {
             let value = read.get(&setting.key).map_or("", String::as_str);
@@ -70,6 +70,20 @@ pub fn check(runner: &Runner, settings: &[Setting]) -> Check {
             })
         })
         .collect();
+    // GOPROXY is read but not used where GONOPROXY (GOPRIVATE by default) matches every
+    // module path (`go help module-private`).
+    let manages = |key: &str| settings.iter().any(|s| s.key == key);
+    if manages("GOPROXY") && !manages("GONOPROXY") && !manages("GOPRIVATE") {
+        let bypassed = read
+            .get("GONOPROXY")
+            .is_some_and(|patterns| patterns.split(',').any(|p| matches!(p.trim(), "*" | "*/*")));
+        if bypassed {
+            differences.push(format!(
+                "go fetches every module directly: GONOPROXY={} matches every module path",
+                read["GONOPROXY"]
+            ));
+        }
+    }
     Check::Read(differences)
 }
 

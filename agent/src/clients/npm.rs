@@ -141,6 +141,14 @@ pub fn check(runner: &Runner, settings: &[Setting], file: &Path) -> Check {
             Some(_) => {}
         }
     }
+    // Offline, npm reads the registry setting and never asks the registry.
+    if settings.iter().any(|s| s.key == "registry") {
+        if let Some((value, level)) = active.get("offline").filter(|(v, _)| v == "true") {
+            differences.push(format!(
+                "npm works offline (offline = {value} in the {level}): it asks no registry"
+            ));
+        }
+    }
     Check::Read(differences)
 }
 

@@ -218,6 +218,32 @@ pub fn check(runner: &Runner, settings: &[Setting]) -> Check {
             }
         }
     }
+    // With no-index pip reads index-url and uses no index at all (`--no-index`).
+    let manages_an_index = settings
+        .iter()
+        .any(|s| matches!(s.key.as_str(), "index-url" | "extra-index-url"));
+    let no_index = listing
+        .variables
+        .get("no-index")
+        .and_then(|found| found.last())
+        .map(|(name, value)| (value.clone(), format!("the variable {name}")))
+        .or_else(|| {
+            ["install", "global"].iter().find_map(|section| {
+                let (value, file) = listing.merged.get(&format!("{section}.no-index"))?.last()?;
+                Some((value.clone(), format!("[{section}] of {file}")))
+            })
+        });
+    if let Some((value, from)) = no_index.filter(|_| manages_an_index) {
+        // pip's `strtobool`: these say yes.
+        if matches!(
+            value.to_lowercase().as_str(),
+            "1" | "true" | "yes" | "on" | "y" | "t"
+        ) {
+            differences.push(format!(
+                "pip install uses no index at all (no-index = {value} from {from})"
+            ));
+        }
+    }
     Check::Read(differences)
 }
 

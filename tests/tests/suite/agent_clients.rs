@@ -634,3 +634,45 @@ async fn variables_a_users_login_files_or_environment_d_set_make_clients_shadowe
     );
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_setting_that_makes_a_client_ignore_the_published_one_makes_it_shadowed() {
+    let (app, token) = published(json!({})).await;
+    let home = Home::new();
+    home.write(".npmrc", "offline=true\n");
+    home.write(".config/pip/pip.conf", "[global]\nno-index = true\n");
+    home.write(".config/go/env", "GONOPROXY=*\n");
+    let state = tempfile::tempdir().unwrap();
+    let agent = agent_for(&home, state.path(), BTreeMap::new());
+    let (agent, _) = enrolled(agent, &app.base_url, token, |_| ()).await;
+    let profile = json!({"go": {"proxy": [{"source": "https://goproxy.corp.example/"}]},
+                         "npm": {"registry": "https://npm.corp.example/"},
+                         "pip": {"index-url": "https://pypi.corp.example/simple"}});
+    let (_, synced) = publish_and_sync(&app, agent, profile).await;
+    for (target, reason) in [
+        (
+            "npmrc",
+            "npm works offline (offline = true in the user config",
+        ),
+        (
+            "pip",
+            "pip install uses no index at all (no-index = true from [global] of",
+        ),
+        (
+            "go",
+            "go fetches every module directly: GONOPROXY=* matches every module path",
+        ),
+    ] {
+        let outcome = synced
+            .outcomes
+            .iter()
+            .find(|o| o.target.name() == target)
+            .unwrap();
+        assert_eq!(outcome.state, TargetState::Shadowed, "{outcome:?}");
+        assert!(
+            outcome.message.as_deref().unwrap().contains(reason),
+            "{outcome:?}"
+        );
+    }
+    app.stop().await;
+}
