@@ -22,6 +22,18 @@ async fn published(profile: Value) -> (TestApp, String) {
     (app, token)
 }
 
+/// An agent for `home`, enrolled with `token`, and the folder that holds its state.
+async fn enrolled_in(
+    app: &TestApp,
+    token: String,
+    home: &Home,
+) -> (switchyard_agent::agent::Agent, tempfile::TempDir) {
+    let state = tempfile::tempdir().unwrap();
+    let agent = agent_for(home, state.path(), BTreeMap::new());
+    let (agent, _) = enrolled(agent, &app.base_url, token, |_| ()).await;
+    (agent, state)
+}
+
 /// Publishes `profile`, then syncs `agent` and checks that no target failed.
 async fn publish_and_sync(
     app: &TestApp,
@@ -70,9 +82,7 @@ async fn npm_sends_the_token_for_a_registry_spelled_in_capitals_or_with_its_defa
     ];
     let (app, token) = published(json!({})).await;
     let home = Home::new();
-    let state = tempfile::tempdir().unwrap();
-    let agent = agent_for(&home, state.path(), BTreeMap::new());
-    let (mut agent, _) = enrolled(agent, &app.base_url, token, |_| ()).await;
+    let (mut agent, _state) = enrolled_in(&app, token, &home).await;
     // A token with `#` and `;`, which .npmrc reads as a comment unless it is quoted.
     for (spelled, recorder) in spellings {
         for token in ["npm-t0ken", "t0k#en;x"] {
@@ -111,9 +121,7 @@ async fn every_client_gives_the_proxy_the_password_as_it_was_set() {
     let origin = format!("http://127.0.0.1:{}", proxy.port);
     let (app, token) = published(json!({})).await;
     let home = Home::new();
-    let state = tempfile::tempdir().unwrap();
-    let agent = agent_for(&home, state.path(), BTreeMap::new());
-    let (mut agent, _) = enrolled(agent, &app.base_url, token, |_| ()).await;
+    let (mut agent, _state) = enrolled_in(&app, token, &home).await;
     let shell = |command: &str| format!(". \"$HOME/.profile\" && {command}");
     for password in [
         "p@ss%41w0rd",
@@ -274,9 +282,7 @@ async fn pip_reads_only_the_published_hosts_and_indexes_over_a_users_multi_line_
         ".config/pip/pip.conf",
         "[global]\r\ntrusted-host = a.corp.example\r\n    # legacy mirror\r\n    old.corp.example\r\nextra-index-url = https://a.corp.example/simple\r\n\r\n    https://old.corp.example/simple\r\ntimeout: 60\r\n",
     );
-    let state = tempfile::tempdir().unwrap();
-    let agent = agent_for(&home, state.path(), BTreeMap::new());
-    let (agent, _) = enrolled(agent, &app.base_url, token, |_| ()).await;
+    let (agent, _state) = enrolled_in(&app, token, &home).await;
     let profile = json!({"pip": {"trusted-host": ["new.corp.example"],
                                  "extra-index-url": ["https://new.corp.example/simple"]}});
     let (agent, _) = publish_and_sync(&app, agent, profile).await;
@@ -315,9 +321,7 @@ async fn git_keeps_the_users_own_prefixes_of_a_base_the_profile_rewrites_to() {
         "[user]\n\tname = Ada\n[url \"https://git.corp.example/\"]\n\tinsteadOf = git@git.corp.example:\n",
     );
     let before = home.snapshot();
-    let state = tempfile::tempdir().unwrap();
-    let agent = agent_for(&home, state.path(), BTreeMap::new());
-    let (agent, _) = enrolled(agent, &app.base_url, token, |_| ()).await;
+    let (agent, _state) = enrolled_in(&app, token, &home).await;
     let rewrite = |prefixes: Value| json!({"git": {"rewrites": [{"base": "https://git.corp.example/", "instead-of": prefixes}]}});
     let (agent, _) = publish_and_sync(
         &app,
@@ -375,9 +379,7 @@ async fn every_login_shell_gets_the_proxy_from_the_file_it_reads() {
     );
     home.write(".zprofile", "export EDITOR=vi\n");
     let before = home.snapshot();
-    let state = tempfile::tempdir().unwrap();
-    let agent = agent_for(&home, state.path(), BTreeMap::new());
-    let (agent, _) = enrolled(agent, &app.base_url, token, |_| ()).await;
+    let (agent, _state) = enrolled_in(&app, token, &home).await;
     // Quotes, a backslash and backticks reach every login shell and user session as they are.
     let greeting = "say \"hi\", it's `me` from C:\\dir";
     let profile = json!({"proxy": {"https": "http://proxy.corp.example:3128",
@@ -437,9 +439,7 @@ async fn git_rules_for_some_urls_or_some_repositories_make_the_git_target_shadow
         "work.gitconfig",
         "[url \"https://inc.example.org/\"]\n\tinsteadOf = https://github.com/\n",
     );
-    let state = tempfile::tempdir().unwrap();
-    let agent = agent_for(&home, state.path(), BTreeMap::new());
-    let (agent, _) = enrolled(agent, &app.base_url, token, |_| ()).await;
+    let (agent, _state) = enrolled_in(&app, token, &home).await;
     let profile = json!({"git": {"http-proxy": "http://proxy.corp.example:3128",
                                  "rewrites": [{"base": "https://git.corp.example/",
                                                "instead-of": ["https://github.com/"]}]}});
@@ -491,9 +491,7 @@ async fn a_login_file_that_ends_in_a_backslash_still_runs_the_hook_and_one_that_
     let home = Home::new();
     // A last line continued by a backslash, and no final newline.
     home.write(".profile", "export FOO=1 \\");
-    let state = tempfile::tempdir().unwrap();
-    let agent = agent_for(&home, state.path(), BTreeMap::new());
-    let (agent, _) = enrolled(agent, &app.base_url, token, |_| ()).await;
+    let (agent, _state) = enrolled_in(&app, token, &home).await;
     let profile = json!({"proxy": {"https": "http://proxy.corp.example:3128"}});
     let (agent, synced) = publish_and_sync(&app, agent, profile.clone()).await;
     let shell = |synced: &Synced| {
@@ -591,9 +589,7 @@ async fn variables_a_users_login_files_or_environment_d_set_make_clients_shadowe
         ".config/environment.d/50-mine.conf",
         "PIP_INDEX_URL=https://mine.example.org/simple\n",
     );
-    let state = tempfile::tempdir().unwrap();
-    let agent = agent_for(&home, state.path(), BTreeMap::new());
-    let (agent, _) = enrolled(agent, &app.base_url, token, |_| ()).await;
+    let (agent, _state) = enrolled_in(&app, token, &home).await;
     let profile = json!({"go": {"proxy": [{"source": "https://goproxy.corp.example/"}]},
                          "npm": {"registry": "https://npm.corp.example/"},
                          "pip": {"index-url": "https://pypi.corp.example/simple"}});
@@ -642,9 +638,7 @@ async fn a_user_setting_that_makes_a_client_ignore_the_published_one_makes_it_sh
     home.write(".npmrc", "offline=true\n");
     home.write(".config/pip/pip.conf", "[global]\nno-index = true\n");
     home.write(".config/go/env", "GONOPROXY=*\n");
-    let state = tempfile::tempdir().unwrap();
-    let agent = agent_for(&home, state.path(), BTreeMap::new());
-    let (agent, _) = enrolled(agent, &app.base_url, token, |_| ()).await;
+    let (agent, _state) = enrolled_in(&app, token, &home).await;
     let profile = json!({"go": {"proxy": [{"source": "https://goproxy.corp.example/"}]},
                          "npm": {"registry": "https://npm.corp.example/"},
                          "pip": {"index-url": "https://pypi.corp.example/simple"}});
