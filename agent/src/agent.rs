@@ -282,11 +282,11 @@ impl Agent {
                 }
                 continue;
             }
-            let found = self.judged(
-                outcome.target,
-                settings,
-                sessions.get_or_init(|| self.sessions()),
-            );
+            let sessions: &[_] = match clients::reads_variables(outcome.target) {
+                true => sessions.get_or_init(|| self.sessions()),
+                false => &[],
+            };
+            let found = self.judged(outcome.target, settings, sessions);
             if !found.is_empty() {
                 outcome.state = TargetState::Shadowed;
                 note(outcome, found.join("; "));
@@ -343,9 +343,9 @@ impl Agent {
     /// is not, or cannot be asked, its documented order of reading is followed
     /// ([`clients::modelled`]).
     pub fn what_the_client_reads(&self, target: Target, settings: &[Setting]) -> Vec<String> {
-        let sessions = match settings.is_empty() {
-            true => Vec::new(),
-            false => self.sessions(),
+        let sessions = match !settings.is_empty() && clients::reads_variables(target) {
+            true => self.sessions(),
+            false => Vec::new(),
         };
         self.judged(target, settings, &sessions)
     }

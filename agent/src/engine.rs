@@ -694,16 +694,6 @@ pub fn restore_all(state: &StateDir) -> Result<Vec<String>, StateError> {
             }
             continue;
         }
-        if entry.target.is_none() && entry.hook.is_none() && entry.existed {
-            // A login file the agent never wrote (earlier agents noted such files without
-            // keeping their bytes): nothing to undo.
-            let unchanged = files::digest(&files::read(&path).ok().flatten().unwrap_or_default())
-                == entry.written;
-            if unchanged && state.backup(&path).is_err() {
-                manifest.files.remove(&path);
-                continue;
-            }
-        }
         let bytes = match files::read(&path) {
             Ok(bytes) => bytes,
             Err(error) => {
@@ -712,7 +702,15 @@ pub fn restore_all(state: &StateDir) -> Result<Vec<String>, StateError> {
             }
         };
         let current = bytes.clone().unwrap_or_default();
-        let outcome = if files::digest(&current) == entry.written {
+        let unchanged = files::digest(&current) == entry.written;
+        // A login file the agent never wrote (earlier agents noted such files without keeping
+        // their bytes): nothing to undo.
+        let never_written = entry.target.is_none() && entry.hook.is_none() && entry.existed;
+        if never_written && unchanged && state.backup(&path).is_err() {
+            manifest.files.remove(&path);
+            continue;
+        }
+        let outcome = if unchanged {
             match entry.existed {
                 true => state
                     .backup(&path)
@@ -745,8 +743,9 @@ pub fn restore_all(state: &StateDir) -> Result<Vec<String>, StateError> {
         };
         // The mode it had: the agent makes a file holding a token owner-only.
         let outcome = outcome.map(|written| {
-            written.and_then(|()| match (entry.mode, files::read(&path)) {
-                (Some(mode), Ok(Some(_))) => files::set_mode(&path, mode),
+            // Only where a file is left (its present mode says so without reading it).
+            written.and_then(|()| match (entry.mode, files::mode(&path)) {
+                (Some(mode), Some(_)) => files::set_mode(&path, mode),
                 _ => Ok(()),
             })
         });

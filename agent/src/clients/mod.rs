@@ -172,6 +172,12 @@ pub fn sessions(runner: &run::Runner) -> Vec<(&'static str, BTreeMap<String, Str
     places
 }
 
+/// Whether `target`'s client reads variables before the agent's file (npm, pip, Go): only
+/// for those are the user's sessions looked at.
+pub fn reads_variables(target: Target) -> bool {
+    matches!(target, Target::Npmrc | Target::Pip | Target::Go)
+}
+
 /// What `target`'s client would read from the variables of `sessions` instead of the agent's
 /// files, where the agent's own environment does not say the same: a `GOPROXY` exported by
 /// `~/.profile`, an `NPM_CONFIG_REGISTRY` in an environment.d file.
@@ -243,10 +249,11 @@ pub fn modelled(target: Target, settings: &[Setting], around: &Surroundings) -> 
 
 /// A variable's non-empty value, its name compared without regard to case (npm's and pip's
 /// are read in any case; Windows names ignore it).
-fn variable<'a>(env: &'a BTreeMap<String, String>, name: &str) -> Option<&'a str> {
+/// Returns the name as set and the value.
+fn variable<'a>(env: &'a BTreeMap<String, String>, name: &str) -> Option<(&'a str, &'a str)> {
     env.iter()
         .find(|(key, value)| key.eq_ignore_ascii_case(name) && !value.is_empty())
-        .map(|(_, value)| value.as_str())
+        .map(|(key, value)| (key.as_str(), value.as_str()))
 }
 
 /// Where a variable a client reads is set, for people: on Windows, for every user of the

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::run::{Ran, Runner};
-use super::{set_before, Check, Surroundings};
+use super::{set_before, variable, Check, Surroundings};
 use crate::formats::flat;
 use crate::formats::npmrc::Npmrc;
 use crate::plan::{Setting, Target};
@@ -78,17 +78,15 @@ pub fn variables<'a>(
     settings: &'a [Setting],
     env: &'a BTreeMap<String, String>,
 ) -> Vec<(&'a str, &'a str, &'a Setting)> {
-    let mut found = Vec::new();
-    for setting in settings.iter().filter(|s| !s.key.starts_with(['@', '/'])) {
-        let wanted = format!("npm_config_{}", setting.key.replace('-', "_"));
-        if let Some((name, value)) = env
-            .iter()
-            .find(|(name, value)| name.eq_ignore_ascii_case(&wanted) && !value.is_empty())
-        {
-            found.push((name.as_str(), value.as_str(), setting));
-        }
-    }
-    found
+    settings
+        .iter()
+        .filter(|s| !s.key.starts_with(['@', '/']))
+        .filter_map(|setting| {
+            let wanted = format!("npm_config_{}", setting.key.replace('-', "_"));
+            let (name, value) = variable(env, &wanted)?;
+            Some((name, value, setting))
+        })
+        .collect()
 }
 
 /// A URL without its password: npm lists a proxy's as `***` (@npmcli/redact), so the rest is

@@ -42,7 +42,7 @@ fn sets(file: &std::path::Path, key: &str, global: bool) -> Option<String> {
 pub fn modelled(settings: &[Setting], around: &Surroundings) -> Vec<String> {
     let mut found = Vec::new();
     let ours = around.paths.files.get(&Target::Pip);
-    if let Some(file) = variable(around.env, "PIP_CONFIG_FILE") {
+    if let Some((_, file)) = variable(around.env, "PIP_CONFIG_FILE") {
         if matches!(file, "/dev/null" | "nul" | "NUL") {
             found.push(format!("PIP_CONFIG_FILE={file}: pip reads no file at all"));
         } else if ours.is_none_or(|ours| std::path::Path::new(file) != ours)
@@ -54,7 +54,7 @@ pub fn modelled(settings: &[Setting], around: &Surroundings) -> Vec<String> {
         }
     }
     // A virtualenv's own file is read after the user's.
-    let site = variable(around.env, "VIRTUAL_ENV").map(|venv| {
+    let site = variable(around.env, "VIRTUAL_ENV").map(|(_, venv)| {
         std::path::Path::new(venv).join(match cfg!(windows) {
             true => "pip.ini",
             false => "pip.conf",
