@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::{json, Value};
-use switchyard_agent::agent::{Agent, MachineFacts};
+use switchyard_agent::agent::{Agent, MachineFacts, Synced};
+use switchyard_agent::engine::Outcome;
 use switchyard_agent::engine::Paths;
 use switchyard_agent::state::StateDir;
 use switchyard_proto::devices::TargetState;
@@ -149,6 +150,25 @@ pub(crate) fn agent_for(home: &Home, state: &Path, environment: BTreeMap<String,
         environment: env,
         cwd: None,
     }
+}
+
+/// How `target` (its name in reports) went in `synced`.
+pub(crate) fn outcome_of<'a>(synced: &'a Synced, target: &str) -> &'a Outcome {
+    synced
+        .outcomes
+        .iter()
+        .find(|o| o.target.name() == target)
+        .unwrap_or_else(|| panic!("no {target} in {:?}", synced.outcomes))
+}
+
+/// Asserts that `target` is shadowed in `synced`, for a reason that says `reason`.
+pub(crate) fn assert_shadowed(synced: &Synced, target: &str, reason: &str) {
+    let outcome = outcome_of(synced, target);
+    assert_eq!(outcome.state, TargetState::Shadowed, "{outcome:?}");
+    assert!(
+        outcome.message.as_deref().unwrap().contains(reason),
+        "{target}: {outcome:?}"
+    );
 }
 
 /// Enrolls `agent` with `token` at `server`, then runs `then` with it, off the async runtime
@@ -349,15 +369,6 @@ async fn whatever_a_client_reads_before_the_agents_file_makes_its_target_shadowe
             "{target:?}: {modelled:?}"
         );
     }
-    let said = |target: &str| {
-        let outcome = synced
-            .outcomes
-            .iter()
-            .find(|o| o.target.name() == target)
-            .unwrap();
-        assert_eq!(outcome.state, TargetState::Shadowed, "{outcome:?}");
-        outcome.message.clone().unwrap()
-    };
     for (target, reason) in [
         ("go", "go reads GOPROXY=off from the environment"),
         (
@@ -377,7 +388,7 @@ async fn whatever_a_client_reads_before_the_agents_file_makes_its_target_shadowe
             "user sessions get HTTPS_PROXY=http://mine.example.org:3128/",
         ),
     ] {
-        assert!(said(target).contains(reason), "{target}: {}", said(target));
+        assert_shadowed(&synced, target, reason);
     }
     let devices: Vec<Value> = app.devices("staging").await;
     let targets = devices[0]["report"]["targets"].as_array().unwrap();

@@ -10,7 +10,7 @@ use switchyard_proto::devices::TargetState;
 use switchyard_tests::recorder::Recorder;
 use switchyard_tests::{Backend, TestApp};
 
-use super::agent::{agent_for, enrolled, Home};
+use super::agent::{agent_for, assert_shadowed, enrolled, outcome_of, Home};
 
 /// A server with `staging` / `backend` and `profile` published; an enrollment token.
 async fn published(profile: Value) -> (TestApp, String) {
@@ -444,13 +444,8 @@ async fn git_rules_for_some_urls_or_some_repositories_make_the_git_target_shadow
                                  "rewrites": [{"base": "https://git.corp.example/",
                                                "instead-of": ["https://github.com/"]}]}});
     let (_, synced) = publish_and_sync(&app, agent, profile).await;
-    let git = synced
-        .outcomes
-        .iter()
-        .find(|o| o.target.name() == "git")
-        .unwrap();
-    assert_eq!(git.state, TargetState::Shadowed, "{git:?}");
-    let message = git.message.as_deref().unwrap();
+    assert_shadowed(&synced, "git", "");
+    let message = outcome_of(&synced, "git").message.as_deref().unwrap();
     assert!(
         message.contains("for URLs matching https://*.corp.example, git uses http.https://*.corp.example.proxy = http://me:***@mine.example.org:1/"),
         "{message}"
@@ -494,20 +489,8 @@ async fn a_login_file_that_ends_in_a_backslash_still_runs_the_hook_and_one_that_
     let (agent, _state) = enrolled_in(&app, token, &home).await;
     let profile = json!({"proxy": {"https": "http://proxy.corp.example:3128"}});
     let (agent, synced) = publish_and_sync(&app, agent, profile.clone()).await;
-    let shell = |synced: &Synced| {
-        synced
-            .outcomes
-            .iter()
-            .find(|o| o.target.name() == "shell")
-            .unwrap()
-            .clone()
-    };
-    assert_eq!(
-        shell(&synced).state,
-        TargetState::Ok,
-        "{:?}",
-        shell(&synced)
-    );
+    let shell = outcome_of(&synced, "shell");
+    assert_eq!(shell.state, TargetState::Ok, "{shell:?}");
     for login_shell in ["bash", "dash"] {
         let output = home.run(
             login_shell,
@@ -535,14 +518,10 @@ async fn a_login_file_that_ends_in_a_backslash_still_runs_the_hook_and_one_that_
         (agent, synced)
     });
     let (agent, synced) = agent.await.unwrap();
-    let said = shell(&synced);
-    assert_eq!(said.state, TargetState::Shadowed, "{said:?}");
-    assert!(
-        said.message
-            .as_deref()
-            .unwrap()
-            .contains("bash -i gets HTTPS_PROXY=http://bashrc.example.org:8080/"),
-        "{said:?}"
+    assert_shadowed(
+        &synced,
+        "shell",
+        "bash -i gets HTTPS_PROXY=http://bashrc.example.org:8080/",
     );
     std::fs::remove_file(home.path().join(".bashrc")).unwrap();
     // bash reads ~/.bash_profile, which returns before the line the agent adds.
@@ -564,14 +543,10 @@ async fn a_login_file_that_ends_in_a_backslash_still_runs_the_hook_and_one_that_
         json!({"proxy": {"https": "http://proxy2.corp.example:3128"}}),
     )
     .await;
-    let said = shell(&synced);
-    assert_eq!(said.state, TargetState::Shadowed, "{said:?}");
-    assert!(
-        said.message
-            .as_deref()
-            .unwrap()
-            .contains("bash -l gets HTTPS_PROXY=http://mine.example.org:1/"),
-        "{said:?}"
+    assert_shadowed(
+        &synced,
+        "shell",
+        "bash -l gets HTTPS_PROXY=http://mine.example.org:1/",
     );
     app.stop().await;
 }
@@ -605,16 +580,7 @@ async fn variables_a_users_login_files_or_environment_d_set_make_clients_shadowe
             "user sessions (environment.d) get PIP_INDEX_URL=https://mine.example.org/simple",
         ),
     ] {
-        let outcome = synced
-            .outcomes
-            .iter()
-            .find(|o| o.target.name() == target)
-            .unwrap();
-        assert_eq!(outcome.state, TargetState::Shadowed, "{outcome:?}");
-        assert!(
-            outcome.message.as_deref().unwrap().contains(reason),
-            "{outcome:?}"
-        );
+        assert_shadowed(&synced, target, reason);
     }
     // And it is so: a login shell's go and npm read the user's.
     let said = home.client(
@@ -657,16 +623,7 @@ async fn a_user_setting_that_makes_a_client_ignore_the_published_one_makes_it_sh
             "go fetches every module directly: GONOPROXY=* matches every module path",
         ),
     ] {
-        let outcome = synced
-            .outcomes
-            .iter()
-            .find(|o| o.target.name() == target)
-            .unwrap();
-        assert_eq!(outcome.state, TargetState::Shadowed, "{outcome:?}");
-        assert!(
-            outcome.message.as_deref().unwrap().contains(reason),
-            "{outcome:?}"
-        );
+        assert_shadowed(&synced, target, reason);
     }
     app.stop().await;
 }
