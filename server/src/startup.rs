@@ -17,10 +17,11 @@ use crate::auth::throttle::{LoginThrottle, ThrottlePolicy};
 use crate::auth::Auth;
 use crate::clock::SharedClock;
 use crate::config::{DatabaseUrl, Settings};
-use crate::domain::profiles::ProfileTarget;
+use crate::delivery::Delivery;
 use crate::domain::sealing::SecretBox;
-use crate::events::{Events, ProfilePublished};
+use crate::events::Events;
 use crate::http::{self, AppState, BodyLimit, Shared};
+use crate::publishing::Publishing;
 use crate::store::{self, SharedStore, StoreError};
 
 /// Why the server could not start; each names the setting to look at.
@@ -138,6 +139,17 @@ impl Application {
         )
         .and_then(|gauge| registry.register(Box::new(gauge.clone())).map(|()| gauge))
         .map_err(|e| StartupError::Setup(e.to_string()))?;
+        let readings = prometheus::IntCounter::new(
+            "switchyard_delivery_readings_total",
+            "Readings of what machines are sent (each a signature), shared by the machines of \
+             one environment and role",
+        )
+        .and_then(|counter| {
+            registry
+                .register(Box::new(counter.clone()))
+                .map(|()| counter)
+        })
+        .map_err(|e| StartupError::Setup(e.to_string()))?;
         let metrics = PrometheusMetricsBuilder::new("switchyard")
             .registry(registry)
             .endpoint("/metrics")
@@ -145,21 +157,30 @@ impl Application {
             .build()
             .map_err(|e| StartupError::Setup(e.to_string()))?;
         let events = Events::new();
+        let publishing = Publishing::new(
+            store.clone(),
+            sealer.clone(),
+            clock.clone(),
+            events.clone(),
+            Duration::seconds(i64::try_from(settings.change_request_ttl_secs).unwrap_or(604_800)),
+        );
+        let delivery = Delivery::new(
+            store.clone(),
+            sealer.clone(),
+            clock.clone(),
+            events.clone(),
+            Duration::seconds(i64::try_from(settings.delivery_ttl_secs).unwrap_or(86_400)),
+            readings,
+        );
         let state = AppState {
             store: store.clone(),
             clock,
             auth,
             sealer,
-            events: events.clone(),
-            change_request_ttl: Duration::seconds(
-                i64::try_from(settings.change_request_ttl_secs).unwrap_or(604_800),
-            ),
+            publishing,
+            delivery: Arc::new(delivery),
             trusted_proxies: settings.trusted_proxies.clone(),
             agent_max_wait: std::time::Duration::from_secs(settings.agent_max_wait_secs),
-            delivery_ttl: Duration::seconds(
-                i64::try_from(settings.delivery_ttl_secs).unwrap_or(86_400),
-            ),
-            readings: Default::default(),
             waiting,
             device_checks: Arc::new(tokio::sync::Semaphore::new(
                 settings.database_max_connections as usize,
@@ -228,57 +249,34 @@ impl Application {
         result
     }
 
-    /// Passes publishes announced by any server process on the same Postgres database to
+    /// Passes publishes announced by the other server processes on the same database to
     /// this process's events, so machines waiting here hear of them.
     async fn hear_other_processes(&mut self) -> Result<(), StartupError> {
-        let DatabaseUrl::Postgres(url) = &self.database else {
-            return Ok(());
-        };
-        let mut listener =
-            store::listen_for_publishes(url)
+        let listening =
+            self.store
+                .listen_for_publishes()
                 .await
                 .map_err(|source| StartupError::Database {
                     url: self.database.to_string(),
                     source,
                 })?;
+        let Some(mut listener) = listening else {
+            return Ok(());
+        };
         let events = self.events.clone();
         self.listener = Some(tokio::spawn(async move {
             loop {
-                // After a lost connection the listener reconnects by itself; publishes made
-                // meanwhile are missed, and waiting machines see them at their next poll.
-                let notification = match listener.recv().await {
-                    Ok(notification) => notification,
+                match listener.next().await {
+                    Ok(published) => events.profile_published(published),
                     Err(error) => {
                         tracing::warn!(%error, "lost the publish announcements; reconnecting");
                         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                        continue;
                     }
-                };
-                match announced(notification.payload()) {
-                    Some(event) => events.profile_published(event),
-                    None => tracing::warn!(
-                        payload = notification.payload(),
-                        "an announcement that is not a publish"
-                    ),
                 }
             }
         }));
         Ok(())
     }
-}
-
-/// The publish an announcement tells of.
-fn announced(payload: &str) -> Option<ProfilePublished> {
-    let announcement: store::Announcement = serde_json::from_str(payload).ok()?;
-    Some(ProfilePublished {
-        environment: switchyard_proto::EnvironmentName::parse(announcement.environment).ok()?,
-        target: ProfileTarget::parse(match announcement.target.as_str() {
-            "" => "baseline",
-            role => role,
-        })
-        .ok()?,
-        version: announcement.version,
-    })
 }
 
 impl std::fmt::Debug for Application {

@@ -1,13 +1,15 @@
 //! Profiles as the server keeps them: which profile (baseline or overlay), drafts, versions,
 //! and the stored form of a profile document, with its secrets sealed.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
-use switchyard_proto::profile::{Secret, SecretPath};
-use switchyard_proto::{FieldProblem, InvalidValue, MachineRoleName, Profile, VersionSummary};
+use switchyard_proto::profile::{Origin as SettingOrigin, Secret, SecretPath};
+use switchyard_proto::{
+    ChangeRequestStatus, FieldProblem, InvalidValue, MachineRoleName, Profile, VersionSummary,
+};
 use time::OffsetDateTime;
 
 use super::sealing::{OpenError, SecretBox};
@@ -147,14 +149,56 @@ pub struct ChangeRequestRecord {
     pub created_at: OffsetDateTime,
     /// Until when it can be approved.
     pub expires_at: OffsetDateTime,
-    /// `open`, `approved` or `rejected`.
-    pub status: String,
+    /// Decided or not.
+    pub state: ChangeRequestState,
     /// Who decided.
     pub decided_by: Option<String>,
     /// Why.
     pub reason: Option<String>,
     /// The version it became.
     pub version: Option<u64>,
+}
+
+impl ChangeRequestRecord {
+    /// Where the request stands at `now`: an open request past its expiry has expired.
+    pub fn status_at(&self, now: OffsetDateTime) -> ChangeRequestStatus {
+        match self.state {
+            ChangeRequestState::Approved => ChangeRequestStatus::Approved,
+            ChangeRequestState::Rejected => ChangeRequestStatus::Rejected,
+            ChangeRequestState::Open if self.expires_at <= now => ChangeRequestStatus::Expired,
+            ChangeRequestState::Open => ChangeRequestStatus::Open,
+        }
+    }
+}
+
+/// What was decided about a change request, as kept; expiry is not kept but read from the
+/// time ([`ChangeRequestRecord::status_at`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeRequestState {
+    /// Nobody decided yet.
+    Open,
+    /// Approved and published.
+    Approved,
+    /// Turned down.
+    Rejected,
+}
+
+impl ChangeRequestState {
+    /// The stored word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeRequestState::Open => "open",
+            ChangeRequestState::Approved => "approved",
+            ChangeRequestState::Rejected => "rejected",
+        }
+    }
+
+    /// The state a stored word names.
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::Open, Self::Approved, Self::Rejected]
+            .into_iter()
+            .find(|state| state.as_str() == text)
+    }
 }
 
 /// A stored document that cannot be read back.
@@ -201,6 +245,23 @@ fn open_sealed(value: &mut Value, sealer: &SecretBox) -> Result<(), OpenError> {
             .try_for_each(|item| open_sealed(item, sealer)),
         _ => Ok(()),
     }
+}
+
+/// The effective profile of a baseline version (none: not published yet) and an overlay
+/// version, and where each setting comes from.
+pub fn effective_of(
+    baseline: Option<&VersionRecord>,
+    overlay: Option<&VersionRecord>,
+    sealer: &SecretBox,
+) -> Result<(Profile, BTreeMap<String, SettingOrigin>), DocumentError> {
+    let baseline = match baseline {
+        Some(version) => unseal(&version.document, sealer)?,
+        None => Profile::default(),
+    };
+    let overlay = overlay
+        .map(|version| unseal(&version.document, sealer))
+        .transpose()?;
+    Ok(baseline.effective(overlay.as_ref()))
 }
 
 /// SHA-256 of the profile's content in hex: equal content, equal hash. Secrets enter as keyed

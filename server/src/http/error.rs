@@ -381,3 +381,35 @@ impl From<crate::keys::KeysError> for ApiError {
         }
     }
 }
+
+impl From<crate::publishing::PublishingError> for ApiError {
+    fn from(error: crate::publishing::PublishingError) -> Self {
+        use crate::publishing::PublishingError as E;
+        match error {
+            E::Invalid(problems) => ApiError::Invalid(problems),
+            E::DraftNeverEdited | E::DraftEqualsVersion(_) | E::NothingToRollBack { .. } => {
+                ApiError::NoChanges(error.to_string())
+            }
+            E::StaleDraft { current } => ApiError::StaleDraft { current },
+            E::StaleVersion { latest } => ApiError::StaleVersion { latest },
+            E::DraftHasEdits { revision } => ApiError::DraftHasEdits { revision },
+            E::VersionNotFound(version) => ApiError::VersionNotFound(version),
+            E::ChangeRequestClosed(id) => ApiError::ChangeRequestClosed(id.to_string()),
+            E::OwnChangeRequest => ApiError::OwnChangeRequest,
+            E::Store(error) => error.into(),
+            E::Document(error) => ApiError::Internal(Box::new(error)),
+        }
+    }
+}
+
+impl From<crate::delivery::DeliveryError> for ApiError {
+    fn from(error: crate::delivery::DeliveryError) -> Self {
+        use crate::delivery::DeliveryError as E;
+        match error {
+            E::DeviceChanged => ApiError::DeviceChanged,
+            E::Keys(error) => error.into(),
+            E::Store(error) => error.into(),
+            E::Document(error) => ApiError::Internal(Box::new(error)),
+        }
+    }
+}

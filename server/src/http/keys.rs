@@ -73,7 +73,7 @@ pub async fn rotate_key(
     )
     .await?;
     // Deliveries read before now name the old key.
-    state.readings.forget();
+    state.delivery.forget();
     tracing::info!(by = %admin.0.user.username, key = %record.key_id, version = record.version, "signing key rotated");
     Ok(HttpResponse::Created().json(info(&record)))
 }

@@ -42,8 +42,9 @@ use std::sync::Arc;
 use crate::auth::Auth;
 use crate::clock::SharedClock;
 use crate::config::TrustedProxies;
+use crate::delivery::Delivery;
 use crate::domain::sealing::SecretBox;
-use crate::events::Events;
+use crate::publishing::Publishing;
 use crate::store::SharedStore;
 
 /// Where the OpenAPI description is served.
@@ -60,18 +61,14 @@ pub struct AppState {
     pub auth: Arc<Auth>,
     /// Seals profile secrets at rest.
     pub sealer: Arc<SecretBox>,
-    /// Where publishes are announced.
-    pub events: Events,
-    /// How long change requests wait for approval.
-    pub change_request_ttl: time::Duration,
+    /// Drafts, versions, rollback and approval.
+    pub publishing: Publishing,
+    /// What machines are sent.
+    pub delivery: Arc<Delivery>,
     /// Reverse proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: TrustedProxies,
     /// Longest a machine's profile request may wait for a change.
     pub agent_max_wait: std::time::Duration,
-    /// How long a delivery stays valid.
-    pub delivery_ttl: time::Duration,
-    /// What machines of one environment and role asking at the same time share.
-    pub readings: Arc<agent::Readings>,
     /// How many machines wait in a long-poll now (the `switchyard_agents_waiting` metric).
     pub waiting: prometheus::IntGauge,
     /// Machines' signed requests checked against the database at once, one per database

@@ -21,7 +21,7 @@ use switchyard_proto::{
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-pub use postgres::{listen_for_publishes, PostgresStore};
+pub use postgres::{PostgresStore, PublishListener, PUBLISHED_CHANNEL};
 pub use sqlite::SqliteStore;
 pub use timestamp::Timestamp;
 
@@ -413,6 +413,10 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// stored, for checking. A row that cannot be read is [`StoreError::CorruptAuditEvent`].
     async fn audit_chain(&self, after_seq: u64, limit: u32) -> Result<Vec<AuditEvent>, StoreError>;
 
+    /// Hears the publishes other server processes make on this database, not this one's own;
+    /// `None` where no other process can share it (SQLite).
+    async fn listen_for_publishes(&self) -> Result<Option<PublishListener>, StoreError>;
+
     /// Closes every connection; later calls fail.
     async fn close(&self);
 }
@@ -534,21 +538,6 @@ pub enum StoreError {
     #[error("audit event {seq} cannot be read: {problem}")]
     CorruptAuditEvent { seq: u64, problem: String },
 }
-
-/// What one server process tells the others when it publishes (Postgres `NOTIFY` on
-/// [`PUBLISHED_CHANNEL`]), so that machines waiting on any process hear of it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Announcement {
-    /// The environment.
-    pub environment: String,
-    /// `""` for the baseline, else the machine role.
-    pub target: String,
-    /// The new version.
-    pub version: u64,
-}
-
-/// The Postgres channel publishes are announced on.
-pub const PUBLISHED_CHANNEL: &str = "switchyard_published";
 
 /// Walks the whole audit trail from its first event, page by page, and says whether every
 /// link holds and, if not, which is the first broken one.

@@ -7,8 +7,9 @@
 /// `$write_lock` is a statement that, first in a transaction, makes it exclusive among
 /// writers: changes that must see a consistent set of admins take it. `$chain_lock` does the
 /// same among writers to the audit trail, which every change is. `$position` is the SQL
-/// function giving the place of one text in another (0 when absent). `$announce`, when the
-/// database can, tells other server processes of a publish when its transaction commits.
+/// function giving the place of one text in another (0 when absent). The store's own
+/// `announce` and `listen` tell other server processes of a publish when its transaction
+/// commits, and hear theirs, where the database can.
 macro_rules! implement_store {
     (
         $store:ident,
@@ -16,8 +17,7 @@ macro_rules! implement_store {
         $kind:literal,
         $write_lock:literal,
         $chain_lock:literal,
-        $position:literal,
-        $announce:expr
+        $position:literal
     ) => {
         /// Begins a transaction that will append to the audit trail. It takes the trail's lock
         /// first, so events are numbered in the order their transactions commit, and writers
@@ -287,7 +287,12 @@ macro_rules! implement_store {
                 message: row.try_get("message")?,
                 created_at: row.try_get::<$crate::store::Timestamp, _>("created_at")?.get(),
                 expires_at: row.try_get::<$crate::store::Timestamp, _>("expires_at")?.get(),
-                status: row.try_get("status")?,
+                state: {
+                    let state: String = row.try_get("status")?;
+                    $crate::domain::profiles::ChangeRequestState::parse(&state).ok_or_else(|| {
+                        $crate::store::StoreError::Corrupt(format!("change request status {state}"))
+                    })?
+                },
                 decided_by: row.try_get("decided_by")?,
                 reason: row.try_get("reason")?,
                 version: optional_counter(row.try_get("version")?)?,
@@ -1228,18 +1233,8 @@ macro_rules! implement_store {
                         }
                     }
                 }
-                let announce: Option<&str> = $announce;
-                if let Some(statement) = announce {
-                    let published = $crate::store::Announcement {
-                        environment: environment.to_string(),
-                        target: target.key().to_owned(),
-                        version: version.version,
-                    };
-                    sqlx::query(statement)
-                        .bind(serde_json::to_string(&published).unwrap_or_default())
-                        .execute(&mut *tx)
-                        .await?;
-                }
+                self.announce(&mut tx, environment, target, version.version)
+                    .await?;
                 append_audit(&mut tx, audit).await?;
                 tx.commit().await?;
                 Ok(())
@@ -1756,6 +1751,12 @@ macro_rules! implement_store {
                     .into_iter()
                     .map(audit_event_from_row)
                     .collect()
+            }
+
+            async fn listen_for_publishes(
+                &self,
+            ) -> Result<Option<$crate::store::PublishListener>, $crate::store::StoreError> {
+                self.listen().await
             }
 
             async fn close(&self) {

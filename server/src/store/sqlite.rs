@@ -46,6 +46,22 @@ impl SqliteStore {
         })
     }
 
+    /// One process per file: there is nobody else to tell of a publish.
+    async fn announce(
+        &self,
+        _: &mut sqlx::SqliteConnection,
+        _: &switchyard_proto::EnvironmentName,
+        _: &crate::domain::profiles::ProfileTarget,
+        _: u64,
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// Nobody else publishes on this file.
+    async fn listen(&self) -> Result<Option<super::PublishListener>, StoreError> {
+        Ok(None)
+    }
+
     /// Waits for this process's turn to record a nonce.
     async fn nonce_write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
         Some(self.nonce_writes.lock().await)
@@ -83,7 +99,5 @@ implement_store!(
     "sqlite",
     "UPDATE users SET disabled = disabled WHERE 0 = 1",
     "UPDATE users SET disabled = disabled WHERE 0 = 1",
-    "instr",
-    // One process per file: there is nobody else to tell.
-    None
+    "instr"
 );

@@ -239,14 +239,19 @@ async fn a_waiting_machine_is_answered_as_soon_as_a_publish_concerns_it(backend:
     ));
 }
 
-/// `switchyard_agents_waiting` from the metrics.
-async fn waiting_count(app: &TestApp) -> u64 {
+/// A metric without labels, from the server's `/metrics`.
+async fn metric(app: &TestApp, name: &str) -> u64 {
     let metrics = app.get("/metrics").await.text().await.unwrap();
     metrics
         .lines()
-        .find_map(|line| line.strip_prefix("switchyard_agents_waiting "))
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
         .and_then(|value| value.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no switchyard_agents_waiting in:\n{metrics}"))
+        .unwrap_or_else(|| panic!("no {name} in:\n{metrics}"))
+}
+
+/// `switchyard_agents_waiting` from the metrics.
+async fn waiting_count(app: &TestApp) -> u64 {
+    metric(app, "switchyard_agents_waiting").await
 }
 
 async fn enrollment_and_device_requests_refuse_every_bad_input(backend: Backend) {
@@ -554,4 +559,72 @@ async fn a_publish_on_one_server_process_wakes_machines_waiting_on_another() {
     );
     let envelope: Envelope = response.json().await.unwrap();
     assert_eq!(device.open(&envelope, None).unwrap().baseline_version, 2);
+}
+
+/// Each publish reaches the machines waiting on every server process exactly once: the
+/// publishing process tells its own machines itself and passes over its own announcement when
+/// it comes back from Postgres, so each process makes one reading (one signature) per publish.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_server_process_makes_one_reading_per_publish() {
+    let (first, _) = fleet(Backend::Postgres).await;
+    let second = first.spawn_beside().await;
+    let token = first.enrollment_token("staging", "backend", 2).await;
+    let processes = [&first, &second];
+    let mut machines = Vec::new();
+    for app in processes {
+        let device = TestDevice::enroll(app, &token).await.unwrap();
+        let response = fetch(&device, app, 0, None).await;
+        let etag = response.headers()["etag"].to_str().unwrap().to_owned();
+        machines.push((device, etag));
+    }
+    let readings = || async {
+        let mut counts = Vec::new();
+        for app in processes {
+            counts.push(metric(app, "switchyard_delivery_readings_total").await);
+        }
+        counts
+    };
+
+    for round in 0..3 {
+        // Each machine waits on its own process; the first publishes.
+        let waits = machines
+            .iter()
+            .zip(processes)
+            .map(|((device, etag), app)| fetch(device, app, 20, Some(etag)));
+        let waiting = futures_util::future::join_all(waits);
+        let published = async {
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            let before = readings().await;
+            first
+                .publish_profile(
+                    "staging",
+                    "baseline",
+                    json!({"pip": {"timeout": 10 + round}}),
+                )
+                .await;
+            before
+        };
+        let (responses, before) = tokio::join!(waiting, published);
+        for ((device, etag), response) in machines.iter_mut().zip(responses) {
+            assert_eq!(response.status(), 200, "round {round}");
+            *etag = response.headers()["etag"].to_str().unwrap().to_owned();
+            let envelope: Envelope = response.json().await.unwrap();
+            assert_eq!(
+                device.open(&envelope, None).unwrap().baseline_version,
+                2 + round
+            );
+        }
+        // Asking again at once shares the reading; an echo of the publish heard later would
+        // wake the machines and make another.
+        let again = machines
+            .iter()
+            .zip(processes)
+            .map(|((device, etag), app)| fetch(device, app, 2, Some(etag)));
+        for response in futures_util::future::join_all(again).await {
+            assert_eq!(response.status(), 304, "round {round}");
+        }
+        let after = readings().await;
+        let made: Vec<u64> = after.iter().zip(&before).map(|(a, b)| a - b).collect();
+        assert_eq!(made, [1, 1], "readings per process in round {round}");
+    }
 }

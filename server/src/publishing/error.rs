@@ -1,0 +1,48 @@
+//! Why a publishing rule refused, as the rules say it; `http/error.rs` maps each to its answer.
+
+use switchyard_proto::FieldProblem;
+use uuid::Uuid;
+
+use crate::domain::profiles::DocumentError;
+use crate::store::StoreError;
+
+/// What publishing, rolling back, proposing or deciding can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishingError {
+    /// The edited profile has problems (a secret to keep that was never stored).
+    #[error("the profile is invalid")]
+    Invalid(Vec<FieldProblem>),
+    /// A publish of a draft nobody edited.
+    #[error("nothing to publish: the draft was never edited")]
+    DraftNeverEdited,
+    /// A publish of a draft that holds the latest version's content.
+    #[error("nothing to publish: the draft equals version {0}")]
+    DraftEqualsVersion(u64),
+    /// A rollback to a version whose content is the latest's.
+    #[error("nothing to roll back: version {latest} has the content of version {to}")]
+    NothingToRollBack { latest: u64, to: u64 },
+    /// The draft changed since the caller read it.
+    #[error("the draft is at revision {current}")]
+    StaleDraft { current: u64 },
+    /// Someone published since the caller read the versions.
+    #[error("the latest version is {latest}")]
+    StaleVersion { latest: u64 },
+    /// Replacing the draft would lose unpublished edits.
+    #[error("the draft holds unpublished edits (revision {revision})")]
+    DraftHasEdits { revision: u64 },
+    /// A rollback of a profile with no version, or to one that does not exist.
+    #[error("version {0} does not exist")]
+    VersionNotFound(u64),
+    /// The change request was decided or has expired.
+    #[error("change request {0} is no longer open")]
+    ChangeRequestClosed(Uuid),
+    /// Its proposer tried to approve it.
+    #[error("the proposer cannot approve their own change")]
+    OwnChangeRequest,
+    /// A stored profile cannot be read back: a bug or a lost key.
+    #[error(transparent)]
+    Document(#[from] DocumentError),
+    /// The store failed or refused.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}

@@ -1,0 +1,530 @@
+//! Publishing: drafts, immutable versions, rollback and four-eyes approval. These are the rules;
+//! no HTTP and no SQL live here, so the API, the console and the ops command line share them.
+//!
+//! A profile is an environment's baseline or a machine role's overlay. Edits go to a draft,
+//! guarded by its revision; publishing makes the next version; a rollback publishes an old
+//! version's content again. In a protected environment both become a change request that a
+//! second person approves ([`approval`]).
+
+mod approval;
+mod error;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use switchyard_proto::profile::Origin as SettingOrigin;
+use switchyard_proto::{
+    AuditAction, ChangeRequest, Environment, EnvironmentName, MachineRoleName, Profile,
+    ProfileDraft, VersionSummary,
+};
+use time::OffsetDateTime;
+
+pub use error::PublishingError;
+
+use crate::clock::SharedClock;
+use crate::domain::audit::Origin;
+use crate::domain::profiles::{
+    content_hash, effective_of, keep_secrets, seal, unseal, ChangeRequestRecord,
+    ChangeRequestState, DraftRecord, ProfileTarget, PublishKind, VersionRecord,
+};
+use crate::domain::sealing::SecretBox;
+use crate::events::{Events, ProfilePublished};
+use crate::store::SharedStore;
+
+/// The publishing rules over the store: what a publish checks, what it records and whom it
+/// tells.
+#[derive(Debug, Clone)]
+pub struct Publishing {
+    store: SharedStore,
+    sealer: Arc<SecretBox>,
+    clock: SharedClock,
+    events: Events,
+    /// How long a change request waits for its second person.
+    change_request_ttl: time::Duration,
+}
+
+/// What a publish or rollback became.
+#[derive(Debug)]
+pub enum Publication {
+    /// The next version, published and announced.
+    Published(VersionSummary),
+    /// A protected environment: a change request waits for a second person.
+    Proposed(ChangeRequest),
+}
+
+/// A version about to be published or proposed, with the profiles it goes from and to, so
+/// nothing is read or unsealed twice.
+struct NextVersion {
+    record: VersionRecord,
+    /// What the latest version holds (the empty profile before the first).
+    previous: Profile,
+    /// What this version holds.
+    profile: Profile,
+}
+
+impl NextVersion {
+    fn changes(&self) -> Vec<switchyard_proto::profile::SettingChange> {
+        self.previous.diff(&self.profile)
+    }
+}
+
+/// The machine role of an overlay, for audit events.
+fn role_of(target: &ProfileTarget) -> Option<&str> {
+    match target {
+        ProfileTarget::Baseline => None,
+        ProfileTarget::Role(role) => Some(role.as_str()),
+    }
+}
+
+fn version_number(record: Option<&VersionRecord>) -> u64 {
+    record.map_or(0, |version| version.version)
+}
+
+impl Publishing {
+    /// The rules over `store`; `sealer` seals secrets at rest, `events` hears every publish.
+    pub fn new(
+        store: SharedStore,
+        sealer: Arc<SecretBox>,
+        clock: SharedClock,
+        events: Events,
+        change_request_ttl: time::Duration,
+    ) -> Self {
+        Self {
+            store,
+            sealer,
+            clock,
+            events,
+            change_request_ttl,
+        }
+    }
+
+    /// The stored document's profile, secrets opened.
+    fn open(&self, document: &str) -> Result<Profile, PublishingError> {
+        Ok(unseal(document, &self.sealer)?)
+    }
+
+    fn open_version(&self, version: Option<&VersionRecord>) -> Result<Profile, PublishingError> {
+        version.map_or(Ok(Profile::default()), |version| {
+            self.open(&version.document)
+        })
+    }
+
+    /// The environment, and the machine role of an overlay, checked to exist.
+    pub async fn profile(
+        &self,
+        environment: &EnvironmentName,
+        target: &ProfileTarget,
+    ) -> Result<Environment, PublishingError> {
+        let found = self.store.environment(environment).await?;
+        if let ProfileTarget::Role(role) = target {
+            self.store.machine_role(role).await?;
+        }
+        Ok(found)
+    }
+
+    /// The draft as it stands: its own content, or the latest version's when never edited.
+    pub async fn draft(
+        &self,
+        environment: &EnvironmentName,
+        target: &ProfileTarget,
+    ) -> Result<ProfileDraft, PublishingError> {
+        if let Some(draft) = self.store.draft(environment, target).await? {
+            return Ok(ProfileDraft {
+                profile: self.open(&draft.document)?,
+                revision: draft.revision,
+                based_on_version: draft.based_on_version,
+            });
+        }
+        let latest = self.store.latest_version(environment, target).await?;
+        Ok(ProfileDraft {
+            profile: self.open_version(latest.as_ref())?,
+            revision: 0,
+            based_on_version: version_number(latest.as_ref()),
+        })
+    }
+
+    /// Replaces the draft edited at revision `expected` (0: never edited). The profile is
+    /// stored as the clients compare it ([`Profile::normalized`]), so that the stored profile,
+    /// its diff and what machines write agree; a secret kept by `{"set": true}` is found under
+    /// the normalized key too.
+    pub async fn save_draft(
+        &self,
+        origin: &Origin,
+        environment: &EnvironmentName,
+        target: &ProfileTarget,
+        expected: u64,
+        edited: Profile,
+    ) -> Result<ProfileDraft, PublishingError> {
+        let current = self.draft(environment, target).await?;
+        let kept = current.profile.clone().normalized();
+        let profile =
+            keep_secrets(edited.normalized(), Some(&kept)).map_err(PublishingError::Invalid)?;
+        let record = DraftRecord {
+            document: seal(&profile, &self.sealer),
+            revision: expected,
+            based_on_version: current.based_on_version,
+            updated_by: origin.actor.clone(),
+            updated_at: self.clock.now(),
+        };
+        let audit = origin
+            .record(
+                AuditAction::ProfileEdit,
+                format!("profile:{environment}/{target}@draft"),
+                record.updated_at,
+            )
+            .in_environment(environment.as_str())
+            .for_role(role_of(target))
+            .with_changes(current.profile.diff(&profile))
+            .with_detail("revision", (expected + 1).to_string());
+        let saved = self
+            .store
+            .save_draft(environment, target, expected, &record, &audit)
+            .await?;
+        tracing::info!(by = %record.updated_by, %environment, profile = %target, revision = saved.revision, "draft saved");
+        Ok(ProfileDraft {
+            profile,
+            revision: saved.revision,
+            based_on_version: saved.based_on_version,
+        })
+    }
+
+    /// Publishes the draft as the next version; the draft must still be at `draft_revision`
+    /// and differ from the latest version. In a protected environment this proposes it.
+    pub async fn publish(
+        &self,
+        origin: &Origin,
+        environment: &Environment,
+        target: &ProfileTarget,
+        draft_revision: u64,
+        message: &str,
+    ) -> Result<Publication, PublishingError> {
+        let name = &environment.name;
+        let draft = self
+            .store
+            .draft(name, target)
+            .await?
+            .ok_or(PublishingError::DraftNeverEdited)?;
+        if draft.revision != draft_revision {
+            return Err(PublishingError::StaleDraft {
+                current: draft.revision,
+            });
+        }
+        let profile = self.open(&draft.document)?;
+        let hash = content_hash(&profile, &self.sealer);
+        let latest = self.store.latest_version(name, target).await?;
+        if let Some(latest) = latest.as_ref().filter(|latest| latest.content_hash == hash) {
+            return Err(PublishingError::DraftEqualsVersion(latest.version));
+        }
+        let next = NextVersion {
+            record: VersionRecord {
+                version: version_number(latest.as_ref()) + 1,
+                document: draft.document,
+                content_hash: hash,
+                author: origin.actor.clone(),
+                message: message.to_owned(),
+                rollback_of: None,
+                published_at: self.clock.now(),
+            },
+            previous: self.open_version(latest.as_ref())?,
+            profile,
+        };
+        if environment.protected {
+            return self.propose(origin, name, target, next).await;
+        }
+        let kind = PublishKind::Draft {
+            revision: draft_revision,
+        };
+        let published = self.record(origin, name, target, next, &kind).await?;
+        Ok(Publication::Published(published))
+    }
+
+    /// Publishes version `to_version`'s content again as the next version; the latest must
+    /// still be `based_on_version`, and the draft must hold no unpublished edits. In a
+    /// protected environment this proposes it.
+    pub async fn rollback(
+        &self,
+        origin: &Origin,
+        environment: &Environment,
+        target: &ProfileTarget,
+        based_on_version: u64,
+        to_version: u64,
+        message: &str,
+    ) -> Result<Publication, PublishingError> {
+        let name = &environment.name;
+        let latest = self
+            .store
+            .latest_version(name, target)
+            .await?
+            .ok_or(PublishingError::VersionNotFound(to_version))?;
+        if latest.version != based_on_version {
+            return Err(PublishingError::StaleVersion {
+                latest: latest.version,
+            });
+        }
+        let old = self.store.version(name, target, to_version).await?;
+        if old.content_hash == latest.content_hash {
+            return Err(PublishingError::NothingToRollBack {
+                latest: latest.version,
+                to: old.version,
+            });
+        }
+        let next = NextVersion {
+            profile: self.open(&old.document)?,
+            previous: self.open(&latest.document)?,
+            record: VersionRecord {
+                version: latest.version + 1,
+                document: old.document,
+                content_hash: old.content_hash,
+                author: origin.actor.clone(),
+                message: message.to_owned(),
+                rollback_of: Some(old.version),
+                published_at: self.clock.now(),
+            },
+        };
+        if environment.protected {
+            return self.propose(origin, name, target, next).await;
+        }
+        let draft_revision = self
+            .untouched_draft_revision(name, target, &[&latest.content_hash])
+            .await?;
+        let kind = PublishKind::Rollback { draft_revision };
+        let published = self.record(origin, name, target, next, &kind).await?;
+        Ok(Publication::Published(published))
+    }
+
+    /// The revision of the draft if it holds nothing unpublished (its content hashes to one of
+    /// `published`), 0 when there is none; a draft with edits is an error, since replacing it
+    /// would lose them.
+    async fn untouched_draft_revision(
+        &self,
+        environment: &EnvironmentName,
+        target: &ProfileTarget,
+        published: &[&str],
+    ) -> Result<u64, PublishingError> {
+        let Some(draft) = self.store.draft(environment, target).await? else {
+            return Ok(0);
+        };
+        let hash = content_hash(&self.open(&draft.document)?, &self.sealer);
+        match published.contains(&hash.as_str()) {
+            true => Ok(draft.revision),
+            false => Err(PublishingError::DraftHasEdits {
+                revision: draft.revision,
+            }),
+        }
+    }
+
+    /// Keeps `next` as a change request for a second person to decide.
+    async fn propose(
+        &self,
+        origin: &Origin,
+        environment: &EnvironmentName,
+        target: &ProfileTarget,
+        next: NextVersion,
+    ) -> Result<Publication, PublishingError> {
+        let changes = next.changes();
+        let version = next.record;
+        let proposal = ChangeRequestRecord {
+            id: uuid::Uuid::new_v4(),
+            target: target.clone(),
+            document: version.document,
+            content_hash: version.content_hash,
+            base_version: version.version - 1,
+            rollback_of: version.rollback_of,
+            proposer: version.author,
+            message: version.message,
+            created_at: version.published_at,
+            expires_at: version.published_at + self.change_request_ttl,
+            state: ChangeRequestState::Open,
+            decided_by: None,
+            reason: None,
+            version: None,
+        };
+        let mut audit = origin
+            .record(
+                AuditAction::ChangeRequestOpen,
+                format!("change-request:{}", proposal.id),
+                proposal.created_at,
+            )
+            .in_environment(environment.as_str())
+            .for_role(role_of(target))
+            .with_changes(changes.clone())
+            .with_detail("message", proposal.message.as_str())
+            .with_detail("base_version", proposal.base_version.to_string());
+        if let Some(rollback_of) = proposal.rollback_of {
+            audit = audit.with_detail("rollback_of", rollback_of.to_string());
+        }
+        self.store
+            .create_change_request(environment, &proposal, &audit)
+            .await?;
+        tracing::info!(
+            by = %proposal.proposer, %environment, profile = %target,
+            change_request = %proposal.id, "change proposed"
+        );
+        Ok(Publication::Proposed(self.shown(
+            environment,
+            &proposal,
+            changes,
+        )))
+    }
+
+    /// Publishes `next` and announces it.
+    async fn record(
+        &self,
+        origin: &Origin,
+        environment: &EnvironmentName,
+        target: &ProfileTarget,
+        next: NextVersion,
+        kind: &PublishKind,
+    ) -> Result<VersionSummary, PublishingError> {
+        let changes = next.changes();
+        let version = next.record;
+        let action = match kind {
+            PublishKind::Draft { .. } => AuditAction::ProfilePublish,
+            PublishKind::Rollback { .. } => AuditAction::ProfileRollback,
+            PublishKind::Approval { .. } => AuditAction::ChangeRequestApprove,
+        };
+        let mut audit = origin
+            .record(
+                action,
+                format!("profile:{environment}/{target}@{}", version.version),
+                version.published_at,
+            )
+            .in_environment(environment.as_str())
+            .for_role(role_of(target))
+            .with_changes(changes)
+            .with_detail("message", version.message.as_str())
+            .with_detail("content_hash", version.content_hash.as_str());
+        if let Some(rollback_of) = version.rollback_of {
+            audit = audit.with_detail("rollback_of", rollback_of.to_string());
+        }
+        if let PublishKind::Approval {
+            change_request,
+            reason,
+            ..
+        } = kind
+        {
+            audit = audit
+                .with_detail("change_request", change_request.to_string())
+                .with_detail("proposer", version.author.as_str())
+                .with_detail("reason", reason.as_str());
+        }
+        self.store
+            .publish(environment, target, &version, kind, &audit)
+            .await?;
+        self.events.profile_published(ProfilePublished {
+            environment: environment.clone(),
+            target: target.clone(),
+            version: version.version,
+        });
+        tracing::info!(
+            by = %version.author, %environment, profile = %target, version = version.version,
+            rollback_of = ?version.rollback_of, "profile published"
+        );
+        Ok(version.summary())
+    }
+
+    /// The published versions of a profile, oldest first.
+    pub async fn versions(
+        &self,
+        environment: &EnvironmentName,
+        target: &ProfileTarget,
+    ) -> Result<Vec<VersionSummary>, PublishingError> {
+        let versions = self.store.versions(environment, target).await?;
+        Ok(versions.iter().map(VersionRecord::summary).collect())
+    }
+
+    /// One published version: who, when and why, and its profile.
+    pub async fn version(
+        &self,
+        environment: &EnvironmentName,
+        target: &ProfileTarget,
+        number: u64,
+    ) -> Result<(VersionSummary, Profile), PublishingError> {
+        let record = self.store.version(environment, target, number).await?;
+        Ok((record.summary(), self.open(&record.document)?))
+    }
+
+    /// The profile a version holds; version 0 is the empty profile before the first publish.
+    async fn version_profile(
+        &self,
+        environment: &EnvironmentName,
+        target: &ProfileTarget,
+        version: u64,
+    ) -> Result<Profile, PublishingError> {
+        match version {
+            0 => Ok(Profile::default()),
+            n => self.open(&self.store.version(environment, target, n).await?.document),
+        }
+    }
+
+    /// What changes from version `from` (0: before the first) to `to` (the latest when left
+    /// out); `from` is the one before `to` when left out. Answers the two version numbers too.
+    pub async fn diff(
+        &self,
+        environment: &EnvironmentName,
+        target: &ProfileTarget,
+        from: Option<u64>,
+        to: Option<u64>,
+    ) -> Result<(u64, u64, Vec<switchyard_proto::profile::SettingChange>), PublishingError> {
+        let to = match to {
+            Some(to) => to,
+            None => version_number(
+                self.store
+                    .latest_version(environment, target)
+                    .await?
+                    .as_ref(),
+            ),
+        };
+        let from = from.unwrap_or(to.saturating_sub(1));
+        let old = self.version_profile(environment, target, from).await?;
+        let new = self.version_profile(environment, target, to).await?;
+        Ok((from, to, old.diff(&new)))
+    }
+
+    /// What a machine of `role` (or of no role) in `environment` gets: the latest baseline
+    /// with the role's latest overlay applied.
+    pub async fn effective(
+        &self,
+        environment: &EnvironmentName,
+        role: Option<&MachineRoleName>,
+    ) -> Result<Effective, PublishingError> {
+        self.store.environment(environment).await?;
+        let overlay = match role {
+            Some(role) => {
+                self.store.machine_role(role).await?;
+                self.store
+                    .latest_version(environment, &ProfileTarget::Role(role.clone()))
+                    .await?
+            }
+            None => None,
+        };
+        let baseline = self
+            .store
+            .latest_version(environment, &ProfileTarget::Baseline)
+            .await?;
+        let (profile, origins) = effective_of(baseline.as_ref(), overlay.as_ref(), &self.sealer)?;
+        Ok(Effective {
+            baseline_version: version_number(baseline.as_ref()),
+            overlay_version: version_number(overlay.as_ref()),
+            profile,
+            origins,
+        })
+    }
+
+    fn now(&self) -> OffsetDateTime {
+        self.clock.now()
+    }
+}
+
+/// The latest baseline with an overlay applied, and where each setting comes from.
+#[derive(Debug)]
+pub struct Effective {
+    /// The baseline's version (0: none published).
+    pub baseline_version: u64,
+    /// The overlay's version (0: none).
+    pub overlay_version: u64,
+    /// The merged profile.
+    pub profile: Profile,
+    /// Each setting's source.
+    pub origins: BTreeMap<String, SettingOrigin>,
+}
