@@ -20,6 +20,7 @@ use crate::config::{DatabaseUrl, Settings};
 use crate::delivery::Delivery;
 use crate::domain::sealing::SecretBox;
 use crate::events::Events;
+use crate::http::capability::Gate;
 use crate::http::{self, AppState, BodyLimit, Shared};
 use crate::publishing::Publishing;
 use crate::store::{self, SharedStore, StoreError};
@@ -173,12 +174,9 @@ impl Application {
             readings,
         );
         let state = AppState {
-            store: store.clone(),
+            gate: Gate::new(store.clone(), publishing, Arc::new(delivery), sealer),
             clock,
             auth,
-            sealer,
-            publishing,
-            delivery: Arc::new(delivery),
             trusted_proxies: settings.trusted_proxies.clone(),
             agent_max_wait: std::time::Duration::from_secs(settings.agent_max_wait_secs),
             waiting,

@@ -20,7 +20,7 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::time::Instant;
 use utoipa::IntoParams;
 
-use super::device_auth::DeviceCaller;
+use super::capability::DeviceCaller;
 use super::error::ApiError;
 use super::AppState;
 use crate::domain::profiles::ProfileTarget;
@@ -139,7 +139,7 @@ pub async fn fetch_profile(
     state: web::Data<AppState>,
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let device = caller.0;
+    let device = caller.device();
     let wait = requested_wait(&request, state.agent_max_wait)?;
     let if_none_match = request
         .headers()
@@ -148,12 +148,12 @@ pub async fn fetch_profile(
         .map(str::to_owned);
     let deadline = Instant::now() + std::time::Duration::from_secs(wait);
     // Subscribed before looking, so a publish between the look and the wait is not missed.
-    let mut published = state.delivery.subscribe();
+    let mut published = caller.delivery().subscribe();
     loop {
         // Shared with every machine of its environment and role asking now: after a publish
         // they all wake together.
-        let prepared = state.delivery.prepared(&device).await?;
-        let etag = prepared.snapshot.etag(&device);
+        let prepared = caller.delivery().prepared(device).await?;
+        let etag = prepared.snapshot.etag(device);
         if !names(if_none_match.as_deref(), &etag) {
             let proof = prepared
                 .signed

@@ -2,7 +2,7 @@
 
 use actix_web::http::header;
 use actix_web::web::Bytes;
-use actix_web::{get, web, HttpRequest, HttpResponse};
+use actix_web::{get, HttpRequest, HttpResponse};
 use futures_util::{stream, StreamExt as _};
 use serde::Deserialize;
 use switchyard_proto::{
@@ -13,11 +13,9 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 use utoipa::IntoParams;
 
-use super::capability::{ReadAll, ReadAudit};
+use super::capability::{AuditTrail, ReadAll, ReadAudit};
 use super::error::ApiError;
-use super::AppState;
 use crate::domain::audit::{AuditFilter, MOST_EVENTS_PER_PAGE};
-use crate::store::{verify_audit_trail, SharedStore};
 
 /// Events per page when `limit` is not given.
 const DEFAULT_PAGE: u32 = 50;
@@ -106,8 +104,7 @@ impl AuditQuery {
         let mut filter = AuditFilter {
             limit: DEFAULT_PAGE,
             visible_environments: reader
-                .environments
-                .as_ref()
+                .environments()
                 .map(|names| names.iter().map(ToString::to_string).collect()),
             ..AuditFilter::default()
         };
@@ -248,14 +245,13 @@ fn action_names() -> Vec<&'static str> {
 #[get("/audit")]
 pub async fn list_events(
     reader: ReadAudit,
-    state: web::Data<AppState>,
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let (query, problems) = read_query(&request);
     let filter = query.filter(&reader, true, problems)?;
-    let mut events = state
-        .store
-        .audit_events(&AuditFilter {
+    let mut events = reader
+        .trail()
+        .events(&AuditFilter {
             limit: filter.limit + 1,
             ..filter.clone()
         })
@@ -290,7 +286,6 @@ pub async fn list_events(
 #[get("/audit/export")]
 pub async fn export_events(
     reader: ReadAudit,
-    state: web::Data<AppState>,
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let (query, mut problems) = read_query(&request);
@@ -312,7 +307,7 @@ pub async fn export_events(
         ExportFormat::Csv => Some(Bytes::from(format!("{}\r\n", CSV_COLUMNS.join(",")))),
         ExportFormat::JsonLines => None,
     };
-    let pages = export_pages(state.store.clone(), filter, format);
+    let pages = export_pages(reader.trail(), filter, format);
     let body = stream::iter(header_line.map(Ok)).chain(pages);
     Ok(HttpResponse::Ok()
         .content_type(content_type)
@@ -332,17 +327,17 @@ enum ExportFormat {
 
 /// One chunk per page of events, fetched only when the client has taken the previous one.
 fn export_pages(
-    store: SharedStore,
+    trail: AuditTrail,
     filter: AuditFilter,
     format: ExportFormat,
 ) -> impl futures_util::Stream<Item = Result<Bytes, ApiError>> {
     stream::try_unfold(Some(filter), move |filter| {
-        let store = store.clone();
+        let trail = trail.clone();
         async move {
             let Some(filter) = filter else {
                 return Ok(None);
             };
-            let events = store.audit_events(&filter).await?;
+            let events = trail.events(&filter).await?;
             if events.is_empty() {
                 return Ok(None);
             }
@@ -439,11 +434,8 @@ fn csv_field(text: &str) -> String {
     extensions(("x-roles" = json!(["admin", "auditor"])))
 )]
 #[get("/audit/verify")]
-pub async fn verify(
-    _reader: ReadAll,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    let verdict: AuditVerification = verify_audit_trail(state.store.as_ref()).await?;
+pub async fn verify(reader: ReadAll) -> Result<HttpResponse, ApiError> {
+    let verdict: AuditVerification = reader.verify_audit_trail().await?;
     if let Some(broken) = &verdict.first_broken {
         tracing::error!(seq = broken.seq, problem = %broken.problem, "the audit trail is broken");
     }

@@ -9,13 +9,13 @@ use switchyard_proto::{
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::capability::Authenticated;
+use super::capability::{Anonymous, Authenticated};
 use super::error::ApiError;
 use super::json::ApiJson;
 use super::origin::RequestOrigin;
 use super::AppState;
+use crate::auth::secret;
 use crate::auth::throttle::Verdict;
-use crate::auth::{secret, Credential};
 use crate::domain::identity::{RefreshTokenRecord, RefreshUse, UserRecord};
 use crate::store::StoreError;
 
@@ -38,6 +38,7 @@ use crate::store::StoreError;
 )]
 #[post("/auth/login")]
 pub async fn login(
+    anyone: Anonymous,
     state: web::Data<AppState>,
     request: HttpRequest,
     from: RequestOrigin,
@@ -56,7 +57,7 @@ pub async fn login(
         Verdict::Proceed(_) => {}
     }
     let user = match Username::parse(name) {
-        Ok(username) => match state.store.user_by_name(&username).await {
+        Ok(username) => match anyone.user_by_name(&username).await {
             Ok(user) => Some(user),
             Err(StoreError::UserNotFound(_)) => None,
             Err(error) => return Err(error.into()),
@@ -87,7 +88,7 @@ pub async fn login(
             .anonymous()
             .record(AuditAction::Login, target, now)
             .ended(Outcome::Failure);
-        state.store.record_audit(&failure).await?;
+        anyone.record_audit(&failure).await?;
         return Err(ApiError::InvalidCredentials);
     };
     state.auth.throttle.succeeded(name, source);
@@ -96,7 +97,7 @@ pub async fn login(
         from.by_user(&user)
             .record(AuditAction::Login, format!("user:{}", user.username), now);
     let (pair, record) = new_pair(&state, &user, Uuid::new_v4(), now)?;
-    state.store.insert_refresh_token(&record, &audit).await?;
+    anyone.start_session(&record, &audit).await?;
     Ok(token_response(pair))
 }
 
@@ -115,15 +116,16 @@ pub async fn login(
 )]
 #[post("/auth/refresh")]
 pub async fn refresh(
+    anyone: Anonymous,
     state: web::Data<AppState>,
     from: RequestOrigin,
     ApiJson(body): ApiJson<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let now = state.clock.now();
     let digest = secret::digest(body.refresh_token.as_str());
-    let family = match state.store.refresh_token(&digest, now).await? {
+    let family = match anyone.refresh_token(&digest, now).await? {
         RefreshUse::Fresh(record) => {
-            let user = match state.store.user_by_id(record.user_id).await {
+            let user = match anyone.user_by_id(record.user_id).await {
                 Ok(user) if !user.disabled => user,
                 Ok(_) | Err(StoreError::UserNotFound(_)) => {
                     return Err(ApiError::Unauthenticated(
@@ -138,11 +140,7 @@ pub async fn refresh(
                 now,
             );
             let (pair, next) = new_pair(&state, &user, record.family, now)?;
-            match state
-                .store
-                .rotate_refresh_token(&digest, &next, &audit)
-                .await
-            {
+            match anyone.rotate_refresh_token(&digest, &next, &audit).await {
                 Ok(()) => return Ok(token_response(pair)),
                 // Used by someone else between the look and the use: a replay after all.
                 Err(StoreError::RefreshTokenSpent) => record.family,
@@ -161,10 +159,7 @@ pub async fn refresh(
         .anonymous()
         .record(AuditAction::RefreshReused, format!("session:{family}"), now)
         .ended(Outcome::Failure);
-    state
-        .store
-        .revoke_refresh_family(family, now, &audit)
-        .await?;
+    anyone.revoke_refresh_family(family, now, &audit).await?;
     tracing::warn!(%family, "a used refresh token was presented again; session ended");
     Err(ApiError::RefreshTokenReused)
 }
@@ -189,27 +184,18 @@ pub async fn logout(
     from: RequestOrigin,
     ApiJson(body): ApiJson<LogoutRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let access = caller.0;
-    let Credential::Session { jti, expires_at } = access.credential else {
-        return Err(ApiError::SessionRequired(
-            "API tokens have no session; revoke one with DELETE /api/v1/tokens/{id}".into(),
-        ));
-    };
+    let access = caller.access();
     let now = state.clock.now();
     let digest = body
         .refresh_token
         .map(|token| secret::digest(token.as_str()));
     let audit = from.record(
-        &access,
+        access,
         AuditAction::Logout,
         format!("user:{}", access.user.username),
         now,
     );
-    let session = digest.as_deref().map(|digest| (digest, access.user.id));
-    state
-        .store
-        .end_session(jti, expires_at, session, now, &audit)
-        .await?;
+    caller.end_session(digest.as_deref(), now, &audit).await?;
     tracing::info!(username = %access.user.username, "logged out");
     Ok(HttpResponse::NoContent().finish())
 }
@@ -226,8 +212,8 @@ pub async fn logout(
 )]
 #[get("/me")]
 pub async fn me(caller: Authenticated) -> HttpResponse {
-    let access = caller.0;
-    HttpResponse::Ok().json(access.user.to_wire(access.grants))
+    let access = caller.access();
+    HttpResponse::Ok().json(access.user.to_wire(access.grants.clone()))
 }
 
 /// Token answers must not be cached anywhere.

@@ -10,7 +10,6 @@ use super::error::ApiError;
 use super::json::ApiJson;
 use super::origin::RequestOrigin;
 use super::profiles::version_created;
-use super::AppState;
 
 fn request_id(text: &str) -> Result<Uuid, ApiError> {
     ApiError::parameter("id", Uuid::parse_str(text))
@@ -30,14 +29,8 @@ fn request_id(text: &str) -> Result<Uuid, ApiError> {
     extensions(("x-roles" = json!(["admin", "auditor", "ops on the environment", "developer on the environment"])))
 )]
 #[get("/environments/{environment}/change-requests")]
-pub async fn list_change_requests(
-    reader: ReadEnvironment,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    let requests = state
-        .publishing
-        .change_requests(&reader.environment)
-        .await?;
+pub async fn list_change_requests(reader: ReadEnvironment) -> Result<HttpResponse, ApiError> {
+    let requests = reader.profiles().change_requests().await?;
     Ok(HttpResponse::Ok().json(requests))
 }
 
@@ -61,12 +54,11 @@ pub async fn list_change_requests(
 #[get("/environments/{environment}/change-requests/{id}")]
 pub async fn get_change_request(
     reader: ReadEnvironment,
-    state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let request = state
-        .publishing
-        .change_request(&reader.environment, request_id(&path.1)?)
+    let request = reader
+        .profiles()
+        .change_request(request_id(&path.1)?)
         .await?;
     Ok(HttpResponse::Ok().json(request))
 }
@@ -94,18 +86,16 @@ pub async fn get_change_request(
 #[post("/environments/{environment}/change-requests/{id}/approve")]
 pub async fn approve_change_request(
     operator: OperateEnvironment,
-    state: web::Data<AppState>,
     from: RequestOrigin,
     path: web::Path<(String, String)>,
     ApiJson(decision): ApiJson<Decision>,
 ) -> Result<HttpResponse, ApiError> {
     let id = request_id(&path.1)?;
-    let origin = from.by(&operator.access);
-    let (target, version) = state
-        .publishing
-        .approve(&origin, &operator.environment, id, decision.reason.as_str())
+    let (target, version) = operator
+        .profiles(&from)
+        .approve(id, decision.reason.as_str())
         .await?;
-    Ok(version_created(&operator.environment, &target, &version))
+    Ok(version_created(operator.environment(), &target, &version))
 }
 
 /// Rejects a change request, with a reason.
@@ -130,16 +120,14 @@ pub async fn approve_change_request(
 #[post("/environments/{environment}/change-requests/{id}/reject")]
 pub async fn reject_change_request(
     operator: OperateEnvironment,
-    state: web::Data<AppState>,
     from: RequestOrigin,
     path: web::Path<(String, String)>,
     ApiJson(decision): ApiJson<Decision>,
 ) -> Result<HttpResponse, ApiError> {
     let id = request_id(&path.1)?;
-    let origin = from.by(&operator.access);
-    let decided = state
-        .publishing
-        .reject(&origin, &operator.environment, id, decision.reason.as_str())
+    let decided = operator
+        .profiles(&from)
+        .reject(id, decision.reason.as_str())
         .await?;
     Ok(HttpResponse::Ok().json(decided))
 }

@@ -7,8 +7,8 @@ use switchyard_proto::devices::{DeviceMove, DeviceStatus, Rollout, RolloutGroup,
 use switchyard_proto::{AuditAction, ErrorBody, FieldProblem};
 use uuid::Uuid;
 
+use super::capability::DeviceJson;
 use super::capability::{OperateEnvironment, ReadEnvironment};
-use super::device_auth::DeviceJson;
 use super::error::ApiError;
 use super::json::ApiJson;
 use super::origin::RequestOrigin;
@@ -36,7 +36,7 @@ const MOST_DRIFT: usize = 64;
 #[post("/agent/status")]
 pub async fn report_status(
     state: web::Data<AppState>,
-    DeviceJson(device, report): DeviceJson<StatusReport>,
+    DeviceJson(caller, report): DeviceJson<StatusReport>,
 ) -> Result<HttpResponse, ApiError> {
     let mut problems = Vec::new();
     if report.targets.len() > MOST_TARGETS {
@@ -62,7 +62,7 @@ pub async fn report_status(
         overlay_version: report.overlay_version,
         healthy: report.healthy(),
     };
-    state.store.record_report(device.id, &record).await?;
+    caller.report(&record).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -90,14 +90,10 @@ fn status(device: &DeviceRecord) -> DeviceStatus {
     extensions(("x-roles" = json!(["admin", "auditor", "ops on the environment", "developer on the environment"])))
 )]
 #[get("/environments/{environment}/devices")]
-pub async fn list_devices(
-    reader: ReadEnvironment,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    let environment = state.store.environment(&reader.environment).await?;
-    let devices: Vec<DeviceStatus> = state
-        .store
-        .devices(&environment.name)
+pub async fn list_devices(reader: ReadEnvironment) -> Result<HttpResponse, ApiError> {
+    let devices: Vec<DeviceStatus> = reader
+        .devices()
+        .devices()
         .await?
         .iter()
         .map(status)
@@ -120,20 +116,15 @@ pub async fn list_devices(
     extensions(("x-roles" = json!(["admin", "auditor", "ops on the environment", "developer on the environment"])))
 )]
 #[get("/environments/{environment}/rollout")]
-pub async fn rollout(
-    reader: ReadEnvironment,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    let environment = state.store.environment(&reader.environment).await?;
-    let latest = state
-        .store
-        .latest_version(&environment.name, &ProfileTarget::Baseline)
-        .await?
-        .map_or(0, |version| version.version);
+pub async fn rollout(reader: ReadEnvironment) -> Result<HttpResponse, ApiError> {
+    let latest = reader
+        .profiles()
+        .latest_version(&ProfileTarget::Baseline)
+        .await?;
     // (role, baseline applied, overlay applied) -> (machines, healthy machines)
     type Applied = (String, Option<u64>, Option<u64>);
     let mut groups: BTreeMap<Applied, (u64, u64)> = BTreeMap::new();
-    for device in state.store.devices(&environment.name).await? {
+    for device in reader.devices().devices().await? {
         if device.revoked_at.is_some() {
             continue;
         }
@@ -148,7 +139,7 @@ pub async fn rollout(
         *healthy += u64::from(report.is_some_and(|r| r.healthy));
     }
     Ok(HttpResponse::Ok().json(Rollout {
-        environment: environment.name.to_string(),
+        environment: reader.environment().to_string(),
         latest_baseline_version: latest,
         groups: groups
             .into_iter()
@@ -167,19 +158,8 @@ pub async fn rollout(
     }))
 }
 
-/// The machine `id`, if it is enrolled in the caller's environment.
-async fn device_in(
-    state: &AppState,
-    operator: &OperateEnvironment,
-    id: &str,
-) -> Result<DeviceRecord, ApiError> {
-    let id = ApiError::parameter("id", Uuid::parse_str(id))?;
-    let device = state.store.device(id).await?;
-    // A machine of another environment is as good as unknown here.
-    if device.environment != operator.environment {
-        return Err(ApiError::DeviceNotFound(id.to_string()));
-    }
-    Ok(device)
+fn device_id(text: &str) -> Result<Uuid, ApiError> {
+    ApiError::parameter("id", Uuid::parse_str(text))
 }
 
 /// Revokes a machine: its requests get 401 from now on, and it must enroll again.
@@ -206,11 +186,12 @@ pub async fn revoke_device(
     from: RequestOrigin,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let device = device_in(&state, &operator, &path.1).await?;
+    let devices = operator.devices();
+    let device = devices.device(device_id(&path.1)?).await?;
     let now = state.clock.now();
     let audit = from
         .record(
-            &operator.access,
+            operator.access(),
             AuditAction::DeviceRevoke,
             format!("device:{}", device.id),
             now,
@@ -218,8 +199,8 @@ pub async fn revoke_device(
         .in_environment(device.environment.as_str())
         .for_role(Some(device.machine_role.as_str()))
         .with_detail("hostname", device.hostname.as_str());
-    state.store.revoke_device(device.id, now, &audit).await?;
-    tracing::info!(by = %operator.access.user.username, device = %device.id, "machine revoked");
+    devices.revoke_device(device.id, now, &audit).await?;
+    tracing::info!(by = %operator.access().user.username, device = %device.id, "machine revoked");
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -251,15 +232,8 @@ pub async fn move_device(
     path: web::Path<(String, String)>,
     ApiJson(to): ApiJson<DeviceMove>,
 ) -> Result<HttpResponse, ApiError> {
-    let device = device_in(&state, &operator, &path.1).await?;
-    if !operator.access.can_operate(&to.environment) {
-        return Err(ApiError::Forbidden(format!(
-            "moving a machine to {} needs the ops role there too",
-            to.environment
-        )));
-    }
-    state.store.environment(&to.environment).await?;
-    state.store.machine_role(&to.machine_role).await?;
+    let devices = operator.devices();
+    let device = devices.device(device_id(&path.1)?).await?;
     let changes = [
         crate::domain::audit::change(
             "environment",
@@ -274,7 +248,7 @@ pub async fn move_device(
     ];
     let audit = from
         .record(
-            &operator.access,
+            operator.access(),
             AuditAction::DeviceMove,
             format!("device:{}", device.id),
             state.clock.now(),
@@ -283,10 +257,8 @@ pub async fn move_device(
         .for_role(Some(device.machine_role.as_str()))
         .with_changes(changes.into_iter().flatten().collect())
         .with_detail("hostname", device.hostname.as_str());
-    state
-        .store
+    let moved = devices
         .move_device(device.id, &to.environment, &to.machine_role, &audit)
         .await?;
-    let moved = state.store.device(device.id).await?;
     Ok(HttpResponse::Ok().json(status(&moved)))
 }

@@ -11,14 +11,13 @@ use switchyard_proto::{AuditAction, ErrorBody, FieldProblem};
 use time::Duration;
 use uuid::Uuid;
 
-use super::capability::OperateEnvironment;
+use super::capability::{Anonymous, OperateEnvironment};
 use super::error::ApiError;
 use super::json::ApiJson;
 use super::origin::RequestOrigin;
 use super::AppState;
 use crate::auth::secret;
 use crate::domain::devices::{DeviceRecord, EnrollmentTokenRecord};
-use crate::keys;
 
 /// Creates an enrollment token for a machine role of the environment. Its secret is shown
 /// once.
@@ -59,16 +58,14 @@ pub async fn create_enrollment_token(
     if !problems.is_empty() {
         return Err(ApiError::Invalid(problems));
     }
-    let environment = state.store.environment(&operator.environment).await?;
-    let role = state.store.machine_role(&new.machine_role).await?;
     let now = state.clock.now();
     let secret = secret::generate(secret::ENROLLMENT_TOKEN_PREFIX);
     let record = EnrollmentTokenRecord {
         id: Uuid::new_v4(),
         token_hash: secret::digest(&secret),
-        environment: environment.name,
-        machine_role: role.name,
-        created_by: operator.access.user.username.to_string(),
+        environment: operator.environment().clone(),
+        machine_role: new.machine_role.clone(),
+        created_by: operator.access().user.username.to_string(),
         created_at: now,
         expires_at: now + Duration::hours(i64::from(new.expires_in_hours)),
         max_uses: u64::from(new.max_uses),
@@ -77,7 +74,7 @@ pub async fn create_enrollment_token(
     };
     let audit = from
         .record(
-            &operator.access,
+            operator.access(),
             AuditAction::EnrollmentTokenCreate,
             format!("enrollment-token:{}", record.id),
             now,
@@ -86,7 +83,10 @@ pub async fn create_enrollment_token(
         .for_role(Some(record.machine_role.as_str()))
         .with_detail("expires_at", record.expires_at.to_string())
         .with_detail("max_uses", record.max_uses.to_string());
-    state.store.create_enrollment_token(&record, &audit).await?;
+    operator
+        .devices()
+        .create_enrollment_token(&record, &audit)
+        .await?;
     Ok(HttpResponse::Created()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(CreatedEnrollmentToken {
@@ -111,12 +111,10 @@ pub async fn create_enrollment_token(
 #[get("/environments/{environment}/enrollment-tokens")]
 pub async fn list_enrollment_tokens(
     operator: OperateEnvironment,
-    state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let environment = state.store.environment(&operator.environment).await?;
-    let tokens: Vec<EnrollmentToken> = state
-        .store
-        .enrollment_tokens(&environment.name)
+    let tokens: Vec<EnrollmentToken> = operator
+        .devices()
+        .enrollment_tokens()
         .await?
         .iter()
         .map(EnrollmentTokenRecord::to_wire)
@@ -152,15 +150,15 @@ pub async fn revoke_enrollment_token(
     let now = state.clock.now();
     let audit = from
         .record(
-            &operator.access,
+            operator.access(),
             AuditAction::EnrollmentTokenRevoke,
             format!("enrollment-token:{id}"),
             now,
         )
-        .in_environment(operator.environment.as_str());
-    state
-        .store
-        .revoke_enrollment_token(&operator.environment, id, now, &audit)
+        .in_environment(operator.environment().as_str());
+    operator
+        .devices()
+        .revoke_enrollment_token(id, now, &audit)
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -182,6 +180,7 @@ pub async fn revoke_enrollment_token(
 )]
 #[post("/agent/enroll")]
 pub async fn enroll(
+    anyone: Anonymous,
     state: web::Data<AppState>,
     from: RequestOrigin,
     ApiJson(request): ApiJson<EnrollRequest>,
@@ -193,8 +192,7 @@ pub async fn enroll(
         }]));
     }
     let now = state.clock.now();
-    let token = state
-        .store
+    let token = anyone
         .enrollment_token_by_hash(&secret::digest(request.token.as_str()))
         .await?
         .ok_or_else(|| {
@@ -232,12 +230,12 @@ pub async fn enroll(
         .with_detail("hostname", device.hostname.as_str())
         .with_detail("os", device.os.as_str())
         .with_detail("user", device.username.as_str());
-    state.store.enroll_device(&device, now, &audit).await?;
+    anyone.enroll_device(&device, now, &audit).await?;
     tracing::info!(device = %device.id, hostname = %device.hostname, environment = %device.environment, "machine enrolled");
     Ok(HttpResponse::Created().json(Enrollment {
         device_id: device.id,
         environment: device.environment.to_string(),
         machine_role: device.machine_role.to_string(),
-        key_sets: keys::key_set_chain(state.store.as_ref(), 0).await?,
+        key_sets: anyone.key_sets(0).await?,
     }))
 }

@@ -21,17 +21,8 @@ use crate::domain::audit::change;
     extensions(("x-roles" = json!(["authenticated"])))
 )]
 #[get("/environments")]
-pub async fn list_environments(
-    caller: Authenticated,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    let visible: Vec<Environment> = state
-        .store
-        .environments()
-        .await?
-        .into_iter()
-        .filter(|environment| caller.0.can_read(&environment.name))
-        .collect();
+pub async fn list_environments(caller: Authenticated) -> Result<HttpResponse, ApiError> {
+    let visible: Vec<Environment> = caller.environments().await?;
     Ok(HttpResponse::Ok().json(visible))
 }
 
@@ -67,15 +58,15 @@ pub async fn create_environment(
     ];
     let audit = from
         .record(
-            &admin.0,
+            admin.access(),
             AuditAction::EnvironmentCreate,
             format!("environment:{}", new.name),
             now,
         )
         .in_environment(new.name.as_str())
         .with_changes(changes.into_iter().flatten().collect());
-    let created = state.store.create_environment(&new, now, &audit).await?;
-    tracing::info!(by = %admin.0.user.username, environment = %created.name, "environment created");
+    let created = admin.store().create_environment(&new, now, &audit).await?;
+    tracing::info!(by = %admin.access().user.username, environment = %created.name, "environment created");
     Ok(HttpResponse::Created().json(created))
 }
 
@@ -93,11 +84,8 @@ pub async fn create_environment(
     extensions(("x-roles" = json!(["admin", "auditor", "ops on the environment", "developer on the environment"])))
 )]
 #[get("/environments/{environment}")]
-pub async fn get_environment(
-    reader: ReadEnvironment,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    let environment = state.store.environment(&reader.environment).await?;
+pub async fn get_environment(reader: ReadEnvironment) -> Result<HttpResponse, ApiError> {
+    let environment = reader.profiles().environment().await?;
     Ok(HttpResponse::Ok().json(environment))
 }
 
@@ -128,7 +116,7 @@ pub async fn update_environment(
         "environment",
         switchyard_proto::EnvironmentName::parse(path.as_str()),
     )?;
-    let before = state.store.environment(&name).await?;
+    let before = admin.store().environment(&name).await?;
     let mut changes = Vec::new();
     if let Some(description) = &update.description {
         let old = before.description.as_str().to_owned();
@@ -144,17 +132,17 @@ pub async fn update_environment(
     }
     let audit = from
         .record(
-            &admin.0,
+            admin.access(),
             AuditAction::EnvironmentUpdate,
             format!("environment:{name}"),
             state.clock.now(),
         )
         .in_environment(name.as_str())
         .with_changes(changes);
-    let updated = state
-        .store
+    let updated = admin
+        .store()
         .update_environment(&name, &update, &audit)
         .await?;
-    tracing::info!(by = %admin.0.user.username, environment = %name, "environment changed");
+    tracing::info!(by = %admin.access().user.username, environment = %name, "environment changed");
     Ok(HttpResponse::Ok().json(updated))
 }

@@ -8,7 +8,7 @@ use switchyard_proto::signing::Signed;
 use switchyard_proto::ErrorBody;
 use utoipa::IntoParams;
 
-use super::capability::{Admin, ReadAll};
+use super::capability::{Admin, Anonymous, ReadAll};
 use super::error::ApiError;
 use super::origin::RequestOrigin;
 use super::AppState;
@@ -36,11 +36,14 @@ fn info(record: &SigningKeyRecord) -> SigningKeyInfo {
     extensions(("x-roles" = json!(["admin", "auditor"])))
 )]
 #[get("/keys")]
-pub async fn list_keys(
-    _reader: ReadAll,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    let keys: Vec<SigningKeyInfo> = state.store.signing_keys().await?.iter().map(info).collect();
+pub async fn list_keys(reader: ReadAll) -> Result<HttpResponse, ApiError> {
+    let keys: Vec<SigningKeyInfo> = reader
+        .directory()
+        .signing_keys()
+        .await?
+        .iter()
+        .map(info)
+        .collect();
     Ok(HttpResponse::Ok().json(keys))
 }
 
@@ -64,17 +67,11 @@ pub async fn rotate_key(
     state: web::Data<AppState>,
     from: RequestOrigin,
 ) -> Result<HttpResponse, ApiError> {
-    let origin = from.by(&admin.0);
-    let record = keys::rotate(
-        state.store.as_ref(),
-        &state.sealer,
-        &origin,
-        state.clock.now(),
-    )
-    .await?;
+    let origin = from.by(admin.access());
+    let record = keys::rotate(admin.store(), admin.sealer(), &origin, state.clock.now()).await?;
     // Deliveries read before now name the old key.
-    state.delivery.forget();
-    tracing::info!(by = %admin.0.user.username, key = %record.key_id, version = record.version, "signing key rotated");
+    admin.delivery().forget();
+    tracing::info!(by = %admin.access().user.username, key = %record.key_id, version = record.version, "signing key rotated");
     Ok(HttpResponse::Created().json(info(&record)))
 }
 
@@ -101,9 +98,9 @@ pub struct KeySetQuery {
 )]
 #[get("/agent/key-sets")]
 pub async fn key_sets(
-    state: web::Data<AppState>,
+    anyone: Anonymous,
     query: web::Query<KeySetQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let chain = keys::key_set_chain(state.store.as_ref(), query.after).await?;
+    let chain = anyone.key_sets(query.after).await?;
     Ok(HttpResponse::Ok().json(chain))
 }

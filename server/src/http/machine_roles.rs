@@ -22,11 +22,8 @@ use crate::domain::audit::change;
     extensions(("x-roles" = json!(["authenticated"])))
 )]
 #[get("/machine-roles")]
-pub async fn list_machine_roles(
-    _caller: Authenticated,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(state.store.machine_roles().await?))
+pub async fn list_machine_roles(caller: Authenticated) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(caller.machine_roles().await?))
 }
 
 /// Creates a machine role.
@@ -58,7 +55,7 @@ pub async fn create_machine_role(
     let description = Some(role.description.as_str().to_owned());
     let audit = from
         .record(
-            &admin.0,
+            admin.access(),
             AuditAction::MachineRoleCreate,
             format!("machine-role:{}", role.name),
             role.created_at,
@@ -69,7 +66,7 @@ pub async fn create_machine_role(
                 .into_iter()
                 .collect(),
         );
-    state.store.create_machine_role(&role, &audit).await?;
-    tracing::info!(by = %admin.0.user.username, role = %role.name, "machine role created");
+    admin.store().create_machine_role(&role, &audit).await?;
+    tracing::info!(by = %admin.access().user.username, role = %role.name, "machine role created");
     Ok(HttpResponse::Created().json(role))
 }

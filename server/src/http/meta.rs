@@ -6,8 +6,9 @@ use actix_web::http::header::ContentType;
 use actix_web::{get, web, HttpResponse};
 use switchyard_proto::{ErrorBody, Health, VersionInfo};
 
+use super::capability::Anonymous;
 use super::error::ApiError;
-use super::{ApiDescriptionJson, AppState};
+use super::ApiDescriptionJson;
 
 /// Readiness waits this long for the database before calling it unavailable.
 const READINESS_TIMEOUT: Duration = Duration::from_secs(3);
@@ -37,8 +38,8 @@ pub async fn healthz() -> HttpResponse {
     extensions(("x-roles" = json!(["anyone"])))
 )]
 #[get("/readyz")]
-pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    match tokio::time::timeout(READINESS_TIMEOUT, state.store.ping()).await {
+pub async fn readyz(anyone: Anonymous) -> Result<HttpResponse, ApiError> {
+    match tokio::time::timeout(READINESS_TIMEOUT, anyone.ping()).await {
         Ok(Ok(())) => Ok(HttpResponse::Ok().json(Health {
             status: "ok".into(),
         })),

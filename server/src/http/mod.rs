@@ -6,7 +6,6 @@ mod audit;
 mod auth;
 pub mod capability;
 mod change_requests;
-mod device_auth;
 mod devices;
 mod enrollment;
 mod environments;
@@ -42,10 +41,6 @@ use std::sync::Arc;
 use crate::auth::Auth;
 use crate::clock::SharedClock;
 use crate::config::TrustedProxies;
-use crate::delivery::Delivery;
-use crate::domain::sealing::SecretBox;
-use crate::publishing::Publishing;
-use crate::store::SharedStore;
 
 /// Where the OpenAPI description is served.
 pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
@@ -53,18 +48,12 @@ pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
 /// What every handler can reach.
 #[derive(Debug, Clone)]
 pub struct AppState {
-    /// The database.
-    pub store: SharedStore,
+    /// The store, the publishing rules and delivery: reached only through a capability.
+    pub gate: capability::Gate,
     /// The time.
     pub clock: SharedClock,
     /// Passwords, tokens and throttling.
     pub auth: Arc<Auth>,
-    /// Seals profile secrets at rest.
-    pub sealer: Arc<SecretBox>,
-    /// Drafts, versions, rollback and approval.
-    pub publishing: Publishing,
-    /// What machines are sent.
-    pub delivery: Arc<Delivery>,
     /// Reverse proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: TrustedProxies,
     /// Longest a machine's profile request may wait for a change.

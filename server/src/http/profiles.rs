@@ -8,16 +8,14 @@ use actix_web::http::header;
 use actix_web::{get, post, put, web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use switchyard_proto::{
-    EffectiveProfile, Environment, EnvironmentName, ErrorBody, FieldProblem, MachineRoleName,
-    Profile, ProfileDiff, ProfileDraft, ProfileVersion, PublishRequest, RollbackRequest,
-    VersionSummary,
+    EffectiveProfile, EnvironmentName, ErrorBody, FieldProblem, MachineRoleName, Profile,
+    ProfileDiff, ProfileDraft, ProfileVersion, PublishRequest, RollbackRequest, VersionSummary,
 };
 
 use super::capability::{OperateEnvironment, ReadEnvironment};
 use super::error::ApiError;
 use super::json::{ApiJson, CheckedBody, CheckedJson};
 use super::origin::RequestOrigin;
-use super::AppState;
 use crate::domain::profiles::ProfileTarget;
 use crate::publishing::Publication;
 
@@ -27,18 +25,12 @@ impl CheckedBody for Profile {
     }
 }
 
-/// The environment and the profile the path names, both checked to exist.
-async fn resolve(
-    state: &AppState,
-    environment: &EnvironmentName,
-    target: &str,
-) -> Result<(Environment, ProfileTarget), ApiError> {
-    let target = ProfileTarget::parse(target).map_err(|e| ApiError::InvalidParameter {
+/// The profile the path names: `baseline` or a machine role.
+fn target(text: &str) -> Result<ProfileTarget, ApiError> {
+    ProfileTarget::parse(text).map_err(|e| ApiError::InvalidParameter {
         name: "target".into(),
         problem: format!("{e}; use baseline or a machine role"),
-    })?;
-    let environment = state.publishing.profile(environment, &target).await?;
-    Ok((environment, target))
+    })
 }
 
 fn draft_response(draft: &ProfileDraft) -> HttpResponse {
@@ -126,11 +118,9 @@ pub(super) fn version_created(
 #[get("/environments/{environment}/profiles/{target}/draft")]
 pub async fn get_draft(
     reader: ReadEnvironment,
-    state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (environment, target) = resolve(&state, &reader.environment, &path.1).await?;
-    let draft = state.publishing.draft(&environment.name, &target).await?;
+    let draft = reader.profiles().draft(&target(&path.1)?).await?;
     Ok(draft_response(&draft))
 }
 
@@ -159,18 +149,15 @@ pub async fn get_draft(
 #[put("/environments/{environment}/profiles/{target}/draft")]
 pub async fn put_draft(
     operator: OperateEnvironment,
-    state: web::Data<AppState>,
     from: RequestOrigin,
     request: HttpRequest,
     path: web::Path<(String, String)>,
     CheckedJson(edited): CheckedJson<Profile>,
 ) -> Result<HttpResponse, ApiError> {
     let expected = expected_revision(&request)?;
-    let (environment, target) = resolve(&state, &operator.environment, &path.1).await?;
-    let origin = from.by(&operator.access);
-    let saved = state
-        .publishing
-        .save_draft(&origin, &environment.name, &target, expected, edited)
+    let saved = operator
+        .profiles(&from)
+        .save_draft(&target(&path.1)?, expected, edited)
         .await?;
     Ok(draft_response(&saved))
 }
@@ -199,25 +186,17 @@ pub async fn put_draft(
 #[post("/environments/{environment}/profiles/{target}/publish")]
 pub async fn publish(
     operator: OperateEnvironment,
-    state: web::Data<AppState>,
     from: RequestOrigin,
     path: web::Path<(String, String)>,
     ApiJson(request): ApiJson<PublishRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let origin = from.by(&operator.access);
-    let (environment, target) = resolve(&state, &operator.environment, &path.1).await?;
-    let publication = state
-        .publishing
-        .publish(
-            &origin,
-            &environment,
-            &target,
-            request.draft_revision,
-            request.message.as_str(),
-        )
+    let target = target(&path.1)?;
+    let publication = operator
+        .profiles(&from)
+        .publish(&target, request.draft_revision, request.message.as_str())
         .await?;
     Ok(publication_response(
-        &environment.name,
+        operator.environment(),
         &target,
         publication,
     ))
@@ -247,18 +226,14 @@ pub async fn publish(
 #[post("/environments/{environment}/profiles/{target}/rollback")]
 pub async fn rollback(
     operator: OperateEnvironment,
-    state: web::Data<AppState>,
     from: RequestOrigin,
     path: web::Path<(String, String)>,
     ApiJson(request): ApiJson<RollbackRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let origin = from.by(&operator.access);
-    let (environment, target) = resolve(&state, &operator.environment, &path.1).await?;
-    let publication = state
-        .publishing
+    let target = target(&path.1)?;
+    let publication = operator
+        .profiles(&from)
         .rollback(
-            &origin,
-            &environment,
             &target,
             request.based_on_version,
             request.to_version,
@@ -266,7 +241,7 @@ pub async fn rollback(
         )
         .await?;
     Ok(publication_response(
-        &environment.name,
+        operator.environment(),
         &target,
         publication,
     ))
@@ -291,14 +266,9 @@ pub async fn rollback(
 #[get("/environments/{environment}/profiles/{target}/versions")]
 pub async fn list_versions(
     reader: ReadEnvironment,
-    state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (environment, target) = resolve(&state, &reader.environment, &path.1).await?;
-    let versions = state
-        .publishing
-        .versions(&environment.name, &target)
-        .await?;
+    let versions = reader.profiles().versions(&target(&path.1)?).await?;
     Ok(HttpResponse::Ok().json(versions))
 }
 
@@ -323,18 +293,14 @@ pub async fn list_versions(
 #[get("/environments/{environment}/profiles/{target}/versions/{version}")]
 pub async fn get_version(
     reader: ReadEnvironment,
-    state: web::Data<AppState>,
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (environment, target) = resolve(&state, &reader.environment, &path.1).await?;
+    let target = target(&path.1)?;
     let number: u64 = path.2.parse().map_err(|_| ApiError::InvalidParameter {
         name: "version".into(),
         problem: "must be a version number".into(),
     })?;
-    let (summary, profile) = state
-        .publishing
-        .version(&environment.name, &target, number)
-        .await?;
+    let (summary, profile) = reader.profiles().version(&target, number).await?;
     Ok(HttpResponse::Ok().json(ProfileVersion { summary, profile }))
 }
 
@@ -368,14 +334,12 @@ pub struct DiffQuery {
 #[get("/environments/{environment}/profiles/{target}/diff")]
 pub async fn diff(
     reader: ReadEnvironment,
-    state: web::Data<AppState>,
     path: web::Path<(String, String)>,
     query: web::Query<DiffQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let (environment, target) = resolve(&state, &reader.environment, &path.1).await?;
-    let (from, to, changes) = state
-        .publishing
-        .diff(&environment.name, &target, query.from, query.to)
+    let (from, to, changes) = reader
+        .profiles()
+        .diff(&target(&path.1)?, query.from, query.to)
         .await?;
     let text = changes
         .iter()
@@ -418,7 +382,6 @@ pub struct EffectiveQuery {
 #[get("/environments/{environment}/effective")]
 pub async fn effective(
     reader: ReadEnvironment,
-    state: web::Data<AppState>,
     query: web::Query<EffectiveQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let role = query
@@ -426,12 +389,9 @@ pub async fn effective(
         .as_deref()
         .map(|name| ApiError::parameter("role", MachineRoleName::parse(name)))
         .transpose()?;
-    let effective = state
-        .publishing
-        .effective(&reader.environment, role.as_ref())
-        .await?;
+    let effective = reader.profiles().effective(role.as_ref()).await?;
     Ok(HttpResponse::Ok().json(EffectiveProfile {
-        environment: reader.environment,
+        environment: reader.environment().clone(),
         machine_role: role,
         baseline_version: effective.baseline_version,
         overlay_version: effective.overlay_version,

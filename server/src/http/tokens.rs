@@ -15,7 +15,6 @@ use super::origin::RequestOrigin;
 use super::AppState;
 use crate::auth::{secret, Credential};
 use crate::domain::identity::ApiTokenRecord;
-use crate::store::StoreError;
 
 /// Query of `GET /api/v1/tokens`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -46,7 +45,7 @@ pub async fn create_token(
     from: RequestOrigin,
     ApiJson(new): ApiJson<NewApiToken>,
 ) -> Result<HttpResponse, ApiError> {
-    let access = caller.0;
+    let access = caller.access();
     if matches!(access.credential, Credential::ApiToken { .. }) {
         return Err(ApiError::SessionRequired(
             "API tokens are created from a login session, not with another token".into(),
@@ -72,14 +71,14 @@ pub async fn create_token(
     };
     let audit = from
         .record(
-            &access,
+            access,
             AuditAction::TokenCreate,
             format!("token:{}", record.id),
             now,
         )
         .with_detail("name", record.name.as_str())
         .with_detail("expires_at", record.expires_at.to_string());
-    state.store.create_api_token(&record, &audit).await?;
+    caller.tokens().create(&record, &audit).await?;
     tracing::info!(owner = %record.owner, token = %record.id, "API token created");
     Ok(HttpResponse::Created()
         .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -104,22 +103,11 @@ pub async fn create_token(
 #[get("/tokens")]
 pub async fn list_tokens(
     caller: Authenticated,
-    state: web::Data<AppState>,
     query: web::Query<TokenListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let access = caller.0;
-    let owner = match query.all {
-        true if access.reads_everything() => None,
-        true => {
-            return Err(ApiError::Forbidden(
-                "listing everyone's tokens needs the admin or auditor role".into(),
-            ))
-        }
-        false => Some(access.user.id),
-    };
-    let tokens: Vec<ApiToken> = state
-        .store
-        .api_tokens(owner)
+    let tokens: Vec<ApiToken> = caller
+        .tokens()
+        .list(query.all)
         .await?
         .iter()
         .map(ApiTokenRecord::to_wire)
@@ -147,26 +135,20 @@ pub async fn revoke_token(
     from: RequestOrigin,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let access = caller.0;
+    let access = caller.access();
     let id = ApiError::parameter("id", Uuid::parse_str(&path))?;
-    let token = match state.store.api_token(id).await {
-        Ok(token) if token.owner_id == access.user.id || access.is_admin() => token,
-        // Someone else's token is as good as unknown: its existence is not revealed.
-        Ok(_) | Err(StoreError::ApiTokenNotFound(_)) => {
-            return Err(ApiError::ApiTokenNotFound(id.to_string()))
-        }
-        Err(error) => return Err(error.into()),
-    };
+    let tokens = caller.tokens();
+    let token = tokens.get(id).await?;
     let now = state.clock.now();
     let audit = from
         .record(
-            &access,
+            access,
             AuditAction::TokenRevoke,
             format!("token:{}", token.id),
             now,
         )
         .with_detail("owner", token.owner.to_string());
-    state.store.revoke_api_token(token.id, now, &audit).await?;
+    tokens.revoke(token.id, now, &audit).await?;
     tracing::info!(by = %access.user.username, token = %id, "API token revoked");
     Ok(HttpResponse::NoContent().finish())
 }

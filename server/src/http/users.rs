@@ -9,12 +9,11 @@ use switchyard_proto::{
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::capability::{Admin, ReadAll};
+use super::capability::{Admin, Directory, ReadAll};
 use super::error::ApiError;
 use super::json::ApiJson;
 use super::origin::RequestOrigin;
 use super::AppState;
-use crate::auth::Access;
 use crate::domain::audit::{change, AuditRecord};
 use crate::domain::identity::{UserChange, UserRecord};
 
@@ -27,8 +26,8 @@ fn environment(text: &str) -> Result<EnvironmentName, ApiError> {
 }
 
 /// The user as the API shows it, with current grants.
-async fn shown(state: &AppState, user: &UserRecord) -> Result<User, ApiError> {
-    Ok(user.to_wire(state.store.grants(user.id).await?))
+async fn shown(directory: Directory<'_>, user: &UserRecord) -> Result<User, ApiError> {
+    Ok(user.to_wire(directory.grants(user.id).await?))
 }
 
 /// A global role as the audit trail shows it.
@@ -38,17 +37,21 @@ fn role_name(role: Option<switchyard_proto::GlobalRole>) -> String {
 
 /// The event of setting a user's `disabled` flag, saying what it was.
 async fn disabling_event(
-    state: &AppState,
+    admin: &Admin,
     from: &RequestOrigin,
-    admin: &Access,
     name: &Username,
     disabled: bool,
     now: OffsetDateTime,
 ) -> Result<AuditRecord, ApiError> {
-    let before = state.store.user_by_name(name).await?;
+    let before = admin.directory().user(name).await?;
     let (old, new) = (before.disabled.to_string(), disabled.to_string());
     Ok(from
-        .record(admin, AuditAction::UserUpdate, format!("user:{name}"), now)
+        .record(
+            admin.access(),
+            AuditAction::UserUpdate,
+            format!("user:{name}"),
+            now,
+        )
         .with_changes(
             change("disabled", Some(old), Some(new))
                 .into_iter()
@@ -58,12 +61,11 @@ async fn disabling_event(
 
 /// The role `user` holds on `environment`, if any.
 async fn held_role(
-    state: &AppState,
+    directory: Directory<'_>,
     user: &UserRecord,
     environment: &EnvironmentName,
 ) -> Result<Option<String>, ApiError> {
-    Ok(state
-        .store
+    Ok(directory
         .grants(user.id)
         .await?
         .into_iter()
@@ -91,13 +93,11 @@ async fn hash(state: &AppState, password: switchyard_proto::Password) -> Result<
     extensions(("x-roles" = json!(["admin", "auditor"])))
 )]
 #[get("/users")]
-pub async fn list_users(
-    _reader: ReadAll,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn list_users(reader: ReadAll) -> Result<HttpResponse, ApiError> {
+    let directory = reader.directory();
     let mut users = Vec::new();
-    for user in state.store.users().await? {
-        users.push(shown(&state, &user).await?);
+    for user in directory.users().await? {
+        users.push(shown(directory, &user).await?);
     }
     Ok(HttpResponse::Ok().json(users))
 }
@@ -135,14 +135,14 @@ pub async fn create_user(
     let role = Some(role_name(user.global_role));
     let audit = from
         .record(
-            &admin.0,
+            admin.access(),
             AuditAction::UserCreate,
             format!("user:{}", user.username),
             user.created_at,
         )
         .with_changes(change("global_role", None, role).into_iter().collect());
-    state.store.create_user(&user, &audit).await?;
-    tracing::info!(by = %admin.0.user.username, username = %user.username, "user created");
+    admin.store().create_user(&user, &audit).await?;
+    tracing::info!(by = %admin.access().user.username, username = %user.username, "user created");
     Ok(HttpResponse::Created().json(user.to_wire(Vec::new())))
 }
 
@@ -160,13 +160,10 @@ pub async fn create_user(
     extensions(("x-roles" = json!(["admin", "auditor"])))
 )]
 #[get("/users/{username}")]
-pub async fn get_user(
-    _reader: ReadAll,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let user = state.store.user_by_name(&username(&path)?).await?;
-    Ok(HttpResponse::Ok().json(shown(&state, &user).await?))
+pub async fn get_user(reader: ReadAll, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let directory = reader.directory();
+    let user = directory.user(&username(&path)?).await?;
+    Ok(HttpResponse::Ok().json(shown(directory, &user).await?))
 }
 
 /// Disables a user: they cannot log in, and their tokens stop working at once.
@@ -198,13 +195,13 @@ pub async fn disable_user(
         sessions_valid_after: Some(now),
         ..UserChange::default()
     };
-    let audit = disabling_event(&state, &from, &admin.0, &name, true, now).await?;
-    let user = state
-        .store
+    let audit = disabling_event(&admin, &from, &name, true, now).await?;
+    let user = admin
+        .store()
         .update_user_keeping_an_admin(&name, &update, &audit)
         .await?;
-    tracing::info!(by = %admin.0.user.username, username = %name, "user disabled");
-    Ok(HttpResponse::Ok().json(shown(&state, &user).await?))
+    tracing::info!(by = %admin.access().user.username, username = %name, "user disabled");
+    Ok(HttpResponse::Ok().json(shown(admin.directory(), &user).await?))
 }
 
 /// Enables a disabled user again.
@@ -233,10 +230,10 @@ pub async fn enable_user(
         ..UserChange::default()
     };
     let now = state.clock.now();
-    let audit = disabling_event(&state, &from, &admin.0, &name, false, now).await?;
-    let user = state.store.update_user(&name, &update, &audit).await?;
-    tracing::info!(by = %admin.0.user.username, username = %name, "user enabled");
-    Ok(HttpResponse::Ok().json(shown(&state, &user).await?))
+    let audit = disabling_event(&admin, &from, &name, false, now).await?;
+    let user = admin.store().update_user(&name, &update, &audit).await?;
+    tracing::info!(by = %admin.access().user.username, username = %name, "user enabled");
+    Ok(HttpResponse::Ok().json(shown(admin.directory(), &user).await?))
 }
 
 /// Sets a new password; the user's sessions end.
@@ -273,7 +270,7 @@ pub async fn reset_password(
     let secret = Some("(secret)".to_owned());
     let audit = from
         .record(
-            &admin.0,
+            admin.access(),
             AuditAction::UserUpdate,
             format!("user:{name}"),
             now,
@@ -283,8 +280,8 @@ pub async fn reset_password(
             old: secret.clone(),
             new: secret,
         }]);
-    state.store.update_user(&name, &update, &audit).await?;
-    tracing::info!(by = %admin.0.user.username, username = %name, "password reset");
+    admin.store().update_user(&name, &update, &audit).await?;
+    tracing::info!(by = %admin.access().user.username, username = %name, "password reset");
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -317,23 +314,23 @@ pub async fn set_global_role(
         global_role: Some(wanted.global_role),
         ..UserChange::default()
     };
-    let before = state.store.user_by_name(&name).await?;
+    let before = admin.directory().user(&name).await?;
     let old = Some(role_name(before.global_role));
     let new = Some(role_name(wanted.global_role));
     let audit = from
         .record(
-            &admin.0,
+            admin.access(),
             AuditAction::UserUpdate,
             format!("user:{name}"),
             state.clock.now(),
         )
         .with_changes(change("global_role", old, new).into_iter().collect());
-    let user = state
-        .store
+    let user = admin
+        .store()
         .update_user_keeping_an_admin(&name, &update, &audit)
         .await?;
-    tracing::info!(by = %admin.0.user.username, username = %name, role = ?wanted.global_role, "global role set");
-    Ok(HttpResponse::Ok().json(shown(&state, &user).await?))
+    tracing::info!(by = %admin.access().user.username, username = %name, role = ?wanted.global_role, "global role set");
+    Ok(HttpResponse::Ok().json(shown(admin.directory(), &user).await?))
 }
 
 /// Gives a user a role on one environment, replacing the one they had there.
@@ -364,20 +361,25 @@ pub async fn put_grant(
 ) -> Result<HttpResponse, ApiError> {
     let (name, environment_name) = path.into_inner();
     let (name, environment_name) = (username(&name)?, environment(&environment_name)?);
-    let user = state.store.user_by_name(&name).await?;
+    let user = admin.directory().user(&name).await?;
     let now = state.clock.now();
-    let old = held_role(&state, &user, &environment_name).await?;
+    let old = held_role(admin.directory(), &user, &environment_name).await?;
     let new = Some(wanted.role.as_str().to_owned());
     let audit = from
-        .record(&admin.0, AuditAction::GrantPut, format!("user:{name}"), now)
+        .record(
+            admin.access(),
+            AuditAction::GrantPut,
+            format!("user:{name}"),
+            now,
+        )
         .in_environment(environment_name.as_str())
         .with_changes(change("role", old, new).into_iter().collect());
-    state
-        .store
+    admin
+        .store()
         .put_grant(user.id, &environment_name, wanted.role, now, &audit)
         .await?;
-    tracing::info!(by = %admin.0.user.username, username = %name, environment = %environment_name, role = wanted.role.as_str(), "grant set");
-    Ok(HttpResponse::Ok().json(shown(&state, &user).await?))
+    tracing::info!(by = %admin.access().user.username, username = %name, environment = %environment_name, role = wanted.role.as_str(), "grant set");
+    Ok(HttpResponse::Ok().json(shown(admin.directory(), &user).await?))
 }
 
 /// Takes a user's role on one environment away.
@@ -405,21 +407,21 @@ pub async fn remove_grant(
 ) -> Result<HttpResponse, ApiError> {
     let (name, environment_name) = path.into_inner();
     let (name, environment_name) = (username(&name)?, environment(&environment_name)?);
-    let user = state.store.user_by_name(&name).await?;
-    let old = held_role(&state, &user, &environment_name).await?;
+    let user = admin.directory().user(&name).await?;
+    let old = held_role(admin.directory(), &user, &environment_name).await?;
     let audit = from
         .record(
-            &admin.0,
+            admin.access(),
             AuditAction::GrantRemove,
             format!("user:{name}"),
             state.clock.now(),
         )
         .in_environment(environment_name.as_str())
         .with_changes(change("role", old, None).into_iter().collect());
-    state
-        .store
+    admin
+        .store()
         .remove_grant(user.id, &environment_name, &audit)
         .await?;
-    tracing::info!(by = %admin.0.user.username, username = %name, environment = %environment_name, "grant removed");
-    Ok(HttpResponse::Ok().json(shown(&state, &user).await?))
+    tracing::info!(by = %admin.access().user.username, username = %name, environment = %environment_name, "grant removed");
+    Ok(HttpResponse::Ok().json(shown(admin.directory(), &user).await?))
 }

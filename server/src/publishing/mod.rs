@@ -433,6 +433,16 @@ impl Publishing {
         Ok(versions.iter().map(VersionRecord::summary).collect())
     }
 
+    /// The newest version number of a profile (0: none yet).
+    pub async fn latest_version(
+        &self,
+        environment: &EnvironmentName,
+        target: &ProfileTarget,
+    ) -> Result<u64, PublishingError> {
+        let latest = self.store.latest_version(environment, target).await?;
+        Ok(version_number(latest.as_ref()))
+    }
+
     /// One published version: who, when and why, and its profile.
     pub async fn version(
         &self,

@@ -188,7 +188,7 @@ pub enum StoreError {
 
 /// Walks the whole audit trail from its first event, page by page, and says whether every
 /// link holds and, if not, which is the first broken one.
-pub async fn verify_audit_trail(store: &dyn Store) -> Result<AuditVerification, StoreError> {
+pub async fn verify_audit_trail(store: &dyn AuditStore) -> Result<AuditVerification, StoreError> {
     const PAGE: u32 = 1000;
     let mut check = ChainCheck::default();
     let mut after = 0;

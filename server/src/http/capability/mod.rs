@@ -1,10 +1,24 @@
 //! Authorization as types. A handler states what it needs by taking one of these extractors;
 //! the extractor authenticates the caller, looks up their current permissions and hands out
-//! the capability only when they hold it. A handler without one cannot see who is calling, so
-//! it cannot forget a check.
+//! the capability only when they hold it.
+//!
+//! A capability is also the only road to the data it allows (after lldap's
+//! `AccessControlledBackendHandler`): the store, the publishing rules and delivery sit in a
+//! [`Gate`] whose fields only this module reads, and each capability hands out the methods its
+//! holder may call, bound to its environment where it has one. A handler that skipped its check
+//! has no way to the data, so it does not compile (`server/tests/compile_fail/`).
+
+mod caller;
+mod device;
+mod environment;
+
+pub use caller::{AuditTrail, Directory, OwnTokens};
+pub use device::{DeviceCaller, DeviceJson};
+pub use environment::{EnvironmentDevices, EnvironmentProfiles, OperatedDevices, OperatedProfiles};
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use actix_web::dev::Payload;
 use actix_web::http::header;
@@ -16,30 +30,76 @@ use super::error::ApiError;
 use super::AppState;
 use crate::auth::jwt::TokenError;
 use crate::auth::{secret, Access, Credential};
-use crate::store::StoreError;
+use crate::delivery::Delivery;
+use crate::domain::sealing::SecretBox;
+use crate::publishing::Publishing;
+use crate::store::{SharedStore, StoreError};
+
+/// What handlers reach only through a capability: the store, the publishing rules and
+/// delivery. Its fields are private to this module.
+#[derive(Debug, Clone)]
+pub struct Gate {
+    store: SharedStore,
+    publishing: Publishing,
+    delivery: Arc<Delivery>,
+    sealer: Arc<SecretBox>,
+}
+
+impl Gate {
+    /// Closes `store`, `publishing` and `delivery` behind the capabilities; `sealer` seals
+    /// signing keys for rotations.
+    pub fn new(
+        store: SharedStore,
+        publishing: Publishing,
+        delivery: Arc<Delivery>,
+        sealer: Arc<SecretBox>,
+    ) -> Self {
+        Self {
+            store,
+            publishing,
+            delivery,
+            sealer,
+        }
+    }
+}
 
 type Extraction<T> = Pin<Box<dyn Future<Output = Result<T, ApiError>>>>;
 
+/// Any caller, authenticated or not: what the open routes (logging in, enrolling, health,
+/// key sets) reach.
+#[derive(Debug, Clone)]
+pub struct Anonymous {
+    gate: Gate,
+}
+
 /// Any authenticated caller: a user with a session or an API token.
 #[derive(Debug, Clone)]
-pub struct Authenticated(pub Access);
+pub struct Authenticated {
+    access: Access,
+    gate: Gate,
+}
 
-/// A global administrator.
+/// A global administrator: reaches everything.
 #[derive(Debug, Clone)]
-pub struct Admin(pub Access);
+pub struct Admin {
+    access: Access,
+    gate: Gate,
+}
 
 /// An administrator or auditor: may read everything.
 #[derive(Debug, Clone)]
-pub struct ReadAll(pub Access);
+pub struct ReadAll {
+    access: Access,
+    gate: Gate,
+}
 
 /// A caller who may read the environment named in the path (`{environment}`): admin,
 /// auditor, or anyone with a grant on it.
 #[derive(Debug, Clone)]
 pub struct ReadEnvironment {
-    /// The caller.
-    pub access: Access,
-    /// The environment from the path.
-    pub environment: EnvironmentName,
+    access: Access,
+    environment: EnvironmentName,
+    gate: Gate,
 }
 
 fn state(request: &HttpRequest) -> Result<web::Data<AppState>, ApiError> {
@@ -47,6 +107,17 @@ fn state(request: &HttpRequest) -> Result<web::Data<AppState>, ApiError> {
         .app_data::<web::Data<AppState>>()
         .cloned()
         .ok_or_else(|| ApiError::Internal("the application state is missing".into()))
+}
+
+impl FromRequest for Anonymous {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready(state(request).map(|state| Anonymous {
+            gate: state.gate.clone(),
+        }))
+    }
 }
 
 impl FromRequest for Authenticated {
@@ -58,7 +129,11 @@ impl FromRequest for Authenticated {
         let authorization = request.headers().get(header::AUTHORIZATION).cloned();
         Box::pin(async move {
             let state = state?;
-            authenticate(&state, authorization).await.map(Authenticated)
+            let access = authenticate(&state, authorization).await?;
+            Ok(Authenticated {
+                access,
+                gate: state.gate.clone(),
+            })
         })
     }
 }
@@ -66,10 +141,13 @@ impl FromRequest for Authenticated {
 /// Builds a capability from the authenticated caller when `allowed` says so.
 fn require<T: 'static>(
     request: &HttpRequest,
-    allowed: impl FnOnce(Access) -> Result<T, ApiError> + 'static,
+    allowed: impl FnOnce(Access, Gate) -> Result<T, ApiError> + 'static,
 ) -> Extraction<T> {
     let caller = Authenticated::from_request(request, &mut Payload::None);
-    Box::pin(async move { allowed(caller.await?.0) })
+    Box::pin(async move {
+        let caller = caller.await?;
+        allowed(caller.access, caller.gate)
+    })
 }
 
 impl FromRequest for Admin {
@@ -77,8 +155,8 @@ impl FromRequest for Admin {
     type Future = Extraction<Self>;
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
-        require(request, |access| match access.is_admin() {
-            true => Ok(Admin(access)),
+        require(request, |access, gate| match access.is_admin() {
+            true => Ok(Admin { access, gate }),
             false => Err(ApiError::Forbidden("this needs the admin role".into())),
         })
     }
@@ -89,8 +167,8 @@ impl FromRequest for ReadAll {
     type Future = Extraction<Self>;
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
-        require(request, |access| match access.reads_everything() {
-            true => Ok(ReadAll(access)),
+        require(request, |access, gate| match access.reads_everything() {
+            true => Ok(ReadAll { access, gate }),
             false => Err(ApiError::Forbidden(
                 "this needs the admin or auditor role".into(),
             )),
@@ -102,10 +180,10 @@ impl FromRequest for ReadAll {
 /// the environments they operate. Developers see none of it.
 #[derive(Debug, Clone)]
 pub struct ReadAudit {
-    /// The caller.
-    pub access: Access,
+    access: Access,
     /// The environments whose events they see; `None` for all events.
-    pub environments: Option<Vec<EnvironmentName>>,
+    environments: Option<Vec<EnvironmentName>>,
+    gate: Gate,
 }
 
 impl FromRequest for ReadAudit {
@@ -113,11 +191,12 @@ impl FromRequest for ReadAudit {
     type Future = Extraction<Self>;
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
-        require(request, |access| {
+        require(request, |access, gate| {
             if access.reads_everything() {
                 return Ok(ReadAudit {
                     access,
                     environments: None,
+                    gate,
                 });
             }
             let operated: Vec<EnvironmentName> = access
@@ -134,6 +213,7 @@ impl FromRequest for ReadAudit {
                 false => Ok(ReadAudit {
                     access,
                     environments: Some(operated),
+                    gate,
                 }),
             }
         })
@@ -144,10 +224,9 @@ impl FromRequest for ReadAudit {
 /// ops on it.
 #[derive(Debug, Clone)]
 pub struct OperateEnvironment {
-    /// The caller.
-    pub access: Access,
-    /// The environment from the path.
-    pub environment: EnvironmentName,
+    access: Access,
+    environment: EnvironmentName,
+    gate: Gate,
 }
 
 /// The environment named in the path, for a caller `allowed` on it.
@@ -155,19 +234,19 @@ fn on_environment<T: 'static>(
     request: &HttpRequest,
     allowed: fn(&Access, &EnvironmentName) -> bool,
     refusal: &'static str,
-    build: fn(Access, EnvironmentName) -> T,
+    build: fn(Access, EnvironmentName, Gate) -> T,
 ) -> Extraction<T> {
     let environment = request
         .match_info()
         .get("environment")
         .map(EnvironmentName::parse);
-    require(request, move |access| {
+    require(request, move |access, gate| {
         let Some(environment) = environment else {
             return Err(ApiError::Internal("route has no {environment}".into()));
         };
         let environment = ApiError::parameter("environment", environment)?;
         match allowed(&access, &environment) {
-            true => Ok(build(access, environment)),
+            true => Ok(build(access, environment, gate)),
             false => Err(ApiError::Forbidden(format!("{refusal} {environment}"))),
         }
     })
@@ -182,9 +261,10 @@ impl FromRequest for ReadEnvironment {
             request,
             Access::can_read,
             "you have no role on environment",
-            |access, environment| ReadEnvironment {
+            |access, environment, gate| ReadEnvironment {
                 access,
                 environment,
+                gate,
             },
         )
     }
@@ -199,9 +279,10 @@ impl FromRequest for OperateEnvironment {
             request,
             Access::can_operate,
             "this needs the ops role on environment",
-            |access, environment| OperateEnvironment {
+            |access, environment, gate| OperateEnvironment {
                 access,
                 environment,
+                gate,
             },
         )
     }
@@ -226,6 +307,7 @@ async fn authenticate(
     let mut issued_at = None;
     let (user_id, credential) = if token.starts_with(secret::API_TOKEN_PREFIX) {
         let record = state
+            .gate
             .store
             .api_token_by_hash(&secret::digest(token))
             .await?
@@ -251,7 +333,7 @@ async fn authenticate(
                 TokenError::Invalid => ApiError::Unauthenticated(error.to_string()),
             })?;
         issued_at = Some(claims.iat);
-        if state.store.access_token_revoked(claims.jti).await? {
+        if state.gate.store.access_token_revoked(claims.jti).await? {
             return Err(ApiError::Unauthenticated(
                 "the access token was logged out".into(),
             ));
@@ -264,7 +346,7 @@ async fn authenticate(
             },
         )
     };
-    let user = match state.store.user_by_id(user_id).await {
+    let user = match state.gate.store.user_by_id(user_id).await {
         Ok(user) => user,
         Err(StoreError::UserNotFound(_)) => {
             return Err(ApiError::Unauthenticated(
@@ -287,7 +369,7 @@ async fn authenticate(
             "this session ended when the password was reset; log in again".into(),
         ));
     }
-    let grants = state.store.grants(user.id).await?;
+    let grants = state.gate.store.grants(user.id).await?;
     Ok(Access {
         user,
         credential,

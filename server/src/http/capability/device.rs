@@ -7,25 +7,52 @@ use std::pin::Pin;
 
 use actix_web::dev::Payload;
 use actix_web::http::header;
-use actix_web::{web, FromRequest, HttpRequest};
+use actix_web::{FromRequest, HttpRequest};
 use serde::de::DeserializeOwned;
 use switchyard_proto::delivery::DEFAULT_CLOCK_SKEW;
 use switchyard_proto::signing::{decode_public_key, DeviceAuthorization, DeviceRequest};
 use time::OffsetDateTime;
 
-use super::error::ApiError;
-use super::json::{parse, read_body};
-use super::AppState;
-use crate::domain::devices::DeviceRecord;
+use super::{state, Gate};
+use crate::delivery::Delivery;
+use crate::domain::devices::{DeviceRecord, ReportRecord};
+use crate::http::error::ApiError;
+use crate::http::json::{parse, read_body};
+use crate::http::AppState;
 use crate::store::{Seen, StoreError};
 
-/// An enrolled, not revoked machine whose signature on this request holds.
+/// An enrolled, not revoked machine whose signature on this request holds: it may fetch its
+/// own profile and report its own status.
 #[derive(Debug, Clone)]
-pub struct DeviceCaller(pub DeviceRecord);
+pub struct DeviceCaller {
+    device: DeviceRecord,
+    gate: Gate,
+}
+
+impl DeviceCaller {
+    /// The machine.
+    pub fn device(&self) -> &DeviceRecord {
+        &self.device
+    }
+
+    /// What machines are sent.
+    pub fn delivery(&self) -> &Delivery {
+        &self.gate.delivery
+    }
+
+    /// Keeps the machine's latest status report.
+    pub async fn report(&self, report: &ReportRecord) -> Result<(), ApiError> {
+        Ok(self
+            .gate
+            .store
+            .record_report(self.device.id, report)
+            .await?)
+    }
+}
 
 /// A machine's signed request with a JSON body of type `T` (the signature covers the body).
 #[derive(Debug)]
-pub struct DeviceJson<T>(pub DeviceRecord, pub T);
+pub struct DeviceJson<T>(pub DeviceCaller, pub T);
 
 type Extraction<T> = Pin<Box<dyn Future<Output = Result<T, ApiError>>>>;
 
@@ -74,7 +101,7 @@ impl Claim {
             .acquire()
             .await
             .map_err(|e| ApiError::Internal(Box::new(e)))?;
-        let device = match state.store.device(claim.device_id).await {
+        let device = match state.gate.store.device(claim.device_id).await {
             Ok(device) => device,
             Err(StoreError::DeviceNotFound(_)) => {
                 return Err(unauthenticated("no machine is enrolled with this id"))
@@ -98,6 +125,7 @@ impl Claim {
         // The nonce stays spent for as long as its timestamp could pass the skew check.
         let nonce_expires_at = signed_at + DEFAULT_CLOCK_SKEW * 2;
         state
+            .gate
             .store
             .admit_device_request(
                 device.id,
@@ -111,13 +139,6 @@ impl Claim {
     }
 }
 
-fn state(request: &HttpRequest) -> Result<web::Data<AppState>, ApiError> {
-    request
-        .app_data::<web::Data<AppState>>()
-        .cloned()
-        .ok_or_else(|| ApiError::Internal("the application state is missing".into()))
-}
-
 impl FromRequest for DeviceCaller {
     type Error = ApiError;
     type Future = Extraction<Self>;
@@ -125,7 +146,14 @@ impl FromRequest for DeviceCaller {
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
         let state = state(request);
         let claim = Claim::of(request);
-        Box::pin(async move { claim.verify(&*state?, b"").await.map(DeviceCaller) })
+        Box::pin(async move {
+            let state = state?;
+            let device = claim.verify(&state, b"").await?;
+            Ok(DeviceCaller {
+                device,
+                gate: state.gate.clone(),
+            })
+        })
     }
 }
 
@@ -139,8 +167,13 @@ impl<T: DeserializeOwned + 'static> FromRequest for DeviceJson<T> {
         let body = read_body(request, payload);
         Box::pin(async move {
             let body = body.await?;
-            let device = claim.verify(&*state?, &body).await?;
-            Ok(DeviceJson(device, parse(&body)?))
+            let state = state?;
+            let device = claim.verify(&state, &body).await?;
+            let caller = DeviceCaller {
+                device,
+                gate: state.gate.clone(),
+            };
+            Ok(DeviceJson(caller, parse(&body)?))
         })
     }
 }
