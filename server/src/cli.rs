@@ -13,10 +13,11 @@ use clap::{Parser, Subcommand};
 
 use crate::auth::bootstrap::Bootstrap;
 use crate::clock::{Clock as _, SystemClock};
-use crate::config::{DatabaseUrl, Settings, SETTING_KEYS};
+use crate::config::Settings;
 use crate::domain::audit::Origin;
 use crate::domain::sealing::SecretBox;
 use crate::startup::Application;
+use crate::store::DatabaseUrl;
 use crate::{http, keys, store, telemetry};
 
 /// Exit code for settings or arguments that are wrong.
@@ -197,7 +198,7 @@ async fn serve(config: Option<&Path>) -> ExitCode {
     for variable in Settings::unknown_variables(env) {
         tracing::warn!(
             %variable,
-            known = %SETTING_KEYS.join(", "),
+            known = %Settings::keys().join(", "),
             "ignoring an environment variable that is not a setting"
         );
     }

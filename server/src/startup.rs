@@ -8,22 +8,20 @@ use actix_web_prom::PrometheusMetricsBuilder;
 
 use std::sync::Arc;
 
-use time::Duration;
-
 use crate::auth::bootstrap::{self, Bootstrap};
 use crate::auth::jwt::{self, AccessTokens};
 use crate::auth::password::PasswordHasher;
 use crate::auth::throttle::{LoginThrottle, ThrottlePolicy};
 use crate::auth::Auth;
 use crate::clock::SharedClock;
-use crate::config::{DatabaseUrl, Settings};
+use crate::config::Settings;
 use crate::delivery::Delivery;
 use crate::domain::sealing::SecretBox;
 use crate::events::Events;
 use crate::http::capability::Gate;
 use crate::http::{self, AppState, BodyLimit, Shared};
 use crate::publishing::Publishing;
-use crate::store::{self, SharedStore, StoreError};
+use crate::store::{self, DatabaseUrl, SharedStore, StoreError};
 
 /// Why the server could not start; each names the setting to look at.
 #[derive(Debug, thiserror::Error)]
@@ -163,14 +161,14 @@ impl Application {
             sealer.clone(),
             clock.clone(),
             events.clone(),
-            Duration::seconds(i64::try_from(settings.change_request_ttl_secs).unwrap_or(604_800)),
+            settings.change_request_ttl_secs.as_time(),
         );
         let delivery = Delivery::new(
             store.clone(),
             sealer.clone(),
             clock.clone(),
             events.clone(),
-            Duration::seconds(i64::try_from(settings.delivery_ttl_secs).unwrap_or(86_400)),
+            settings.delivery_ttl_secs.as_time(),
             readings,
         );
         let state = AppState {
@@ -178,7 +176,7 @@ impl Application {
             clock,
             auth,
             trusted_proxies: settings.trusted_proxies.clone(),
-            agent_max_wait: std::time::Duration::from_secs(settings.agent_max_wait_secs),
+            agent_max_wait: settings.agent_max_wait_secs.get(),
             waiting,
             device_checks: Arc::new(tokio::sync::Semaphore::new(
                 settings.database_max_connections as usize,
@@ -191,7 +189,7 @@ impl Application {
         let server = HttpServer::new(move || http::app(shared.clone()))
             // Signals are handled by the caller, so Ctrl-C and SIGTERM both stop gracefully.
             .disable_signals()
-            .shutdown_timeout(settings.shutdown_timeout_secs)
+            .shutdown_timeout(settings.shutdown_timeout().as_secs())
             .listen(listener)
             .map_err(listen_error)?
             .run();
@@ -295,17 +293,12 @@ fn build_auth(settings: &Settings) -> Result<Auth, StartupError> {
     let passwords = PasswordHasher::new().map_err(|e| StartupError::Setup(e.to_string()))?;
     Ok(Auth {
         passwords,
-        tokens: AccessTokens::new(
-            &secret,
-            Duration::seconds(i64::try_from(settings.access_token_ttl_secs).unwrap_or(900)),
-        ),
+        tokens: AccessTokens::new(&secret, settings.access_token_ttl_secs.as_time()),
         throttle: LoginThrottle::new(ThrottlePolicy {
             lockout_failures: settings.login_lockout_failures,
-            lockout: Duration::seconds(i64::try_from(settings.login_lockout_secs).unwrap_or(900)),
+            lockout: settings.login_lockout_secs.as_time(),
         }),
-        refresh_lifetime: Duration::seconds(
-            i64::try_from(settings.refresh_token_ttl_secs).unwrap_or(86_400),
-        ),
+        refresh_lifetime: settings.refresh_token_ttl_secs.as_time(),
     })
 }
 

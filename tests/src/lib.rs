@@ -20,9 +20,10 @@ use serde_json::{json, Value};
 use sqlx::{Connection, Executor, PgConnection};
 use switchyard_proto::{AuditAction, Password, TokenPair};
 use switchyard_server::clock::{Clock, SystemClock};
-use switchyard_server::config::{DatabaseUrl, Settings};
+use switchyard_server::config::{SettingDuration, Settings};
 use switchyard_server::domain::audit::{AuditRecord, Origin};
 use switchyard_server::startup::Application;
+use switchyard_server::store::DatabaseUrl;
 use switchyard_server::store::{self, SharedStore};
 use tempfile::TempDir;
 
@@ -278,7 +279,7 @@ impl TestApp {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir: data_dir.path().to_owned(),
             database_url: Some(database.url().clone()),
-            shutdown_timeout_secs: 1,
+            shutdown_timeout_secs: SettingDuration::seconds(1),
             admin_password: Some(Password::parse(ADMIN_PASSWORD).expect("a valid password")),
             ..Settings::default()
         };

@@ -40,7 +40,7 @@ use std::sync::Arc;
 
 use crate::auth::Auth;
 use crate::clock::SharedClock;
-use crate::config::TrustedProxies;
+use crate::http::origin::TrustedProxies;
 
 /// Where the OpenAPI description is served.
 pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";

@@ -7,12 +7,12 @@ use std::net::IpAddr;
 use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest};
+use serde::{Deserialize, Serialize};
 use switchyard_proto::{ActorKind, AuditAction};
 use time::OffsetDateTime;
 
 use super::{request_id, AppState};
 use crate::auth::{Access, Credential};
-use crate::config::TrustedProxies;
 use crate::domain::audit::{AuditRecord, Origin};
 use crate::domain::identity::UserRecord;
 
@@ -132,6 +132,80 @@ impl FromRequest for RequestOrigin {
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
         ready(Ok(Self::of(request)))
+    }
+}
+
+/// Reverse proxies whose `X-Forwarded-For` is believed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct TrustedProxies(Vec<(IpAddr, u8)>);
+
+impl TrustedProxies {
+    /// Whether `address` is one of them.
+    pub fn contains(&self, address: IpAddr) -> bool {
+        let address = canonical(address);
+        self.0
+            .iter()
+            .any(|(network, prefix)| match (network, address) {
+                (IpAddr::V4(network), IpAddr::V4(address)) => {
+                    let mask = u32::MAX.checked_shl(32 - u32::from(*prefix)).unwrap_or(0);
+                    u32::from(*network) & mask == u32::from(address) & mask
+                }
+                (IpAddr::V6(network), IpAddr::V6(address)) => {
+                    let mask = u128::MAX.checked_shl(128 - u32::from(*prefix)).unwrap_or(0);
+                    u128::from(*network) & mask == u128::from(address) & mask
+                }
+                _ => false,
+            })
+    }
+}
+
+/// An IPv4 address mapped into IPv6 (`::ffff:10.0.0.1`), as the IPv4 address it is.
+fn canonical(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(address, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+impl TryFrom<String> for TrustedProxies {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        let ranges = text
+            .split(',')
+            .map(str::trim)
+            .filter(|item| !item.is_empty())
+            .map(|item| {
+                let (address, prefix) = item.split_once('/').unwrap_or((item, ""));
+                let address: IpAddr = address.parse().map_err(|_| {
+                    format!("{item:?} is not an IP address or CIDR range (such as 10.0.0.0/8)")
+                })?;
+                let address = canonical(address);
+                let widest = if address.is_ipv4() { 32 } else { 128 };
+                let prefix = match prefix {
+                    "" => widest,
+                    prefix => prefix
+                        .parse::<u8>()
+                        .ok()
+                        .filter(|prefix| *prefix <= widest)
+                        .ok_or_else(|| format!("{item:?} has a prefix length over {widest}"))?,
+                };
+                Ok((address, prefix))
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        Ok(Self(ranges))
+    }
+}
+
+impl From<TrustedProxies> for String {
+    fn from(proxies: TrustedProxies) -> Self {
+        proxies
+            .0
+            .iter()
+            .map(|(address, prefix)| format!("{address}/{prefix}"))
+            .collect::<Vec<_>>()
+            .join(",")
     }
 }
 

@@ -15,6 +15,7 @@ mod sessions;
 mod sql;
 mod sqlite;
 mod timestamp;
+mod url;
 
 use std::fmt;
 use std::sync::Arc;
@@ -37,8 +38,8 @@ pub use profiles::ProfileStore;
 pub use sessions::SessionStore;
 pub use sqlite::SqliteStore;
 pub use timestamp::Timestamp;
+pub use url::DatabaseUrl;
 
-use crate::config::DatabaseUrl;
 use crate::domain::audit::ChainCheck;
 
 /// How long to wait for a database connection before calling the database unreachable.

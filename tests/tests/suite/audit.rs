@@ -4,7 +4,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use switchyard_proto::{AuditEvent, AuditPage, AuditVerification, ErrorBody};
-use switchyard_server::config::TrustedProxies;
+use switchyard_server::http::origin::TrustedProxies;
 use switchyard_tests::{for_each_store, Backend, TestApp, USER_PASSWORD};
 
 const PRODUCTION: &str = "/api/v1/environments/production/profiles/baseline";

@@ -3,7 +3,8 @@
 //! with values it accepts; the Dockerfile is multi-stage, non-root and on our toolchain.
 
 use serde_norway::Value;
-use switchyard_server::config::{DatabaseUrl, Settings};
+use switchyard_server::config::Settings;
+use switchyard_server::store::DatabaseUrl;
 use switchyard_tests::repository_root;
 
 fn compose() -> Value {

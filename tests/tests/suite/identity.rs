@@ -5,6 +5,7 @@ use std::sync::Arc;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use switchyard_proto::{CreatedApiToken, ErrorBody, TokenPair, User};
+use switchyard_server::config::SettingDuration;
 use switchyard_tests::{
     for_each_store, Backend, ManualClock, TestApp, ADMIN_PASSWORD, USER_PASSWORD,
 };
@@ -147,7 +148,7 @@ async fn logout_ends_the_access_token_and_the_session(backend: Backend) {
 async fn access_tokens_expire(backend: Backend) {
     let clock = ManualClock::new();
     let app = TestApp::spawn_with_clock(backend, Arc::new(clock.clone()), |settings| {
-        settings.access_token_ttl_secs = 60;
+        settings.access_token_ttl_secs = SettingDuration::seconds(60);
     })
     .await;
     let pair = app.login("admin", ADMIN_PASSWORD).await;

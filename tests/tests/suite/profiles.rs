@@ -4,6 +4,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use switchyard_proto::{ErrorBody, ProfileDiff, ProfileDraft, VersionSummary};
+use switchyard_server::config::SettingDuration;
 use switchyard_server::domain::profiles::ProfileTarget;
 use switchyard_tests::{for_each_store, Backend, TestApp};
 
@@ -581,7 +582,7 @@ async fn protected_environments_need_a_second_person(backend: Backend) {
 async fn change_requests_expire(backend: Backend) {
     let clock = switchyard_tests::ManualClock::new();
     let app = TestApp::spawn_with_clock(backend, std::sync::Arc::new(clock.clone()), |settings| {
-        settings.change_request_ttl_secs = 3600;
+        settings.change_request_ttl_secs = SettingDuration::seconds(3600);
     })
     .await;
     app.create_environment("production", true).await;
