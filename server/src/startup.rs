@@ -172,9 +172,8 @@ impl Application {
             readings,
         );
         let state = AppState {
-            gate: Gate::new(store.clone(), publishing, Arc::new(delivery), sealer),
+            gate: Gate::new(store.clone(), publishing, Arc::new(delivery), sealer, auth),
             clock,
-            auth,
             trusted_proxies: settings.trusted_proxies.clone(),
             agent_max_wait: settings.agent_max_wait_secs.get(),
             waiting,

@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-/// A length of time in a setting: whole seconds (`900`) or a duration such as `15m`, `2h 30m`
-/// or `7days` (the units of the `humantime` crate: `s`, `m`, `h`, `d`, `w` and their long
-/// names). Written back as whole seconds.
+/// A length of time in a setting, to the second: whole seconds (`900`) or a duration such as
+/// `15m`, `2h 30m` or `7days` (parsed by the `humantime` crate: `s`, `m`, `h`, `d`, `w`, their
+/// long names, and more). Written back as whole seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct SettingDuration(Duration);
 
@@ -67,14 +67,20 @@ impl<'de> Deserialize<'de> for SettingDuration {
                 if let Ok(seconds) = text.parse::<u64>() {
                     return Ok(SettingDuration::seconds(seconds));
                 }
-                humantime::parse_duration(text)
-                    .map(SettingDuration)
-                    .map_err(|e| {
-                        E::custom(format!(
-                            "{text:?} is not a duration ({e}); use whole seconds or a duration \
-                             such as 15m, 2h or 7days"
-                        ))
-                    })
+                let duration = humantime::parse_duration(text).map_err(|e| {
+                    E::custom(format!(
+                        "{text:?} is not a duration ({e}); use whole seconds or a duration \
+                         such as 15m, 2h or 7days"
+                    ))
+                })?;
+                // Kept to the second: a part of one would be cut off without a word.
+                match duration.subsec_nanos() {
+                    0 => Ok(SettingDuration(duration)),
+                    _ => Err(E::custom(format!(
+                        "{text:?} is not a whole number of seconds; use whole seconds or a \
+                         duration such as 15m, 2h or 7days"
+                    ))),
+                }
             }
         }
 

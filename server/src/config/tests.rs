@@ -208,6 +208,10 @@ fn durations_are_whole_seconds_or_a_duration_with_units() {
         .to_string();
     assert!(error.contains("SWITCHYARD_LOGIN_LOCKOUT_SECS"), "{error}");
     assert!(error.contains("such as 15m"), "{error}");
+    let error = load_env(&[("SWITCHYARD_SHUTDOWN_TIMEOUT_SECS", "1500ms")])
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("not a whole number of seconds"), "{error}");
     let error = load_env(&[("SWITCHYARD_AGENT_MAX_WAIT_SECS", "2h")])
         .unwrap_err()
         .to_string();

@@ -148,11 +148,11 @@ pub async fn fetch_profile(
         .map(str::to_owned);
     let deadline = Instant::now() + std::time::Duration::from_secs(wait);
     // Subscribed before looking, so a publish between the look and the wait is not missed.
-    let mut published = caller.delivery().subscribe();
+    let mut published = caller.subscribe();
     loop {
         // Shared with every machine of its environment and role asking now: after a publish
         // they all wake together.
-        let prepared = caller.delivery().prepared(device).await?;
+        let prepared = caller.prepared().await?;
         let etag = prepared.snapshot.etag(device);
         if !names(if_none_match.as_deref(), &etag) {
             let proof = prepared

@@ -6,18 +6,14 @@ use switchyard_proto::{
     AuditAction, ErrorBody, LoginRequest, LogoutRequest, Outcome, RefreshRequest, TokenPair, User,
     Username,
 };
-use time::OffsetDateTime;
-use uuid::Uuid;
 
-use super::capability::{Anonymous, Authenticated};
+use super::capability::{Anonymous, Authenticated, Presented};
 use super::error::ApiError;
 use super::json::ApiJson;
 use super::origin::RequestOrigin;
 use super::AppState;
 use crate::auth::secret;
 use crate::auth::throttle::Verdict;
-use crate::domain::identity::{RefreshTokenRecord, RefreshUse, UserRecord};
-use crate::store::StoreError;
 
 /// Logs in with a username and password.
 ///
@@ -49,29 +45,15 @@ pub async fn login(
     let name = body.username.as_str();
     // The attempt counts as a failure until it succeeds, so parallel guesses cannot all slip
     // past the check before any failure is recorded.
-    match state.auth.throttle.attempt(name, source, now) {
+    match anyone.throttle().attempt(name, source, now) {
         Verdict::Refuse { retry_after_secs } => {
             return Err(ApiError::TooManyAttempts { retry_after_secs })
         }
         Verdict::Proceed(delay) if !delay.is_zero() => tokio::time::sleep(delay).await,
         Verdict::Proceed(_) => {}
     }
-    let user = match Username::parse(name) {
-        Ok(username) => match anyone.user_by_name(&username).await {
-            Ok(user) => Some(user),
-            Err(StoreError::UserNotFound(_)) => None,
-            Err(error) => return Err(error.into()),
-        },
-        Err(_) => None,
-    };
-    let auth = state.auth.clone();
-    let stored = user.as_ref().map(|user| user.password_hash.clone());
-    let candidate = body.password.as_str().to_owned();
-    let matches = web::block(move || auth.passwords.verify(stored.as_deref(), &candidate))
-        .await
-        .map_err(|e| ApiError::Internal(Box::new(e)))?;
     // A disabled account answers like a wrong password, so a guesser learns nothing.
-    let Some(user) = user.filter(|user| matches && !user.disabled) else {
+    let Some(proven) = anyone.check_password(name, body.password.as_str()).await? else {
         // Only a well-formed name is logged or recorded: a password typed into the name
         // field is not.
         let target = match Username::parse(name) {
@@ -88,16 +70,16 @@ pub async fn login(
             .anonymous()
             .record(AuditAction::Login, target, now)
             .ended(Outcome::Failure);
-        anyone.record_audit(&failure).await?;
+        anyone.record_failed_login(&failure).await?;
         return Err(ApiError::InvalidCredentials);
     };
-    state.auth.throttle.succeeded(name, source);
+    anyone.throttle().succeeded(name, source);
+    let user = proven.user();
     tracing::info!(username = %user.username, "logged in");
     let audit =
-        from.by_user(&user)
+        from.by_user(user)
             .record(AuditAction::Login, format!("user:{}", user.username), now);
-    let (pair, record) = new_pair(&state, &user, Uuid::new_v4(), now)?;
-    anyone.start_session(&record, &audit).await?;
+    let pair = anyone.start_session(&proven, now, &audit).await?;
     Ok(token_response(pair))
 }
 
@@ -122,44 +104,35 @@ pub async fn refresh(
     ApiJson(body): ApiJson<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let now = state.clock.now();
-    let digest = secret::digest(body.refresh_token.as_str());
-    let family = match anyone.refresh_token(&digest, now).await? {
-        RefreshUse::Fresh(record) => {
-            let user = match anyone.user_by_id(record.user_id).await {
-                Ok(user) if !user.disabled => user,
-                Ok(_) | Err(StoreError::UserNotFound(_)) => {
-                    return Err(ApiError::Unauthenticated(
-                        "this account is disabled or gone".into(),
-                    ))
-                }
-                Err(error) => return Err(error.into()),
-            };
-            let audit = from.by_user(&user).record(
+    let replayed = match anyone
+        .present_refresh_token(body.refresh_token.as_str(), now)
+        .await?
+    {
+        Presented::Fresh(proven) => {
+            let audit = from.by_user(proven.user()).record(
                 AuditAction::Refresh,
-                format!("session:{}", record.family),
+                format!("session:{}", proven.family()),
                 now,
             );
-            let (pair, next) = new_pair(&state, &user, record.family, now)?;
-            match anyone.rotate_refresh_token(&digest, &next, &audit).await {
-                Ok(()) => return Ok(token_response(pair)),
-                // Used by someone else between the look and the use: a replay after all.
-                Err(StoreError::RefreshTokenSpent) => record.family,
-                Err(error) => return Err(error.into()),
+            match anyone.continue_session(&proven, now, &audit).await? {
+                Ok(pair) => return Ok(token_response(pair)),
+                Err(replayed) => replayed,
             }
         }
-        RefreshUse::Replayed { family } => family,
-        RefreshUse::Invalid => {
+        Presented::Replayed(replayed) => replayed,
+        Presented::Invalid => {
             return Err(ApiError::Unauthenticated(
                 "the refresh token is not valid (unknown, expired or revoked); log in again".into(),
             ))
         }
     };
     // Whoever presents it may not be its owner: the event names nobody.
+    let family = replayed.family();
     let audit = from
         .anonymous()
         .record(AuditAction::RefreshReused, format!("session:{family}"), now)
         .ended(Outcome::Failure);
-    anyone.revoke_refresh_family(family, now, &audit).await?;
+    anyone.end_replayed_session(replayed, now, &audit).await?;
     tracing::warn!(%family, "a used refresh token was presented again; session ended");
     Err(ApiError::RefreshTokenReused)
 }
@@ -221,40 +194,4 @@ fn token_response(pair: TokenPair) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(pair)
-}
-
-/// A new access token and a new refresh token of session `family`, and the refresh token's
-/// record to keep.
-fn new_pair(
-    state: &AppState,
-    user: &UserRecord,
-    family: Uuid,
-    now: OffsetDateTime,
-) -> Result<(TokenPair, RefreshTokenRecord), ApiError> {
-    let access = state
-        .auth
-        .tokens
-        .issue(user.id, now)
-        .map_err(|e| ApiError::Internal(Box::new(e)))?;
-    let refresh_token = secret::generate(secret::REFRESH_TOKEN_PREFIX);
-    let refresh_lifetime = state.auth.refresh_lifetime;
-    let record = RefreshTokenRecord {
-        token_hash: secret::digest(&refresh_token),
-        family,
-        user_id: user.id,
-        issued_at: now,
-        expires_at: now + refresh_lifetime,
-    };
-    let pair = TokenPair {
-        access_token: access.token,
-        token_type: "Bearer".into(),
-        expires_in: seconds(state.auth.tokens.lifetime()),
-        refresh_token,
-        refresh_expires_in: seconds(refresh_lifetime),
-    };
-    Ok((pair, record))
-}
-
-fn seconds(duration: time::Duration) -> u64 {
-    u64::try_from(duration.whole_seconds()).unwrap_or_default()
 }

@@ -90,11 +90,11 @@ pub async fn approve_change_request(
     path: web::Path<(String, String)>,
     ApiJson(decision): ApiJson<Decision>,
 ) -> Result<HttpResponse, ApiError> {
+    let profiles = operator.profiles(&from);
+    // An unknown environment is named before a malformed id.
+    profiles.environment().await?;
     let id = request_id(&path.1)?;
-    let (target, version) = operator
-        .profiles(&from)
-        .approve(id, decision.reason.as_str())
-        .await?;
+    let (target, version) = profiles.approve(id, decision.reason.as_str()).await?;
     Ok(version_created(operator.environment(), &target, &version))
 }
 
@@ -124,10 +124,9 @@ pub async fn reject_change_request(
     path: web::Path<(String, String)>,
     ApiJson(decision): ApiJson<Decision>,
 ) -> Result<HttpResponse, ApiError> {
+    let profiles = operator.profiles(&from);
+    profiles.environment().await?;
     let id = request_id(&path.1)?;
-    let decided = operator
-        .profiles(&from)
-        .reject(id, decision.reason.as_str())
-        .await?;
+    let decided = profiles.reject(id, decision.reason.as_str()).await?;
     Ok(HttpResponse::Ok().json(decided))
 }

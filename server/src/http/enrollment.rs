@@ -192,15 +192,8 @@ pub async fn enroll(
         }]));
     }
     let now = state.clock.now();
-    let token = anyone
-        .enrollment_token_by_hash(&secret::digest(request.token.as_str()))
-        .await?
-        .ok_or_else(|| {
-            ApiError::EnrollmentTokenInvalid("the enrollment token is not valid".into())
-        })?;
-    token
-        .check_usable(now)
-        .map_err(|unusable| ApiError::EnrollmentTokenInvalid(unusable.to_string()))?;
+    let admitting = anyone.enrollment_token(request.token.as_str(), now).await?;
+    let token = admitting.token();
     let device = DeviceRecord {
         id: Uuid::new_v4(),
         public_key: request.public_key,
@@ -230,7 +223,9 @@ pub async fn enroll(
         .with_detail("hostname", device.hostname.as_str())
         .with_detail("os", device.os.as_str())
         .with_detail("user", device.username.as_str());
-    anyone.enroll_device(&device, now, &audit).await?;
+    anyone
+        .enroll_device(&admitting, &device, now, &audit)
+        .await?;
     tracing::info!(device = %device.id, hostname = %device.hostname, environment = %device.environment, "machine enrolled");
     Ok(HttpResponse::Created().json(Enrollment {
         device_id: device.id,

@@ -65,7 +65,10 @@ pub async fn create_environment(
         )
         .in_environment(new.name.as_str())
         .with_changes(changes.into_iter().flatten().collect());
-    let created = admin.store().create_environment(&new, now, &audit).await?;
+    let created = admin
+        .environments()
+        .create_environment(&new, now, &audit)
+        .await?;
     tracing::info!(by = %admin.access().user.username, environment = %created.name, "environment created");
     Ok(HttpResponse::Created().json(created))
 }
@@ -85,7 +88,7 @@ pub async fn create_environment(
 )]
 #[get("/environments/{environment}")]
 pub async fn get_environment(reader: ReadEnvironment) -> Result<HttpResponse, ApiError> {
-    let environment = reader.profiles().environment().await?;
+    let environment = reader.details().await?;
     Ok(HttpResponse::Ok().json(environment))
 }
 
@@ -116,7 +119,7 @@ pub async fn update_environment(
         "environment",
         switchyard_proto::EnvironmentName::parse(path.as_str()),
     )?;
-    let before = admin.store().environment(&name).await?;
+    let before = admin.environments().environment(&name).await?;
     let mut changes = Vec::new();
     if let Some(description) = &update.description {
         let old = before.description.as_str().to_owned();
@@ -140,7 +143,7 @@ pub async fn update_environment(
         .in_environment(name.as_str())
         .with_changes(changes);
     let updated = admin
-        .store()
+        .environments()
         .update_environment(&name, &update, &audit)
         .await?;
     tracing::info!(by = %admin.access().user.username, environment = %name, "environment changed");

@@ -13,7 +13,6 @@ use super::error::ApiError;
 use super::origin::RequestOrigin;
 use super::AppState;
 use crate::domain::signing::SigningKeyRecord;
-use crate::keys;
 
 fn info(record: &SigningKeyRecord) -> SigningKeyInfo {
     SigningKeyInfo {
@@ -68,9 +67,7 @@ pub async fn rotate_key(
     from: RequestOrigin,
 ) -> Result<HttpResponse, ApiError> {
     let origin = from.by(admin.access());
-    let record = keys::rotate(admin.store(), admin.sealer(), &origin, state.clock.now()).await?;
-    // Deliveries read before now name the old key.
-    admin.delivery().forget();
+    let record = admin.rotate_signing_key(&origin, state.clock.now()).await?;
     tracing::info!(by = %admin.access().user.username, key = %record.key_id, version = record.version, "signing key rotated");
     Ok(HttpResponse::Created().json(info(&record)))
 }

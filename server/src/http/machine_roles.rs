@@ -66,7 +66,10 @@ pub async fn create_machine_role(
                 .into_iter()
                 .collect(),
         );
-    admin.store().create_machine_role(&role, &audit).await?;
+    admin
+        .environments()
+        .create_machine_role(&role, &audit)
+        .await?;
     tracing::info!(by = %admin.access().user.username, role = %role.name, "machine role created");
     Ok(HttpResponse::Created().json(role))
 }

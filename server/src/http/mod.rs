@@ -38,7 +38,6 @@ pub use unmatched::RouteTable;
 
 use std::sync::Arc;
 
-use crate::auth::Auth;
 use crate::clock::SharedClock;
 use crate::http::origin::TrustedProxies;
 
@@ -52,8 +51,6 @@ pub struct AppState {
     pub gate: capability::Gate,
     /// The time.
     pub clock: SharedClock,
-    /// Passwords, tokens and throttling.
-    pub auth: Arc<Auth>,
     /// Reverse proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: TrustedProxies,
     /// Longest a machine's profile request may wait for a change.

@@ -296,11 +296,14 @@ pub async fn get_version(
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let target = target(&path.1)?;
+    let profiles = reader.profiles();
+    // An unknown environment or role is named before a malformed version number.
+    profiles.checked(&target).await?;
     let number: u64 = path.2.parse().map_err(|_| ApiError::InvalidParameter {
         name: "version".into(),
         problem: "must be a version number".into(),
     })?;
-    let (summary, profile) = reader.profiles().version(&target, number).await?;
+    let (summary, profile) = profiles.version(&target, number).await?;
     Ok(HttpResponse::Ok().json(ProfileVersion { summary, profile }))
 }
 
@@ -384,12 +387,15 @@ pub async fn effective(
     reader: ReadEnvironment,
     query: web::Query<EffectiveQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    let profiles = reader.profiles();
+    // An unknown environment is named before a malformed role.
+    profiles.environment().await?;
     let role = query
         .role
         .as_deref()
         .map(|name| ApiError::parameter("role", MachineRoleName::parse(name)))
         .transpose()?;
-    let effective = reader.profiles().effective(role.as_ref()).await?;
+    let effective = profiles.effective(role.as_ref()).await?;
     Ok(HttpResponse::Ok().json(EffectiveProfile {
         environment: reader.environment().clone(),
         machine_role: role,

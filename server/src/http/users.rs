@@ -73,14 +73,6 @@ async fn held_role(
         .map(|grant| grant.role.as_str().to_owned()))
 }
 
-async fn hash(state: &AppState, password: switchyard_proto::Password) -> Result<String, ApiError> {
-    let auth = state.auth.clone();
-    web::block(move || auth.passwords.hash(&password))
-        .await
-        .map_err(|e| ApiError::Internal(Box::new(e)))?
-        .map_err(|e| ApiError::Internal(Box::new(e)))
-}
-
 /// Every user.
 #[utoipa::path(
     tag = "users",
@@ -126,7 +118,7 @@ pub async fn create_user(
     let user = UserRecord {
         id: Uuid::new_v4(),
         username: new.username,
-        password_hash: hash(&state, new.password).await?,
+        password_hash: admin.hash_password(new.password).await?,
         global_role: new.global_role,
         disabled: false,
         created_at: state.clock.now(),
@@ -141,7 +133,7 @@ pub async fn create_user(
             user.created_at,
         )
         .with_changes(change("global_role", None, role).into_iter().collect());
-    admin.store().create_user(&user, &audit).await?;
+    admin.identity().create_user(&user, &audit).await?;
     tracing::info!(by = %admin.access().user.username, username = %user.username, "user created");
     Ok(HttpResponse::Created().json(user.to_wire(Vec::new())))
 }
@@ -197,7 +189,7 @@ pub async fn disable_user(
     };
     let audit = disabling_event(&admin, &from, &name, true, now).await?;
     let user = admin
-        .store()
+        .identity()
         .update_user_keeping_an_admin(&name, &update, &audit)
         .await?;
     tracing::info!(by = %admin.access().user.username, username = %name, "user disabled");
@@ -231,7 +223,7 @@ pub async fn enable_user(
     };
     let now = state.clock.now();
     let audit = disabling_event(&admin, &from, &name, false, now).await?;
-    let user = admin.store().update_user(&name, &update, &audit).await?;
+    let user = admin.identity().update_user(&name, &update, &audit).await?;
     tracing::info!(by = %admin.access().user.username, username = %name, "user enabled");
     Ok(HttpResponse::Ok().json(shown(admin.directory(), &user).await?))
 }
@@ -263,7 +255,7 @@ pub async fn reset_password(
     // Sessions end: access tokens issued before now stop working, refresh tokens are revoked.
     let now = state.clock.now();
     let update = UserChange {
-        password_hash: Some(hash(&state, reset.password).await?),
+        password_hash: Some(admin.hash_password(reset.password).await?),
         sessions_valid_after: Some(now),
         ..UserChange::default()
     };
@@ -280,7 +272,7 @@ pub async fn reset_password(
             old: secret.clone(),
             new: secret,
         }]);
-    admin.store().update_user(&name, &update, &audit).await?;
+    admin.identity().update_user(&name, &update, &audit).await?;
     tracing::info!(by = %admin.access().user.username, username = %name, "password reset");
     Ok(HttpResponse::NoContent().finish())
 }
@@ -326,7 +318,7 @@ pub async fn set_global_role(
         )
         .with_changes(change("global_role", old, new).into_iter().collect());
     let user = admin
-        .store()
+        .identity()
         .update_user_keeping_an_admin(&name, &update, &audit)
         .await?;
     tracing::info!(by = %admin.access().user.username, username = %name, role = ?wanted.global_role, "global role set");
@@ -375,7 +367,7 @@ pub async fn put_grant(
         .in_environment(environment_name.as_str())
         .with_changes(change("role", old, new).into_iter().collect());
     admin
-        .store()
+        .identity()
         .put_grant(user.id, &environment_name, wanted.role, now, &audit)
         .await?;
     tracing::info!(by = %admin.access().user.username, username = %name, environment = %environment_name, role = wanted.role.as_str(), "grant set");
@@ -419,7 +411,7 @@ pub async fn remove_grant(
         .in_environment(environment_name.as_str())
         .with_changes(change("role", old, None).into_iter().collect());
     admin
-        .store()
+        .identity()
         .remove_grant(user.id, &environment_name, &audit)
         .await?;
     tracing::info!(by = %admin.access().user.username, username = %name, environment = %environment_name, "grant removed");

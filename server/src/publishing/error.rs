@@ -30,7 +30,8 @@ pub enum PublishingError {
     /// Replacing the draft would lose unpublished edits.
     #[error("the draft holds unpublished edits (revision {revision})")]
     DraftHasEdits { revision: u64 },
-    /// A rollback of a profile with no version, or to one that does not exist.
+    /// A rollback of a profile that has no version yet (a version that does not exist is the
+    /// store's `VersionNotFound`).
     #[error("version {0} does not exist")]
     VersionNotFound(u64),
     /// The change request was decided or has expired.

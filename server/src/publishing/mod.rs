@@ -1,5 +1,5 @@
 //! Publishing: drafts, immutable versions, rollback and four-eyes approval. These are the rules;
-//! no HTTP and no SQL live here, so the API, the console and the ops command line share them.
+//! no HTTP and no SQL live here, so that every way in (the API today) goes through the same ones.
 //!
 //! A profile is an environment's baseline or a machine role's overlay. Edits go to a draft,
 //! guarded by its revision; publishing makes the next version; a rollback publishes an old
@@ -109,7 +109,7 @@ impl Publishing {
     }
 
     /// The environment, and the machine role of an overlay, checked to exist.
-    pub async fn profile(
+    pub async fn checked_environment(
         &self,
         environment: &EnvironmentName,
         target: &ProfileTarget,

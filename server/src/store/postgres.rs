@@ -31,8 +31,10 @@ pub struct PostgresStore {
 /// What one server process tells the others when it publishes.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 struct Announcement {
-    /// The store that published.
-    announcer: Uuid,
+    /// The store that published; missing in the announcements of a server from before it was
+    /// named (during a rolling upgrade), which are another process's.
+    #[serde(default)]
+    announcer: Option<Uuid>,
     /// The environment.
     environment: String,
     /// `""` for the baseline, else the machine role.
@@ -43,7 +45,7 @@ struct Announcement {
 
 impl Announcement {
     /// The publish it tells of; `None` for a payload that is not an announcement.
-    fn published(payload: &str) -> Option<(Uuid, ProfilePublished)> {
+    fn published(payload: &str) -> Option<(Option<Uuid>, ProfilePublished)> {
         let announcement: Announcement = serde_json::from_str(payload).ok()?;
         let target = match announcement.target.as_str() {
             "" => ProfileTarget::Baseline,
@@ -90,7 +92,7 @@ impl PostgresStore {
         version: u64,
     ) -> Result<(), StoreError> {
         let announcement = Announcement {
-            announcer: self.announcer,
+            announcer: Some(self.announcer),
             environment: environment.to_string(),
             target: target.key().to_owned(),
             version,
@@ -145,7 +147,7 @@ impl PublishListener {
         loop {
             let notification = self.listener.recv().await?;
             match Announcement::published(notification.payload()) {
-                Some((announcer, _)) if announcer == self.announcer => {}
+                Some((announcer, _)) if announcer == Some(self.announcer) => {}
                 Some((_, published)) => return Ok(published),
                 None => tracing::warn!(
                     payload = notification.payload(),

@@ -1,5 +1,5 @@
 //! What the capabilities that are not about one environment open: the open routes'
-//! sign-in and enrollment ([`Anonymous`]), a caller's own sessions and tokens
+//! enrollment, key sets and health ([`Anonymous`]; signing in is `sign_in.rs`), a caller's own sessions and tokens
 //! ([`Authenticated`]), users and keys to read ([`ReadAll`]), the audit trail ([`ReadAudit`])
 //! and everything ([`Admin`]).
 
@@ -7,22 +7,23 @@ use std::sync::Arc;
 
 use switchyard_proto::signing::Signed;
 use switchyard_proto::{
-    AuditEvent, AuditVerification, Environment, EnvironmentName, MachineRole, Username,
+    AuditEvent, AuditVerification, Environment, EnvironmentName, MachineRole, Password, Username,
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{Admin, Anonymous, Authenticated, ReadAll, ReadAudit};
+use crate::auth::secret;
 use crate::auth::{Access, Credential};
-use crate::delivery::Delivery;
-use crate::domain::audit::{AuditFilter, AuditRecord};
+use crate::domain::audit::{AuditFilter, AuditRecord, Origin};
 use crate::domain::devices::{DeviceRecord, EnrollmentTokenRecord};
-use crate::domain::identity::{ApiTokenRecord, RefreshTokenRecord, RefreshUse, UserRecord};
-use crate::domain::sealing::SecretBox;
+use crate::domain::identity::{ApiTokenRecord, UserRecord};
 use crate::domain::signing::SigningKeyRecord;
 use crate::http::error::ApiError;
 use crate::keys;
-use crate::store::{verify_audit_trail, AuditStore, Store, StoreError};
+use crate::store::{
+    verify_audit_trail, AuditStore, EnvironmentStore, IdentityStore, Store, StoreError,
+};
 
 impl Anonymous {
     /// Checks that the database answers and holds the schema.
@@ -30,88 +31,63 @@ impl Anonymous {
         self.gate.store.ping().await
     }
 
-    /// The user called `username`, for a login to check.
-    pub async fn user_by_name(&self, username: &Username) -> Result<UserRecord, StoreError> {
-        self.gate.store.user_by_name(username).await
-    }
-
-    /// The user with id `id`, for a refresh to check.
-    pub async fn user_by_id(&self, id: Uuid) -> Result<UserRecord, StoreError> {
-        self.gate.store.user_by_id(id).await
-    }
-
-    /// Records an event that changes nothing (a failed login).
-    pub async fn record_audit(&self, audit: &AuditRecord) -> Result<(), ApiError> {
-        self.gate.store.record_audit(audit).await?;
-        Ok(())
-    }
-
-    /// Starts a session whose password was just checked: keeps its first refresh token.
-    pub async fn start_session(
+    /// The enrollment token whose secret is `secret`, if it admits machines at `now`.
+    pub async fn enrollment_token(
         &self,
-        token: &RefreshTokenRecord,
-        audit: &AuditRecord,
-    ) -> Result<(), ApiError> {
-        Ok(self.gate.store.insert_refresh_token(token, audit).await?)
-    }
-
-    /// What the refresh token with hash `token_hash` is now.
-    pub async fn refresh_token(
-        &self,
-        token_hash: &str,
+        secret: &str,
         now: OffsetDateTime,
-    ) -> Result<RefreshUse, ApiError> {
-        Ok(self.gate.store.refresh_token(token_hash, now).await?)
-    }
-
-    /// Uses up refresh token `used_hash` for its successor `next`.
-    pub async fn rotate_refresh_token(
-        &self,
-        used_hash: &str,
-        next: &RefreshTokenRecord,
-        audit: &AuditRecord,
-    ) -> Result<(), StoreError> {
-        self.gate
-            .store
-            .rotate_refresh_token(used_hash, next, audit)
-            .await
-    }
-
-    /// Ends the session `family`, whose used refresh token was presented again.
-    pub async fn revoke_refresh_family(
-        &self,
-        family: Uuid,
-        now: OffsetDateTime,
-        audit: &AuditRecord,
-    ) -> Result<(), ApiError> {
-        Ok(self
+    ) -> Result<Admitting, ApiError> {
+        let token = self
             .gate
             .store
-            .revoke_refresh_family(family, now, audit)
-            .await?)
+            .enrollment_token_by_hash(&secret::digest(secret))
+            .await?
+            .ok_or_else(|| {
+                ApiError::EnrollmentTokenInvalid("the enrollment token is not valid".into())
+            })?;
+        token
+            .check_usable(now)
+            .map_err(|unusable| ApiError::EnrollmentTokenInvalid(unusable.to_string()))?;
+        Ok(Admitting { token })
     }
 
-    /// The enrollment token whose secret hashes to `token_hash`, if any.
-    pub async fn enrollment_token_by_hash(
-        &self,
-        token_hash: &str,
-    ) -> Result<Option<EnrollmentTokenRecord>, ApiError> {
-        Ok(self.gate.store.enrollment_token_by_hash(token_hash).await?)
-    }
-
-    /// Enrolls `device` with its enrollment token.
+    /// Enrolls `device` with the token that admits it, into the token's environment and
+    /// machine role, using up one of the token's uses.
     pub async fn enroll_device(
         &self,
+        admitting: &Admitting,
         device: &DeviceRecord,
         now: OffsetDateTime,
         audit: &AuditRecord,
     ) -> Result<(), ApiError> {
+        let token = &admitting.token;
+        if device.enrollment_token != token.id
+            || device.environment != token.environment
+            || device.machine_role != token.machine_role
+        {
+            return Err(ApiError::Internal(
+                "a machine enrolls into its enrollment token's environment and role".into(),
+            ));
+        }
         Ok(self.gate.store.enroll_device(device, now, audit).await?)
     }
 
     /// The signed key sets after version `after`, oldest first: public.
     pub async fn key_sets(&self, after: u64) -> Result<Vec<Signed>, ApiError> {
         Ok(keys::key_set_chain(self.gate.store.as_ref(), after).await?)
+    }
+}
+
+/// An enrollment token that admits machines now.
+#[derive(Debug)]
+pub struct Admitting {
+    token: EnrollmentTokenRecord,
+}
+
+impl Admitting {
+    /// The token.
+    pub fn token(&self) -> &EnrollmentTokenRecord {
+        &self.token
     }
 }
 
@@ -344,8 +320,13 @@ impl Admin {
         &self.access
     }
 
-    /// Everything the server keeps.
-    pub fn store(&self) -> &dyn Store {
+    /// Users and their grants, to change.
+    pub fn identity(&self) -> &dyn IdentityStore {
+        self.gate.store.as_ref()
+    }
+
+    /// Environments and machine roles, to create and change.
+    pub fn environments(&self) -> &dyn EnvironmentStore {
         self.gate.store.as_ref()
     }
 
@@ -356,13 +337,25 @@ impl Admin {
         }
     }
 
-    /// Seals the signing keys a rotation makes.
-    pub fn sealer(&self) -> &SecretBox {
-        &self.gate.sealer
+    /// A user's password hash (argon2id, on the blocking pool).
+    pub async fn hash_password(&self, password: Password) -> Result<String, ApiError> {
+        let auth = self.gate.auth.clone();
+        actix_web::web::block(move || auth.passwords.hash(&password))
+            .await
+            .map_err(|e| ApiError::Internal(Box::new(e)))?
+            .map_err(|e| ApiError::Internal(Box::new(e)))
     }
 
-    /// What machines are sent: a rotation ends every reading signed with the old key.
-    pub fn delivery(&self) -> &Delivery {
-        &self.gate.delivery
+    /// Makes a new signing key, recorded as `origin`'s; deliveries are signed with it from now
+    /// on, so every reading signed with the old one ends.
+    pub async fn rotate_signing_key(
+        &self,
+        origin: &Origin,
+        now: OffsetDateTime,
+    ) -> Result<SigningKeyRecord, ApiError> {
+        let gate = &self.gate;
+        let record = keys::rotate(gate.store.as_ref(), &gate.sealer, origin, now).await?;
+        gate.delivery.forget();
+        Ok(record)
     }
 }

@@ -4,6 +4,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use actix_web::dev::Payload;
 use actix_web::http::header;
@@ -12,10 +13,12 @@ use serde::de::DeserializeOwned;
 use switchyard_proto::delivery::DEFAULT_CLOCK_SKEW;
 use switchyard_proto::signing::{decode_public_key, DeviceAuthorization, DeviceRequest};
 use time::OffsetDateTime;
+use tokio::sync::broadcast;
 
 use super::{state, Gate};
-use crate::delivery::Delivery;
+use crate::delivery::Prepared;
 use crate::domain::devices::{DeviceRecord, ReportRecord};
+use crate::events::ProfilePublished;
 use crate::http::error::ApiError;
 use crate::http::json::{parse, read_body};
 use crate::http::AppState;
@@ -35,9 +38,15 @@ impl DeviceCaller {
         &self.device
     }
 
-    /// What machines are sent.
-    pub fn delivery(&self) -> &Delivery {
-        &self.gate.delivery
+    /// What this machine is sent now (`Delivery::prepared`).
+    pub async fn prepared(&self) -> Result<Arc<Prepared>, ApiError> {
+        Ok(self.gate.delivery.prepared(&self.device).await?)
+    }
+
+    /// Every publish this process hears of from now on: subscribe before looking, so a
+    /// publish between the look and the wait is not missed.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<ProfilePublished>> {
+        self.gate.delivery.subscribe()
     }
 
     /// Keeps the machine's latest status report.

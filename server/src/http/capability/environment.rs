@@ -32,6 +32,11 @@ impl ReadEnvironment {
         &self.environment
     }
 
+    /// The environment itself.
+    pub async fn details(&self) -> Result<Environment, ApiError> {
+        Ok(self.gate.store.environment(&self.environment).await?)
+    }
+
     /// Its profiles, to read.
     pub fn profiles(&self) -> EnvironmentProfiles<'_> {
         EnvironmentProfiles {
@@ -98,8 +103,11 @@ impl EnvironmentProfiles<'_> {
     }
 
     /// The environment, checked to exist with `target`'s machine role.
-    async fn checked(&self, target: &ProfileTarget) -> Result<Environment, ApiError> {
-        Ok(self.publishing.profile(self.environment, target).await?)
+    pub async fn checked(&self, target: &ProfileTarget) -> Result<Environment, ApiError> {
+        Ok(self
+            .publishing
+            .checked_environment(self.environment, target)
+            .await?)
     }
 
     /// The draft of `target` as it stands.

@@ -11,10 +11,12 @@
 mod caller;
 mod device;
 mod environment;
+mod sign_in;
 
-pub use caller::{AuditTrail, Directory, OwnTokens};
+pub use caller::{Admitting, AuditTrail, Directory, OwnTokens};
 pub use device::{DeviceCaller, DeviceJson};
 pub use environment::{EnvironmentDevices, EnvironmentProfiles, OperatedDevices, OperatedProfiles};
+pub use sign_in::{Presented, Proven, Replayed};
 
 use std::future::Future;
 use std::pin::Pin;
@@ -29,7 +31,7 @@ use time::OffsetDateTime;
 use super::error::ApiError;
 use super::AppState;
 use crate::auth::jwt::TokenError;
-use crate::auth::{secret, Access, Credential};
+use crate::auth::{secret, Access, Auth, Credential};
 use crate::delivery::Delivery;
 use crate::domain::sealing::SecretBox;
 use crate::publishing::Publishing;
@@ -42,23 +44,27 @@ pub struct Gate {
     store: SharedStore,
     publishing: Publishing,
     delivery: Arc<Delivery>,
+    /// Seals signing keys for rotations.
     sealer: Arc<SecretBox>,
+    /// Passwords, tokens and throttling: issuing a token is starting a session.
+    auth: Arc<Auth>,
 }
 
 impl Gate {
-    /// Closes `store`, `publishing` and `delivery` behind the capabilities; `sealer` seals
-    /// signing keys for rotations.
+    /// Closes `store`, `publishing`, `delivery`, `sealer` and `auth` behind the capabilities.
     pub fn new(
         store: SharedStore,
         publishing: Publishing,
         delivery: Arc<Delivery>,
         sealer: Arc<SecretBox>,
+        auth: Arc<Auth>,
     ) -> Self {
         Self {
             store,
             publishing,
             delivery,
             sealer,
+            auth,
         }
     }
 }
@@ -325,6 +331,7 @@ async fn authenticate(
         (record.owner_id, Credential::ApiToken { id: record.id })
     } else {
         let claims = state
+            .gate
             .auth
             .tokens
             .verify(token, now)
