@@ -1,5 +1,8 @@
 //! The server binary as an operator runs it: start-up on either store, what it prints, how it
 //! refuses bad settings, and how it stops.
+//!
+//! Past 500 lines on purpose: one test binary for the real server process, so its helpers
+//! (starting it, reading its output, signalling it) serve every case in one place.
 
 #![cfg(unix)]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design

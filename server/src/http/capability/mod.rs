@@ -3,9 +3,9 @@
 //! the capability only when they hold it.
 //!
 //! A capability is also the only road to the data it allows (after lldap's
-//! `AccessControlledBackendHandler`): the store, the publishing rules and delivery sit in a
-//! [`Gate`] whose fields only this module reads, and each capability hands out the methods its
-//! holder may call, bound to its environment where it has one. A handler that skipped its check
+//! `AccessControlledBackendHandler`): the store, the publishing rules, delivery and token
+//! issuing sit in a [`Gate`] whose fields only this module reads, and each capability hands out
+//! the methods its holder may call, bound to its environment where it has one. A handler that skipped its check
 //! has no way to the data, so it does not compile (`server/tests/compile_fail/`).
 
 mod caller;
@@ -37,8 +37,9 @@ use crate::domain::sealing::SecretBox;
 use crate::publishing::Publishing;
 use crate::store::{SharedStore, StoreError};
 
-/// What handlers reach only through a capability: the store, the publishing rules and
-/// delivery. Its fields are private to this module.
+/// What handlers reach only through a capability: the store, the publishing rules, delivery,
+/// and the keys that issue tokens and seal signing keys. Its fields are private to this module
+/// and the capabilities' own files below it.
 #[derive(Debug, Clone)]
 pub struct Gate {
     store: SharedStore,
