@@ -7,12 +7,15 @@ use crate::clients::{self, run::Runner, Check};
 use crate::clock::now;
 use crate::engine::{self, Outcome, Paths};
 use crate::plan::{plan, Setting, Target};
+use crate::probe;
 use crate::server::{ClientError, Fetched, Server};
-use crate::state::{Applied, Identity, StateDir, StateError};
+use crate::state::{Applied, Identity, Probed, StateDir, StateError};
 use switchyard_proto::delivery::{
     open_envelope, Delivery, Envelope, EnvelopeError, Expectations, TrustedKeys, DEFAULT_CLOCK_SKEW,
 };
-use switchyard_proto::devices::{MachineFact, StatusReport, TargetState, TargetStatus};
+use switchyard_proto::devices::{
+    EndpointProbe, MachineFact, StatusReport, TargetState, TargetStatus,
+};
 use switchyard_proto::signing::{encode_public_key, SignatureError, Signed};
 
 /// What went wrong.
@@ -42,6 +45,12 @@ pub enum AgentError {
 
 /// How long what the clients said is trusted while nothing is written.
 const RECHECK: time::Duration = time::Duration::minutes(15);
+
+/// How often `run` probes the endpoints of an unchanged delivery (plus up to half again).
+const PROBE_EVERY: time::Duration = time::Duration::minutes(10);
+
+/// The longest one probe may take, to connect and to answer.
+const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Held while a sync writes files, the registry and the manifest.
 static WRITING: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -318,6 +327,7 @@ impl Agent {
             checked_at,
         })?;
         drop(writing);
+        let probes = self.probes(&delivery, reuse.is_some())?;
         let report = StatusReport {
             sequence: delivery.sequence,
             baseline_version: delivery.baseline_version,
@@ -328,6 +338,7 @@ impl Agent {
                 .flat_map(|o| o.drift.iter())
                 .filter_map(|d| fact(d))
                 .collect(),
+            probes,
         };
         // A report that does not arrive is not worth failing a sync over: the next one tells.
         let _ = client.report(identity.device_id, &key, &report);
@@ -336,6 +347,32 @@ impl Agent {
             fetched_new,
             outcomes,
         })
+    }
+
+    /// The probes of `delivery`'s endpoints ([`probe`]): run now after an apply that changed
+    /// anything (`quiet` false), for a new delivery, or once the last ones are
+    /// [`PROBE_EVERY`] old (plus up to half again, at random, so that a fleet does not probe
+    /// together); otherwise the last ones again.
+    fn probes(&self, delivery: &Delivery, quiet: bool) -> Result<Vec<EndpointProbe>, AgentError> {
+        let previous = self.state.probed()?;
+        let jitter = rand::Rng::gen_range(&mut rand::thread_rng(), 0.0..0.5);
+        let fresh = previous.filter(|probed| {
+            quiet
+                && probed.sequence == delivery.sequence
+                && probed.at <= now()
+                && now() - probed.at < PROBE_EVERY * (1.0 + jitter)
+        });
+        if let Some(probed) = fresh {
+            return Ok(probed.probes);
+        }
+        let endpoints = probe::endpoints(&delivery.profile);
+        let probes = probe::probe_all(&endpoints, PROBE_TIMEOUT);
+        self.state.save_probed(&Probed {
+            sequence: delivery.sequence,
+            at: now(),
+            probes: probes.clone(),
+        })?;
+        Ok(probes)
     }
 
     /// Why `target`'s client does not read `settings` as published; empty when it does. The
@@ -560,6 +597,8 @@ impl Agent {
                 .into_iter()
                 .collect(),
             drift: Vec::new(),
+            // A refused delivery names no endpoint to trust.
+            probes: Vec::new(),
         };
         let _ = client.report(identity.device_id, key, &report);
     }
@@ -646,6 +685,8 @@ impl Agent {
                     })
                     .collect(),
                 drift: Vec::new(),
+                // Nothing of the profile is in use any more.
+                probes: Vec::new(),
             };
             // Restore works offline; the server hears of it when it can be reached.
             if let Ok(client) = Server::new(&identity.server) {
@@ -747,6 +788,10 @@ pub fn summary(state: &StateDir) -> Result<BTreeMap<&'static str, serde_json::Va
                 .map(|(target, state, message)| json!({"target": target, "state": state, "message": message}))
                 .collect::<Vec<_>>()),
         );
+    }
+    if let Some(probed) = state.probed()? {
+        out.insert("probed_at", rfc3339(probed.at));
+        out.insert("probes", json!(probed.probes));
     }
     Ok(out)
 }

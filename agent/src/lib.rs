@@ -10,5 +10,6 @@ pub mod formats;
 pub mod log;
 pub mod plan;
 pub mod platform;
+pub mod probe;
 pub mod server;
 pub mod state;

@@ -324,7 +324,10 @@ fn status_text(view: &std::collections::BTreeMap<&str, serde_json::Value>) -> St
         other => other.to_string(),
     };
     let mut out = String::new();
-    for (key, value) in view.iter().filter(|(key, _)| **key != "targets") {
+    for (key, value) in view
+        .iter()
+        .filter(|(key, _)| !matches!(**key, "targets" | "probes"))
+    {
         let _ = writeln!(out, "{key:<22} {}", plain(value));
     }
     if let Some(targets) = view.get("targets").and_then(serde_json::Value::as_array) {
@@ -339,6 +342,23 @@ fn status_text(view: &std::collections::BTreeMap<&str, serde_json::Value>) -> St
                     serde_json::Value::Null => String::new(),
                     message => plain(message),
                 }
+            );
+        }
+    }
+    if let Some(probes) = view.get("probes").and_then(serde_json::Value::as_array) {
+        let _ = writeln!(
+            out,
+            "\n{:<14} {:<12} {:>7} endpoint",
+            "probe", "outcome", "ms"
+        );
+        for probe in probes {
+            let _ = writeln!(
+                out,
+                "{:<14} {:<12} {:>7} {}",
+                plain(&probe["kind"]),
+                plain(&probe["outcome"]),
+                plain(&probe["latency_ms"]),
+                plain(&probe["endpoint"]),
             );
         }
     }

@@ -101,6 +101,18 @@ pub struct ManagedFile {
     pub created: Vec<PathBuf>,
 }
 
+/// The agent's latest probes of the endpoints of the delivery it applied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Probed {
+    /// The sequence of that delivery.
+    pub sequence: u64,
+    /// When the probes ran.
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: time::OffsetDateTime,
+    /// What each found.
+    pub probes: Vec<switchyard_proto::devices::EndpointProbe>,
+}
+
 /// Every file the agent touched, by path.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
@@ -260,6 +272,16 @@ impl StateDir {
     /// Keeps what was applied.
     pub fn save_applied(&self, applied: &Applied) -> Result<(), StateError> {
         self.write_json("applied.json", applied, false)
+    }
+
+    /// The latest probes, if any ran.
+    pub fn probed(&self) -> Result<Option<Probed>, StateError> {
+        self.read_json("probes.json")
+    }
+
+    /// Keeps the latest probes.
+    pub fn save_probed(&self, probed: &Probed) -> Result<(), StateError> {
+        self.write_json("probes.json", probed, false)
     }
 
     /// Every file touched.

@@ -191,6 +191,81 @@ pub struct TargetStatus {
     pub message: Option<MachineFact>,
 }
 
+/// What kind of endpoint a profile names, which decides how a machine probes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "kebab-case")]
+pub enum EndpointKind {
+    /// An npm registry (`npm.registry`, a scope's registry): `GET {registry}-/ping`, npm's own
+    /// `npm ping`.
+    NpmRegistry,
+    /// A Python package index (`pip.index-url`, `pip.extra-index-url`): `GET` of the index root,
+    /// the PEP 503 page of every project.
+    PipIndex,
+    /// A Go module proxy (`go.proxy`): `GET` of the proxy root.
+    GoProxy,
+    /// The base a git rewrite points at (`git.rewrites[].base`): `GET` of the base.
+    GitBase,
+    /// An HTTP proxy (`proxy.http`, `proxy.https`): a request through it, with its login.
+    HttpProxy,
+}
+
+/// How a machine's probe of an endpoint ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "kebab-case")]
+pub enum ProbeOutcome {
+    /// It answered (any status below 500 but a proxy's 407): the machine reaches it.
+    Reachable,
+    /// It answered with a server error (5xx).
+    ServerError,
+    /// The proxy refused the login (407).
+    ProxyLogin,
+    /// Its name does not resolve.
+    Dns,
+    /// Nothing listens, or the connection was refused or reset.
+    Refused,
+    /// No answer within the probe's time.
+    Timeout,
+    /// The TLS handshake failed: a certificate the machine does not trust, or no TLS.
+    Tls,
+    /// Anything else (an answer that is not HTTP).
+    Other,
+}
+
+impl ProbeOutcome {
+    /// Whether the machine reaches the endpoint.
+    pub fn reachable(self) -> bool {
+        self == ProbeOutcome::Reachable
+    }
+}
+
+/// What a machine's probe of one endpoint found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct EndpointProbe {
+    /// The endpoint as the profile names it, without any login.
+    pub endpoint: MachineFact,
+    /// What kind of endpoint.
+    pub kind: EndpointKind,
+    /// How the probe ended.
+    pub outcome: ProbeOutcome,
+    /// The HTTP status of the answer, if there was one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// Milliseconds from the request to the answer's head, if there was one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<u32>,
+    /// When the probe ran.
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub checked_at: OffsetDateTime,
+    /// What went wrong, for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<MachineFact>,
+}
+
 /// `POST /api/v1/agent/status`: what a machine applied, and what it found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -207,6 +282,9 @@ pub struct StatusReport {
     /// Settings found changed behind the agent's back since it last applied them, at most 64.
     #[serde(default)]
     pub drift: Vec<MachineFact>,
+    /// The machine's latest probe of each endpoint its profile names, at most 64.
+    #[serde(default)]
+    pub probes: Vec<EndpointProbe>,
 }
 
 impl StatusReport {

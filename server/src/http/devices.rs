@@ -21,6 +21,9 @@ const MOST_TARGETS: usize = 32;
 /// Most drift findings one report may list.
 const MOST_DRIFT: usize = 64;
 
+/// Most endpoint probes one report may carry (what the agent probes for one profile).
+const MOST_PROBES: usize = 64;
+
 /// A machine says what it applied and how it went.
 #[utoipa::path(
     tag = "agent",
@@ -49,6 +52,12 @@ pub async fn report_status(
         problems.push(FieldProblem {
             path: "drift".into(),
             message: format!("lists at most {MOST_DRIFT} findings"),
+        });
+    }
+    if report.probes.len() > MOST_PROBES {
+        problems.push(FieldProblem {
+            path: "probes".into(),
+            message: format!("lists at most {MOST_PROBES} probes"),
         });
     }
     if !problems.is_empty() {

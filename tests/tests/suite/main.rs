@@ -4,6 +4,7 @@
 
 mod agent;
 mod agent_clients;
+mod agent_probes;
 mod api;
 mod audit;
 mod compose;

@@ -1,0 +1,414 @@
+//! Probing the endpoints a profile names, the way the machine's clients will reach them: each
+//! registry, index, Go proxy and git base through the HTTP proxy the profile routes it through
+//! (with that proxy's login), or directly; and each proxy by a request through it.
+//!
+//! A probe is one cheap request per endpoint: npm's own ping (`GET {registry}-/ping`, what
+//! `npm ping` asks), the root of a PEP 503 index, the root of a Go proxy or of a git base.
+//! Any answer below 500 means the machine reaches the endpoint (a registry that wants a token
+//! answers 401, which is reachable). Probes carry no registry token at all, send a proxy's
+//! login to that proxy alone, and follow no redirect, so nothing leaves for another host.
+//! Certificates are checked against the Mozilla roots, as npm and pip (certifi) check them.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use switchyard_proto::devices::{EndpointKind, EndpointProbe, MachineFact, ProbeOutcome};
+use switchyard_proto::profile::{ProxyLogin, Secret};
+use switchyard_proto::Profile;
+use time::OffsetDateTime;
+
+/// The most endpoints probed (and reported) for one profile.
+pub const MOST_ENDPOINTS: usize = 64;
+
+/// Probes run at once.
+const AT_ONCE: usize = 8;
+
+/// One endpoint and how the machine reaches it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// As the profile names it, without a login (cut to what a report carries).
+    pub name: MachineFact,
+    /// What kind.
+    pub kind: EndpointKind,
+    /// What the probe asks for.
+    request: String,
+    /// The proxy it is reached through, if any.
+    via: Option<Route>,
+}
+
+/// An HTTP proxy with the login the profile gives it.
+#[derive(Clone, PartialEq, Eq)]
+struct Route {
+    /// `http://host:port/`, without the login.
+    name: String,
+    /// The login, as set (not percent-encoded): sent to this proxy alone.
+    login: Option<(String, String)>,
+}
+
+/// The login never shows in logs or test failures.
+impl std::fmt::Debug for Route {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Route")
+            .field("name", &self.name)
+            .field("login", &self.login.as_ref().map(|(user, _)| user))
+            .finish()
+    }
+}
+
+/// Every endpoint `profile` names, each once, at most [`MOST_ENDPOINTS`]: npm's registries,
+/// pip's indexes, Go's proxies (not `direct` or `off`), git's rewrite bases (http and https
+/// ones; git reaches others over ssh), and the HTTP proxies.
+pub fn endpoints(profile: &Profile) -> Vec<Endpoint> {
+    let profile = profile.clone().normalized();
+    let routes = Routes::of(&profile);
+    let mut found: Vec<Endpoint> = Vec::new();
+    let add = |found: &mut Vec<Endpoint>,
+               name: &str,
+               kind: EndpointKind,
+               request: String,
+               via: Option<Route>| {
+        let Ok(name) = MachineFact::parse(shorten(name)) else {
+            return;
+        };
+        if found.len() < MOST_ENDPOINTS && !found.iter().any(|e| e.name == name && e.kind == kind) {
+            found.push(Endpoint {
+                name,
+                kind,
+                request,
+                via,
+            });
+        }
+    };
+    if let Some(npm) = &profile.npm {
+        let own = |url: &str| match url.starts_with("https:") {
+            true => npm.https_proxy.as_deref(),
+            false => npm.proxy.as_deref(),
+        };
+        let registries = npm
+            .registry
+            .iter()
+            .chain(npm.scopes.iter().flat_map(|s| s.values()));
+        for registry in registries {
+            let via = routes.for_url(registry, own(registry));
+            add(
+                &mut found,
+                registry,
+                EndpointKind::NpmRegistry,
+                join(registry, "-/ping"),
+                via,
+            );
+        }
+    }
+    if let Some(pip) = &profile.pip {
+        let indexes = pip
+            .index_url
+            .iter()
+            .chain(pip.extra_index_url.iter().flatten());
+        for index in indexes {
+            add(
+                &mut found,
+                index,
+                EndpointKind::PipIndex,
+                index.clone(),
+                routes.for_url(index, None),
+            );
+        }
+    }
+    if let Some(go) = &profile.go {
+        for entry in go.proxy.iter().flatten() {
+            if is_http(&entry.source) {
+                let via = routes.for_url(&entry.source, None);
+                add(
+                    &mut found,
+                    &entry.source,
+                    EndpointKind::GoProxy,
+                    entry.source.clone(),
+                    via,
+                );
+            }
+        }
+    }
+    if let Some(git) = &profile.git {
+        for rewrite in git.rewrites.iter().flatten() {
+            if is_http(&rewrite.base) {
+                let via = routes.for_url(&rewrite.base, git.http_proxy.as_deref());
+                add(
+                    &mut found,
+                    &rewrite.base,
+                    EndpointKind::GitBase,
+                    rewrite.base.clone(),
+                    via,
+                );
+            }
+        }
+    }
+    // A proxy is probed by a request through it for the first endpoint it carries, or else for
+    // itself: either way the answer comes from the proxy or through it.
+    let carried: Vec<(Route, String)> = found
+        .iter()
+        .filter_map(|e| e.via.clone().map(|via| (via, e.request.clone())))
+        .collect();
+    for route in routes.all() {
+        let request = carried
+            .iter()
+            .find(|(via, _)| *via == route)
+            .map_or_else(|| route.name.clone(), |(_, request)| request.clone());
+        let name = route.name.clone();
+        add(
+            &mut found,
+            &name,
+            EndpointKind::HttpProxy,
+            request,
+            Some(route),
+        );
+    }
+    found
+}
+
+fn is_http(url: &str) -> bool {
+    url.starts_with("http://") || url.starts_with("https://")
+}
+
+/// `base` (which ends in `/` once normalized) with `path` after it.
+fn join(base: &str, path: &str) -> String {
+    match base.ends_with('/') {
+        true => format!("{base}{path}"),
+        false => format!("{base}/{path}"),
+    }
+}
+
+/// Which proxy carries which URL, as the profile sets them: `proxy.https` for https URLs,
+/// `proxy.http` for http ones (the variables every client reads), a client's own proxy before
+/// them, and nothing for hosts in `proxy.no-proxy`.
+struct Routes {
+    http: Option<String>,
+    https: Option<String>,
+    no_proxy: Vec<String>,
+    logins: BTreeMap<String, ProxyLogin>,
+}
+
+impl Routes {
+    fn of(profile: &Profile) -> Self {
+        let proxy = profile.proxy.as_ref();
+        Self {
+            http: proxy.and_then(|p| p.http.clone()),
+            https: proxy.and_then(|p| p.https.clone()),
+            no_proxy: proxy.and_then(|p| p.no_proxy.clone()).unwrap_or_default(),
+            logins: proxy
+                .and_then(|p| p.credentials.clone())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// The proxy that carries `url`: `own` (a client's own setting) if given, else the one for
+    /// its scheme; none for a host `no-proxy` names.
+    fn for_url(&self, url: &str, own: Option<&str>) -> Option<Route> {
+        let parsed = url::Url::parse(url).ok()?;
+        let host = parsed.host_str()?;
+        if self.no_proxy.iter().any(|entry| bypasses(entry, host)) {
+            return None;
+        }
+        let proxy = own.or(match parsed.scheme() {
+            "https" => self.https.as_deref(),
+            _ => self.http.as_deref(),
+        })?;
+        Some(self.route(proxy))
+    }
+
+    fn route(&self, proxy: &str) -> Route {
+        let origin = url::Url::parse(proxy).ok().map(|url| url.origin());
+        let login = self.logins.iter().find_map(|(key, login)| {
+            let same = url::Url::parse(key).ok().map(|url| url.origin()) == origin;
+            match (&login.password, same) {
+                (Secret::Value(password), true) => Some((login.username.clone(), password.clone())),
+                _ => None,
+            }
+        });
+        Route {
+            name: proxy.to_owned(),
+            login,
+        }
+    }
+
+    /// The proxies themselves.
+    fn all(&self) -> Vec<Route> {
+        let mut all: Vec<Route> = Vec::new();
+        for proxy in self.http.iter().chain(self.https.iter()) {
+            let route = self.route(proxy);
+            if !all.contains(&route) {
+                all.push(route);
+            }
+        }
+        all
+    }
+}
+
+/// Whether the `no_proxy` entry names `host`: `*` every host; a name that host or any host
+/// under it (with or without a leading dot, as curl and Go read it); an address itself.
+fn bypasses(entry: &str, host: &str) -> bool {
+    let entry = entry.trim().trim_start_matches('.').to_ascii_lowercase();
+    let host = host.trim_matches(['[', ']']).to_ascii_lowercase();
+    let entry = entry.trim_matches(['[', ']']);
+    entry == "*" || host == entry || host.ends_with(&format!(".{entry}"))
+}
+
+/// Probes every endpoint, a few at a time, each within `timeout`; the results come in the
+/// order of `endpoints`.
+pub fn probe_all(endpoints: &[Endpoint], timeout: Duration) -> Vec<EndpointProbe> {
+    let mut probes = Vec::with_capacity(endpoints.len());
+    for batch in endpoints.chunks(AT_ONCE) {
+        let found: Vec<EndpointProbe> = std::thread::scope(|scope| {
+            let running: Vec<_> = batch
+                .iter()
+                .map(|endpoint| scope.spawn(move || probe(endpoint, timeout)))
+                .collect();
+            running
+                .into_iter()
+                .zip(batch)
+                .map(|(thread, endpoint)| {
+                    thread.join().unwrap_or_else(|_| {
+                        failed(endpoint, ProbeOutcome::Other, "the probe panicked".into())
+                    })
+                })
+                .collect()
+        });
+        probes.extend(found);
+    }
+    probes
+}
+
+/// One probe of `endpoint`.
+pub fn probe(endpoint: &Endpoint, timeout: Duration) -> EndpointProbe {
+    let mut builder = ureq::AgentBuilder::new()
+        .timeout_connect(timeout)
+        .timeout(timeout)
+        .redirects(0)
+        .user_agent(concat!(
+            "switchyard-agent/",
+            env!("CARGO_PKG_VERSION"),
+            " probe"
+        ));
+    if let Some(route) = &endpoint.via {
+        match proxy(route) {
+            Ok(proxy) => builder = builder.proxy(proxy),
+            Err(message) => return failed(endpoint, ProbeOutcome::Other, message),
+        }
+    }
+    let agent = builder.build();
+    let mut request = agent.get(&endpoint.request);
+    // ureq gives a proxy its login only in the CONNECT of an https request; a plain http
+    // request goes to the proxy itself, so the login goes in its head (and nowhere else: an
+    // https request's head travels through the tunnel to the origin).
+    if let Some((user, password)) = endpoint.via.as_ref().and_then(|via| via.login.as_ref()) {
+        if endpoint.request.starts_with("http://") {
+            let basic =
+                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+            request = request.set("Proxy-Authorization", &format!("Basic {basic}"));
+        }
+    }
+    let started = Instant::now();
+    let answer = request.call();
+    let latency = u32::try_from(started.elapsed().as_millis()).unwrap_or(u32::MAX);
+    let status = match answer {
+        Ok(response) => response.status(),
+        Err(ureq::Error::Status(status, _)) => status,
+        Err(ureq::Error::Transport(transport)) => {
+            let (outcome, message) = transport_outcome(&transport);
+            return failed(endpoint, outcome, message);
+        }
+    };
+    let outcome = match status {
+        407 => ProbeOutcome::ProxyLogin,
+        500.. => ProbeOutcome::ServerError,
+        _ => ProbeOutcome::Reachable,
+    };
+    EndpointProbe {
+        endpoint: endpoint.name.clone(),
+        kind: endpoint.kind,
+        outcome,
+        status: Some(status),
+        latency_ms: Some(latency),
+        checked_at: now(),
+        message: None,
+    }
+}
+
+/// `route` as ureq takes it: the login as set, for ureq sends it as it is (Basic, to the
+/// proxy alone).
+fn proxy(route: &Route) -> Result<ureq::Proxy, String> {
+    let parsed = url::Url::parse(&route.name).map_err(|e| format!("not a URL: {e}"))?;
+    if parsed.scheme() != "http" {
+        return Err(format!(
+            "{} proxies are not probed; only http ones",
+            parsed.scheme()
+        ));
+    }
+    let host = parsed.host_str().unwrap_or_default();
+    let port = parsed.port_or_known_default().unwrap_or(80);
+    let login = route
+        .login
+        .as_ref()
+        .map(|(user, password)| format!("{user}:{password}@"))
+        .unwrap_or_default();
+    ureq::Proxy::new(format!("http://{login}{host}:{port}"))
+        .map_err(|_| "the proxy's address or login cannot be used".to_owned())
+}
+
+/// What a failed connection means, in the probe's terms, and a line for people.
+fn transport_outcome(transport: &ureq::Transport) -> (ProbeOutcome, String) {
+    use std::error::Error as _;
+    let mut text = transport.to_string();
+    let mut source = transport.source();
+    while let Some(error) = source {
+        text.push_str(": ");
+        text.push_str(&error.to_string());
+        source = error.source();
+    }
+    let lower = text.to_ascii_lowercase();
+    let outcome = match transport.kind() {
+        ureq::ErrorKind::Dns => ProbeOutcome::Dns,
+        ureq::ErrorKind::ProxyUnauthorized => ProbeOutcome::ProxyLogin,
+        _ if lower.contains("timed out") || lower.contains("timeout") => ProbeOutcome::Timeout,
+        _ if lower.contains("certificate")
+            || lower.contains("tls")
+            || lower.contains("handshake") =>
+        {
+            ProbeOutcome::Tls
+        }
+        ureq::ErrorKind::ConnectionFailed => ProbeOutcome::Refused,
+        ureq::ErrorKind::Io if lower.contains("refused") || lower.contains("reset") => {
+            ProbeOutcome::Refused
+        }
+        _ => ProbeOutcome::Other,
+    };
+    (outcome, text)
+}
+
+fn failed(endpoint: &Endpoint, outcome: ProbeOutcome, message: String) -> EndpointProbe {
+    EndpointProbe {
+        endpoint: endpoint.name.clone(),
+        kind: endpoint.kind,
+        outcome,
+        status: None,
+        latency_ms: None,
+        checked_at: now(),
+        message: MachineFact::parse(shorten(&message)).ok(),
+    }
+}
+
+/// `text` in at most 256 characters, without control characters: what a report may carry.
+fn shorten(text: &str) -> String {
+    let plain: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    match plain.chars().count() > 256 {
+        true => plain.chars().take(255).chain(['…']).collect(),
+        false => plain,
+    }
+}
+
+fn now() -> OffsetDateTime {
+    crate::clock::now()
+}

@@ -1,0 +1,216 @@
+//! The agent's probes of the endpoints its profile names, against real servers on loopback:
+//! each is reached the way its clients reach it (through the profile's proxy with its login,
+//! or directly for `no-proxy` hosts), no token goes anywhere, no redirect is followed, and the
+//! results reach the server with the machine's status report.
+
+use std::collections::BTreeMap;
+use std::io::{Read as _, Write as _};
+use std::net::TcpListener;
+use std::time::Duration;
+
+use serde_json::json;
+use switchyard_agent::agent::summary;
+use switchyard_agent::probe::{endpoints, probe_all};
+use switchyard_agent::state::StateDir;
+use switchyard_proto::devices::{DeviceStatus, EndpointKind, EndpointProbe, ProbeOutcome};
+use switchyard_proto::Profile;
+use switchyard_tests::recorder::Recorder;
+use switchyard_tests::{Backend, TestApp};
+
+use crate::agent::{agent_for, enrolled, Home};
+
+/// A loopback port nothing listens on.
+fn closed_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// A loopback server that accepts connections and never answers, for as long as it lives.
+fn silent() -> (TcpListener, u16) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    (listener, port)
+}
+
+/// A loopback server that answers every request with a redirect to `location`.
+fn redirecting(location: String) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut head = [0; 4096];
+            let _ = stream.read(&mut head);
+            let answer =
+                format!("HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\n\r\n");
+            let _ = stream.write_all(answer.as_bytes());
+        }
+    });
+    port
+}
+
+fn profile(value: serde_json::Value) -> Profile {
+    serde_json::from_value(value).unwrap()
+}
+
+fn probe_of(probes: &[EndpointProbe], kind: EndpointKind) -> &EndpointProbe {
+    probes
+        .iter()
+        .find(|probe| probe.kind == kind)
+        .unwrap_or_else(|| panic!("no {kind:?} probe in {probes:?}"))
+}
+
+#[test]
+fn each_endpoint_is_probed_the_way_its_clients_reach_it_and_no_token_goes_anywhere() {
+    let registry = Recorder::start(false);
+    let proxy = Recorder::start(true);
+    let (_silent, silent_port) = silent();
+    let closed = closed_port();
+    let token = "npm-t0ken-never-sent";
+    let profile = profile(json!({
+        // Through the proxy: an http URL whose host no-proxy does not name.
+        "npm": {"registry": format!("http://127.0.0.1:{}/", registry.port),
+                "auth-tokens": {format!("http://127.0.0.1:{}/", registry.port): {"value": token}}},
+        // Directly: no-proxy names localhost.
+        "pip": {"index-url": format!("http://localhost:{}/simple/", registry.port)},
+        "go": {"proxy": [{"source": format!("http://localhost:{closed}/")}, {"source": "direct"}]},
+        "git": {"rewrites": [{"base": format!("http://localhost:{silent_port}/mirror/"),
+                              "instead-of": ["https://github.com/"]}]},
+        "proxy": {"http": format!("http://127.0.0.1:{}", proxy.port),
+                  "no-proxy": ["localhost"],
+                  "credentials": {format!("http://127.0.0.1:{}", proxy.port):
+                                  {"username": "svc dev", "password": {"value": "p@ss:w/rd%41"}}}}
+    }));
+    let found = endpoints(&profile);
+    let kinds: Vec<EndpointKind> = found.iter().map(|endpoint| endpoint.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            EndpointKind::NpmRegistry,
+            EndpointKind::PipIndex,
+            EndpointKind::GoProxy,
+            EndpointKind::GitBase,
+            EndpointKind::HttpProxy
+        ],
+        "`direct` is no endpoint: {found:?}"
+    );
+
+    let probes = probe_all(&found, Duration::from_secs(1));
+
+    let npm = probe_of(&probes, EndpointKind::NpmRegistry);
+    assert_eq!(npm.outcome, ProbeOutcome::Reachable, "{npm:?}");
+    assert_eq!(npm.status, Some(404), "{npm:?}");
+    assert!(npm.latency_ms.is_some());
+    let pip = probe_of(&probes, EndpointKind::PipIndex);
+    assert_eq!(pip.outcome, ProbeOutcome::Reachable, "{pip:?}");
+    let go = probe_of(&probes, EndpointKind::GoProxy);
+    assert_eq!(go.outcome, ProbeOutcome::Refused, "{go:?}");
+    assert!(go.message.is_some(), "{go:?}");
+    let git = probe_of(&probes, EndpointKind::GitBase);
+    assert_eq!(git.outcome, ProbeOutcome::Timeout, "{git:?}");
+    let through = probe_of(&probes, EndpointKind::HttpProxy);
+    assert_eq!(through.outcome, ProbeOutcome::Reachable, "{through:?}");
+    assert_eq!(
+        through.endpoint.as_str(),
+        format!("http://127.0.0.1:{}/", proxy.port)
+    );
+
+    // The proxy carried npm's ping, with its own login as set, and nothing else's.
+    let carried = proxy.requests();
+    let ping = format!("GET http://127.0.0.1:{}/-/ping HTTP/1.1", registry.port);
+    assert!(
+        carried.iter().all(|request| request.line == ping),
+        "{carried:?}"
+    );
+    assert!(!carried.is_empty());
+    for request in &carried {
+        assert_eq!(
+            request.basic_login("proxy-authorization").as_deref(),
+            Some("svc dev:p@ss:w/rd%41")
+        );
+    }
+    // pip's index was asked directly, for its root; no token and no login reached it.
+    let direct = registry.requests();
+    assert_eq!(direct.len(), 1, "{direct:?}");
+    assert_eq!(direct[0].line, "GET /simple/ HTTP/1.1");
+    for request in carried.iter().chain(&direct) {
+        assert_eq!(request.header("authorization"), None, "{request:?}");
+        assert!(!format!("{request:?}").contains(token), "{request:?}");
+    }
+    // Nor does a report carry it.
+    assert!(!serde_json::to_string(&probes).unwrap().contains(token));
+    assert!(!serde_json::to_string(&probes).unwrap().contains("p@ss"));
+}
+
+#[test]
+fn a_redirect_is_not_followed_and_a_refused_proxy_login_is_told_apart() {
+    let elsewhere = Recorder::start(false);
+    let redirect = redirecting(format!("http://localhost:{}/", elsewhere.port));
+    let proxy = Recorder::start(true);
+    let profile = profile(json!({
+        "pip": {"index-url": format!("http://localhost:{redirect}/simple/")},
+        "npm": {"registry": format!("http://127.0.0.1:{}/", elsewhere.port)},
+        // No login for the proxy: it answers 407.
+        "proxy": {"http": format!("http://127.0.0.1:{}", proxy.port), "no-proxy": ["localhost"]}
+    }));
+    let probes = probe_all(&endpoints(&profile), Duration::from_secs(2));
+
+    let pip = probe_of(&probes, EndpointKind::PipIndex);
+    assert_eq!(pip.outcome, ProbeOutcome::Reachable, "{pip:?}");
+    assert_eq!(pip.status, Some(302), "{pip:?}");
+    let npm = probe_of(&probes, EndpointKind::NpmRegistry);
+    assert_eq!(npm.outcome, ProbeOutcome::ProxyLogin, "{npm:?}");
+    let through = probe_of(&probes, EndpointKind::HttpProxy);
+    assert_eq!(through.outcome, ProbeOutcome::ProxyLogin, "{through:?}");
+    assert!(
+        elsewhere.requests().is_empty(),
+        "the redirect led nowhere, and the proxy carried nothing: {:?}",
+        elsewhere.requests()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_reports_what_the_machine_reaches_to_the_server() {
+    let registry = Recorder::start(false);
+    let closed = closed_port();
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    app.create_environment("staging", false).await;
+    app.create_machine_role("backend").await;
+    app.publish_profile(
+        "staging",
+        "baseline",
+        json!({
+            "npm": {"registry": format!("http://localhost:{}/", registry.port)},
+            "pip": {"index-url": format!("http://localhost:{closed}/simple/")}
+        }),
+    )
+    .await;
+    let token = app.enrollment_token("staging", "backend", 1).await;
+    let home = Home::new();
+    let state = tempfile::tempdir().unwrap();
+    let agent = agent_for(&home, state.path(), BTreeMap::new());
+    let (_, synced) = enrolled(agent, &app.base_url, token, |agent| agent.sync(0)).await;
+    synced.unwrap();
+
+    let devices: Vec<DeviceStatus> = app.devices("staging").await;
+    let report = devices[0].report.as_ref().expect("a report");
+    let npm = probe_of(&report.probes, EndpointKind::NpmRegistry);
+    assert_eq!(npm.outcome, ProbeOutcome::Reachable, "{npm:?}");
+    assert_eq!(
+        npm.endpoint.as_str(),
+        format!("http://localhost:{}/", registry.port)
+    );
+    let pip = probe_of(&report.probes, EndpointKind::PipIndex);
+    assert_eq!(pip.outcome, ProbeOutcome::Refused, "{pip:?}");
+    // A failed probe is the endpoint's health, not the machine's: the settings are applied.
+    assert_eq!(devices[0].healthy, Some(true), "{devices:?}");
+    assert_eq!(
+        registry.requests()[0].line,
+        "GET /-/ping HTTP/1.1",
+        "npm's own ping"
+    );
+    // `status` shows them too.
+    let view = summary(&StateDir::new(state.path().to_owned())).unwrap();
+    assert_eq!(view["probes"][0]["kind"], "npm-registry", "{view:?}");
+    assert_eq!(view["probes"][1]["outcome"], "refused", "{view:?}");
+    assert!(view.contains_key("probed_at"));
+}
