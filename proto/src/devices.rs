@@ -234,6 +234,20 @@ pub enum ProbeOutcome {
 }
 
 impl ProbeOutcome {
+    /// Its name on the wire: `reachable`, `server-error`, `proxy-login`...
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProbeOutcome::Reachable => "reachable",
+            ProbeOutcome::ServerError => "server-error",
+            ProbeOutcome::ProxyLogin => "proxy-login",
+            ProbeOutcome::Dns => "dns",
+            ProbeOutcome::Refused => "refused",
+            ProbeOutcome::Timeout => "timeout",
+            ProbeOutcome::Tls => "tls",
+            ProbeOutcome::Other => "other",
+        }
+    }
+
     /// Whether the machine reaches the endpoint.
     pub fn reachable(self) -> bool {
         self == ProbeOutcome::Reachable
@@ -313,6 +327,54 @@ pub struct DeviceStatus {
     pub reported_at: Option<OffsetDateTime>,
     /// Whether the report says all is well (no report: not known).
     pub healthy: Option<bool>,
+}
+
+/// How the machines of an environment reach the endpoints their profiles name, from each
+/// machine's latest probes: `GET /api/v1/environments/{environment}/mirror-health`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MirrorHealth {
+    /// The environment.
+    pub environment: String,
+    /// One row per endpoint and machine role, by endpoint.
+    pub endpoints: Vec<EndpointHealth>,
+}
+
+/// How the machines of one role reach one endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EndpointHealth {
+    /// The endpoint as profiles name it.
+    pub endpoint: String,
+    /// What kind of endpoint.
+    pub kind: EndpointKind,
+    /// The machine role.
+    pub machine_role: String,
+    /// Machines (enrolled, not revoked) whose latest report probed it.
+    pub machines: u64,
+    /// How many of them reach it.
+    pub reachable: u64,
+    /// How their probes ended, by outcome (`reachable`, `refused`, `timeout`, ...).
+    pub outcomes: std::collections::BTreeMap<String, u64>,
+    /// How long the answers took, in milliseconds; none when nothing answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<Percentiles>,
+    /// When the newest of these probes ran.
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub last_checked_at: OffsetDateTime,
+}
+
+/// Percentiles of a set of measurements (nearest rank).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Percentiles {
+    /// The median.
+    pub p50: u32,
+    /// Nine in ten are at most this.
+    pub p90: u32,
+    /// 99 in 100 are at most this.
+    pub p99: u32,
 }
 
 /// How many machines of an environment run which versions.

@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod devices;
+pub mod health;
 pub mod identity;
 pub mod profiles;
 pub mod sealing;

@@ -3,7 +3,9 @@
 use std::collections::BTreeMap;
 
 use actix_web::{get, post, web, HttpResponse};
-use switchyard_proto::devices::{DeviceMove, DeviceStatus, Rollout, RolloutGroup, StatusReport};
+use switchyard_proto::devices::{
+    DeviceMove, DeviceStatus, MirrorHealth, Rollout, RolloutGroup, StatusReport,
+};
 use switchyard_proto::{AuditAction, ErrorBody, FieldProblem};
 use uuid::Uuid;
 
@@ -14,6 +16,7 @@ use super::json::ApiJson;
 use super::origin::RequestOrigin;
 use super::AppState;
 use crate::domain::devices::{DeviceRecord, ReportRecord};
+use crate::domain::health;
 use crate::domain::profiles::ProfileTarget;
 
 /// Most targets one report may list.
@@ -108,6 +111,30 @@ pub async fn list_devices(reader: ReadEnvironment) -> Result<HttpResponse, ApiEr
         .map(status)
         .collect();
     Ok(HttpResponse::Ok().json(devices))
+}
+
+/// How the machines reach the endpoints their profiles name: per endpoint and machine role, how
+/// many machines probed it in their latest report, how many reach it, how the others failed,
+/// and how long answers took.
+#[utoipa::path(
+    tag = "devices",
+    params(("environment" = String, Path, description = "Environment name")),
+    responses(
+        (status = 200, description = "Endpoints per machine role, by endpoint", body = MirrorHealth),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 403, description = "No role on this environment", body = ErrorBody),
+        (status = 404, description = "No such environment", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+    extensions(("x-roles" = json!(["admin", "auditor", "ops on the environment", "developer on the environment"])))
+)]
+#[get("/environments/{environment}/mirror-health")]
+pub async fn mirror_health(reader: ReadEnvironment) -> Result<HttpResponse, ApiError> {
+    let devices = reader.devices().devices().await?;
+    Ok(HttpResponse::Ok().json(MirrorHealth {
+        environment: reader.environment().to_string(),
+        endpoints: health::mirror_health(&devices),
+    }))
 }
 
 /// How far a rollout has come: per machine role, how many machines (still enrolled) run which

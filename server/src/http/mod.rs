@@ -220,6 +220,7 @@ fn routes(config: &mut ServiceConfig) {
             .service(devices::report_status)
             .service(devices::list_devices)
             .service(devices::rollout)
+            .service(devices::mirror_health)
             .service(devices::revoke_device)
             .service(devices::move_device),
     );

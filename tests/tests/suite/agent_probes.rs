@@ -12,10 +12,12 @@ use serde_json::json;
 use switchyard_agent::agent::summary;
 use switchyard_agent::probe::{endpoints, probe_all};
 use switchyard_agent::state::StateDir;
-use switchyard_proto::devices::{DeviceStatus, EndpointKind, EndpointProbe, ProbeOutcome};
+use switchyard_proto::devices::{
+    DeviceStatus, EndpointKind, EndpointProbe, MirrorHealth, ProbeOutcome,
+};
 use switchyard_proto::Profile;
 use switchyard_tests::recorder::Recorder;
-use switchyard_tests::{Backend, TestApp};
+use switchyard_tests::{Backend, TestApp, TestDevice};
 
 use crate::agent::{agent_for, enrolled, Home};
 
@@ -208,9 +210,172 @@ async fn a_sync_reports_what_the_machine_reaches_to_the_server() {
         "GET /-/ping HTTP/1.1",
         "npm's own ping"
     );
+    // The environment's health view counts them.
+    let admin = app.admin_token().await;
+    let health: MirrorHealth = app
+        .get_as(&admin, "/api/v1/environments/staging/mirror-health")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let row = |kind: EndpointKind| {
+        health
+            .endpoints
+            .iter()
+            .find(|row| row.kind == kind)
+            .unwrap_or_else(|| panic!("no {kind:?} in {health:?}"))
+    };
+    let npm_row = row(EndpointKind::NpmRegistry);
+    assert_eq!((npm_row.machines, npm_row.reachable), (1, 1), "{health:?}");
+    assert_eq!(npm_row.machine_role, "backend");
+    assert!(npm_row.latency_ms.is_some(), "{health:?}");
+    let pip_row = row(EndpointKind::PipIndex);
+    assert_eq!((pip_row.machines, pip_row.reachable), (1, 0), "{health:?}");
+    assert_eq!(pip_row.outcomes["refused"], 1, "{health:?}");
+    assert_eq!(pip_row.latency_ms, None);
     // `status` shows them too.
     let view = summary(&StateDir::new(state.path().to_owned())).unwrap();
     assert_eq!(view["probes"][0]["kind"], "npm-registry", "{view:?}");
     assert_eq!(view["probes"][1]["outcome"], "refused", "{view:?}");
     assert!(view.contains_key("probed_at"));
+}
+
+/// A probe as a machine reports it.
+fn reported(
+    endpoint: &str,
+    kind: &str,
+    outcome: &str,
+    latency_ms: Option<u32>,
+) -> serde_json::Value {
+    let mut probe = json!({"endpoint": endpoint, "kind": kind, "outcome": outcome,
+                           "checked_at": "2026-11-30T04:00:00Z"});
+    if let Some(latency) = latency_ms {
+        probe["latency_ms"] = json!(latency);
+        probe["status"] = json!(200);
+    }
+    probe
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_health_view_adds_up_the_latest_probes_per_endpoint_and_role() {
+    let app = TestApp::spawn(Backend::Postgres).await;
+    app.create_environment("office-b", false).await;
+    app.create_machine_role("backend").await;
+    app.create_machine_role("frontend").await;
+    let mirror = "https://npm-new.corp.example/";
+    let mut machines = Vec::new();
+    for (role, count) in [("backend", 10), ("frontend", 5)] {
+        let token = app.enrollment_token("office-b", role, count).await;
+        for _ in 0..count {
+            machines.push((role, TestDevice::enroll(&app, &token).await.unwrap()));
+        }
+    }
+    // Backend machines 0-5 reach the mirror (5, 10, ... 30 ms); 6-9 get refused; frontend
+    // machines all time out. One backend machine reports twice: only its latest counts.
+    for (i, (role, device)) in machines.iter().enumerate() {
+        let probe = match (*role, i) {
+            ("backend", 0..=5) => reported(
+                mirror,
+                "npm-registry",
+                "reachable",
+                Some(5 * (i as u32 + 1)),
+            ),
+            ("backend", _) => reported(mirror, "npm-registry", "refused", None),
+            _ => reported(mirror, "npm-registry", "timeout", None),
+        };
+        let report = json!({"sequence": 1, "baseline_version": 0, "overlay_version": 0,
+                            "targets": [], "probes": [probe]});
+        let response = device
+            .call(
+                &app,
+                reqwest::Method::POST,
+                "/api/v1/agent/status",
+                Some(&report),
+                None,
+            )
+            .await;
+        assert_eq!(response.status(), 204, "{}", response.text().await.unwrap());
+    }
+    let late = json!({"sequence": 1, "baseline_version": 0, "overlay_version": 0, "targets": [],
+                      "probes": [reported(mirror, "npm-registry", "refused", None)]});
+    let response = machines[0]
+        .1
+        .call(
+            &app,
+            reqwest::Method::POST,
+            "/api/v1/agent/status",
+            Some(&late),
+            None,
+        )
+        .await;
+    assert_eq!(response.status(), 204);
+    // A revoked machine no longer counts.
+    let admin = app.admin_token().await;
+    let revoked = &machines[14].1;
+    let response = app
+        .call(
+            reqwest::Method::POST,
+            &format!(
+                "/api/v1/environments/office-b/devices/{}/revoke",
+                revoked.id
+            ),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(response.status(), 204);
+
+    let health: MirrorHealth = app
+        .get_as(&admin, "/api/v1/environments/office-b/mirror-health")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health.endpoints.len(), 2, "{health:?}");
+    let backend = &health.endpoints[0];
+    assert_eq!(backend.machine_role, "backend");
+    assert_eq!(backend.endpoint, mirror);
+    assert_eq!(
+        (backend.machines, backend.reachable),
+        (10, 5),
+        "{backend:?}"
+    );
+    assert_eq!(backend.outcomes["reachable"], 5);
+    assert_eq!(backend.outcomes["refused"], 5);
+    // Machines 1-5 answered in 10, 15, 20, 25 and 30 ms.
+    let latency = backend.latency_ms.unwrap();
+    assert_eq!((latency.p50, latency.p90, latency.p99), (20, 30, 30));
+    let frontend = &health.endpoints[1];
+    assert_eq!(
+        (frontend.machines, frontend.reachable),
+        (4, 0),
+        "{frontend:?}"
+    );
+    assert_eq!(frontend.outcomes["timeout"], 4);
+    assert_eq!(frontend.latency_ms, None);
+
+    // More than a report may carry is refused.
+    let many: Vec<serde_json::Value> = (0..65)
+        .map(|i| {
+            reported(
+                &format!("https://m{i}.corp.example/"),
+                "go-proxy",
+                "reachable",
+                Some(1),
+            )
+        })
+        .collect();
+    let too_many = json!({"sequence": 1, "baseline_version": 0, "overlay_version": 0,
+                          "targets": [], "probes": many});
+    let response = machines[1]
+        .1
+        .call(
+            &app,
+            reqwest::Method::POST,
+            "/api/v1/agent/status",
+            Some(&too_many),
+            None,
+        )
+        .await;
+    assert_eq!(response.status(), 422);
 }

@@ -206,7 +206,8 @@ fn rule(method: &str, path: &str) -> Option<Rule> {
         (
             "GET",
             "/api/v1/environments/{environment}/devices"
-            | "/api/v1/environments/{environment}/rollout",
+            | "/api/v1/environments/{environment}/rollout"
+            | "/api/v1/environments/{environment}/mirror-health",
         ) => Rule::ReadEnvironment(200),
         ("POST", "/api/v1/environments/{environment}/devices/{id}/revoke") => {
             Rule::OperateEnvironment(204)

@@ -1,0 +1,100 @@
+//! Mirror health: how the machines of an environment reach the endpoints their profiles name,
+//! from each machine's latest probes (the agent's `probe` module sends them with its status
+//! report). Only machines still enrolled count, and only their latest report.
+
+use std::collections::BTreeMap;
+
+use switchyard_proto::devices::{EndpointHealth, EndpointKind, Percentiles, StatusReport};
+use time::OffsetDateTime;
+
+use super::devices::DeviceRecord;
+
+/// One row per endpoint, kind and machine role, by endpoint.
+pub fn mirror_health(devices: &[DeviceRecord]) -> Vec<EndpointHealth> {
+    type Key = (String, EndpointKind, String);
+    struct Tally {
+        machines: u64,
+        reachable: u64,
+        outcomes: BTreeMap<String, u64>,
+        latencies: Vec<u32>,
+        last_checked_at: OffsetDateTime,
+    }
+    let mut rows: BTreeMap<Key, Tally> = BTreeMap::new();
+    for device in devices.iter().filter(|device| device.revoked_at.is_none()) {
+        let Some(report) = device
+            .last_report
+            .as_ref()
+            .and_then(|record| serde_json::from_str::<StatusReport>(&record.report).ok())
+        else {
+            continue;
+        };
+        for probe in &report.probes {
+            let key = (
+                probe.endpoint.as_str().to_owned(),
+                probe.kind,
+                device.machine_role.to_string(),
+            );
+            let tally = rows.entry(key).or_insert_with(|| Tally {
+                machines: 0,
+                reachable: 0,
+                outcomes: BTreeMap::new(),
+                latencies: Vec::new(),
+                last_checked_at: probe.checked_at,
+            });
+            tally.machines += 1;
+            tally.reachable += u64::from(probe.outcome.reachable());
+            *tally
+                .outcomes
+                .entry(probe.outcome.as_str().to_owned())
+                .or_default() += 1;
+            tally.latencies.extend(probe.latency_ms);
+            tally.last_checked_at = tally.last_checked_at.max(probe.checked_at);
+        }
+    }
+    rows.into_iter()
+        .map(
+            |((endpoint, kind, machine_role), mut tally)| EndpointHealth {
+                endpoint,
+                kind,
+                machine_role,
+                machines: tally.machines,
+                reachable: tally.reachable,
+                outcomes: tally.outcomes,
+                latency_ms: percentiles(&mut tally.latencies),
+                last_checked_at: tally.last_checked_at,
+            },
+        )
+        .collect()
+}
+
+/// The 50th, 90th and 99th percentiles of `values` by nearest rank; none for no values.
+pub fn percentiles(values: &mut [u32]) -> Option<Percentiles> {
+    values.sort_unstable();
+    let rank = |percent: usize| -> Option<u32> {
+        // Nearest rank: the smallest value with at least `percent` % of values at or below it.
+        let index = (percent * values.len()).div_ceil(100).checked_sub(1)?;
+        values.get(index).copied()
+    };
+    Some(Percentiles {
+        p50: rank(50)?,
+        p90: rank(90)?,
+        p99: rank(99)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_are_nearest_ranks() {
+        assert_eq!(percentiles(&mut []), None);
+        let one = percentiles(&mut [7]).unwrap();
+        assert_eq!((one.p50, one.p90, one.p99), (7, 7, 7));
+        let mut hundred: Vec<u32> = (1..=100).rev().collect();
+        let all = percentiles(&mut hundred).unwrap();
+        assert_eq!((all.p50, all.p90, all.p99), (50, 90, 99));
+        let few = percentiles(&mut [30, 10, 20]).unwrap();
+        assert_eq!((few.p50, few.p90, few.p99), (20, 30, 30));
+    }
+}
