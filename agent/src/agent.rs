@@ -327,7 +327,7 @@ impl Agent {
             checked_at,
         })?;
         drop(writing);
-        let probes = self.probes(&delivery, reuse.is_some())?;
+        let probes = self.probes(&delivery, reuse.is_some());
         let report = StatusReport {
             sequence: delivery.sequence,
             baseline_version: delivery.baseline_version,
@@ -350,29 +350,28 @@ impl Agent {
     }
 
     /// The probes of `delivery`'s endpoints ([`probe`]): run now after an apply that changed
-    /// anything (`quiet` false), for a new delivery, or once the last ones are
-    /// [`PROBE_EVERY`] old (plus up to half again, at random, so that a fleet does not probe
-    /// together); otherwise the last ones again.
-    fn probes(&self, delivery: &Delivery, quiet: bool) -> Result<Vec<EndpointProbe>, AgentError> {
-        let previous = self.state.probed()?;
-        let jitter = rand::Rng::gen_range(&mut rand::thread_rng(), 0.0..0.5);
-        let fresh = previous.filter(|probed| {
-            quiet
-                && probed.sequence == delivery.sequence
-                && probed.at <= now()
-                && now() - probed.at < PROBE_EVERY * (1.0 + jitter)
+    /// anything (`quiet` false), for a new delivery, or once the last ones are due (drawn
+    /// between [`PROBE_EVERY`] and half again after they ran, so that a fleet spreads out);
+    /// otherwise the last ones again. Probes are worth less than the report they go in: a
+    /// probes file that cannot be read or kept only means probing again.
+    fn probes(&self, delivery: &Delivery, quiet: bool) -> Vec<EndpointProbe> {
+        let now = now();
+        let fresh = self.state.probed().ok().flatten().filter(|probed| {
+            quiet && probed.sequence == delivery.sequence && probed.at <= now && now < probed.due
         });
         if let Some(probed) = fresh {
-            return Ok(probed.probes);
+            return probed.probes;
         }
         let endpoints = probe::endpoints(&delivery.profile);
         let probes = probe::probe_all(&endpoints, PROBE_TIMEOUT);
-        self.state.save_probed(&Probed {
+        let spread = rand::Rng::gen_range(&mut rand::thread_rng(), 0.0..0.5);
+        let _ = self.state.save_probed(&Probed {
             sequence: delivery.sequence,
-            at: now(),
+            at: now,
+            due: now + PROBE_EVERY * (1.0 + spread),
             probes: probes.clone(),
-        })?;
-        Ok(probes)
+        });
+        probes
     }
 
     /// Why `target`'s client does not read `settings` as published; empty when it does. The
@@ -789,7 +788,7 @@ pub fn summary(state: &StateDir) -> Result<BTreeMap<&'static str, serde_json::Va
                 .collect::<Vec<_>>()),
         );
     }
-    if let Some(probed) = state.probed()? {
+    if let Some(probed) = state.probed().ok().flatten() {
         out.insert("probed_at", rfc3339(probed.at));
         out.insert("probes", json!(probed.probes));
     }

@@ -360,6 +360,9 @@ fn status_text(view: &std::collections::BTreeMap<&str, serde_json::Value>) -> St
                 plain(&probe["latency_ms"]),
                 plain(&probe["endpoint"]),
             );
+            if let Some(message) = probe["message"].as_str() {
+                let _ = writeln!(out, "{:<14} {message}", "");
+            }
         }
     }
     out

@@ -2,12 +2,17 @@
 //! registry, index, Go proxy and git base through the HTTP proxy the profile routes it through
 //! (with that proxy's login), or directly; and each proxy by a request through it.
 //!
-//! A probe is one cheap request per endpoint: npm's own ping (`GET {registry}-/ping`, what
-//! `npm ping` asks), the root of a PEP 503 index, the root of a Go proxy or of a git base.
-//! Any answer below 500 means the machine reaches the endpoint (a registry that wants a token
-//! answers 401, which is reachable). Probes carry no registry token at all, send a proxy's
-//! login to that proxy alone, and follow no redirect, so nothing leaves for another host.
-//! Certificates are checked against the Mozilla roots, as npm and pip (certifi) check them.
+//! A probe is one small request per endpoint: npm's own ping (`GET {registry}-/ping`, what
+//! `npm ping` asks), and a `HEAD` of a PEP 503 index (whose root lists every project), of a Go
+//! proxy and of a git base. Any answer below 500 means the machine reaches the endpoint (a
+//! registry that wants a token answers 401, which is reachable). Probes carry no registry
+//! token at all, send a proxy's login to that proxy alone, and follow no redirect, so nothing
+//! leaves for another host.
+//!
+//! Certificates are checked against the Mozilla roots (those npm and pip's certifi start
+//! from); an endpoint whose certificate only the machine's own store or a client's `cafile`
+//! trusts reads `tls` here although its clients reach it. Endpoints behind an `https://` proxy
+//! are not probed: the agent's HTTP library speaks to proxies over plain HTTP only.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -33,6 +38,9 @@ pub struct Endpoint {
     pub kind: EndpointKind,
     /// What the probe asks for.
     request: String,
+    /// `HEAD` (all but npm's ping, whose answer is small): a `GET` of an index root would
+    /// fetch every project's name.
+    head: bool,
     /// The proxy it is reached through, if any.
     via: Option<Route>,
 }
@@ -71,26 +79,39 @@ pub fn endpoints(profile: &Profile) -> Vec<Endpoint> {
         let Ok(name) = MachineFact::parse(shorten(name)) else {
             return;
         };
+        // Through an https proxy nothing is probed (see above).
+        if via
+            .as_ref()
+            .is_some_and(|route| !route.name.starts_with("http://"))
+        {
+            return;
+        }
         if found.len() < MOST_ENDPOINTS && !found.iter().any(|e| e.name == name && e.kind == kind) {
             found.push(Endpoint {
                 name,
                 kind,
+                head: kind != EndpointKind::NpmRegistry,
                 request,
                 via,
             });
         }
     };
     if let Some(npm) = &profile.npm {
-        let own = |url: &str| match url.starts_with("https:") {
-            true => npm.https_proxy.as_deref(),
-            false => npm.proxy.as_deref(),
-        };
+        // npm takes `https-proxy`, else `proxy`, for every registry whatever its scheme
+        // (npm-registry-fetch: `opts.httpsProxy || opts.proxy`), and reads HTTPS_PROXY before
+        // HTTP_PROXY the same way.
+        let own = npm
+            .https_proxy
+            .as_deref()
+            .or(npm.proxy.as_deref())
+            .or(routes.https.as_deref())
+            .or(routes.http.as_deref());
         let registries = npm
             .registry
             .iter()
             .chain(npm.scopes.iter().flat_map(|s| s.values()));
         for registry in registries {
-            let via = routes.for_url(registry, own(registry));
+            let via = routes.for_url(registry, own);
             add(
                 &mut found,
                 registry,
@@ -244,13 +265,44 @@ impl Routes {
     }
 }
 
-/// Whether the `no_proxy` entry names `host`: `*` every host; a name that host or any host
-/// under it (with or without a leading dot, as curl and Go read it); an address itself.
+/// Whether the `no_proxy` entry names `host`, as curl and Go read one: `*` every host; a name
+/// (with or without a leading `.` or `*.`) that host or any host under it; an address itself,
+/// or one in a CIDR range (`10.0.0.0/8`, which Go takes). A port after the name is not
+/// compared: the endpoint is reached on the port the profile names.
 fn bypasses(entry: &str, host: &str) -> bool {
-    let entry = entry.trim().trim_start_matches('.').to_ascii_lowercase();
+    use std::net::IpAddr;
+    let entry = entry.trim().to_ascii_lowercase();
     let host = host.trim_matches(['[', ']']).to_ascii_lowercase();
-    let entry = entry.trim_matches(['[', ']']);
-    entry == "*" || host == entry || host.ends_with(&format!(".{entry}"))
+    if entry == "*" {
+        return true;
+    }
+    if let Some((network, prefix)) = entry.split_once('/') {
+        let (Ok(network), Ok(prefix), Ok(address)) = (
+            network.parse::<IpAddr>(),
+            prefix.parse::<u32>(),
+            host.parse::<IpAddr>(),
+        ) else {
+            return false;
+        };
+        return match (network, address) {
+            (IpAddr::V4(network), IpAddr::V4(address)) => {
+                let mask = u32::MAX.checked_shl(32 - prefix.min(32)).unwrap_or(0);
+                u32::from(network) & mask == u32::from(address) & mask
+            }
+            (IpAddr::V6(network), IpAddr::V6(address)) => {
+                let mask = u128::MAX.checked_shl(128 - prefix.min(128)).unwrap_or(0);
+                u128::from(network) & mask == u128::from(address) & mask
+            }
+            _ => false,
+        };
+    }
+    let name = entry.trim_start_matches("*.").trim_start_matches('.');
+    // `host:port`; an IPv6 address has more than one colon.
+    let name = match name.matches(':').count() {
+        1 => name.split_once(':').map_or(name, |(name, _)| name),
+        _ => name.trim_matches(['[', ']']),
+    };
+    host == name || host.ends_with(&format!(".{name}"))
 }
 
 /// Probes every endpoint, a few at a time, each within `timeout`; the results come in the
@@ -296,7 +348,10 @@ pub fn probe(endpoint: &Endpoint, timeout: Duration) -> EndpointProbe {
         }
     }
     let agent = builder.build();
-    let mut request = agent.get(&endpoint.request);
+    let mut request = match endpoint.head {
+        true => agent.head(&endpoint.request),
+        false => agent.get(&endpoint.request),
+    };
     // ureq gives a proxy its login only in the CONNECT of an https request; a plain http
     // request goes to the proxy itself, so the login goes in its head (and nowhere else: an
     // https request's head travels through the tunnel to the origin).
@@ -355,34 +410,40 @@ fn proxy(route: &Route) -> Result<ureq::Proxy, String> {
         .map_err(|_| "the proxy's address or login cannot be used".to_owned())
 }
 
-/// What a failed connection means, in the probe's terms, and a line for people.
+/// What a failed connection means, in the probe's terms, and a line for people. Only the
+/// error's causes are read, never its own text, whose URL could say anything.
 fn transport_outcome(transport: &ureq::Transport) -> (ProbeOutcome, String) {
     use std::error::Error as _;
-    let mut text = transport.to_string();
+    use std::io::ErrorKind as Io;
+    let mut causes = Vec::new();
+    let mut io_kind = None;
     let mut source = transport.source();
     while let Some(error) = source {
-        text.push_str(": ");
-        text.push_str(&error.to_string());
+        if let Some(io) = error.downcast_ref::<std::io::Error>() {
+            io_kind.get_or_insert(io.kind());
+        }
+        causes.push(error.to_string().to_ascii_lowercase());
         source = error.source();
     }
-    let lower = text.to_ascii_lowercase();
-    let outcome = match transport.kind() {
-        ureq::ErrorKind::Dns => ProbeOutcome::Dns,
-        ureq::ErrorKind::ProxyUnauthorized => ProbeOutcome::ProxyLogin,
-        _ if lower.contains("timed out") || lower.contains("timeout") => ProbeOutcome::Timeout,
-        _ if lower.contains("certificate")
-            || lower.contains("tls")
-            || lower.contains("handshake") =>
-        {
-            ProbeOutcome::Tls
-        }
-        ureq::ErrorKind::ConnectionFailed => ProbeOutcome::Refused,
-        ureq::ErrorKind::Io if lower.contains("refused") || lower.contains("reset") => {
+    let said = |words: &[&str]| {
+        causes
+            .iter()
+            .any(|cause| words.iter().any(|word| cause.contains(word)))
+    };
+    let outcome = match (transport.kind(), io_kind) {
+        (ureq::ErrorKind::Dns, _) => ProbeOutcome::Dns,
+        (ureq::ErrorKind::ProxyUnauthorized, _) => ProbeOutcome::ProxyLogin,
+        // The proxy would not open a tunnel to the endpoint (403, 502, 503...).
+        (ureq::ErrorKind::ProxyConnect, _) => ProbeOutcome::Refused,
+        (_, Some(Io::TimedOut | Io::WouldBlock)) => ProbeOutcome::Timeout,
+        _ if said(&["certificate", "handshake", "tls", "alert"]) => ProbeOutcome::Tls,
+        (_, Some(Io::ConnectionRefused | Io::ConnectionReset | Io::ConnectionAborted)) => {
             ProbeOutcome::Refused
         }
+        (ureq::ErrorKind::ConnectionFailed, _) => ProbeOutcome::Refused,
         _ => ProbeOutcome::Other,
     };
-    (outcome, text)
+    (outcome, transport.to_string())
 }
 
 fn failed(endpoint: &Endpoint, outcome: ProbeOutcome, message: String) -> EndpointProbe {
@@ -411,4 +472,31 @@ fn shorten(text: &str) -> String {
 
 fn now() -> OffsetDateTime {
     crate::clock::now()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bypasses;
+
+    #[test]
+    fn no_proxy_entries_name_hosts_as_curl_and_go_read_them() {
+        let cases = [
+            ("*", "npm.corp.example", true),
+            ("corp.example", "corp.example", true),
+            ("corp.example", "npm.corp.example", true),
+            (".corp.example", "npm.corp.example", true),
+            ("*.corp.example", "npm.corp.example", true),
+            ("corp.example", "notcorp.example", false),
+            ("corp.example:8443", "npm.corp.example", true),
+            ("10.0.0.0/8", "10.20.30.40", true),
+            ("10.0.0.0/8", "11.0.0.1", false),
+            ("10.0.0.0/8", "npm.corp.example", false),
+            ("fd00::/8", "[fd12::1]", true),
+            ("::1", "[::1]", true),
+            ("127.0.0.1", "127.0.0.2", false),
+        ];
+        for (entry, host, expected) in cases {
+            assert_eq!(bypasses(entry, host), expected, "{entry} / {host}");
+        }
+    }
 }

@@ -109,6 +109,9 @@ pub struct Probed {
     /// When the probes ran.
     #[serde(with = "time::serde::rfc3339")]
     pub at: time::OffsetDateTime,
+    /// When they are due again, drawn once so that a fleet spreads out.
+    #[serde(with = "time::serde::rfc3339")]
+    pub due: time::OffsetDateTime,
     /// What each found.
     pub probes: Vec<switchyard_proto::devices::EndpointProbe>,
 }

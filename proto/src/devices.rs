@@ -336,7 +336,7 @@ pub struct DeviceStatus {
 pub struct MirrorHealth {
     /// The environment.
     pub environment: String,
-    /// One row per endpoint and machine role, by endpoint.
+    /// One row per endpoint, kind and machine role, by endpoint.
     pub endpoints: Vec<EndpointHealth>,
 }
 

@@ -30,9 +30,14 @@ impl Request {
             .map(|(_, value)| value.as_str())
     }
 
-    /// The `user:password` a Basic `Proxy-Authorization` or `Authorization` header carries.
+    /// The `user:password` a Basic `Proxy-Authorization` or `Authorization` header carries (the
+    /// scheme's name in any case, as RFC 9110 section 11.1 reads it).
     pub fn basic_login(&self, header: &str) -> Option<String> {
-        let encoded = self.header(header)?.strip_prefix("Basic ")?;
+        let value = self.header(header)?;
+        let (scheme, encoded) = value.split_once(' ')?;
+        if !scheme.eq_ignore_ascii_case("basic") {
+            return None;
+        }
         String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()
     }
 }

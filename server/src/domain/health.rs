@@ -9,7 +9,8 @@ use time::OffsetDateTime;
 
 use super::devices::DeviceRecord;
 
-/// One row per endpoint, kind and machine role, by endpoint.
+/// One row per endpoint, kind and machine role, by endpoint. A machine counts under the role
+/// it has now.
 pub fn mirror_health(devices: &[DeviceRecord]) -> Vec<EndpointHealth> {
     type Key = (String, EndpointKind, String);
     struct Tally {
@@ -28,7 +29,12 @@ pub fn mirror_health(devices: &[DeviceRecord]) -> Vec<EndpointHealth> {
         else {
             continue;
         };
+        // One machine counts once per endpoint, whatever its report repeats.
+        let mut seen = std::collections::BTreeSet::new();
         for probe in &report.probes {
+            if !seen.insert((probe.endpoint.as_str(), probe.kind)) {
+                continue;
+            }
             let key = (
                 probe.endpoint.as_str().to_owned(),
                 probe.kind,

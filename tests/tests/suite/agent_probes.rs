@@ -116,14 +116,20 @@ fn each_endpoint_is_probed_the_way_its_clients_reach_it_and_no_token_goes_anywhe
         format!("http://127.0.0.1:{}/", proxy.port)
     );
 
-    // The proxy carried npm's ping, with its own login as set, and nothing else's.
+    // The proxy carried npm's ping (npm's, then its own probe's), with its own login as set,
+    // and nothing else's.
     let carried = proxy.requests();
-    let ping = format!("GET http://127.0.0.1:{}/-/ping HTTP/1.1", registry.port);
-    assert!(
-        carried.iter().all(|request| request.line == ping),
+    let ping = format!("http://127.0.0.1:{}/-/ping HTTP/1.1", registry.port);
+    let mut lines: Vec<&str> = carried
+        .iter()
+        .map(|request| request.line.as_str())
+        .collect();
+    lines.sort_unstable();
+    assert_eq!(
+        lines,
+        [format!("GET {ping}"), format!("HEAD {ping}")],
         "{carried:?}"
     );
-    assert!(!carried.is_empty());
     for request in &carried {
         assert_eq!(
             request.basic_login("proxy-authorization").as_deref(),
@@ -133,7 +139,10 @@ fn each_endpoint_is_probed_the_way_its_clients_reach_it_and_no_token_goes_anywhe
     // pip's index was asked directly, for its root; no token and no login reached it.
     let direct = registry.requests();
     assert_eq!(direct.len(), 1, "{direct:?}");
-    assert_eq!(direct[0].line, "GET /simple/ HTTP/1.1");
+    assert_eq!(
+        direct[0].line, "HEAD /simple/ HTTP/1.1",
+        "a HEAD: the root lists everything"
+    );
     for request in carried.iter().chain(&direct) {
         assert_eq!(request.header("authorization"), None, "{request:?}");
         assert!(!format!("{request:?}").contains(token), "{request:?}");
@@ -378,4 +387,58 @@ async fn the_health_view_adds_up_the_latest_probes_per_endpoint_and_role() {
         )
         .await;
     assert_eq!(response.status(), 422);
+}
+
+#[test]
+fn npm_takes_its_https_proxy_for_every_registry_and_an_https_one_is_tunnelled_with_the_login() {
+    let proxy = Recorder::start(true);
+    let registry = Recorder::start(false);
+    let profile = profile(json!({
+        // npm's own https-proxy carries its http registry too; pip's https index goes through
+        // proxy.https in a CONNECT tunnel.
+        "npm": {"registry": format!("http://127.0.0.1:{}/", registry.port),
+                "https-proxy": format!("http://127.0.0.1:{}", proxy.port)},
+        "pip": {"index-url": format!("https://127.0.0.1:{}/simple/", registry.port)},
+        "go": {"proxy": [{"source": format!("http://127.0.0.2:{}/", registry.port)}]},
+        "proxy": {"https": format!("http://127.0.0.1:{}", proxy.port),
+                  "no-proxy": ["127.0.0.2/32"],
+                  "credentials": {format!("http://127.0.0.1:{}", proxy.port):
+                                  {"username": "svc", "password": {"value": "s3cret"}}}}
+    }));
+    let found = endpoints(&profile);
+    let probes = probe_all(&found, Duration::from_secs(1));
+
+    let npm = probe_of(&probes, EndpointKind::NpmRegistry);
+    assert_eq!(npm.outcome, ProbeOutcome::Reachable, "{npm:?}");
+    // The recorder as a proxy answers a CONNECT with 404: it will not open the tunnel.
+    let pip = probe_of(&probes, EndpointKind::PipIndex);
+    assert_eq!(pip.outcome, ProbeOutcome::Refused, "{pip:?}");
+    // 127.0.0.2 is in no-proxy's 127.0.0.2/32: asked directly, not through the proxy.
+    assert!(probes
+        .iter()
+        .any(|probe| probe.kind == EndpointKind::GoProxy));
+    let carried = proxy.requests();
+    let tunnel = carried
+        .iter()
+        .find(|request| request.line.starts_with("CONNECT "))
+        .unwrap_or_else(|| panic!("no CONNECT in {carried:?}"));
+    assert_eq!(
+        tunnel.line,
+        format!("CONNECT 127.0.0.1:{} HTTP/1.1", registry.port)
+    );
+    assert_eq!(
+        tunnel.basic_login("proxy-authorization").as_deref(),
+        Some("svc:s3cret")
+    );
+    assert!(
+        carried
+            .iter()
+            .all(|request| !request.line.contains("127.0.0.2")),
+        "{carried:?}"
+    );
+    let npm_ping = format!("GET http://127.0.0.1:{}/-/ping HTTP/1.1", registry.port);
+    assert!(
+        carried.iter().any(|request| request.line == npm_ping),
+        "{carried:?}"
+    );
 }
