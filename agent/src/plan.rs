@@ -164,19 +164,8 @@ pub fn with_login(
     let Ok(mut parsed) = url::Url::parse(url) else {
         return url.to_owned();
     };
-    let origin = parsed.origin();
-    let login = logins
-        .into_iter()
-        .flatten()
-        .find(|(key, _)| url::Url::parse(key).is_ok_and(|candidate| candidate.origin() == origin));
-    match login {
-        Some((
-            _,
-            ProxyLogin {
-                username,
-                password: Secret::Value(password),
-            },
-        )) => {
+    match login_for(url, logins) {
+        Some((username, password)) => {
             let times = match decoded {
                 Decoded::Once => 1,
                 Decoded::Thrice => 3,
@@ -196,6 +185,22 @@ pub fn with_login(
             }
         }
         _ => url.to_owned(),
+    }
+}
+
+/// The user name and password the profile gives the proxy at `url` (its key names the same
+/// origin), if it gives one.
+pub fn login_for<'a>(
+    url: &str,
+    logins: Option<&'a BTreeMap<String, ProxyLogin>>,
+) -> Option<(&'a str, &'a str)> {
+    let origin = url::Url::parse(url).ok()?.origin();
+    let (_, login) = logins.into_iter().flatten().find(|(key, _)| {
+        url::Url::parse(key).is_ok_and(|candidate| candidate.origin() == origin)
+    })?;
+    match &login.password {
+        Secret::Value(password) => Some((login.username.as_str(), password.as_str())),
+        Secret::Kept => None,
     }
 }
 

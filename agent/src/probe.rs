@@ -19,9 +19,11 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use switchyard_proto::devices::{EndpointKind, EndpointProbe, MachineFact, ProbeOutcome};
-use switchyard_proto::profile::{ProxyLogin, Secret};
+use switchyard_proto::profile::ProxyLogin;
 use switchyard_proto::Profile;
 use time::OffsetDateTime;
+
+use crate::plan::login_for;
 
 /// The most endpoints probed (and reported) for one profile.
 pub const MOST_ENDPOINTS: usize = 64;
@@ -238,17 +240,10 @@ impl Routes {
     }
 
     fn route(&self, proxy: &str) -> Route {
-        let origin = url::Url::parse(proxy).ok().map(|url| url.origin());
-        let login = self.logins.iter().find_map(|(key, login)| {
-            let same = url::Url::parse(key).ok().map(|url| url.origin()) == origin;
-            match (&login.password, same) {
-                (Secret::Value(password), true) => Some((login.username.clone(), password.clone())),
-                _ => None,
-            }
-        });
         Route {
             name: proxy.to_owned(),
-            login,
+            login: login_for(proxy, Some(&self.logins))
+                .map(|(user, password)| (user.to_owned(), password.to_owned())),
         }
     }
 

@@ -79,10 +79,6 @@ pub struct Snapshot {
     key: SigningKeyRecord,
 }
 
-fn version(record: &Option<VersionRecord>) -> u64 {
-    record.as_ref().map_or(0, |version| version.version)
-}
-
 impl Snapshot {
     /// Names this content for this machine: it changes when a version is published, the
     /// machine moves, or the signing key rotates.
@@ -91,8 +87,8 @@ impl Snapshot {
             "\"{}/{}/b{}/o{}/k{}\"",
             device.environment,
             device.machine_role,
-            version(&self.baseline),
-            version(&self.overlay),
+            VersionRecord::number(self.baseline.as_ref()),
+            VersionRecord::number(self.overlay.as_ref()),
             self.key.version
         )
     }
@@ -261,8 +257,8 @@ impl Delivery {
         let delivery = FleetDelivery {
             environment: device.environment.to_string(),
             machine_role: device.machine_role.to_string(),
-            baseline_version: version(&snapshot.baseline),
-            overlay_version: version(&snapshot.overlay),
+            baseline_version: VersionRecord::number(snapshot.baseline.as_ref()),
+            overlay_version: VersionRecord::number(snapshot.overlay.as_ref()),
             sequence: self.store.audit_head().await?,
             issued_at,
             expires_at: issued_at + self.lifetime,

@@ -85,6 +85,11 @@ pub struct VersionRecord {
 }
 
 impl VersionRecord {
+    /// The number of `record`, 0 when there is none (before the first publish).
+    pub fn number(record: Option<&VersionRecord>) -> u64 {
+        record.map_or(0, |version| version.version)
+    }
+
     /// Who, when and why, for the API.
     pub fn summary(&self) -> VersionSummary {
         VersionSummary {

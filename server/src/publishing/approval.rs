@@ -107,7 +107,7 @@ impl Publishing {
             .store
             .latest_version(environment, &request.target)
             .await?;
-        let latest_number = super::version_number(latest.as_ref());
+        let latest_number = VersionRecord::number(latest.as_ref());
         if latest_number != request.base_version {
             return Err(PublishingError::StaleVersion {
                 latest: latest_number,

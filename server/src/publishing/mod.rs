@@ -75,10 +75,6 @@ fn role_of(target: &ProfileTarget) -> Option<&str> {
     }
 }
 
-fn version_number(record: Option<&VersionRecord>) -> u64 {
-    record.map_or(0, |version| version.version)
-}
-
 impl Publishing {
     /// The rules over `store`; `sealer` seals secrets at rest, `events` hears every publish.
     pub fn new(
@@ -138,7 +134,7 @@ impl Publishing {
         Ok(ProfileDraft {
             profile: self.open_version(latest.as_ref())?,
             revision: 0,
-            based_on_version: version_number(latest.as_ref()),
+            based_on_version: VersionRecord::number(latest.as_ref()),
         })
     }
 
@@ -216,7 +212,7 @@ impl Publishing {
         }
         let next = NextVersion {
             record: VersionRecord {
-                version: version_number(latest.as_ref()) + 1,
+                version: VersionRecord::number(latest.as_ref()) + 1,
                 document: draft.document,
                 content_hash: hash,
                 author: origin.actor.clone(),

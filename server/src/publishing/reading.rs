@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use switchyard_proto::profile::Origin as SettingOrigin;
 use switchyard_proto::{EnvironmentName, MachineRoleName, Profile, VersionSummary};
 
-use super::{version_number, Publishing, PublishingError};
+use super::{Publishing, PublishingError};
 use crate::domain::profiles::{effective_of, ProfileTarget, VersionRecord};
 
 impl Publishing {
@@ -27,7 +27,7 @@ impl Publishing {
         target: &ProfileTarget,
     ) -> Result<u64, PublishingError> {
         let latest = self.store.latest_version(environment, target).await?;
-        Ok(version_number(latest.as_ref()))
+        Ok(VersionRecord::number(latest.as_ref()))
     }
 
     /// One published version: who, when and why, and its profile.
@@ -65,7 +65,7 @@ impl Publishing {
     ) -> Result<(u64, u64, Vec<switchyard_proto::profile::SettingChange>), PublishingError> {
         let to = match to {
             Some(to) => to,
-            None => version_number(
+            None => VersionRecord::number(
                 self.store
                     .latest_version(environment, target)
                     .await?
@@ -101,8 +101,8 @@ impl Publishing {
             .await?;
         let (profile, origins) = effective_of(baseline.as_ref(), overlay.as_ref(), &self.sealer)?;
         Ok(Effective {
-            baseline_version: version_number(baseline.as_ref()),
-            overlay_version: version_number(overlay.as_ref()),
+            baseline_version: VersionRecord::number(baseline.as_ref()),
+            overlay_version: VersionRecord::number(overlay.as_ref()),
             profile,
             origins,
         })
