@@ -98,73 +98,30 @@ pub fn endpoints(profile: &Profile) -> Vec<Endpoint> {
             });
         }
     };
-    if let Some(npm) = &profile.npm {
-        // npm takes `https-proxy`, else `proxy`, for every registry whatever its scheme
-        // (npm-registry-fetch: `opts.httpsProxy || opts.proxy`), and reads HTTPS_PROXY before
-        // HTTP_PROXY the same way.
-        let own = npm
-            .https_proxy
+    // npm takes `https-proxy`, else `proxy`, for every registry whatever its scheme
+    // (npm-registry-fetch: `opts.httpsProxy || opts.proxy`), and reads HTTPS_PROXY before
+    // HTTP_PROXY the same way; git takes its own `http.proxy` before the variables.
+    let npm_proxy = profile.npm.as_ref().and_then(|npm| {
+        npm.https_proxy
             .as_deref()
             .or(npm.proxy.as_deref())
             .or(routes.https.as_deref())
-            .or(routes.http.as_deref());
-        let registries = npm
-            .registry
-            .iter()
-            .chain(npm.scopes.iter().flat_map(|s| s.values()));
-        for registry in registries {
-            let via = routes.for_url(registry, own);
-            add(
-                &mut found,
-                registry,
-                EndpointKind::NpmRegistry,
-                join(registry, "-/ping"),
-                via,
-            );
-        }
-    }
-    if let Some(pip) = &profile.pip {
-        let indexes = pip
-            .index_url
-            .iter()
-            .chain(pip.extra_index_url.iter().flatten());
-        for index in indexes {
-            add(
-                &mut found,
-                index,
-                EndpointKind::PipIndex,
-                index.clone(),
-                routes.for_url(index, None),
-            );
-        }
-    }
-    if let Some(go) = &profile.go {
-        for entry in go.proxy.iter().flatten() {
-            if is_http(&entry.source) {
-                let via = routes.for_url(&entry.source, None);
-                add(
-                    &mut found,
-                    &entry.source,
-                    EndpointKind::GoProxy,
-                    entry.source.clone(),
-                    via,
-                );
-            }
-        }
-    }
-    if let Some(git) = &profile.git {
-        for rewrite in git.rewrites.iter().flatten() {
-            if is_http(&rewrite.base) {
-                let via = routes.for_url(&rewrite.base, git.http_proxy.as_deref());
-                add(
-                    &mut found,
-                    &rewrite.base,
-                    EndpointKind::GitBase,
-                    rewrite.base.clone(),
-                    via,
-                );
-            }
-        }
+            .or(routes.http.as_deref())
+    });
+    let git_proxy = profile
+        .git
+        .as_ref()
+        .and_then(|git| git.http_proxy.as_deref());
+    let named = profile.endpoints();
+    for endpoint in named.iter().filter(|e| e.kind != EndpointKind::HttpProxy) {
+        let url = endpoint.url;
+        let (request, own) = match endpoint.kind {
+            EndpointKind::NpmRegistry => (join(url, "-/ping"), npm_proxy),
+            EndpointKind::GitBase => (url.to_owned(), git_proxy),
+            _ => (url.to_owned(), None),
+        };
+        let via = routes.for_url(url, own);
+        add(&mut found, url, endpoint.kind, request, via);
     }
     // A proxy is probed by a request through it for the first endpoint it carries, or else for
     // itself: either way the answer comes from the proxy or through it.
@@ -172,7 +129,8 @@ pub fn endpoints(profile: &Profile) -> Vec<Endpoint> {
         .iter()
         .filter_map(|e| e.via.clone().map(|via| (via, e.request.clone())))
         .collect();
-    for route in routes.all() {
+    for proxy in named.iter().filter(|e| e.kind == EndpointKind::HttpProxy) {
+        let route = routes.route(proxy.url);
         let request = carried
             .iter()
             .find(|(via, _)| *via == route)
@@ -187,10 +145,6 @@ pub fn endpoints(profile: &Profile) -> Vec<Endpoint> {
         );
     }
     found
-}
-
-fn is_http(url: &str) -> bool {
-    url.starts_with("http://") || url.starts_with("https://")
 }
 
 /// `base` (which ends in `/` once normalized) with `path` after it.
@@ -245,18 +199,6 @@ impl Routes {
             login: login_for(proxy, Some(&self.logins))
                 .map(|(user, password)| (user.to_owned(), password.to_owned())),
         }
-    }
-
-    /// The proxies themselves.
-    fn all(&self) -> Vec<Route> {
-        let mut all: Vec<Route> = Vec::new();
-        for proxy in self.http.iter().chain(self.https.iter()) {
-            let route = self.route(proxy);
-            if !all.contains(&route) {
-                all.push(route);
-            }
-        }
-        all
     }
 }
 

@@ -90,11 +90,41 @@ pub enum AuditAction {
     /// A machine moved to another environment or machine role.
     #[serde(rename = "device.move")]
     DeviceMove,
+    /// A rollout began: a version went to its first wave (`detail` holds the plan).
+    #[serde(rename = "rollout.start")]
+    RolloutStart,
+    /// A rollout moved to its next wave, by its gate or by hand (`detail` holds the gate's figures).
+    #[serde(rename = "rollout.promote")]
+    RolloutPromote,
+    /// A rollout's last gate passed, or ops promoted it past its last wave: every machine has the version.
+    #[serde(rename = "rollout.complete")]
+    RolloutComplete,
+    /// A rollout's gate failed and it stopped with the cohort on the new version (`detail` holds the figures).
+    #[serde(rename = "rollout.halt")]
+    RolloutHalt,
+    /// A rollout's gate failed and the previous version came back for the cohort.
+    #[serde(rename = "rollout.revert")]
+    RolloutRevert,
+    /// Ops paused a rollout.
+    #[serde(rename = "rollout.pause")]
+    RolloutPause,
+    /// Ops resumed a paused or halted rollout.
+    #[serde(rename = "rollout.resume")]
+    RolloutResume,
+    /// Ops aborted a rollout: the previous version came back for the cohort.
+    #[serde(rename = "rollout.abort")]
+    RolloutAbort,
+    /// In a protected environment, someone asked to promote a rollout by hand; a second person confirms.
+    #[serde(rename = "rollout.promotion-request")]
+    RolloutPromotionRequest,
+    /// Ops changed a machine's labels.
+    #[serde(rename = "device.label")]
+    DeviceLabel,
 }
 
 impl AuditAction {
     /// Every action.
-    pub const ALL: [AuditAction; 26] = [
+    pub const ALL: [AuditAction; 36] = [
         AuditAction::Login,
         AuditAction::Refresh,
         AuditAction::RefreshReused,
@@ -121,6 +151,16 @@ impl AuditAction {
         AuditAction::DeviceEnroll,
         AuditAction::DeviceRevoke,
         AuditAction::DeviceMove,
+        AuditAction::RolloutStart,
+        AuditAction::RolloutPromote,
+        AuditAction::RolloutComplete,
+        AuditAction::RolloutHalt,
+        AuditAction::RolloutRevert,
+        AuditAction::RolloutPause,
+        AuditAction::RolloutResume,
+        AuditAction::RolloutAbort,
+        AuditAction::RolloutPromotionRequest,
+        AuditAction::DeviceLabel,
     ];
 
     /// The stable name, as in JSON.
@@ -152,6 +192,16 @@ impl AuditAction {
             AuditAction::DeviceEnroll => "device.enroll",
             AuditAction::DeviceRevoke => "device.revoke",
             AuditAction::DeviceMove => "device.move",
+            AuditAction::RolloutStart => "rollout.start",
+            AuditAction::RolloutPromote => "rollout.promote",
+            AuditAction::RolloutComplete => "rollout.complete",
+            AuditAction::RolloutHalt => "rollout.halt",
+            AuditAction::RolloutRevert => "rollout.revert",
+            AuditAction::RolloutPause => "rollout.pause",
+            AuditAction::RolloutResume => "rollout.resume",
+            AuditAction::RolloutAbort => "rollout.abort",
+            AuditAction::RolloutPromotionRequest => "rollout.promotion-request",
+            AuditAction::DeviceLabel => "device.label",
         }
     }
 }

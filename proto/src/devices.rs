@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::rollouts::Labels;
 use crate::signing::Signed;
 use crate::{BoundedText, InvalidValue, MachineRoleName};
 
@@ -20,6 +21,10 @@ pub struct NewEnrollmentToken {
     /// How many machines may enroll with it: 1 to 10000; 1 by default.
     #[serde(default = "default_max_uses")]
     pub max_uses: u32,
+    /// Labels every machine enrolled with it gets (`site`, `team` ...): what rollouts choose
+    /// cohorts by. Ops may change a machine's labels later.
+    #[serde(default)]
+    pub labels: Labels,
 }
 
 fn default_expiry_hours() -> u32 {
@@ -58,6 +63,9 @@ pub struct EnrollmentToken {
     #[serde(with = "time::serde::rfc3339::option")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub revoked_at: Option<OffsetDateTime>,
+    /// Labels every machine enrolled with it gets.
+    #[serde(default)]
+    pub labels: Labels,
 }
 
 /// A new enrollment token and its secret, shown this once.
@@ -156,6 +164,9 @@ pub struct Device {
     #[serde(with = "time::serde::rfc3339::option")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub revoked_at: Option<OffsetDateTime>,
+    /// Its labels, which rollouts choose cohorts by.
+    #[serde(default)]
+    pub labels: Labels,
 }
 
 /// How applying one target went on a machine.
@@ -380,19 +391,19 @@ pub struct Percentiles {
 /// How many machines of an environment run which versions.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct Rollout {
+pub struct VersionSpread {
     /// The environment.
     pub environment: String,
     /// Its latest baseline version.
     pub latest_baseline_version: u64,
     /// One row per machine role and applied versions.
-    pub groups: Vec<RolloutGroup>,
+    pub groups: Vec<VersionGroup>,
 }
 
 /// Machines of one role that applied the same versions.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct RolloutGroup {
+pub struct VersionGroup {
     /// The machine role.
     pub machine_role: String,
     /// The baseline version applied (none: no report yet).

@@ -54,6 +54,7 @@ pub mod identity;
 pub mod merkle;
 pub mod meta;
 pub mod profile;
+pub mod rollouts;
 pub mod signing;
 pub mod versions;
 

@@ -114,6 +114,9 @@ pub struct PublishRequest {
     /// The draft revision being published, as last read; a newer one means someone edited
     /// since, and the publish is refused with 409.
     pub draft_revision: u64,
+    /// Roll the version out wave by wave instead of sending it to every machine at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<crate::rollouts::RolloutPlan>,
 }
 
 /// `POST .../rollback`: publish an old version's content as a new version.
@@ -249,6 +252,9 @@ pub struct ChangeRequest {
     /// The version it became, once approved.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<u64>,
+    /// The rollout that starts when it is approved, if the publish asked for one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<crate::rollouts::RolloutPlan>,
 }
 
 /// `POST .../approve` or `.../reject`.

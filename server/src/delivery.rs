@@ -1,7 +1,9 @@
 //! Delivery: what an enrolled machine is sent. A reading takes a snapshot of the latest
 //! baseline and overlay versions and the signing key, merges the profiles, lists the machines
 //! of the environment and role in a Merkle tree and signs the delivery once for all of them;
-//! each machine gets the shared delivery with its own proof of membership.
+//! each machine gets the shared delivery with its own proof of membership. While a rollout
+//! splits the machines, a reading signs twice: the new version for the machines its waves
+//! took so far, the previous one for the others.
 //!
 //! No HTTP here: `http/agent.rs` answers the long-poll with what [`Delivery::prepared`] gives.
 
@@ -14,10 +16,12 @@ use switchyard_proto::merkle::MachineTree;
 use tokio::sync::broadcast;
 use tokio::sync::OnceCell;
 use tokio::time::Instant;
+use uuid::Uuid;
 
 use crate::clock::SharedClock;
 use crate::domain::devices::DeviceRecord;
 use crate::domain::profiles::{effective_of, DocumentError, ProfileTarget, VersionRecord};
+use crate::domain::rollouts::RolloutRecord;
 use crate::domain::sealing::SecretBox;
 use crate::domain::signing::{open_signing_key, SigningKeyRecord};
 use crate::events::{Events, ProfilePublished};
@@ -71,7 +75,7 @@ impl std::fmt::Debug for Delivery {
 }
 
 /// What a machine's profile is made of now.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Snapshot {
     baseline: Option<VersionRecord>,
     overlay: Option<VersionRecord>,
@@ -113,11 +117,25 @@ impl std::fmt::Debug for Prepared {
     }
 }
 
+/// What the machines of one environment and role are sent: one delivery per cohort, each
+/// signed once. There is one cohort, or two while a rollout splits them (the machines its
+/// waves took so far, and the others).
+struct Reading {
+    sides: Vec<Arc<Prepared>>,
+}
+
+impl Reading {
+    /// The delivery that lists `device`, if any does.
+    fn side_of(&self, device: uuid::Uuid) -> Option<&Arc<Prepared>> {
+        self.sides.iter().find(|side| side.signed.includes(device))
+    }
+}
+
 /// One shared reading, made by the first machine that needs it.
 struct Shared {
     heard: u64,
     made: Instant,
-    reading: Arc<OnceCell<Arc<Prepared>>>,
+    reading: Arc<OnceCell<Arc<Reading>>>,
 }
 
 impl Shared {
@@ -166,18 +184,17 @@ impl Delivery {
     pub async fn prepared(&self, device: &DeviceRecord) -> Result<Arc<Prepared>, DeliveryError> {
         let heard = self.events.heard();
         let reading = self.reading_for(device, heard, None);
-        let prepared = self.read(device, &reading).await?;
-        if prepared.signed.includes(device.id) {
-            return Ok(prepared);
+        if let Some(side) = self.read(device, &reading).await?.side_of(device.id) {
+            return Ok(side.clone());
         }
-        // Enrolled or moved here since this reading was made: read again. Machines that
-        // arrive together share the new reading too.
+        // Enrolled, moved here or labelled since this reading was made: read again. Machines
+        // that arrive together share the new reading too.
         let reading = self.reading_for(device, heard, Some(&reading));
-        let prepared = self.read(device, &reading).await?;
-        match prepared.signed.includes(device.id) {
-            true => Ok(prepared),
-            false => Err(DeliveryError::DeviceChanged),
-        }
+        self.read(device, &reading)
+            .await?
+            .side_of(device.id)
+            .cloned()
+            .ok_or(DeliveryError::DeviceChanged)
     }
 
     /// The reading `device` shares with its environment and role; a new one when the last
@@ -186,8 +203,8 @@ impl Delivery {
         &self,
         device: &DeviceRecord,
         heard: u64,
-        lacking: Option<&Arc<OnceCell<Arc<Prepared>>>>,
-    ) -> Arc<OnceCell<Arc<Prepared>>> {
+        lacking: Option<&Arc<OnceCell<Arc<Reading>>>>,
+    ) -> Arc<OnceCell<Arc<Reading>>> {
         let mut latest = self.lock();
         let shared = latest
             .entry((
@@ -206,52 +223,112 @@ impl Delivery {
     async fn read(
         &self,
         device: &DeviceRecord,
-        cell: &OnceCell<Arc<Prepared>>,
-    ) -> Result<Arc<Prepared>, DeliveryError> {
+        cell: &OnceCell<Arc<Reading>>,
+    ) -> Result<Arc<Reading>, DeliveryError> {
         cell.get_or_try_init(|| async {
-            let snapshot = self.snapshot(device).await?;
-            let prepared = self.prepare(snapshot, device).await?;
-            self.made.inc();
-            Ok::<_, DeliveryError>(Arc::new(prepared))
+            Ok::<_, DeliveryError>(Arc::new(self.make(device).await?))
         })
         .await
         .cloned()
     }
 
-    async fn snapshot(&self, device: &DeviceRecord) -> Result<Snapshot, DeliveryError> {
-        let role = ProfileTarget::Role(device.machine_role.clone());
-        Ok(Snapshot {
+    /// Reads what the machines of `device`'s environment and role are sent now, and signs it
+    /// once per cohort.
+    async fn make(&self, device: &DeviceRecord) -> Result<Reading, DeliveryError> {
+        let environment = &device.environment;
+        let role = &device.machine_role;
+        let snapshot = Snapshot {
             baseline: self
                 .store
-                .latest_version(&device.environment, &ProfileTarget::Baseline)
+                .latest_version(environment, &ProfileTarget::Baseline)
                 .await?,
             overlay: self
                 .store
-                .latest_version(&device.environment, &role)
+                .latest_version(environment, &ProfileTarget::Role(role.clone()))
                 .await?,
             key: keys::current_record(self.store.as_ref()).await?,
-        })
+        };
+        let machines = self.store.active_devices(environment, role).await?;
+        let rollout = self
+            .store
+            .active_rollout(environment)
+            .await?
+            .filter(|rollout| rollout.concerns(role));
+        let cohorts = match rollout {
+            None => vec![(
+                snapshot,
+                machines
+                    .into_iter()
+                    .map(|(id, _)| id)
+                    .collect::<Vec<Uuid>>(),
+            )],
+            Some(rollout) => {
+                let (cohort, rest): (Vec<_>, Vec<_>) = machines
+                    .into_iter()
+                    .partition(|(id, labels)| rollout.includes(*id, labels));
+                let ids = |machines: Vec<(Uuid, _)>| -> Vec<Uuid> {
+                    machines.into_iter().map(|(id, _)| id).collect()
+                };
+                vec![
+                    (
+                        self.with_version(&snapshot, &rollout, rollout.to_version)
+                            .await?,
+                        ids(cohort),
+                    ),
+                    (
+                        self.with_version(&snapshot, &rollout, rollout.from_version)
+                            .await?,
+                        ids(rest),
+                    ),
+                ]
+            }
+        };
+        let sequence = self.store.audit_head().await?;
+        let mut sides = Vec::new();
+        for (snapshot, machines) in cohorts {
+            // A cohort without machines is sent nothing; the asking machine is in one unless
+            // it was moved or revoked since it was let in.
+            if let Some(tree) = MachineTree::new(machines) {
+                sides.push(Arc::new(self.prepare(snapshot, device, tree, sequence)?));
+                self.made.inc();
+            }
+        }
+        Ok(Reading { sides })
     }
 
-    /// The delivery to every machine of `device`'s environment and role, signed once for all
-    /// of them.
-    async fn prepare(
+    /// `snapshot` with version `number` of the profile `rollout` rolls out.
+    async fn with_version(
+        &self,
+        snapshot: &Snapshot,
+        rollout: &RolloutRecord,
+        number: u64,
+    ) -> Result<Snapshot, DeliveryError> {
+        let version = self
+            .store
+            .version(&rollout.environment, &rollout.target, number)
+            .await?;
+        let mut side = snapshot.clone();
+        match rollout.target {
+            ProfileTarget::Baseline => side.baseline = Some(version),
+            ProfileTarget::Role(_) => side.overlay = Some(version),
+        }
+        Ok(side)
+    }
+
+    /// The delivery to the machines of `tree` (of `device`'s environment and role), signed
+    /// once for all of them.
+    fn prepare(
         &self,
         snapshot: Snapshot,
         device: &DeviceRecord,
+        tree: MachineTree,
+        sequence: u64,
     ) -> Result<Prepared, DeliveryError> {
         let (profile, _) = effective_of(
             snapshot.baseline.as_ref(),
             snapshot.overlay.as_ref(),
             &self.sealer,
         )?;
-        let machines = self
-            .store
-            .active_device_ids(&device.environment, &device.machine_role)
-            .await?;
-        // The asking machine is in the list unless it was moved or revoked since it was
-        // let in: it has nothing to be sent here then.
-        let tree = MachineTree::new(machines).ok_or(DeliveryError::DeviceChanged)?;
         let key = open_signing_key(&snapshot.key, &self.sealer).map_err(KeysError::from)?;
         let issued_at = self.clock.now();
         let delivery = FleetDelivery {
@@ -259,7 +336,7 @@ impl Delivery {
             machine_role: device.machine_role.to_string(),
             baseline_version: VersionRecord::number(snapshot.baseline.as_ref()),
             overlay_version: VersionRecord::number(snapshot.overlay.as_ref()),
-            sequence: self.store.audit_head().await?,
+            sequence,
             issued_at,
             expires_at: issued_at + self.lifetime,
             machines: Machines::default(),

@@ -64,7 +64,11 @@ pub struct Application {
     bootstrap: Bootstrap,
     events: Events,
     /// Hears publishes of other server processes (Postgres only).
-    listener: Option<tokio::task::JoinHandle<()>>,
+    /// The publishing rules, for the rollout gates' own task.
+    publishing: Publishing,
+    /// Tasks that run beside the server (hearing other processes, checking rollouts): stopped
+    /// with it.
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Application {
@@ -114,6 +118,7 @@ impl Application {
         )?;
         app.bootstrap = bootstrap;
         app.hear_other_processes().await?;
+        app.watch_rollouts(settings.rollout_check_secs.get());
         Ok(app)
     }
 
@@ -172,7 +177,13 @@ impl Application {
             readings,
         );
         let state = AppState {
-            gate: Gate::new(store.clone(), publishing, Arc::new(delivery), sealer, auth),
+            gate: Gate::new(
+                store.clone(),
+                publishing.clone(),
+                Arc::new(delivery),
+                sealer,
+                auth,
+            ),
             clock,
             trusted_proxies: settings.trusted_proxies.clone(),
             agent_max_wait: settings.agent_max_wait_secs.get(),
@@ -199,7 +210,8 @@ impl Application {
             server,
             bootstrap: Bootstrap::NotNeeded,
             events,
-            listener: None,
+            publishing,
+            tasks: Vec::new(),
         })
     }
 
@@ -237,8 +249,8 @@ impl Application {
     /// Serves until stopped, then closes the database.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
-        if let Some(listener) = self.listener {
-            listener.abort();
+        for task in self.tasks {
+            task.abort();
         }
         self.store.close().await;
         result
@@ -259,7 +271,7 @@ impl Application {
             return Ok(());
         };
         let events = self.events.clone();
-        self.listener = Some(tokio::spawn(async move {
+        self.tasks.push(tokio::spawn(async move {
             loop {
                 match listener.next().await {
                     Ok(published) => events.profile_published(published),
@@ -271,6 +283,25 @@ impl Application {
             }
         }));
         Ok(())
+    }
+
+    /// Checks the gates of running rollouts every `every`, promoting, halting or reverting
+    /// them. Every server process on a database checks; each transition is made once
+    /// (`RolloutStore::transition_rollout`), whichever process comes first.
+    fn watch_rollouts(&mut self, every: std::time::Duration) {
+        let publishing = self.publishing.clone();
+        self.tasks.push(tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(every);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                match publishing.check_rollouts().await {
+                    Ok(0) => {}
+                    Ok(moved) => tracing::debug!(moved, "rollout gates checked"),
+                    Err(error) => tracing::warn!(%error, "checking the rollouts' gates failed"),
+                }
+            }
+        }));
     }
 }
 

@@ -257,6 +257,12 @@ impl TestApp {
     /// A second server process on this one's database, sharing its keys: what running
     /// several replicas behind a load balancer looks like.
     pub async fn spawn_beside(&self) -> Self {
+        self.spawn_beside_with(|_| {}).await
+    }
+
+    /// [`TestApp::spawn_beside`] with settings changed by `adjust`; after [`TestApp::stop`],
+    /// this server restarted.
+    pub async fn spawn_beside_with(&self, adjust: impl FnOnce(&mut Settings)) -> Self {
         let keys = self.data_dir.path().to_owned();
         Self::start(
             self.database.clone(),
@@ -264,6 +270,7 @@ impl TestApp {
             move |settings| {
                 settings.jwt_secret_file = Some(keys.join("jwt-secret"));
                 settings.profile_key_file = Some(keys.join("profile-key"));
+                adjust(settings);
             },
         )
         .await

@@ -12,6 +12,7 @@
 //! Secrets (npm tokens, proxy passwords, secret `env` values) are [`Secret`]s: written, never
 //! read back. [`Profile::secrets`] finds every one of them.
 
+mod endpoints;
 mod merge;
 pub mod normalize;
 mod secrets;
@@ -22,6 +23,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use endpoints::NamedEndpoint;
 pub use merge::Origin;
 pub use secrets::SecretPath;
 pub use settings::{goproxy, Setting, SettingChange};

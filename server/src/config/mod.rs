@@ -71,6 +71,9 @@ pub struct Settings {
     pub agent_max_wait_secs: SettingDuration,
     /// How long a signed profile delivery stays valid on a machine.
     pub delivery_ttl_secs: SettingDuration,
+    /// How often the gates of running rollouts are checked (promoting, halting or reverting
+    /// them): a wave moves on at most this long after its gate passes.
+    pub rollout_check_secs: SettingDuration,
 }
 
 impl Default for Settings {
@@ -95,6 +98,7 @@ impl Default for Settings {
             trusted_proxies: TrustedProxies::default(),
             agent_max_wait_secs: SettingDuration::seconds(120),
             delivery_ttl_secs: SettingDuration::seconds(24 * 3600),
+            rollout_check_secs: SettingDuration::seconds(10),
         }
     }
 }
@@ -236,6 +240,7 @@ impl Settings {
                 365 * DAY,
             ),
             ("login_lockout_secs", self.login_lockout_secs, 1, DAY),
+            ("rollout_check_secs", self.rollout_check_secs, 1, HOUR),
         ];
         for (key, value, min, max) in durations {
             let (min, max) = (SettingDuration::seconds(min), SettingDuration::seconds(max));

@@ -1,6 +1,7 @@
 //! Enrollment tokens and enrolled machines as the server keeps them.
 
 use switchyard_proto::devices::{Device, EnrollmentToken};
+use switchyard_proto::rollouts::Labels;
 use switchyard_proto::{EnvironmentName, MachineRoleName};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -28,6 +29,8 @@ pub struct EnrollmentTokenRecord {
     pub uses: u64,
     /// When it was revoked.
     pub revoked_at: Option<OffsetDateTime>,
+    /// The labels machines enrolled with it get.
+    pub labels: Labels,
 }
 
 /// The hash stays out of logs.
@@ -68,6 +71,7 @@ impl EnrollmentTokenRecord {
             max_uses: self.max_uses,
             uses: self.uses,
             revoked_at: self.revoked_at,
+            labels: self.labels.clone(),
         }
     }
 
@@ -111,6 +115,8 @@ pub struct DeviceRecord {
     pub last_seen_at: Option<OffsetDateTime>,
     /// When its enrollment was revoked.
     pub revoked_at: Option<OffsetDateTime>,
+    /// Its labels, which rollouts choose cohorts by.
+    pub labels: Labels,
     /// What it last reported.
     pub last_report: Option<ReportRecord>,
 }
@@ -145,6 +151,7 @@ impl DeviceRecord {
             enrolled_at: self.enrolled_at,
             last_seen_at: self.last_seen_at,
             revoked_at: self.revoked_at,
+            labels: self.labels.clone(),
         }
     }
 }
@@ -169,6 +176,7 @@ mod tests {
             max_uses: 2,
             uses: 1,
             revoked_at: None,
+            labels: Labels::default(),
         };
         assert_eq!(token.check_usable(now), Ok(()));
         assert_eq!(

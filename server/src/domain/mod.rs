@@ -5,5 +5,6 @@ pub mod devices;
 pub mod health;
 pub mod identity;
 pub mod profiles;
+pub mod rollouts;
 pub mod sealing;
 pub mod signing;

@@ -162,6 +162,8 @@ pub struct ChangeRequestRecord {
     pub reason: Option<String>,
     /// The version it became.
     pub version: Option<u64>,
+    /// Roll the version out wave by wave when approved.
+    pub rollout: Option<switchyard_proto::rollouts::RolloutPlan>,
 }
 
 impl ChangeRequestRecord {

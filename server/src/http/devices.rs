@@ -2,10 +2,11 @@
 
 use std::collections::BTreeMap;
 
-use actix_web::{get, post, web, HttpResponse};
+use actix_web::{get, post, put, web, HttpResponse};
 use switchyard_proto::devices::{
-    DeviceMove, DeviceStatus, MirrorHealth, Rollout, RolloutGroup, StatusReport,
+    DeviceMove, DeviceStatus, MirrorHealth, StatusReport, VersionGroup, VersionSpread,
 };
+use switchyard_proto::rollouts::{Labels, LabelsChange};
 use switchyard_proto::{AuditAction, ErrorBody, FieldProblem};
 use uuid::Uuid;
 
@@ -143,7 +144,7 @@ pub async fn mirror_health(reader: ReadEnvironment) -> Result<HttpResponse, ApiE
     tag = "devices",
     params(("environment" = String, Path, description = "Environment name")),
     responses(
-        (status = 200, description = "Machines per role and applied versions", body = Rollout),
+        (status = 200, description = "Machines per role and applied versions", body = VersionSpread),
         (status = 401, description = "Not authenticated", body = ErrorBody),
         (status = 403, description = "No role on this environment", body = ErrorBody),
         (status = 404, description = "No such environment", body = ErrorBody),
@@ -174,14 +175,14 @@ pub async fn rollout(reader: ReadEnvironment) -> Result<HttpResponse, ApiError> 
         *devices += 1;
         *healthy += u64::from(report.is_some_and(|r| r.healthy));
     }
-    Ok(HttpResponse::Ok().json(Rollout {
+    Ok(HttpResponse::Ok().json(VersionSpread {
         environment: reader.environment().to_string(),
         latest_baseline_version: latest,
         groups: groups
             .into_iter()
             .map(
                 |((machine_role, baseline_version, overlay_version), (devices, healthy))| {
-                    RolloutGroup {
+                    VersionGroup {
                         machine_role,
                         baseline_version,
                         overlay_version,
@@ -297,4 +298,55 @@ pub async fn move_device(
         .move_device(device.id, &to.environment, &to.machine_role, &audit)
         .await?;
     Ok(HttpResponse::Ok().json(status(&moved)))
+}
+
+/// Replaces a machine's labels (what rollouts choose cohorts by); answers the machine.
+#[utoipa::path(
+    tag = "devices",
+    params(
+        ("environment" = String, Path, description = "Environment name"),
+        ("id" = Uuid, Path, description = "Device id"),
+    ),
+    request_body = LabelsChange,
+    responses(
+        (status = 200, description = "Labelled", body = DeviceStatus),
+        (status = 400, description = "The id is not a UUID", body = ErrorBody),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 403, description = "Not ops on this environment", body = ErrorBody),
+        (status = 404, description = "No such machine in this environment", body = ErrorBody),
+        (status = 422, description = "A label is invalid", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+    extensions(("x-roles" = json!(["admin", "ops on the environment"])))
+)]
+#[put("/environments/{environment}/devices/{id}/labels")]
+pub async fn set_labels(
+    operator: OperateEnvironment,
+    state: web::Data<AppState>,
+    from: RequestOrigin,
+    path: web::Path<(String, String)>,
+    ApiJson(change): ApiJson<LabelsChange>,
+) -> Result<HttpResponse, ApiError> {
+    let devices = operator.devices();
+    let device = devices.device(device_id(&path.1)?).await?;
+    let shown = |labels: &Labels| serde_json::to_string(labels).ok();
+    let audit = from
+        .record(
+            operator.access(),
+            AuditAction::DeviceLabel,
+            format!("device:{}", device.id),
+            state.clock.now(),
+        )
+        .in_environment(device.environment.as_str())
+        .for_role(Some(device.machine_role.as_str()))
+        .with_changes(
+            crate::domain::audit::change("labels", shown(&device.labels), shown(&change.labels))
+                .into_iter()
+                .collect(),
+        )
+        .with_detail("hostname", device.hostname.as_str());
+    let labelled = devices
+        .set_labels(device.id, &change.labels, &audit)
+        .await?;
+    Ok(HttpResponse::Ok().json(status(&labelled)))
 }

@@ -71,6 +71,7 @@ pub async fn create_enrollment_token(
         max_uses: u64::from(new.max_uses),
         uses: 0,
         revoked_at: None,
+        labels: new.labels.clone(),
     };
     let audit = from
         .record(
@@ -82,7 +83,11 @@ pub async fn create_enrollment_token(
         .in_environment(record.environment.as_str())
         .for_role(Some(record.machine_role.as_str()))
         .with_detail("expires_at", record.expires_at.to_string())
-        .with_detail("max_uses", record.max_uses.to_string());
+        .with_detail("max_uses", record.max_uses.to_string())
+        .with_detail(
+            "labels",
+            serde_json::to_string(&record.labels).unwrap_or_default(),
+        );
     operator
         .devices()
         .create_enrollment_token(&record, &audit)
@@ -206,6 +211,7 @@ pub async fn enroll(
         enrolled_at: now,
         last_seen_at: None,
         revoked_at: None,
+        labels: token.labels.clone(),
         last_report: None,
     };
     let mut origin = from.anonymous();

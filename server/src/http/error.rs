@@ -115,6 +115,28 @@ pub enum ApiError {
     /// The proposer tried to approve their own change.
     #[error("you proposed this change; a second person with ops on the environment (or an admin) must approve it")]
     OwnChangeRequest,
+    /// No rollout has this id in this environment.
+    #[error("rollout {0} does not exist in this environment")]
+    RolloutNotFound(String),
+    /// A rollout is in progress where the change would go.
+    #[error(
+        "rollout {0} is in progress in this environment; promote it to the end or abort it first"
+    )]
+    RolloutInProgress(String),
+    /// The rollout moved since the caller read it.
+    #[error(
+        "rollout {0} moved since you read it (its gate or someone else moved it); read it again"
+    )]
+    RolloutMoved(String),
+    /// The rollout's state does not allow the move.
+    #[error("{0}")]
+    RolloutState(String),
+    /// A rollout of a profile with no version yet.
+    #[error("a profile's first version goes to every machine: a rollout needs a previous version to keep the other machines on")]
+    RolloutNeedsPreviousVersion,
+    /// The person who asked for a promotion tried to confirm it.
+    #[error("you asked for this promotion; in a protected environment a second person with ops on the environment (or an admin) must confirm it")]
+    OwnPromotionRequest,
     /// No environment has this name.
     #[error("environment {0} does not exist")]
     EnvironmentNotFound(String),
@@ -205,6 +227,14 @@ impl ApiError {
             }
             ApiError::ChangeRequestClosed(_) => ("change_request_closed", StatusCode::CONFLICT),
             ApiError::OwnChangeRequest => ("four_eyes_required", StatusCode::FORBIDDEN),
+            ApiError::RolloutNotFound(_) => ("rollout_not_found", StatusCode::NOT_FOUND),
+            ApiError::RolloutInProgress(_) => ("rollout_in_progress", StatusCode::CONFLICT),
+            ApiError::RolloutMoved(_) => ("rollout_moved", StatusCode::CONFLICT),
+            ApiError::RolloutState(_) => ("rollout_state", StatusCode::CONFLICT),
+            ApiError::RolloutNeedsPreviousVersion => {
+                ("rollout_needs_previous_version", StatusCode::CONFLICT)
+            }
+            ApiError::OwnPromotionRequest => ("four_eyes_required", StatusCode::FORBIDDEN),
             ApiError::EnvironmentNotFound(_) => ("environment_not_found", StatusCode::NOT_FOUND),
             ApiError::EnvironmentExists(_) => ("environment_exists", StatusCode::CONFLICT),
             ApiError::RotationRace(_) => ("rotation_race", StatusCode::CONFLICT),
@@ -365,6 +395,9 @@ impl From<StoreError> for ApiError {
             StoreError::NonceReused => ApiError::DeviceUnauthenticated(
                 "this request was seen before (its nonce is spent): a replay".into(),
             ),
+            StoreError::RolloutNotFound(id) => ApiError::RolloutNotFound(id.to_string()),
+            StoreError::RolloutInProgress(id) => ApiError::RolloutInProgress(id.to_string()),
+            StoreError::RolloutMoved(id) => ApiError::RolloutMoved(id.to_string()),
             StoreError::Database(
                 sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_),
             ) => ApiError::DatabaseUnavailable(error),
@@ -396,6 +429,9 @@ impl From<crate::publishing::PublishingError> for ApiError {
             E::VersionNotFound(version) => ApiError::VersionNotFound(version),
             E::ChangeRequestClosed(id) => ApiError::ChangeRequestClosed(id.to_string()),
             E::OwnChangeRequest => ApiError::OwnChangeRequest,
+            E::RolloutState(refused) => ApiError::RolloutState(refused.to_string()),
+            E::NoPreviousVersion => ApiError::RolloutNeedsPreviousVersion,
+            E::OwnPromotionRequest => ApiError::OwnPromotionRequest,
             E::Store(error) => error.into(),
             E::Document(error) => ApiError::Internal(Box::new(error)),
         }

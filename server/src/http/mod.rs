@@ -17,6 +17,7 @@ mod meta;
 pub mod origin;
 mod profiles;
 pub mod request_id;
+mod rollouts;
 mod tokens;
 mod unmatched;
 mod users;
@@ -127,6 +128,7 @@ pub struct ApiDescriptionJson(pub String);
         (name = "profiles", description = "Machine roles, profile drafts, versions, diffs and rollback"),
         (name = "keys", description = "The server's signing keys and the key sets machines follow"),
         (name = "devices", description = "Enrollment tokens and enrolled machines"),
+        (name = "rollouts", description = "Versions that reach machines wave by wave, gated on the machines' own reports"),
         (name = "agent", description = "What machines call: enrollment, key sets, their profile"),
         (name = "audit", description = "Who changed what, when and from where: query, export, verify"),
     )
@@ -222,7 +224,14 @@ fn routes(config: &mut ServiceConfig) {
             .service(devices::rollout)
             .service(devices::mirror_health)
             .service(devices::revoke_device)
-            .service(devices::move_device),
+            .service(devices::move_device)
+            .service(devices::set_labels)
+            .service(rollouts::list_rollouts)
+            .service(rollouts::get_rollout)
+            .service(rollouts::promote_rollout)
+            .service(rollouts::pause_rollout)
+            .service(rollouts::resume_rollout)
+            .service(rollouts::abort_rollout),
     );
 }
 

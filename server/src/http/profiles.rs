@@ -163,7 +163,9 @@ pub async fn put_draft(
 }
 
 /// Publishes the draft as the next version. The draft revision must still be the one the
-/// caller read. In a protected environment this opens a change request instead (202).
+/// caller read. In a protected environment this opens a change request instead (202). With a
+/// `rollout` plan, the version goes to the plan's first wave and the others keep the previous
+/// version until the waves' gates pass (see the rollouts endpoints).
 #[utoipa::path(
     tag = "profiles",
     params(
@@ -177,7 +179,7 @@ pub async fn put_draft(
         (status = 401, description = "Not authenticated", body = ErrorBody),
         (status = 403, description = "Not ops on this environment", body = ErrorBody),
         (status = 404, description = "No such environment or machine role", body = ErrorBody),
-        (status = 409, description = "Stale draft, someone published first, or nothing new", body = ErrorBody),
+        (status = 409, description = "Stale draft, someone published first, nothing new, a rollout in progress, or a rollout of a first version", body = ErrorBody),
         (status = 422, description = "A field is invalid", body = ErrorBody),
     ),
     security(("bearer" = [])),
@@ -193,7 +195,12 @@ pub async fn publish(
     let target = target(&path.1)?;
     let publication = operator
         .profiles(&from)
-        .publish(&target, request.draft_revision, request.message.as_str())
+        .publish(
+            &target,
+            request.draft_revision,
+            request.message.as_str(),
+            request.rollout,
+        )
         .await?;
     Ok(publication_response(
         operator.environment(),

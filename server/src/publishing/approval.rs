@@ -36,6 +36,7 @@ impl Publishing {
             decided_by: request.decided_by.clone(),
             reason: request.reason.clone(),
             version: request.version,
+            rollout: request.rollout.clone(),
         }
     }
 
@@ -145,7 +146,7 @@ impl Publishing {
         };
         let target = request.target;
         let published = self
-            .record(origin, environment, &target, next, &kind)
+            .record(origin, environment, &target, next, &kind, request.rollout)
             .await?;
         Ok((target, published))
     }

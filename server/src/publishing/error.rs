@@ -4,6 +4,7 @@ use switchyard_proto::FieldProblem;
 use uuid::Uuid;
 
 use crate::domain::profiles::DocumentError;
+use crate::domain::rollouts::NotAllowed;
 use crate::store::StoreError;
 
 /// What publishing, rolling back, proposing or deciding can fail with.
@@ -40,6 +41,15 @@ pub enum PublishingError {
     /// Its proposer tried to approve it.
     #[error("the proposer cannot approve their own change")]
     OwnChangeRequest,
+    /// The rollout's state does not allow the move.
+    #[error(transparent)]
+    RolloutState(#[from] NotAllowed),
+    /// A rollout of a profile's first version: there is nothing to keep the others on.
+    #[error("a rollout needs a previous version")]
+    NoPreviousVersion,
+    /// In a protected environment, the person who asked for a promotion tried to confirm it.
+    #[error("the person who asked for the promotion cannot confirm it")]
+    OwnPromotionRequest,
     /// A stored profile cannot be read back: a bug or a lost key.
     #[error(transparent)]
     Document(#[from] DocumentError),

@@ -9,9 +9,11 @@
 mod approval;
 mod error;
 mod reading;
+mod rollouts;
 
 use std::sync::Arc;
 
+use switchyard_proto::rollouts::RolloutPlan;
 use switchyard_proto::{
     AuditAction, ChangeRequest, Environment, EnvironmentName, Profile, ProfileDraft, VersionSummary,
 };
@@ -192,6 +194,7 @@ impl Publishing {
         target: &ProfileTarget,
         draft_revision: u64,
         message: &str,
+        rollout: Option<RolloutPlan>,
     ) -> Result<Publication, PublishingError> {
         let name = &environment.name;
         let draft = self
@@ -223,13 +226,18 @@ impl Publishing {
             previous: self.open_version(latest.as_ref())?,
             profile,
         };
+        if rollout.is_some() && latest.is_none() {
+            return Err(PublishingError::NoPreviousVersion);
+        }
         if environment.protected {
-            return self.propose(origin, name, target, next).await;
+            return self.propose(origin, name, target, next, rollout).await;
         }
         let kind = PublishKind::Draft {
             revision: draft_revision,
         };
-        let published = self.record(origin, name, target, next, &kind).await?;
+        let published = self
+            .record(origin, name, target, next, &kind, rollout)
+            .await?;
         Ok(Publication::Published(published))
     }
 
@@ -277,13 +285,13 @@ impl Publishing {
             },
         };
         if environment.protected {
-            return self.propose(origin, name, target, next).await;
+            return self.propose(origin, name, target, next, None).await;
         }
         let draft_revision = self
             .untouched_draft_revision(name, target, &[&latest.content_hash])
             .await?;
         let kind = PublishKind::Rollback { draft_revision };
-        let published = self.record(origin, name, target, next, &kind).await?;
+        let published = self.record(origin, name, target, next, &kind, None).await?;
         Ok(Publication::Published(published))
     }
 
@@ -308,13 +316,15 @@ impl Publishing {
         }
     }
 
-    /// Keeps `next` as a change request for a second person to decide.
+    /// Keeps `next` (rolled out by `rollout` once approved) as a change request for a second
+    /// person to decide.
     async fn propose(
         &self,
         origin: &Origin,
         environment: &EnvironmentName,
         target: &ProfileTarget,
         next: NextVersion,
+        rollout: Option<RolloutPlan>,
     ) -> Result<Publication, PublishingError> {
         let changes = next.changes();
         let version = next.record;
@@ -333,6 +343,7 @@ impl Publishing {
             decided_by: None,
             reason: None,
             version: None,
+            rollout,
         };
         let mut audit = origin
             .record(
@@ -348,6 +359,9 @@ impl Publishing {
         if let Some(rollback_of) = proposal.rollback_of {
             audit = audit.with_detail("rollback_of", rollback_of.to_string());
         }
+        if let Some(plan) = &proposal.rollout {
+            audit = audit.with_detail("rollout_plan", rollouts::plan_text(plan));
+        }
         self.store
             .create_change_request(environment, &proposal, &audit)
             .await?;
@@ -362,7 +376,7 @@ impl Publishing {
         )))
     }
 
-    /// Publishes `next` and announces it.
+    /// Publishes `next` and announces it; with `rollout`, to the plan's first wave only.
     async fn record(
         &self,
         origin: &Origin,
@@ -370,6 +384,7 @@ impl Publishing {
         target: &ProfileTarget,
         next: NextVersion,
         kind: &PublishKind,
+        rollout: Option<RolloutPlan>,
     ) -> Result<VersionSummary, PublishingError> {
         let changes = next.changes();
         let version = next.record;
@@ -403,8 +418,20 @@ impl Publishing {
                 .with_detail("proposer", version.author.as_str())
                 .with_detail("reason", reason.as_str());
         }
+        let rollout = rollout.map(|plan| {
+            let started = self.starting(origin, environment, target, &version, plan);
+            let audit = self.start_audit(origin, &started);
+            (started, audit)
+        });
         self.store
-            .publish(environment, target, &version, kind, &audit)
+            .publish(
+                environment,
+                target,
+                &version,
+                kind,
+                rollout.as_ref().map(|(started, audit)| (started, audit)),
+                &audit,
+            )
             .await?;
         self.events.profile_published(ProfilePublished {
             environment: environment.clone(),

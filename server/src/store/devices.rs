@@ -2,6 +2,7 @@
 //! nonces of machines' signed requests.
 
 use async_trait::async_trait;
+use switchyard_proto::rollouts::Labels;
 use switchyard_proto::{EnvironmentName, MachineRoleName};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -59,13 +60,21 @@ pub trait DeviceStore: Send + Sync {
     async fn devices(&self, environment: &EnvironmentName)
         -> Result<Vec<DeviceRecord>, StoreError>;
 
-    /// The ids of the machines of `environment` and `machine_role` not revoked: those a
-    /// delivery to them is signed for.
-    async fn active_device_ids(
+    /// The machines of `environment` and `machine_role` not revoked, with their labels: those
+    /// a delivery to them is signed for, and what a rollout splits them by.
+    async fn active_devices(
         &self,
         environment: &EnvironmentName,
         machine_role: &MachineRoleName,
-    ) -> Result<Vec<Uuid>, StoreError>;
+    ) -> Result<Vec<(Uuid, Labels)>, StoreError>;
+
+    /// Replaces a machine's labels.
+    async fn set_device_labels(
+        &self,
+        id: Uuid,
+        labels: &Labels,
+        audit: &AuditRecord,
+    ) -> Result<(), StoreError>;
 
     /// Keeps a machine's latest status report (reports are not audited: they change no
     /// setting, and machines send one at every apply).
@@ -124,6 +133,7 @@ macro_rules! implement_device_store {
                 revoked_at: row
                     .try_get::<Option<$crate::store::Timestamp>, _>("revoked_at")?
                     .map($crate::store::Timestamp::get),
+                labels: $crate::store::parse_json("labels", &row.try_get::<String, _>("labels")?)?,
             })
         }
 
@@ -148,6 +158,7 @@ macro_rules! implement_device_store {
                 enrolled_at: row.try_get::<$crate::store::Timestamp, _>("enrolled_at")?.get(),
                 last_seen_at: optional_time("last_seen_at")?,
                 revoked_at: optional_time("revoked_at")?,
+                labels: $crate::store::parse_json("labels", &row.try_get::<String, _>("labels")?)?,
                 last_report: match optional_time("reported_at")? {
                     None => None,
                     Some(reported_at) => Some($crate::domain::devices::ReportRecord {
@@ -178,8 +189,8 @@ macro_rules! implement_device_store {
                 let mut tx = begin_audited(&self.pool).await?;
                 sqlx::query(
                     "INSERT INTO enrollment_tokens (id, token_hash, environment, machine_role, \
-                     created_by, created_at, expires_at, max_uses, uses) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0)",
+                     created_by, created_at, expires_at, max_uses, uses, labels) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9)",
                 )
                 .bind(token.id)
                 .bind(&token.token_hash)
@@ -189,6 +200,7 @@ macro_rules! implement_device_store {
                 .bind($crate::store::Timestamp::from(token.created_at))
                 .bind($crate::store::Timestamp::from(token.expires_at))
                 .bind($crate::store::stored_counter(token.max_uses))
+                .bind($crate::store::stored_json(&token.labels))
                 .execute(&mut *tx)
                 .await?;
                 append_audit(&mut tx, audit).await?;
@@ -277,8 +289,8 @@ macro_rules! implement_device_store {
                 }
                 sqlx::query(
                     "INSERT INTO devices (id, public_key, hostname, os, username, environment, \
-                     machine_role, enrollment_token, enrolled_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                     machine_role, enrollment_token, enrolled_at, labels) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                 )
                 .bind(device.id)
                 .bind(&device.public_key)
@@ -289,6 +301,7 @@ macro_rules! implement_device_store {
                 .bind(device.machine_role.as_str())
                 .bind(device.enrollment_token)
                 .bind($crate::store::Timestamp::from(device.enrolled_at))
+                .bind($crate::store::stored_json(&device.labels))
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| match $crate::store::is_unique_violation(&e) {
@@ -325,19 +338,46 @@ macro_rules! implement_device_store {
                     .collect()
             }
 
-            async fn active_device_ids(
+            async fn active_devices(
                 &self,
                 environment: &switchyard_proto::EnvironmentName,
                 machine_role: &switchyard_proto::MachineRoleName,
-            ) -> Result<Vec<uuid::Uuid>, $crate::store::StoreError> {
-                Ok(sqlx::query_scalar(
-                    "SELECT id FROM devices \
+            ) -> Result<Vec<(uuid::Uuid, switchyard_proto::rollouts::Labels)>, $crate::store::StoreError> {
+                use sqlx::Row as _;
+                sqlx::query(
+                    "SELECT id, labels FROM devices \
                      WHERE environment = $1 AND machine_role = $2 AND revoked_at IS NULL",
                 )
                 .bind(environment.as_str())
                 .bind(machine_role.as_str())
                 .fetch_all(&self.pool)
-                .await?)
+                .await?
+                .into_iter()
+                .map(|row| {
+                    let labels: String = row.try_get("labels")?;
+                    Ok((row.try_get("id")?, $crate::store::parse_json("labels", &labels)?))
+                })
+                .collect()
+            }
+
+            async fn set_device_labels(
+                &self,
+                id: uuid::Uuid,
+                labels: &switchyard_proto::rollouts::Labels,
+                audit: &$crate::domain::audit::AuditRecord,
+            ) -> Result<(), $crate::store::StoreError> {
+                let mut tx = begin_audited(&self.pool).await?;
+                let changed = sqlx::query("UPDATE devices SET labels = $2 WHERE id = $1")
+                    .bind(id)
+                    .bind($crate::store::stored_json(labels))
+                    .execute(&mut *tx)
+                    .await?;
+                if changed.rows_affected() == 0 {
+                    return Err($crate::store::StoreError::DeviceNotFound(id));
+                }
+                append_audit(&mut tx, audit).await?;
+                tx.commit().await?;
+                Ok(())
             }
 
             async fn record_report(

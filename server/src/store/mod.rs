@@ -11,6 +11,7 @@ mod identity;
 mod keys;
 mod postgres;
 mod profiles;
+mod rollouts;
 mod sessions;
 mod sql;
 mod sqlite;
@@ -35,6 +36,7 @@ pub use identity::IdentityStore;
 pub use keys::KeyStore;
 pub use postgres::{PostgresStore, PublishListener, PUBLISHED_CHANNEL};
 pub use profiles::ProfileStore;
+pub use rollouts::RolloutStore;
 pub use sessions::SessionStore;
 pub use sqlite::SqliteStore;
 pub use timestamp::Timestamp;
@@ -55,6 +57,7 @@ pub trait Store:
     + DeviceStore
     + KeyStore
     + AuditStore
+    + RolloutStore
     + Send
     + Sync
     + fmt::Debug
@@ -167,6 +170,16 @@ pub enum StoreError {
     /// The change request was decided already.
     #[error("change request {0} is no longer open")]
     ChangeRequestClosed(Uuid),
+    /// No rollout has that id in that environment.
+    #[error("rollout {0} does not exist")]
+    RolloutNotFound(Uuid),
+    /// A rollout splits the environment's machines already, or the profile is being rolled
+    /// out: it must complete or be aborted first.
+    #[error("rollout {0} is in progress in this environment")]
+    RolloutInProgress(Uuid),
+    /// The rollout moved (another process or person) since it was read.
+    #[error("rollout {0} moved since it was read")]
+    RolloutMoved(Uuid),
     /// The database could not be reached or failed.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
@@ -229,6 +242,20 @@ pub(crate) fn is_foreign_key_violation(error: &sqlx::Error) -> bool {
 
 pub(crate) fn parse_role_name(name: String) -> Result<MachineRoleName, StoreError> {
     MachineRoleName::parse(name).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// A JSON column holding `T` (labels, a rollout plan): a value that does not read back is
+/// corrupt.
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(
+    column: &str,
+    text: &str,
+) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
+}
+
+/// `value` as a JSON column.
+pub(crate) fn stored_json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_default()
 }
 
 /// Versions and revisions are kept as signed 64-bit integers by both databases.

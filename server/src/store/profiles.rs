@@ -15,6 +15,7 @@ use crate::domain::audit::AuditRecord;
 use crate::domain::profiles::{
     ChangeRequestRecord, DraftRecord, ProfileTarget, PublishKind, VersionRecord,
 };
+use crate::domain::rollouts::RolloutRecord;
 
 /// Drafts, versions and change requests, as kept.
 #[async_trait]
@@ -63,12 +64,17 @@ pub trait ProfileStore: Send + Sync {
     /// draft still at its revision; a rollback or an approval makes the draft the version's
     /// content, and an approval closes its change request (which must still be open). A
     /// version number already taken is [`StoreError::VersionTaken`]: someone published first.
+    /// With `rollout` (and its own audit event), the version goes to its first wave instead of
+    /// every machine. While a
+    /// rollout of this profile is in progress, or (with `rollout`) any rollout of the
+    /// environment, the publish is [`StoreError::RolloutInProgress`].
     async fn publish(
         &self,
         environment: &EnvironmentName,
         target: &ProfileTarget,
         version: &VersionRecord,
         kind: &PublishKind,
+        rollout: Option<(&RolloutRecord, &AuditRecord)>,
         audit: &AuditRecord,
     ) -> Result<(), StoreError>;
 
@@ -165,6 +171,10 @@ macro_rules! implement_profile_store {
                 decided_by: row.try_get("decided_by")?,
                 reason: row.try_get("reason")?,
                 version: optional_counter(row.try_get("version")?)?,
+                rollout: row
+                    .try_get::<Option<String>, _>("rollout_plan")?
+                    .map(|plan| $crate::store::parse_json("rollout_plan", &plan))
+                    .transpose()?,
             })
         }
 
@@ -329,10 +339,17 @@ macro_rules! implement_profile_store {
                 target: &$crate::domain::profiles::ProfileTarget,
                 version: &$crate::domain::profiles::VersionRecord,
                 kind: &$crate::domain::profiles::PublishKind,
+                rollout: Option<(
+                    &$crate::domain::rollouts::RolloutRecord,
+                    &$crate::domain::audit::AuditRecord,
+                )>,
                 audit: &$crate::domain::audit::AuditRecord,
             ) -> Result<(), $crate::store::StoreError> {
                 use $crate::domain::profiles::PublishKind;
                 let mut tx = begin_audited(&self.pool).await?;
+                if let Some(active) = active_rollout_on(&mut tx, environment, Some(target)).await? {
+                    return Err($crate::store::StoreError::RolloutInProgress(active));
+                }
                 // The insert comes first so a taken number ends the transaction at once.
                 sqlx::query(
                     "INSERT INTO profile_versions (environment, machine_role, version, document, \
@@ -428,9 +445,15 @@ macro_rules! implement_profile_store {
                         }
                     }
                 }
+                if let Some((rollout, _)) = rollout {
+                    insert_rollout(&mut tx, rollout).await?;
+                }
                 self.announce(&mut tx, environment, target, version.version)
                     .await?;
                 append_audit(&mut tx, audit).await?;
+                if let Some((_, started)) = rollout {
+                    append_audit(&mut tx, started).await?;
+                }
                 tx.commit().await?;
                 Ok(())
             }
@@ -445,8 +468,8 @@ macro_rules! implement_profile_store {
                 sqlx::query(
                     "INSERT INTO change_requests (id, environment, machine_role, document, \
                      content_hash, base_version, rollback_of, proposer, message, created_at, \
-                     expires_at, status) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'open')",
+                     expires_at, status, rollout_plan) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'open', $12)",
                 )
                 .bind(request.id)
                 .bind(environment.as_str())
@@ -459,6 +482,7 @@ macro_rules! implement_profile_store {
                 .bind(&request.message)
                 .bind($crate::store::Timestamp::from(request.created_at))
                 .bind($crate::store::Timestamp::from(request.expires_at))
+                .bind(request.rollout.as_ref().map($crate::store::stored_json))
                 .execute(&mut *tx)
                 .await?;
                 append_audit(&mut tx, audit).await?;

@@ -83,6 +83,7 @@ macro_rules! implement_store {
         $crate::store::devices::implement_device_store!($store, $db);
         $crate::store::keys::implement_key_store!($store, $db);
         $crate::store::audit::implement_audit_store!($store, $db, $position);
+        $crate::store::rollouts::implement_rollout_store!($store, $db);
 
         #[async_trait::async_trait]
         impl $crate::store::Store for $store {

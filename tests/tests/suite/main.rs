@@ -13,6 +13,7 @@ mod identity;
 mod matrix;
 mod openapi;
 mod profiles;
+mod rollouts;
 mod store;
 mod store_identity;
 mod store_profiles;

@@ -212,9 +212,25 @@ fn rule(method: &str, path: &str) -> Option<Rule> {
         ("POST", "/api/v1/environments/{environment}/devices/{id}/revoke") => {
             Rule::OperateEnvironment(204)
         }
-        ("POST", "/api/v1/environments/{environment}/devices/{id}/move") => {
+        ("POST", "/api/v1/environments/{environment}/devices/{id}/move")
+        | ("PUT", "/api/v1/environments/{environment}/devices/{id}/labels") => {
             Rule::OperateEnvironment(200)
         }
+        (
+            "GET",
+            "/api/v1/environments/{environment}/rollouts"
+            | "/api/v1/environments/{environment}/rollouts/{id}",
+        ) => Rule::ReadEnvironment(200),
+        // A protected environment: the first promotion by hand asks for a second person.
+        ("POST", "/api/v1/environments/{environment}/rollouts/{id}/promote") => {
+            Rule::OperateEnvironment(202)
+        }
+        (
+            "POST",
+            "/api/v1/environments/{environment}/rollouts/{id}/pause"
+            | "/api/v1/environments/{environment}/rollouts/{id}/resume"
+            | "/api/v1/environments/{environment}/rollouts/{id}/abort",
+        ) => Rule::OperateEnvironment(200),
         _ => return None,
     })
 }
@@ -441,6 +457,127 @@ impl Fixture {
         summary["version"].as_u64().unwrap()
     }
 
+    const OVERLAY: &'static str = "/api/v1/environments/staging/profiles/backend";
+
+    /// A running rollout of a new `backend` overlay (a role's, so that publishing the baseline
+    /// goes on meanwhile), after aborting any other; paused if `paused`. Answers its id.
+    async fn fresh_rollout(&self, paused: bool) -> String {
+        let admin = Some(self.admin.as_str());
+        let active: Vec<Value> = self
+            .app
+            .get_as(&self.admin, "/api/v1/environments/staging/rollouts")
+            .await
+            .json()
+            .await
+            .unwrap();
+        for rollout in &active {
+            if ["running", "paused", "halted"].contains(&rollout["state"].as_str().unwrap()) {
+                let path = format!(
+                    "/api/v1/environments/staging/rollouts/{}/abort",
+                    rollout["id"].as_str().unwrap()
+                );
+                let aborted = self
+                    .app
+                    .call(
+                        Method::POST,
+                        &path,
+                        admin,
+                        Some(&json!({"reason": "matrix"})),
+                    )
+                    .await;
+                assert_eq!(aborted.status(), 200);
+            }
+        }
+        // The first version of the overlay goes to everyone; the next ones roll out.
+        let versions: Vec<Value> = self
+            .app
+            .get_as(&self.admin, &format!("{}/versions", Self::OVERLAY))
+            .await
+            .json()
+            .await
+            .unwrap();
+        let plans = match versions.is_empty() {
+            true => vec![None, Some(())],
+            false => vec![Some(())],
+        };
+        let mut started = None;
+        for plan in plans {
+            let draft: Value = self
+                .app
+                .get_as(&self.admin, &format!("{}/draft", Self::OVERLAY))
+                .await
+                .json()
+                .await
+                .unwrap();
+            let revision = draft["revision"].as_u64().unwrap();
+            let edited = self
+                .app
+                .client
+                .put(self.app.url(&format!("{}/draft", Self::OVERLAY)))
+                .bearer_auth(&self.admin)
+                .header("if-match", format!("\"{revision}\""))
+                .json(&json!({ "env": { "MATRIX_ROLLOUT": self.unique("rollout") } }))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(edited.status(), 200);
+            let mut body = json!({ "message": "matrix", "draft_revision": revision + 1 });
+            if plan.is_some() {
+                body["rollout"] = json!({"waves": [{"percent": 50, "soak_secs": 3600}]});
+            }
+            let proposed: Value = self
+                .app
+                .call(
+                    Method::POST,
+                    &format!("{}/publish", Self::OVERLAY),
+                    admin,
+                    Some(&body),
+                )
+                .await
+                .json()
+                .await
+                .unwrap();
+            let approved = self
+                .app
+                .call(
+                    Method::POST,
+                    &format!(
+                        "/api/v1/environments/staging/change-requests/{}/approve",
+                        proposed["id"].as_str().unwrap()
+                    ),
+                    Some(&self.tokens[&Caller::OpsGranted]),
+                    Some(&json!({ "reason": "matrix" })),
+                )
+                .await;
+            assert_eq!(approved.status(), 201);
+            started = plan;
+        }
+        assert!(started.is_some());
+        let rollouts: Vec<Value> = self
+            .app
+            .get_as(&self.admin, "/api/v1/environments/staging/rollouts")
+            .await
+            .json()
+            .await
+            .unwrap();
+        let id = rollouts[0]["id"].as_str().unwrap().to_owned();
+        assert_eq!(rollouts[0]["state"], "running");
+        if paused {
+            let path = format!("/api/v1/environments/staging/rollouts/{id}/pause");
+            let response = self
+                .app
+                .call(
+                    Method::POST,
+                    &path,
+                    admin,
+                    Some(&json!({"reason": "matrix"})),
+                )
+                .await;
+            assert_eq!(response.status(), 200);
+        }
+        id
+    }
+
     fn unique(&self, prefix: &str) -> String {
         format!("{prefix}-{}", self.counter.fetch_add(1, Ordering::Relaxed))
     }
@@ -523,6 +660,14 @@ impl Fixture {
             | ("POST", "/api/v1/environments/{environment}/change-requests/{id}/reject") => {
                 Some(json!({ "reason": "matrix" }))
             }
+            ("POST", rollout)
+                if rollout.starts_with("/api/v1/environments/{environment}/rollouts") =>
+            {
+                Some(json!({ "reason": "matrix" }))
+            }
+            ("PUT", "/api/v1/environments/{environment}/devices/{id}/labels") => {
+                Some(json!({ "labels": { "site": "office-b" } }))
+            }
             ("POST", "/api/v1/environments/{environment}/profiles/{target}/publish") => {
                 let revision = self.edit_draft().await;
                 Some(json!({ "message": "matrix", "draft_revision": revision }))
@@ -558,6 +703,10 @@ impl Fixture {
                     }
                 };
                 path.replace("{id}", &id)
+            } else if template.starts_with("/api/v1/environments/{environment}/rollouts/{id}") {
+                // Each caller moves a rollout of its own, in the state its move needs.
+                let paused = template.ends_with("/resume");
+                path.replace("{id}", &self.fresh_rollout(paused).await)
             } else if template.starts_with("/api/v1/environments/{environment}/devices/{id}") {
                 let token = self.app.enrollment_token("staging", "backend", 1).await;
                 let device = TestDevice::enroll(&self.app, &token).await.unwrap();

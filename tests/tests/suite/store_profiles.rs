@@ -148,6 +148,7 @@ async fn publishing_adds_immutable_versions_in_order(backend: Backend) {
             &target,
             &version(1, "one"),
             &PublishKind::Draft { revision: 1 },
+            None,
             &audit(),
         )
         .await
@@ -173,6 +174,7 @@ async fn publishing_adds_immutable_versions_in_order(backend: Backend) {
             &target,
             &version(2, "two"),
             &PublishKind::Draft { revision: 1 },
+            None,
             &audit(),
         )
         .await
@@ -189,6 +191,7 @@ async fn publishing_adds_immutable_versions_in_order(backend: Backend) {
             &target,
             &version(2, "two"),
             &PublishKind::Draft { revision: 2 },
+            None,
             &audit(),
         )
         .await
@@ -199,6 +202,7 @@ async fn publishing_adds_immutable_versions_in_order(backend: Backend) {
             &target,
             &version(2, "again"),
             &PublishKind::Draft { revision: 2 },
+            None,
             &audit(),
         )
         .await
@@ -216,6 +220,7 @@ async fn publishing_adds_immutable_versions_in_order(backend: Backend) {
             &target,
             &rollback,
             &PublishKind::Rollback { draft_revision: 2 },
+            None,
             &audit(),
         )
         .await
@@ -263,6 +268,7 @@ async fn concurrent_publishes_of_one_version_let_exactly_one_win(backend: Backen
                         &ProfileTarget::Baseline,
                         &record,
                         &PublishKind::Rollback { draft_revision: 0 },
+                        None,
                         &audit(),
                     )
                     .await

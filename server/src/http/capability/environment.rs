@@ -4,6 +4,7 @@
 
 use std::ops::Deref;
 
+use switchyard_proto::rollouts::{Labels, Rollout, RolloutPlan};
 use switchyard_proto::{
     ChangeRequest, Environment, EnvironmentName, MachineRoleName, Profile, ProfileDraft,
     VersionSummary,
@@ -16,6 +17,7 @@ use crate::auth::Access;
 use crate::domain::audit::{AuditRecord, Origin};
 use crate::domain::devices::{DeviceRecord, EnrollmentTokenRecord};
 use crate::domain::profiles::ProfileTarget;
+use crate::domain::rollouts::Move;
 use crate::http::error::ApiError;
 use crate::http::origin::RequestOrigin;
 use crate::publishing::{Effective, Publication, Publishing};
@@ -172,6 +174,16 @@ impl EnvironmentProfiles<'_> {
     pub async fn change_request(&self, id: Uuid) -> Result<ChangeRequest, ApiError> {
         Ok(self.publishing.change_request(self.environment, id).await?)
     }
+
+    /// The rollouts, newest first, active ones with their gate read now.
+    pub async fn rollouts(&self) -> Result<Vec<Rollout>, ApiError> {
+        Ok(self.publishing.rollouts(self.environment).await?)
+    }
+
+    /// One rollout.
+    pub async fn rollout(&self, id: Uuid) -> Result<Rollout, ApiError> {
+        Ok(self.publishing.rollout(self.environment, id).await?)
+    }
 }
 
 /// The profiles of one environment, to read and change as one caller.
@@ -206,18 +218,42 @@ impl OperatedProfiles<'_> {
             .await?)
     }
 
-    /// Publishes the draft of `target` (or proposes it, in a protected environment).
+    /// Publishes the draft of `target` (or proposes it, in a protected environment); with a
+    /// `rollout` plan, to its first wave only.
     pub async fn publish(
         &self,
         target: &ProfileTarget,
         draft_revision: u64,
         message: &str,
+        rollout: Option<RolloutPlan>,
     ) -> Result<Publication, ApiError> {
         let environment = self.checked(target).await?;
         Ok(self
             .read
             .publishing
-            .publish(&self.origin, &environment, target, draft_revision, message)
+            .publish(
+                &self.origin,
+                &environment,
+                target,
+                draft_revision,
+                message,
+                rollout,
+            )
+            .await?)
+    }
+
+    /// Promotes, pauses, resumes or aborts rollout `id` by hand.
+    pub async fn move_rollout(
+        &self,
+        id: Uuid,
+        requested: Move,
+        reason: &str,
+    ) -> Result<Rollout, ApiError> {
+        let environment = self.environment().await?;
+        Ok(self
+            .read
+            .publishing
+            .move_rollout(&self.origin, &environment, id, requested, reason)
             .await?)
     }
 
@@ -362,6 +398,20 @@ impl OperatedDevices<'_> {
     ) -> Result<(), ApiError> {
         let device = self.device(id).await?;
         Ok(self.store().revoke_device(device.id, now, audit).await?)
+    }
+
+    /// Replaces the labels of machine `id` of this environment; answers the machine.
+    pub async fn set_labels(
+        &self,
+        id: Uuid,
+        labels: &Labels,
+        audit: &AuditRecord,
+    ) -> Result<DeviceRecord, ApiError> {
+        let device = self.device(id).await?;
+        self.store()
+            .set_device_labels(device.id, labels, audit)
+            .await?;
+        Ok(self.store().device(device.id).await?)
     }
 
     /// Moves machine `id` of this environment to `environment` and `machine_role`, which

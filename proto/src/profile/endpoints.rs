@@ -1,0 +1,66 @@
+//! The endpoints a profile names: what machines probe after applying it, and what a rollout's
+//! gate watches when a version adds or changes one. Listed once here so the agent's probes and
+//! the server's gate agree on what an endpoint is.
+
+use super::Profile;
+use crate::devices::EndpointKind;
+
+/// One endpoint a profile names, as written in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct NamedEndpoint<'a> {
+    /// What kind.
+    pub kind: EndpointKind,
+    /// Its URL.
+    pub url: &'a str,
+}
+
+fn is_http(url: &str) -> bool {
+    url.starts_with("http://") || url.starts_with("https://")
+}
+
+impl Profile {
+    /// Every endpoint the profile names, each once, in this order: npm's registries (the
+    /// default, then each scope's), pip's indexes (`index-url`, then each `extra-index-url`),
+    /// Go's proxies that are URLs (not `direct` or `off`), git's rewrite bases reached over
+    /// http or https (git reaches others over ssh), then the HTTP proxies (`proxy.http`,
+    /// `proxy.https`). Compare a [`Profile::normalized`] profile's with what machines report.
+    pub fn endpoints(&self) -> Vec<NamedEndpoint<'_>> {
+        let npm = self.npm.iter().flat_map(|npm| {
+            npm.registry
+                .iter()
+                .chain(npm.scopes.iter().flat_map(|scopes| scopes.values()))
+                .map(|url| (EndpointKind::NpmRegistry, url))
+        });
+        let pip = self.pip.iter().flat_map(|pip| {
+            pip.index_url
+                .iter()
+                .chain(pip.extra_index_url.iter().flatten())
+                .map(|url| (EndpointKind::PipIndex, url))
+        });
+        let go = self
+            .go
+            .iter()
+            .flat_map(|go| go.proxy.iter().flatten())
+            .map(|entry| (EndpointKind::GoProxy, &entry.source))
+            .filter(|(_, url)| is_http(url));
+        let git = self
+            .git
+            .iter()
+            .flat_map(|git| git.rewrites.iter().flatten())
+            .map(|rewrite| (EndpointKind::GitBase, &rewrite.base))
+            .filter(|(_, url)| is_http(url));
+        let proxies = self
+            .proxy
+            .iter()
+            .flat_map(|proxy| proxy.http.iter().chain(proxy.https.iter()))
+            .map(|url| (EndpointKind::HttpProxy, url));
+        let mut found: Vec<NamedEndpoint<'_>> = Vec::new();
+        for (kind, url) in npm.chain(pip).chain(go).chain(git).chain(proxies) {
+            let endpoint = NamedEndpoint { kind, url };
+            if !found.contains(&endpoint) {
+                found.push(endpoint);
+            }
+        }
+        found
+    }
+}

@@ -1,0 +1,733 @@
+//! Rollouts against the real server and its stores, with enrolled machines making real signed
+//! requests: a version reaches its cohort first, the gates read the machines' own reports and
+//! probes, and every transition is recorded once, across a restart and across two server
+//! processes.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use serde_json::{json, Value};
+use switchyard_proto::delivery::Envelope;
+use switchyard_server::config::SettingDuration;
+use switchyard_tests::{for_each_store, Backend, TestApp, TestDevice};
+use uuid::Uuid;
+
+const OLD_REGISTRY: &str = "https://npm-old.corp.example/";
+const NEW_REGISTRY: &str = "https://npm-new.corp.example/";
+
+/// A server that checks gates every second, an unprotected `dev` with `count` machines of
+/// role `backend`, and a first baseline every machine has.
+async fn fleet(backend: Backend, count: usize) -> (TestApp, String, Vec<TestDevice>) {
+    let app = TestApp::spawn_with(backend, |settings| {
+        settings.rollout_check_secs = SettingDuration::seconds(1);
+    })
+    .await;
+    let admin = prepare(&app).await;
+    let token = app.enrollment_token("dev", "backend", count as u32).await;
+    let mut machines = Vec::new();
+    for _ in 0..count {
+        machines.push(TestDevice::enroll(&app, &token).await.unwrap());
+    }
+    (app, admin, machines)
+}
+
+/// `dev`, role `backend` and a first baseline; answers an admin token.
+async fn prepare(app: &TestApp) -> String {
+    app.create_environment("dev", false).await;
+    app.create_machine_role("backend").await;
+    app.publish_profile(
+        "dev",
+        "baseline",
+        json!({"npm": {"registry": OLD_REGISTRY}}),
+    )
+    .await;
+    app.admin_token().await
+}
+
+/// Saves `profile` as the baseline draft of `environment`; answers the draft revision.
+async fn edit(app: &TestApp, admin: &str, environment: &str, profile: Value) -> u64 {
+    let path = format!("/api/v1/environments/{environment}/profiles/baseline/draft");
+    let draft: Value = app.get_as(admin, &path).await.json().await.unwrap();
+    let revision = draft["revision"].as_u64().unwrap();
+    let saved = app
+        .client
+        .put(app.url(&path))
+        .bearer_auth(admin)
+        .header("if-match", format!("\"{revision}\""))
+        .json(&profile)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(saved.status(), 200);
+    revision + 1
+}
+
+/// Publishes the new registry as the baseline of `environment` under `plan`; answers the
+/// response.
+async fn start(app: &TestApp, admin: &str, environment: &str, plan: Value) -> reqwest::Response {
+    start_with(app, admin, environment, NEW_REGISTRY, plan).await
+}
+
+/// Publishes `registry` as the baseline of `environment` under `plan`.
+async fn start_with(
+    app: &TestApp,
+    admin: &str,
+    environment: &str,
+    registry: &str,
+    plan: Value,
+) -> reqwest::Response {
+    let revision = edit(
+        app,
+        admin,
+        environment,
+        json!({"npm": {"registry": registry}}),
+    )
+    .await;
+    app.call(
+        Method::POST,
+        &format!("/api/v1/environments/{environment}/profiles/baseline/publish"),
+        Some(admin),
+        Some(&json!({"message": "new npm mirror", "draft_revision": revision, "rollout": plan})),
+    )
+    .await
+}
+
+async fn rollouts(app: &TestApp, admin: &str, environment: &str) -> Vec<Value> {
+    app.get_as(
+        admin,
+        &format!("/api/v1/environments/{environment}/rollouts"),
+    )
+    .await
+    .json()
+    .await
+    .unwrap()
+}
+
+/// The baseline version `machine` is sent now, and the registry in it.
+async fn delivered(app: &TestApp, machine: &TestDevice) -> (u64, String) {
+    let response = machine
+        .call(app, Method::GET, "/api/v1/agent/profile?wait=0", None, None)
+        .await;
+    assert_eq!(response.status(), 200);
+    let envelope: Envelope = response.json().await.unwrap();
+    let delivery = machine.open(&envelope, None).unwrap();
+    let registry = delivery
+        .profile
+        .npm
+        .and_then(|npm| npm.registry)
+        .unwrap_or_default();
+    (delivery.baseline_version, registry)
+}
+
+/// `machine` reports that it applied baseline `version`, with `outcome` for its probe of the
+/// new registry.
+async fn report(app: &TestApp, machine: &TestDevice, version: u64, outcome: &str) {
+    let body = json!({
+        "sequence": 1,
+        "baseline_version": version,
+        "overlay_version": 0,
+        "targets": [{"target": "npm-user", "state": "ok"}],
+        "probes": [{
+            "endpoint": NEW_REGISTRY, "kind": "npm-registry", "outcome": outcome,
+            "checked_at": "2026-11-30T00:00:00Z"
+        }],
+    });
+    let response = machine
+        .call(app, Method::POST, "/api/v1/agent/status", Some(&body), None)
+        .await;
+    assert_eq!(response.status(), 204, "{}", response.text().await.unwrap());
+}
+
+/// Waits (at most 30 s) until rollout `id` of `environment` is in `state`; answers it.
+async fn until_state(
+    app: &TestApp,
+    admin: &str,
+    environment: &str,
+    id: &str,
+    state: &str,
+) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let rollout: Value = app
+            .get_as(
+                admin,
+                &format!("/api/v1/environments/{environment}/rollouts/{id}"),
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        if rollout["state"] == state {
+            return rollout;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "rollout never became {state}: {rollout:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The rollout actions recorded for `environment`, oldest first.
+async fn rollout_events(app: &TestApp, admin: &str, environment: &str) -> Vec<Value> {
+    let page: Value = app
+        .get_as(
+            admin,
+            &format!("/api/v1/audit?environment={environment}&limit=500"),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let mut events: Vec<Value> = page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|event| event["action"].as_str().unwrap().starts_with("rollout."))
+        .cloned()
+        .collect();
+    events.reverse();
+    events
+}
+
+fn actions(events: &[Value]) -> Vec<&str> {
+    events
+        .iter()
+        .map(|event| event["action"].as_str().unwrap())
+        .collect()
+}
+
+async fn a_rollout_reaches_its_cohort_first_and_promotes_through_its_waves(backend: Backend) {
+    let (app, admin, machines) = fleet(backend, 12).await;
+    // Three machines in office-b: the second wave takes all of them.
+    for machine in &machines[2..5] {
+        let labelled = app
+            .client
+            .put(app.url(&format!(
+                "/api/v1/environments/dev/devices/{}/labels",
+                machine.id
+            )))
+            .bearer_auth(&admin)
+            .json(&json!({"labels": {"site": "office-b"}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(labelled.status(), 200);
+    }
+    let canaries = [machines[0].id, machines[1].id];
+    let response = start(
+        &app,
+        &admin,
+        "dev",
+        json!({"waves": [
+            {"machines": canaries, "soak_secs": 1, "gate": {"min_reported": 2}},
+            {"percent": 100, "labels": {"site": "office-b"}, "soak_secs": 1,
+             "gate": {"min_reported": 5}}
+        ]}),
+    )
+    .await;
+    assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
+    let started = &rollouts(&app, &admin, "dev").await[0];
+    let id = started["id"].as_str().unwrap().to_owned();
+    assert_eq!(started["state"], "running");
+    assert_eq!(
+        (
+            started["from_version"].as_u64(),
+            started["to_version"].as_u64()
+        ),
+        (Some(1), Some(2))
+    );
+
+    // Only the canaries get version 2; everyone else keeps version 1.
+    for (n, machine) in machines.iter().enumerate() {
+        let expected = match n < 2 {
+            true => (2, NEW_REGISTRY.to_owned()),
+            false => (1, OLD_REGISTRY.to_owned()),
+        };
+        assert_eq!(delivered(&app, machine).await, expected, "machine {n}");
+    }
+    // The gate waits for both canaries.
+    report(&app, &machines[0], 2, "reachable").await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let waiting: Value = app
+        .get_as(&admin, &format!("/api/v1/environments/dev/rollouts/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(waiting["wave"], 0, "{waiting:#}");
+    assert_eq!(waiting["gate"]["verdict"], "waiting");
+    assert_eq!(waiting["gate"]["reported"], 1);
+    report(&app, &machines[1], 2, "reachable").await;
+    let promoted = until_state_wave(&app, &admin, &id, 1).await;
+    assert_eq!(promoted["gate"]["cohort"], 5, "{promoted:#}");
+
+    // The office-b machines join; the others still keep version 1.
+    for (n, machine) in machines.iter().enumerate() {
+        let version = delivered(&app, machine).await.0;
+        assert_eq!(version, if n < 5 { 2 } else { 1 }, "machine {n}");
+    }
+    for machine in &machines[2..5] {
+        report(&app, machine, 2, "reachable").await;
+    }
+    let completed = until_state(&app, &admin, "dev", &id, "completed").await;
+    assert!(completed.get("gate").is_none());
+    for machine in &machines {
+        assert_eq!(delivered(&app, machine).await.0, 2);
+    }
+    let events = rollout_events(&app, &admin, "dev").await;
+    assert_eq!(
+        actions(&events),
+        ["rollout.start", "rollout.promote", "rollout.complete"]
+    );
+    // Each gate's figures are in the trail, and the gate acted as the system.
+    assert_eq!(events[1]["actor_kind"], "system");
+    assert_eq!(events[1]["detail"]["reported"], "2");
+    assert_eq!(events[1]["detail"]["cohort"], "2");
+    assert_eq!(events[2]["detail"]["reported"], "5");
+    assert_eq!(events[0]["actor"], "admin");
+    // Publishing goes to everyone again.
+    let revision = edit(
+        &app,
+        &admin,
+        "dev",
+        json!({"npm": {"registry": OLD_REGISTRY}}),
+    )
+    .await;
+    let published = app
+        .call(
+            Method::POST,
+            "/api/v1/environments/dev/profiles/baseline/publish",
+            Some(&admin),
+            Some(&json!({"message": "back", "draft_revision": revision})),
+        )
+        .await;
+    assert_eq!(published.status(), 201);
+}
+
+/// Waits (at most 30 s) until rollout `id` of `dev` is at `wave`.
+async fn until_state_wave(app: &TestApp, admin: &str, id: &str, wave: u64) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let rollout: Value = app
+            .get_as(admin, &format!("/api/v1/environments/dev/rollouts/{id}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        if rollout["wave"].as_u64() == Some(wave) {
+            return rollout;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never at wave {wave}: {rollout:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn a_failing_gate_reverts_the_cohort_or_halts_it(backend: Backend) {
+    let (app, admin, machines) = fleet(backend, 6).await;
+    let canaries = [machines[0].id, machines[1].id];
+    let plan = |revert: bool| {
+        json!({"waves": [
+            {"machines": canaries, "soak_secs": 600, "gate": {"min_reported": 2, "max_failed_probes_percent": 40}},
+            {"percent": 100, "soak_secs": 600}
+        ], "revert_on_failure": revert})
+    };
+    let response = start(&app, &admin, "dev", plan(true)).await;
+    assert_eq!(response.status(), 201);
+    let id = rollouts(&app, &admin, "dev").await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // One canary reaches the new mirror, the other cannot: 50 % of probes failed, over 40 %.
+    report(&app, &machines[0], 2, "reachable").await;
+    report(&app, &machines[1], 2, "refused").await;
+    let reverted = until_state(&app, &admin, "dev", &id, "reverted").await;
+    assert_eq!(reverted["revert_version"], 3);
+    assert!(
+        reverted["reason"]
+            .as_str()
+            .unwrap()
+            .contains("1 of 2 probes"),
+        "{reverted:#}"
+    );
+    // The canaries are back on the old content (version 3, a copy of version 1), and the
+    // others never saw version 2.
+    for machine in &machines {
+        assert_eq!(delivered(&app, machine).await, (3, OLD_REGISTRY.to_owned()));
+    }
+    let versions: Vec<Value> = app
+        .get_as(
+            &admin,
+            "/api/v1/environments/dev/profiles/baseline/versions",
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(versions[2]["rollback_of"], 1);
+    let events = rollout_events(&app, &admin, "dev").await;
+    assert_eq!(actions(&events), ["rollout.start", "rollout.revert"]);
+    assert_eq!(events[1]["detail"]["failed_probes"], "1");
+    assert_eq!(events[1]["detail"]["revert_version"], "3");
+
+    // Without revert, the same failure halts with the cohort left on the new version.
+    let response = start(&app, &admin, "dev", plan(false)).await;
+    assert_eq!(response.status(), 201);
+    let id = rollouts(&app, &admin, "dev").await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    report(&app, &machines[0], 4, "timeout").await;
+    report(&app, &machines[1], 4, "reachable").await;
+    let halted = until_state(&app, &admin, "dev", &id, "halted").await;
+    assert_eq!(halted["gate"]["verdict"], "failing", "{halted:#}");
+    assert_eq!(delivered(&app, &machines[0]).await.0, 4);
+    assert_eq!(delivered(&app, &machines[3]).await.0, 3);
+    // Halted stays halted: the gate moves only running rollouts.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(rollouts(&app, &admin, "dev").await[0]["state"], "halted");
+    // Ops fixed the mirror: the canaries' probes pass, ops resume, promote by hand, done.
+    report(&app, &machines[0], 4, "reachable").await;
+    let path = format!("/api/v1/environments/dev/rollouts/{id}");
+    let resumed = app
+        .call(
+            Method::POST,
+            &format!("{path}/resume"),
+            Some(&admin),
+            Some(&json!({"reason": "mirror fixed"})),
+        )
+        .await;
+    assert_eq!(resumed.status(), 200);
+    let promoted = app
+        .call(
+            Method::POST,
+            &format!("{path}/promote"),
+            Some(&admin),
+            Some(&json!({"reason": "looks good"})),
+        )
+        .await;
+    assert_eq!(promoted.status(), 200);
+    let promoted: Value = promoted.json().await.unwrap();
+    assert_eq!(
+        (promoted["state"].as_str(), promoted["wave"].as_u64()),
+        (Some("running"), Some(1))
+    );
+    let aborted = app
+        .call(
+            Method::POST,
+            &format!("{path}/abort"),
+            Some(&admin),
+            Some(&json!({"reason": "changed our mind"})),
+        )
+        .await;
+    assert_eq!(aborted.status(), 200);
+    let aborted: Value = aborted.json().await.unwrap();
+    assert_eq!(aborted["state"], "aborted");
+    assert_eq!(aborted["revert_version"], 5);
+    for machine in &machines {
+        assert_eq!(delivered(&app, machine).await, (5, OLD_REGISTRY.to_owned()));
+    }
+    // An ended rollout moves no more.
+    let again = app
+        .call(
+            Method::POST,
+            &format!("{path}/pause"),
+            Some(&admin),
+            Some(&json!({"reason": "late"})),
+        )
+        .await;
+    assert_eq!(again.status(), 409);
+    let body: Value = again.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "rollout_state");
+}
+
+async fn rollouts_refuse_what_cannot_be_rolled_out_and_protect_their_profile(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.create_environment("dev", false).await;
+    let admin = app.admin_token().await;
+    let plan = json!({"waves": [{"percent": 10, "soak_secs": 60}]});
+    // The first version goes to everyone: there is nothing to keep the others on.
+    let first = start(&app, &admin, "dev", plan.clone()).await;
+    assert_eq!(first.status(), 409);
+    let body: Value = first.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "rollout_needs_previous_version");
+    app.publish_profile(
+        "dev",
+        "baseline",
+        json!({"npm": {"registry": OLD_REGISTRY}}),
+    )
+    .await;
+    // Plans are checked at the edge.
+    for (bad, path) in [
+        (json!({"waves": []}), "rollout"),
+        (json!({"waves": [{"soak_secs": 1}]}), "rollout.waves[0]"),
+        (
+            json!({"waves": [{"percent": 5, "soak_secs": 1, "labels": {"Site": "x"}}]}),
+            "rollout.waves[0].labels",
+        ),
+    ] {
+        let refused = start(&app, &admin, "dev", bad).await;
+        assert_eq!(refused.status(), 422);
+        let body: Value = refused.json().await.unwrap();
+        let paths: Vec<&str> = body["error"]["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|problem| problem["path"].as_str().unwrap())
+            .collect();
+        assert!(
+            paths.iter().any(|p| p.starts_with(path)),
+            "{path}: {body:#}"
+        );
+    }
+    assert_eq!(start(&app, &admin, "dev", plan.clone()).await.status(), 201);
+    // While it runs, its profile takes no other publish or rollback, and the environment no
+    // second rollout.
+    let busy = start_with(
+        &app,
+        &admin,
+        "dev",
+        "https://third.corp.example/",
+        plan.clone(),
+    )
+    .await;
+    assert_eq!(busy.status(), 409);
+    let body: Value = busy.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "rollout_in_progress");
+    // The draft back as published, so only the rollout stands in a rollback's way.
+    edit(
+        &app,
+        &admin,
+        "dev",
+        json!({"npm": {"registry": NEW_REGISTRY}}),
+    )
+    .await;
+    let rollback = app
+        .call(
+            Method::POST,
+            "/api/v1/environments/dev/profiles/baseline/rollback",
+            Some(&admin),
+            Some(&json!({"to_version": 1, "based_on_version": 2, "message": "no"})),
+        )
+        .await;
+    assert_eq!(rollback.status(), 409);
+    let body: Value = rollback.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "rollout_in_progress");
+    // A machine role's overlay is another profile: it still publishes to everyone.
+    app.create_machine_role("backend").await;
+    app.publish_profile("dev", "backend", json!({"pip": {"timeout": 30}}))
+        .await;
+    // Unknown ids.
+    let missing = app
+        .get_as(
+            &admin,
+            &format!("/api/v1/environments/dev/rollouts/{}", Uuid::new_v4()),
+        )
+        .await;
+    assert_eq!(missing.status(), 404);
+    let malformed = app
+        .get_as(&admin, "/api/v1/environments/dev/rollouts/nope")
+        .await;
+    assert_eq!(malformed.status(), 400);
+}
+
+/// In a protected environment a rollout starts through a change request, and a promotion by
+/// hand takes a second person.
+async fn four_eyes_start_and_promote_rollouts_in_protected_environments(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.create_environment("prod", true).await;
+    let admin = app.admin_token().await;
+    let olivia = app.user_token("olivia", None).await;
+    app.grant("olivia", "prod", "ops").await;
+    let propose_and_approve = |plan: Option<Value>, registry: &'static str| {
+        let app = &app;
+        let admin = admin.clone();
+        let olivia = olivia.clone();
+        async move {
+            let revision = edit(app, &admin, "prod", json!({"npm": {"registry": registry}})).await;
+            let mut body = json!({"message": "mirror", "draft_revision": revision});
+            if let Some(plan) = plan {
+                body["rollout"] = plan;
+            }
+            let proposed = app
+                .call(
+                    Method::POST,
+                    "/api/v1/environments/prod/profiles/baseline/publish",
+                    Some(&admin),
+                    Some(&body),
+                )
+                .await;
+            assert_eq!(proposed.status(), 202);
+            let proposed: Value = proposed.json().await.unwrap();
+            let approved = app
+                .call(
+                    Method::POST,
+                    &format!(
+                        "/api/v1/environments/prod/change-requests/{}/approve",
+                        proposed["id"].as_str().unwrap()
+                    ),
+                    Some(&olivia),
+                    Some(&json!({"reason": "ok"})),
+                )
+                .await;
+            assert_eq!(approved.status(), 201);
+            proposed
+        }
+    };
+    propose_and_approve(None, OLD_REGISTRY).await;
+    let plan =
+        json!({"waves": [{"percent": 5, "soak_secs": 3600}, {"percent": 50, "soak_secs": 3600}]});
+    let proposed = propose_and_approve(Some(plan.clone()), NEW_REGISTRY).await;
+    assert_eq!(proposed["rollout"]["waves"][1]["percent"], 50);
+    assert_eq!(proposed["rollout"]["waves"][1]["gate"]["min_reported"], 1);
+    let started = &rollouts(&app, &admin, "prod").await[0];
+    assert_eq!(started["state"], "running");
+    assert_eq!(started["started_by"], "olivia", "the approver starts it");
+    let path = format!(
+        "/api/v1/environments/prod/rollouts/{}/promote",
+        started["id"].as_str().unwrap()
+    );
+    let promote = |token: &String| {
+        let (app, path, token) = (&app, path.clone(), token.clone());
+        async move {
+            let reason = json!({"reason": "canaries fine"});
+            app.call(Method::POST, &path, Some(&token), Some(&reason))
+                .await
+        }
+    };
+    let asked = promote(&olivia).await;
+    assert_eq!(asked.status(), 202);
+    let asked: Value = asked.json().await.unwrap();
+    assert_eq!(asked["promotion_requested_by"], "olivia");
+    assert_eq!(asked["wave"], 0);
+    let own = promote(&olivia).await;
+    assert_eq!(own.status(), 403);
+    let body: Value = own.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "four_eyes_required");
+    let confirmed = promote(&admin).await;
+    assert_eq!(confirmed.status(), 200);
+    let confirmed: Value = confirmed.json().await.unwrap();
+    assert_eq!(confirmed["wave"], 1);
+    assert!(confirmed.get("promotion_requested_by").is_none());
+    let events = rollout_events(&app, &admin, "prod").await;
+    assert_eq!(
+        actions(&events),
+        [
+            "rollout.start",
+            "rollout.promotion-request",
+            "rollout.promote"
+        ]
+    );
+    assert_eq!(events[2]["actor"], "admin");
+}
+
+/// A server restarted in the middle of a wave's soak goes on where it was: the soak counts from
+/// the wave's start as kept, and no transition is lost or made twice.
+async fn a_restart_during_a_soak_loses_and_doubles_nothing(backend: Backend) {
+    let (app, admin, machines) = fleet(backend, 3).await;
+    let response = start(
+        &app,
+        &admin,
+        "dev",
+        json!({"waves": [
+            {"machines": [machines[0].id], "soak_secs": 4},
+            {"percent": 100, "soak_secs": 1, "gate": {"min_reported": 3}}
+        ]}),
+    )
+    .await;
+    assert_eq!(response.status(), 201);
+    let id = rollouts(&app, &admin, "dev").await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    report(&app, &machines[0], 2, "reachable").await;
+    app.stop().await;
+    let restarted = app
+        .spawn_beside_with(|settings| settings.rollout_check_secs = SettingDuration::seconds(1))
+        .await;
+    let admin = restarted.admin_token().await;
+    let promoted = until_state_wave(&restarted, &admin, &id, 1).await;
+    let started = time::OffsetDateTime::parse(
+        promoted["started_at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let moved = time::OffsetDateTime::parse(
+        promoted["wave_started_at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    assert!(
+        moved - started >= time::Duration::seconds(4),
+        "{promoted:#}"
+    );
+    for machine in &machines {
+        report(&restarted, machine, 2, "reachable").await;
+    }
+    until_state(&restarted, &admin, "dev", &id, "completed").await;
+    let events = rollout_events(&restarted, &admin, "dev").await;
+    assert_eq!(
+        actions(&events),
+        ["rollout.start", "rollout.promote", "rollout.complete"]
+    );
+}
+
+for_each_store!(
+    a_rollout_reaches_its_cohort_first_and_promotes_through_its_waves,
+    a_failing_gate_reverts_the_cohort_or_halts_it,
+    rollouts_refuse_what_cannot_be_rolled_out_and_protect_their_profile,
+    four_eyes_start_and_promote_rollouts_in_protected_environments,
+    a_restart_during_a_soak_loses_and_doubles_nothing,
+);
+
+/// Two server processes on one Postgres database both check every gate each second; each
+/// transition is still made once, and machines on either process follow the waves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_server_processes_make_each_transition_once() {
+    let (first, admin, machines) = fleet(Backend::Postgres, 8).await;
+    let second = first
+        .spawn_beside_with(|settings| settings.rollout_check_secs = SettingDuration::seconds(1))
+        .await;
+    let waves: Vec<Value> = machines
+        .iter()
+        .take(4)
+        .map(|machine| json!({"machines": [machine.id], "soak_secs": 1}))
+        .collect();
+    let response = start(&first, &admin, "dev", json!({"waves": waves})).await;
+    assert_eq!(response.status(), 201);
+    let id = rollouts(&first, &admin, "dev").await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Each machine reports through the other process than the one before it.
+    for (n, machine) in machines.iter().take(4).enumerate() {
+        let app = if n % 2 == 0 { &first } else { &second };
+        until_state_wave(app, &admin, &id, n as u64).await;
+        assert_eq!(delivered(app, machine).await.0, 2, "machine {n}");
+        assert_eq!(delivered(app, &machines[7]).await.0, 1);
+        report(app, machine, 2, "reachable").await;
+    }
+    until_state(&second, &admin, "dev", &id, "completed").await;
+    // Both processes kept checking for a while after: nothing more is recorded.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let events = rollout_events(&first, &admin, "dev").await;
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for action in actions(&events) {
+        *counts.entry(action).or_default() += 1;
+    }
+    assert_eq!(
+        counts,
+        BTreeMap::from([
+            ("rollout.complete", 1),
+            ("rollout.promote", 3),
+            ("rollout.start", 1)
+        ])
+    );
+    for machine in &machines {
+        assert_eq!(delivered(&second, machine).await.0, 2);
+    }
+}
