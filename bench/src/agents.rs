@@ -10,7 +10,7 @@ use reqwest::{Client, StatusCode};
 use serde_json::json;
 use switchyard_agent::server::device_authorization;
 use switchyard_proto::delivery::{
-    open_envelope, Envelope, Expectations, TrustedKeys, DEFAULT_CLOCK_SKEW,
+    open_envelope, Delivery, Envelope, Expectations, TrustedKeys, DEFAULT_CLOCK_SKEW,
 };
 use switchyard_proto::devices::Enrollment;
 use switchyard_proto::signing::encode_public_key;
@@ -125,6 +125,62 @@ impl Agent {
     /// Verifies what it received as the real agent does, and holds it; how long that took.
     fn accept(&mut self, received: Received) -> Result<Duration, String> {
         let started = Instant::now();
+        self.open(received)?;
+        Ok(started.elapsed())
+    }
+
+    /// Waits up to `wait` seconds for a profile newer than the one it holds, verifies it and
+    /// holds it; `None` when nothing changed.
+    pub async fn next(&mut self, client: &Client, wait: u64) -> Result<Option<Delivery>, String> {
+        match self.receive(client, wait, Instant::now()).await? {
+            Some(received) => self.open(received).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Reports, as the real agent does after applying, baseline `version` applied with one
+    /// probe of the npm registry `registry` that ended as `outcome` (`reachable`, `refused`...).
+    pub async fn report(
+        &self,
+        client: &Client,
+        version: u64,
+        registry: &str,
+        outcome: &str,
+    ) -> Result<(), String> {
+        let path = "/api/v1/agent/status";
+        let body = json!({
+            "sequence": self.sequence,
+            "baseline_version": version,
+            "overlay_version": 0,
+            "targets": [{"target": "npm-user", "state": "ok"}],
+            "probes": [{
+                "endpoint": registry, "kind": "npm-registry", "outcome": outcome,
+                "latency_ms": 3, "checked_at": switchyard_agent::clock::now()
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default(),
+            }],
+        })
+        .to_string()
+        .into_bytes();
+        let response = client
+            .post(format!("{}{path}", self.server))
+            .header(
+                "authorization",
+                device_authorization(self.id, &self.key, "POST", path, &body),
+            )
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        match response.status() {
+            StatusCode::NO_CONTENT => Ok(()),
+            status => Err(format!("report: {status}")),
+        }
+    }
+
+    /// Verifies what it received as the real agent does, and holds it.
+    fn open(&mut self, received: Received) -> Result<Delivery, String> {
         let envelope: Envelope =
             serde_json::from_slice(&received.body).map_err(|e| e.to_string())?;
         let delivery = open_envelope(
@@ -140,7 +196,7 @@ impl Agent {
         .map_err(|e| format!("refused: {e}"))?;
         self.etag = received.etag;
         self.sequence = delivery.sequence;
-        Ok(started.elapsed())
+        Ok(delivery)
     }
 }
 
@@ -205,6 +261,11 @@ impl Fleet {
             .await?
             .ok_or("no profile")?;
         Ok((received.etag, received.body))
+    }
+
+    /// The agents, to drive one by one.
+    pub fn into_agents(self) -> Vec<Agent> {
+        self.agents
     }
 
     /// How many.

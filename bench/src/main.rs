@@ -13,6 +13,7 @@ mod agents;
 mod etcd;
 mod floor;
 mod publish;
+mod rollout;
 mod sign;
 
 use agents::{Arrival, Fleet};
@@ -69,6 +70,23 @@ enum Command {
         /// A name for the printed line.
         #[arg(long, default_value = "switchyard")]
         label: String,
+    },
+    /// A rollout of a new npm mirror over simulated machines, a share of which cannot reach
+    /// it: what the gates decide, how fast, and what the mirror health view shows.
+    Rollout {
+        /// The server's base URL (loopback); it should check gates every second
+        /// (`SWITCHYARD_ROLLOUT_CHECK_SECS=1`).
+        #[arg(long)]
+        server: String,
+        /// The `admin` user's password.
+        #[arg(long, env = "SWITCHYARD_BENCH_ADMIN_PASSWORD")]
+        admin_password: String,
+        /// How many machines (10 to 10000).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(10..=10_000))]
+        agents: u32,
+        /// The share of them, labelled `site=office-b`, that cannot reach the new mirror.
+        #[arg(long, value_parser = clap::value_parser!(u8).range(0..=100))]
+        failing_percent: u8,
     },
     /// Enrolls one machine and signs `count` profile fetches for `wrk` (bench/fetch.lua).
     Sign {
@@ -271,6 +289,41 @@ async fn wakeup(
     Ok(all_woke)
 }
 
+/// Prints what a simulated rollout came to; true when its gates decided as they should:
+/// completed with every machine reaching the mirror, reverted otherwise.
+#[allow(clippy::print_stdout)]
+fn print_rollout(outcome: &rollout::Outcome) -> bool {
+    let (count, failing) = outcome.machines;
+    let state = outcome.rollout["state"].as_str().unwrap_or_default();
+    println!(
+        "rollout n={count}, {failing} in office-b cannot reach the new mirror: {state} at wave {}; {} machines ever held the new mirror ({} of them in office-b)",
+        outcome.rollout["wave"], outcome.reached.0, outcome.reached.1
+    );
+    for (action, at, detail) in &outcome.transitions {
+        let figure = |name: &str| detail.get(name).map_or("-", String::as_str);
+        println!(
+            "  {at:6.1} s {action}: cohort {}, added {}, reported {}, failed applies {}, failed probes {} of {}{}",
+            figure("cohort"),
+            figure("added"),
+            figure("reported"),
+            figure("failed_applies"),
+            figure("failed_probes"),
+            figure("probes"),
+            detail.get("gate").map(|gate| format!(" ({gate})")).unwrap_or_default()
+        );
+    }
+    if let Some(row) = &outcome.health {
+        println!(
+            "  mirror health of the new mirror while it ran: {} machines probed it, {} reach it, outcomes {}",
+            row["machines"], row["reachable"], row["outcomes"]
+        );
+    }
+    match failing {
+        0 => state == "completed",
+        _ => state == "reverted",
+    }
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -316,6 +369,17 @@ async fn main() -> ExitCode {
                     }
                     true
                 }),
+            Err(error) => Err(error.to_string()),
+        },
+        Command::Rollout {
+            server,
+            admin_password,
+            agents,
+            failing_percent,
+        } => match admin::Admin::login(&server, &admin_password).await {
+            Ok(admin) => rollout::simulate(&admin, &server, agents as usize, failing_percent)
+                .await
+                .map(|outcome| print_rollout(&outcome)),
             Err(error) => Err(error.to_string()),
         },
         Command::FloorServer => floor::serve().await.map(|()| true).map_err(|e| e.to_string()),

@@ -120,11 +120,17 @@ pub enum AuditAction {
     /// Ops changed a machine's labels.
     #[serde(rename = "device.label")]
     DeviceLabel,
+    /// An override ended at its time: the version before it came back (`detail.end_version`).
+    #[serde(rename = "profile.override-end")]
+    OverrideEnd,
+    /// An override reached its time after someone had published the profile again: nothing was changed.
+    #[serde(rename = "profile.override-superseded")]
+    OverrideSuperseded,
 }
 
 impl AuditAction {
     /// Every action.
-    pub const ALL: [AuditAction; 36] = [
+    pub const ALL: [AuditAction; 38] = [
         AuditAction::Login,
         AuditAction::Refresh,
         AuditAction::RefreshReused,
@@ -161,6 +167,8 @@ impl AuditAction {
         AuditAction::RolloutAbort,
         AuditAction::RolloutPromotionRequest,
         AuditAction::DeviceLabel,
+        AuditAction::OverrideEnd,
+        AuditAction::OverrideSuperseded,
     ];
 
     /// The stable name, as in JSON.
@@ -202,6 +210,8 @@ impl AuditAction {
             AuditAction::RolloutAbort => "rollout.abort",
             AuditAction::RolloutPromotionRequest => "rollout.promotion-request",
             AuditAction::DeviceLabel => "device.label",
+            AuditAction::OverrideEnd => "profile.override-end",
+            AuditAction::OverrideSuperseded => "profile.override-superseded",
         }
     }
 }

@@ -221,6 +221,19 @@ pub enum EndpointKind {
     HttpProxy,
 }
 
+impl EndpointKind {
+    /// Its name on the wire: `npm-registry`, `pip-index`, `go-proxy`, `git-base`, `http-proxy`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndpointKind::NpmRegistry => "npm-registry",
+            EndpointKind::PipIndex => "pip-index",
+            EndpointKind::GoProxy => "go-proxy",
+            EndpointKind::GitBase => "git-base",
+            EndpointKind::HttpProxy => "http-proxy",
+        }
+    }
+}
+
 /// How a machine's probe of an endpoint ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

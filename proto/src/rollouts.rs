@@ -269,19 +269,67 @@ impl TryFrom<RawRolloutWave> for RolloutWave {
     }
 }
 
-/// What a wave's machines must show before the rollout goes on. Counted over every machine of
-/// the waves so far whose latest report is on the new version.
+/// What a wave's machines must show before the rollout goes on, from the reports made on the
+/// new version since the wave began.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields, default)]
+#[serde(try_from = "RawRolloutGate")]
 pub struct RolloutGate {
-    /// At least this many machines reported on the new version (1 by default).
+    /// At least this many of the machines the wave added reported on the new version (all of
+    /// them when it added fewer): 1 to 100,000, 1 by default.
     pub min_reported: u32,
     /// At most this percentage of them failed to apply it (0 to 100; 0 by default).
     pub max_failed_applies_percent: u8,
     /// At most this percentage of their probes of endpoints the version adds or changes
     /// failed (0 to 100; 0 by default).
     pub max_failed_probes_percent: u8,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawRolloutGate {
+    min_reported: u32,
+    max_failed_applies_percent: u8,
+    max_failed_probes_percent: u8,
+}
+
+impl Default for RawRolloutGate {
+    fn default() -> Self {
+        let gate = RolloutGate::default();
+        Self {
+            min_reported: gate.min_reported,
+            max_failed_applies_percent: gate.max_failed_applies_percent,
+            max_failed_probes_percent: gate.max_failed_probes_percent,
+        }
+    }
+}
+
+impl TryFrom<RawRolloutGate> for RolloutGate {
+    type Error = InvalidValue;
+
+    fn try_from(raw: RawRolloutGate) -> Result<Self, Self::Error> {
+        if !(1..=100_000).contains(&raw.min_reported) {
+            return Err(InvalidValue(format!(
+                "min_reported must be 1 to 100000, not {}",
+                raw.min_reported
+            )));
+        }
+        for (name, percent) in [
+            ("max_failed_applies_percent", raw.max_failed_applies_percent),
+            ("max_failed_probes_percent", raw.max_failed_probes_percent),
+        ] {
+            if percent > 100 {
+                return Err(InvalidValue(format!(
+                    "{name} must be 0 to 100, not {percent}"
+                )));
+            }
+        }
+        Ok(Self {
+            min_reported: raw.min_reported,
+            max_failed_applies_percent: raw.max_failed_applies_percent,
+            max_failed_probes_percent: raw.max_failed_probes_percent,
+        })
+    }
 }
 
 impl Default for RolloutGate {
@@ -354,7 +402,9 @@ impl RolloutState {
 pub struct GateFigures {
     /// Machines in the waves so far (enrolled, not revoked).
     pub cohort: u64,
-    /// How many of them reported on the new version.
+    /// How many of them the current wave added.
+    pub added: u64,
+    /// How many of the cohort reported on the new version since the wave began.
     pub reported: u64,
     /// How many of those failed to apply it.
     pub failed_applies: u64,
@@ -428,6 +478,76 @@ pub struct Rollout {
     /// The current wave's gate, read now (active rollouts only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gate: Option<GateFigures>,
+}
+
+/// Where an override stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum OverrideState {
+    /// Its version is what machines get until it ends.
+    Active,
+    /// It ended at its time: the version before came back (`end_version`).
+    Ended,
+    /// Someone published the profile again before it ended: that version stays.
+    Superseded,
+}
+
+impl OverrideState {
+    /// The word used on the wire and in storage.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Ended => "ended",
+            Self::Superseded => "superseded",
+        }
+    }
+
+    /// The state a stored word names.
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::Active, Self::Ended, Self::Superseded]
+            .into_iter()
+            .find(|state| state.as_str() == text)
+    }
+}
+
+/// A time-boxed override: a version published with `until`, which ends by itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Override {
+    /// Its id.
+    pub id: Uuid,
+    /// The environment.
+    pub environment: String,
+    /// `baseline` or the machine role of the overlay.
+    pub target: String,
+    /// The override's version.
+    pub version: u64,
+    /// The version whose content comes back when it ends.
+    pub restore_version: u64,
+    /// When it ends.
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub ends_at: OffsetDateTime,
+    /// Where it stands.
+    pub state: OverrideState,
+    /// Who published it (the approver, in a protected environment).
+    pub started_by: String,
+    /// When.
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub started_at: OffsetDateTime,
+    /// When it ended or was superseded.
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub ended_at: Option<OffsetDateTime>,
+    /// The version that brought the old content back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_version: Option<u64>,
 }
 
 /// `POST .../rollouts/{id}/promote|pause|resume|abort`: why.

@@ -117,6 +117,15 @@ pub struct PublishRequest {
     /// Roll the version out wave by wave instead of sending it to every machine at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollout: Option<crate::rollouts::RolloutPlan>,
+    /// An override: at this time (RFC 3339, within 30 days) the version before comes back by
+    /// itself, unless someone published since. Not with `rollout`.
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub until: Option<OffsetDateTime>,
 }
 
 /// `POST .../rollback`: publish an old version's content as a new version.
@@ -255,6 +264,14 @@ pub struct ChangeRequest {
     /// The rollout that starts when it is approved, if the publish asked for one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollout: Option<crate::rollouts::RolloutPlan>,
+    /// For an override: when the version before comes back.
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub until: Option<OffsetDateTime>,
 }
 
 /// `POST .../approve` or `.../reject`.

@@ -40,6 +40,9 @@ pub enum DeliveryError {
     /// delivery is for.
     #[error("the machine was moved or revoked while it asked")]
     DeviceChanged,
+    /// A rollout kept moving while the delivery was read.
+    #[error("a rollout moved while the delivery was read")]
+    RolloutMoving,
     /// A stored profile cannot be read back.
     #[error(transparent)]
     Document(#[from] DocumentError),
@@ -237,23 +240,36 @@ impl Delivery {
     async fn make(&self, device: &DeviceRecord) -> Result<Reading, DeliveryError> {
         let environment = &device.environment;
         let role = &device.machine_role;
-        let snapshot = Snapshot {
-            baseline: self
-                .store
-                .latest_version(environment, &ProfileTarget::Baseline)
-                .await?,
-            overlay: self
-                .store
-                .latest_version(environment, &ProfileTarget::Role(role.clone()))
-                .await?,
-            key: keys::current_record(self.store.as_ref()).await?,
+        // The versions and the rollout are read in separate queries: a rollout that moved
+        // between them (a revert publishes a version and ends the split in one transaction)
+        // would pair the reverted version with no split, so the rollout is read before and
+        // after the versions, and the reading is made again if it moved.
+        let mut attempts = 0;
+        let (snapshot, rollout) = loop {
+            let before = self.store.active_rollout(environment).await?;
+            let snapshot = Snapshot {
+                baseline: self
+                    .store
+                    .latest_version(environment, &ProfileTarget::Baseline)
+                    .await?,
+                overlay: self
+                    .store
+                    .latest_version(environment, &ProfileTarget::Role(role.clone()))
+                    .await?,
+                key: keys::current_record(self.store.as_ref()).await?,
+            };
+            let after = self.store.active_rollout(environment).await?;
+            let moment =
+                |rollout: &Option<RolloutRecord>| rollout.as_ref().map(|r| (r.id, r.revision));
+            if moment(&before) == moment(&after) {
+                break (snapshot, after.filter(|rollout| rollout.concerns(role)));
+            }
+            attempts += 1;
+            if attempts == 3 {
+                return Err(DeliveryError::RolloutMoving);
+            }
         };
         let machines = self.store.active_devices(environment, role).await?;
-        let rollout = self
-            .store
-            .active_rollout(environment)
-            .await?
-            .filter(|rollout| rollout.concerns(role));
         let cohorts = match rollout {
             None => vec![(
                 snapshot,

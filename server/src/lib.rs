@@ -7,6 +7,7 @@ pub mod config;
 pub mod delivery;
 pub mod domain;
 pub mod events;
+pub mod fleet_metrics;
 pub mod http;
 pub mod keys;
 pub mod publishing;

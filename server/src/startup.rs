@@ -18,6 +18,7 @@ use crate::config::Settings;
 use crate::delivery::Delivery;
 use crate::domain::sealing::SecretBox;
 use crate::events::Events;
+use crate::fleet_metrics::FleetMetrics;
 use crate::http::capability::Gate;
 use crate::http::{self, AppState, BodyLimit, Shared};
 use crate::publishing::Publishing;
@@ -66,6 +67,8 @@ pub struct Application {
     /// Hears publishes of other server processes (Postgres only).
     /// The publishing rules, for the rollout gates' own task.
     publishing: Publishing,
+    /// The fleet's gauges, refreshed by a task of their own.
+    fleet: FleetMetrics,
     /// Tasks that run beside the server (hearing other processes, checking rollouts): stopped
     /// with it.
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -119,6 +122,7 @@ impl Application {
         app.bootstrap = bootstrap;
         app.hear_other_processes().await?;
         app.watch_rollouts(settings.rollout_check_secs.get());
+        app.refresh_fleet_metrics(settings.fleet_metrics_secs.get());
         Ok(app)
     }
 
@@ -154,6 +158,8 @@ impl Application {
                 .map(|()| counter)
         })
         .map_err(|e| StartupError::Setup(e.to_string()))?;
+        let fleet =
+            FleetMetrics::register(&registry).map_err(|e| StartupError::Setup(e.to_string()))?;
         let metrics = PrometheusMetricsBuilder::new("switchyard")
             .registry(registry)
             .endpoint("/metrics")
@@ -211,6 +217,7 @@ impl Application {
             bootstrap: Bootstrap::NotNeeded,
             events,
             publishing,
+            fleet,
             tasks: Vec::new(),
         })
     }
@@ -286,20 +293,52 @@ impl Application {
     }
 
     /// Checks the gates of running rollouts every `every`, promoting, halting or reverting
-    /// them. Every server process on a database checks; each transition is made once
-    /// (`RolloutStore::transition_rollout`), whichever process comes first.
+    /// them, and ends the overrides whose time has come. Every server process on a database
+    /// checks; each transition is made once (`RolloutStore::transition_rollout`,
+    /// `OverrideStore::end_override`), whichever process comes first.
     fn watch_rollouts(&mut self, every: std::time::Duration) {
         let publishing = self.publishing.clone();
-        self.tasks.push(tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(every);
-            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                ticks.tick().await;
+        self.repeat(every, move || {
+            let publishing = publishing.clone();
+            async move {
                 match publishing.check_rollouts().await {
                     Ok(0) => {}
                     Ok(moved) => tracing::debug!(moved, "rollout gates checked"),
                     Err(error) => tracing::warn!(%error, "checking the rollouts' gates failed"),
                 }
+                if let Err(error) = publishing.end_overrides().await {
+                    tracing::warn!(%error, "ending the overrides that are due failed");
+                }
+            }
+        });
+    }
+
+    /// Reads the fleet's gauges from the store every `every`.
+    fn refresh_fleet_metrics(&mut self, every: std::time::Duration) {
+        let (fleet, store) = (self.fleet.clone(), self.store.clone());
+        self.repeat(every, move || {
+            let (fleet, store) = (fleet.clone(), store.clone());
+            async move {
+                if let Err(error) = fleet.refresh(&store).await {
+                    tracing::warn!(%error, "the fleet's gauges cannot be read");
+                }
+            }
+        });
+    }
+
+    /// Runs `work` every `every` (the first time at once) beside the server, until it stops;
+    /// a round that overruns delays the next rather than bunching them.
+    fn repeat<F, R>(&mut self, every: std::time::Duration, work: F)
+    where
+        F: Fn() -> R + Send + 'static,
+        R: std::future::Future<Output = ()> + Send,
+    {
+        self.tasks.push(tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(every);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                work().await;
             }
         }));
     }

@@ -9,6 +9,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::print_stderr)]
 
 pub mod recorder;
+pub mod registries;
 pub mod relay;
 
 use std::net::SocketAddr;

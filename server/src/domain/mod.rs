@@ -4,6 +4,7 @@ pub mod audit;
 pub mod devices;
 pub mod health;
 pub mod identity;
+pub mod overrides;
 pub mod profiles;
 pub mod rollouts;
 pub mod sealing;

@@ -131,6 +131,17 @@ pub enum PublishKind {
     },
 }
 
+/// How a new version reaches machines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach<'a> {
+    /// Every machine of its environment (and role) at once.
+    Everyone,
+    /// The first wave of this rollout; the others keep the version before.
+    Rollout(&'a super::rollouts::RolloutRecord),
+    /// Every machine, until this override ends and the version before comes back.
+    Override(&'a super::overrides::OverrideRecord),
+}
+
 /// A change request as kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChangeRequestRecord {
@@ -164,6 +175,8 @@ pub struct ChangeRequestRecord {
     pub version: Option<u64>,
     /// Roll the version out wave by wave when approved.
     pub rollout: Option<switchyard_proto::rollouts::RolloutPlan>,
+    /// For an override: when the version before comes back.
+    pub until: Option<OffsetDateTime>,
 }
 
 impl ChangeRequestRecord {

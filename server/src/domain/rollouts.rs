@@ -143,13 +143,17 @@ impl RolloutRecord {
     /// Whether machine `device` with `labels` is in the cohort now: taken by the current wave
     /// or an earlier one, while the rollout splits machines at all.
     pub fn includes(&self, device: Uuid, labels: &Labels) -> bool {
-        self.state.is_active()
-            && self
-                .plan
-                .waves
-                .iter()
-                .take(self.wave as usize + 1)
-                .any(|wave| takes(wave, self.id, device, labels))
+        self.state.is_active() && self.taken_by(self.wave as usize + 1, device, labels)
+    }
+
+    /// Whether one of the first `waves` waves takes `device` with `labels`. Labels are read
+    /// as they are now: a machine relabelled during a rollout joins or leaves its cohort.
+    fn taken_by(&self, waves: usize, device: Uuid, labels: &Labels) -> bool {
+        self.plan
+            .waves
+            .iter()
+            .take(waves)
+            .any(|wave| takes(wave, self.id, device, labels))
     }
 
     /// The wave it is in.
@@ -253,13 +257,26 @@ impl RolloutRecord {
     }
 }
 
-/// The endpoints `to` names that `from` does not (by kind and URL): what a gate watches.
-/// Both profiles as stored (normalized).
+/// The endpoints a version changes, by kind and URL: those `to` names that `from` does not,
+/// or all that `to` names when the way machines reach them changed (the proxies, their logins,
+/// `no_proxy`, npm's and git's own proxies): what a gate watches. Both profiles as stored
+/// (normalized), the rolled-out profile alone (a baseline or an overlay).
 pub fn changed_endpoints(from: &Profile, to: &Profile) -> BTreeSet<(EndpointKind, String)> {
+    let routes = |profile: &Profile| {
+        (
+            profile.proxy.clone(),
+            profile
+                .npm
+                .as_ref()
+                .map(|npm| (npm.proxy.clone(), npm.https_proxy.clone())),
+            profile.git.as_ref().map(|git| git.http_proxy.clone()),
+        )
+    };
+    let rerouted = routes(from) != routes(to);
     let before: BTreeSet<_> = from.endpoints().into_iter().collect();
     to.endpoints()
         .into_iter()
-        .filter(|endpoint| !before.contains(endpoint))
+        .filter(|endpoint| rerouted || !before.contains(endpoint))
         .map(|endpoint| (endpoint.kind, endpoint.url.to_owned()))
         .collect()
 }
@@ -273,6 +290,8 @@ pub struct Observation {
     pub failed: bool,
     /// Its probes.
     pub probes: Vec<EndpointProbe>,
+    /// When the server received it.
+    pub reported_at: OffsetDateTime,
 }
 
 /// A machine of the rollout's environment (and role, for an overlay) as a gate sees it.
@@ -286,12 +305,23 @@ pub struct Observed {
     pub report: Option<Observation>,
 }
 
-/// The current wave's gate over `machines` at `now`. Counted over the cohort's machines whose
-/// latest report is on the new version: it passes once the wave soaked, at least
-/// `min_reported` reported, and failures stay within both shares; it fails as soon as failed
-/// applies or failed probes of `changed` endpoints exceed their share of the reports (or of
-/// `min_reported` while fewer reported), soaked or not, since waiting cannot undo a failure
-/// the cohort already has.
+/// `machine`'s report if it is on `rollout`'s new version and made since the wave began.
+fn fresh<'a>(machine: &'a Observed, rollout: &RolloutRecord) -> Option<&'a Observation> {
+    machine.report.as_ref().filter(|report| {
+        report.version == rollout.to_version && report.reported_at >= rollout.wave_started_at
+    })
+}
+
+/// The current wave's gate over `machines` at `now`.
+///
+/// It reads the reports made on the new version since the wave began (or was resumed): the
+/// waves before judged the older ones, and a resumed wave is judged afresh. It decides once the
+/// wave soaked and at least `min_reported` of the machines this wave added reported (all of
+/// them, when it added fewer): it passes if failed applies stay within their share of the
+/// reports and failed probes of `changed` endpoints within theirs of the probes, and fails
+/// otherwise. Before then it fails as soon as it can no longer pass, however the rest of the
+/// cohort fares (each share counted out of all the cohort could report): waiting cannot undo
+/// failures the cohort already has.
 pub fn gate(
     rollout: &RolloutRecord,
     machines: &[Observed],
@@ -300,15 +330,23 @@ pub fn gate(
 ) -> GateFigures {
     let wave = rollout.current_wave();
     let rule = wave.gate;
+    let waves = rollout.wave as usize + 1;
     let cohort: Vec<&Observed> = machines
         .iter()
-        .filter(|machine| rollout.includes(machine.id, &machine.labels))
+        .filter(|machine| rollout.taken_by(waves, machine.id, &machine.labels))
         .collect();
     let reports: Vec<&Observation> = cohort
         .iter()
-        .filter_map(|machine| machine.report.as_ref())
-        .filter(|report| report.version == rollout.to_version)
+        .filter_map(|machine| fresh(machine, rollout))
         .collect();
+    let added: Vec<&&Observed> = cohort
+        .iter()
+        .filter(|machine| !rollout.taken_by(waves - 1, machine.id, &machine.labels))
+        .collect();
+    let added_reported = added
+        .iter()
+        .filter_map(|machine| fresh(machine, rollout))
+        .count() as u64;
     let reported = reports.len() as u64;
     let failed_applies = reports.iter().filter(|report| report.failed).count() as u64;
     let watched: Vec<&EndpointProbe> = reports
@@ -323,11 +361,21 @@ pub fn gate(
         .count() as u64;
     let soak = time::Duration::seconds(i64::try_from(wave.soak_secs).unwrap_or(i64::MAX));
     let soaked = now >= rollout.wave_started_at + soak;
-    let min = u64::from(rule.min_reported);
+    let needed = u64::from(rule.min_reported).min(added.len() as u64);
     let over = |failed: u64, out_of: u64, percent: u8| failed * 100 > u64::from(percent) * out_of;
+    // Until the gate can decide, a share is counted out of what the whole cohort could still
+    // report: failing then means it can no longer pass, however the others fare.
+    let decides = soaked && added_reported >= needed;
+    let (applies_out_of, probes_out_of) = match decides {
+        true => (reported, probes),
+        false => (
+            reported.max(cohort.len() as u64),
+            probes.max(cohort.len() as u64 * changed.len() as u64),
+        ),
+    };
     let (verdict, reason) = if over(
         failed_applies,
-        reported.max(min),
+        applies_out_of,
         rule.max_failed_applies_percent,
     ) {
         (
@@ -337,7 +385,7 @@ pub fn gate(
                 rollout.to_version, rule.max_failed_applies_percent
             ),
         )
-    } else if probes > 0 && over(failed_probes, probes, rule.max_failed_probes_percent) {
+    } else if over(failed_probes, probes_out_of, rule.max_failed_probes_percent) {
         (
             GateVerdict::Failing,
             format!(
@@ -345,13 +393,13 @@ pub fn gate(
                 rollout.to_version, rule.max_failed_probes_percent
             ),
         )
-    } else if reported < min {
+    } else if added_reported < needed {
         (
             GateVerdict::Waiting,
             format!(
-                "{reported} of the {min} machines needed reported on version {} ({} in the cohort)",
-                rollout.to_version,
-                cohort.len()
+                "{added_reported} of the {needed} machines needed from this wave's {} reported on version {}",
+                added.len(),
+                rollout.to_version
             ),
         )
     } else if !soaked {
@@ -373,6 +421,7 @@ pub fn gate(
     };
     GateFigures {
         cohort: cohort.len() as u64,
+        added: added.len() as u64,
         reported,
         failed_applies,
         probes,

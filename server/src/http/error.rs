@@ -131,9 +131,9 @@ pub enum ApiError {
     /// The rollout's state does not allow the move.
     #[error("{0}")]
     RolloutState(String),
-    /// A rollout of a profile with no version yet.
-    #[error("a profile's first version goes to every machine: a rollout needs a previous version to keep the other machines on")]
-    RolloutNeedsPreviousVersion,
+    /// A rollout or an override of a profile with no version yet.
+    #[error("a profile's first version goes to every machine for good: a rollout or an override needs a previous version to keep the others on or to come back to")]
+    NeedsPreviousVersion,
     /// The person who asked for a promotion tried to confirm it.
     #[error("you asked for this promotion; in a protected environment a second person with ops on the environment (or an admin) must confirm it")]
     OwnPromotionRequest,
@@ -231,9 +231,7 @@ impl ApiError {
             ApiError::RolloutInProgress(_) => ("rollout_in_progress", StatusCode::CONFLICT),
             ApiError::RolloutMoved(_) => ("rollout_moved", StatusCode::CONFLICT),
             ApiError::RolloutState(_) => ("rollout_state", StatusCode::CONFLICT),
-            ApiError::RolloutNeedsPreviousVersion => {
-                ("rollout_needs_previous_version", StatusCode::CONFLICT)
-            }
+            ApiError::NeedsPreviousVersion => ("needs_previous_version", StatusCode::CONFLICT),
             ApiError::OwnPromotionRequest => ("four_eyes_required", StatusCode::FORBIDDEN),
             ApiError::EnvironmentNotFound(_) => ("environment_not_found", StatusCode::NOT_FOUND),
             ApiError::EnvironmentExists(_) => ("environment_exists", StatusCode::CONFLICT),
@@ -430,7 +428,11 @@ impl From<crate::publishing::PublishingError> for ApiError {
             E::ChangeRequestClosed(id) => ApiError::ChangeRequestClosed(id.to_string()),
             E::OwnChangeRequest => ApiError::OwnChangeRequest,
             E::RolloutState(refused) => ApiError::RolloutState(refused.to_string()),
-            E::NoPreviousVersion => ApiError::RolloutNeedsPreviousVersion,
+            E::NoPreviousVersion => ApiError::NeedsPreviousVersion,
+            E::BadEnd(bad) => ApiError::Invalid(vec![FieldProblem {
+                path: "until".into(),
+                message: format!("{bad}; an override that is due can no longer start"),
+            }]),
             E::OwnPromotionRequest => ApiError::OwnPromotionRequest,
             E::Store(error) => error.into(),
             E::Document(error) => ApiError::Internal(Box::new(error)),
@@ -442,7 +444,7 @@ impl From<crate::delivery::DeliveryError> for ApiError {
     fn from(error: crate::delivery::DeliveryError) -> Self {
         use crate::delivery::DeliveryError as E;
         match error {
-            E::DeviceChanged => ApiError::DeviceChanged,
+            E::DeviceChanged | E::RolloutMoving => ApiError::DeviceChanged,
             E::Keys(error) => error.into(),
             E::Store(error) => error.into(),
             E::Document(error) => ApiError::Internal(Box::new(error)),

@@ -128,7 +128,7 @@ pub struct ApiDescriptionJson(pub String);
         (name = "profiles", description = "Machine roles, profile drafts, versions, diffs and rollback"),
         (name = "keys", description = "The server's signing keys and the key sets machines follow"),
         (name = "devices", description = "Enrollment tokens and enrolled machines"),
-        (name = "rollouts", description = "Versions that reach machines wave by wave, gated on the machines' own reports"),
+        (name = "rollouts", description = "Versions that reach machines wave by wave, gated on the machines' own reports; time-boxed overrides"),
         (name = "agent", description = "What machines call: enrollment, key sets, their profile"),
         (name = "audit", description = "Who changed what, when and from where: query, export, verify"),
     )
@@ -231,7 +231,8 @@ fn routes(config: &mut ServiceConfig) {
             .service(rollouts::promote_rollout)
             .service(rollouts::pause_rollout)
             .service(rollouts::resume_rollout)
-            .service(rollouts::abort_rollout),
+            .service(rollouts::abort_rollout)
+            .service(rollouts::list_overrides),
     );
 }
 

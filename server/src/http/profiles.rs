@@ -17,7 +17,7 @@ use super::error::ApiError;
 use super::json::{ApiJson, CheckedBody, CheckedJson};
 use super::origin::RequestOrigin;
 use crate::domain::profiles::ProfileTarget;
-use crate::publishing::Publication;
+use crate::publishing::{Publication, Release};
 
 impl CheckedBody for Profile {
     fn problems(&self) -> Vec<FieldProblem> {
@@ -165,7 +165,8 @@ pub async fn put_draft(
 /// Publishes the draft as the next version. The draft revision must still be the one the
 /// caller read. In a protected environment this opens a change request instead (202). With a
 /// `rollout` plan, the version goes to the plan's first wave and the others keep the previous
-/// version until the waves' gates pass (see the rollouts endpoints).
+/// version until the waves' gates pass (see the rollouts endpoints). With `until`, the version
+/// is an override: at that time the version before comes back by itself.
 #[utoipa::path(
     tag = "profiles",
     params(
@@ -193,13 +194,25 @@ pub async fn publish(
     ApiJson(request): ApiJson<PublishRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let target = target(&path.1)?;
+    let release = match (request.rollout, request.until) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::Invalid(vec![FieldProblem {
+                path: "until".into(),
+                message: "an override goes to every machine at once; it cannot also be rolled out"
+                    .into(),
+            }]))
+        }
+        (Some(plan), None) => Release::Rollout(plan),
+        (None, Some(until)) => Release::Until(until),
+        (None, None) => Release::Everyone,
+    };
     let publication = operator
         .profiles(&from)
         .publish(
             &target,
             request.draft_revision,
             request.message.as_str(),
-            request.rollout,
+            release,
         )
         .await?;
     Ok(publication_response(

@@ -1,8 +1,9 @@
-//! The rollout endpoints: reading rollouts with their gates, and moving them by hand. A
-//! rollout starts with a publish (`profiles.rs`); the rules are `crate::publishing`'s.
+//! The rollout and override endpoints: reading rollouts with their gates, moving them by hand,
+//! and reading overrides. Both start with a publish (`profiles.rs`); the rules are
+//! `crate::publishing`'s.
 
 use actix_web::{get, post, web, HttpResponse};
-use switchyard_proto::rollouts::{Rollout, RolloutAction};
+use switchyard_proto::rollouts::{Override, Rollout, RolloutAction};
 use switchyard_proto::ErrorBody;
 use uuid::Uuid;
 
@@ -204,4 +205,24 @@ pub async fn abort_rollout(
     ApiJson(action): ApiJson<RolloutAction>,
 ) -> Result<HttpResponse, ApiError> {
     moved(operator, from, &path.1, Move::Abort, action).await
+}
+
+/// The overrides of an environment, newest first: versions published with `until`, whether
+/// they still stand, ended (and by which version the old content came back), or were
+/// superseded by a later publish.
+#[utoipa::path(
+    tag = "rollouts",
+    params(("environment" = String, Path, description = "Environment name")),
+    responses(
+        (status = 200, description = "Overrides, newest first", body = [Override]),
+        (status = 401, description = "Not authenticated", body = ErrorBody),
+        (status = 403, description = "No role on this environment", body = ErrorBody),
+        (status = 404, description = "No such environment", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+    extensions(("x-roles" = json!(["admin", "auditor", "ops on the environment", "developer on the environment"])))
+)]
+#[get("/environments/{environment}/overrides")]
+pub async fn list_overrides(reader: ReadEnvironment) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(reader.profiles().overrides().await?))
 }

@@ -9,7 +9,7 @@ use switchyard_proto::{
 };
 use uuid::Uuid;
 
-use super::{role_of, NextVersion, Publishing, PublishingError};
+use super::{overrides, role_of, NextVersion, Publishing, PublishingError, Release};
 use crate::domain::audit::Origin;
 use crate::domain::profiles::{ChangeRequestRecord, ProfileTarget, PublishKind, VersionRecord};
 
@@ -37,6 +37,7 @@ impl Publishing {
             reason: request.reason.clone(),
             version: request.version,
             rollout: request.rollout.clone(),
+            until: request.until,
         }
     }
 
@@ -144,9 +145,13 @@ impl Publishing {
             decided_by: origin.actor.clone(),
             reason: reason.to_owned(),
         };
+        let release = Release::of(request.rollout, request.until);
+        if let Release::Until(until) = release {
+            overrides::check_end(until, self.now())?;
+        }
         let target = request.target;
         let published = self
-            .record(origin, environment, &target, next, &kind, request.rollout)
+            .record(origin, environment, &target, next, &kind, release)
             .await?;
         Ok((target, published))
     }

@@ -3,6 +3,7 @@
 use switchyard_proto::FieldProblem;
 use uuid::Uuid;
 
+use crate::domain::overrides::BadEnd;
 use crate::domain::profiles::DocumentError;
 use crate::domain::rollouts::NotAllowed;
 use crate::store::StoreError;
@@ -47,6 +48,9 @@ pub enum PublishingError {
     /// A rollout of a profile's first version: there is nothing to keep the others on.
     #[error("a rollout needs a previous version")]
     NoPreviousVersion,
+    /// An override's end time that cannot be taken.
+    #[error("until {0}")]
+    BadEnd(#[from] BadEnd),
     /// In a protected environment, the person who asked for a promotion tried to confirm it.
     #[error("the person who asked for the promotion cannot confirm it")]
     OwnPromotionRequest,

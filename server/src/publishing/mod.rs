@@ -8,6 +8,7 @@
 
 mod approval;
 mod error;
+mod overrides;
 mod reading;
 mod rollouts;
 
@@ -26,7 +27,7 @@ use crate::clock::SharedClock;
 use crate::domain::audit::Origin;
 use crate::domain::profiles::{
     content_hash, keep_secrets, seal, unseal, ChangeRequestRecord, ChangeRequestState, DraftRecord,
-    ProfileTarget, PublishKind, VersionRecord,
+    ProfileTarget, PublishKind, Reach, VersionRecord,
 };
 use crate::domain::sealing::SecretBox;
 use crate::events::{Events, ProfilePublished};
@@ -51,6 +52,38 @@ pub enum Publication {
     Published(VersionSummary),
     /// A protected environment: a change request waits for a second person.
     Proposed(ChangeRequest),
+}
+
+/// How a publish asks its version to reach machines.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Release {
+    /// Every machine at once.
+    #[default]
+    Everyone,
+    /// Wave by wave under this plan.
+    Rollout(RolloutPlan),
+    /// Every machine until this time, when the version before comes back by itself.
+    Until(OffsetDateTime),
+}
+
+impl Release {
+    /// What a change request carries: its plan and its end time.
+    fn parts(&self) -> (Option<RolloutPlan>, Option<OffsetDateTime>) {
+        match self {
+            Release::Everyone => (None, None),
+            Release::Rollout(plan) => (Some(plan.clone()), None),
+            Release::Until(until) => (None, Some(*until)),
+        }
+    }
+
+    /// The release a change request carries.
+    fn of(rollout: Option<RolloutPlan>, until: Option<OffsetDateTime>) -> Self {
+        match (rollout, until) {
+            (Some(plan), _) => Release::Rollout(plan),
+            (None, Some(until)) => Release::Until(until),
+            (None, None) => Release::Everyone,
+        }
+    }
 }
 
 /// A version about to be published or proposed, with the profiles it goes from and to, so
@@ -194,7 +227,7 @@ impl Publishing {
         target: &ProfileTarget,
         draft_revision: u64,
         message: &str,
-        rollout: Option<RolloutPlan>,
+        release: Release,
     ) -> Result<Publication, PublishingError> {
         let name = &environment.name;
         let draft = self
@@ -226,17 +259,20 @@ impl Publishing {
             previous: self.open_version(latest.as_ref())?,
             profile,
         };
-        if rollout.is_some() && latest.is_none() {
+        if release != Release::Everyone && latest.is_none() {
             return Err(PublishingError::NoPreviousVersion);
         }
+        if let Release::Until(until) = release {
+            overrides::check_end(until, self.now())?;
+        }
         if environment.protected {
-            return self.propose(origin, name, target, next, rollout).await;
+            return self.propose(origin, name, target, next, release).await;
         }
         let kind = PublishKind::Draft {
             revision: draft_revision,
         };
         let published = self
-            .record(origin, name, target, next, &kind, rollout)
+            .record(origin, name, target, next, &kind, release)
             .await?;
         Ok(Publication::Published(published))
     }
@@ -285,13 +321,17 @@ impl Publishing {
             },
         };
         if environment.protected {
-            return self.propose(origin, name, target, next, None).await;
+            return self
+                .propose(origin, name, target, next, Release::Everyone)
+                .await;
         }
         let draft_revision = self
             .untouched_draft_revision(name, target, &[&latest.content_hash])
             .await?;
         let kind = PublishKind::Rollback { draft_revision };
-        let published = self.record(origin, name, target, next, &kind, None).await?;
+        let published = self
+            .record(origin, name, target, next, &kind, Release::Everyone)
+            .await?;
         Ok(Publication::Published(published))
     }
 
@@ -316,7 +356,7 @@ impl Publishing {
         }
     }
 
-    /// Keeps `next` (rolled out by `rollout` once approved) as a change request for a second
+    /// Keeps `next` (released as `release` once approved) as a change request for a second
     /// person to decide.
     async fn propose(
         &self,
@@ -324,10 +364,11 @@ impl Publishing {
         environment: &EnvironmentName,
         target: &ProfileTarget,
         next: NextVersion,
-        rollout: Option<RolloutPlan>,
+        release: Release,
     ) -> Result<Publication, PublishingError> {
         let changes = next.changes();
         let version = next.record;
+        let (rollout, until) = release.parts();
         let proposal = ChangeRequestRecord {
             id: uuid::Uuid::new_v4(),
             target: target.clone(),
@@ -344,6 +385,7 @@ impl Publishing {
             reason: None,
             version: None,
             rollout,
+            until,
         };
         let mut audit = origin
             .record(
@@ -362,6 +404,9 @@ impl Publishing {
         if let Some(plan) = &proposal.rollout {
             audit = audit.with_detail("rollout_plan", rollouts::plan_text(plan));
         }
+        if let Some(until) = proposal.until {
+            audit = audit.with_detail("until", overrides::time_text(until));
+        }
         self.store
             .create_change_request(environment, &proposal, &audit)
             .await?;
@@ -376,7 +421,9 @@ impl Publishing {
         )))
     }
 
-    /// Publishes `next` and announces it; with `rollout`, to the plan's first wave only.
+    /// Publishes `next` and announces it, released as `release`: to everyone, to a rollout's
+    /// first wave, or to everyone until an override ends. An override standing over the
+    /// profile is superseded, and says so in the audit trail.
     async fn record(
         &self,
         origin: &Origin,
@@ -384,7 +431,7 @@ impl Publishing {
         target: &ProfileTarget,
         next: NextVersion,
         kind: &PublishKind,
-        rollout: Option<RolloutPlan>,
+        release: Release,
     ) -> Result<VersionSummary, PublishingError> {
         let changes = next.changes();
         let version = next.record;
@@ -418,20 +465,35 @@ impl Publishing {
                 .with_detail("proposer", version.author.as_str())
                 .with_detail("reason", reason.as_str());
         }
-        let rollout = rollout.map(|plan| {
-            let started = self.starting(origin, environment, target, &version, plan);
-            let audit = self.start_audit(origin, &started);
-            (started, audit)
-        });
+        let superseded = self.store.active_override(environment, target).await?;
+        let (rollout, until) = match release {
+            Release::Everyone => (None, None),
+            Release::Rollout(plan) => (
+                Some(self.starting(origin, environment, target, &version, plan)),
+                None,
+            ),
+            Release::Until(ends_at) => {
+                let until = self.overriding(origin, environment, target, &version, ends_at);
+                audit = audit
+                    .with_detail("override", until.id.to_string())
+                    .with_detail("until", overrides::time_text(ends_at));
+                (None, Some(until))
+            }
+        };
+        let mut audits = vec![audit];
+        if let Some(started) = &rollout {
+            audits.push(self.start_audit(origin, started));
+        }
+        if let Some(superseded) = &superseded {
+            audits.push(self.superseded_audit(origin, superseded, &version));
+        }
+        let reach = match (&rollout, &until) {
+            (Some(started), _) => Reach::Rollout(started),
+            (None, Some(until)) => Reach::Override(until),
+            (None, None) => Reach::Everyone,
+        };
         self.store
-            .publish(
-                environment,
-                target,
-                &version,
-                kind,
-                rollout.as_ref().map(|(started, audit)| (started, audit)),
-                &audit,
-            )
+            .publish(environment, target, &version, kind, reach, &audits)
             .await?;
         self.events.profile_published(ProfilePublished {
             environment: environment.clone(),

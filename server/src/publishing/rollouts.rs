@@ -20,6 +20,7 @@ use crate::domain::rollouts::{
     changed_endpoints, gate, Move, Observation, Observed, RolloutRecord, Transition,
 };
 use crate::events::ProfilePublished;
+use crate::store::StoreError;
 
 /// The plan as the audit trail keeps it.
 pub(super) fn plan_text(plan: &RolloutPlan) -> String {
@@ -30,6 +31,7 @@ pub(super) fn plan_text(plan: &RolloutPlan) -> String {
 fn with_figures(audit: AuditRecord, figures: &GateFigures) -> AuditRecord {
     audit
         .with_detail("cohort", figures.cohort.to_string())
+        .with_detail("added", figures.added.to_string())
         .with_detail("reported", figures.reported.to_string())
         .with_detail("failed_applies", figures.failed_applies.to_string())
         .with_detail("probes", figures.probes.to_string())
@@ -38,6 +40,58 @@ fn with_figures(audit: AuditRecord, figures: &GateFigures) -> AuditRecord {
 }
 
 impl Publishing {
+    /// The version an abort or revert of `rollout` (moving to `after`) publishes: the old
+    /// content again, as a rollback of the version before the rollout, with its own
+    /// `profile.rollback` event listing what changes back.
+    async fn reverting(
+        &self,
+        origin: &Origin,
+        rollout: &RolloutRecord,
+        after: &RolloutRecord,
+    ) -> Result<(VersionRecord, AuditRecord), PublishingError> {
+        let (environment, target) = (&rollout.environment, &rollout.target);
+        let old = self
+            .store
+            .version(environment, target, rollout.from_version)
+            .await?;
+        let latest = self
+            .store
+            .latest_version(environment, target)
+            .await?
+            .ok_or(PublishingError::VersionNotFound(rollout.to_version))?;
+        let changes = self
+            .open(&latest.document)?
+            .diff(&self.open(&old.document)?);
+        let version = VersionRecord {
+            version: latest.version + 1,
+            document: old.document,
+            content_hash: old.content_hash,
+            author: origin.actor.clone(),
+            message: format!(
+                "rollout {} {}: {}",
+                rollout.id,
+                after.state.as_str(),
+                after.reason
+            ),
+            rollback_of: Some(old.version),
+            published_at: after.updated_at,
+        };
+        let audit = origin
+            .record(
+                switchyard_proto::AuditAction::ProfileRollback,
+                format!("profile:{environment}/{target}@{}", version.version),
+                version.published_at,
+            )
+            .in_environment(environment.as_str())
+            .for_role(role_of(target))
+            .with_changes(changes)
+            .with_detail("message", version.message.as_str())
+            .with_detail("content_hash", version.content_hash.as_str())
+            .with_detail("rollback_of", old.version.to_string())
+            .with_detail("rollout", rollout.id.to_string());
+        Ok((version, audit))
+    }
+
     /// The rollout `version` starts under `plan`: its first wave, from the version before.
     pub(super) fn starting(
         &self,
@@ -145,6 +199,7 @@ impl Publishing {
                             })
                         }),
                         probes: sent.map(|sent| sent.probes).unwrap_or_default(),
+                        reported_at: kept.reported_at,
                     }
                 });
                 Observed {
@@ -178,39 +233,54 @@ impl Publishing {
             (Move::Promote, None) => Move::RequestPromotion,
             (other, _) => other,
         };
+        // What the gate said when ops overrode it goes into the trail too.
+        let figures = match rollout.state.is_active() {
+            true => Some(self.gate_of(&rollout).await?),
+            false => None,
+        };
         let transition = rollout.moved(moved, &origin.actor, self.now(), reason.to_owned())?;
-        let after = self.transition(origin, &rollout, transition, None).await?;
+        let after = self
+            .transition(origin, &rollout, transition, figures.as_ref())
+            .await?;
         self.shown_rollout(after).await
     }
 
     /// Checks the gate of every running rollout, and promotes, halts or reverts those whose
     /// gate decided; answers how many moved. A rollout another server process moved first is
-    /// left to it.
+    /// left to it; one that cannot be checked (a database error) is logged and the others are
+    /// checked still.
     pub async fn check_rollouts(&self) -> Result<usize, PublishingError> {
         let mut moved = 0;
         for rollout in self.store.active_rollouts().await? {
             if rollout.state != RolloutState::Running {
                 continue;
             }
-            let figures = self.gate_of(&rollout).await?;
-            let decided = match figures.verdict {
-                GateVerdict::Waiting => continue,
-                GateVerdict::Passing => Move::Pass,
-                GateVerdict::Failing => Move::Fail,
-            };
-            let origin = Origin::system();
-            let transition =
-                rollout.moved(decided, &origin.actor, self.now(), figures.reason.clone())?;
-            match self
-                .transition(&origin, &rollout, transition, Some(&figures))
-                .await
-            {
-                Ok(_) => moved += 1,
-                Err(PublishingError::Store(crate::store::StoreError::RolloutMoved(_))) => {}
-                Err(error) => return Err(error),
+            match self.check_rollout(&rollout).await {
+                Ok(true) => moved += 1,
+                Ok(false) | Err(PublishingError::Store(StoreError::RolloutMoved(_))) => {}
+                Err(error) => tracing::warn!(
+                    rollout = %rollout.id, environment = %rollout.environment, %error,
+                    "the rollout's gate cannot be checked"
+                ),
             }
         }
         Ok(moved)
+    }
+
+    /// Checks `rollout`'s gate and moves it if the gate decided; answers whether it moved.
+    async fn check_rollout(&self, rollout: &RolloutRecord) -> Result<bool, PublishingError> {
+        let figures = self.gate_of(rollout).await?;
+        let decided = match figures.verdict {
+            GateVerdict::Waiting => return Ok(false),
+            GateVerdict::Passing => Move::Pass,
+            GateVerdict::Failing => Move::Fail,
+        };
+        let origin = Origin::system();
+        let transition =
+            rollout.moved(decided, &origin.actor, self.now(), figures.reason.clone())?;
+        self.transition(&origin, rollout, transition, Some(&figures))
+            .await?;
+        Ok(true)
     }
 
     /// Keeps `transition` of `rollout` with its audit event (with the gate's `figures` when a
@@ -231,34 +301,10 @@ impl Publishing {
         } = transition;
         let now = after.updated_at;
         let revert = match reverts {
-            true => {
-                let old = self
-                    .store
-                    .version(&rollout.environment, &rollout.target, rollout.from_version)
-                    .await?;
-                let latest = self
-                    .store
-                    .latest_version(&rollout.environment, &rollout.target)
-                    .await?;
-                let version = VersionRecord {
-                    version: VersionRecord::number(latest.as_ref()) + 1,
-                    document: old.document,
-                    content_hash: old.content_hash,
-                    author: origin.actor.clone(),
-                    message: format!(
-                        "{} of rollout {}: {}",
-                        action.as_str(),
-                        rollout.id,
-                        after.reason
-                    ),
-                    rollback_of: Some(old.version),
-                    published_at: now,
-                };
-                after.revert_version = Some(version.version);
-                Some(version)
-            }
+            true => Some(self.reverting(origin, rollout, &after).await?),
             false => None,
         };
+        after.revert_version = revert.as_ref().map(|(version, _)| version.version);
         let mut audit = origin
             .record(action, format!("rollout:{}", rollout.id), now)
             .in_environment(rollout.environment.as_str())
@@ -269,11 +315,16 @@ impl Publishing {
         if let Some(figures) = figures {
             audit = with_figures(audit, figures);
         }
-        if let Some(version) = &revert {
-            audit = audit.with_detail("revert_version", version.version.to_string());
+        if let Some(number) = after.revert_version {
+            audit = audit.with_detail("revert_version", number.to_string());
         }
+        let mut audits = vec![audit];
+        let revert = revert.map(|(version, published)| {
+            audits.push(published);
+            version
+        });
         self.store
-            .transition_rollout(&after, revert.as_ref(), changes_delivery, &audit)
+            .transition_rollout(&after, revert.as_ref(), changes_delivery, &audits)
             .await?;
         tracing::info!(
             by = %origin.actor, environment = %rollout.environment, rollout = %rollout.id,

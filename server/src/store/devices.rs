@@ -68,10 +68,11 @@ pub trait DeviceStore: Send + Sync {
         machine_role: &MachineRoleName,
     ) -> Result<Vec<(Uuid, Labels)>, StoreError>;
 
-    /// Replaces a machine's labels.
+    /// Replaces the labels of machine `id`, if it is (still) in `environment`.
     async fn set_device_labels(
         &self,
         id: Uuid,
+        environment: &EnvironmentName,
         labels: &Labels,
         audit: &AuditRecord,
     ) -> Result<(), StoreError>;
@@ -363,15 +364,19 @@ macro_rules! implement_device_store {
             async fn set_device_labels(
                 &self,
                 id: uuid::Uuid,
+                environment: &switchyard_proto::EnvironmentName,
                 labels: &switchyard_proto::rollouts::Labels,
                 audit: &$crate::domain::audit::AuditRecord,
             ) -> Result<(), $crate::store::StoreError> {
                 let mut tx = begin_audited(&self.pool).await?;
-                let changed = sqlx::query("UPDATE devices SET labels = $2 WHERE id = $1")
-                    .bind(id)
-                    .bind($crate::store::stored_json(labels))
-                    .execute(&mut *tx)
-                    .await?;
+                let changed = sqlx::query(
+                    "UPDATE devices SET labels = $2 WHERE id = $1 AND environment = $3",
+                )
+                .bind(id)
+                .bind($crate::store::stored_json(labels))
+                .bind(environment.as_str())
+                .execute(&mut *tx)
+                .await?;
                 if changed.rows_affected() == 0 {
                     return Err($crate::store::StoreError::DeviceNotFound(id));
                 }

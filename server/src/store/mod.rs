@@ -9,6 +9,7 @@ mod devices;
 mod environments;
 mod identity;
 mod keys;
+mod overrides;
 mod postgres;
 mod profiles;
 mod rollouts;
@@ -34,6 +35,7 @@ pub use devices::DeviceStore;
 pub use environments::EnvironmentStore;
 pub use identity::IdentityStore;
 pub use keys::KeyStore;
+pub use overrides::OverrideStore;
 pub use postgres::{PostgresStore, PublishListener, PUBLISHED_CHANNEL};
 pub use profiles::ProfileStore;
 pub use rollouts::RolloutStore;
@@ -58,6 +60,7 @@ pub trait Store:
     + KeyStore
     + AuditStore
     + RolloutStore
+    + OverrideStore
     + Send
     + Sync
     + fmt::Debug
@@ -177,6 +180,9 @@ pub enum StoreError {
     /// out: it must complete or be aborted first.
     #[error("rollout {0} is in progress in this environment")]
     RolloutInProgress(Uuid),
+    /// The override ended or was superseded since it was read.
+    #[error("override {0} ended since it was read")]
+    OverrideMoved(Uuid),
     /// The rollout moved (another process or person) since it was read.
     #[error("rollout {0} moved since it was read")]
     RolloutMoved(Uuid),

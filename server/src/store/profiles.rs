@@ -13,9 +13,8 @@ use uuid::Uuid;
 use super::{PublishListener, StoreError};
 use crate::domain::audit::AuditRecord;
 use crate::domain::profiles::{
-    ChangeRequestRecord, DraftRecord, ProfileTarget, PublishKind, VersionRecord,
+    ChangeRequestRecord, DraftRecord, ProfileTarget, PublishKind, Reach, VersionRecord,
 };
-use crate::domain::rollouts::RolloutRecord;
 
 /// Drafts, versions and change requests, as kept.
 #[async_trait]
@@ -64,18 +63,19 @@ pub trait ProfileStore: Send + Sync {
     /// draft still at its revision; a rollback or an approval makes the draft the version's
     /// content, and an approval closes its change request (which must still be open). A
     /// version number already taken is [`StoreError::VersionTaken`]: someone published first.
-    /// With `rollout` (and its own audit event), the version goes to its first wave instead of
-    /// every machine. While a
-    /// rollout of this profile is in progress, or (with `rollout`) any rollout of the
-    /// environment, the publish is [`StoreError::RolloutInProgress`].
+    /// `reach` says whom it goes to: everyone, a rollout's first wave, or everyone until an
+    /// override ends. While a rollout of this profile is in progress, or (starting one) any
+    /// rollout of the environment, the publish is [`StoreError::RolloutInProgress`]. An
+    /// override standing over the profile is superseded. `audits` are appended in order: the
+    /// publish's event first, then those of what it starts or ends.
     async fn publish(
         &self,
         environment: &EnvironmentName,
         target: &ProfileTarget,
         version: &VersionRecord,
         kind: &PublishKind,
-        rollout: Option<(&RolloutRecord, &AuditRecord)>,
-        audit: &AuditRecord,
+        reach: Reach<'_>,
+        audits: &[AuditRecord],
     ) -> Result<(), StoreError>;
 
     /// Keeps a new change request.
@@ -175,6 +175,9 @@ macro_rules! implement_profile_store {
                     .try_get::<Option<String>, _>("rollout_plan")?
                     .map(|plan| $crate::store::parse_json("rollout_plan", &plan))
                     .transpose()?,
+                until: row
+                    .try_get::<Option<$crate::store::Timestamp>, _>("override_until")?
+                    .map($crate::store::Timestamp::get),
             })
         }
 
@@ -192,6 +195,66 @@ macro_rules! implement_profile_store {
             .fetch_optional(&mut *connection)
             .await?;
             revision.map_or(Ok(0), $crate::store::counter)
+        }
+
+        /// Adds `version` of `target` within the caller's transaction; a number already taken
+        /// is [`StoreError::VersionTaken`](crate::store::StoreError::VersionTaken): someone
+        /// published first. Versions are immutable: nothing else writes them.
+        async fn insert_version(
+            connection: &mut <$db as sqlx::Database>::Connection,
+            environment: &switchyard_proto::EnvironmentName,
+            target: &$crate::domain::profiles::ProfileTarget,
+            version: &$crate::domain::profiles::VersionRecord,
+        ) -> Result<(), $crate::store::StoreError> {
+            sqlx::query(
+                "INSERT INTO profile_versions (environment, machine_role, version, document, \
+                 content_hash, author, message, rollback_of, published_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(environment.as_str())
+            .bind(target.key())
+            .bind($crate::store::stored_counter(version.version))
+            .bind(&version.document)
+            .bind(&version.content_hash)
+            .bind(&version.author)
+            .bind(&version.message)
+            .bind(version.rollback_of.map($crate::store::stored_counter))
+            .bind($crate::store::Timestamp::from(version.published_at))
+            .execute(&mut *connection)
+            .await
+            .map_err(|e| match $crate::store::is_unique_violation(&e) {
+                true => $crate::store::StoreError::VersionTaken(version.version),
+                false => e.into(),
+            })?;
+            Ok(())
+        }
+
+        /// Makes the draft of `target` the content of `version` if it still holds `published`
+        /// (the stored document of the version it replaces) unedited: what the server brings
+        /// back by itself (a reverted rollout, an ended override) must not come back again
+        /// with the next publish of an untouched draft, while edits are never overwritten.
+        async fn follow_untouched_draft(
+            connection: &mut <$db as sqlx::Database>::Connection,
+            environment: &switchyard_proto::EnvironmentName,
+            target: &$crate::domain::profiles::ProfileTarget,
+            published: &str,
+            version: &$crate::domain::profiles::VersionRecord,
+        ) -> Result<(), $crate::store::StoreError> {
+            sqlx::query(
+                "UPDATE profile_drafts SET document = $4, revision = revision + 1, \
+                 based_on_version = $5, updated_by = $6, updated_at = $7 \
+                 WHERE environment = $1 AND machine_role = $2 AND document = $3",
+            )
+            .bind(environment.as_str())
+            .bind(target.key())
+            .bind(published)
+            .bind(&version.document)
+            .bind($crate::store::stored_counter(version.version))
+            .bind(&version.author)
+            .bind($crate::store::Timestamp::from(version.published_at))
+            .execute(&mut *connection)
+            .await?;
+            Ok(())
         }
 
         #[async_trait::async_trait]
@@ -339,38 +402,15 @@ macro_rules! implement_profile_store {
                 target: &$crate::domain::profiles::ProfileTarget,
                 version: &$crate::domain::profiles::VersionRecord,
                 kind: &$crate::domain::profiles::PublishKind,
-                rollout: Option<(
-                    &$crate::domain::rollouts::RolloutRecord,
-                    &$crate::domain::audit::AuditRecord,
-                )>,
-                audit: &$crate::domain::audit::AuditRecord,
+                reach: $crate::domain::profiles::Reach<'_>,
+                audits: &[$crate::domain::audit::AuditRecord],
             ) -> Result<(), $crate::store::StoreError> {
                 use $crate::domain::profiles::PublishKind;
                 let mut tx = begin_audited(&self.pool).await?;
                 if let Some(active) = active_rollout_on(&mut tx, environment, Some(target)).await? {
                     return Err($crate::store::StoreError::RolloutInProgress(active));
                 }
-                // The insert comes first so a taken number ends the transaction at once.
-                sqlx::query(
-                    "INSERT INTO profile_versions (environment, machine_role, version, document, \
-                     content_hash, author, message, rollback_of, published_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                )
-                .bind(environment.as_str())
-                .bind(target.key())
-                .bind($crate::store::stored_counter(version.version))
-                .bind(&version.document)
-                .bind(&version.content_hash)
-                .bind(&version.author)
-                .bind(&version.message)
-                .bind(version.rollback_of.map($crate::store::stored_counter))
-                .bind($crate::store::Timestamp::from(version.published_at))
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| match $crate::store::is_unique_violation(&e) {
-                    true => $crate::store::StoreError::VersionTaken(version.version),
-                    false => e.into(),
-                })?;
+                insert_version(&mut tx, environment, target, version).await?;
                 if let PublishKind::Approval {
                     change_request,
                     decided_by,
@@ -445,14 +485,20 @@ macro_rules! implement_profile_store {
                         }
                     }
                 }
-                if let Some((rollout, _)) = rollout {
-                    insert_rollout(&mut tx, rollout).await?;
+                supersede_override(&mut tx, environment, target, version.published_at).await?;
+                match reach {
+                    $crate::domain::profiles::Reach::Everyone => {}
+                    $crate::domain::profiles::Reach::Rollout(rollout) => {
+                        insert_rollout(&mut tx, rollout).await?
+                    }
+                    $crate::domain::profiles::Reach::Override(until) => {
+                        insert_override(&mut tx, until).await?
+                    }
                 }
                 self.announce(&mut tx, environment, target, version.version)
                     .await?;
-                append_audit(&mut tx, audit).await?;
-                if let Some((_, started)) = rollout {
-                    append_audit(&mut tx, started).await?;
+                for audit in audits {
+                    append_audit(&mut tx, audit).await?;
                 }
                 tx.commit().await?;
                 Ok(())
@@ -468,8 +514,8 @@ macro_rules! implement_profile_store {
                 sqlx::query(
                     "INSERT INTO change_requests (id, environment, machine_role, document, \
                      content_hash, base_version, rollback_of, proposer, message, created_at, \
-                     expires_at, status, rollout_plan) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'open', $12)",
+                     expires_at, status, rollout_plan, override_until) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'open', $12, $13)",
                 )
                 .bind(request.id)
                 .bind(environment.as_str())
@@ -483,6 +529,7 @@ macro_rules! implement_profile_store {
                 .bind($crate::store::Timestamp::from(request.created_at))
                 .bind($crate::store::Timestamp::from(request.expires_at))
                 .bind(request.rollout.as_ref().map($crate::store::stored_json))
+                .bind(request.until.map($crate::store::Timestamp::from))
                 .execute(&mut *tx)
                 .await?;
                 append_audit(&mut tx, audit).await?;

@@ -43,14 +43,15 @@ pub trait RolloutStore: Send + Sync {
 
     /// Keeps `after` if the rollout is still at revision `after.revision - 1`, else
     /// [`StoreError::RolloutMoved`]. With `revert`, that version (the old content again) is
-    /// published in the same transaction, and `after` names it. With `announce`, the other
-    /// server processes hear of it when it commits, to tell their waiting machines.
+    /// published in the same transaction, `after` names it, and an untouched draft follows it. With `announce`, the other
+    /// server processes hear of it when it commits, to tell their waiting machines. `audits`
+    /// are appended in order: the transition's event, then the revert version's.
     async fn transition_rollout(
         &self,
         after: &RolloutRecord,
         revert: Option<&VersionRecord>,
         announce: bool,
-        audit: &AuditRecord,
+        audits: &[AuditRecord],
     ) -> Result<(), StoreError>;
 }
 
@@ -226,7 +227,7 @@ macro_rules! implement_rollout_store {
                 after: &$crate::domain::rollouts::RolloutRecord,
                 revert: Option<&$crate::domain::profiles::VersionRecord>,
                 announce: bool,
-                audit: &$crate::domain::audit::AuditRecord,
+                audits: &[$crate::domain::audit::AuditRecord],
             ) -> Result<(), $crate::store::StoreError> {
                 let mut tx = begin_audited(&self.pool).await?;
                 let moved = sqlx::query(
@@ -251,33 +252,27 @@ macro_rules! implement_rollout_store {
                 }
                 let mut announced = after.to_version;
                 if let Some(version) = revert {
-                    sqlx::query(
-                        "INSERT INTO profile_versions (environment, machine_role, version, \
-                         document, content_hash, author, message, rollback_of, published_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                    insert_version(&mut tx, &after.environment, &after.target, version).await?;
+                    let candidate: String = sqlx::query_scalar(
+                        "SELECT document FROM profile_versions \
+                         WHERE environment = $1 AND machine_role = $2 AND version = $3",
                     )
                     .bind(after.environment.as_str())
                     .bind(after.target.key())
-                    .bind($crate::store::stored_counter(version.version))
-                    .bind(&version.document)
-                    .bind(&version.content_hash)
-                    .bind(&version.author)
-                    .bind(&version.message)
-                    .bind(version.rollback_of.map($crate::store::stored_counter))
-                    .bind($crate::store::Timestamp::from(version.published_at))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|e| match $crate::store::is_unique_violation(&e) {
-                        true => $crate::store::StoreError::VersionTaken(version.version),
-                        false => e.into(),
-                    })?;
+                    .bind($crate::store::stored_counter(after.to_version))
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    follow_untouched_draft(&mut tx, &after.environment, &after.target, &candidate, version)
+                        .await?;
                     announced = version.version;
                 }
                 if announce {
                     self.announce(&mut tx, &after.environment, &after.target, announced)
                         .await?;
                 }
-                append_audit(&mut tx, audit).await?;
+                for audit in audits {
+                    append_audit(&mut tx, audit).await?;
+                }
                 tx.commit().await?;
                 Ok(())
             }

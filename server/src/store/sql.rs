@@ -84,6 +84,7 @@ macro_rules! implement_store {
         $crate::store::keys::implement_key_store!($store, $db);
         $crate::store::audit::implement_audit_store!($store, $db, $position);
         $crate::store::rollouts::implement_rollout_store!($store, $db);
+        $crate::store::overrides::implement_override_store!($store, $db);
 
         #[async_trait::async_trait]
         impl $crate::store::Store for $store {

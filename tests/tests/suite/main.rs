@@ -14,6 +14,7 @@ mod matrix;
 mod openapi;
 mod profiles;
 mod rollouts;
+mod rollouts_agents;
 mod store;
 mod store_identity;
 mod store_profiles;

@@ -219,7 +219,8 @@ fn rule(method: &str, path: &str) -> Option<Rule> {
         (
             "GET",
             "/api/v1/environments/{environment}/rollouts"
-            | "/api/v1/environments/{environment}/rollouts/{id}",
+            | "/api/v1/environments/{environment}/rollouts/{id}"
+            | "/api/v1/environments/{environment}/overrides",
         ) => Rule::ReadEnvironment(200),
         // A protected environment: the first promotion by hand asks for a second person.
         ("POST", "/api/v1/environments/{environment}/rollouts/{id}/promote") => {

@@ -21,6 +21,7 @@ const NEW_REGISTRY: &str = "https://npm-new.corp.example/";
 async fn fleet(backend: Backend, count: usize) -> (TestApp, String, Vec<TestDevice>) {
     let app = TestApp::spawn_with(backend, |settings| {
         settings.rollout_check_secs = SettingDuration::seconds(1);
+        settings.fleet_metrics_secs = SettingDuration::seconds(1);
     })
     .await;
     let admin = prepare(&app).await;
@@ -285,7 +286,9 @@ async fn a_rollout_reaches_its_cohort_first_and_promotes_through_its_waves(backe
     assert_eq!(events[1]["actor_kind"], "system");
     assert_eq!(events[1]["detail"]["reported"], "2");
     assert_eq!(events[1]["detail"]["cohort"], "2");
-    assert_eq!(events[2]["detail"]["reported"], "5");
+    // The second gate read the reports made since its wave began: the three it added.
+    assert_eq!(events[2]["detail"]["reported"], "3");
+    assert_eq!(events[2]["detail"]["added"], "3");
     assert_eq!(events[0]["actor"], "admin");
     // Publishing goes to everyone again.
     let revision = edit(
@@ -373,6 +376,25 @@ async fn a_failing_gate_reverts_the_cohort_or_halts_it(backend: Backend) {
     assert_eq!(actions(&events), ["rollout.start", "rollout.revert"]);
     assert_eq!(events[1]["detail"]["failed_probes"], "1");
     assert_eq!(events[1]["detail"]["revert_version"], "3");
+    // The reverting version is in the trail as a rollback, and the draft followed it.
+    let page: Value = app
+        .get_as(
+            &admin,
+            "/api/v1/audit?environment=dev&action=profile.rollback",
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["events"][0]["actor_kind"], "system");
+    assert_eq!(page["events"][0]["detail"]["rollback_of"], "1");
+    let draft: Value = app
+        .get_as(&admin, "/api/v1/environments/dev/profiles/baseline/draft")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(draft["profile"]["npm"]["registry"], OLD_REGISTRY);
 
     // Without revert, the same failure halts with the cohort left on the new version.
     let response = start(&app, &admin, "dev", plan(false)).await;
@@ -454,7 +476,7 @@ async fn rollouts_refuse_what_cannot_be_rolled_out_and_protect_their_profile(bac
     let first = start(&app, &admin, "dev", plan.clone()).await;
     assert_eq!(first.status(), 409);
     let body: Value = first.json().await.unwrap();
-    assert_eq!(body["error"]["code"], "rollout_needs_previous_version");
+    assert_eq!(body["error"]["code"], "needs_previous_version");
     app.publish_profile(
         "dev",
         "baseline",
@@ -676,7 +698,327 @@ async fn a_restart_during_a_soak_loses_and_doubles_nothing(backend: Backend) {
     );
 }
 
+/// The time, from the server's own clock.
+fn clock_now() -> time::OffsetDateTime {
+    switchyard_server::clock::Clock::now(&switchyard_server::clock::SystemClock)
+}
+
+fn rfc3339(at: time::OffsetDateTime) -> String {
+    at.format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
+}
+
+/// Publishes `registry` as the baseline of `environment` with `until`; answers the response.
+async fn override_with(
+    app: &TestApp,
+    admin: &str,
+    environment: &str,
+    registry: &str,
+    until: time::OffsetDateTime,
+) -> reqwest::Response {
+    let revision = edit(
+        app,
+        admin,
+        environment,
+        json!({"npm": {"registry": registry}}),
+    )
+    .await;
+    app.call(
+        Method::POST,
+        &format!("/api/v1/environments/{environment}/profiles/baseline/publish"),
+        Some(admin),
+        Some(&json!({"message": "emergency mirror", "draft_revision": revision, "until": rfc3339(until)})),
+    )
+    .await
+}
+
+async fn overrides(app: &TestApp, admin: &str, environment: &str) -> Vec<Value> {
+    app.get_as(
+        admin,
+        &format!("/api/v1/environments/{environment}/overrides"),
+    )
+    .await
+    .json()
+    .await
+    .unwrap()
+}
+
+/// An emergency change ends by itself at its time: the version before comes back, machines
+/// are told, the draft follows, and both moves are in the audit trail. A publish before then
+/// supersedes it.
+async fn an_override_ends_by_itself_or_is_superseded(backend: Backend) {
+    let (app, admin, machines) = fleet(backend, 2).await;
+    let now = clock_now();
+    let response = override_with(
+        &app,
+        &admin,
+        "dev",
+        NEW_REGISTRY,
+        now + time::Duration::seconds(3),
+    )
+    .await;
+    assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
+    let standing = &overrides(&app, &admin, "dev").await[0];
+    assert_eq!(standing["state"], "active");
+    assert_eq!(
+        (
+            standing["version"].as_u64(),
+            standing["restore_version"].as_u64()
+        ),
+        (Some(2), Some(1))
+    );
+    assert_eq!(
+        delivered(&app, &machines[0]).await,
+        (2, NEW_REGISTRY.to_owned())
+    );
+    // A machine waiting for a change hears of the end when it comes.
+    let etag = machines[1]
+        .call(
+            &app,
+            Method::GET,
+            "/api/v1/agent/profile?wait=0",
+            None,
+            None,
+        )
+        .await
+        .headers()["etag"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let waited = machines[1]
+        .call(
+            &app,
+            Method::GET,
+            "/api/v1/agent/profile?wait=30",
+            None,
+            Some(&etag),
+        )
+        .await;
+    assert_eq!(waited.status(), 200);
+    let envelope: Envelope = waited.json().await.unwrap();
+    let delivery = machines[1].open(&envelope, None).unwrap();
+    assert_eq!(delivery.baseline_version, 3);
+    assert_eq!(
+        delivery.profile.npm.unwrap().registry.as_deref(),
+        Some(OLD_REGISTRY)
+    );
+    let ended = &overrides(&app, &admin, "dev").await[0];
+    assert_eq!(ended["state"], "ended", "{ended:#}");
+    assert_eq!(ended["end_version"], 3);
+    // The untouched draft followed: publishing it again brings nothing back.
+    let draft: Value = app
+        .get_as(&admin, "/api/v1/environments/dev/profiles/baseline/draft")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(draft["profile"]["npm"]["registry"], OLD_REGISTRY);
+    let page: Value = app
+        .get_as(
+            &admin,
+            "/api/v1/audit?environment=dev&action=profile.override-end",
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let event = &page["events"][0];
+    assert_eq!(event["actor_kind"], "system");
+    assert_eq!(event["detail"]["end_version"], "3");
+    assert_eq!(event["detail"]["started_by"], "admin");
+    let page: Value = app
+        .get_as(
+            &admin,
+            "/api/v1/audit?environment=dev&action=profile.publish",
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(page["events"][0]["detail"]["until"].is_string(), "{page:#}");
+
+    // A publish before the end supersedes the override; nothing comes back later.
+    let later = clock_now() + time::Duration::seconds(3);
+    assert_eq!(
+        override_with(&app, &admin, "dev", NEW_REGISTRY, later)
+            .await
+            .status(),
+        201
+    );
+    app.publish_profile(
+        "dev",
+        "baseline",
+        json!({"npm": {"registry": "https://third.corp.example/"}}),
+    )
+    .await;
+    let superseded = &overrides(&app, &admin, "dev").await[0];
+    assert_eq!(superseded["state"], "superseded");
+    assert!(superseded.get("end_version").is_none());
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(
+        delivered(&app, &machines[0]).await,
+        (5, "https://third.corp.example/".to_owned())
+    );
+    let page: Value = app
+        .get_as(
+            &admin,
+            "/api/v1/audit?environment=dev&action=profile.override-superseded",
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["events"][0]["detail"]["superseded_by"], "5");
+    assert_eq!(page["events"].as_array().unwrap().len(), 1);
+}
+
+/// Override times are checked at the edge, and a protected environment approves them.
+async fn overrides_refuse_bad_times_and_go_through_four_eyes(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.create_environment("dev", false).await;
+    let admin = app.admin_token().await;
+    let now = clock_now();
+    let first = override_with(
+        &app,
+        &admin,
+        "dev",
+        NEW_REGISTRY,
+        now + time::Duration::hours(1),
+    )
+    .await;
+    assert_eq!(first.status(), 409);
+    let body: Value = first.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "needs_previous_version");
+    app.publish_profile(
+        "dev",
+        "baseline",
+        json!({"npm": {"registry": OLD_REGISTRY}}),
+    )
+    .await;
+    for until in [
+        now - time::Duration::seconds(1),
+        now + time::Duration::days(31),
+    ] {
+        let refused = override_with(&app, &admin, "dev", NEW_REGISTRY, until).await;
+        assert_eq!(refused.status(), 422);
+        let body: Value = refused.json().await.unwrap();
+        assert_eq!(body["error"]["problems"][0]["path"], "until", "{body:#}");
+    }
+    let revision = edit(
+        &app,
+        &admin,
+        "dev",
+        json!({"npm": {"registry": NEW_REGISTRY}}),
+    )
+    .await;
+    let both = app
+        .call(
+            Method::POST,
+            "/api/v1/environments/dev/profiles/baseline/publish",
+            Some(&admin),
+            Some(&json!({"message": "both", "draft_revision": revision,
+                "until": rfc3339(now + time::Duration::hours(1)),
+                "rollout": {"waves": [{"percent": 5, "soak_secs": 60}]}})),
+        )
+        .await;
+    assert_eq!(both.status(), 422);
+
+    app.create_environment("prod", true).await;
+    let olivia = app.user_token("olivia", None).await;
+    app.grant("olivia", "prod", "ops").await;
+    let revision = edit(
+        &app,
+        &admin,
+        "prod",
+        json!({"npm": {"registry": OLD_REGISTRY}}),
+    )
+    .await;
+    let proposed: Value = app
+        .call(
+            Method::POST,
+            "/api/v1/environments/prod/profiles/baseline/publish",
+            Some(&admin),
+            Some(&json!({"message": "first", "draft_revision": revision})),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let approve = |id: String| {
+        let (app, olivia) = (&app, olivia.clone());
+        async move {
+            app.call(
+                Method::POST,
+                &format!("/api/v1/environments/prod/change-requests/{id}/approve"),
+                Some(&olivia),
+                Some(&json!({"reason": "ok"})),
+            )
+            .await
+        }
+    };
+    assert_eq!(
+        approve(proposed["id"].as_str().unwrap().to_owned())
+            .await
+            .status(),
+        201
+    );
+    // Whole seconds: Postgres keeps microseconds.
+    let until = (clock_now() + time::Duration::hours(2))
+        .replace_nanosecond(0)
+        .unwrap();
+    let proposed = override_with(&app, &admin, "prod", NEW_REGISTRY, until).await;
+    assert_eq!(proposed.status(), 202);
+    let proposed: Value = proposed.json().await.unwrap();
+    assert_eq!(proposed["until"], rfc3339(until));
+    assert_eq!(
+        approve(proposed["id"].as_str().unwrap().to_owned())
+            .await
+            .status(),
+        201
+    );
+    let standing = &overrides(&app, &admin, "prod").await[0];
+    assert_eq!(standing["state"], "active");
+    assert_eq!(standing["started_by"], "olivia");
+}
+
+/// The mirror health view is on `/metrics` too, per environment, role, endpoint and kind.
+async fn mirror_health_is_on_the_metrics_endpoint(backend: Backend) {
+    let (app, _, machines) = fleet(backend, 3).await;
+    report(&app, &machines[0], 1, "reachable").await;
+    report(&app, &machines[1], 1, "refused").await;
+    // The value of `name`'s series for the new registry, whatever the order of its labels.
+    let value = |text: &str, name: &str| -> Option<String> {
+        text.lines()
+            .filter(|line| line.starts_with(&format!("{name}{{")))
+            .filter(|line| {
+                [
+                    "environment=\"dev\"".to_owned(),
+                    "machine_role=\"backend\"".to_owned(),
+                    "kind=\"npm-registry\"".to_owned(),
+                    format!("endpoint=\"{NEW_REGISTRY}\""),
+                ]
+                .iter()
+                .all(|label| line.contains(label.as_str()))
+            })
+            .find_map(|line| line.rsplit(' ').next().map(str::to_owned))
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let text = app.get("/metrics").await.text().await.unwrap();
+        let machines = value(&text, "switchyard_mirror_machines");
+        let reachable = value(&text, "switchyard_mirror_reachable_machines");
+        if (machines.as_deref(), reachable.as_deref()) == (Some("2"), Some("1")) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no mirror gauges in:\n{text}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 for_each_store!(
+    mirror_health_is_on_the_metrics_endpoint,
+    an_override_ends_by_itself_or_is_superseded,
+    overrides_refuse_bad_times_and_go_through_four_eyes,
     a_rollout_reaches_its_cohort_first_and_promotes_through_its_waves,
     a_failing_gate_reverts_the_cohort_or_halts_it,
     rollouts_refuse_what_cannot_be_rolled_out_and_protect_their_profile,

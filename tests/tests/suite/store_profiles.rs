@@ -3,7 +3,9 @@
 use switchyard_proto::{
     Description, EnvironmentName, MachineRole, MachineRoleName, NewEnvironment,
 };
-use switchyard_server::domain::profiles::{DraftRecord, ProfileTarget, PublishKind, VersionRecord};
+use switchyard_server::domain::profiles::{
+    DraftRecord, ProfileTarget, PublishKind, Reach, VersionRecord,
+};
 use switchyard_server::store::{SharedStore, StoreError};
 use switchyard_tests::{audit, for_each_store, Backend, TestDatabase};
 use time::macros::datetime;
@@ -148,8 +150,8 @@ async fn publishing_adds_immutable_versions_in_order(backend: Backend) {
             &target,
             &version(1, "one"),
             &PublishKind::Draft { revision: 1 },
-            None,
-            &audit(),
+            Reach::Everyone,
+            &[audit()],
         )
         .await
         .unwrap();
@@ -174,8 +176,8 @@ async fn publishing_adds_immutable_versions_in_order(backend: Backend) {
             &target,
             &version(2, "two"),
             &PublishKind::Draft { revision: 1 },
-            None,
-            &audit(),
+            Reach::Everyone,
+            &[audit()],
         )
         .await
         .unwrap_err();
@@ -191,8 +193,8 @@ async fn publishing_adds_immutable_versions_in_order(backend: Backend) {
             &target,
             &version(2, "two"),
             &PublishKind::Draft { revision: 2 },
-            None,
-            &audit(),
+            Reach::Everyone,
+            &[audit()],
         )
         .await
         .unwrap();
@@ -202,8 +204,8 @@ async fn publishing_adds_immutable_versions_in_order(backend: Backend) {
             &target,
             &version(2, "again"),
             &PublishKind::Draft { revision: 2 },
-            None,
-            &audit(),
+            Reach::Everyone,
+            &[audit()],
         )
         .await
         .unwrap_err();
@@ -220,8 +222,8 @@ async fn publishing_adds_immutable_versions_in_order(backend: Backend) {
             &target,
             &rollback,
             &PublishKind::Rollback { draft_revision: 2 },
-            None,
-            &audit(),
+            Reach::Everyone,
+            &[audit()],
         )
         .await
         .unwrap();
@@ -268,8 +270,8 @@ async fn concurrent_publishes_of_one_version_let_exactly_one_win(backend: Backen
                         &ProfileTarget::Baseline,
                         &record,
                         &PublishKind::Rollback { draft_revision: 0 },
-                        None,
-                        &audit(),
+                        Reach::Everyone,
+                        &[audit()],
                     )
                     .await
             })

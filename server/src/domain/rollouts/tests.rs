@@ -218,6 +218,15 @@ fn probe(endpoint: &str, outcome: ProbeOutcome) -> EndpointProbe {
     }
 }
 
+/// A machine that has not reported yet.
+fn silent(id: Uuid) -> Observed {
+    Observed {
+        id,
+        labels: Labels::default(),
+        report: None,
+    }
+}
+
 fn observed(id: Uuid, version: u64, failed: bool, probes: Vec<EndpointProbe>) -> Observed {
     Observed {
         id,
@@ -226,6 +235,7 @@ fn observed(id: Uuid, version: u64, failed: bool, probes: Vec<EndpointProbe>) ->
             version,
             failed,
             probes,
+            reported_at: at(1),
         }),
     }
 }
@@ -311,7 +321,11 @@ fn a_failed_apply_fails_the_gate_before_the_soak_ends() {
     let plan = rollout(json!({"waves": [{"machines": named, "soak_secs": 3600,
         "gate": {"min_reported": 3, "max_failed_applies_percent": 34}}]}));
     let changed = BTreeSet::new();
-    let one_failed = vec![observed(named[0], 4, true, vec![])];
+    let one_failed = vec![
+        observed(named[0], 4, true, vec![]),
+        silent(named[1]),
+        silent(named[2]),
+    ];
     // One failure is 33 % of the three reports needed: within 34 %, so the gate waits.
     assert_eq!(
         gate(&plan, &one_failed, &changed, at(1)).verdict,
@@ -320,8 +334,93 @@ fn a_failed_apply_fails_the_gate_before_the_soak_ends() {
     let two_failed = vec![
         observed(named[0], 4, true, vec![]),
         observed(named[1], 4, true, vec![]),
+        silent(named[2]),
     ];
     let figures = gate(&plan, &two_failed, &changed, at(1));
     assert_eq!(figures.verdict, GateVerdict::Failing, "{}", figures.reason);
     assert_eq!(figures.failed_applies, 2);
+}
+
+#[test]
+fn one_flaky_probe_does_not_fail_a_wave_that_can_still_pass() {
+    let named = machines(20);
+    let plan = rollout(json!({"waves": [{"machines": named, "soak_secs": 60,
+        "gate": {"min_reported": 10, "max_failed_probes_percent": 10}}]}));
+    let from: Profile =
+        serde_json::from_value(json!({"npm": {"registry": "https://old.example/"}})).unwrap();
+    let to: Profile =
+        serde_json::from_value(json!({"npm": {"registry": "https://new.example/"}})).unwrap();
+    let changed = changed_endpoints(&from, &to);
+    let mut fleet: Vec<Observed> = named.iter().map(|id| silent(*id)).collect();
+    fleet[0] = observed(
+        named[0],
+        4,
+        false,
+        vec![probe("https://new.example/", ProbeOutcome::Timeout)],
+    );
+    let first = gate(&plan, &fleet, &changed, at(5));
+    assert_eq!(first.verdict, GateVerdict::Waiting, "{}", first.reason);
+    // Three failures out of the 20 the cohort could still give: over 10 %, whatever comes.
+    for (n, machine) in named.iter().enumerate().take(3).skip(1) {
+        fleet[n] = observed(
+            *machine,
+            4,
+            false,
+            vec![probe("https://new.example/", ProbeOutcome::Refused)],
+        );
+    }
+    assert_eq!(
+        gate(&plan, &fleet, &changed, at(5)).verdict,
+        GateVerdict::Failing
+    );
+}
+
+#[test]
+fn a_later_wave_waits_for_its_own_machines_and_reads_only_fresh_reports() {
+    let named = machines(4);
+    let mut plan = rollout(json!({"waves": [
+        {"machines": [named[0], named[1]], "soak_secs": 0},
+        {"machines": [named[2], named[3]], "soak_secs": 0, "gate": {"min_reported": 2}}
+    ]}));
+    plan.wave = 1;
+    plan.wave_started_at = at(10);
+    let changed = BTreeSet::new();
+    // The first wave's machines reported before this wave began: they do not count again.
+    let mut fleet: Vec<Observed> = named[..2]
+        .iter()
+        .map(|id| observed(*id, 4, true, vec![]))
+        .chain(named[2..].iter().map(|id| silent(*id)))
+        .collect();
+    let figures = gate(&plan, &fleet, &changed, at(20));
+    assert_eq!((figures.added, figures.reported), (2, 0));
+    assert_eq!(figures.verdict, GateVerdict::Waiting, "{}", figures.reason);
+    for (n, id) in named.iter().enumerate().skip(2) {
+        let mut machine = observed(*id, 4, false, vec![]);
+        machine.report.as_mut().unwrap().reported_at = at(11);
+        fleet[n] = machine;
+    }
+    let figures = gate(&plan, &fleet, &changed, at(20));
+    assert_eq!(figures.verdict, GateVerdict::Passing, "{}", figures.reason);
+    assert_eq!(figures.reported, 2);
+}
+
+#[test]
+fn a_changed_proxy_puts_every_endpoint_under_watch() {
+    let from: Profile = serde_json::from_value(json!({
+        "npm": {"registry": "https://npm.example/"},
+        "proxy": {"http": "http://proxy.example:3128"}
+    }))
+    .unwrap();
+    let same = changed_endpoints(&from, &from);
+    assert!(same.is_empty());
+    let to: Profile = serde_json::from_value(json!({
+        "npm": {"registry": "https://npm.example/"},
+        "proxy": {"http": "http://proxy.example:3128", "no-proxy": ["npm.example"]}
+    }))
+    .unwrap();
+    let changed = changed_endpoints(&from.normalized(), &to.normalized());
+    assert!(
+        changed.contains(&(EndpointKind::NpmRegistry, "https://npm.example/".to_owned())),
+        "{changed:?}"
+    );
 }

@@ -4,7 +4,7 @@
 
 use std::ops::Deref;
 
-use switchyard_proto::rollouts::{Labels, Rollout, RolloutPlan};
+use switchyard_proto::rollouts::{Labels, Override, Rollout};
 use switchyard_proto::{
     ChangeRequest, Environment, EnvironmentName, MachineRoleName, Profile, ProfileDraft,
     VersionSummary,
@@ -20,7 +20,7 @@ use crate::domain::profiles::ProfileTarget;
 use crate::domain::rollouts::Move;
 use crate::http::error::ApiError;
 use crate::http::origin::RequestOrigin;
-use crate::publishing::{Effective, Publication, Publishing};
+use crate::publishing::{Effective, Publication, Publishing, Release};
 use crate::store::Store;
 
 impl ReadEnvironment {
@@ -184,6 +184,11 @@ impl EnvironmentProfiles<'_> {
     pub async fn rollout(&self, id: Uuid) -> Result<Rollout, ApiError> {
         Ok(self.publishing.rollout(self.environment, id).await?)
     }
+
+    /// The overrides, newest first.
+    pub async fn overrides(&self) -> Result<Vec<Override>, ApiError> {
+        Ok(self.publishing.overrides(self.environment).await?)
+    }
 }
 
 /// The profiles of one environment, to read and change as one caller.
@@ -218,14 +223,14 @@ impl OperatedProfiles<'_> {
             .await?)
     }
 
-    /// Publishes the draft of `target` (or proposes it, in a protected environment); with a
-    /// `rollout` plan, to its first wave only.
+    /// Publishes the draft of `target` (or proposes it, in a protected environment), released
+    /// as `release`.
     pub async fn publish(
         &self,
         target: &ProfileTarget,
         draft_revision: u64,
         message: &str,
-        rollout: Option<RolloutPlan>,
+        release: Release,
     ) -> Result<Publication, ApiError> {
         let environment = self.checked(target).await?;
         Ok(self
@@ -237,7 +242,7 @@ impl OperatedProfiles<'_> {
                 target,
                 draft_revision,
                 message,
-                rollout,
+                release,
             )
             .await?)
     }
@@ -409,7 +414,7 @@ impl OperatedDevices<'_> {
     ) -> Result<DeviceRecord, ApiError> {
         let device = self.device(id).await?;
         self.store()
-            .set_device_labels(device.id, labels, audit)
+            .set_device_labels(device.id, self.read.environment, labels, audit)
             .await?;
         Ok(self.store().device(device.id).await?)
     }

@@ -1,0 +1,145 @@
+//! Real package registries on loopback, for tests that need a client or a probe to reach one:
+//! Verdaccio (an npm registry), pypiserver (a PyPI index) and a Go module proxy served from
+//! files (Go's GOPROXY protocol is plain files over HTTP). `scripts/test` installs Verdaccio
+//! and pypiserver, pinned, under `target/registries`; a test that cannot find them fails and
+//! says so.
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+use crate::repository_root;
+
+/// A registry process listening on a loopback port; stopped when dropped.
+#[derive(Debug)]
+pub struct Registry {
+    child: Child,
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    /// Where it keeps what it serves.
+    pub dir: TempDir,
+}
+
+impl Registry {
+    /// `http://127.0.0.1:PORT/` followed by `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}/{path}", self.port)
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Where `scripts/test` installs the registries.
+fn installed() -> PathBuf {
+    repository_root().join("target/registries")
+}
+
+/// A free port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("a free loopback port")
+}
+
+/// Starts `command` (listening on `port`) and waits until the port takes connections.
+fn start(mut command: Command, what: &str, port: u16, dir: TempDir) -> Registry {
+    let log = std::fs::File::create(dir.path().join("registry.log")).expect("a log file");
+    let child = command
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("the log file again"))
+        .stderr(log)
+        .spawn()
+        .unwrap_or_else(|error| panic!("cannot start {what}: {error}"));
+    let registry = Registry { child, port, dir };
+    let until = Instant::now() + Duration::from_secs(60);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        let log = std::fs::read_to_string(registry.dir.path().join("registry.log"));
+        assert!(
+            Instant::now() < until,
+            "{what} did not listen on port {port} within 60 s: {}",
+            log.unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    registry
+}
+
+/// Fails the test, saying how to install what is missing.
+fn missing(what: &str, path: &Path) -> ! {
+    panic!(
+        "{what} is not installed at {}: scripts/test installs it (pinned) before the tests run",
+        path.display()
+    )
+}
+
+/// Verdaccio serving npm packages from a folder of its own, with no uplink: it answers
+/// `-/ping` and what was published to it, and nothing else.
+pub fn verdaccio() -> Registry {
+    let program = installed().join("node_modules/.bin/verdaccio");
+    if !program.exists() {
+        missing("Verdaccio", &program);
+    }
+    let dir = tempfile::tempdir().expect("a folder for Verdaccio");
+    let config = dir.path().join("config.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "storage: {}\nuplinks: {{}}\npackages:\n  '**':\n    access: $all\n    publish: $all\n\
+             log: {{type: stdout, format: pretty, level: warn}}\n",
+            dir.path().join("storage").display()
+        ),
+    )
+    .expect("Verdaccio's configuration");
+    let port = free_port();
+    let mut command = Command::new(program);
+    command
+        .arg("--config")
+        .arg(&config)
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{port}"));
+    start(command, "Verdaccio", port, dir)
+}
+
+/// pypiserver serving the packages in a folder of its own (`dir/packages`), without
+/// authentication: its simple index is at `simple/`.
+pub fn pypiserver() -> Registry {
+    let library = installed().join("python");
+    if !library.join("pypiserver").exists() {
+        missing("pypiserver", &library);
+    }
+    let dir = tempfile::tempdir().expect("a folder for pypiserver");
+    let packages = dir.path().join("packages");
+    std::fs::create_dir_all(&packages).expect("pypiserver's package folder");
+    let port = free_port();
+    let mut command = Command::new("python3");
+    command
+        .env("PYTHONPATH", &library)
+        .args(["-m", "pypiserver", "run", "-i", "127.0.0.1", "-p"])
+        .arg(port.to_string())
+        .args(["-a", ".", "-P", "."])
+        .arg(&packages);
+    start(command, "pypiserver", port, dir)
+}
+
+/// A Go module proxy: the files of a folder of its own served over HTTP (Python's
+/// `http.server`), laid out as GOPROXY's protocol asks (`MODULE/@v/list`, `.info`, `.mod`,
+/// `.zip`).
+pub fn go_file_proxy() -> Registry {
+    let dir = tempfile::tempdir().expect("a folder for the Go proxy");
+    let port = free_port();
+    let mut command = Command::new("python3");
+    command
+        .args(["-m", "http.server", "--bind", "127.0.0.1", "--directory"])
+        .arg(dir.path())
+        .arg(port.to_string());
+    start(command, "a Go proxy from files", port, dir)
+}
