@@ -123,7 +123,7 @@ pub enum AuditAction {
     /// An override ended at its time: the version before it came back (`detail.end_version`).
     #[serde(rename = "profile.override-end")]
     OverrideEnd,
-    /// An override reached its time after someone had published the profile again: nothing was changed.
+    /// A publish of the profile superseded a standing override before its end: nothing will come back for it.
     #[serde(rename = "profile.override-superseded")]
     OverrideSuperseded,
 }

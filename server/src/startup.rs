@@ -122,7 +122,9 @@ impl Application {
         app.bootstrap = bootstrap;
         app.hear_other_processes().await?;
         app.watch_rollouts(settings.rollout_check_secs.get());
-        app.refresh_fleet_metrics(settings.fleet_metrics_secs.get());
+        if settings.fleet_metrics_secs.get() > std::time::Duration::ZERO {
+            app.refresh_fleet_metrics(settings.fleet_metrics_secs.get());
+        }
         Ok(app)
     }
 
@@ -316,10 +318,11 @@ impl Application {
     /// Reads the fleet's gauges from the store every `every`.
     fn refresh_fleet_metrics(&mut self, every: std::time::Duration) {
         let (fleet, store) = (self.fleet.clone(), self.store.clone());
+        let publishing = self.publishing.clone();
         self.repeat(every, move || {
-            let (fleet, store) = (fleet.clone(), store.clone());
+            let (fleet, store, publishing) = (fleet.clone(), store.clone(), publishing.clone());
             async move {
-                if let Err(error) = fleet.refresh(&store).await {
+                if let Err(error) = fleet.refresh(&store, &publishing).await {
                     tracing::warn!(%error, "the fleet's gauges cannot be read");
                 }
             }

@@ -75,7 +75,8 @@ pub struct Settings {
     /// them): a wave moves on at most this long after its gate passes.
     pub rollout_check_secs: SettingDuration,
     /// How often the fleet's Prometheus gauges (mirror health) are read again from the
-    /// database: about as often as Prometheus scrapes.
+    /// database, about as often as Prometheus scrapes; 0 (the default) leaves them out.
+    /// `/metrics` needs no login: turn them on where it is not reachable from outside.
     pub fleet_metrics_secs: SettingDuration,
 }
 
@@ -102,7 +103,7 @@ impl Default for Settings {
             agent_max_wait_secs: SettingDuration::seconds(120),
             delivery_ttl_secs: SettingDuration::seconds(24 * 3600),
             rollout_check_secs: SettingDuration::seconds(10),
-            fleet_metrics_secs: SettingDuration::seconds(15),
+            fleet_metrics_secs: SettingDuration::seconds(0),
         }
     }
 }
@@ -245,7 +246,7 @@ impl Settings {
             ),
             ("login_lockout_secs", self.login_lockout_secs, 1, DAY),
             ("rollout_check_secs", self.rollout_check_secs, 1, HOUR),
-            ("fleet_metrics_secs", self.fleet_metrics_secs, 1, HOUR),
+            ("fleet_metrics_secs", self.fleet_metrics_secs, 0, HOUR),
         ];
         for (key, value, min, max) in durations {
             let (min, max) = (SettingDuration::seconds(min), SettingDuration::seconds(max));

@@ -131,6 +131,18 @@ pub enum PublishKind {
     },
 }
 
+/// A version the server publishes by itself to bring old content back (a reverted rollout, an
+/// ended override), and what becomes of the draft.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Restore {
+    /// The version.
+    pub version: VersionRecord,
+    /// The draft's revision when it held nothing unpublished: it becomes the version's content,
+    /// so that publishing it again does not bring back what was taken away. None when it holds
+    /// edits (they are kept) or there is no draft.
+    pub draft_revision: Option<u64>,
+}
+
 /// How a new version reaches machines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reach<'a> {

@@ -317,7 +317,8 @@ fn fresh<'a>(machine: &'a Observed, rollout: &RolloutRecord) -> Option<&'a Obser
 /// It reads the reports made on the new version since the wave began (or was resumed): the
 /// waves before judged the older ones, and a resumed wave is judged afresh. It decides once the
 /// wave soaked and at least `min_reported` of the machines this wave added reported (all of
-/// them, when it added fewer): it passes if failed applies stay within their share of the
+/// them, when it added fewer; of the whole cohort when it added none; never while the cohort is
+/// empty): it passes if failed applies stay within their share of the
 /// reports and failed probes of `changed` endpoints within theirs of the probes, and fails
 /// otherwise. Before then it fails as soon as it can no longer pass, however the rest of the
 /// cohort fares (each share counted out of all the cohort could report): waiting cannot undo
@@ -343,10 +344,19 @@ pub fn gate(
         .iter()
         .filter(|machine| !rollout.taken_by(waves - 1, machine.id, &machine.labels))
         .collect();
-    let added_reported = added
-        .iter()
-        .filter_map(|machine| fresh(machine, rollout))
-        .count() as u64;
+    // The machines this wave added must show it; a wave that added none (its share already
+    // taken by earlier waves) is judged on the whole cohort's fresh reports instead.
+    let (judged, judged_reported) = match added.is_empty() {
+        true => (cohort.len(), reports.len()),
+        false => (
+            added.len(),
+            added
+                .iter()
+                .filter_map(|machine| fresh(machine, rollout))
+                .count(),
+        ),
+    };
+    let (judged, judged_reported) = (judged as u64, judged_reported as u64);
     let reported = reports.len() as u64;
     let failed_applies = reports.iter().filter(|report| report.failed).count() as u64;
     let watched: Vec<&EndpointProbe> = reports
@@ -361,11 +371,11 @@ pub fn gate(
         .count() as u64;
     let soak = time::Duration::seconds(i64::try_from(wave.soak_secs).unwrap_or(i64::MAX));
     let soaked = now >= rollout.wave_started_at + soak;
-    let needed = u64::from(rule.min_reported).min(added.len() as u64);
+    let needed = u64::from(rule.min_reported).min(judged);
     let over = |failed: u64, out_of: u64, percent: u8| failed * 100 > u64::from(percent) * out_of;
     // Until the gate can decide, a share is counted out of what the whole cohort could still
     // report: failing then means it can no longer pass, however the others fare.
-    let decides = soaked && added_reported >= needed;
+    let decides = !cohort.is_empty() && soaked && judged_reported >= needed;
     let (applies_out_of, probes_out_of) = match decides {
         true => (reported, probes),
         false => (
@@ -393,12 +403,19 @@ pub fn gate(
                 rollout.to_version, rule.max_failed_probes_percent
             ),
         )
-    } else if added_reported < needed {
+    } else if cohort.is_empty() {
+        // Nothing to judge by: a mistyped machine id or labels nobody carries. It is not a
+        // pass; ops look, then promote by hand or abort.
+        (
+            GateVerdict::Waiting,
+            "the waves so far take no machine (check their machines and labels): promote by hand or abort"
+                .to_owned(),
+        )
+    } else if judged_reported < needed {
         (
             GateVerdict::Waiting,
             format!(
-                "{added_reported} of the {needed} machines needed from this wave's {} reported on version {}",
-                added.len(),
+                "{judged_reported} of the {needed} machines needed from this wave's {judged} reported on version {}",
                 rollout.to_version
             ),
         )

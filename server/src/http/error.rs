@@ -134,6 +134,9 @@ pub enum ApiError {
     /// A rollout or an override of a profile with no version yet.
     #[error("a profile's first version goes to every machine for good: a rollout or an override needs a previous version to keep the others on or to come back to")]
     NeedsPreviousVersion,
+    /// A rollout of a profile an override stands over.
+    #[error("an override stands over this profile: publish without a rollout (which supersedes it), or roll out after it ended")]
+    OverrideActive,
     /// The person who asked for a promotion tried to confirm it.
     #[error("you asked for this promotion; in a protected environment a second person with ops on the environment (or an admin) must confirm it")]
     OwnPromotionRequest,
@@ -163,8 +166,9 @@ pub enum ApiError {
     /// A revoked machine.
     #[error("this machine's enrollment was revoked; enroll it again with a new token")]
     DeviceRevoked,
-    /// The machine was moved or revoked while its request was being answered.
-    #[error("this machine was moved or revoked while it asked; ask again")]
+    /// The machine was moved or revoked, or what it is sent changed, while its request was
+    /// being answered.
+    #[error("this machine was moved or revoked, or a rollout moved, while it asked; ask again")]
     DeviceChanged,
     /// Two signing-key rotations at once; one of them won.
     #[error("another rotation made signing key version {0} at the same moment; list the keys before rotating again")]
@@ -233,6 +237,7 @@ impl ApiError {
             ApiError::RolloutState(_) => ("rollout_state", StatusCode::CONFLICT),
             ApiError::NeedsPreviousVersion => ("needs_previous_version", StatusCode::CONFLICT),
             ApiError::OwnPromotionRequest => ("four_eyes_required", StatusCode::FORBIDDEN),
+            ApiError::OverrideActive => ("override_active", StatusCode::CONFLICT),
             ApiError::EnvironmentNotFound(_) => ("environment_not_found", StatusCode::NOT_FOUND),
             ApiError::EnvironmentExists(_) => ("environment_exists", StatusCode::CONFLICT),
             ApiError::RotationRace(_) => ("rotation_race", StatusCode::CONFLICT),
@@ -434,6 +439,7 @@ impl From<crate::publishing::PublishingError> for ApiError {
                 message: format!("{bad}; an override that is due can no longer start"),
             }]),
             E::OwnPromotionRequest => ApiError::OwnPromotionRequest,
+            E::OverrideActive => ApiError::OverrideActive,
             E::Store(error) => error.into(),
             E::Document(error) => ApiError::Internal(Box::new(error)),
         }

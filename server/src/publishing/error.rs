@@ -51,6 +51,9 @@ pub enum PublishingError {
     /// An override's end time that cannot be taken.
     #[error("until {0}")]
     BadEnd(#[from] BadEnd),
+    /// A rollout of a profile an override stands over.
+    #[error("an override stands over this profile")]
+    OverrideActive,
     /// In a protected environment, the person who asked for a promotion tried to confirm it.
     #[error("the person who asked for the promotion cannot confirm it")]
     OwnPromotionRequest,

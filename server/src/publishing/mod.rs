@@ -24,10 +24,10 @@ pub use error::PublishingError;
 pub use reading::Effective;
 
 use crate::clock::SharedClock;
-use crate::domain::audit::Origin;
+use crate::domain::audit::{AuditRecord, Origin};
 use crate::domain::profiles::{
     content_hash, keep_secrets, seal, unseal, ChangeRequestRecord, ChangeRequestState, DraftRecord,
-    ProfileTarget, PublishKind, Reach, VersionRecord,
+    ProfileTarget, PublishKind, Reach, Restore, VersionRecord,
 };
 use crate::domain::sealing::SecretBox;
 use crate::events::{Events, ProfilePublished};
@@ -468,15 +468,25 @@ impl Publishing {
         let superseded = self.store.active_override(environment, target).await?;
         let (rollout, until) = match release {
             Release::Everyone => (None, None),
+            // Rolled out over an override, the machines outside the cohort would keep the
+            // override's content past its end, and a revert would make it permanent.
+            Release::Rollout(_) if superseded.is_some() => {
+                return Err(PublishingError::OverrideActive)
+            }
             Release::Rollout(plan) => (
                 Some(self.starting(origin, environment, target, &version, plan)),
                 None,
             ),
             Release::Until(ends_at) => {
-                let until = self.overriding(origin, environment, target, &version, ends_at);
+                let mut until = self.overriding(origin, environment, target, &version, ends_at);
+                // An override over an override brings back what was there before both.
+                if let Some(superseded) = &superseded {
+                    until.restore_version = superseded.restore_version;
+                }
                 audit = audit
                     .with_detail("override", until.id.to_string())
-                    .with_detail("until", overrides::time_text(ends_at));
+                    .with_detail("until", overrides::time_text(ends_at))
+                    .with_detail("restore_version", until.restore_version.to_string());
                 (None, Some(until))
             }
         };
@@ -507,7 +517,62 @@ impl Publishing {
         Ok(version.summary())
     }
 
-    fn now(&self) -> OffsetDateTime {
+    /// What the server publishes by itself to bring `old`'s content back over `latest` (a
+    /// reverted rollout, an ended override): the next version, a rollback of `old`, by
+    /// `origin`; the draft follows it if it holds nothing unpublished; and its
+    /// `profile.rollback` event listing what changes back.
+    async fn restoring(
+        &self,
+        origin: &Origin,
+        (environment, target): (&EnvironmentName, &ProfileTarget),
+        latest: &VersionRecord,
+        old: VersionRecord,
+        message: String,
+        at: OffsetDateTime,
+    ) -> Result<(Restore, AuditRecord), PublishingError> {
+        let changes = self
+            .open(&latest.document)?
+            .diff(&self.open(&old.document)?);
+        let draft_revision = match self
+            .untouched_draft_revision(environment, target, &[&latest.content_hash])
+            .await
+        {
+            Ok(0) | Err(PublishingError::DraftHasEdits { .. }) => None,
+            Ok(revision) => Some(revision),
+            Err(error) => return Err(error),
+        };
+        let version = VersionRecord {
+            version: latest.version + 1,
+            document: old.document,
+            content_hash: old.content_hash,
+            author: origin.actor.clone(),
+            message,
+            rollback_of: Some(old.version),
+            published_at: at,
+        };
+        let audit = origin
+            .record(
+                AuditAction::ProfileRollback,
+                format!("profile:{environment}/{target}@{}", version.version),
+                at,
+            )
+            .in_environment(environment.as_str())
+            .for_role(role_of(target))
+            .with_changes(changes)
+            .with_detail("message", version.message.as_str())
+            .with_detail("content_hash", version.content_hash.as_str())
+            .with_detail("rollback_of", old.version.to_string());
+        Ok((
+            Restore {
+                version,
+                draft_revision,
+            },
+            audit,
+        ))
+    }
+
+    /// The time, from the server's clock.
+    pub fn now(&self) -> OffsetDateTime {
         self.clock.now()
     }
 }

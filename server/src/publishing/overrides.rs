@@ -88,66 +88,91 @@ impl Publishing {
 
     /// Ends every override whose time has come: the version before it is published again (as
     /// a rollback of it, by the system) and machines are told. Answers how many ended; one
-    /// another server process ended first is left to it.
+    /// another server process ended first is left to it, and one that cannot be ended now (a
+    /// database error) is logged and tried again at the next round, the others still ended.
     pub async fn end_overrides(&self) -> Result<usize, PublishingError> {
-        let now = self.now();
         let mut ended = 0;
-        for until in self.store.due_overrides(now).await? {
-            let restore = self
-                .store
-                .version(&until.environment, &until.target, until.restore_version)
-                .await?;
-            let version = VersionRecord {
-                version: until.version + 1,
-                document: restore.document,
-                content_hash: restore.content_hash,
-                author: Origin::system().actor,
-                message: format!(
-                    "override {} ended at {}: version {} again",
-                    until.id,
-                    time_text(until.ends_at),
-                    until.restore_version
+        for until in self.store.due_overrides(self.now()).await? {
+            match self.end_override(&until).await {
+                Ok(true) => ended += 1,
+                Ok(false) => {}
+                Err(error) => tracing::warn!(
+                    override_id = %until.id, environment = %until.environment, %error,
+                    "the override cannot be ended now"
                 ),
-                rollback_of: Some(until.restore_version),
-                published_at: now,
-            };
-            let closed = OverrideRecord {
-                state: OverrideState::Ended,
-                ended_at: Some(now),
-                end_version: Some(version.version),
-                ..until.clone()
-            };
-            let audit = Origin::system()
-                .record(
-                    AuditAction::OverrideEnd,
-                    format!("override:{}", until.id),
-                    now,
-                )
-                .in_environment(until.environment.as_str())
-                .for_role(role_of(&until.target))
-                .with_detail("version", until.version.to_string())
-                .with_detail("end_version", version.version.to_string())
-                .with_detail("rollback_of", until.restore_version.to_string())
-                .with_detail("until", time_text(until.ends_at))
-                .with_detail("started_by", until.started_by.as_str());
-            match self.store.end_override(&closed, &version, &audit).await {
-                Ok(()) => {}
-                // Another server process ended it, or someone published meanwhile (which
-                // superseded it): either way, nothing is left to do.
-                Err(StoreError::OverrideMoved(_) | StoreError::VersionTaken(_)) => continue,
-                Err(error) => return Err(error.into()),
             }
-            ended += 1;
-            tracing::info!(
-                environment = %until.environment, profile = %until.target,
-                version = version.version, "override ended"
-            );
-            self.events.profile_published(ProfilePublished {
-                environment: until.environment.clone(),
-                target: until.target.clone(),
-                version: version.version,
-            });
         }
         Ok(ended)
+    }
+
+    /// Ends `until`; answers whether this process did (not another one, or a publish first).
+    async fn end_override(&self, until: &OverrideRecord) -> Result<bool, PublishingError> {
+        let now = self.now();
+        let (environment, target) = (&until.environment, &until.target);
+        let old = self
+            .store
+            .version(environment, target, until.restore_version)
+            .await?;
+        let standing = self
+            .store
+            .version(environment, target, until.version)
+            .await?;
+        let message = format!(
+            "override {} ended at {}: version {} again",
+            until.id,
+            time_text(until.ends_at),
+            until.restore_version
+        );
+        let (restore, rollback) = self
+            .restoring(
+                &Origin::system(),
+                (environment, target),
+                &standing,
+                old,
+                message,
+                now,
+            )
+            .await?;
+        let version = &restore.version;
+        let closed = OverrideRecord {
+            state: OverrideState::Ended,
+            ended_at: Some(now),
+            end_version: Some(version.version),
+            ..until.clone()
+        };
+        let ended = Origin::system()
+            .record(
+                AuditAction::OverrideEnd,
+                format!("override:{}", until.id),
+                now,
+            )
+            .in_environment(environment.as_str())
+            .for_role(role_of(target))
+            .with_detail("version", until.version.to_string())
+            .with_detail("end_version", version.version.to_string())
+            .with_detail("rollback_of", until.restore_version.to_string())
+            .with_detail("until", time_text(until.ends_at))
+            .with_detail("started_by", until.started_by.as_str());
+        let rollback = rollback.with_detail("override", until.id.to_string());
+        match self
+            .store
+            .end_override(&closed, &restore, &[ended, rollback])
+            .await
+        {
+            Ok(()) => {}
+            // Another server process ended it, or someone published meanwhile (which
+            // superseded it): either way, nothing is left to do.
+            Err(StoreError::OverrideMoved(_) | StoreError::VersionTaken(_)) => return Ok(false),
+            Err(error) => return Err(error.into()),
+        }
+        tracing::info!(
+            %environment, profile = %target, version = version.version, "override ended"
+        );
+        self.events.profile_published(ProfilePublished {
+            environment: environment.clone(),
+            target: target.clone(),
+            version: version.version,
+        });
+        Ok(true)
     }
 }

@@ -30,6 +30,30 @@ impl Publishing {
         Ok(VersionRecord::number(latest.as_ref()))
     }
 
+    /// Every endpoint the latest published profiles of `environment` name (its baseline and
+    /// each machine role's overlay), by kind and URL: what the machines are meant to reach.
+    pub async fn named_endpoints(
+        &self,
+        environment: &EnvironmentName,
+    ) -> Result<
+        std::collections::BTreeSet<(switchyard_proto::devices::EndpointKind, String)>,
+        PublishingError,
+    > {
+        let mut targets = vec![ProfileTarget::Baseline];
+        for role in self.store.machine_roles().await? {
+            targets.push(ProfileTarget::Role(role.name));
+        }
+        let mut named = std::collections::BTreeSet::new();
+        for target in targets {
+            let latest = self.store.latest_version(environment, &target).await?;
+            let profile = self.open_version(latest.as_ref())?;
+            for endpoint in profile.endpoints() {
+                named.insert((endpoint.kind, endpoint.url.to_owned()));
+            }
+        }
+        Ok(named)
+    }
+
     /// One published version: who, when and why, and its profile.
     pub async fn version(
         &self,

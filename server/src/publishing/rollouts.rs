@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use super::{role_of, Publishing, PublishingError};
 use crate::domain::audit::{AuditRecord, Origin};
-use crate::domain::profiles::{ProfileTarget, VersionRecord};
+use crate::domain::profiles::{ProfileTarget, Restore, VersionRecord};
 use crate::domain::rollouts::{
     changed_endpoints, gate, Move, Observation, Observed, RolloutRecord, Transition,
 };
@@ -41,14 +41,13 @@ fn with_figures(audit: AuditRecord, figures: &GateFigures) -> AuditRecord {
 
 impl Publishing {
     /// The version an abort or revert of `rollout` (moving to `after`) publishes: the old
-    /// content again, as a rollback of the version before the rollout, with its own
-    /// `profile.rollback` event listing what changes back.
+    /// content again, as a rollback of the version before the rollout.
     async fn reverting(
         &self,
         origin: &Origin,
         rollout: &RolloutRecord,
         after: &RolloutRecord,
-    ) -> Result<(VersionRecord, AuditRecord), PublishingError> {
+    ) -> Result<(Restore, AuditRecord), PublishingError> {
         let (environment, target) = (&rollout.environment, &rollout.target);
         let old = self
             .store
@@ -59,37 +58,26 @@ impl Publishing {
             .latest_version(environment, target)
             .await?
             .ok_or(PublishingError::VersionNotFound(rollout.to_version))?;
-        let changes = self
-            .open(&latest.document)?
-            .diff(&self.open(&old.document)?);
-        let version = VersionRecord {
-            version: latest.version + 1,
-            document: old.document,
-            content_hash: old.content_hash,
-            author: origin.actor.clone(),
-            message: format!(
-                "rollout {} {}: {}",
-                rollout.id,
-                after.state.as_str(),
-                after.reason
-            ),
-            rollback_of: Some(old.version),
-            published_at: after.updated_at,
-        };
-        let audit = origin
-            .record(
-                switchyard_proto::AuditAction::ProfileRollback,
-                format!("profile:{environment}/{target}@{}", version.version),
-                version.published_at,
+        let message = format!(
+            "rollout {} {}: {}",
+            rollout.id,
+            after.state.as_str(),
+            after.reason
+        );
+        let (restore, audit) = self
+            .restoring(
+                origin,
+                (environment, target),
+                &latest,
+                old,
+                message,
+                after.updated_at,
             )
-            .in_environment(environment.as_str())
-            .for_role(role_of(target))
-            .with_changes(changes)
-            .with_detail("message", version.message.as_str())
-            .with_detail("content_hash", version.content_hash.as_str())
-            .with_detail("rollback_of", old.version.to_string())
-            .with_detail("rollout", rollout.id.to_string());
-        Ok((version, audit))
+            .await?;
+        Ok((
+            restore,
+            audit.with_detail("rollout", rollout.id.to_string()),
+        ))
     }
 
     /// The rollout `version` starts under `plan`: its first wave, from the version before.
@@ -234,8 +222,9 @@ impl Publishing {
             (other, _) => other,
         };
         // What the gate said when ops overrode it goes into the trail too.
+        // Best effort: a gate that cannot be read must not stop an abort, the emergency brake.
         let figures = match rollout.state.is_active() {
-            true => Some(self.gate_of(&rollout).await?),
+            true => self.gate_of(&rollout).await.ok(),
             false => None,
         };
         let transition = rollout.moved(moved, &origin.actor, self.now(), reason.to_owned())?;
@@ -304,7 +293,7 @@ impl Publishing {
             true => Some(self.reverting(origin, rollout, &after).await?),
             false => None,
         };
-        after.revert_version = revert.as_ref().map(|(version, _)| version.version);
+        after.revert_version = revert.as_ref().map(|(restore, _)| restore.version.version);
         let mut audit = origin
             .record(action, format!("rollout:{}", rollout.id), now)
             .in_environment(rollout.environment.as_str())

@@ -264,6 +264,18 @@ pub(crate) fn stored_json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_default()
 }
 
+/// The profile a stored `machine_role` key names: empty for the baseline
+/// ([`ProfileTarget::key`](crate::domain::profiles::ProfileTarget::key)).
+pub(crate) fn parse_target(
+    key: String,
+) -> Result<crate::domain::profiles::ProfileTarget, StoreError> {
+    use crate::domain::profiles::ProfileTarget;
+    match key.as_str() {
+        "" => Ok(ProfileTarget::Baseline),
+        _ => parse_role_name(key).map(ProfileTarget::Role),
+    }
+}
+
 /// Versions and revisions are kept as signed 64-bit integers by both databases.
 pub(crate) fn counter(value: i64) -> Result<u64, StoreError> {
     u64::try_from(value).map_err(|_| StoreError::Corrupt(format!("negative counter {value}")))

@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 use super::StoreError;
 use crate::domain::audit::AuditRecord;
 use crate::domain::overrides::OverrideRecord;
-use crate::domain::profiles::{ProfileTarget, VersionRecord};
+use crate::domain::profiles::{ProfileTarget, Restore};
 
 /// Overrides, as kept.
 #[async_trait]
@@ -32,12 +32,12 @@ pub trait OverrideStore: Send + Sync {
 
     /// Ends `ended` (state, time and end version set) if it still stands, else
     /// [`StoreError::OverrideMoved`]: publishes `restore` (the old content again) in the same
-    /// transaction, and moves an untouched draft along with it.
+    /// transaction, and moves an untouched draft along with it. `audits` are appended in order.
     async fn end_override(
         &self,
         ended: &OverrideRecord,
-        restore: &VersionRecord,
-        audit: &AuditRecord,
+        restore: &Restore,
+        audits: &[AuditRecord],
     ) -> Result<(), StoreError>;
 }
 
@@ -50,13 +50,7 @@ macro_rules! implement_override_store {
             row: <$db as sqlx::Database>::Row,
         ) -> Result<$crate::domain::overrides::OverrideRecord, $crate::store::StoreError> {
             use sqlx::Row as _;
-            let key: String = row.try_get("machine_role")?;
-            let target = match key.as_str() {
-                "" => $crate::domain::profiles::ProfileTarget::Baseline,
-                name => $crate::domain::profiles::ProfileTarget::Role(
-                    $crate::store::parse_role_name(name.to_owned())?,
-                ),
-            };
+            let target = $crate::store::parse_target(row.try_get("machine_role")?)?;
             let state: String = row.try_get("state")?;
             Ok($crate::domain::overrides::OverrideRecord {
                 id: row.try_get("id")?,
@@ -150,7 +144,8 @@ macro_rules! implement_override_store {
             ) -> Result<Vec<$crate::domain::overrides::OverrideRecord>, $crate::store::StoreError>
             {
                 sqlx::query(
-                    "SELECT * FROM overrides WHERE environment = $1 ORDER BY started_at DESC, id",
+                    "SELECT * FROM overrides WHERE environment = $1 \
+                     ORDER BY started_at DESC, version DESC, id",
                 )
                 .bind(environment.as_str())
                 .fetch_all(&self.pool)
@@ -180,8 +175,8 @@ macro_rules! implement_override_store {
             async fn end_override(
                 &self,
                 ended: &$crate::domain::overrides::OverrideRecord,
-                restore: &$crate::domain::profiles::VersionRecord,
-                audit: &$crate::domain::audit::AuditRecord,
+                restore: &$crate::domain::profiles::Restore,
+                audits: &[$crate::domain::audit::AuditRecord],
             ) -> Result<(), $crate::store::StoreError> {
                 let mut tx = begin_audited(&self.pool).await?;
                 let closed = sqlx::query(
@@ -197,21 +192,19 @@ macro_rules! implement_override_store {
                 if closed.rows_affected() == 0 {
                     return Err($crate::store::StoreError::OverrideMoved(ended.id));
                 }
-                insert_version(&mut tx, &ended.environment, &ended.target, restore).await?;
-                let published: String = sqlx::query_scalar(
-                    "SELECT document FROM profile_versions \
-                     WHERE environment = $1 AND machine_role = $2 AND version = $3",
+                insert_version(&mut tx, &ended.environment, &ended.target, &restore.version)
+                    .await?;
+                follow_untouched_draft(&mut tx, &ended.environment, &ended.target, restore).await?;
+                self.announce(
+                    &mut tx,
+                    &ended.environment,
+                    &ended.target,
+                    restore.version.version,
                 )
-                .bind(ended.environment.as_str())
-                .bind(ended.target.key())
-                .bind($crate::store::stored_counter(ended.version))
-                .fetch_one(&mut *tx)
                 .await?;
-                follow_untouched_draft(&mut tx, &ended.environment, &ended.target, &published, restore)
-                    .await?;
-                self.announce(&mut tx, &ended.environment, &ended.target, restore.version)
-                    .await?;
-                append_audit(&mut tx, audit).await?;
+                for audit in audits {
+                    append_audit(&mut tx, audit).await?;
+                }
                 tx.commit().await?;
                 Ok(())
             }

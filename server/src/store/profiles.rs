@@ -143,13 +143,7 @@ macro_rules! implement_profile_store {
             row: <$db as sqlx::Database>::Row,
         ) -> Result<$crate::domain::profiles::ChangeRequestRecord, $crate::store::StoreError> {
             use sqlx::Row as _;
-            let key: String = row.try_get("machine_role")?;
-            let target = match key.as_str() {
-                "" => $crate::domain::profiles::ProfileTarget::Baseline,
-                name => $crate::domain::profiles::ProfileTarget::Role(
-                    $crate::store::parse_role_name(name.to_owned())?,
-                ),
-            };
+            let target = $crate::store::parse_target(row.try_get("machine_role")?)?;
             let optional_counter = |value: Option<i64>| value.map($crate::store::counter).transpose();
             Ok($crate::domain::profiles::ChangeRequestRecord {
                 id: row.try_get("id")?,
@@ -229,25 +223,28 @@ macro_rules! implement_profile_store {
             Ok(())
         }
 
-        /// Makes the draft of `target` the content of `version` if it still holds `published`
-        /// (the stored document of the version it replaces) unedited: what the server brings
-        /// back by itself (a reverted rollout, an ended override) must not come back again
-        /// with the next publish of an untouched draft, while edits are never overwritten.
+        /// Makes the draft of `target` the content of `restore`'s version if it is still at the
+        /// revision the rules found untouched: what the server brings back by itself (a
+        /// reverted rollout, an ended override) must not come back again with the next publish
+        /// of an untouched draft, while edits are never overwritten.
         async fn follow_untouched_draft(
             connection: &mut <$db as sqlx::Database>::Connection,
             environment: &switchyard_proto::EnvironmentName,
             target: &$crate::domain::profiles::ProfileTarget,
-            published: &str,
-            version: &$crate::domain::profiles::VersionRecord,
+            restore: &$crate::domain::profiles::Restore,
         ) -> Result<(), $crate::store::StoreError> {
+            let Some(revision) = restore.draft_revision else {
+                return Ok(());
+            };
+            let version = &restore.version;
             sqlx::query(
                 "UPDATE profile_drafts SET document = $4, revision = revision + 1, \
                  based_on_version = $5, updated_by = $6, updated_at = $7 \
-                 WHERE environment = $1 AND machine_role = $2 AND document = $3",
+                 WHERE environment = $1 AND machine_role = $2 AND revision = $3",
             )
             .bind(environment.as_str())
             .bind(target.key())
-            .bind(published)
+            .bind($crate::store::stored_counter(revision))
             .bind(&version.document)
             .bind($crate::store::stored_counter(version.version))
             .bind(&version.author)

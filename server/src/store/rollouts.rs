@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::StoreError;
 use crate::domain::audit::AuditRecord;
-use crate::domain::profiles::VersionRecord;
+use crate::domain::profiles::Restore;
 use crate::domain::rollouts::RolloutRecord;
 
 /// The states in which a rollout splits machines, as SQL (`implement_rollout_store!`).
@@ -49,7 +49,7 @@ pub trait RolloutStore: Send + Sync {
     async fn transition_rollout(
         &self,
         after: &RolloutRecord,
-        revert: Option<&VersionRecord>,
+        revert: Option<&Restore>,
         announce: bool,
         audits: &[AuditRecord],
     ) -> Result<(), StoreError>;
@@ -64,13 +64,7 @@ macro_rules! implement_rollout_store {
             row: <$db as sqlx::Database>::Row,
         ) -> Result<$crate::domain::rollouts::RolloutRecord, $crate::store::StoreError> {
             use sqlx::Row as _;
-            let key: String = row.try_get("machine_role")?;
-            let target = match key.as_str() {
-                "" => $crate::domain::profiles::ProfileTarget::Baseline,
-                name => $crate::domain::profiles::ProfileTarget::Role(
-                    $crate::store::parse_role_name(name.to_owned())?,
-                ),
-            };
+            let target = $crate::store::parse_target(row.try_get("machine_role")?)?;
             let state: String = row.try_get("state")?;
             let plan: String = row.try_get("plan")?;
             Ok($crate::domain::rollouts::RolloutRecord {
@@ -198,7 +192,7 @@ macro_rules! implement_rollout_store {
             {
                 sqlx::query(
                     "SELECT * FROM rollouts WHERE environment = $1 \
-                     ORDER BY started_at DESC, id",
+                     ORDER BY started_at DESC, to_version DESC, id",
                 )
                 .bind(environment.as_str())
                 .fetch_all(&self.pool)
@@ -225,7 +219,7 @@ macro_rules! implement_rollout_store {
             async fn transition_rollout(
                 &self,
                 after: &$crate::domain::rollouts::RolloutRecord,
-                revert: Option<&$crate::domain::profiles::VersionRecord>,
+                revert: Option<&$crate::domain::profiles::Restore>,
                 announce: bool,
                 audits: &[$crate::domain::audit::AuditRecord],
             ) -> Result<(), $crate::store::StoreError> {
@@ -251,20 +245,12 @@ macro_rules! implement_rollout_store {
                     return Err($crate::store::StoreError::RolloutMoved(after.id));
                 }
                 let mut announced = after.to_version;
-                if let Some(version) = revert {
-                    insert_version(&mut tx, &after.environment, &after.target, version).await?;
-                    let candidate: String = sqlx::query_scalar(
-                        "SELECT document FROM profile_versions \
-                         WHERE environment = $1 AND machine_role = $2 AND version = $3",
-                    )
-                    .bind(after.environment.as_str())
-                    .bind(after.target.key())
-                    .bind($crate::store::stored_counter(after.to_version))
-                    .fetch_one(&mut *tx)
-                    .await?;
-                    follow_untouched_draft(&mut tx, &after.environment, &after.target, &candidate, version)
+                if let Some(restore) = revert {
+                    insert_version(&mut tx, &after.environment, &after.target, &restore.version)
                         .await?;
-                    announced = version.version;
+                    follow_untouched_draft(&mut tx, &after.environment, &after.target, restore)
+                        .await?;
+                    announced = restore.version.version;
                 }
                 if announce {
                     self.announce(&mut tx, &after.environment, &after.target, announced)

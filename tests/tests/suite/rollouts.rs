@@ -8,9 +8,12 @@ use std::time::{Duration, Instant};
 
 use reqwest::Method;
 use serde_json::{json, Value};
+use std::sync::Arc;
 use switchyard_proto::delivery::Envelope;
+
+use switchyard_server::clock::{Clock, SystemClock};
 use switchyard_server::config::SettingDuration;
-use switchyard_tests::{for_each_store, Backend, TestApp, TestDevice};
+use switchyard_tests::{for_each_store, Backend, ManualClock, TestApp, TestDevice};
 use uuid::Uuid;
 
 const OLD_REGISTRY: &str = "https://npm-old.corp.example/";
@@ -19,7 +22,16 @@ const NEW_REGISTRY: &str = "https://npm-new.corp.example/";
 /// A server that checks gates every second, an unprotected `dev` with `count` machines of
 /// role `backend`, and a first baseline every machine has.
 async fn fleet(backend: Backend, count: usize) -> (TestApp, String, Vec<TestDevice>) {
-    let app = TestApp::spawn_with(backend, |settings| {
+    fleet_with_clock(backend, count, Arc::new(SystemClock)).await
+}
+
+/// [`fleet`] on a server that reads the time from `clock`.
+async fn fleet_with_clock(
+    backend: Backend,
+    count: usize,
+    clock: Arc<dyn Clock>,
+) -> (TestApp, String, Vec<TestDevice>) {
+    let app = TestApp::spawn_with_clock(backend, clock, |settings| {
         settings.rollout_check_secs = SettingDuration::seconds(1);
         settings.fleet_metrics_secs = SettingDuration::seconds(1);
     })
@@ -47,7 +59,7 @@ async fn prepare(app: &TestApp) -> String {
 }
 
 /// Saves `profile` as the baseline draft of `environment`; answers the draft revision.
-async fn edit(app: &TestApp, admin: &str, environment: &str, profile: Value) -> u64 {
+pub(crate) async fn edit(app: &TestApp, admin: &str, environment: &str, profile: Value) -> u64 {
     let path = format!("/api/v1/environments/{environment}/profiles/baseline/draft");
     let draft: Value = app.get_as(admin, &path).await.json().await.unwrap();
     let revision = draft["revision"].as_u64().unwrap();
@@ -78,6 +90,18 @@ async fn start_with(
     registry: &str,
     plan: Value,
 ) -> reqwest::Response {
+    publish_registry(app, admin, environment, registry, json!({"rollout": plan})).await
+}
+
+/// Publishes `registry` as the baseline of `environment`, released as `release` says
+/// (`{"rollout": ...}` or `{"until": ...}`); answers the response.
+async fn publish_registry(
+    app: &TestApp,
+    admin: &str,
+    environment: &str,
+    registry: &str,
+    release: Value,
+) -> reqwest::Response {
     let revision = edit(
         app,
         admin,
@@ -85,11 +109,15 @@ async fn start_with(
         json!({"npm": {"registry": registry}}),
     )
     .await;
+    let mut body = json!({"message": "new npm mirror", "draft_revision": revision});
+    if let (Some(body), Some(release)) = (body.as_object_mut(), release.as_object()) {
+        body.extend(release.clone());
+    }
     app.call(
         Method::POST,
         &format!("/api/v1/environments/{environment}/profiles/baseline/publish"),
         Some(admin),
-        Some(&json!({"message": "new npm mirror", "draft_revision": revision, "rollout": plan})),
+        Some(&body),
     )
     .await
 }
@@ -140,13 +168,15 @@ async fn report(app: &TestApp, machine: &TestDevice, version: u64, outcome: &str
     assert_eq!(response.status(), 204, "{}", response.text().await.unwrap());
 }
 
-/// Waits (at most 30 s) until rollout `id` of `environment` is in `state`; answers it.
-async fn until_state(
+/// Waits (at most 30 s) until rollout `id` of `environment` is as `wanted` says (`what` names
+/// it in the failure); answers it.
+async fn until_rollout(
     app: &TestApp,
     admin: &str,
     environment: &str,
     id: &str,
-    state: &str,
+    what: &str,
+    wanted: impl Fn(&Value) -> bool,
 ) -> Value {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -159,15 +189,39 @@ async fn until_state(
             .json()
             .await
             .unwrap();
-        if rollout["state"] == state {
+        if wanted(&rollout) {
             return rollout;
         }
-        assert!(
-            Instant::now() < deadline,
-            "rollout never became {state}: {rollout:#}"
-        );
+        assert!(Instant::now() < deadline, "never {what}: {rollout:#}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// Waits until rollout `id` of `environment` is in `state`.
+async fn until_state(
+    app: &TestApp,
+    admin: &str,
+    environment: &str,
+    id: &str,
+    state: &str,
+) -> Value {
+    until_rollout(app, admin, environment, id, state, |rollout| {
+        rollout["state"] == state
+    })
+    .await
+}
+
+/// Waits until rollout `id` of `dev` is at `wave`.
+async fn until_state_wave(app: &TestApp, admin: &str, id: &str, wave: u64) -> Value {
+    until_rollout(
+        app,
+        admin,
+        "dev",
+        id,
+        &format!("at wave {wave}"),
+        |rollout| rollout["wave"].as_u64() == Some(wave),
+    )
+    .await
 }
 
 /// The rollout actions recorded for `environment`, oldest first.
@@ -307,27 +361,6 @@ async fn a_rollout_reaches_its_cohort_first_and_promotes_through_its_waves(backe
         )
         .await;
     assert_eq!(published.status(), 201);
-}
-
-/// Waits (at most 30 s) until rollout `id` of `dev` is at `wave`.
-async fn until_state_wave(app: &TestApp, admin: &str, id: &str, wave: u64) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let rollout: Value = app
-            .get_as(admin, &format!("/api/v1/environments/dev/rollouts/{id}"))
-            .await
-            .json()
-            .await
-            .unwrap();
-        if rollout["wave"].as_u64() == Some(wave) {
-            return rollout;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "never at wave {wave}: {rollout:#}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 async fn a_failing_gate_reverts_the_cohort_or_halts_it(backend: Backend) {
@@ -716,18 +749,12 @@ async fn override_with(
     registry: &str,
     until: time::OffsetDateTime,
 ) -> reqwest::Response {
-    let revision = edit(
+    publish_registry(
         app,
         admin,
         environment,
-        json!({"npm": {"registry": registry}}),
-    )
-    .await;
-    app.call(
-        Method::POST,
-        &format!("/api/v1/environments/{environment}/profiles/baseline/publish"),
-        Some(admin),
-        Some(&json!({"message": "emergency mirror", "draft_revision": revision, "until": rfc3339(until)})),
+        registry,
+        json!({"until": rfc3339(until)}),
     )
     .await
 }
@@ -747,16 +774,11 @@ async fn overrides(app: &TestApp, admin: &str, environment: &str) -> Vec<Value> 
 /// are told, the draft follows, and both moves are in the audit trail. A publish before then
 /// supersedes it.
 async fn an_override_ends_by_itself_or_is_superseded(backend: Backend) {
-    let (app, admin, machines) = fleet(backend, 2).await;
-    let now = clock_now();
-    let response = override_with(
-        &app,
-        &admin,
-        "dev",
-        NEW_REGISTRY,
-        now + time::Duration::seconds(3),
-    )
-    .await;
+    // The server's clock is moved by hand (within the five minutes of skew machines may have).
+    let clock = ManualClock::new();
+    let (app, admin, machines) = fleet_with_clock(backend, 2, Arc::new(clock.clone())).await;
+    let in_a_minute = || clock.now() + time::Duration::minutes(1);
+    let response = override_with(&app, &admin, "dev", NEW_REGISTRY, in_a_minute()).await;
     assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
     let standing = &overrides(&app, &admin, "dev").await[0];
     assert_eq!(standing["state"], "active");
@@ -771,6 +793,9 @@ async fn an_override_ends_by_itself_or_is_superseded(backend: Backend) {
         delivered(&app, &machines[0]).await,
         (2, NEW_REGISTRY.to_owned())
     );
+    // Nothing ends before its time.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(overrides(&app, &admin, "dev").await[0]["state"], "active");
     // A machine waiting for a change hears of the end when it comes.
     let etag = machines[1]
         .call(
@@ -785,15 +810,17 @@ async fn an_override_ends_by_itself_or_is_superseded(backend: Backend) {
         .to_str()
         .unwrap()
         .to_owned();
-    let waited = machines[1]
-        .call(
-            &app,
-            Method::GET,
-            "/api/v1/agent/profile?wait=30",
-            None,
-            Some(&etag),
-        )
-        .await;
+    let waiting = machines[1].call(
+        &app,
+        Method::GET,
+        "/api/v1/agent/profile?wait=30",
+        None,
+        Some(&etag),
+    );
+    let (waited, ()) = tokio::join!(waiting, async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        clock.advance(time::Duration::seconds(90));
+    });
     assert_eq!(waited.status(), 200);
     let envelope: Envelope = waited.json().await.unwrap();
     let delivery = machines[1].open(&envelope, None).unwrap();
@@ -813,63 +840,107 @@ async fn an_override_ends_by_itself_or_is_superseded(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(draft["profile"]["npm"]["registry"], OLD_REGISTRY);
-    let page: Value = app
-        .get_as(
-            &admin,
-            "/api/v1/audit?environment=dev&action=profile.override-end",
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    let event = &page["events"][0];
-    assert_eq!(event["actor_kind"], "system");
-    assert_eq!(event["detail"]["end_version"], "3");
-    assert_eq!(event["detail"]["started_by"], "admin");
-    let page: Value = app
-        .get_as(
-            &admin,
-            "/api/v1/audit?environment=dev&action=profile.publish",
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert!(page["events"][0]["detail"]["until"].is_string(), "{page:#}");
+    let event = |action: &'static str| {
+        let (app, admin) = (&app, admin.clone());
+        async move {
+            let page: Value = app
+                .get_as(
+                    &admin,
+                    &format!("/api/v1/audit?environment=dev&action={action}"),
+                )
+                .await
+                .json()
+                .await
+                .unwrap();
+            page["events"].as_array().unwrap().clone()
+        }
+    };
+    let ends = event("profile.override-end").await;
+    assert_eq!(ends.len(), 1);
+    assert_eq!(ends[0]["actor_kind"], "system");
+    assert_eq!(ends[0]["detail"]["end_version"], "3");
+    assert_eq!(ends[0]["detail"]["started_by"], "admin");
+    // The version that brought the old content back is a rollback in the trail too.
+    let rollbacks = event("profile.rollback").await;
+    assert_eq!(rollbacks[0]["target"], "profile:dev/baseline@3");
+    assert_eq!(rollbacks[0]["changes"][0]["path"], "npm.registry");
+    assert!(event("profile.publish").await[0]["detail"]["until"].is_string());
 
     // A publish before the end supersedes the override; nothing comes back later.
-    let later = clock_now() + time::Duration::seconds(3);
     assert_eq!(
-        override_with(&app, &admin, "dev", NEW_REGISTRY, later)
+        override_with(&app, &admin, "dev", NEW_REGISTRY, in_a_minute())
             .await
             .status(),
         201
     );
-    app.publish_profile(
-        "dev",
-        "baseline",
-        json!({"npm": {"registry": "https://third.corp.example/"}}),
-    )
-    .await;
+    let third = "https://third.corp.example/";
+    app.publish_profile("dev", "baseline", json!({"npm": {"registry": third}}))
+        .await;
     let superseded = &overrides(&app, &admin, "dev").await[0];
     assert_eq!(superseded["state"], "superseded");
     assert!(superseded.get("end_version").is_none());
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    let supersedes = event("profile.override-superseded").await;
+    assert_eq!(supersedes.len(), 1);
+    assert_eq!(supersedes[0]["detail"]["superseded_by"], "5");
+
+    // An override over an override brings back what was there before both, and a rollout
+    // waits until it ended.
+    let first = override_with(
+        &app,
+        &admin,
+        "dev",
+        "https://a.corp.example/",
+        in_a_minute(),
+    )
+    .await;
+    assert_eq!(first.status(), 201);
+    let second = override_with(
+        &app,
+        &admin,
+        "dev",
+        "https://b.corp.example/",
+        clock.now() + time::Duration::minutes(2),
+    )
+    .await;
+    assert_eq!(second.status(), 201);
     assert_eq!(
-        delivered(&app, &machines[0]).await,
-        (5, "https://third.corp.example/".to_owned())
+        overrides(&app, &admin, "dev").await[0]["restore_version"],
+        5
     );
-    let page: Value = app
-        .get_as(
-            &admin,
-            "/api/v1/audit?environment=dev&action=profile.override-superseded",
-        )
+    let rollout = start(
+        &app,
+        &admin,
+        "dev",
+        json!({"waves": [{"percent": 5, "soak_secs": 1}]}),
+    )
+    .await;
+    assert_eq!(rollout.status(), 409);
+    let body: Value = rollout.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "override_active");
+    clock.advance(time::Duration::seconds(90));
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        delivered(&app, &machines[0]).await.1,
+        "https://b.corp.example/",
+        "the first override's time means nothing once superseded"
+    );
+    // Someone edits the draft meanwhile: the end keeps their edit.
+    let edited = "https://edited.corp.example/";
+    edit(&app, &admin, "dev", json!({"npm": {"registry": edited}})).await;
+    clock.advance(time::Duration::seconds(60));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while overrides(&app, &admin, "dev").await[0]["state"] != "ended" {
+        assert!(Instant::now() < deadline, "the second override never ended");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(delivered(&app, &machines[0]).await, (8, third.to_owned()));
+    let draft: Value = app
+        .get_as(&admin, "/api/v1/environments/dev/profiles/baseline/draft")
         .await
         .json()
         .await
         .unwrap();
-    assert_eq!(page["events"][0]["detail"]["superseded_by"], "5");
-    assert_eq!(page["events"].as_array().unwrap().len(), 1);
+    assert_eq!(draft["profile"]["npm"]["registry"], edited);
 }
 
 /// Override times are checked at the edge, and a protected environment approves them.
@@ -1002,6 +1073,18 @@ async fn mirror_health_is_on_the_metrics_endpoint(backend: Backend) {
             })
             .find_map(|line| line.rsplit(' ').next().map(str::to_owned))
     };
+    // Machines report probes of a mirror no published profile names: not exported (a machine
+    // could name anything).
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let text = app.get("/metrics").await.text().await.unwrap();
+    assert_eq!(value(&text, "switchyard_mirror_machines"), None, "{text}");
+    assert!(text.contains("switchyard_mirror_refreshed_timestamp_seconds"));
+    app.publish_profile(
+        "dev",
+        "baseline",
+        json!({"npm": {"registry": NEW_REGISTRY}}),
+    )
+    .await;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let text = app.get("/metrics").await.text().await.unwrap();

@@ -17,6 +17,7 @@ use switchyard_tests::registries::{free_port, go_file_proxy, pypiserver, verdacc
 use switchyard_tests::{Backend, TestApp};
 
 use crate::agent::{agent_for, enrolled, Home};
+use crate::rollouts::edit;
 
 /// One machine: a home, its agent's state, and the agent.
 struct Machine {
@@ -73,30 +74,13 @@ async fn rollout(app: &TestApp, admin: &str) -> Value {
 
 /// Publishes `profile` as the baseline of staging under `plan`.
 async fn publish(app: &TestApp, admin: &str, profile: Value, plan: Value) {
-    let path = "/api/v1/environments/staging/profiles/baseline";
-    let draft: Value = app
-        .get_as(admin, &format!("{path}/draft"))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let revision = draft["revision"].as_u64().unwrap();
-    let saved = app
-        .client
-        .put(app.url(&format!("{path}/draft")))
-        .bearer_auth(admin)
-        .header("if-match", format!("\"{revision}\""))
-        .json(&profile)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(saved.status(), 200);
+    let revision = edit(app, admin, "staging", profile).await;
     let published = app
         .call(
             Method::POST,
-            &format!("{path}/publish"),
+            "/api/v1/environments/staging/profiles/baseline/publish",
             Some(admin),
-            Some(&json!({"message": "mirrors", "draft_revision": revision + 1, "rollout": plan})),
+            Some(&json!({"message": "mirrors", "draft_revision": revision, "rollout": plan})),
         )
         .await;
     assert_eq!(
