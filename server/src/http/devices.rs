@@ -138,8 +138,8 @@ pub async fn mirror_health(reader: ReadEnvironment) -> Result<HttpResponse, ApiE
     }))
 }
 
-/// How far a rollout has come: per machine role, how many machines (still enrolled) run which
-/// versions, and how many of them are healthy.
+/// How far published versions have spread: per machine role, how many machines (still
+/// enrolled) run which versions, and how many of them are healthy.
 #[utoipa::path(
     tag = "devices",
     params(("environment" = String, Path, description = "Environment name")),
