@@ -579,6 +579,21 @@ impl Fixture {
         id
     }
 
+    /// The newest rollout of staging, started if there is none.
+    async fn some_rollout(&self) -> String {
+        let rollouts: Vec<Value> = self
+            .app
+            .get_as(&self.admin, "/api/v1/environments/staging/rollouts")
+            .await
+            .json()
+            .await
+            .unwrap();
+        match rollouts.first() {
+            Some(rollout) => rollout["id"].as_str().unwrap().to_owned(),
+            None => self.fresh_rollout(false).await,
+        }
+    }
+
     fn unique(&self, prefix: &str) -> String {
         format!("{prefix}-{}", self.counter.fetch_add(1, Ordering::Relaxed))
     }
@@ -705,9 +720,15 @@ impl Fixture {
                 };
                 path.replace("{id}", &id)
             } else if template.starts_with("/api/v1/environments/{environment}/rollouts/{id}") {
-                // Each caller moves a rollout of its own, in the state its move needs.
-                let paused = template.ends_with("/resume");
-                path.replace("{id}", &self.fresh_rollout(paused).await)
+                // A caller allowed to move one moves a rollout of its own, in the state its
+                // move needs; the others (refused whatever the state) and readers share one.
+                let moves = method == "POST"
+                    && rule(method, template).is_some_and(|rule| rule.expected(caller) < 300);
+                let id = match moves {
+                    true => self.fresh_rollout(template.ends_with("/resume")).await,
+                    false => self.some_rollout().await,
+                };
+                path.replace("{id}", &id)
             } else if template.starts_with("/api/v1/environments/{environment}/devices/{id}") {
                 let token = self.app.enrollment_token("staging", "backend", 1).await;
                 let device = TestDevice::enroll(&self.app, &token).await.unwrap();
