@@ -172,11 +172,24 @@ impl Admin {
         role: &str,
         uses: usize,
     ) -> Result<String, StepError> {
+        self.labelled_enrollment_token(environment, role, uses, json!({}))
+            .await
+    }
+
+    /// An enrollment token for `uses` machines of `role` in `environment`, which gives them
+    /// `labels` (a JSON object of names and values).
+    pub async fn labelled_enrollment_token(
+        &self,
+        environment: &str,
+        role: &str,
+        uses: usize,
+        labels: Value,
+    ) -> Result<String, StepError> {
         let answer = self
             .call(
                 Method::POST,
                 &format!("/api/v1/environments/{environment}/enrollment-tokens"),
-                Some(json!({"machine_role": role, "max_uses": uses})),
+                Some(json!({"machine_role": role, "max_uses": uses, "labels": labels})),
                 None,
                 StatusCode::CREATED,
             )

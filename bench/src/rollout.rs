@@ -68,7 +68,9 @@ pub async fn simulate(
         if size == 0 {
             continue;
         }
-        let token = labelled_token(admin, &environment, &role, site, size).await?;
+        let token = admin
+            .labelled_enrollment_token(&environment, &role, size, json!({"site": site}))
+            .await?;
         let fleet = Fleet::enroll(&servers, &token, size, 50).await?;
         machines.extend(
             fleet
@@ -163,29 +165,6 @@ pub async fn simulate(
         health,
         machines: (count, failing),
     })
-}
-
-/// An enrollment token for `uses` machines of `role` labelled `site`.
-async fn labelled_token(
-    admin: &Admin,
-    environment: &str,
-    role: &str,
-    site: &str,
-    uses: usize,
-) -> Result<String, String> {
-    let answer = admin
-        .call(
-            Method::POST,
-            &format!("/api/v1/environments/{environment}/enrollment-tokens"),
-            Some(json!({"machine_role": role, "max_uses": uses, "labels": {"site": site}})),
-            None,
-            StatusCode::CREATED,
-        )
-        .await?;
-    answer["secret"]
-        .as_str()
-        .map(str::to_owned)
-        .ok_or_else(|| format!("no token secret in {answer}"))
 }
 
 /// One machine: waits for a new profile, and reports each one it applies with a probe of the

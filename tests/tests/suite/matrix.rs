@@ -386,9 +386,14 @@ impl Fixture {
 
     /// The baseline draft's current revision.
     async fn draft_revision(&self) -> u64 {
+        self.draft_revision_of(Self::BASELINE).await
+    }
+
+    /// The current revision of the draft of the profile at `profile`.
+    async fn draft_revision_of(&self, profile: &str) -> u64 {
         let draft: Value = self
             .app
-            .get_as(&self.admin, &format!("{}/draft", Self::BASELINE))
+            .get_as(&self.admin, &format!("{profile}/draft"))
             .await
             .json()
             .await
@@ -396,16 +401,22 @@ impl Fixture {
         draft["revision"].as_u64().unwrap()
     }
 
-    /// A draft edit nobody has published yet; returns the new revision.
+    /// A baseline draft edit nobody has published yet; returns the new revision.
     async fn edit_draft(&self) -> u64 {
-        let revision = self.draft_revision().await;
+        self.edit_draft_of(Self::BASELINE, "MATRIX_MARK").await
+    }
+
+    /// An edit of the draft of the profile at `profile`, setting `variable` to a value of its
+    /// own; returns the new revision.
+    async fn edit_draft_of(&self, profile: &str, variable: &str) -> u64 {
+        let revision = self.draft_revision_of(profile).await;
         let response = self
             .app
             .client
-            .put(self.app.url(&format!("{}/draft", Self::BASELINE)))
+            .put(self.app.url(&format!("{profile}/draft")))
             .bearer_auth(&self.admin)
             .header("if-match", format!("\"{revision}\""))
-            .json(&json!({ "env": { "MATRIX_MARK": self.unique("mark") } }))
+            .json(&json!({ "env": { variable: self.unique("mark") } }))
             .send()
             .await
             .unwrap();
@@ -503,26 +514,8 @@ impl Fixture {
         };
         let mut started = None;
         for plan in plans {
-            let draft: Value = self
-                .app
-                .get_as(&self.admin, &format!("{}/draft", Self::OVERLAY))
-                .await
-                .json()
-                .await
-                .unwrap();
-            let revision = draft["revision"].as_u64().unwrap();
-            let edited = self
-                .app
-                .client
-                .put(self.app.url(&format!("{}/draft", Self::OVERLAY)))
-                .bearer_auth(&self.admin)
-                .header("if-match", format!("\"{revision}\""))
-                .json(&json!({ "env": { "MATRIX_ROLLOUT": self.unique("rollout") } }))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(edited.status(), 200);
-            let mut body = json!({ "message": "matrix", "draft_revision": revision + 1 });
+            let revision = self.edit_draft_of(Self::OVERLAY, "MATRIX_ROLLOUT").await;
+            let mut body = json!({ "message": "matrix", "draft_revision": revision });
             if plan.is_some() {
                 body["rollout"] = json!({"waves": [{"percent": 50, "soak_secs": 3600}]});
             }

@@ -345,21 +345,7 @@ async fn a_rollout_reaches_its_cohort_first_and_promotes_through_its_waves(backe
     assert_eq!(events[2]["detail"]["added"], "3");
     assert_eq!(events[0]["actor"], "admin");
     // Publishing goes to everyone again.
-    let revision = edit(
-        &app,
-        &admin,
-        "dev",
-        json!({"npm": {"registry": OLD_REGISTRY}}),
-    )
-    .await;
-    let published = app
-        .call(
-            Method::POST,
-            "/api/v1/environments/dev/profiles/baseline/publish",
-            Some(&admin),
-            Some(&json!({"message": "back", "draft_revision": revision})),
-        )
-        .await;
+    let published = publish_registry(&app, &admin, "dev", OLD_REGISTRY, json!({})).await;
     assert_eq!(published.status(), 201);
 }
 
@@ -975,23 +961,15 @@ async fn overrides_refuse_bad_times_and_go_through_four_eyes(backend: Backend) {
         let body: Value = refused.json().await.unwrap();
         assert_eq!(body["error"]["problems"][0]["path"], "until", "{body:#}");
     }
-    let revision = edit(
+    let both = publish_registry(
         &app,
         &admin,
         "dev",
-        json!({"npm": {"registry": NEW_REGISTRY}}),
+        NEW_REGISTRY,
+        json!({"until": rfc3339(now + time::Duration::hours(1)),
+               "rollout": {"waves": [{"percent": 5, "soak_secs": 60}]}}),
     )
     .await;
-    let both = app
-        .call(
-            Method::POST,
-            "/api/v1/environments/dev/profiles/baseline/publish",
-            Some(&admin),
-            Some(&json!({"message": "both", "draft_revision": revision,
-                "until": rfc3339(now + time::Duration::hours(1)),
-                "rollout": {"waves": [{"percent": 5, "soak_secs": 60}]}})),
-        )
-        .await;
     assert_eq!(both.status(), 422);
 
     app.create_environment("prod", true).await;
