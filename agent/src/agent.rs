@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use crate::clients::{self, run::Runner, Check};
 use crate::clock::now;
 use crate::engine::{self, Outcome, Paths};
+use crate::failover::Mirrors;
 use crate::plan::{plan, Setting, Target};
 use crate::probe;
 use crate::server::{ClientError, Fetched, Server};
@@ -17,6 +18,7 @@ use switchyard_proto::devices::{
     EndpointProbe, MachineFact, StatusReport, TargetState, TargetStatus,
 };
 use switchyard_proto::signing::{encode_public_key, SignatureError, Signed};
+use switchyard_proto::Profile;
 
 /// What went wrong.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +50,13 @@ const RECHECK: time::Duration = time::Duration::minutes(15);
 
 /// How often `run` probes the endpoints of an unchanged delivery (plus up to half again).
 const PROBE_EVERY: time::Duration = time::Duration::minutes(10);
+
+/// How often `run` probes while a fallback stands in for a mirror (plus up to half again):
+/// the mirror is taken back after [`crate::failover::RETURN_AFTER`] answers in a row.
+const PROBE_FAILED_OVER: time::Duration = time::Duration::minutes(1);
+
+/// How long before a mirror in use that failed a probe is probed again.
+const CONFIRM_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The longest one probe may take, to connect and to answer.
 const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
@@ -168,6 +177,12 @@ pub struct Previewed {
 }
 
 /// A verified delivery and how it came.
+/// A round's probes, and whether they moved a mirror's choice.
+struct Probes {
+    probes: Vec<EndpointProbe>,
+    moved: bool,
+}
+
 struct Verified {
     delivery: Delivery,
     envelope: Envelope,
@@ -244,7 +259,51 @@ impl Agent {
         if self.state.accepted_sequence()? < Some(delivery.sequence) {
             self.state.save_accepted_sequence(delivery.sequence)?;
         }
-        let (plan, left_out) = self.plan(&delivery);
+        // A mirrors file that cannot be read only means starting on the mirrors themselves.
+        let kept = self.state.mirrors().ok().flatten().unwrap_or_default();
+        let mut mirrors = Mirrors::for_profile(kept, &delivery.profile, now());
+        let (mut outcomes, reused) = self.apply(&delivery, &mirrors, etag.clone(), reuse)?;
+        let probes = self.probes(&delivery, &mut mirrors, reused);
+        if probes.moved {
+            // The clients go to the mirror chosen now, in this round.
+            (outcomes, _) = self.apply(&delivery, &mirrors, etag, false)?;
+        }
+        // Worth less than the apply: a choice not kept is made again from the next probes.
+        let _ = self.state.save_mirrors(&mirrors);
+        let report = StatusReport {
+            sequence: delivery.sequence,
+            baseline_version: delivery.baseline_version,
+            overlay_version: delivery.overlay_version,
+            targets: outcomes.iter().filter_map(target_status).collect(),
+            drift: outcomes
+                .iter()
+                .flat_map(|o| o.drift.iter())
+                .filter_map(|d| fact(d))
+                .collect(),
+            probes: probes.probes,
+            mirrors: mirrors.report(),
+        };
+        // A report that does not arrive is not worth failing a sync over: the next one tells.
+        let _ = client.report(identity.device_id, &key, &report);
+        Ok(Synced {
+            delivery,
+            fetched_new,
+            outcomes,
+        })
+    }
+
+    /// Writes `delivery`'s profile, with each mirror replaced by the fallback `mirrors` has in
+    /// use, and asks each client what it reads; answers the outcomes and whether what the
+    /// clients said in the last round was reused (`reuse`: see [`Agent::sync_round`]).
+    fn apply(
+        &self,
+        delivery: &Delivery,
+        mirrors: &Mirrors,
+        etag: Option<String>,
+        reuse: bool,
+    ) -> Result<(Vec<Outcome>, bool), AgentError> {
+        let profile = mirrors.applied_to(&delivery.profile);
+        let (plan, left_out) = self.plan(&profile);
         let writing = hold_writes();
         let previous = self.state.applied()?;
         let mut outcomes = engine::apply_all(&self.state, &self.paths, &plan)?;
@@ -327,51 +386,66 @@ impl Agent {
             checked_at,
         })?;
         drop(writing);
-        let probes = self.probes(&delivery, reuse.is_some());
-        let report = StatusReport {
-            sequence: delivery.sequence,
-            baseline_version: delivery.baseline_version,
-            overlay_version: delivery.overlay_version,
-            targets: outcomes.iter().filter_map(target_status).collect(),
-            drift: outcomes
-                .iter()
-                .flat_map(|o| o.drift.iter())
-                .filter_map(|d| fact(d))
-                .collect(),
-            probes,
-        };
-        // A report that does not arrive is not worth failing a sync over: the next one tells.
-        let _ = client.report(identity.device_id, &key, &report);
-        Ok(Synced {
-            delivery,
-            fetched_new,
-            outcomes,
-        })
+        Ok((outcomes, reuse.is_some()))
     }
 
     /// The probes of `delivery`'s endpoints ([`probe`]): run now after an apply that changed
     /// anything (`quiet` false), for a new delivery, or once the last ones are due (drawn
-    /// between [`PROBE_EVERY`] and half again after they ran, so that a fleet spreads out);
-    /// otherwise the last ones again. Probes are worth less than the report they go in: a
-    /// probes file that cannot be read or kept only means probing again.
-    fn probes(&self, delivery: &Delivery, quiet: bool) -> Vec<EndpointProbe> {
+    /// between [`PROBE_EVERY`] and half again after they ran, so that a fleet spreads out;
+    /// within [`PROBE_FAILED_OVER`] while a fallback stands in for a mirror, so that machines
+    /// go back soon after it answers again); otherwise the last ones again. Fresh probes move
+    /// `mirrors` where [`crate::failover`]'s rules say, a mirror in use that failed once probed again
+    /// at once. Probes are worth less than the report they go in: a probes file that cannot be
+    /// read or kept only means probing again.
+    fn probes(&self, delivery: &Delivery, mirrors: &mut Mirrors, quiet: bool) -> Probes {
         let now = now();
         let fresh = self.state.probed().ok().flatten().filter(|probed| {
             quiet && probed.sequence == delivery.sequence && probed.at <= now && now < probed.due
         });
         if let Some(probed) = fresh {
-            return probed.probes;
+            return Probes {
+                probes: probed.probes,
+                moved: false,
+            };
         }
         let endpoints = probe::endpoints(&delivery.profile);
-        let probes = probe::probe_all(&endpoints, PROBE_TIMEOUT);
+        let mut probes = probe::probe_all(&endpoints, PROBE_TIMEOUT);
+        let mut moved = mirrors.observe(&probes, now);
+        let again: Vec<probe::Endpoint> = mirrors
+            .to_confirm()
+            .into_iter()
+            .filter_map(|(kind, url)| {
+                endpoints
+                    .iter()
+                    .find(|e| e.kind == kind && e.name.as_str() == url)
+                    .cloned()
+            })
+            .collect();
+        if !again.is_empty() {
+            std::thread::sleep(CONFIRM_AFTER);
+            let confirmed = probe::probe_all(&again, PROBE_TIMEOUT);
+            moved |= mirrors.observe(&confirmed, crate::clock::now());
+            for probe in confirmed {
+                if let Some(earlier) = probes
+                    .iter_mut()
+                    .find(|p| p.kind == probe.kind && p.endpoint == probe.endpoint)
+                {
+                    *earlier = probe;
+                }
+            }
+        }
         let spread = rand::Rng::gen_range(&mut rand::thread_rng(), 0.0..0.5);
+        let every = match mirrors.failed_over() {
+            true => PROBE_FAILED_OVER,
+            false => PROBE_EVERY,
+        };
         let _ = self.state.save_probed(&Probed {
             sequence: delivery.sequence,
             at: now,
-            due: now + PROBE_EVERY * (1.0 + spread),
+            due: now + every * (1.0 + spread),
             probes: probes.clone(),
         });
-        probes
+        Probes { probes, moved }
     }
 
     /// Why `target`'s client does not read `settings` as published; empty when it does. The
@@ -461,8 +535,8 @@ impl Agent {
     }
 
     /// What each target should hold at this scope, and what is left out.
-    fn plan(&self, delivery: &Delivery) -> (BTreeMap<Target, Vec<Setting>>, Vec<String>) {
-        let plan = plan(&delivery.profile);
+    fn plan(&self, profile: &Profile) -> (BTreeMap<Target, Vec<Setting>>, Vec<String>) {
+        let plan = plan(profile);
         match self.paths.secrets_allowed {
             true => (plan, Vec::new()),
             false => crate::plan::for_machine(plan),
@@ -475,7 +549,10 @@ impl Agent {
         let identity = self.state.identity()?.ok_or(AgentError::NotEnrolled)?;
         let client = Server::new(&identity.server).map_err(AgentError::Config)?;
         let verified = self.fetch_verified(&client, &identity, 0)?;
-        let (plan, _) = self.plan(&verified.delivery);
+        // The fallbacks in use now are what a sync would write (until its probes move them).
+        let kept = self.state.mirrors().ok().flatten().unwrap_or_default();
+        let mirrors = Mirrors::for_profile(kept, &verified.delivery.profile, now());
+        let (plan, _) = self.plan(&mirrors.applied_to(&verified.delivery.profile));
         let secrets = plan
             .values()
             .flatten()
@@ -598,6 +675,7 @@ impl Agent {
             drift: Vec::new(),
             // A refused delivery names no endpoint to trust.
             probes: Vec::new(),
+            mirrors: Vec::new(),
         };
         let _ = client.report(identity.device_id, key, &report);
     }
@@ -686,6 +764,7 @@ impl Agent {
                 drift: Vec::new(),
                 // Nothing of the profile is in use any more.
                 probes: Vec::new(),
+                mirrors: Vec::new(),
             };
             // Restore works offline; the server hears of it when it can be reached.
             if let Ok(client) = Server::new(&identity.server) {
@@ -791,6 +870,11 @@ pub fn summary(state: &StateDir) -> Result<BTreeMap<&'static str, serde_json::Va
     if let Some(probed) = state.probed().ok().flatten() {
         out.insert("probed_at", rfc3339(probed.at));
         out.insert("probes", json!(probed.probes));
+    }
+    if let Some(mirrors) = state.mirrors().ok().flatten() {
+        if !mirrors.choices.is_empty() {
+            out.insert("mirrors", json!(mirrors.report()));
+        }
     }
     Ok(out)
 }

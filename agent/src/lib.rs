@@ -5,6 +5,7 @@ pub mod agent;
 pub mod clients;
 pub mod clock;
 pub mod engine;
+pub mod failover;
 pub mod files;
 pub mod formats;
 pub mod log;

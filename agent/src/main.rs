@@ -305,6 +305,13 @@ fn doctor(agent: &Agent) -> String {
             }
         }
     }
+    // What stands in for each mirror with fallbacks, as `sync` chose from its probes.
+    if let Ok(Some(mirrors)) = agent.state.mirrors() {
+        for mirror in mirrors.report() {
+            let view = serde_json::to_value(&mirror).unwrap_or_default();
+            let _ = writeln!(out, "{}: {}", mirror.kind.as_str(), in_use_line(&view));
+        }
+    }
     if let Some(venv) = agent.environment.get("VIRTUAL_ENV") {
         let _ = writeln!(
             out,
@@ -326,7 +333,7 @@ fn status_text(view: &std::collections::BTreeMap<&str, serde_json::Value>) -> St
     let mut out = String::new();
     for (key, value) in view
         .iter()
-        .filter(|(key, _)| !matches!(**key, "targets" | "probes"))
+        .filter(|(key, _)| !matches!(**key, "targets" | "probes" | "mirrors"))
     {
         let _ = writeln!(out, "{key:<22} {}", plain(value));
     }
@@ -365,7 +372,33 @@ fn status_text(view: &std::collections::BTreeMap<&str, serde_json::Value>) -> St
             }
         }
     }
+    if let Some(mirrors) = view.get("mirrors").and_then(serde_json::Value::as_array) {
+        let _ = writeln!(out, "\n{:<14} {:<26} in use", "mirror", "since");
+        for mirror in mirrors {
+            let _ = writeln!(
+                out,
+                "{:<14} {:<26} {}",
+                plain(&mirror["kind"]),
+                plain(&mirror["since"]),
+                in_use_line(mirror),
+            );
+        }
+    }
     out
+}
+
+/// `in_use`, and for a fallback which mirror it stands in for and why.
+fn in_use_line(mirror: &serde_json::Value) -> String {
+    let in_use = mirror["in_use"].as_str().unwrap_or_default();
+    let primary = mirror["primary"].as_str().unwrap_or_default();
+    match (in_use == primary, mirror["reason"].as_str()) {
+        (true, None) => format!("{in_use} (the mirror)"),
+        (true, Some(reason)) => format!("{in_use} (the mirror, back: {reason})"),
+        (false, reason) => format!(
+            "{in_use} (fallback for {primary}: {})",
+            reason.unwrap_or("chosen earlier")
+        ),
+    }
 }
 
 #[allow(clippy::print_stdout)]

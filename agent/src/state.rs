@@ -287,6 +287,16 @@ impl StateDir {
         self.write_json("probes.json", probed, false)
     }
 
+    /// Which fallbacks stand in for which mirrors ([`crate::failover`]), if any was chosen.
+    pub fn mirrors(&self) -> Result<Option<crate::failover::Mirrors>, StateError> {
+        self.read_json("mirrors.json")
+    }
+
+    /// Keeps which fallbacks stand in for which mirrors.
+    pub fn save_mirrors(&self, mirrors: &crate::failover::Mirrors) -> Result<(), StateError> {
+        self.write_json("mirrors.json", mirrors, false)
+    }
+
     /// Every file touched.
     pub fn manifest(&self) -> Result<Manifest, StateError> {
         Ok(self.read_json("files.json")?.unwrap_or_default())

@@ -363,3 +363,60 @@ fn status_is_plain_for_people_and_rfc3339_for_programs() {
         "{text}"
     );
 }
+
+/// `status` and `doctor` say which fallback stands in for which mirror, since when and why.
+#[test]
+fn status_and_doctor_name_the_fallback_in_use() {
+    use switchyard_agent::failover::{Choice, Mirrors};
+    use switchyard_agent::state::{Identity, StateDir};
+    use switchyard_proto::devices::EndpointKind;
+    let state = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let dir = StateDir::new(state.path().to_owned());
+    dir.save_identity(&Identity {
+        server: "https://switchyard.corp.example".into(),
+        device_id: uuid::Uuid::nil(),
+        environment: "staging".into(),
+        machine_role: "backend".into(),
+    })
+    .unwrap();
+    let primary = "https://npm.corp.example/";
+    let fallback = "https://npm-b.corp.example/";
+    dir.save_mirrors(&Mirrors {
+        choices: vec![Choice {
+            kind: EndpointKind::NpmRegistry,
+            candidates: vec![primary.into(), fallback.into()],
+            in_use: fallback.into(),
+            since: switchyard_agent::clock::now(),
+            reason: Some(format!("{primary} did not answer 2 probes in a row")),
+            recent: Default::default(),
+        }],
+    })
+    .unwrap();
+    let run = |args: &[&str]| {
+        let output = Command::new(BINARY)
+            .env("HOME", home.path())
+            .arg("--state-dir")
+            .arg(state.path())
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{args:?}: {output:?}");
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let said =
+        format!("{fallback} (fallback for {primary}: {primary} did not answer 2 probes in a row)");
+    let status = run(&["status"]);
+    assert!(
+        status.contains("npm-registry") && status.contains(&said),
+        "{status}"
+    );
+    let view: serde_json::Value = serde_json::from_str(&run(&["status", "--json"])).unwrap();
+    assert_eq!(view["mirrors"][0]["in_use"], fallback, "{view}");
+    assert_eq!(view["mirrors"][0]["fallbacks"][0], fallback, "{view}");
+    let doctor = run(&["doctor"]);
+    assert!(
+        doctor.contains(&format!("npm-registry: {said}")),
+        "{doctor}"
+    );
+}

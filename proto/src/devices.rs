@@ -304,6 +304,38 @@ pub struct EndpointProbe {
     pub message: Option<MachineFact>,
 }
 
+/// Which of a mirror's stand-ins a machine's clients use: the mirror itself (npm's `registry`,
+/// pip's `index-url`) or one of its fallbacks (`registry-fallbacks`, `index-url-fallbacks`),
+/// chosen by the agent from its probes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct MirrorInUse {
+    /// What kind of endpoint (`npm-registry` or `pip-index`).
+    pub kind: EndpointKind,
+    /// The mirror as the profile names it.
+    pub primary: MachineFact,
+    /// Its fallbacks, in the profile's order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fallbacks: Vec<MachineFact>,
+    /// What the clients are set to now: `primary` or one of its fallbacks.
+    pub in_use: MachineFact,
+    /// Since when.
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub since: OffsetDateTime,
+    /// Why the agent moved there, for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<MachineFact>,
+}
+
+impl MirrorInUse {
+    /// Whether a fallback stands in for the mirror.
+    pub fn failed_over(&self) -> bool {
+        self.in_use != self.primary
+    }
+}
+
 /// `POST /api/v1/agent/status`: what a machine applied, and what it found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -323,6 +355,9 @@ pub struct StatusReport {
     /// The machine's latest probe of each endpoint its profile names, at most 64.
     #[serde(default)]
     pub probes: Vec<EndpointProbe>,
+    /// Which mirror or fallback each mirror with fallbacks is served by, at most 16.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mirrors: Vec<MirrorInUse>,
 }
 
 impl StatusReport {
@@ -378,6 +413,10 @@ pub struct EndpointHealth {
     pub machines: u64,
     /// How many of them reach it.
     pub reachable: u64,
+    /// For a mirror with fallbacks, or a fallback: how many of them have their clients set to
+    /// it now (the agent moves to a fallback while the mirror does not answer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_use: Option<u64>,
     /// How their probes ended, by outcome (`reachable`, `refused`, `timeout`, ...).
     pub outcomes: std::collections::BTreeMap<String, u64>,
     /// How long the answers took, in milliseconds; none when nothing answered.

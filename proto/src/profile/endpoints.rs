@@ -20,7 +20,8 @@ fn is_http(url: &str) -> bool {
 
 impl Profile {
     /// Every endpoint the profile names, each once, in this order: npm's registries (the
-    /// default, then each scope's), pip's indexes (`index-url`, then each `extra-index-url`),
+    /// default, its fallbacks, then each scope's), pip's indexes (`index-url`, its fallbacks,
+    /// then each `extra-index-url`),
     /// Go's proxies that are URLs (not `direct` or `off`), git's rewrite bases reached over
     /// http or https (git reaches others over ssh), then the HTTP proxies (`proxy.http`,
     /// `proxy.https`). Compare a [`Profile::normalized`] profile's with what machines report.
@@ -28,12 +29,14 @@ impl Profile {
         let npm = self.npm.iter().flat_map(|npm| {
             npm.registry
                 .iter()
+                .chain(npm.registry_fallbacks.iter().flatten())
                 .chain(npm.scopes.iter().flat_map(|scopes| scopes.values()))
                 .map(|url| (EndpointKind::NpmRegistry, url))
         });
         let pip = self.pip.iter().flat_map(|pip| {
             pip.index_url
                 .iter()
+                .chain(pip.index_url_fallbacks.iter().flatten())
                 .chain(pip.extra_index_url.iter().flatten())
                 .map(|url| (EndpointKind::PipIndex, url))
         });

@@ -1,6 +1,8 @@
 //! Overlays: a machine role's profile applied to its environment's baseline. Scalars and lists
 //! in the overlay replace the baseline's; maps (npm scopes and tokens, proxy credentials,
 //! `env`) merge by key, the overlay winning. An overlay cannot remove a baseline setting.
+//! Fallback mirrors travel with the mirror they stand in for: an overlay that sets npm's
+//! `registry` or pip's `index-url` brings its own fallbacks (or none), never the baseline's.
 
 use std::collections::BTreeMap;
 
@@ -51,6 +53,19 @@ fn pick<T: Clone>(base: &Option<T>, over: &Option<T>) -> Option<T> {
     over.clone().or_else(|| base.clone())
 }
 
+/// Fallbacks for a mirror: the overlay's when it sets the mirror itself (`over_primary`), else
+/// the baseline's.
+fn with_primary<T: Clone>(
+    over_primary: &Option<String>,
+    base: &Option<T>,
+    over: &Option<T>,
+) -> Option<T> {
+    match over_primary {
+        Some(_) => over.clone(),
+        None => base.clone(),
+    }
+}
+
 impl Profile {
     /// This profile with `overlay` applied.
     pub fn overlaid(&self, overlay: &Profile) -> Profile {
@@ -64,6 +79,11 @@ impl Profile {
         });
         let npm = merge_sections(&self.npm, &overlay.npm, |b, o| NpmSettings {
             registry: pick(&b.registry, &o.registry),
+            registry_fallbacks: with_primary(
+                &o.registry,
+                &b.registry_fallbacks,
+                &o.registry_fallbacks,
+            ),
             scopes: merge_maps(&b.scopes, &o.scopes),
             auth_tokens: merge_maps(&b.auth_tokens, &o.auth_tokens),
             strict_ssl: pick(&b.strict_ssl, &o.strict_ssl),
@@ -72,6 +92,11 @@ impl Profile {
         });
         let pip = merge_sections(&self.pip, &overlay.pip, |b, o| PipSettings {
             index_url: pick(&b.index_url, &o.index_url),
+            index_url_fallbacks: with_primary(
+                &o.index_url,
+                &b.index_url_fallbacks,
+                &o.index_url_fallbacks,
+            ),
             extra_index_url: pick(&b.extra_index_url, &o.extra_index_url),
             trusted_host: pick(&b.trusted_host, &o.trusted_host),
             timeout: pick(&b.timeout, &o.timeout),

@@ -115,6 +115,12 @@ pub struct NpmSettings {
     /// The default registry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registry: Option<String>,
+    /// Registries that stand in for `registry`, in order, while the machine's probes cannot
+    /// reach it (at most 4; only beside `registry` in the same profile). The agent writes the
+    /// first one it reaches and goes back to `registry` once that answers again (see the
+    /// agent's `failover` module).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry_fallbacks: Option<Vec<String>>,
     /// Registries for scopes: `@corp` -> URL.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scopes: Option<BTreeMap<String, String>>,
@@ -140,6 +146,11 @@ pub struct PipSettings {
     /// The package index.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub index_url: Option<String>,
+    /// Indexes that stand in for `index-url`, in order, while the machine's probes cannot
+    /// reach it (at most 4; only beside `index-url` in the same profile), as
+    /// `npm.registry-fallbacks` does for npm.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index_url_fallbacks: Option<Vec<String>>,
     /// Further indexes, searched too.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extra_index_url: Option<Vec<String>>,

@@ -85,6 +85,7 @@ impl Profile {
             {
                 *value = url(value);
             }
+            urls(npm.registry_fallbacks.as_deref_mut().unwrap_or_default());
             for registry in npm.scopes.iter_mut().flat_map(|scopes| scopes.values_mut()) {
                 *registry = url(registry);
             }
@@ -94,6 +95,7 @@ impl Profile {
             if let Some(index) = &mut pip.index_url {
                 *index = url(index);
             }
+            urls(pip.index_url_fallbacks.as_deref_mut().unwrap_or_default());
             urls(pip.extra_index_url.as_deref_mut().unwrap_or_default());
             for trusted in pip.trusted_host.iter_mut().flatten() {
                 *trusted = host(trusted);

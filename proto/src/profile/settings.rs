@@ -79,6 +79,10 @@ impl Profile {
                 "npm.registry".into(),
                 npm.registry.clone().map(Setting::Text),
             );
+            put(
+                "npm.registry-fallbacks".into(),
+                npm.registry_fallbacks.as_deref().map(list),
+            );
             for (scope, url) in npm.scopes.iter().flatten() {
                 put(
                     format!("npm.scopes.{scope}"),
@@ -102,6 +106,10 @@ impl Profile {
             put(
                 "pip.index-url".into(),
                 pip.index_url.clone().map(Setting::Text),
+            );
+            put(
+                "pip.index-url-fallbacks".into(),
+                pip.index_url_fallbacks.as_deref().map(list),
             );
             put(
                 "pip.extra-index-url".into(),

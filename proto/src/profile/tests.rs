@@ -427,3 +427,78 @@ fn nothing_is_accepted_that_a_machine_could_not_apply_or_that_hides_the_agents_f
     }));
     assert_eq!(fine.validate(), Vec::new());
 }
+
+#[test]
+fn fallbacks_stand_beside_their_mirror_each_once_and_travel_with_it_through_an_overlay() {
+    let fine = parse(json!({
+        "npm": {"registry": "https://npm.corp.example/",
+                "registry-fallbacks": ["https://npm-b.corp.example/", "http://10.0.0.5:4873"]},
+        "pip": {"index-url": "https://pypi.corp.example/simple/",
+                "index-url-fallbacks": ["https://pypi-b.corp.example/simple/"]}
+    }));
+    assert_eq!(fine.validate(), Vec::new());
+    let endpoints: Vec<&str> = fine.endpoints().iter().map(|e| e.url).collect();
+    assert_eq!(
+        endpoints,
+        [
+            "https://npm.corp.example/",
+            "https://npm-b.corp.example/",
+            "http://10.0.0.5:4873",
+            "https://pypi.corp.example/simple/",
+            "https://pypi-b.corp.example/simple/"
+        ],
+        "fallbacks are probed, right after their mirror"
+    );
+
+    let wrong = parse(json!({
+        "npm": {"registry": "https://npm.corp.example/",
+                "registry-fallbacks": ["https://NPM.corp.example:443", "ftp://x/", "https://b/",
+                                       "https://b", "https://c/", "https://d/"]},
+        "pip": {"index-url-fallbacks": ["https://pypi-b.corp.example/simple/"]}
+    }));
+    let problems: Vec<(String, String)> = wrong
+        .validate()
+        .into_iter()
+        .map(|p| (p.path, p.message))
+        .collect();
+    let said = |path: &str, words: &str| {
+        assert!(
+            problems.iter().any(|(p, m)| p == path && m.contains(words)),
+            "{path}: {words}: {problems:#?}"
+        );
+    };
+    said("npm.registry-fallbacks", "at most 4");
+    said(
+        "npm.registry-fallbacks[0]",
+        "npm.registry or an earlier fallback",
+    );
+    said("npm.registry-fallbacks[1]", "http or https");
+    said("npm.registry-fallbacks[3]", "an earlier fallback");
+    said(
+        "pip.index-url-fallbacks",
+        "needs pip.index-url in the same profile",
+    );
+
+    // An overlay that moves the mirror brings its own fallbacks, or none.
+    let overlay = parse(json!({"npm": {"registry": "https://npm-office.corp.example/"}}));
+    let merged = fine.overlaid(&overlay);
+    assert_eq!(merged.npm.as_ref().unwrap().registry_fallbacks, None);
+    assert!(merged.pip.as_ref().unwrap().index_url_fallbacks.is_some());
+    let (_, origins) = fine.effective(Some(&overlay));
+    assert!(!origins.contains_key("npm.registry-fallbacks"));
+    assert_eq!(origins["pip.index-url-fallbacks"], Origin::Baseline);
+    let unrelated = parse(json!({"npm": {"strict-ssl": true}}));
+    assert_eq!(
+        fine.overlaid(&unrelated).npm.unwrap().registry_fallbacks,
+        fine.npm.clone().unwrap().registry_fallbacks
+    );
+    // They show in a diff like any setting.
+    let settings = fine.settings();
+    assert_eq!(
+        settings["npm.registry-fallbacks"],
+        Setting::List(vec![
+            "https://npm-b.corp.example/".into(),
+            "http://10.0.0.5:4873".into()
+        ])
+    );
+}

@@ -12,6 +12,8 @@ const MAX_TEXT: usize = 2048;
 const MAX_VALUE: usize = 4096;
 /// Most entries in any list.
 const MAX_LIST: usize = 64;
+/// Most fallbacks for one mirror: each is probed by every machine.
+const MOST_FALLBACKS: usize = 4;
 
 /// Variables a profile must not set: changing them can break a machine or its login.
 const FORBIDDEN_VARIABLES: &[&str] = &[
@@ -223,6 +225,46 @@ impl Problems {
         }
     }
 
+    /// Mirrors that stand in for `primary` (named at `primary_path`): URLs, at most
+    /// [`MOST_FALLBACKS`], beside their primary, each once and other than it, as machines
+    /// compare URLs ([`normalize::url`]).
+    fn fallbacks(
+        &mut self,
+        path: &str,
+        values: &[String],
+        primary_path: &str,
+        primary: Option<&String>,
+    ) {
+        if values.len() > MOST_FALLBACKS {
+            self.add(
+                path,
+                format!(
+                    "has {} entries; at most {MOST_FALLBACKS} are allowed",
+                    values.len()
+                ),
+            );
+        }
+        if primary.is_none() && !values.is_empty() {
+            self.add(
+                path,
+                format!("needs {primary_path} in the same profile: fallbacks stand in for it"),
+            );
+        }
+        let mut seen: Vec<String> = primary.map(|p| normalize::url(p)).into_iter().collect();
+        for (i, value) in values.iter().enumerate() {
+            let path = format!("{path}[{i}]");
+            self.url(&path, value);
+            let compared = normalize::url(value);
+            if seen.contains(&compared) {
+                self.add(
+                    &path,
+                    format!("names {primary_path} or an earlier fallback again"),
+                );
+            }
+            seen.push(compared);
+        }
+    }
+
     fn list_size(&mut self, path: &str, len: usize) {
         if len > MAX_LIST {
             self.add(
@@ -366,6 +408,14 @@ impl NpmSettings {
                 problems.url(path, url);
             }
         }
+        if let Some(fallbacks) = &self.registry_fallbacks {
+            problems.fallbacks(
+                "npm.registry-fallbacks",
+                fallbacks,
+                "npm.registry",
+                self.registry.as_ref(),
+            );
+        }
         if let Some(scopes) = &self.scopes {
             problems.list_size("npm.scopes", scopes.len());
             for (scope, url) in scopes {
@@ -415,6 +465,14 @@ impl PipSettings {
     fn validate(&self, problems: &mut Problems) {
         if let Some(url) = &self.index_url {
             problems.url("pip.index-url", url);
+        }
+        if let Some(fallbacks) = &self.index_url_fallbacks {
+            problems.fallbacks(
+                "pip.index-url-fallbacks",
+                fallbacks,
+                "pip.index-url",
+                self.index_url.as_ref(),
+            );
         }
         if let Some(urls) = &self.extra_index_url {
             problems.urls("pip.extra-index-url", urls);

@@ -1,6 +1,7 @@
 //! Mirror health: how the machines of an environment reach the endpoints their profiles name,
 //! from each machine's latest probes (the agent's `probe` module sends them with its status
-//! report). Only machines still enrolled count, and only their latest report.
+//! report). Only machines still enrolled count, and only their latest report. For a mirror with
+//! fallbacks, each row also counts the machines whose clients are set to it now (`in_use`).
 
 use std::collections::BTreeMap;
 
@@ -19,6 +20,7 @@ pub fn mirror_health(devices: &[DeviceRecord]) -> Vec<EndpointHealth> {
         outcomes: BTreeMap<String, u64>,
         latencies: Vec<u32>,
         last_checked_at: OffsetDateTime,
+        in_use: Option<u64>,
     }
     let mut rows: BTreeMap<Key, Tally> = BTreeMap::new();
     for device in devices.iter().filter(|device| device.revoked_at.is_none()) {
@@ -46,6 +48,7 @@ pub fn mirror_health(devices: &[DeviceRecord]) -> Vec<EndpointHealth> {
                 outcomes: BTreeMap::new(),
                 latencies: Vec::new(),
                 last_checked_at: probe.checked_at,
+                in_use: None,
             });
             tally.machines += 1;
             tally.reachable += u64::from(probe.outcome.reachable());
@@ -55,6 +58,20 @@ pub fn mirror_health(devices: &[DeviceRecord]) -> Vec<EndpointHealth> {
                 .or_default() += 1;
             tally.latencies.extend(probe.latency_ms);
             tally.last_checked_at = tally.last_checked_at.max(probe.checked_at);
+        }
+        // A mirror with fallbacks, and each fallback, counts the machines set to it now.
+        for mirror in &report.mirrors {
+            let members = std::iter::once(&mirror.primary).chain(&mirror.fallbacks);
+            for member in members {
+                let key = (
+                    member.as_str().to_owned(),
+                    mirror.kind,
+                    device.machine_role.to_string(),
+                );
+                if let Some(tally) = rows.get_mut(&key) {
+                    *tally.in_use.get_or_insert(0) += u64::from(*member == mirror.in_use);
+                }
+            }
         }
     }
     rows.into_iter()
@@ -68,6 +85,7 @@ pub fn mirror_health(devices: &[DeviceRecord]) -> Vec<EndpointHealth> {
                 outcomes: tally.outcomes,
                 latency_ms: percentiles(&mut tally.latencies),
                 last_checked_at: tally.last_checked_at,
+                in_use: tally.in_use,
             },
         )
         .collect()

@@ -27,6 +27,8 @@ const MOST_DRIFT: usize = 64;
 
 /// Most endpoint probes one report may carry (what the agent probes for one profile).
 const MOST_PROBES: usize = 64;
+/// Most mirrors with fallbacks in one report.
+const MOST_MIRRORS: usize = 16;
 
 /// A machine says what it applied and how it went.
 #[utoipa::path(
@@ -45,25 +47,19 @@ pub async fn report_status(
     state: web::Data<AppState>,
     DeviceJson(caller, report): DeviceJson<StatusReport>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut problems = Vec::new();
-    if report.targets.len() > MOST_TARGETS {
-        problems.push(FieldProblem {
-            path: "targets".into(),
-            message: format!("lists at most {MOST_TARGETS} targets"),
-        });
-    }
-    if report.drift.len() > MOST_DRIFT {
-        problems.push(FieldProblem {
-            path: "drift".into(),
-            message: format!("lists at most {MOST_DRIFT} findings"),
-        });
-    }
-    if report.probes.len() > MOST_PROBES {
-        problems.push(FieldProblem {
-            path: "probes".into(),
-            message: format!("lists at most {MOST_PROBES} probes"),
-        });
-    }
+    let problems: Vec<FieldProblem> = [
+        ("targets", report.targets.len(), MOST_TARGETS, "targets"),
+        ("drift", report.drift.len(), MOST_DRIFT, "findings"),
+        ("probes", report.probes.len(), MOST_PROBES, "probes"),
+        ("mirrors", report.mirrors.len(), MOST_MIRRORS, "mirrors"),
+    ]
+    .into_iter()
+    .filter(|(_, len, most, _)| len > most)
+    .map(|(path, _, most, what)| FieldProblem {
+        path: path.into(),
+        message: format!("lists at most {most} {what}"),
+    })
+    .collect();
     if !problems.is_empty() {
         return Err(ApiError::Invalid(problems));
     }
