@@ -373,11 +373,11 @@ fn status_text(view: &std::collections::BTreeMap<&str, serde_json::Value>) -> St
         }
     }
     if let Some(mirrors) = view.get("mirrors").and_then(serde_json::Value::as_array) {
-        let _ = writeln!(out, "\n{:<14} {:<26} in use", "mirror", "since");
+        let _ = writeln!(out, "\n{:<14} {:<32} in use", "mirror", "since");
         for mirror in mirrors {
             let _ = writeln!(
                 out,
-                "{:<14} {:<26} {}",
+                "{:<14} {:<32} {}",
                 plain(&mirror["kind"]),
                 plain(&mirror["since"]),
                 in_use_line(mirror),

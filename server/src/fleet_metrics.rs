@@ -25,6 +25,9 @@ pub struct FleetMetrics {
     machines: IntGaugeVec,
     /// `switchyard_mirror_reachable_machines`: how many of them reach it.
     reachable: IntGaugeVec,
+    /// `switchyard_mirror_in_use_machines`: for a mirror with fallbacks and each fallback,
+    /// how many machines have their clients set to it now.
+    in_use: IntGaugeVec,
     /// `switchyard_mirror_latency_milliseconds`, by `quantile` (0.5, 0.9, 0.99).
     latency: IntGaugeVec,
     /// `switchyard_mirror_refreshed_timestamp_seconds`: when the gauges were last read.
@@ -53,6 +56,11 @@ impl FleetMetrics {
             reachable: gauge(
                 "switchyard_mirror_reachable_machines",
                 "Machines whose latest probe reached the endpoint",
+                &LABELS,
+            )?,
+            in_use: gauge(
+                "switchyard_mirror_in_use_machines",
+                "Machines whose clients are set to this mirror or fallback now (mirrors with fallbacks only)",
                 &LABELS,
             )?,
             latency: gauge(
@@ -103,6 +111,12 @@ impl FleetMetrics {
             self.reachable
                 .with_label_values(&labels)
                 .set(as_gauge(row.reachable));
+            match row.in_use {
+                Some(in_use) => self.in_use.with_label_values(&labels).set(as_gauge(in_use)),
+                None => {
+                    let _ = self.in_use.remove_label_values(&labels);
+                }
+            }
             if let Some(latency) = row.latency_ms {
                 for (quantile, value) in [
                     ("0.5", latency.p50),
@@ -131,6 +145,7 @@ impl FleetMetrics {
             let labels: Vec<&str> = gone.iter().map(String::as_str).collect();
             let _ = self.machines.remove_label_values(&labels);
             let _ = self.reachable.remove_label_values(&labels);
+            let _ = self.in_use.remove_label_values(&labels);
             for quantile in ["0.5", "0.9", "0.99"] {
                 let mut labels = labels.clone();
                 labels.push(quantile);

@@ -143,3 +143,72 @@ pub fn go_file_proxy() -> Registry {
         .arg(port.to_string());
     start(command, "a Go proxy from files", port, dir)
 }
+
+/// Publishes a package `name@version` (whose `index.js` exports `version`) to Verdaccio with
+/// the real `npm publish`; Verdaccio takes any token for it.
+pub fn publish_npm_package(verdaccio: &Registry, name: &str, version: &str) {
+    let folder = tempfile::tempdir().expect("a folder for the package");
+    let package = folder.path().join("package");
+    std::fs::create_dir_all(&package).expect("the package's folder");
+    std::fs::write(
+        package.join("package.json"),
+        format!(r#"{{"name": "{name}", "version": "{version}", "main": "index.js"}}"#),
+    )
+    .expect("package.json");
+    std::fs::write(
+        package.join("index.js"),
+        format!("module.exports = \"{version}\";\n"),
+    )
+    .expect("index.js");
+    let token = format!("--//127.0.0.1:{}/:_authToken=publisher", verdaccio.port);
+    let output = Command::new("npm")
+        .args(["publish", "--registry", &verdaccio.url(""), &token])
+        .current_dir(&package)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", folder.path())
+        .env("npm_config_update_notifier", "false")
+        .output()
+        .unwrap_or_else(|error| panic!("cannot run npm: {error}"));
+    assert!(
+        output.status.success(),
+        "npm publish: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Puts a wheel of `name` `version` (one module whose `VERSION` is `version`) where
+/// pypiserver serves it. The wheel is made by hand, as PEP 427 lays one out, so that nothing
+/// is built or fetched.
+pub fn publish_wheel(pypiserver: &Registry, name: &str, version: &str) {
+    const MAKE: &str = r#"
+import base64, hashlib, sys, zipfile
+folder, name, version = sys.argv[1:4]
+module = name.replace("-", "_")
+info = f"{module}-{version}.dist-info"
+files = {
+    f"{module}/__init__.py": f"VERSION = {version!r}\n".encode(),
+    f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode(),
+    f"{info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: switchyard-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+}
+record = []
+with zipfile.ZipFile(f"{folder}/{module}-{version}-py3-none-any.whl", "w") as wheel:
+    for path, data in files.items():
+        wheel.writestr(path, data)
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        record.append(f"{path},sha256={digest},{len(data)}")
+    record.append(f"{info}/RECORD,,")
+    wheel.writestr(f"{info}/RECORD", "\n".join(record) + "\n")
+"#;
+    let output = Command::new("python3")
+        .args(["-c", MAKE])
+        .arg(pypiserver.dir.path().join("packages"))
+        .args([name, version])
+        .output()
+        .unwrap_or_else(|error| panic!("cannot run python3: {error}"));
+    assert!(
+        output.status.success(),
+        "making a wheel: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

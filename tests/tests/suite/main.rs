@@ -9,6 +9,7 @@ mod api;
 mod audit;
 mod compose;
 mod delivery;
+mod failover;
 mod identity;
 mod matrix;
 mod openapi;

@@ -20,15 +20,15 @@ use crate::agent::{agent_for, enrolled, Home};
 use crate::rollouts::edit;
 
 /// One machine: a home, its agent's state, and the agent.
-struct Machine {
-    _home: Home,
+pub(crate) struct Machine {
+    pub(crate) home: Home,
     _state: tempfile::TempDir,
-    agent: Arc<Agent>,
-    id: String,
+    pub(crate) agent: Arc<Agent>,
+    pub(crate) id: String,
 }
 
 impl Machine {
-    async fn enroll(app: &TestApp, token: &str) -> Self {
+    pub(crate) async fn enroll(app: &TestApp, token: &str) -> Self {
         let home = Home::new();
         let state = tempfile::tempdir().unwrap();
         let agent = agent_for(&home, state.path(), BTreeMap::new());
@@ -37,7 +37,7 @@ impl Machine {
         })
         .await;
         Self {
-            _home: home,
+            home,
             _state: state,
             agent: Arc::new(agent),
             id: id.to_string(),
@@ -46,7 +46,7 @@ impl Machine {
 
     /// One sync, as `switchyard-agent sync` does it: fetch, apply, probe, report. Answers the
     /// baseline version applied and the npm registry it names.
-    async fn sync(&self) -> (u64, String) {
+    pub(crate) async fn sync(&self) -> (u64, String) {
         let agent = self.agent.clone();
         let synced = tokio::task::spawn_blocking(move || agent.sync(0))
             .await
