@@ -4,7 +4,9 @@
 //!
 //! A probe is one small request per endpoint: npm's own ping (`GET {registry}-/ping`, what
 //! `npm ping` asks), and a `HEAD` of a PEP 503 index (whose root lists every project), of a Go
-//! proxy and of a git base. Any answer below 500 means the machine reaches the endpoint (a
+//! proxy and of a git base; or a `GET` of the URL ops set for the endpoint in the profile's
+//! `probe-urls` (on the endpoint's own host, such as a mirror's health page). Any answer
+//! below 500 means the machine reaches the endpoint (a
 //! registry that wants a token answers 401, which is reachable). Probes carry no registry
 //! token at all, send a proxy's login to that proxy alone, and follow no redirect, so nothing
 //! leaves for another host.
@@ -76,7 +78,7 @@ pub fn endpoints(profile: &Profile) -> Vec<Endpoint> {
     let add = |found: &mut Vec<Endpoint>,
                name: &str,
                kind: EndpointKind,
-               request: String,
+               (request, head): (String, bool),
                via: Option<Route>| {
         let Ok(name) = MachineFact::parse(shorten(name)) else {
             return;
@@ -92,7 +94,7 @@ pub fn endpoints(profile: &Profile) -> Vec<Endpoint> {
             found.push(Endpoint {
                 name,
                 kind,
-                head: kind != EndpointKind::NpmRegistry,
+                head,
                 request,
                 via,
             });
@@ -116,9 +118,15 @@ pub fn endpoints(profile: &Profile) -> Vec<Endpoint> {
     for endpoint in named.iter().filter(|e| e.kind != EndpointKind::HttpProxy) {
         let url = endpoint.url;
         let (request, own) = match endpoint.kind {
-            EndpointKind::NpmRegistry => (join(url, "-/ping"), npm_proxy),
-            EndpointKind::GitBase => (url.to_owned(), git_proxy),
-            _ => (url.to_owned(), None),
+            EndpointKind::NpmRegistry => ((join(url, "-/ping"), false), npm_proxy),
+            EndpointKind::GitBase => ((url.to_owned(), true), git_proxy),
+            _ => ((url.to_owned(), true), None),
+        };
+        // A probe URL ops set is fetched instead, as a page (it is on the endpoint's own
+        // host: validated).
+        let request = match profile.probe_url(url) {
+            Some(probe_url) => (probe_url.to_owned(), false),
+            None => request,
         };
         let via = routes.for_url(url, own);
         add(&mut found, url, endpoint.kind, request, via);
@@ -140,7 +148,7 @@ pub fn endpoints(profile: &Profile) -> Vec<Endpoint> {
             &mut found,
             &name,
             EndpointKind::HttpProxy,
-            request,
+            (request, true),
             Some(route),
         );
     }

@@ -18,7 +18,24 @@ fn is_http(url: &str) -> bool {
     url.starts_with("http://") || url.starts_with("https://")
 }
 
+/// An endpoint URL as `probe-urls` keys are compared with it: normalized, and without a
+/// trailing `/` (npm and pip add one to a registry or index that lacks it).
+pub(super) fn probe_key(url: &str) -> String {
+    super::normalize::url(url).trim_end_matches('/').to_owned()
+}
+
 impl Profile {
+    /// The probe URL ops set for `endpoint` in `probe-urls`, if any: the entry whose key names
+    /// the same URL, compared as [`normalize::url`](super::normalize::url) writes both and
+    /// without a trailing `/`.
+    pub fn probe_url(&self, endpoint: &str) -> Option<&str> {
+        let wanted = probe_key(endpoint);
+        self.probe_urls
+            .iter()
+            .find(|(key, _)| probe_key(key) == wanted)
+            .map(|(_, probe)| probe.as_str())
+    }
+
     /// Every endpoint the profile names, each once, in this order: npm's registries (the
     /// default, its fallbacks, then each scope's), pip's indexes (`index-url`, its fallbacks,
     /// then each `extra-index-url`),

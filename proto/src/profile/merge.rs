@@ -1,6 +1,6 @@
 //! Overlays: a machine role's profile applied to its environment's baseline. Scalars and lists
 //! in the overlay replace the baseline's; maps (npm scopes and tokens, proxy credentials,
-//! `env`) merge by key, the overlay winning. An overlay cannot remove a baseline setting.
+//! `env`, `probe-urls`) merge by key, the overlay winning. An overlay cannot remove a baseline setting.
 //! Fallback mirrors travel with the mirror they stand in for: an overlay that sets npm's
 //! `registry` or pip's `index-url` brings its own fallbacks (or none), never the baseline's.
 
@@ -113,6 +113,13 @@ impl Profile {
         });
         let mut env = self.env.clone();
         env.extend(overlay.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let mut probe_urls = self.probe_urls.clone();
+        probe_urls.extend(
+            overlay
+                .probe_urls
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone())),
+        );
         Profile {
             go,
             npm,
@@ -120,6 +127,7 @@ impl Profile {
             git,
             proxy,
             env,
+            probe_urls,
         }
     }
 

@@ -53,6 +53,17 @@ pub struct Profile {
     /// (`{"value": "..."}`) for tokens such as `CARGO_REGISTRIES_CORP_TOKEN`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub env: BTreeMap<String, EnvValue>,
+    /// What machines ask to probe an endpoint, by the endpoint's URL as the profile names it
+    /// (a registry, an index, a Go proxy or a git base): a URL on the same scheme, host and
+    /// port, fetched with `GET` instead of the probe for its kind (such as a mirror's own
+    /// health page). Entries for URLs the profile does not name as such an endpoint are not
+    /// used.
+    #[serde(
+        default,
+        rename = "probe-urls",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
+    pub probe_urls: BTreeMap<String, String>,
 }
 
 /// Go's module settings.

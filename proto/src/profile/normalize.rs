@@ -119,6 +119,10 @@ impl Profile {
             }
             proxy.credentials = proxy.credentials.take().map(url_keys::<ProxyLogin>);
         }
+        self.probe_urls = url_keys(std::mem::take(&mut self.probe_urls))
+            .into_iter()
+            .map(|(endpoint, probe)| (endpoint, url(&probe)))
+            .collect();
         self
     }
 }

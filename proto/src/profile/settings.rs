@@ -170,6 +170,12 @@ impl Profile {
             };
             put(format!("env.{name}"), Some(setting));
         }
+        for (endpoint, probe) in &self.probe_urls {
+            put(
+                format!("probe-urls.{endpoint}"),
+                Some(Setting::Text(probe.clone())),
+            );
+        }
         out
     }
 }

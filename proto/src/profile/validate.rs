@@ -1,5 +1,7 @@
 //! Every check of every profile value, reporting all problems at once with their JSON paths.
 
+use std::collections::BTreeMap;
+
 use super::normalize::{self, colliding_keys};
 use super::{
     EnvValue, GitSettings, GoSettings, NpmSettings, PipSettings, Profile, ProxySettings, Secret,
@@ -326,7 +328,41 @@ impl Profile {
             proxy.validate(&mut problems);
         }
         validate_env(&self.env, &mut problems);
+        validate_probe_urls(&self.probe_urls, &mut problems);
         problems.0
+    }
+}
+
+/// Each endpoint and its probe URL are URLs on the same scheme, host and port: a probe goes
+/// where the endpoint is, through the same proxy (or none), and nowhere else.
+fn validate_probe_urls(probe_urls: &BTreeMap<String, String>, problems: &mut Problems) {
+    problems.list_size("probe-urls", probe_urls.len());
+    let origin = |value: &str| {
+        url::Url::parse(value).ok().map(|parsed| {
+            let origin = parsed.origin();
+            origin.ascii_serialization()
+        })
+    };
+    for (endpoint, probe) in probe_urls {
+        let path = format!("probe-urls.{endpoint}");
+        let before = problems.0.len();
+        problems.url(&path, endpoint);
+        problems.url(&path, probe);
+        if problems.0.len() == before && origin(endpoint) != origin(probe) {
+            problems.add(
+                &path,
+                format!(
+                    "must be on the endpoint's own scheme, host and port ({})",
+                    origin(endpoint).unwrap_or_default()
+                ),
+            );
+        }
+    }
+    for (later, earlier) in colliding_keys(probe_urls, super::endpoints::probe_key) {
+        problems.add(
+            &format!("probe-urls.{later}"),
+            format!("names the same endpoint as {earlier}"),
+        );
     }
 }
 

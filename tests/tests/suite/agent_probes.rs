@@ -152,6 +152,49 @@ fn each_endpoint_is_probed_the_way_its_clients_reach_it_and_no_token_goes_anywhe
     assert!(!serde_json::to_string(&probes).unwrap().contains("p@ss"));
 }
 
+/// A probe URL ops set for an endpoint is fetched instead of the probe for its kind, with no
+/// token; one set for a URL the profile does not name is not used.
+#[test]
+fn a_probe_url_set_by_ops_is_asked_instead() {
+    let registry = Recorder::start(false);
+    let origin = format!("http://127.0.0.1:{}", registry.port);
+    let profile = profile(json!({
+        "npm": {"registry": format!("{origin}/npm/"),
+                "auth-tokens": {format!("{origin}/npm/"): {"value": "npm-t0ken"}}},
+        "pip": {"index-url": format!("{origin}/simple/")},
+        "probe-urls": {
+            format!("{origin}/npm"): format!("{origin}/api/health?deep=1"),
+            format!("{origin}/unnamed/"): format!("{origin}/never")
+        }
+    }));
+    assert_eq!(profile.validate(), Vec::new());
+    let probes = probe_all(&endpoints(&profile), Duration::from_secs(2));
+    assert!(
+        probes.iter().all(|p| p.outcome == ProbeOutcome::Reachable),
+        "{probes:?}"
+    );
+    let mut lines: Vec<String> = registry.requests().into_iter().map(|r| r.line).collect();
+    lines.sort_unstable();
+    assert_eq!(
+        lines,
+        ["GET /api/health?deep=1 HTTP/1.1", "HEAD /simple/ HTTP/1.1"],
+        "npm's ping is replaced, pip's is not"
+    );
+    assert!(registry
+        .requests()
+        .iter()
+        .all(|r| r.header("authorization").is_none()));
+
+    let elsewhere = self::profile(json!({"probe-urls": {
+        format!("{origin}/npm/"): "http://127.0.0.2:9/health"
+    }}));
+    let problems = elsewhere.validate();
+    assert!(
+        problems[0].message.contains("own scheme, host and port"),
+        "{problems:?}"
+    );
+}
+
 #[test]
 fn a_redirect_is_not_followed_and_a_refused_proxy_login_is_told_apart() {
     let elsewhere = Recorder::start(false);
