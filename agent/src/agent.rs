@@ -727,6 +727,8 @@ impl Agent {
     pub fn restore(&self) -> Result<Vec<String>, AgentError> {
         let writing = hold_writes();
         let problems = engine::restore_all(&self.state)?;
+        // Nothing is written for any mirror now: the next sync starts on the mirrors.
+        let _ = self.state.save_mirrors(&Mirrors::default());
         let Some(mut applied) = self.state.applied()? else {
             return Ok(problems);
         };

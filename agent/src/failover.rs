@@ -5,7 +5,7 @@
 //! profile's endpoints ([`crate::probe`]); from those probes the agent picks what it writes:
 //!
 //! - it leaves the one in use once [`LEAVE_AFTER`] probes of it in a row failed, for the first
-//!   in the profile's order whose latest probe answered (a first failure is probed again at
+//!   in the profile's order whose latest probe found it serving ([`serves`]) (a first failure is probed again at
 //!   once, so a mirror that is down is left in the round that finds it down);
 //! - it goes back to one earlier in the order (the primary first) once [`RETURN_AFTER`] probes
 //!   of it in a row answered.
@@ -44,13 +44,26 @@ pub struct Choice {
     /// Why the agent moved there; none while on the mirror from the start.
     pub reason: Option<String>,
     /// The latest probes of each candidate, oldest first, at most [`RETURN_AFTER`]: whether
-    /// each answered.
+    /// each found it serving ([`serves`]).
     pub recent: BTreeMap<String, Vec<bool>>,
 }
 
+/// Whether `probe` found a registry or index serving there: an answer from it of 2xx or 3xx
+/// (an index moved to the same path with a `/`), or 401 and 403 (one that wants a login). A
+/// 404 says something answers but serves nothing there (a wrong path, or no registry at all),
+/// and a fallback is not written for that; a mirror whose probe answers so is left. A probe
+/// URL ops set in `probe-urls` makes the question exact.
+pub fn serves(probe: &EndpointProbe) -> bool {
+    probe.outcome.reachable()
+        && probe
+            .status
+            .is_some_and(|status| status < 400 || matches!(status, 401 | 403))
+}
+
 impl Choice {
+    /// The mirror itself; a choice without one is never kept ([`Mirrors::for_profile`]).
     fn primary(&self) -> &str {
-        &self.candidates[0]
+        self.candidates.first().map_or("", String::as_str)
     }
 
     fn answered(&self, candidate: &str) -> &[bool] {
@@ -111,8 +124,10 @@ impl Choice {
         Some(MirrorInUse {
             kind: self.kind,
             primary: MachineFact::parse(self.primary()).ok()?,
-            fallbacks: self.candidates[1..]
+            fallbacks: self
+                .candidates
                 .iter()
+                .skip(1)
                 .filter_map(|c| MachineFact::parse(c).ok())
                 .collect(),
             in_use: MachineFact::parse(&self.in_use).ok()?,
@@ -152,10 +167,9 @@ impl Mirrors {
             .map(|(kind, primary, fallbacks)| {
                 let mut candidates = vec![primary];
                 candidates.extend(fallbacks.iter().cloned());
-                let earlier = kept
-                    .choices
-                    .iter()
-                    .find(|c| c.kind == kind && c.primary() == candidates[0]);
+                let earlier = kept.choices.iter().find(|c| {
+                    c.kind == kind && !c.candidates.is_empty() && c.primary() == candidates[0]
+                });
                 match earlier {
                     Some(earlier) if candidates.contains(&earlier.in_use) => Choice {
                         recent: earlier
@@ -192,7 +206,7 @@ impl Mirrors {
                     continue;
                 }
                 let recent = choice.recent.entry(candidate.to_owned()).or_default();
-                recent.push(probe.outcome.reachable());
+                recent.push(serves(probe));
                 let excess = recent.len().saturating_sub(RETURN_AFTER);
                 recent.drain(..excess);
             }

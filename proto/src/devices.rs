@@ -330,9 +330,41 @@ pub struct MirrorInUse {
 }
 
 impl MirrorInUse {
+    /// Most fallbacks a profile may give one mirror.
+    pub const MOST_FALLBACKS: usize = 4;
+
     /// Whether a fallback stands in for the mirror.
     pub fn failed_over(&self) -> bool {
         self.in_use != self.primary
+    }
+
+    /// What is wrong with it as a report, if anything: only npm's registry and pip's index
+    /// have fallbacks, 1 to [`Self::MOST_FALLBACKS`] of them, each named once, and `in_use`
+    /// is one of them or the mirror.
+    pub fn problem(&self) -> Option<String> {
+        if !matches!(
+            self.kind,
+            EndpointKind::NpmRegistry | EndpointKind::PipIndex
+        ) {
+            return Some(format!("{} has no fallbacks", self.kind.as_str()));
+        }
+        if self.fallbacks.is_empty() || self.fallbacks.len() > Self::MOST_FALLBACKS {
+            return Some(format!("names 1 to {} fallbacks", Self::MOST_FALLBACKS));
+        }
+        let members: Vec<&MachineFact> = std::iter::once(&self.primary)
+            .chain(&self.fallbacks)
+            .collect();
+        if members
+            .iter()
+            .enumerate()
+            .any(|(i, member)| members[..i].contains(member))
+        {
+            return Some("names the mirror or a fallback twice".into());
+        }
+        if !members.contains(&&self.in_use) {
+            return Some("in_use is neither the mirror nor one of its fallbacks".into());
+        }
+        None
     }
 }
 

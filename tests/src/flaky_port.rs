@@ -3,13 +3,13 @@
 //! drop every other connection (a mirror that answers every other time).
 
 use std::io::ErrorKind;
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::registries::free_port;
+use socket2::{Domain, Socket, Type};
 
 /// How a [`FlakyPort`] treats connections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,7 +17,7 @@ use crate::registries::free_port;
 pub enum PortMode {
     /// Every connection goes through.
     Open,
-    /// Nothing listens on the port.
+    /// Nothing listens on the port (which stays held, so no other program takes it).
     Closed,
     /// Every other connection is closed as soon as it is accepted, starting with the next.
     EveryOther,
@@ -47,13 +47,19 @@ pub struct FlakyPort {
 impl FlakyPort {
     /// A relay to `upstream` on 127.0.0.1, open.
     pub fn to(upstream: u16) -> Self {
-        let port = free_port();
+        let held = reserve(0);
+        let port = held
+            .local_addr()
+            .ok()
+            .and_then(|address| address.as_socket())
+            .map(|address| address.port())
+            .expect("the relay's port");
         let wanted = Arc::new(AtomicU8::new(PortMode::Open as u8));
         let applied = Arc::new(AtomicU8::new(u8::MAX));
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
             let (wanted, applied, stop) = (wanted.clone(), applied.clone(), stop.clone());
-            std::thread::spawn(move || serve(port, upstream, &wanted, &applied, &stop))
+            std::thread::spawn(move || serve(held, port, upstream, &wanted, &applied, &stop))
         };
         let relay = Self {
             port,
@@ -95,24 +101,62 @@ impl Drop for FlakyPort {
     }
 }
 
-fn serve(port: u16, upstream: u16, wanted: &AtomicU8, applied: &AtomicU8, stop: &AtomicBool) {
-    let mut listener: Option<TcpListener> = None;
+/// The port, held either way: listening, or bound without listening (connections to it are
+/// refused, and no other program can take the port meanwhile).
+enum Held {
+    Listening(TcpListener),
+    Reserved(Socket),
+}
+
+/// A socket bound to `port` on 127.0.0.1 (0 for any free one), not listening.
+fn reserve(port: u16) -> Socket {
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).expect("a TCP socket");
+    socket
+        .set_reuse_address(true)
+        .expect("SO_REUSEADDR on the relay's socket");
+    let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    socket
+        .bind(&address.into())
+        .unwrap_or_else(|error| panic!("the port relay cannot hold port {port}: {error}"));
+    socket
+}
+
+fn serve(
+    held: Socket,
+    port: u16,
+    upstream: u16,
+    wanted: &AtomicU8,
+    applied: &AtomicU8,
+    stop: &AtomicBool,
+) {
+    let mut held = Held::Reserved(held);
     let mut accepted: u64 = 0;
     while !stop.load(Ordering::SeqCst) {
         let mode = PortMode::from_u8(wanted.load(Ordering::SeqCst));
         if applied.load(Ordering::SeqCst) != mode as u8 {
-            listener = match mode {
-                PortMode::Closed => None,
-                _ => listener.or_else(|| Some(bind(port))),
+            held = match (mode, held) {
+                (PortMode::Closed, Held::Listening(listener)) => {
+                    drop(listener);
+                    Held::Reserved(reserve(port))
+                }
+                (PortMode::Open | PortMode::EveryOther, Held::Reserved(socket)) => {
+                    socket.listen(128).expect("the relay listens");
+                    let listener = TcpListener::from(socket);
+                    listener
+                        .set_nonblocking(true)
+                        .expect("a non-blocking listener");
+                    Held::Listening(listener)
+                }
+                (_, held) => held,
             };
             accepted = 0;
             applied.store(mode as u8, Ordering::SeqCst);
         }
-        let Some(open) = &listener else {
+        let Held::Listening(listener) = &held else {
             std::thread::sleep(Duration::from_millis(2));
             continue;
         };
-        match open.accept() {
+        match listener.accept() {
             Ok((client, _)) => {
                 accepted += 1;
                 if mode == PortMode::EveryOther && accepted % 2 == 1 {
@@ -125,26 +169,6 @@ fn serve(port: u16, upstream: u16, wanted: &AtomicU8, applied: &AtomicU8, stop: 
                 std::thread::sleep(Duration::from_millis(2));
             }
             Err(error) => panic!("the port relay on {port} cannot accept: {error}"),
-        }
-    }
-}
-
-/// A non-blocking listener on `port` (the same port each time the relay opens again).
-fn bind(port: u16) -> TcpListener {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        match TcpListener::bind(("127.0.0.1", port)) {
-            Ok(listener) => {
-                listener
-                    .set_nonblocking(true)
-                    .expect("a non-blocking listener");
-                return listener;
-            }
-            Err(error) if Instant::now() < deadline => {
-                let _ = error;
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            Err(error) => panic!("the relay cannot listen on port {port} again: {error}"),
         }
     }
 }

@@ -25,7 +25,7 @@ fn probe(endpoint: &str, answered: bool) -> EndpointProbe {
             true => ProbeOutcome::Reachable,
             false => ProbeOutcome::Refused,
         },
-        status: None,
+        status: answered.then_some(200),
         latency_ms: None,
         checked_at: at(0),
         message: None,
@@ -199,4 +199,48 @@ fn a_choice_lasts_while_the_profile_names_its_mirror_and_what_it_chose() {
     other.npm.as_mut().unwrap().registry = Some(SECOND.into());
     let moved = Mirrors::for_profile(mirrors, &other, at(2));
     assert_eq!(in_use(&moved), SECOND, "a new mirror starts on itself");
+}
+
+#[test]
+fn only_a_registry_that_serves_counts_as_answering() {
+    let answer = |status: u16| EndpointProbe {
+        status: Some(status),
+        ..probe(FALLBACK, true)
+    };
+    for (status, serves_there) in [
+        (200, true),
+        (301, true),
+        (401, true),
+        (403, true),
+        (404, false),
+        (410, false),
+    ] {
+        assert_eq!(serves(&answer(status)), serves_there, "{status}");
+    }
+    assert!(!serves(&probe(FALLBACK, false)));
+
+    // A fallback that answers 404 (not a registry there) is never written.
+    let mut mirrors = Mirrors::for_profile(Mirrors::default(), &profile(&[FALLBACK]), at(0));
+    for minute in 1..=3 {
+        let batch = [probe(PRIMARY, false), answer(404)];
+        mirrors.observe(&batch, at(minute));
+    }
+    assert_eq!(in_use(&mirrors), PRIMARY);
+}
+
+#[test]
+fn a_damaged_choice_is_dropped_not_trusted() {
+    let kept = Mirrors {
+        choices: vec![Choice {
+            kind: EndpointKind::NpmRegistry,
+            candidates: Vec::new(),
+            in_use: SECOND.into(),
+            since: at(0),
+            reason: None,
+            recent: BTreeMap::new(),
+        }],
+    };
+    assert!(kept.report().is_empty(), "{:?}", kept.report());
+    let mirrors = Mirrors::for_profile(kept, &profile(&[FALLBACK]), at(1));
+    assert_eq!(in_use(&mirrors), PRIMARY);
 }

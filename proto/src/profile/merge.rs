@@ -1,8 +1,9 @@
 //! Overlays: a machine role's profile applied to its environment's baseline. Scalars and lists
 //! in the overlay replace the baseline's; maps (npm scopes and tokens, proxy credentials,
-//! `env`, `probe-urls`) merge by key, the overlay winning. An overlay cannot remove a baseline setting.
-//! Fallback mirrors travel with the mirror they stand in for: an overlay that sets npm's
-//! `registry` or pip's `index-url` brings its own fallbacks (or none), never the baseline's.
+//! `env`, `probe-urls`) merge by key, the overlay winning. An overlay cannot remove a baseline
+//! setting, with one exception: fallback mirrors travel with the mirror they stand in for, so
+//! an overlay that sets npm's `registry` or pip's `index-url` brings its own fallbacks (or
+//! none), never the baseline's.
 
 use std::collections::BTreeMap;
 

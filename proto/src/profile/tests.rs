@@ -300,6 +300,7 @@ prop_compose! {
         go_proxy in proptest::option::of(proptest::collection::vec(arb_text(), 0..3)),
         sumdb in proptest::option::of(arb_text()),
         registry in proptest::option::of(arb_text()),
+        fallbacks in proptest::option::of(proptest::collection::vec(arb_text(), 0..3)),
         scopes in proptest::option::of(proptest::collection::btree_map("@[a-c]", arb_text(), 0..3)),
         strict in proptest::option::of(any::<bool>()),
         extra in proptest::option::of(proptest::collection::vec(arb_text(), 0..3)),
@@ -323,6 +324,8 @@ prop_compose! {
                 ..GoSettings::default()
             }),
             npm: with_npm.then(|| NpmSettings {
+                // Fallbacks stand only beside their mirror (validated).
+                registry_fallbacks: registry.is_some().then_some(fallbacks).flatten(),
                 registry,
                 scopes,
                 strict_ssl: strict,
@@ -357,6 +360,10 @@ proptest! {
         overlay in arb_profile(),
     ) {
         let mut expected = baseline.settings();
+        // Fallbacks travel with their mirror: an overlay that sets it drops the baseline's.
+        if overlay.settings().contains_key("npm.registry") {
+            expected.remove("npm.registry-fallbacks");
+        }
         expected.extend(overlay.settings());
         let (effective, origins) = baseline.effective(Some(&overlay));
         prop_assert_eq!(effective.settings(), expected);
@@ -432,7 +439,7 @@ fn nothing_is_accepted_that_a_machine_could_not_apply_or_that_hides_the_agents_f
 fn fallbacks_stand_beside_their_mirror_each_once_and_travel_with_it_through_an_overlay() {
     let fine = parse(json!({
         "npm": {"registry": "https://npm.corp.example/",
-                "registry-fallbacks": ["https://npm-b.corp.example/", "http://10.0.0.5:4873"]},
+                "registry-fallbacks": ["https://npm-b.corp.example/", "https://10.0.0.5:4873"]},
         "pip": {"index-url": "https://pypi.corp.example/simple/",
                 "index-url-fallbacks": ["https://pypi-b.corp.example/simple/"]}
     }));
@@ -443,7 +450,7 @@ fn fallbacks_stand_beside_their_mirror_each_once_and_travel_with_it_through_an_o
         [
             "https://npm.corp.example/",
             "https://npm-b.corp.example/",
-            "http://10.0.0.5:4873",
+            "https://10.0.0.5:4873",
             "https://pypi.corp.example/simple/",
             "https://pypi-b.corp.example/simple/"
         ],
@@ -453,8 +460,8 @@ fn fallbacks_stand_beside_their_mirror_each_once_and_travel_with_it_through_an_o
     let wrong = parse(json!({
         "npm": {"registry": "https://npm.corp.example/",
                 "registry-fallbacks": ["https://NPM.corp.example:443", "ftp://x/", "https://b/",
-                                       "https://b", "https://c/", "https://d/"]},
-        "pip": {"index-url-fallbacks": ["https://pypi-b.corp.example/simple/"]}
+                                       "https://b", "http://c/", "https://d/"]},
+        "pip": {"index-url-fallbacks": []}
     }));
     let problems: Vec<(String, String)> = wrong
         .validate()
@@ -498,7 +505,7 @@ fn fallbacks_stand_beside_their_mirror_each_once_and_travel_with_it_through_an_o
         settings["npm.registry-fallbacks"],
         Setting::List(vec![
             "https://npm-b.corp.example/".into(),
-            "http://10.0.0.5:4873".into()
+            "https://10.0.0.5:4873".into()
         ])
     );
 }

@@ -16,6 +16,8 @@ const MAX_VALUE: usize = 4096;
 const MAX_LIST: usize = 64;
 /// Most fallbacks for one mirror: each is probed by every machine.
 const MOST_FALLBACKS: usize = 4;
+/// Longest mirror with fallbacks, or fallback: what a machine's report names one by.
+const MOST_REPORTED: usize = 256;
 
 /// Variables a profile must not set: changing them can break a machine or its login.
 const FORBIDDEN_VARIABLES: &[&str] = &[
@@ -229,7 +231,10 @@ impl Problems {
 
     /// Mirrors that stand in for `primary` (named at `primary_path`): URLs, at most
     /// [`MOST_FALLBACKS`], beside their primary, each once and other than it, as machines
-    /// compare URLs ([`normalize::url`]).
+    /// compare URLs ([`normalize::url`]); none plain `http` for an `https` primary (whoever
+    /// can block the mirror would otherwise move machines to a connection they can read and
+    /// change); and, like the primary, at most [`MOST_REPORTED`] characters, what a machine's
+    /// report names them by.
     fn fallbacks(
         &mut self,
         path: &str,
@@ -246,17 +251,37 @@ impl Problems {
                 ),
             );
         }
-        if primary.is_none() && !values.is_empty() {
-            self.add(
+        let Some(primary) = primary else {
+            return self.add(
                 path,
                 format!("needs {primary_path} in the same profile: fallbacks stand in for it"),
             );
+        };
+        if !values.is_empty() && primary.chars().count() > MOST_REPORTED {
+            self.add(
+                primary_path,
+                format!("is longer than {MOST_REPORTED} characters, too long to have fallbacks"),
+            );
         }
-        let mut seen: Vec<String> = primary.map(|p| normalize::url(p)).into_iter().collect();
+        let secure = normalize::url(primary).starts_with("https:");
+        let mut seen = vec![normalize::url(primary)];
         for (i, value) in values.iter().enumerate() {
             let path = format!("{path}[{i}]");
+            let before = self.0.len();
             self.url(&path, value);
+            if self.0.len() > before {
+                continue;
+            }
+            if value.chars().count() > MOST_REPORTED {
+                self.add(&path, format!("is longer than {MOST_REPORTED} characters"));
+            }
             let compared = normalize::url(value);
+            if secure && !compared.starts_with("https:") {
+                self.add(
+                    &path,
+                    format!("must be https like {primary_path}: machines move here when the mirror does not answer, which whoever blocks it can cause"),
+                );
+            }
             if seen.contains(&compared) {
                 self.add(
                     &path,

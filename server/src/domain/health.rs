@@ -59,10 +59,17 @@ pub fn mirror_health(devices: &[DeviceRecord]) -> Vec<EndpointHealth> {
             tally.latencies.extend(probe.latency_ms);
             tally.last_checked_at = tally.last_checked_at.max(probe.checked_at);
         }
-        // A mirror with fallbacks, and each fallback, counts the machines set to it now.
+        // A mirror with fallbacks, and each fallback, counts the machines set to it now: each
+        // machine once per endpoint, and only on the endpoints it probed itself.
+        let mut counted = std::collections::BTreeSet::new();
         for mirror in &report.mirrors {
             let members = std::iter::once(&mirror.primary).chain(&mirror.fallbacks);
             for member in members {
+                if !seen.contains(&(member.as_str(), mirror.kind))
+                    || !counted.insert((member.as_str(), mirror.kind))
+                {
+                    continue;
+                }
                 let key = (
                     member.as_str().to_owned(),
                     mirror.kind,
@@ -109,6 +116,79 @@ pub fn percentiles(values: &mut [u32]) -> Option<Percentiles> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use switchyard_proto::devices::{EndpointProbe, MachineFact, MirrorInUse, ProbeOutcome};
+    use switchyard_proto::{EnvironmentName, MachineRoleName};
+    use uuid::Uuid;
+
+    fn device(report: serde_json::Value) -> DeviceRecord {
+        let at = OffsetDateTime::UNIX_EPOCH;
+        DeviceRecord {
+            id: Uuid::new_v4(),
+            public_key: String::new(),
+            hostname: "dev-07".into(),
+            os: "linux".into(),
+            username: "ada".into(),
+            environment: EnvironmentName::parse("dev").unwrap(),
+            machine_role: MachineRoleName::parse("backend").unwrap(),
+            enrollment_token: Uuid::nil(),
+            enrolled_at: at,
+            last_seen_at: None,
+            revoked_at: None,
+            labels: Default::default(),
+            last_report: Some(super::super::devices::ReportRecord {
+                report: report.to_string(),
+                reported_at: at,
+                sequence: 1,
+                baseline_version: 1,
+                overlay_version: 0,
+                healthy: true,
+            }),
+        }
+    }
+
+    /// A machine counts once on each member of a mirror's group, and only where it probed.
+    #[test]
+    fn in_use_counts_each_machine_once_where_it_probed() {
+        let fact = |text: &str| MachineFact::parse(text).unwrap();
+        let probe = |endpoint: &str| EndpointProbe {
+            endpoint: fact(endpoint),
+            kind: EndpointKind::NpmRegistry,
+            outcome: ProbeOutcome::Reachable,
+            status: Some(200),
+            latency_ms: Some(3),
+            checked_at: OffsetDateTime::UNIX_EPOCH,
+            message: None,
+        };
+        let mirror = |in_use: &str| MirrorInUse {
+            kind: EndpointKind::NpmRegistry,
+            primary: fact("https://a/"),
+            fallbacks: vec![fact("https://b/")],
+            in_use: fact(in_use),
+            since: OffsetDateTime::UNIX_EPOCH,
+            reason: None,
+        };
+        let honest = device(serde_json::json!({
+            "sequence": 1, "baseline_version": 1, "overlay_version": 0, "targets": [],
+            "probes": [probe("https://a/"), probe("https://b/")],
+            "mirrors": [mirror("https://b/")]
+        }));
+        // Says the same mirror twice, and is set to a fallback it never probed.
+        let repeating = device(serde_json::json!({
+            "sequence": 1, "baseline_version": 1, "overlay_version": 0, "targets": [],
+            "probes": [probe("https://a/")],
+            "mirrors": [mirror("https://a/"), mirror("https://a/"), mirror("https://b/")]
+        }));
+        let rows = mirror_health(&[honest, repeating]);
+        let row = |endpoint: &str| rows.iter().find(|r| r.endpoint == endpoint).unwrap();
+        assert_eq!(
+            (row("https://a/").machines, row("https://a/").in_use),
+            (2, Some(1))
+        );
+        assert_eq!(
+            (row("https://b/").machines, row("https://b/").in_use),
+            (1, Some(1))
+        );
+    }
 
     #[test]
     fn percentiles_are_nearest_ranks() {

@@ -430,6 +430,74 @@ async fn the_health_view_adds_up_the_latest_probes_per_endpoint_and_role() {
         )
         .await;
     assert_eq!(response.status(), 422);
+
+    // A machine's word on which fallback it uses is taken only in the shape an agent gives it:
+    // a kind with fallbacks, 1 to 4 of them, each once, in_use among them, each mirror once.
+    let mirror_entry = |kind: &str, fallbacks: Vec<&str>, in_use: &str| {
+        json!({"kind": kind, "primary": "https://a/", "fallbacks": fallbacks, "in_use": in_use,
+               "since": "2026-11-30T10:00:00Z"})
+    };
+    let good = mirror_entry("npm-registry", vec!["https://b/"], "https://b/");
+    for (mirrors, words) in [
+        (
+            vec![mirror_entry("go-proxy", vec!["https://b/"], "https://b/")],
+            "has no fallbacks",
+        ),
+        (
+            vec![mirror_entry("npm-registry", vec![], "https://a/")],
+            "1 to 4 fallbacks",
+        ),
+        (
+            vec![mirror_entry(
+                "npm-registry",
+                vec!["https://b/"; 5],
+                "https://a/",
+            )],
+            "1 to 4 fallbacks",
+        ),
+        (
+            vec![mirror_entry(
+                "npm-registry",
+                vec!["https://a/"],
+                "https://a/",
+            )],
+            "twice",
+        ),
+        (
+            vec![mirror_entry("pip-index", vec!["https://b/"], "https://c/")],
+            "neither the mirror",
+        ),
+        (vec![good.clone(), good.clone()], "an earlier entry"),
+    ] {
+        let report = json!({"sequence": 1, "baseline_version": 0, "overlay_version": 0,
+                            "targets": [], "mirrors": mirrors});
+        let response = machines[1]
+            .1
+            .call(
+                &app,
+                reqwest::Method::POST,
+                "/api/v1/agent/status",
+                Some(&report),
+                None,
+            )
+            .await;
+        assert_eq!(response.status(), 422, "{words}");
+        let body = response.text().await.unwrap();
+        assert!(body.contains(words), "{words}: {body}");
+    }
+    let fine = json!({"sequence": 1, "baseline_version": 0, "overlay_version": 0,
+                      "targets": [], "mirrors": [good]});
+    let response = machines[1]
+        .1
+        .call(
+            &app,
+            reqwest::Method::POST,
+            "/api/v1/agent/status",
+            Some(&fine),
+            None,
+        )
+        .await;
+    assert_eq!(response.status(), 204);
 }
 
 #[test]
