@@ -107,12 +107,14 @@ fn check_sectioned<S: SectionSyntax>(
         }
     }
     // Lines that are not a managed key's, nor white-space-led (a continuation), nor comments
-    // (which may sit inside a value) all stay, in order.
+    // or blank lines (either may sit inside a value: configparser keeps a blank line that a
+    // continuation follows in the value) all stay, in order.
     let managed = |text: &str| {
         syntax
             .key_of(text)
             .is_some_and(|key| edits.iter().any(|edit| edit.key == key))
             || text.starts_with(char::is_whitespace)
+            || text.trim().is_empty()
             || text.trim_start().starts_with(['#', ';'])
     };
     prop_assert!(
