@@ -9,13 +9,12 @@ use switchyard_proto::devices::TargetState;
 
 use crate::files;
 use crate::formats::envfile::{self, EnvironmentD, ShellExports};
-use crate::formats::flat;
 use crate::formats::gitconfig::GitConfig;
 use crate::formats::goenv::GoEnv;
 use crate::formats::npmrc::Npmrc;
 use crate::formats::pip::PipIni;
-use crate::formats::sectioned::{self, Edit, SectionSyntax};
-use crate::formats::FormatError;
+use crate::formats::{Editor, Flat, Sectioned};
+use crate::place::Place;
 use crate::plan::{Setting, Target};
 use crate::state::{Managed, ManagedFile, Manifest, StateDir, StateError};
 
@@ -150,69 +149,21 @@ pub struct Outcome {
     pub drift: Vec<String>,
 }
 
-/// `content` with each setting set to its values (`None`: as it was before the agent).
-fn render(
-    target: Target,
-    content: &str,
-    changes: &[(&Setting, Option<Vec<String>>)],
-) -> Result<String, FormatError> {
-    let flat_changes = || -> Vec<(String, Option<String>)> {
-        changes
-            .iter()
-            .map(|(setting, values)| (setting.key.clone(), values.as_ref().map(|v| v.join(" "))))
-            .collect()
-    };
-    let sectioned_changes = || -> Vec<Edit> {
-        changes
-            .iter()
-            .filter_map(|(setting, values)| {
-                Some(Edit {
-                    section: setting.section.as_ref()?.into(),
-                    key: setting.key.clone(),
-                    name: setting.name.clone(),
-                    values: values.clone(),
-                    only: setting
-                        .multi
-                        .then(|| setting.values.first().cloned())
-                        .flatten(),
-                })
-            })
-            .collect()
-    };
+/// The editor of `target`'s file format.
+fn editor(target: Target) -> &'static dyn Editor {
+    static NPMRC: Flat<Npmrc> = Flat(Npmrc);
+    static GO: Flat<GoEnv> = Flat(GoEnv);
+    static ENVIRONMENT_D: Flat<EnvironmentD> = Flat(EnvironmentD);
+    static SHELL: Flat<ShellExports> = Flat(ShellExports);
+    static PIP: Sectioned<PipIni> = Sectioned(PipIni);
+    static GIT: Sectioned<GitConfig> = Sectioned(GitConfig);
     match target {
-        Target::Npmrc => flat::apply(&Npmrc, content, &flat_changes()),
-        Target::Go => flat::apply(&GoEnv, content, &flat_changes()),
-        Target::EnvironmentD => flat::apply(&EnvironmentD, content, &flat_changes()),
-        Target::Shell => flat::apply(&ShellExports, content, &flat_changes()),
-        Target::Pip => sectioned::apply(&PipIni, content, &sectioned_changes()),
-        Target::Git => sectioned::apply(&GitConfig, content, &sectioned_changes()),
-    }
-}
-
-/// The values a file holds for a setting now.
-fn current(target: Target, content: &str, setting: &Setting) -> Option<Vec<String>> {
-    let section = setting
-        .section
-        .as_ref()
-        .map(|s| s.id.as_str())
-        .unwrap_or_default();
-    match target {
-        Target::Npmrc => flat::get(&Npmrc, content, &setting.key).map(|v| vec![v]),
-        Target::Go => flat::get(&GoEnv, content, &setting.key).map(|v| vec![v]),
-        Target::EnvironmentD => flat::get(&EnvironmentD, content, &setting.key).map(|v| vec![v]),
-        Target::Shell => flat::get(&ShellExports, content, &setting.key).map(|v| vec![v]),
-        Target::Pip => sectioned::get(&PipIni, content, section, &setting.key),
-        Target::Git => {
-            let all = sectioned::get_all(&GitConfig, content, section, &setting.key);
-            match setting.multi {
-                // Whether its one value is there, among others' values.
-                true => all
-                    .iter()
-                    .find(|value| setting.values.contains(value))
-                    .map(|value| vec![value.clone()]),
-                false => all.last().map(|value| vec![value.clone()]),
-            }
-        }
+        Target::Npmrc => &NPMRC,
+        Target::Go => &GO,
+        Target::EnvironmentD => &ENVIRONMENT_D,
+        Target::Shell => &SHELL,
+        Target::Pip => &PIP,
+        Target::Git => &GIT,
     }
 }
 
@@ -259,17 +210,11 @@ fn plan_file(
             format!("{} is not UTF-8 text; it was left alone", path.display()),
         )
     })?;
-    let syntax: Option<&dyn SectionSyntax> = match target {
-        Target::Pip => Some(&PipIni),
-        Target::Git => Some(&GitConfig),
-        _ => None,
-    };
-    if let Some(problem) = syntax.and_then(|syntax| syntax.unreadable(&content)) {
+    if let Some((client, problem)) = editor(target).unreadable(&content) {
         return Err(failed(
             target,
             format!(
-                "{} cannot read {} either ({problem}); it was left alone: fix it first",
-                syntax.map_or("", |syntax| syntax.client()),
+                "{client} cannot read {} either ({problem}); it was left alone: fix it first",
                 path.display()
             ),
         ));
@@ -278,7 +223,7 @@ fn plan_file(
     let mut changes: Vec<(&Setting, Option<Vec<String>>)> = Vec::new();
     let mut managed = BTreeMap::new();
     for setting in desired {
-        let now = current(target, &content, setting);
+        let now = editor(target).current(&content, setting);
         let original = match entry.and_then(|e| e.settings.get(&setting.id)) {
             Some(known) => {
                 if now.as_ref() != Some(&known.setting.values) {
@@ -317,8 +262,9 @@ fn plan_file(
         .map(|old| (&old.setting, old.original.clone()))
         .chain(changes)
         .collect();
-    let rendered =
-        render(target, &content, &changes).map_err(|error| failed(target, error.to_string()))?;
+    let rendered = editor(target)
+        .render(&content, &changes)
+        .map_err(|error| failed(target, error.to_string()))?;
     Ok(Planned {
         existed: entry.map_or(bytes.is_some(), |e| e.existed),
         secret: desired.iter().any(|s| s.secret),
@@ -342,7 +288,7 @@ fn apply_file(
     path: &Path,
     desired: &[Setting],
 ) -> Result<Outcome, StateError> {
-    let entry = manifest.files.get(path).cloned();
+    let entry = manifest.file(path).cloned();
     if desired.is_empty() && entry.is_none() {
         return Ok(Outcome {
             target,
@@ -404,10 +350,10 @@ fn apply_file(
         TargetState::Ok
     };
     if managed.is_empty() && !existed {
-        manifest.files.remove(path);
+        manifest.forget_file(path);
     } else {
-        manifest.files.insert(
-            path.to_owned(),
+        manifest.keep_file(
+            path,
             ManagedFile {
                 target: Some(target),
                 existed,
@@ -509,7 +455,7 @@ pub fn preview_all(
         let Some(path) = paths.files.get(&target) else {
             continue;
         };
-        let entry = manifest.files.get(path);
+        let entry = manifest.file(path);
         if desired.is_empty() && entry.is_none() {
             continue;
         }
@@ -546,10 +492,10 @@ fn hook_profiles(
     let files: Vec<PathBuf> = match wanted {
         true => paths.profiles.clone(),
         false => manifest
-            .files
+            .places
             .iter()
             .filter(|(_, entry)| entry.hook.is_some())
-            .map(|(path, _)| path.clone())
+            .filter_map(|(place, _)| place.path().map(Path::to_owned))
             .collect(),
     };
     if files.is_empty() {
@@ -577,7 +523,7 @@ fn hook_one(
     line: &str,
     wanted: bool,
 ) -> Result<Option<String>, StateError> {
-    let entry = manifest.files.get(path).cloned();
+    let entry = manifest.file(path).cloned();
     if !wanted && entry.is_none() {
         return Ok(None);
     }
@@ -610,8 +556,8 @@ fn hook_one(
         }
     }
     let existed = entry.as_ref().map_or(bytes.is_some(), |e| e.existed);
-    manifest.files.insert(
-        path.to_owned(),
+    manifest.keep_file(
+        path,
         ManagedFile {
             target: None,
             existed,
@@ -655,12 +601,12 @@ pub fn apply_all(
             .get(&Target::EnvironmentD)
             .map(Vec::as_slice)
             .unwrap_or_default();
-        let entry = manifest.files.get(&key).cloned();
+        let entry = manifest.places.get(&key).cloned();
         if !desired.is_empty() || entry.is_some() {
             let (outcome, entry) = windows::apply(machine, desired, entry.as_ref());
             match entry {
-                Some(entry) => manifest.files.insert(key, entry),
-                None => manifest.files.remove(&key),
+                Some(entry) => manifest.places.insert(key, entry),
+                None => manifest.places.remove(&key),
             };
             outcomes.push(outcome);
         }
@@ -676,24 +622,27 @@ pub fn restore_all(state: &StateDir) -> Result<Vec<String>, StateError> {
     let mut manifest = state.manifest()?;
     let mut problems = Vec::new();
     let mut emptied = Vec::new();
-    let paths: Vec<PathBuf> = manifest.files.keys().cloned().collect();
-    for path in paths {
-        let entry = manifest.files[&path].clone();
-        if let Some(registry) = path.to_string_lossy().strip_prefix("registry:") {
-            #[cfg(windows)]
-            let undone = crate::platform::windows::restore(registry.starts_with("HKLM"), &entry);
-            #[cfg(not(windows))]
-            let undone = vec![format!(
-                "{registry}: registry values can be restored only on Windows"
-            )];
-            match undone.is_empty() {
-                true => {
-                    manifest.files.remove(&path);
+    let places: Vec<Place> = manifest.places.keys().cloned().collect();
+    for place in places {
+        let entry = manifest.places[&place].clone();
+        let path = match &place {
+            Place::File(path) => path.clone(),
+            Place::Registry { .. } => {
+                #[cfg(windows)]
+                let undone = crate::platform::windows::restore(&place, &entry);
+                #[cfg(not(windows))]
+                let undone = vec![format!(
+                    "{place}: registry values can be restored only on Windows"
+                )];
+                match undone.is_empty() {
+                    true => {
+                        manifest.places.remove(&place);
+                    }
+                    false => problems.extend(undone),
                 }
-                false => problems.extend(undone),
+                continue;
             }
-            continue;
-        }
+        };
         let bytes = match files::read(&path) {
             Ok(bytes) => bytes,
             Err(error) => {
@@ -707,7 +656,7 @@ pub fn restore_all(state: &StateDir) -> Result<Vec<String>, StateError> {
         // their bytes): nothing to undo.
         let never_written = entry.target.is_none() && entry.hook.is_none() && entry.existed;
         if never_written && unchanged && state.backup(&path).is_err() {
-            manifest.files.remove(&path);
+            manifest.forget_file(&path);
             continue;
         }
         let outcome = if unchanged {
@@ -727,7 +676,9 @@ pub fn restore_all(state: &StateDir) -> Result<Vec<String>, StateError> {
                         .values()
                         .map(|m| (&m.setting, m.original.clone()))
                         .collect();
-                    render(target, &content, &changes).map_err(|e| e.to_string())
+                    editor(target)
+                        .render(&content, &changes)
+                        .map_err(|e| e.to_string())
                 }
                 (None, None) => Ok(content.clone()),
             };
@@ -751,7 +702,7 @@ pub fn restore_all(state: &StateDir) -> Result<Vec<String>, StateError> {
         });
         match outcome {
             Ok(Ok(())) => {
-                manifest.files.remove(&path);
+                manifest.forget_file(&path);
                 state.drop_backup(&path)?;
                 emptied.extend(entry.created);
             }

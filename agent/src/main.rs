@@ -247,8 +247,7 @@ fn doctor(agent: &Agent) -> String {
     let sessions = agent.sessions();
     for (&target, path) in &agent.paths.files {
         let settings: Vec<_> = manifest
-            .files
-            .get(path)
+            .file(path)
             .map(|file| file.settings.values().map(|m| m.setting.clone()).collect())
             .unwrap_or_default();
         let names: Vec<&str> = settings.iter().map(|s| s.name.as_str()).collect();

@@ -16,6 +16,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::files;
+use crate::place::Place;
 use crate::plan::{Setting, Target};
 
 /// Where the agent is enrolled.
@@ -78,7 +79,7 @@ pub struct Managed {
     pub original: Option<Vec<String>>,
 }
 
-/// A file the agent has touched.
+/// A place the agent has touched (a file, or a registry key of variables).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ManagedFile {
     /// Which target it is; `None` for a profile that only sources the shell snippet.
@@ -116,11 +117,29 @@ pub struct Probed {
     pub probes: Vec<switchyard_proto::devices::EndpointProbe>,
 }
 
-/// Every file the agent touched, by path.
+/// Every place the agent touched: files by path, registry keys by name ([`Place`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
-    /// The files.
-    pub files: BTreeMap<PathBuf, ManagedFile>,
+    /// The places (`files` in the state folder, as agents have always named them).
+    #[serde(rename = "files")]
+    pub places: BTreeMap<Place, ManagedFile>,
+}
+
+impl Manifest {
+    /// What the agent keeps of the file at `path`.
+    pub fn file(&self, path: &Path) -> Option<&ManagedFile> {
+        self.places.get(&Place::File(path.to_owned()))
+    }
+
+    /// Keeps `entry` for the file at `path`.
+    pub fn keep_file(&mut self, path: &Path, entry: ManagedFile) {
+        self.places.insert(Place::File(path.to_owned()), entry);
+    }
+
+    /// Forgets the file at `path`.
+    pub fn forget_file(&mut self, path: &Path) {
+        self.places.remove(&Place::File(path.to_owned()));
+    }
 }
 
 /// What went wrong with the state folder.

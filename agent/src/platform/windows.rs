@@ -11,16 +11,15 @@ use switchyard_proto::devices::TargetState;
 use windows_registry::{Key, Type, CURRENT_USER, LOCAL_MACHINE};
 
 use crate::engine::Outcome;
+use crate::place::{self, Hive, Place};
 use crate::plan::{Setting, Target};
 use crate::state::{Managed, ManagedFile};
 
 /// Where the variables of a scope live.
 fn environment_key(machine: bool) -> windows_registry::Result<Key> {
     match machine {
-        true => {
-            LOCAL_MACHINE.create("SYSTEM\\CurrentControlSet\\Control\\Session Manager\\Environment")
-        }
-        false => CURRENT_USER.create("Environment"),
+        true => LOCAL_MACHINE.create(place::MACHINE_ENVIRONMENT),
+        false => CURRENT_USER.create(place::USER_ENVIRONMENT),
     }
 }
 
@@ -61,11 +60,11 @@ pub fn variable_place(name: &str) -> Option<&'static str> {
     }
 }
 
-/// The name the manifest keeps the registry values under.
-pub fn manifest_key(machine: bool) -> std::path::PathBuf {
-    std::path::PathBuf::from(match machine {
-        true => "registry:HKLM\\SYSTEM\\CurrentControlSet\\Control\\Session Manager\\Environment",
-        false => "registry:HKCU\\Environment",
+/// The place the manifest keeps the registry values under.
+pub fn manifest_key(machine: bool) -> Place {
+    Place::environment(match machine {
+        true => Hive::LocalMachine,
+        false => Hive::CurrentUser,
     })
 }
 
@@ -262,8 +261,16 @@ fn put_back(key: &Key, managed: &Managed) -> windows_registry::Result<()> {
     }
 }
 
-/// Puts every variable the agent set back as it was; returns what could not be.
-pub fn restore(machine: bool, entry: &ManagedFile) -> Vec<String> {
+/// Puts every variable the agent set in the key at `place` back as it was; returns what could
+/// not be.
+pub fn restore(place: &Place, entry: &ManagedFile) -> Vec<String> {
+    let machine = matches!(
+        place,
+        Place::Registry {
+            hive: Hive::LocalMachine,
+            ..
+        }
+    );
     let key = match environment_key(machine) {
         Ok(key) => key,
         Err(error) => {
