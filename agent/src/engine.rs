@@ -8,14 +8,11 @@ use std::path::{Path, PathBuf};
 use switchyard_proto::devices::TargetState;
 
 use crate::files;
-use crate::formats::envfile::{self, EnvironmentD, ShellExports};
-use crate::formats::gitconfig::GitConfig;
-use crate::formats::goenv::GoEnv;
-use crate::formats::npmrc::Npmrc;
-use crate::formats::pip::PipIni;
-use crate::formats::{Editor, Flat, Sectioned};
+use crate::formats::envfile;
+use crate::formats::Editor;
 use crate::place::Place;
 use crate::plan::{Setting, Target};
+use crate::platform::{self, Dirs, Os, Platform, Scope};
 use crate::state::{Managed, ManagedFile, Manifest, StateDir, StateError};
 
 /// Where each managed target's file is, for one user or for the whole machine.
@@ -39,51 +36,26 @@ impl Paths {
     /// `XDG_CONFIG_HOME`, on Windows `USERPROFILE` and `APPDATA`; on both
     /// `NPM_CONFIG_USERCONFIG`, `GOENV` and `GIT_CONFIG_GLOBAL`.
     pub fn user(env: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
-        let set = |name: &str| env(name).filter(|value| !value.is_empty());
-        let windows = cfg!(windows);
-        let home = PathBuf::from(match windows {
-            true => set("USERPROFILE").ok_or("%USERPROFILE% is not set")?,
-            false => set("HOME").ok_or("HOME is not set")?,
-        });
-        // Where pip and Go keep a user's configuration.
-        let config = match windows {
-            true => PathBuf::from(set("APPDATA").ok_or(
-                "%APPDATA% is not set: pip and Go keep their settings there; log on as the user, \
-                 or set it",
-            )?),
-            false => set("XDG_CONFIG_HOME").map_or_else(|| home.join(".config"), PathBuf::from),
+        Self::user_on(platform::current(), &env)
+    }
+
+    /// [`Paths::user`] as `platform` lays them out.
+    pub fn user_on(
+        platform: &dyn Platform,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, String> {
+        let dirs = platform.user_dirs(env)?;
+        let profiles = match (&dirs, platform.os()) {
+            (Dirs::User { home, .. }, Os::Unix) => {
+                crate::clients::shell::login_files(home, |name| platform::set(env, name))
+            }
+            _ => Vec::new(),
         };
-        let npmrc = set("NPM_CONFIG_USERCONFIG").map_or_else(|| home.join(".npmrc"), PathBuf::from);
-        let go = set("GOENV")
-            .filter(|p| p != "off")
-            .map_or_else(|| config.join("go").join("env"), PathBuf::from);
-        let git = set("GIT_CONFIG_GLOBAL").map_or_else(|| home.join(".gitconfig"), PathBuf::from);
-        let pip = match windows {
-            true => config.join("pip").join("pip.ini"),
-            false => config.join("pip").join("pip.conf"),
-        };
-        let mut files = BTreeMap::from([
-            (Target::Npmrc, npmrc),
-            (Target::Pip, pip),
-            (Target::Go, go),
-            (Target::Git, git),
-        ]);
-        // Windows keeps environment variables in the registry, not in files.
-        if !windows {
-            files.insert(
-                Target::EnvironmentD,
-                config.join("environment.d").join("60-switchyard.conf"),
-            );
-            files.insert(Target::Shell, config.join("switchyard").join("env.sh"));
-        }
         Ok(Self {
-            files,
-            profiles: match windows {
-                true => Vec::new(),
-                false => crate::clients::shell::login_files(&home, set),
-            },
+            files: files(platform.os(), &dirs, env),
+            profiles,
             secrets_allowed: true,
-            registry: windows.then_some(false),
+            registry: platform.variables_key(Scope::User).map(|_| false),
         })
     }
 
@@ -92,48 +64,26 @@ impl Paths {
     /// settings reach every user as environment variables. Windows: `%ProgramData%\pip\pip.ini`
     /// and Git for Windows' system file. Secrets are never written at this scope.
     pub fn machine(env: impl Fn(&str) -> Option<String>) -> Self {
-        let set = |name: &str| env(name).filter(|value| !value.is_empty());
-        let files = if cfg!(windows) {
-            let data = program_data(&env);
-            let git = set("GIT_CONFIG_SYSTEM")
-                .unwrap_or_else(|| "C:\\Program Files\\Git\\etc\\gitconfig".into());
-            BTreeMap::from([
-                (Target::Pip, data.join("pip").join("pip.ini")),
-                (Target::Git, PathBuf::from(git)),
-            ])
-        } else {
-            let git = set("GIT_CONFIG_SYSTEM").unwrap_or_else(|| "/etc/gitconfig".into());
-            BTreeMap::from([
-                (Target::Pip, PathBuf::from("/etc/pip.conf")),
-                (Target::Git, PathBuf::from(git)),
-                (
-                    Target::EnvironmentD,
-                    PathBuf::from("/etc/environment.d/60-switchyard.conf"),
-                ),
-                (Target::Shell, PathBuf::from("/etc/profile.d/switchyard.sh")),
-            ])
-        };
+        Self::machine_on(platform::current(), &env)
+    }
+
+    /// [`Paths::machine`] as `platform` lays them out.
+    pub fn machine_on(platform: &dyn Platform, env: &dyn Fn(&str) -> Option<String>) -> Self {
         Self {
-            files,
+            files: files(platform.os(), &platform.machine_dirs(env), env),
             profiles: Vec::new(),
             secrets_allowed: false,
-            registry: cfg!(windows).then_some(true),
+            registry: platform.variables_key(Scope::Machine).map(|_| true),
         }
     }
 }
 
-/// Windows' folder for machine-wide program data (`C:\ProgramData`), as the system records it:
-/// a service's environment may name another folder, or none.
-pub fn program_data(env: impl Fn(&str) -> Option<String>) -> PathBuf {
-    #[cfg(windows)]
-    if let Some(recorded) = crate::platform::windows::program_data() {
-        return recorded;
-    }
-    PathBuf::from(
-        env("ProgramData")
-            .filter(|value| !value.is_empty())
-            .unwrap_or_else(|| "C:\\ProgramData".into()),
-    )
+/// Each client's file in `dirs`, where the agent writes one there.
+fn files(os: Os, dirs: &Dirs, env: &dyn Fn(&str) -> Option<String>) -> BTreeMap<Target, PathBuf> {
+    crate::clients::ALL
+        .iter()
+        .filter_map(|client| Some((client.target(), client.file(os, dirs, env)?)))
+        .collect()
 }
 
 /// How one target went.
@@ -151,20 +101,7 @@ pub struct Outcome {
 
 /// The editor of `target`'s file format.
 fn editor(target: Target) -> &'static dyn Editor {
-    static NPMRC: Flat<Npmrc> = Flat(Npmrc);
-    static GO: Flat<GoEnv> = Flat(GoEnv);
-    static ENVIRONMENT_D: Flat<EnvironmentD> = Flat(EnvironmentD);
-    static SHELL: Flat<ShellExports> = Flat(ShellExports);
-    static PIP: Sectioned<PipIni> = Sectioned(PipIni);
-    static GIT: Sectioned<GitConfig> = Sectioned(GitConfig);
-    match target {
-        Target::Npmrc => &NPMRC,
-        Target::Go => &GO,
-        Target::EnvironmentD => &ENVIRONMENT_D,
-        Target::Shell => &SHELL,
-        Target::Pip => &PIP,
-        Target::Git => &GIT,
-    }
+    crate::clients::of(target).editor()
 }
 
 fn failed(target: Target, message: String) -> Outcome {

@@ -13,6 +13,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use switchyard_agent::agent::{state_name, summary, Agent, AgentError, MachineFacts};
 use switchyard_agent::clients::Check;
 use switchyard_agent::engine::Paths;
+use switchyard_agent::platform;
 use switchyard_agent::server::ClientError;
 use switchyard_agent::state::StateDir;
 use switchyard_proto::devices::TargetState;
@@ -100,23 +101,17 @@ fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|value| !value.is_empty())
 }
 
-/// Where the agent keeps its state by default: Linux `/var/lib/switchyard` (machine) or
-/// `$XDG_STATE_HOME/switchyard` (user); Windows `%ProgramData%\Switchyard` or
-/// `%LOCALAPPDATA%\Switchyard`.
+/// Where the agent keeps its state by default ([`Platform::state_dir`]).
 fn default_state_dir(scope: Scope) -> Result<PathBuf, String> {
-    match (cfg!(windows), scope) {
-        (true, Scope::Machine) => {
-            Ok(switchyard_agent::engine::program_data(env).join("Switchyard"))
+    platform::current().state_dir(scope.into(), &env)
+}
+
+impl From<Scope> for platform::Scope {
+    fn from(scope: Scope) -> Self {
+        match scope {
+            Scope::User => platform::Scope::User,
+            Scope::Machine => platform::Scope::Machine,
         }
-        (true, Scope::User) => env("LOCALAPPDATA")
-            .map(|folder| PathBuf::from(folder).join("Switchyard"))
-            .ok_or_else(|| "%LOCALAPPDATA% is not set; pass --state-dir".into()),
-        (false, Scope::Machine) => Ok(PathBuf::from("/var/lib/switchyard")),
-        (false, Scope::User) => env("XDG_STATE_HOME")
-            .map(PathBuf::from)
-            .or_else(|| env("HOME").map(|home| PathBuf::from(home).join(".local").join("state")))
-            .map(|folder| folder.join("switchyard"))
-            .ok_or_else(|| "HOME is not set; pass --state-dir".into()),
     }
 }
 

@@ -47,7 +47,7 @@ pub struct FlakyPort {
 impl FlakyPort {
     /// A relay to `upstream` on 127.0.0.1, open.
     pub fn to(upstream: u16) -> Self {
-        let held = reserve(0);
+        let held = reserve(0).expect("a loopback port for the relay");
         let port = held
             .local_addr()
             .ok()
@@ -101,24 +101,46 @@ impl Drop for FlakyPort {
     }
 }
 
-/// The port, held either way: listening, or bound without listening (connections to it are
-/// refused, and no other program can take the port meanwhile).
+/// The port: listening; bound without listening (connections to it are refused, and no
+/// other program can take it meanwhile); or, just after closing, free until the connections
+/// it carried have ended (Linux refuses to bind a port that established connections still
+/// use, whatever `SO_REUSEADDR` says).
 enum Held {
     Listening(TcpListener),
     Reserved(Socket),
+    Free,
 }
 
 /// A socket bound to `port` on 127.0.0.1 (0 for any free one), not listening.
-fn reserve(port: u16) -> Socket {
-    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).expect("a TCP socket");
-    socket
-        .set_reuse_address(true)
-        .expect("SO_REUSEADDR on the relay's socket");
-    let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    socket
-        .bind(&address.into())
-        .unwrap_or_else(|error| panic!("the port relay cannot hold port {port}: {error}"));
-    socket
+fn reserve(port: u16) -> std::io::Result<Socket> {
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&SocketAddr::from((Ipv4Addr::LOCALHOST, port)).into())?;
+    Ok(socket)
+}
+
+/// `socket` listening, without blocking on accept.
+fn listening(socket: Socket) -> TcpListener {
+    socket.listen(128).expect("the relay listens");
+    let listener = TcpListener::from(socket);
+    listener
+        .set_nonblocking(true)
+        .expect("a non-blocking listener");
+    listener
+}
+
+/// Binds `port` again, waiting (up to 10 s) for the connections it carried to end.
+fn bind_again(port: u16) -> Socket {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match reserve(port) {
+            Ok(socket) => return socket,
+            Err(error) if Instant::now() >= deadline => {
+                panic!("the port relay cannot listen on port {port} again: {error}")
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
 }
 
 fn serve(
@@ -137,24 +159,33 @@ fn serve(
             held = match (mode, held) {
                 (PortMode::Closed, Held::Listening(listener)) => {
                     drop(listener);
-                    Held::Reserved(reserve(port))
+                    Held::Free
                 }
                 (PortMode::Open | PortMode::EveryOther, Held::Reserved(socket)) => {
-                    socket.listen(128).expect("the relay listens");
-                    let listener = TcpListener::from(socket);
-                    listener
-                        .set_nonblocking(true)
-                        .expect("a non-blocking listener");
-                    Held::Listening(listener)
+                    Held::Listening(listening(socket))
+                }
+                (PortMode::Open | PortMode::EveryOther, Held::Free) => {
+                    Held::Listening(listening(bind_again(port)))
                 }
                 (_, held) => held,
             };
             accepted = 0;
             applied.store(mode as u8, Ordering::SeqCst);
         }
-        let Held::Listening(listener) = &held else {
-            std::thread::sleep(Duration::from_millis(2));
-            continue;
+        let listener = match &held {
+            Held::Listening(listener) => listener,
+            Held::Free => {
+                // Hold the port again as soon as nothing uses it.
+                if let Ok(socket) = reserve(port) {
+                    held = Held::Reserved(socket);
+                }
+                std::thread::sleep(Duration::from_millis(2));
+                continue;
+            }
+            Held::Reserved(_) => {
+                std::thread::sleep(Duration::from_millis(2));
+                continue;
+            }
         };
         match listener.accept() {
             Ok((client, _)) => {

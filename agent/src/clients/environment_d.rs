@@ -11,11 +11,14 @@
 
 use std::collections::BTreeMap;
 
+use std::path::PathBuf;
+
 use super::run::{Ran, Runner};
-use super::{Check, Surroundings};
+use super::{Asking, Check, Client, Surroundings};
 use crate::formats::envfile::{unquote_systemd, EnvironmentD};
-use crate::formats::flat;
+use crate::formats::{flat, Editor, Flat};
 use crate::plan::{Setting, Target};
+use crate::platform::{Dirs, Os};
 
 /// The files of the agent's folder whose names sort after its own and that set one of
 /// `settings` otherwise, by the order above.
@@ -94,4 +97,42 @@ pub fn check(runner: &Runner, settings: &[Setting]) -> Check {
         })
         .collect();
     Check::Read(differences)
+}
+
+/// systemd user sessions as a [`Client`].
+#[derive(Debug)]
+pub struct SystemdSessions;
+
+impl Client for SystemdSessions {
+    fn target(&self) -> Target {
+        Target::EnvironmentD
+    }
+
+    fn name(&self) -> &'static str {
+        "systemd user sessions"
+    }
+
+    fn editor(&self) -> &'static dyn Editor {
+        static EDITOR: Flat<EnvironmentD> = Flat(EnvironmentD);
+        &EDITOR
+    }
+
+    /// `environment.d/60-switchyard.conf` under the user's config folder or `/etc`; none on
+    /// Windows, which keeps variables in the registry.
+    fn file(&self, os: Os, dirs: &Dirs, _env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
+        let folder = match (dirs, os) {
+            (_, Os::Windows) => return None,
+            (Dirs::User { config, .. }, Os::Unix) => config,
+            (Dirs::Machine { system }, Os::Unix) => system,
+        };
+        Some(folder.join("environment.d").join("60-switchyard.conf"))
+    }
+
+    fn modelled(&self, settings: &[Setting], around: &Surroundings) -> Vec<String> {
+        modelled(settings, around)
+    }
+
+    fn check(&self, asking: &Asking) -> Check {
+        check(asking.runner, asking.settings)
+    }
 }

@@ -11,11 +11,14 @@
 //! Asked with `git ls-remote --get-url PREFIX` for each rewrite (it applies the rewrites,
 //! offline) and `git config --show-origin --get http.proxy`.
 
+use std::path::PathBuf;
+
 use super::run::{Ran, Runner};
-use super::{Check, Surroundings};
+use super::{Asking, Check, Client, Surroundings};
 use crate::formats::gitconfig::GitConfig;
-use crate::formats::sectioned;
+use crate::formats::{sectioned, Editor, Sectioned};
 use crate::plan::{Setting, Target};
+use crate::platform::{self, Dirs, Os};
 
 /// The files git reads before the agent's global file: the system file and, beside
 /// `~/.gitconfig`, the XDG file.
@@ -218,6 +221,47 @@ fn other_rules(runner: &Runner, settings: &[Setting]) -> Vec<String> {
         }
     }
     found
+}
+
+/// git as a [`Client`].
+#[derive(Debug)]
+pub struct Git;
+
+impl Client for Git {
+    fn target(&self) -> Target {
+        Target::Git
+    }
+
+    fn name(&self) -> &'static str {
+        "git"
+    }
+
+    fn editor(&self) -> &'static dyn Editor {
+        static EDITOR: Sectioned<GitConfig> = Sectioned(GitConfig);
+        &EDITOR
+    }
+
+    /// `GIT_CONFIG_GLOBAL`, else `~/.gitconfig`; the machine's `GIT_CONFIG_SYSTEM`, else
+    /// `/etc/gitconfig`, or Git for Windows' own.
+    fn file(&self, os: Os, dirs: &Dirs, env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
+        let (variable, default) = match (dirs, os) {
+            (Dirs::User { home, .. }, _) => ("GIT_CONFIG_GLOBAL", home.join(".gitconfig")),
+            (Dirs::Machine { system }, Os::Unix) => ("GIT_CONFIG_SYSTEM", system.join("gitconfig")),
+            (Dirs::Machine { .. }, Os::Windows) => (
+                "GIT_CONFIG_SYSTEM",
+                PathBuf::from("C:\\Program Files\\Git\\etc\\gitconfig"),
+            ),
+        };
+        Some(platform::set(env, variable).map_or(default, PathBuf::from))
+    }
+
+    fn modelled(&self, settings: &[Setting], around: &Surroundings) -> Vec<String> {
+        modelled(settings, around)
+    }
+
+    fn check(&self, asking: &Asking) -> Check {
+        check(asking.runner, asking.settings)
+    }
 }
 
 #[cfg(test)]

@@ -7,9 +7,16 @@
 //!
 //! Asked with `go env -json KEY...`.
 
+use std::path::PathBuf;
+
 use super::run::{Ran, Runner};
-use super::{set_before, Check, Surroundings};
-use crate::plan::Setting;
+use std::collections::BTreeMap;
+
+use super::{set_before, Asking, Check, Client, Surroundings};
+use crate::formats::goenv::GoEnv;
+use crate::formats::{Editor, Flat};
+use crate::plan::{Setting, Target};
+use crate::platform::{self, Dirs, Os};
 
 /// What Go reads before its env file, by the order above.
 pub fn modelled(settings: &[Setting], around: &Surroundings) -> Vec<String> {
@@ -27,7 +34,7 @@ pub fn modelled(settings: &[Setting], around: &Surroundings) -> Vec<String> {
 /// Go's names are case-sensitive, and an empty one is not read.
 pub fn variables<'a>(
     settings: &'a [Setting],
-    env: &'a std::collections::BTreeMap<String, String>,
+    env: &'a BTreeMap<String, String>,
 ) -> Vec<(&'a str, &'a str, &'a Setting)> {
     settings
         .iter()
@@ -85,6 +92,54 @@ pub fn check(runner: &Runner, settings: &[Setting]) -> Check {
         }
     }
     Check::Read(differences)
+}
+
+/// Go as a [`Client`].
+#[derive(Debug)]
+pub struct Go;
+
+impl Client for Go {
+    fn target(&self) -> Target {
+        Target::Go
+    }
+
+    fn name(&self) -> &'static str {
+        "Go"
+    }
+
+    fn editor(&self) -> &'static dyn Editor {
+        static EDITOR: Flat<GoEnv> = Flat(GoEnv);
+        &EDITOR
+    }
+
+    /// `GOENV` (unless `off`), else `go/env` under the config folder; Go has no machine-wide
+    /// file, so none there.
+    fn file(&self, _os: Os, dirs: &Dirs, env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
+        match dirs {
+            Dirs::User { config, .. } => Some(
+                platform::set(env, "GOENV")
+                    .filter(|path| path != "off")
+                    .map_or_else(|| config.join("go").join("env"), PathBuf::from),
+            ),
+            Dirs::Machine { .. } => None,
+        }
+    }
+
+    fn variables<'a>(
+        &self,
+        settings: &'a [Setting],
+        env: &'a BTreeMap<String, String>,
+    ) -> Option<Vec<(&'a str, &'a str, &'a Setting)>> {
+        Some(variables(settings, env))
+    }
+
+    fn modelled(&self, settings: &[Setting], around: &Surroundings) -> Vec<String> {
+        modelled(settings, around)
+    }
+
+    fn check(&self, asking: &Asking) -> Check {
+        check(asking.runner, asking.settings)
+    }
 }
 
 #[cfg(test)]

@@ -17,11 +17,77 @@ pub mod run;
 pub mod shell;
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::engine::Paths;
-use crate::formats::envfile;
+use crate::formats::{envfile, Editor};
 use crate::plan::{Setting, Target};
+use crate::platform::{Dirs, Os};
+
+/// One client the agent writes for: everything the agent knows of how it reads its settings,
+/// in its own module. [`of`] finds a target's.
+pub trait Client: Sync {
+    /// The target the agent writes for it.
+    fn target(&self) -> Target;
+    /// Its name in messages ("npm", "Go").
+    fn name(&self) -> &'static str;
+    /// The editor of the file format the agent writes for it.
+    fn editor(&self) -> &'static dyn Editor;
+    /// The file the agent writes for it in `dirs` (a user's or the machine's), laid out as
+    /// `os` lays it out and found as the client finds it through `env`; `None` where the agent
+    /// writes nothing for it there.
+    fn file(&self, os: Os, dirs: &Dirs, env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf>;
+    /// For a client that reads variables before its file (npm, pip, Go): those of `env` it
+    /// would take for `settings`, each as (name as set, value, setting). `None` for one that
+    /// reads none: the user's sessions are then not looked at.
+    fn variables<'a>(
+        &self,
+        _settings: &'a [Setting],
+        _env: &'a BTreeMap<String, String>,
+    ) -> Option<Vec<(&'a str, &'a str, &'a Setting)>> {
+        None
+    }
+    /// Why, by its documented order of reading, it would not read `settings` as the agent
+    /// wrote them; empty when it would. For where it cannot be asked.
+    fn modelled(&self, settings: &[Setting], around: &Surroundings) -> Vec<String>;
+    /// Asks it what it reads.
+    fn check(&self, asking: &Asking) -> Check;
+}
+
+/// What a client is asked about.
+#[derive(Debug, Clone, Copy)]
+pub struct Asking<'a> {
+    /// How it is run.
+    pub runner: &'a run::Runner,
+    /// The settings the agent wrote for it (never empty).
+    pub settings: &'a [Setting],
+    /// The file they are in.
+    pub file: &'a Path,
+    /// The login files that source the shell snippet.
+    pub hooked: &'a [std::path::PathBuf],
+}
+
+/// Every client, in the order the agent applies their targets ([`Target::ALL`]).
+pub const ALL: [&dyn Client; 6] = [
+    &npm::Npm,
+    &pip::Pip,
+    &go::Go,
+    &git::Git,
+    &environment_d::SystemdSessions,
+    &shell::LoginShells,
+];
+
+/// `target`'s client.
+pub fn of(target: Target) -> &'static dyn Client {
+    match target {
+        Target::Npmrc => &npm::Npm,
+        Target::Pip => &pip::Pip,
+        Target::Go => &go::Go,
+        Target::Git => &git::Git,
+        Target::EnvironmentD => &environment_d::SystemdSessions,
+        Target::Shell => &shell::LoginShells,
+    }
+}
 
 /// What asking a client gave.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,14 +187,12 @@ fn ask(
     if settings.is_empty() {
         return Check::Read(Vec::new());
     }
-    match target {
-        Target::Npmrc => npm::check(runner, settings, file),
-        Target::Pip => pip::check(runner, settings),
-        Target::Go => go::check(runner, settings),
-        Target::Git => git::check(runner, settings),
-        Target::EnvironmentD => environment_d::check(runner, settings),
-        Target::Shell => shell::check(runner, settings, hooked),
-    }
+    of(target).check(&Asking {
+        runner,
+        settings,
+        file,
+        hooked,
+    })
 }
 
 /// Whether a level npm names (`user config (/home/ada/.npmrc)`) is `file`, through links.
@@ -175,7 +239,7 @@ pub fn sessions(runner: &run::Runner) -> Vec<(&'static str, BTreeMap<String, Str
 /// Whether `target`'s client reads variables before the agent's file (npm, pip, Go): only
 /// for those are the user's sessions looked at.
 pub fn reads_variables(target: Target) -> bool {
-    matches!(target, Target::Npmrc | Target::Pip | Target::Go)
+    of(target).variables(&[], &BTreeMap::new()).is_some()
 }
 
 /// What `target`'s client would read from the variables of `sessions` instead of the agent's
@@ -189,12 +253,11 @@ pub fn set_in_sessions(
 ) -> Vec<String> {
     let mut found = Vec::new();
     for (place, env) in sessions {
-        let (client, set) = match target {
-            Target::Npmrc => ("npm", npm::variables(settings, env)),
-            Target::Pip => ("pip", pip::variables(settings, env)),
-            Target::Go => ("Go", go::variables(settings, env)),
-            _ => continue,
+        let client = of(target);
+        let Some(set) = client.variables(settings, env) else {
+            continue;
         };
+        let client = client.name();
         for (name, value, setting) in set {
             // Said already of the agent's own environment, or the published value anyway.
             let published = setting.values.join(" ");
@@ -233,15 +296,8 @@ pub struct Surroundings<'a> {
 /// Why `target`'s client, by its documented order of reading, does not read `settings` as
 /// the agent wrote them; empty when it does. For where the client cannot be asked.
 pub fn modelled(target: Target, settings: &[Setting], around: &Surroundings) -> Vec<String> {
-    let found = match target {
-        Target::Npmrc => npm::modelled(settings, around),
-        Target::Pip => pip::modelled(settings, around),
-        Target::Go => go::modelled(settings, around),
-        Target::Git => git::modelled(settings, around),
-        Target::EnvironmentD => environment_d::modelled(settings, around),
-        Target::Shell => Vec::new(),
-    };
-    found
+    of(target)
+        .modelled(settings, around)
         .iter()
         .map(|text| hide_secrets(&redact(text), settings))
         .collect()

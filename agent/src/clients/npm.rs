@@ -13,13 +13,14 @@
 //! overrides; token values show as `(protected)`.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::run::{Ran, Runner};
-use super::{set_before, variable, Check, Surroundings};
-use crate::formats::flat;
+use super::{set_before, variable, Asking, Check, Client, Surroundings};
 use crate::formats::npmrc::Npmrc;
+use crate::formats::{flat, Editor, Flat};
 use crate::plan::{Setting, Target};
+use crate::platform::{self, Dirs, Os};
 
 /// What npm reads before the user file, by the order above: `npm_config_*` variables, and a
 /// project's `.npmrc` in the folder the agent runs in.
@@ -148,6 +149,53 @@ pub fn check(runner: &Runner, settings: &[Setting], file: &Path) -> Check {
         }
     }
     Check::Read(differences)
+}
+
+/// npm as a [`Client`].
+#[derive(Debug)]
+pub struct Npm;
+
+impl Client for Npm {
+    fn target(&self) -> Target {
+        Target::Npmrc
+    }
+
+    fn name(&self) -> &'static str {
+        "npm"
+    }
+
+    fn editor(&self) -> &'static dyn Editor {
+        static EDITOR: Flat<Npmrc> = Flat(Npmrc);
+        &EDITOR
+    }
+
+    /// `NPM_CONFIG_USERCONFIG`, else `~/.npmrc`; npm has no machine-wide file of its own
+    /// (its global one is under its install prefix), so none there.
+    fn file(&self, _os: Os, dirs: &Dirs, env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
+        match dirs {
+            Dirs::User { home, .. } => Some(
+                platform::set(env, "NPM_CONFIG_USERCONFIG")
+                    .map_or_else(|| home.join(".npmrc"), PathBuf::from),
+            ),
+            Dirs::Machine { .. } => None,
+        }
+    }
+
+    fn variables<'a>(
+        &self,
+        settings: &'a [Setting],
+        env: &'a BTreeMap<String, String>,
+    ) -> Option<Vec<(&'a str, &'a str, &'a Setting)>> {
+        Some(variables(settings, env))
+    }
+
+    fn modelled(&self, settings: &[Setting], around: &Surroundings) -> Vec<String> {
+        modelled(settings, around)
+    }
+
+    fn check(&self, asking: &Asking) -> Check {
+        check(asking.runner, asking.settings, asking.file)
+    }
 }
 
 #[cfg(test)]

@@ -17,11 +17,14 @@
 
 use std::collections::BTreeMap;
 
+use std::path::PathBuf;
+
 use super::run::{Ran, Runner};
-use super::{set_before, variable, Check, Surroundings};
+use super::{set_before, variable, Asking, Check, Client, Surroundings};
 use crate::formats::pip::{key_id, PipIni};
-use crate::formats::sectioned;
+use crate::formats::{sectioned, Editor, Sectioned};
 use crate::plan::{Setting, Target};
+use crate::platform::{Dirs, Os};
 
 /// The keys of a pip file that `pip install` reads over `[global]` (its own section), or in
 /// `[global]` too with `global`.
@@ -218,6 +221,7 @@ pub fn check(runner: &Runner, settings: &[Setting]) -> Check {
             }
         }
     }
+    differences.extend(stopping(&listing));
     // With no-index pip reads index-url and uses no index at all (`--no-index`).
     let manages_an_index = settings
         .iter()
@@ -247,9 +251,188 @@ pub fn check(runner: &Runner, settings: &[Setting]) -> Check {
     Check::Read(differences)
 }
 
+/// How `pip install` takes an option's value from a file or variable. pip converts every
+/// value of `[global]`, `[install]` and `PIP_*` variables as its option says, overridden ones
+/// too, and a value it cannot convert stops the command with an error before anything is
+/// read (pip `cli/parser.py`, `ConfigOptionParser._update_defaults`; the options in
+/// `cli/cmdoptions.py`). Options not listed take any text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Conversion {
+    /// `float()`: `timeout`.
+    Number,
+    /// `int()`: `retries`.
+    Count,
+    /// `strtobool()`: the on/off options.
+    Flag,
+    /// A whole number or a flag: `verbose`, `quiet` (`count` actions).
+    Level,
+    /// One of these words: `progress-bar`.
+    OneOf(&'static [&'static str]),
+    /// Each word one of these: `exists-action`.
+    EachOf(&'static [&'static str]),
+}
+
+/// How pip converts `key` (pip's own name, [`key_id`]), if it converts it at all.
+fn conversion(key: &str) -> Option<Conversion> {
+    Some(match key {
+        "timeout" => Conversion::Number,
+        "retries" => Conversion::Count,
+        "verbose" | "quiet" => Conversion::Level,
+        "progress-bar" => Conversion::OneOf(&["on", "off", "raw"]),
+        "exists-action" => Conversion::EachOf(&["s", "i", "w", "b", "a"]),
+        "isolated"
+        | "require-virtualenv"
+        | "no-input"
+        | "no-color"
+        | "disable-pip-version-check"
+        | "no-cache-dir"
+        | "no-index"
+        | "no-deps"
+        | "pre"
+        | "dry-run"
+        | "user"
+        | "upgrade"
+        | "force-reinstall"
+        | "ignore-installed"
+        | "ignore-requires-python"
+        | "no-build-isolation"
+        | "use-pep517"
+        | "check-build-dependencies"
+        | "compile"
+        | "no-compile"
+        | "no-warn-script-location"
+        | "no-warn-conflicts"
+        | "prefer-binary"
+        | "require-hashes"
+        | "no-clean"
+        | "break-system-packages" => Conversion::Flag,
+        "root-user-action" => Conversion::OneOf(&["warn", "ignore"]),
+        _ => return None,
+    })
+}
+
+/// pip's `strtobool`: whether `value` says yes or no at all.
+fn is_flag(value: &str) -> bool {
+    matches!(
+        value.to_lowercase().as_str(),
+        "y" | "yes" | "t" | "true" | "on" | "1" | "n" | "no" | "f" | "false" | "off" | "0"
+    )
+}
+
+/// Whether pip converts `value` as `conversion` says without an error.
+fn converts(conversion: Conversion, value: &str) -> bool {
+    let trimmed = value.trim();
+    match conversion {
+        Conversion::Number => trimmed.parse::<f64>().is_ok(),
+        Conversion::Count => trimmed.parse::<i64>().is_ok(),
+        Conversion::Flag => is_flag(value),
+        Conversion::Level => is_flag(value) || trimmed.parse::<u32>().is_ok(),
+        Conversion::OneOf(words) => words.contains(&value),
+        Conversion::EachOf(words) => value.split_whitespace().all(|word| words.contains(&word)),
+    }
+}
+
+/// Values that stop `pip install` with an error before it reads anything, for people.
+fn stopping(listing: &Listing) -> Vec<String> {
+    let from_files = listing.merged.iter().flat_map(|(name, found)| {
+        let (section, key) = name.split_once('.').unwrap_or(("", name));
+        let read = matches!(section, "global" | "install");
+        found
+            .iter()
+            .filter(move |_| read)
+            .map(move |(value, file)| (key, value, format!("[{section}] of {file}")))
+    });
+    let from_variables = listing.variables.iter().flat_map(|(key, found)| {
+        found
+            .iter()
+            .map(move |(name, value)| (key.as_str(), value, format!("the variable {name}")))
+    });
+    from_files
+        .chain(from_variables)
+        // pip skips an empty value.
+        .filter(|(_, value, _)| !value.is_empty())
+        .filter_map(|(key, value, from)| {
+            let conversion = conversion(key)?;
+            (!converts(conversion, value)).then(|| {
+                format!(
+                    "pip install stops with an error before reading its settings: {key} = {} from {from} is not a value pip takes for it",
+                    value.split_whitespace().collect::<Vec<_>>().join(" ")
+                )
+            })
+        })
+        .collect()
+}
+
+/// pip as a [`Client`].
+#[derive(Debug)]
+pub struct Pip;
+
+impl Client for Pip {
+    fn target(&self) -> Target {
+        Target::Pip
+    }
+
+    fn name(&self) -> &'static str {
+        "pip"
+    }
+
+    fn editor(&self) -> &'static dyn Editor {
+        static EDITOR: Sectioned<PipIni> = Sectioned(PipIni);
+        &EDITOR
+    }
+
+    /// The user's `pip/pip.conf` (`pip.ini` on Windows) under the config folder; the
+    /// machine's `/etc/pip.conf`, or `%ProgramData%\pip\pip.ini`.
+    fn file(&self, os: Os, dirs: &Dirs, _env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
+        Some(match (dirs, os) {
+            (Dirs::User { config, .. }, Os::Windows) => config.join("pip").join("pip.ini"),
+            (Dirs::User { config, .. }, Os::Unix) => config.join("pip").join("pip.conf"),
+            (Dirs::Machine { system }, Os::Windows) => system.join("pip").join("pip.ini"),
+            (Dirs::Machine { system }, Os::Unix) => system.join("pip.conf"),
+        })
+    }
+
+    fn variables<'a>(
+        &self,
+        settings: &'a [Setting],
+        env: &'a BTreeMap<String, String>,
+    ) -> Option<Vec<(&'a str, &'a str, &'a Setting)>> {
+        Some(variables(settings, env))
+    }
+
+    fn modelled(&self, settings: &[Setting], around: &Surroundings) -> Vec<String> {
+        modelled(settings, around)
+    }
+
+    fn check(&self, asking: &Asking) -> Check {
+        check(asking.runner, asking.settings)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_value_pip_cannot_convert_stops_pip_install_and_is_said() {
+        let debug = "env_var:\n  PIP_RETRIES='many'\nenv:\nglobal:\nsite:\nuser:\n  /u/pip.conf, exists: True\n    install.timeout: 60\n    old.user.example.org\n    download.timeout: soon\n    global.no-cache-dir: false\n    global.disable-pip-version-check: maybe\n    global.exists-action: i w\n    global.index-url: https://x/\n";
+        let found = stopping(&read(debug));
+        let said = |words: &str| found.iter().any(|text| text.contains(words));
+        assert!(
+            said("timeout = 60 old.user.example.org from [install] of /u/pip.conf"),
+            "{found:?}"
+        );
+        assert!(
+            said("retries = many from the variable PIP_RETRIES"),
+            "{found:?}"
+        );
+        assert!(said("disable-pip-version-check = maybe"), "{found:?}");
+        assert_eq!(
+            found.len(),
+            3,
+            "[download] is not pip install's, and the rest convert: {found:?}"
+        );
+    }
 
     #[test]
     fn the_debug_listing_gives_each_value_and_its_file_in_pips_order() {

@@ -18,8 +18,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::run::{Ran, Runner};
-use super::Check;
-use crate::plan::Setting;
+use super::{Asking, Check, Client, Surroundings};
+use crate::formats::envfile::ShellExports;
+use crate::formats::{Editor, Flat};
+use crate::plan::{Setting, Target};
+use crate::platform::{Dirs, Os};
 
 /// `ZDOTDIR` as `~/.zshenv` sets it in its simple forms (`ZDOTDIR=~/x`, `export
 /// ZDOTDIR="$HOME/x"`, `${HOME}`), if it does.
@@ -182,5 +185,44 @@ mod tests {
             login_files(home.path(), none).last().unwrap(),
             &home.path().join("zd/.zprofile")
         );
+    }
+}
+
+/// login shells as a [`Client`].
+#[derive(Debug)]
+pub struct LoginShells;
+
+impl Client for LoginShells {
+    fn target(&self) -> Target {
+        Target::Shell
+    }
+
+    fn name(&self) -> &'static str {
+        "login shells"
+    }
+
+    fn editor(&self) -> &'static dyn Editor {
+        static EDITOR: Flat<ShellExports> = Flat(ShellExports);
+        &EDITOR
+    }
+
+    /// The snippet login files source: `switchyard/env.sh` under the user's config folder, or
+    /// `/etc/profile.d/switchyard.sh`, which login shells read by themselves; none on Windows.
+    fn file(&self, os: Os, dirs: &Dirs, _env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
+        match (dirs, os) {
+            (_, Os::Windows) => None,
+            (Dirs::User { config, .. }, Os::Unix) => Some(config.join("switchyard").join("env.sh")),
+            (Dirs::Machine { system }, Os::Unix) => {
+                Some(system.join("profile.d").join("switchyard.sh"))
+            }
+        }
+    }
+
+    fn modelled(&self, _settings: &[Setting], _around: &Surroundings) -> Vec<String> {
+        Vec::new()
+    }
+
+    fn check(&self, asking: &Asking) -> Check {
+        check(asking.runner, asking.settings, asking.hooked)
     }
 }
