@@ -26,9 +26,9 @@ pub struct Paths {
     pub profiles: Vec<PathBuf>,
     /// Whether secrets may be written (only into a user's own files).
     pub secrets_allowed: bool,
-    /// Where environment variables go on Windows: the registry of the user (`Some(false)`) or
-    /// of the machine (`Some(true)`); `None` where files carry them.
-    pub registry: Option<bool>,
+    /// Where environment variables go when not in files: the registry key of the user or of
+    /// the machine (Windows); `None` where files carry them.
+    pub variables: Option<Place>,
 }
 
 impl Paths {
@@ -55,7 +55,7 @@ impl Paths {
             files: files(platform.os(), &dirs, env),
             profiles,
             secrets_allowed: true,
-            registry: platform.variables_key(Scope::User).map(|_| false),
+            variables: platform.variables_key(Scope::User),
         })
     }
 
@@ -73,7 +73,7 @@ impl Paths {
             files: files(platform.os(), &platform.machine_dirs(env), env),
             profiles: Vec::new(),
             secrets_allowed: false,
-            registry: platform.variables_key(Scope::Machine).map(|_| true),
+            variables: platform.variables_key(Scope::Machine),
         }
     }
 }
@@ -530,20 +530,18 @@ pub fn apply_all(
         }
         outcomes.push(outcome);
     }
-    #[cfg(windows)]
-    if let Some(machine) = paths.registry {
-        use crate::platform::windows;
-        let key = windows::manifest_key(machine);
+    if let Some(place) = &paths.variables {
         let desired = plan
             .get(&Target::EnvironmentD)
             .map(Vec::as_slice)
             .unwrap_or_default();
-        let entry = manifest.places.get(&key).cloned();
+        let entry = manifest.places.get(place).cloned();
         if !desired.is_empty() || entry.is_some() {
-            let (outcome, entry) = windows::apply(machine, desired, entry.as_ref());
+            let (outcome, entry) =
+                platform::current().apply_variables(place, desired, entry.as_ref());
             match entry {
-                Some(entry) => manifest.places.insert(key, entry),
-                None => manifest.places.remove(&key),
+                Some(entry) => manifest.places.insert(place.clone(), entry),
+                None => manifest.places.remove(place),
             };
             outcomes.push(outcome);
         }
@@ -565,12 +563,7 @@ pub fn restore_all(state: &StateDir) -> Result<Vec<String>, StateError> {
         let path = match &place {
             Place::File(path) => path.clone(),
             Place::Registry { .. } => {
-                #[cfg(windows)]
-                let undone = crate::platform::windows::restore(&place, &entry);
-                #[cfg(not(windows))]
-                let undone = vec![format!(
-                    "{place}: registry values can be restored only on Windows"
-                )];
+                let undone = platform::current().restore_variables(&place, &entry);
                 match undone.is_empty() {
                     true => {
                         manifest.places.remove(&place);

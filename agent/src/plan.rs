@@ -3,11 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use switchyard_proto::profile::{goproxy, EnvValue, Profile, ProxyLogin, Secret};
+use switchyard_proto::profile::{EnvValue, Profile, ProxyLogin, Secret};
 
-use crate::formats::gitconfig;
-use crate::formats::pip;
 use crate::formats::sectioned::Section;
+use crate::platform::Os;
 
 /// The files the agent manages.
 #[derive(
@@ -120,7 +119,7 @@ impl From<&SectionRef> for Section {
     }
 }
 
-fn flat(key: &str, value: String, secret: bool) -> Setting {
+pub(crate) fn flat(key: &str, value: String, secret: bool) -> Setting {
     Setting {
         id: key.to_owned(),
         section: None,
@@ -204,148 +203,38 @@ pub fn login_for<'a>(
     }
 }
 
-fn is_secret_url(url: &str) -> bool {
+pub(crate) fn is_secret_url(url: &str) -> bool {
     url::Url::parse(url).is_ok_and(|parsed| parsed.password().is_some())
 }
 
-/// What each target should hold for `profile`.
+/// What each target should hold for `profile`, as this machine's platform lays it out.
 pub fn plan(profile: &Profile) -> BTreeMap<Target, Vec<Setting>> {
+    plan_on(profile, crate::platform::current().os())
+}
+
+/// [`plan`] for a machine of `os`: each client's settings ([`crate::clients::Client::settings`]).
+pub fn plan_on(profile: &Profile, os: Os) -> BTreeMap<Target, Vec<Setting>> {
     // Deliveries from a server that stored profiles before it normalized them.
-    let profile = &profile.clone().normalized();
-    let logins = profile
+    let profile = profile.clone().normalized();
+    crate::clients::ALL
+        .iter()
+        .map(|client| (client.target(), client.settings(&profile, os)))
+        .collect()
+}
+
+/// The proxy logins of `profile`, by the proxy's origin.
+pub(crate) fn logins(profile: &Profile) -> Option<&BTreeMap<String, ProxyLogin>> {
+    profile
         .proxy
         .as_ref()
-        .and_then(|proxy| proxy.credentials.as_ref());
-    let mut plan: BTreeMap<Target, Vec<Setting>> =
-        Target::ALL.iter().map(|t| (*t, Vec::new())).collect();
+        .and_then(|proxy| proxy.credentials.as_ref())
+}
 
-    if let Some(npm) = &profile.npm {
-        let npmrc = plan.entry(Target::Npmrc).or_default();
-        if let Some(registry) = &npm.registry {
-            npmrc.push(flat("registry", registry.clone(), false));
-        }
-        for (scope, url) in npm.scopes.iter().flatten() {
-            npmrc.push(flat(&format!("{scope}:registry"), url.clone(), false));
-        }
-        for (registry, token) in npm.auth_tokens.iter().flatten() {
-            if let Secret::Value(token) = token {
-                // npm binds a token to a registry by its URL without the scheme.
-                let bound = registry
-                    .split_once("://")
-                    .map_or(registry.as_str(), |(_, rest)| rest);
-                npmrc.push(flat(&format!("//{bound}:_authToken"), token.clone(), true));
-            }
-        }
-        if let Some(strict) = npm.strict_ssl {
-            npmrc.push(flat("strict-ssl", strict.to_string(), false));
-        }
-        for (key, url) in [("proxy", &npm.proxy), ("https-proxy", &npm.https_proxy)] {
-            if let Some(url) = url {
-                let url = with_login(url, logins, Decoded::Once);
-                let secret = is_secret_url(&url);
-                npmrc.push(flat(key, url, secret));
-            }
-        }
-    }
-
-    if let Some(settings) = &profile.pip {
-        let pip_file = plan.entry(Target::Pip).or_default();
-        let mut put = |key: &str, values: Vec<String>| {
-            let edit = pip::global(key, Some(values.clone()));
-            pip_file.push(Setting {
-                id: format!("global/{}", edit.key),
-                section: Some(edit.section.into()),
-                key: edit.key,
-                name: key.to_owned(),
-                values,
-                secret: false,
-                expand: false,
-                multi: false,
-            });
-        };
-        if let Some(url) = &settings.index_url {
-            put("index-url", vec![url.clone()]);
-        }
-        if let Some(urls) = settings
-            .extra_index_url
-            .as_ref()
-            .filter(|urls| !urls.is_empty())
-        {
-            put("extra-index-url", urls.clone());
-        }
-        if let Some(hosts) = settings
-            .trusted_host
-            .as_ref()
-            .filter(|hosts| !hosts.is_empty())
-        {
-            put("trusted-host", hosts.clone());
-        }
-        if let Some(timeout) = settings.timeout {
-            put("timeout", vec![timeout.to_string()]);
-        }
-    }
-
-    if let Some(go) = &profile.go {
-        let go_env = plan.entry(Target::Go).or_default();
-        if let Some(entries) = &go.proxy {
-            go_env.push(flat("GOPROXY", goproxy(entries), false));
-        }
-        for (key, patterns) in [
-            ("GOPRIVATE", &go.private),
-            ("GONOPROXY", &go.noproxy),
-            ("GONOSUMDB", &go.nosumdb),
-            ("GOINSECURE", &go.insecure),
-        ] {
-            if let Some(patterns) = patterns.as_ref().filter(|p| !p.is_empty()) {
-                go_env.push(flat(key, patterns.join(","), false));
-            }
-        }
-        if let Some(sumdb) = &go.sumdb {
-            go_env.push(flat("GOSUMDB", sumdb.clone(), false));
-        }
-    }
-
-    if let Some(git) = &profile.git {
-        let git_file = plan.entry(Target::Git).or_default();
-        for rewrite in git.rewrites.iter().flatten() {
-            let Ok(section) = gitconfig::url_section(&rewrite.base) else {
-                continue;
-            };
-            // Multi-valued: one setting per prefix, so that the user's own prefixes of the
-            // same base stay (git `remote.c`, `add_instead_of`).
-            for (name, prefixes) in [
-                ("insteadOf", &rewrite.instead_of),
-                ("pushInsteadOf", &rewrite.push_instead_of),
-            ] {
-                for prefix in prefixes {
-                    git_file.push(Setting {
-                        id: format!("{}/{}={prefix}", section.header, name.to_ascii_lowercase()),
-                        section: Some(section.clone().into()),
-                        key: name.to_ascii_lowercase(),
-                        name: name.to_owned(),
-                        values: vec![prefix.clone()],
-                        secret: false,
-                        expand: false,
-                        multi: true,
-                    });
-                }
-            }
-        }
-        if let Some(proxy) = &git.http_proxy {
-            let url = with_login(proxy, logins, Decoded::Thrice);
-            git_file.push(Setting {
-                id: "[http]/proxy".into(),
-                section: Some(gitconfig::http_section().into()),
-                key: "proxy".into(),
-                name: "proxy".into(),
-                secret: is_secret_url(&url),
-                values: vec![url],
-                expand: false,
-                multi: false,
-            });
-        }
-    }
-
+/// The environment variables `profile` sets for every program: the proxy variables (with
+/// their lower-case twins, which many Unix tools read alone; Windows names ignore case) and
+/// `env`. Written to environment.d and the shell snippet, or the registry.
+pub(crate) fn variables(profile: &Profile, os: Os) -> Vec<Setting> {
+    let logins = logins(profile);
     // (name, value, secret, expand)
     let mut variables: Vec<(String, String, bool, bool)> = Vec::new();
     if let Some(proxy) = &profile.proxy {
@@ -353,16 +242,15 @@ pub fn plan(profile: &Profile) -> BTreeMap<Target, Vec<Setting>> {
             if let Some(url) = url {
                 let url = with_login(url, logins, Decoded::Once);
                 let secret = is_secret_url(&url);
-                // Many Unix tools read only the lower-case twin; Windows names ignore case.
                 variables.push((name.to_owned(), url.clone(), secret, false));
-                if !cfg!(windows) {
+                if os == Os::Unix {
                     variables.push((name.to_ascii_lowercase(), url, secret, false));
                 }
             }
         }
         if let Some(hosts) = proxy.no_proxy.as_ref().filter(|hosts| !hosts.is_empty()) {
             variables.push(("NO_PROXY".into(), hosts.join(","), false, false));
-            if !cfg!(windows) {
+            if os == Os::Unix {
                 variables.push(("no_proxy".into(), hosts.join(","), false, false));
             }
         }
@@ -376,16 +264,13 @@ pub fn plan(profile: &Profile) -> BTreeMap<Target, Vec<Setting>> {
             EnvValue::Secret(Secret::Kept) => {}
         }
     }
-    for target in [Target::EnvironmentD, Target::Shell] {
-        let settings = plan.entry(target).or_default();
-        for (name, value, secret, expand) in &variables {
-            settings.push(Setting {
-                expand: *expand,
-                ..flat(name, value.clone(), *secret)
-            });
-        }
-    }
-    plan
+    variables
+        .into_iter()
+        .map(|(name, value, secret, expand)| Setting {
+            expand,
+            ..flat(&name, value, secret)
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -439,21 +324,24 @@ mod tests {
             plan[&Target::Git][0].id,
             "[url \"https://git.corp.example/github/\"]/insteadof=https://github.com/"
         );
-        let env: Vec<&str> = plan[&Target::Shell]
-            .iter()
-            .map(|s| s.name.as_str())
-            .collect();
-        let expected: &[&str] = match cfg!(windows) {
-            true => &["HTTPS_PROXY", "NO_PROXY", "GEM_HOST"],
-            false => &[
+        let names = |os| -> Vec<String> {
+            plan_on(&profile, os)[&Target::Shell]
+                .iter()
+                .map(|s| s.name.clone())
+                .collect()
+        };
+        // Lower-case twins where names are told apart by case.
+        assert_eq!(
+            names(Os::Unix),
+            [
                 "HTTPS_PROXY",
                 "https_proxy",
                 "NO_PROXY",
                 "no_proxy",
-                "GEM_HOST",
-            ],
-        };
-        assert_eq!(env, expected);
+                "GEM_HOST"
+            ]
+        );
+        assert_eq!(names(Os::Windows), ["HTTPS_PROXY", "NO_PROXY", "GEM_HOST"]);
     }
 }
 

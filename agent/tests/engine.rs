@@ -8,6 +8,8 @@ use std::path::Path;
 
 use proptest::prelude::*;
 use switchyard_agent::engine::{apply_all, restore_all, Paths};
+#[cfg(windows)]
+use switchyard_agent::place::{Hive, Place};
 use switchyard_agent::plan::{plan, Target};
 use switchyard_agent::state::StateDir;
 use switchyard_proto::devices::TargetState;
@@ -37,7 +39,7 @@ fn home_paths(home: &Path) -> Paths {
     let mut paths =
         Paths::user(|name| env.get(name).map(|p| p.to_string_lossy().into_owned())).unwrap();
     // Files only: the registry is one per test process, and tests run in parallel.
-    paths.registry = None;
+    paths.variables = None;
     paths
 }
 
@@ -330,7 +332,7 @@ fn machine_scope_writes_system_files_without_secrets() {
         ]),
         profiles: Vec::new(),
         secrets_allowed: false,
-        registry: None,
+        variables: None,
     };
     let state = StateDir::new(state_root.path().to_owned());
     let (machine, left_out) = switchyard_agent::plan::for_machine(plan(&profile()));
@@ -378,7 +380,7 @@ fn on_windows_variables_go_to_the_user_registry_and_restore_puts_them_back() {
     let home = tempfile::tempdir().unwrap();
     let state_root = tempfile::tempdir().unwrap();
     let mut paths = home_paths(home.path());
-    paths.registry = Some(false);
+    paths.variables = Some(Place::environment(Hive::CurrentUser));
     let state = StateDir::new(state_root.path().to_owned());
     let outcomes = apply_all(&state, &paths, &plan(&profile())).unwrap();
     let registry = outcomes
@@ -425,7 +427,7 @@ fn on_windows_a_variable_the_registry_refuses_leaves_every_variable_as_it_was() 
     let home = tempfile::tempdir().unwrap();
     let state_root = tempfile::tempdir().unwrap();
     let mut paths = home_paths(home.path());
-    paths.registry = Some(false);
+    paths.variables = Some(Place::environment(Hive::CurrentUser));
     let state = StateDir::new(state_root.path().to_owned());
     let mut plan = plan(&profile());
     let variables = plan.get_mut(&Target::EnvironmentD).unwrap();
@@ -513,7 +515,7 @@ fn a_device_or_a_pipe_where_a_file_belongs_is_left_alone_and_the_target_fails() 
     ]);
     let mut paths =
         Paths::user(|name| env.get(name).map(|p| p.to_string_lossy().into_owned())).unwrap();
-    paths.registry = None;
+    paths.variables = None;
     let state = StateDir::new(state_root.path().to_owned());
     let outcomes = apply_all(&state, &paths, &plan(&profile())).unwrap();
     let of = |target: Target| outcomes.iter().find(|o| o.target == target).unwrap();

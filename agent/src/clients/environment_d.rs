@@ -13,11 +13,13 @@ use std::collections::BTreeMap;
 
 use std::path::PathBuf;
 
+use switchyard_proto::Profile;
+
 use super::run::{Ran, Runner};
 use super::{Asking, Check, Client, Surroundings};
 use crate::formats::envfile::{unquote_systemd, EnvironmentD};
 use crate::formats::{flat, Editor, Flat};
-use crate::plan::{Setting, Target};
+use crate::plan::{self, Setting, Target};
 use crate::platform::{Dirs, Os};
 
 /// The files of the agent's folder whose names sort after its own and that set one of
@@ -130,6 +132,10 @@ impl Client for SystemdSessions {
 
     fn modelled(&self, settings: &[Setting], around: &Surroundings) -> Vec<String> {
         modelled(settings, around)
+    }
+
+    fn settings(&self, profile: &Profile, os: Os) -> Vec<Setting> {
+        plan::variables(profile, os)
     }
 
     fn check(&self, asking: &Asking) -> Check {

@@ -13,11 +13,13 @@
 
 use std::path::PathBuf;
 
+use switchyard_proto::Profile;
+
 use super::run::{Ran, Runner};
 use super::{Asking, Check, Client, Surroundings};
-use crate::formats::gitconfig::GitConfig;
+use crate::formats::gitconfig::{self, GitConfig};
 use crate::formats::{sectioned, Editor, Sectioned};
-use crate::plan::{Setting, Target};
+use crate::plan::{self, is_secret_url, with_login, Decoded, Setting, Target};
 use crate::platform::{self, Dirs, Os};
 
 /// The files git reads before the agent's global file: the system file and, beside
@@ -223,6 +225,53 @@ fn other_rules(runner: &Runner, settings: &[Setting]) -> Vec<String> {
     found
 }
 
+/// git's keys for `profile` (normalized): each `insteadOf` and `pushInsteadOf` prefix of
+/// each rewrite (one setting each: the key is multi-valued), and `http.proxy` with its login.
+pub fn settings(profile: &Profile) -> Vec<Setting> {
+    let mut git_file = Vec::new();
+    let logins = plan::logins(profile);
+    if let Some(git) = &profile.git {
+        for rewrite in git.rewrites.iter().flatten() {
+            let Ok(section) = gitconfig::url_section(&rewrite.base) else {
+                continue;
+            };
+            // Multi-valued: one setting per prefix, so that the user's own prefixes of the
+            // same base stay (git `remote.c`, `add_instead_of`).
+            for (name, prefixes) in [
+                ("insteadOf", &rewrite.instead_of),
+                ("pushInsteadOf", &rewrite.push_instead_of),
+            ] {
+                for prefix in prefixes {
+                    git_file.push(Setting {
+                        id: format!("{}/{}={prefix}", section.header, name.to_ascii_lowercase()),
+                        section: Some(section.clone().into()),
+                        key: name.to_ascii_lowercase(),
+                        name: name.to_owned(),
+                        values: vec![prefix.clone()],
+                        secret: false,
+                        expand: false,
+                        multi: true,
+                    });
+                }
+            }
+        }
+        if let Some(proxy) = &git.http_proxy {
+            let url = with_login(proxy, logins, Decoded::Thrice);
+            git_file.push(Setting {
+                id: "[http]/proxy".into(),
+                section: Some(gitconfig::http_section().into()),
+                key: "proxy".into(),
+                name: "proxy".into(),
+                secret: is_secret_url(&url),
+                values: vec![url],
+                expand: false,
+                multi: false,
+            });
+        }
+    }
+    git_file
+}
+
 /// git as a [`Client`].
 #[derive(Debug)]
 pub struct Git;
@@ -257,6 +306,10 @@ impl Client for Git {
 
     fn modelled(&self, settings: &[Setting], around: &Surroundings) -> Vec<String> {
         modelled(settings, around)
+    }
+
+    fn settings(&self, profile: &Profile, _os: Os) -> Vec<Setting> {
+        settings(profile)
     }
 
     fn check(&self, asking: &Asking) -> Check {

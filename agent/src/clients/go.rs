@@ -12,10 +12,13 @@ use std::path::PathBuf;
 use super::run::{Ran, Runner};
 use std::collections::BTreeMap;
 
+use switchyard_proto::profile::goproxy;
+use switchyard_proto::Profile;
+
 use super::{set_before, Asking, Check, Client, Surroundings};
 use crate::formats::goenv::GoEnv;
 use crate::formats::{Editor, Flat};
-use crate::plan::{Setting, Target};
+use crate::plan::{flat, Setting, Target};
 use crate::platform::{self, Dirs, Os};
 
 /// What Go reads before its env file, by the order above.
@@ -94,6 +97,30 @@ pub fn check(runner: &Runner, settings: &[Setting]) -> Check {
     Check::Read(differences)
 }
 
+/// Go's keys for `profile` (normalized): `GOPROXY` and the pattern lists, `GOSUMDB`.
+pub fn settings(profile: &Profile) -> Vec<Setting> {
+    let mut go_env = Vec::new();
+    if let Some(go) = &profile.go {
+        if let Some(entries) = &go.proxy {
+            go_env.push(flat("GOPROXY", goproxy(entries), false));
+        }
+        for (key, patterns) in [
+            ("GOPRIVATE", &go.private),
+            ("GONOPROXY", &go.noproxy),
+            ("GONOSUMDB", &go.nosumdb),
+            ("GOINSECURE", &go.insecure),
+        ] {
+            if let Some(patterns) = patterns.as_ref().filter(|p| !p.is_empty()) {
+                go_env.push(flat(key, patterns.join(","), false));
+            }
+        }
+        if let Some(sumdb) = &go.sumdb {
+            go_env.push(flat("GOSUMDB", sumdb.clone(), false));
+        }
+    }
+    go_env
+}
+
 /// Go as a [`Client`].
 #[derive(Debug)]
 pub struct Go;
@@ -135,6 +162,10 @@ impl Client for Go {
 
     fn modelled(&self, settings: &[Setting], around: &Surroundings) -> Vec<String> {
         modelled(settings, around)
+    }
+
+    fn settings(&self, profile: &Profile, _os: Os) -> Vec<Setting> {
+        settings(profile)
     }
 
     fn check(&self, asking: &Asking) -> Check {

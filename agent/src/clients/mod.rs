@@ -20,6 +20,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::engine::Paths;
+use switchyard_proto::Profile;
+
 use crate::formats::{envfile, Editor};
 use crate::plan::{Setting, Target};
 use crate::platform::{Dirs, Os};
@@ -50,6 +52,9 @@ pub trait Client: Sync {
     /// Why, by its documented order of reading, it would not read `settings` as the agent
     /// wrote them; empty when it would. For where it cannot be asked.
     fn modelled(&self, settings: &[Setting], around: &Surroundings) -> Vec<String>;
+    /// The settings the agent writes for it from `profile` (normalized), on a machine of
+    /// `os`.
+    fn settings(&self, profile: &Profile, os: Os) -> Vec<Setting>;
     /// Asks it what it reads.
     fn check(&self, asking: &Asking) -> Check;
 }

@@ -15,11 +15,14 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use switchyard_proto::profile::Secret;
+use switchyard_proto::Profile;
+
 use super::run::{Ran, Runner};
 use super::{set_before, variable, Asking, Check, Client, Surroundings};
 use crate::formats::npmrc::Npmrc;
 use crate::formats::{flat, Editor, Flat};
-use crate::plan::{Setting, Target};
+use crate::plan::{self, flat, is_secret_url, with_login, Decoded, Setting, Target};
 use crate::platform::{self, Dirs, Os};
 
 /// What npm reads before the user file, by the order above: `npm_config_*` variables, and a
@@ -151,6 +154,42 @@ pub fn check(runner: &Runner, settings: &[Setting], file: &Path) -> Check {
     Check::Read(differences)
 }
 
+/// npm's keys for `profile` (normalized): `registry`, `@scope:registry`, each token bound to
+/// its registry as `//host/path/:_authToken`, `strict-ssl`, and `proxy` and `https-proxy`
+/// with their login.
+pub fn settings(profile: &Profile) -> Vec<Setting> {
+    let mut npmrc = Vec::new();
+    let logins = plan::logins(profile);
+    if let Some(npm) = &profile.npm {
+        if let Some(registry) = &npm.registry {
+            npmrc.push(flat("registry", registry.clone(), false));
+        }
+        for (scope, url) in npm.scopes.iter().flatten() {
+            npmrc.push(flat(&format!("{scope}:registry"), url.clone(), false));
+        }
+        for (registry, token) in npm.auth_tokens.iter().flatten() {
+            if let Secret::Value(token) = token {
+                // npm binds a token to a registry by its URL without the scheme.
+                let bound = registry
+                    .split_once("://")
+                    .map_or(registry.as_str(), |(_, rest)| rest);
+                npmrc.push(flat(&format!("//{bound}:_authToken"), token.clone(), true));
+            }
+        }
+        if let Some(strict) = npm.strict_ssl {
+            npmrc.push(flat("strict-ssl", strict.to_string(), false));
+        }
+        for (key, url) in [("proxy", &npm.proxy), ("https-proxy", &npm.https_proxy)] {
+            if let Some(url) = url {
+                let url = with_login(url, logins, Decoded::Once);
+                let secret = is_secret_url(&url);
+                npmrc.push(flat(key, url, secret));
+            }
+        }
+    }
+    npmrc
+}
+
 /// npm as a [`Client`].
 #[derive(Debug)]
 pub struct Npm;
@@ -191,6 +230,10 @@ impl Client for Npm {
 
     fn modelled(&self, settings: &[Setting], around: &Surroundings) -> Vec<String> {
         modelled(settings, around)
+    }
+
+    fn settings(&self, profile: &Profile, _os: Os) -> Vec<Setting> {
+        settings(profile)
     }
 
     fn check(&self, asking: &Asking) -> Check {

@@ -19,9 +19,11 @@ use std::collections::BTreeMap;
 
 use std::path::PathBuf;
 
+use switchyard_proto::Profile;
+
 use super::run::{Ran, Runner};
 use super::{set_before, variable, Asking, Check, Client, Surroundings};
-use crate::formats::pip::{key_id, PipIni};
+use crate::formats::pip::{global, key_id, PipIni};
 use crate::formats::{sectioned, Editor, Sectioned};
 use crate::plan::{Setting, Target};
 use crate::platform::{Dirs, Os};
@@ -363,6 +365,48 @@ fn stopping(listing: &Listing) -> Vec<String> {
         .collect()
 }
 
+/// pip's keys for `profile` (normalized), in `[global]`: `index-url`, `extra-index-url`,
+/// `trusted-host`, `timeout`.
+pub fn settings(profile: &Profile) -> Vec<Setting> {
+    let mut pip_file = Vec::new();
+    if let Some(settings) = &profile.pip {
+        let mut put = |key: &str, values: Vec<String>| {
+            let edit = global(key, Some(values.clone()));
+            pip_file.push(Setting {
+                id: format!("global/{}", edit.key),
+                section: Some(edit.section.into()),
+                key: edit.key,
+                name: key.to_owned(),
+                values,
+                secret: false,
+                expand: false,
+                multi: false,
+            });
+        };
+        if let Some(url) = &settings.index_url {
+            put("index-url", vec![url.clone()]);
+        }
+        if let Some(urls) = settings
+            .extra_index_url
+            .as_ref()
+            .filter(|urls| !urls.is_empty())
+        {
+            put("extra-index-url", urls.clone());
+        }
+        if let Some(hosts) = settings
+            .trusted_host
+            .as_ref()
+            .filter(|hosts| !hosts.is_empty())
+        {
+            put("trusted-host", hosts.clone());
+        }
+        if let Some(timeout) = settings.timeout {
+            put("timeout", vec![timeout.to_string()]);
+        }
+    }
+    pip_file
+}
+
 /// pip as a [`Client`].
 #[derive(Debug)]
 pub struct Pip;
@@ -402,6 +446,10 @@ impl Client for Pip {
 
     fn modelled(&self, settings: &[Setting], around: &Surroundings) -> Vec<String> {
         modelled(settings, around)
+    }
+
+    fn settings(&self, profile: &Profile, _os: Os) -> Vec<Setting> {
+        settings(profile)
     }
 
     fn check(&self, asking: &Asking) -> Check {

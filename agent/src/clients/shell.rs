@@ -17,11 +17,13 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use switchyard_proto::Profile;
+
 use super::run::{Ran, Runner};
 use super::{Asking, Check, Client, Surroundings};
 use crate::formats::envfile::ShellExports;
 use crate::formats::{Editor, Flat};
-use crate::plan::{Setting, Target};
+use crate::plan::{self, Setting, Target};
 use crate::platform::{Dirs, Os};
 
 /// `ZDOTDIR` as `~/.zshenv` sets it in its simple forms (`ZDOTDIR=~/x`, `export
@@ -220,6 +222,10 @@ impl Client for LoginShells {
 
     fn modelled(&self, _settings: &[Setting], _around: &Surroundings) -> Vec<String> {
         Vec::new()
+    }
+
+    fn settings(&self, profile: &Profile, os: Os) -> Vec<Setting> {
+        plan::variables(profile, os)
     }
 
     fn check(&self, asking: &Asking) -> Check {

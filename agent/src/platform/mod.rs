@@ -14,7 +14,12 @@ pub mod systemd;
 #[cfg(windows)]
 pub mod windows;
 
+use switchyard_proto::devices::TargetState;
+
+use crate::engine::Outcome;
 use crate::place::{Hive, Place};
+use crate::plan::{Setting, Target};
+use crate::state::ManagedFile;
 
 /// The operating system whose conventions paths follow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,6 +77,35 @@ pub trait Platform: Sync {
         scope: Scope,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<PathBuf, String>;
+    /// Sets the variables `desired` in the key at `place` (one [`Platform::variables_key`]
+    /// names), putting those the agent managed there before (`entry`) and no longer sets
+    /// back as they were. Answers how it went and what the manifest keeps of the key.
+    fn apply_variables(
+        &self,
+        place: &Place,
+        desired: &[Setting],
+        entry: Option<&ManagedFile>,
+    ) -> (Outcome, Option<ManagedFile>) {
+        let _ = desired;
+        (
+            Outcome {
+                target: Target::EnvironmentD,
+                state: TargetState::Failed,
+                message: Some(format!(
+                    "{place}: only Windows keeps variables in a registry"
+                )),
+                drift: Vec::new(),
+            },
+            entry.cloned(),
+        )
+    }
+    /// Puts every variable the agent set at `place` back as it was; answers what could not be.
+    fn restore_variables(&self, place: &Place, entry: &ManagedFile) -> Vec<String> {
+        let _ = entry;
+        vec![format!(
+            "{place}: registry values can be restored only on Windows"
+        )]
+    }
 }
 
 /// Linux and other Unix systems.
@@ -155,6 +189,21 @@ impl Platform for Windows {
         }))
     }
 
+    #[cfg(windows)]
+    fn apply_variables(
+        &self,
+        place: &Place,
+        desired: &[Setting],
+        entry: Option<&ManagedFile>,
+    ) -> (Outcome, Option<ManagedFile>) {
+        windows::apply(place, desired, entry)
+    }
+
+    #[cfg(windows)]
+    fn restore_variables(&self, place: &Place, entry: &ManagedFile) -> Vec<String> {
+        windows::restore(place, entry)
+    }
+
     fn state_dir(
         &self,
         scope: Scope,
@@ -232,7 +281,10 @@ mod tests {
             "the registry holds them"
         );
         assert_eq!(file(&user, Target::Shell), None);
-        assert_eq!((user.registry, user.profiles.len()), (Some(false), 0));
+        assert_eq!(
+            (user.variables, user.profiles.len()),
+            (Some(Place::environment(Hive::CurrentUser)), 0)
+        );
         if !cfg!(windows) {
             // Windows itself answers from the registry, not the environment.
             let machine = Paths::machine_on(&Windows, &windows);
@@ -257,7 +309,7 @@ mod tests {
             file(&user, Target::Shell),
             Some(PathBuf::from("/home/ada/.config/switchyard/env.sh"))
         );
-        assert_eq!(user.registry, None);
+        assert_eq!(user.variables, None);
         let machine = Paths::machine_on(&Unix, &unix);
         assert_eq!(
             machine.files.keys().copied().collect::<Vec<_>>(),

@@ -60,12 +60,15 @@ pub fn variable_place(name: &str) -> Option<&'static str> {
     }
 }
 
-/// The place the manifest keeps the registry values under.
-pub fn manifest_key(machine: bool) -> Place {
-    Place::environment(match machine {
-        true => Hive::LocalMachine,
-        false => Hive::CurrentUser,
-    })
+/// Whether `place` is the machine's key (else the user's).
+fn is_machine(place: &Place) -> bool {
+    matches!(
+        place,
+        Place::Registry {
+            hive: Hive::LocalMachine,
+            ..
+        }
+    )
 }
 
 /// A value as kept for restore: its type and text.
@@ -127,11 +130,11 @@ fn failed(message: String) -> Outcome {
 /// Sets the variables `desired`, puts those managed before and not now back as they were, and
 /// broadcasts the change once if anything changed. Returns the outcome and the manifest entry.
 pub fn apply(
-    machine: bool,
+    place: &Place,
     desired: &[Setting],
     entry: Option<&ManagedFile>,
 ) -> (Outcome, Option<ManagedFile>) {
-    let key = match environment_key(machine) {
+    let key = match environment_key(is_machine(place)) {
         Ok(key) => key,
         Err(error) => {
             return (
@@ -264,14 +267,7 @@ fn put_back(key: &Key, managed: &Managed) -> windows_registry::Result<()> {
 /// Puts every variable the agent set in the key at `place` back as it was; returns what could
 /// not be.
 pub fn restore(place: &Place, entry: &ManagedFile) -> Vec<String> {
-    let machine = matches!(
-        place,
-        Place::Registry {
-            hive: Hive::LocalMachine,
-            ..
-        }
-    );
-    let key = match environment_key(machine) {
+    let key = match environment_key(is_machine(place)) {
         Ok(key) => key,
         Err(error) => {
             return vec![format!(
