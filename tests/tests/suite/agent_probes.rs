@@ -50,6 +50,23 @@ fn redirecting(location: String) -> u16 {
     port
 }
 
+/// `device` sends `report` as its status report.
+async fn send_report(
+    app: &TestApp,
+    device: &TestDevice,
+    report: &serde_json::Value,
+) -> reqwest::Response {
+    device
+        .call(
+            app,
+            reqwest::Method::POST,
+            "/api/v1/agent/status",
+            Some(report),
+            None,
+        )
+        .await
+}
+
 fn profile(value: serde_json::Value) -> Profile {
     serde_json::from_value(value).unwrap()
 }
@@ -337,29 +354,12 @@ async fn the_health_view_adds_up_the_latest_probes_per_endpoint_and_role() {
         };
         let report = json!({"sequence": 1, "baseline_version": 0, "overlay_version": 0,
                             "targets": [], "probes": [probe]});
-        let response = device
-            .call(
-                &app,
-                reqwest::Method::POST,
-                "/api/v1/agent/status",
-                Some(&report),
-                None,
-            )
-            .await;
+        let response = send_report(&app, device, &report).await;
         assert_eq!(response.status(), 204, "{}", response.text().await.unwrap());
     }
     let late = json!({"sequence": 1, "baseline_version": 0, "overlay_version": 0, "targets": [],
                       "probes": [reported(mirror, "npm-registry", "refused", None)]});
-    let response = machines[0]
-        .1
-        .call(
-            &app,
-            reqwest::Method::POST,
-            "/api/v1/agent/status",
-            Some(&late),
-            None,
-        )
-        .await;
+    let response = send_report(&app, &machines[0].1, &late).await;
     assert_eq!(response.status(), 204);
     // A revoked machine no longer counts.
     let admin = app.admin_token().await;
@@ -419,16 +419,7 @@ async fn the_health_view_adds_up_the_latest_probes_per_endpoint_and_role() {
         .collect();
     let too_many = json!({"sequence": 1, "baseline_version": 0, "overlay_version": 0,
                           "targets": [], "probes": many});
-    let response = machines[1]
-        .1
-        .call(
-            &app,
-            reqwest::Method::POST,
-            "/api/v1/agent/status",
-            Some(&too_many),
-            None,
-        )
-        .await;
+    let response = send_report(&app, &machines[1].1, &too_many).await;
     assert_eq!(response.status(), 422);
 
     // A machine's word on which fallback it uses is taken only in the shape an agent gives it:
@@ -471,32 +462,14 @@ async fn the_health_view_adds_up_the_latest_probes_per_endpoint_and_role() {
     ] {
         let report = json!({"sequence": 1, "baseline_version": 0, "overlay_version": 0,
                             "targets": [], "mirrors": mirrors});
-        let response = machines[1]
-            .1
-            .call(
-                &app,
-                reqwest::Method::POST,
-                "/api/v1/agent/status",
-                Some(&report),
-                None,
-            )
-            .await;
+        let response = send_report(&app, &machines[1].1, &report).await;
         assert_eq!(response.status(), 422, "{words}");
         let body = response.text().await.unwrap();
         assert!(body.contains(words), "{words}: {body}");
     }
     let fine = json!({"sequence": 1, "baseline_version": 0, "overlay_version": 0,
                       "targets": [], "mirrors": [good]});
-    let response = machines[1]
-        .1
-        .call(
-            &app,
-            reqwest::Method::POST,
-            "/api/v1/agent/status",
-            Some(&fine),
-            None,
-        )
-        .await;
+    let response = send_report(&app, &machines[1].1, &fine).await;
     assert_eq!(response.status(), 204);
 }
 
