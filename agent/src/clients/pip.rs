@@ -126,7 +126,7 @@ fn read(debug: &str) -> Listing {
         if variant == "env_var" {
             if let Some((name, value)) = line.trim().split_once('=') {
                 let key = key_id(name.strip_prefix("PIP_").unwrap_or(name));
-                let value = value.trim_matches('\'').to_owned();
+                let value = python_text(value);
                 listing
                     .variables
                     .entry(key)
@@ -253,11 +253,39 @@ pub fn check(runner: &Runner, settings: &[Setting]) -> Check {
     Check::Read(differences)
 }
 
+/// A string as Python's `repr` prints it (`pip config debug` shows variables so): the quotes
+/// of either kind taken off, and the escapes it writes (`\n`, `\t`, `\r`, `\\`, `\'`, `\"`)
+/// read back.
+fn python_text(text: &str) -> String {
+    let inner = ['\'', '"']
+        .iter()
+        .find_map(|quote| text.strip_prefix(*quote)?.strip_suffix(*quote))
+        .unwrap_or(text);
+    let mut out = String::with_capacity(inner.len());
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some('t') => out.push('\t'),
+            Some('r') => out.push('\r'),
+            Some(other) => out.push(other),
+            None => out.push('\\'),
+        }
+    }
+    out
+}
+
 /// How `pip install` takes an option's value from a file or variable. pip converts every
-/// value of `[global]`, `[install]` and `PIP_*` variables as its option says, overridden ones
-/// too, and a value it cannot convert stops the command with an error before anything is
-/// read (pip `cli/parser.py`, `ConfigOptionParser._update_defaults`; the options in
-/// `cli/cmdoptions.py`). Options not listed take any text.
+/// value of `[global]`, `[install]` and `PIP_*` variables as its option says (also one that a
+/// later section overrides; pip 25.2 and later also those a later file overrides, which are
+/// not listed here), and a value it cannot convert stops the command with an error before
+/// anything is read (pip `cli/parser.py`, `ConfigOptionParser._update_defaults`; the options
+/// in `cli/cmdoptions.py`). Options not listed take any text. An option newer than the pip a
+/// machine has is ignored by that pip, and may be listed here all the same.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Conversion {
     /// `float()`: `timeout`.
@@ -280,7 +308,10 @@ fn conversion(key: &str) -> Option<Conversion> {
         "timeout" => Conversion::Number,
         "retries" => Conversion::Count,
         "verbose" | "quiet" => Conversion::Level,
-        "progress-bar" => Conversion::OneOf(&["on", "off", "raw"]),
+        // Every choice any pip since 22.0 has taken.
+        "progress-bar" => {
+            Conversion::OneOf(&["auto", "on", "off", "raw", "ascii", "pretty", "emoji"])
+        }
         "exists-action" => Conversion::EachOf(&["s", "i", "w", "b", "a"]),
         "isolated"
         | "require-virtualenv"
@@ -321,14 +352,50 @@ fn is_flag(value: &str) -> bool {
     )
 }
 
+/// `text` as Python reads a number literal for `int()` and `float()`: `_` between digits
+/// dropped.
+fn without_separators(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    chars
+        .iter()
+        .enumerate()
+        .filter(|(i, c)| {
+            **c != '_'
+                || !(i
+                    .checked_sub(1)
+                    .is_some_and(|j| chars[j].is_ascii_alphanumeric())
+                    && chars.get(i + 1).is_some_and(char::is_ascii_alphanumeric))
+        })
+        .map(|(_, c)| *c)
+        .collect()
+}
+
+/// A whole number as optparse reads one (`_parse_num`: `0x`, `0o` and `0b` prefixes too).
+fn whole_number(text: &str) -> Option<i128> {
+    let text = without_separators(text.trim());
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text.strip_prefix('+').unwrap_or(&text)),
+    };
+    let lower = digits.to_ascii_lowercase();
+    let number = [("0x", 16), ("0o", 8), ("0b", 2)]
+        .iter()
+        .find_map(|(prefix, radix)| {
+            let rest = lower.strip_prefix(prefix)?;
+            Some(i128::from_str_radix(rest, *radix).ok())
+        })
+        .unwrap_or_else(|| digits.parse::<i128>().ok())?;
+    Some(if negative { -number } else { number })
+}
+
 /// Whether pip converts `value` as `conversion` says without an error.
 fn converts(conversion: Conversion, value: &str) -> bool {
     let trimmed = value.trim();
     match conversion {
-        Conversion::Number => trimmed.parse::<f64>().is_ok(),
-        Conversion::Count => trimmed.parse::<i64>().is_ok(),
+        Conversion::Number => without_separators(trimmed).parse::<f64>().is_ok(),
+        Conversion::Count => whole_number(value).is_some(),
         Conversion::Flag => is_flag(value),
-        Conversion::Level => is_flag(value) || trimmed.parse::<u32>().is_ok(),
+        Conversion::Level => is_flag(value) || whole_number(value).is_some_and(|n| n >= 0),
         Conversion::OneOf(words) => words.contains(&value),
         Conversion::EachOf(words) => value.split_whitespace().all(|word| words.contains(&word)),
     }
@@ -480,6 +547,12 @@ mod tests {
             3,
             "[download] is not pip install's, and the rest convert: {found:?}"
         );
+
+        // What pip takes is never said to stop it.
+        let fine = "env_var:\n  PIP_TIMEOUT='60\\n'\n  PIP_PROGRESS_BAR=\"auto\"\nuser:\n  /u/pip.conf, exists: True\n    global.retries: 0x10\n    global.timeout: 1_000\n    global.verbose: 2\n    global.quiet: no\n";
+        let listing = read(fine);
+        assert_eq!(listing.variables["timeout"][0].1, "60\n");
+        assert_eq!(stopping(&listing), Vec::<String>::new());
     }
 
     #[test]
