@@ -176,13 +176,13 @@ pub struct Previewed {
     pub secrets: Vec<String>,
 }
 
-/// A verified delivery and how it came.
 /// A round's probes, and whether they moved a mirror's choice.
 struct Probes {
     probes: Vec<EndpointProbe>,
     moved: bool,
 }
 
+/// A verified delivery and how it came.
 struct Verified {
     delivery: Delivery,
     envelope: Envelope,
@@ -394,9 +394,9 @@ impl Agent {
     /// between [`PROBE_EVERY`] and half again after they ran, so that a fleet spreads out;
     /// within [`PROBE_FAILED_OVER`] while a fallback stands in for a mirror, so that machines
     /// go back soon after it answers again); otherwise the last ones again. Fresh probes move
-    /// `mirrors` where [`crate::failover`]'s rules say, a mirror in use that failed once probed again
-    /// at once. Probes are worth less than the report they go in: a probes file that cannot be
-    /// read or kept only means probing again.
+    /// `mirrors` where [`crate::failover`]'s rules say, a mirror in use that failed once
+    /// probed again at once. Probes are worth less than the report they go in: a probes file
+    /// that cannot be read or kept only means probing again.
     fn probes(&self, delivery: &Delivery, mirrors: &mut Mirrors, quiet: bool) -> Probes {
         let now = now();
         let fresh = self.state.probed().ok().flatten().filter(|probed| {
