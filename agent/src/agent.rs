@@ -259,9 +259,7 @@ impl Agent {
         if self.state.accepted_sequence()? < Some(delivery.sequence) {
             self.state.save_accepted_sequence(delivery.sequence)?;
         }
-        // A mirrors file that cannot be read only means starting on the mirrors themselves.
-        let kept = self.state.mirrors().ok().flatten().unwrap_or_default();
-        let mut mirrors = Mirrors::for_profile(kept, &delivery.profile, now());
+        let mut mirrors = self.mirrors(&delivery.profile);
         let (mut outcomes, reused) = self.apply(&delivery, &mirrors, etag.clone(), reuse)?;
         let probes = self.probes(&delivery, &mut mirrors, reused);
         if probes.moved {
@@ -534,6 +532,13 @@ impl Agent {
         clients::check(target, &runner, settings, file, &self.paths.profiles)
     }
 
+    /// The mirror choices kept in the state folder, for the mirrors with fallbacks `profile`
+    /// names. A mirrors file that cannot be read only means starting on the mirrors.
+    fn mirrors(&self, profile: &Profile) -> Mirrors {
+        let kept = self.state.mirrors().ok().flatten().unwrap_or_default();
+        Mirrors::for_profile(kept, profile, now())
+    }
+
     /// What each target should hold at this scope, and what is left out.
     fn plan(&self, profile: &Profile) -> (BTreeMap<Target, Vec<Setting>>, Vec<String>) {
         let plan = plan(profile);
@@ -550,8 +555,7 @@ impl Agent {
         let client = Server::new(&identity.server).map_err(AgentError::Config)?;
         let verified = self.fetch_verified(&client, &identity, 0)?;
         // The fallbacks in use now are what a sync would write (until its probes move them).
-        let kept = self.state.mirrors().ok().flatten().unwrap_or_default();
-        let mirrors = Mirrors::for_profile(kept, &verified.delivery.profile, now());
+        let mirrors = self.mirrors(&verified.delivery.profile);
         let (plan, _) = self.plan(&mirrors.applied_to(&verified.delivery.profile));
         let secrets = plan
             .values()

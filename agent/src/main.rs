@@ -302,8 +302,12 @@ fn doctor(agent: &Agent) -> String {
     // What stands in for each mirror with fallbacks, as `sync` chose from its probes.
     if let Ok(Some(mirrors)) = agent.state.mirrors() {
         for mirror in mirrors.report() {
-            let view = serde_json::to_value(&mirror).unwrap_or_default();
-            let _ = writeln!(out, "{}: {}", mirror.kind.as_str(), in_use_line(&view));
+            let line = in_use_line(
+                mirror.in_use.as_str(),
+                mirror.primary.as_str(),
+                mirror.reason.as_ref().map(|reason| reason.as_str()),
+            );
+            let _ = writeln!(out, "{}: {line}", mirror.kind.as_str());
         }
     }
     if let Some(venv) = agent.environment.get("VIRTUAL_ENV") {
@@ -374,18 +378,20 @@ fn status_text(view: &std::collections::BTreeMap<&str, serde_json::Value>) -> St
                 "{:<14} {:<32} {}",
                 plain(&mirror["kind"]),
                 plain(&mirror["since"]),
-                in_use_line(mirror),
+                in_use_line(
+                    mirror["in_use"].as_str().unwrap_or_default(),
+                    mirror["primary"].as_str().unwrap_or_default(),
+                    mirror["reason"].as_str(),
+                ),
             );
         }
     }
     out
 }
 
-/// `in_use`, and for a fallback which mirror it stands in for and why.
-fn in_use_line(mirror: &serde_json::Value) -> String {
-    let in_use = mirror["in_use"].as_str().unwrap_or_default();
-    let primary = mirror["primary"].as_str().unwrap_or_default();
-    match (in_use == primary, mirror["reason"].as_str()) {
+/// `in_use`, and for a fallback which mirror (`primary`) it stands in for and why.
+fn in_use_line(in_use: &str, primary: &str, reason: Option<&str>) -> String {
+    match (in_use == primary, reason) {
         (true, None) => format!("{in_use} (the mirror)"),
         (true, Some(reason)) => format!("{in_use} (the mirror, back: {reason})"),
         (false, reason) => format!(

@@ -301,11 +301,9 @@ fn doctor_names_what_each_client_reads_before_the_agents_file() {
     );
 }
 
-/// `status`: RFC 3339 times in `--json`, as the API writes them; for people, plain lines and a
-/// table of targets, nothing JSON-quoted.
-#[test]
-fn status_is_plain_for_people_and_rfc3339_for_programs() {
-    use switchyard_agent::state::{Applied, Identity, StateDir};
+/// A state folder of a machine enrolled in staging as a backend machine.
+fn enrolled_state() -> (tempfile::TempDir, switchyard_agent::state::StateDir) {
+    use switchyard_agent::state::{Identity, StateDir};
     let state = tempfile::tempdir().unwrap();
     let dir = StateDir::new(state.path().to_owned());
     dir.save_identity(&Identity {
@@ -315,6 +313,15 @@ fn status_is_plain_for_people_and_rfc3339_for_programs() {
         machine_role: "backend".into(),
     })
     .unwrap();
+    (state, dir)
+}
+
+/// `status`: RFC 3339 times in `--json`, as the API writes them; for people, plain lines and a
+/// table of targets, nothing JSON-quoted.
+#[test]
+fn status_is_plain_for_people_and_rfc3339_for_programs() {
+    use switchyard_agent::state::Applied;
+    let (state, dir) = enrolled_state();
     let at = switchyard_agent::clock::now();
     dir.save_applied(&Applied {
         sequence: 7,
@@ -368,18 +375,9 @@ fn status_is_plain_for_people_and_rfc3339_for_programs() {
 #[test]
 fn status_and_doctor_name_the_fallback_in_use() {
     use switchyard_agent::failover::{Choice, Mirrors};
-    use switchyard_agent::state::{Identity, StateDir};
     use switchyard_proto::devices::EndpointKind;
-    let state = tempfile::tempdir().unwrap();
+    let (state, dir) = enrolled_state();
     let home = tempfile::tempdir().unwrap();
-    let dir = StateDir::new(state.path().to_owned());
-    dir.save_identity(&Identity {
-        server: "https://switchyard.corp.example".into(),
-        device_id: uuid::Uuid::nil(),
-        environment: "staging".into(),
-        machine_role: "backend".into(),
-    })
-    .unwrap();
     let primary = "https://npm.corp.example/";
     let fallback = "https://npm-b.corp.example/";
     dir.save_mirrors(&Mirrors {

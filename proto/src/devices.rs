@@ -393,6 +393,25 @@ pub struct StatusReport {
 }
 
 impl StatusReport {
+    /// What is wrong with each mirror the report names ([`MirrorInUse::problem`]), or a
+    /// mirror named by an earlier entry too: (index in `mirrors`, problem).
+    pub fn mirror_problems(&self) -> Vec<(usize, String)> {
+        self.mirrors
+            .iter()
+            .enumerate()
+            .filter_map(|(i, mirror)| {
+                let repeated = self.mirrors[..i].iter().any(|earlier| {
+                    (earlier.kind, &earlier.primary) == (mirror.kind, &mirror.primary)
+                });
+                let problem = match repeated {
+                    true => Some("names a mirror an earlier entry names".to_owned()),
+                    false => mirror.problem(),
+                }?;
+                Some((i, problem))
+            })
+            .collect()
+    }
+
     /// Healthy: nothing failed, nothing drifted, and the profile is applied (not restored).
     pub fn healthy(&self) -> bool {
         self.drift.is_empty()

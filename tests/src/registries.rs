@@ -161,18 +161,24 @@ pub fn publish_npm_package(verdaccio: &Registry, name: &str, version: &str) {
     )
     .expect("index.js");
     let token = format!("--//127.0.0.1:{}/:_authToken=publisher", verdaccio.port);
-    let output = Command::new("npm")
-        .args(["publish", "--registry", &verdaccio.url(""), &token])
+    let mut npm = Command::new("npm");
+    npm.args(["publish", "--registry", &verdaccio.url(""), &token])
         .current_dir(&package)
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("HOME", folder.path())
-        .env("npm_config_update_notifier", "false")
+        .env("npm_config_update_notifier", "false");
+    succeed(npm, "npm publish");
+}
+
+/// Runs `command`, failing the test with what it said unless it succeeds.
+fn succeed(mut command: Command, what: &str) {
+    let output = command
         .output()
-        .unwrap_or_else(|error| panic!("cannot run npm: {error}"));
+        .unwrap_or_else(|error| panic!("cannot run {what}: {error}"));
     assert!(
         output.status.success(),
-        "npm publish: {}",
+        "{what}: {}",
         String::from_utf8_lossy(&output.stderr)
     );
 }
@@ -200,15 +206,10 @@ with zipfile.ZipFile(f"{folder}/{module}-{version}-py3-none-any.whl", "w") as wh
     record.append(f"{info}/RECORD,,")
     wheel.writestr(f"{info}/RECORD", "\n".join(record) + "\n")
 "#;
-    let output = Command::new("python3")
+    let mut python = Command::new("python3");
+    python
         .args(["-c", MAKE])
         .arg(pypiserver.dir.path().join("packages"))
-        .args([name, version])
-        .output()
-        .unwrap_or_else(|error| panic!("cannot run python3: {error}"));
-    assert!(
-        output.status.success(),
-        "making a wheel: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+        .args([name, version]);
+    succeed(python, "python3 making a wheel");
 }

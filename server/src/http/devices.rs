@@ -59,19 +59,15 @@ pub async fn report_status(
         path: path.into(),
         message: format!("lists at most {most} {what}"),
     })
-    .chain(report.mirrors.iter().enumerate().filter_map(|(i, mirror)| {
-        let repeated = report.mirrors[..i]
-            .iter()
-            .any(|earlier| (earlier.kind, &earlier.primary) == (mirror.kind, &mirror.primary));
-        let message = match repeated {
-            true => Some("names a mirror an earlier entry names".to_owned()),
-            false => mirror.problem(),
-        }?;
-        Some(FieldProblem {
-            path: format!("mirrors[{i}]"),
-            message,
-        })
-    }))
+    .chain(
+        report
+            .mirror_problems()
+            .into_iter()
+            .map(|(i, message)| FieldProblem {
+                path: format!("mirrors[{i}]"),
+                message,
+            }),
+    )
     .collect();
     if !problems.is_empty() {
         return Err(ApiError::Invalid(problems));
