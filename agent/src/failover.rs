@@ -156,7 +156,7 @@ impl Mirrors {
             let fallbacks = npm.registry_fallbacks.as_ref()?;
             Some((EndpointKind::NpmRegistry, npm.registry.clone()?, fallbacks))
         });
-        let pip = profile.pip.as_ref().and_then(|pip| {
+        let pip = profile.pypi.as_ref().and_then(|pip| {
             let fallbacks = pip.index_url_fallbacks.as_ref()?;
             Some((EndpointKind::PipIndex, pip.index_url.clone()?, fallbacks))
         });
@@ -246,7 +246,7 @@ impl Mirrors {
                     }
                 }
                 EndpointKind::PipIndex => {
-                    if let Some(pip) = &mut profile.pip {
+                    if let Some(pip) = &mut profile.pypi {
                         pip.index_url = in_use;
                     }
                 }

@@ -18,6 +18,8 @@ pub enum Target {
     Npmrc,
     /// pip's configuration.
     Pip,
+    /// uv's `uv.toml`.
+    Uv,
     /// Go's env file.
     Go,
     /// git's configuration.
@@ -30,9 +32,10 @@ pub enum Target {
 
 impl Target {
     /// Every target, in the order they are applied.
-    pub const ALL: [Target; 6] = [
+    pub const ALL: [Target; 7] = [
         Target::Npmrc,
         Target::Pip,
+        Target::Uv,
         Target::Go,
         Target::Git,
         Target::EnvironmentD,
@@ -44,6 +47,7 @@ impl Target {
         match self {
             Target::Npmrc => "npm",
             Target::Pip => "pip",
+            Target::Uv => "uv",
             Target::Go => "go",
             Target::Git => "git",
             Target::EnvironmentD if cfg!(windows) => "new processes",
@@ -57,6 +61,7 @@ impl Target {
         match self {
             Target::Npmrc => "npmrc",
             Target::Pip => "pip",
+            Target::Uv => "uv",
             Target::Go => "go",
             Target::Git => "git",
             Target::EnvironmentD if cfg!(windows) => "registry",

@@ -424,7 +424,7 @@ proptest! {
         ][..])),
     ) {
         let Some(profile) = profile else { return Ok(()) };
-        let pip = profile.clone().normalized().pip.unwrap();
+        let pip = profile.clone().normalized().pypi.unwrap();
         let variables: Vec<(&str, &str)> = from_env.into_iter().collect();
         let world = World::new(&variables);
         world.write(".config/pip/pip.conf", &user);

@@ -22,7 +22,7 @@ fn profile() -> Profile {
         "npm": {"registry": "https://npm.corp.example/",
                 "scopes": {"@corp": "https://npm.corp.example/corp/"},
                 "auth-tokens": {"https://npm.corp.example/": {"value": "t0ken"}}},
-        "pip": {"index-url": "https://pypi.corp.example/simple"},
+        "pypi": {"index-url": "https://pypi.corp.example/simple"},
         "git": {"rewrites": [{"base": "https://git.corp.example/github/", "instead-of": ["https://github.com/"]}]},
         "proxy": {"https": "http://proxy.corp.example:3128", "no-proxy": ["localhost"]}
     }))

@@ -455,6 +455,20 @@ pub fn repository_root() -> &'static Path {
         .expect("the tests crate sits in the repository")
 }
 
+/// `PATH` with the folders of the package clients scripts/test installs (pinned, under
+/// `target/clients`: uv) in front of the test's own, so that the tests and the agent they
+/// run ask those.
+pub fn clients_path() -> String {
+    let installed = repository_root().join("target/clients");
+    let mut folders = vec![installed.join("uv/bin")];
+    folders.extend(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    ));
+    std::env::join_paths(folders)
+        .map(|path| path.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
 /// A clock the test moves by hand; it starts at the real time.
 #[derive(Debug, Clone)]
 pub struct ManualClock(Arc<std::sync::Mutex<time::OffsetDateTime>>);

@@ -15,6 +15,7 @@ pub mod npm;
 pub mod pip;
 pub mod run;
 pub mod shell;
+pub mod uv;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -73,9 +74,10 @@ pub struct Asking<'a> {
 }
 
 /// Every client, in the order the agent applies their targets ([`Target::ALL`]).
-pub const ALL: [&dyn Client; 6] = [
+pub const ALL: [&dyn Client; 7] = [
     &npm::Npm,
     &pip::Pip,
+    &uv::Uv,
     &go::Go,
     &git::Git,
     &environment_d::SystemdSessions,
@@ -87,6 +89,7 @@ pub fn of(target: Target) -> &'static dyn Client {
     match target {
         Target::Npmrc => &npm::Npm,
         Target::Pip => &pip::Pip,
+        Target::Uv => &uv::Uv,
         Target::Go => &go::Go,
         Target::Git => &git::Git,
         Target::EnvironmentD => &environment_d::SystemdSessions,

@@ -15,7 +15,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use switchyard_proto::profile::Secret;
+use switchyard_proto::profile::{NpmClient, Secret};
 use switchyard_proto::Profile;
 
 use super::run::{Ran, Runner};
@@ -160,7 +160,7 @@ pub fn check(runner: &Runner, settings: &[Setting], file: &Path) -> Check {
 pub fn settings(profile: &Profile) -> Vec<Setting> {
     let mut npmrc = Vec::new();
     let logins = plan::logins(profile);
-    if let Some(npm) = &profile.npm {
+    if let Some(npm) = &profile.npm_for(NpmClient::Npm) {
         if let Some(registry) = &npm.registry {
             npmrc.push(flat("registry", registry.clone(), false));
         }

@@ -19,6 +19,7 @@ use std::collections::BTreeMap;
 
 use std::path::PathBuf;
 
+use switchyard_proto::profile::PypiClient;
 use switchyard_proto::Profile;
 
 use super::run::{Ran, Runner};
@@ -436,7 +437,7 @@ fn stopping(listing: &Listing) -> Vec<String> {
 /// `trusted-host`, `timeout`.
 pub fn settings(profile: &Profile) -> Vec<Setting> {
     let mut pip_file = Vec::new();
-    if let Some(settings) = &profile.pip {
+    if let Some(settings) = &profile.pypi_for(PypiClient::Pip) {
         let mut put = |key: &str, values: Vec<String>| {
             let edit = global(key, Some(values.clone()));
             pip_file.push(Setting {

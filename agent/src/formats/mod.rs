@@ -11,6 +11,7 @@ pub mod pip;
 #[cfg(test)]
 mod properties;
 pub mod sectioned;
+pub mod toml;
 
 use flat::FlatSyntax;
 use sectioned::{Edit, SectionSyntax};

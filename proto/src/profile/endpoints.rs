@@ -36,25 +36,26 @@ impl Profile {
             .map(|(_, probe)| probe.as_str())
     }
 
-    /// Every endpoint the profile names, each once, in this order: npm's registries (the
-    /// default, its fallbacks, then each scope's), pip's indexes (`index-url`, its fallbacks,
-    /// then each `extra-index-url`),
+    /// Every endpoint the profile names, each once, in this order: npm registries (the
+    /// default, its fallbacks, then each scope's; from `npm`, then from each client's own
+    /// values), Python package indexes (`index-url`, its fallbacks, then each
+    /// `extra-index-url`; from `pypi`, then from each client's own values),
     /// Go's proxies that are URLs (not `direct` or `off`), git's rewrite bases reached over
     /// http or https (git reaches others over ssh), then the HTTP proxies (`proxy.http`,
     /// `proxy.https`). Compare a [`Profile::normalized`] profile's with what machines report.
     pub fn endpoints(&self) -> Vec<NamedEndpoint<'_>> {
-        let npm = self.npm.iter().flat_map(|npm| {
+        let npm = self.npm_sections().into_iter().flat_map(|(_, npm)| {
             npm.registry
                 .iter()
                 .chain(npm.registry_fallbacks.iter().flatten())
                 .chain(npm.scopes.iter().flat_map(|scopes| scopes.values()))
                 .map(|url| (EndpointKind::NpmRegistry, url))
         });
-        let pip = self.pip.iter().flat_map(|pip| {
-            pip.index_url
+        let pypi = self.pypi_sections().into_iter().flat_map(|(_, pypi)| {
+            pypi.index_url
                 .iter()
-                .chain(pip.index_url_fallbacks.iter().flatten())
-                .chain(pip.extra_index_url.iter().flatten())
+                .chain(pypi.index_url_fallbacks.iter().flatten())
+                .chain(pypi.extra_index_url.iter().flatten())
                 .map(|url| (EndpointKind::PipIndex, url))
         });
         let go = self
@@ -75,7 +76,7 @@ impl Profile {
             .flat_map(|proxy| proxy.http.iter().chain(proxy.https.iter()))
             .map(|url| (EndpointKind::HttpProxy, url));
         let mut found: Vec<NamedEndpoint<'_>> = Vec::new();
-        for (kind, url) in npm.chain(pip).chain(go).chain(git).chain(proxies) {
+        for (kind, url) in npm.chain(pypi).chain(go).chain(git).chain(proxies) {
             let endpoint = NamedEndpoint { kind, url };
             if !found.contains(&endpoint) {
                 found.push(endpoint);

@@ -1,15 +1,18 @@
-//! Overlays: a machine role's profile applied to its environment's baseline. Scalars and lists
-//! in the overlay replace the baseline's; maps (npm scopes and tokens, proxy credentials,
-//! `env`, `probe-urls`) merge by key, the overlay winning. An overlay cannot remove a baseline
-//! setting, with one exception: fallback mirrors travel with the mirror they stand in for, so
-//! an overlay that sets npm's `registry` or pip's `index-url` brings its own fallbacks (or
-//! none), never the baseline's.
+//! Overlays: a machine role's profile applied to its environment's baseline, and a client's
+//! own values applied to its ecosystem's section. Scalars and lists in the overlay replace the
+//! baseline's; maps (npm scopes and tokens, proxy credentials, `env`, `probe-urls`) merge by
+//! key, the overlay winning. An overlay cannot remove a baseline setting, with one exception:
+//! fallback mirrors travel with the mirror they stand in for, so an overlay that sets npm's
+//! `registry` or PyPI's `index-url` brings its own fallbacks (or none), never the baseline's.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{GitSettings, GoSettings, NpmSettings, PipSettings, Profile, ProxySettings};
+use super::{
+    ClientOverrides, GitSettings, GoSettings, NpmClient, NpmSettings, Profile, ProxySettings,
+    PypiClient, PypiSettings,
+};
 
 /// Where an effective setting comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -67,6 +70,42 @@ fn with_primary<T: Clone>(
     }
 }
 
+impl NpmSettings {
+    /// These settings with `o`'s laid over them.
+    fn overlaid(&self, o: &NpmSettings) -> NpmSettings {
+        NpmSettings {
+            registry: pick(&self.registry, &o.registry),
+            registry_fallbacks: with_primary(
+                &o.registry,
+                &self.registry_fallbacks,
+                &o.registry_fallbacks,
+            ),
+            scopes: merge_maps(&self.scopes, &o.scopes),
+            auth_tokens: merge_maps(&self.auth_tokens, &o.auth_tokens),
+            strict_ssl: pick(&self.strict_ssl, &o.strict_ssl),
+            proxy: pick(&self.proxy, &o.proxy),
+            https_proxy: pick(&self.https_proxy, &o.https_proxy),
+        }
+    }
+}
+
+impl PypiSettings {
+    /// These settings with `o`'s laid over them.
+    fn overlaid(&self, o: &PypiSettings) -> PypiSettings {
+        PypiSettings {
+            index_url: pick(&self.index_url, &o.index_url),
+            index_url_fallbacks: with_primary(
+                &o.index_url,
+                &self.index_url_fallbacks,
+                &o.index_url_fallbacks,
+            ),
+            extra_index_url: pick(&self.extra_index_url, &o.extra_index_url),
+            trusted_host: pick(&self.trusted_host, &o.trusted_host),
+            timeout: pick(&self.timeout, &o.timeout),
+        }
+    }
+}
+
 impl Profile {
     /// This profile with `overlay` applied.
     pub fn overlaid(&self, overlay: &Profile) -> Profile {
@@ -78,30 +117,8 @@ impl Profile {
             sumdb: pick(&b.sumdb, &o.sumdb),
             insecure: pick(&b.insecure, &o.insecure),
         });
-        let npm = merge_sections(&self.npm, &overlay.npm, |b, o| NpmSettings {
-            registry: pick(&b.registry, &o.registry),
-            registry_fallbacks: with_primary(
-                &o.registry,
-                &b.registry_fallbacks,
-                &o.registry_fallbacks,
-            ),
-            scopes: merge_maps(&b.scopes, &o.scopes),
-            auth_tokens: merge_maps(&b.auth_tokens, &o.auth_tokens),
-            strict_ssl: pick(&b.strict_ssl, &o.strict_ssl),
-            proxy: pick(&b.proxy, &o.proxy),
-            https_proxy: pick(&b.https_proxy, &o.https_proxy),
-        });
-        let pip = merge_sections(&self.pip, &overlay.pip, |b, o| PipSettings {
-            index_url: pick(&b.index_url, &o.index_url),
-            index_url_fallbacks: with_primary(
-                &o.index_url,
-                &b.index_url_fallbacks,
-                &o.index_url_fallbacks,
-            ),
-            extra_index_url: pick(&b.extra_index_url, &o.extra_index_url),
-            trusted_host: pick(&b.trusted_host, &o.trusted_host),
-            timeout: pick(&b.timeout, &o.timeout),
-        });
+        let npm = merge_sections(&self.npm, &overlay.npm, NpmSettings::overlaid);
+        let pypi = merge_sections(&self.pypi, &overlay.pypi, PypiSettings::overlaid);
         let git = merge_sections(&self.git, &overlay.git, |b, o| GitSettings {
             rewrites: pick(&b.rewrites, &o.rewrites),
             http_proxy: pick(&b.http_proxy, &o.http_proxy),
@@ -121,15 +138,45 @@ impl Profile {
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone())),
         );
+        let (base, over) = (&self.clients, &overlay.clients);
+        let clients = ClientOverrides {
+            npm: merge_sections(&base.npm, &over.npm, NpmSettings::overlaid),
+            pnpm: merge_sections(&base.pnpm, &over.pnpm, NpmSettings::overlaid),
+            yarn: merge_sections(&base.yarn, &over.yarn, NpmSettings::overlaid),
+            pip: merge_sections(&base.pip, &over.pip, PypiSettings::overlaid),
+            uv: merge_sections(&base.uv, &over.uv, PypiSettings::overlaid),
+        };
         Profile {
             go,
             npm,
-            pip,
+            pypi,
             git,
             proxy,
             env,
             probe_urls,
+            clients,
         }
+    }
+
+    /// What `client` reads from the npm registry's section: `npm` with the client's own values
+    /// in `clients` laid over it.
+    pub fn npm_for(&self, client: NpmClient) -> Option<NpmSettings> {
+        let own = match client {
+            NpmClient::Npm => &self.clients.npm,
+            NpmClient::Pnpm => &self.clients.pnpm,
+            NpmClient::Yarn => &self.clients.yarn,
+        };
+        merge_sections(&self.npm, own, NpmSettings::overlaid)
+    }
+
+    /// What `client` reads from the Python package index's section: `pypi` with the client's
+    /// own values in `clients` laid over it.
+    pub fn pypi_for(&self, client: PypiClient) -> Option<PypiSettings> {
+        let own = match client {
+            PypiClient::Pip => &self.clients.pip,
+            PypiClient::Uv => &self.clients.uv,
+        };
+        merge_sections(&self.pypi, own, PypiSettings::overlaid)
     }
 
     /// The effective profile (this baseline with `overlay` applied) and, for each of its

@@ -9,6 +9,14 @@
 //! scalars and lists replace, maps (npm scopes and tokens, proxy credentials, `env`) merge by
 //! key.
 //!
+//! Sections are ecosystems, not clients: `npm` is the npm registry that npm, pnpm and Yarn
+//! fetch from, `pypi` the Python package index of pip and uv. Ops state a mirror once; a value
+//! one client must see differently goes in `clients` ([`ClientOverrides`]), which overlays the
+//! ecosystem's section for that client alone ([`Profile::npm_for`], [`Profile::pypi_for`]).
+//!
+//! Stored documents are never rewritten in place (versions are immutable), so what profiles
+//! were once written as is still read: `pip` is the name `pypi` had before ecosystems.
+//!
 //! Secrets (npm tokens, proxy passwords, secret `env` values) are [`Secret`]s: written, never
 //! read back. [`Profile::secrets`] finds every one of them.
 
@@ -37,12 +45,13 @@ pub struct Profile {
     /// Go modules: `GOPROXY` and friends.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub go: Option<GoSettings>,
-    /// npm: `.npmrc`.
+    /// The npm registry, for npm and pnpm (`.npmrc`) and Yarn (`.yarnrc.yml`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub npm: Option<NpmSettings>,
-    /// pip: `pip.conf` / `pip.ini`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pip: Option<PipSettings>,
+    /// The Python package index, for pip (`pip.conf` / `pip.ini`) and uv (`uv.toml`). Read
+    /// under its former name `pip` too.
+    #[serde(default, alias = "pip", skip_serializing_if = "Option::is_none")]
+    pub pypi: Option<PypiSettings>,
     /// git: URL rewrites and proxy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub git: Option<GitSettings>,
@@ -64,6 +73,92 @@ pub struct Profile {
         skip_serializing_if = "BTreeMap::is_empty"
     )]
     pub probe_urls: BTreeMap<String, String>,
+    /// Values one package client takes instead of its ecosystem's.
+    #[serde(default, skip_serializing_if = "ClientOverrides::is_empty")]
+    pub clients: ClientOverrides,
+}
+
+/// Values for one package client that differ from its ecosystem's section, shaped like that
+/// section and laid over it for that client alone, as a role's overlay is laid over a baseline
+/// (scalars and lists replace, maps merge by key). Fallback mirrors are stated on the
+/// ecosystem only: failover moves every client of an ecosystem together.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ClientOverrides {
+    /// npm's own values, over `npm`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub npm: Option<NpmSettings>,
+    /// pnpm's own values, over `npm`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pnpm: Option<NpmSettings>,
+    /// Yarn's own values, over `npm`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub yarn: Option<NpmSettings>,
+    /// pip's own values, over `pypi`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pip: Option<PypiSettings>,
+    /// uv's own values, over `pypi`. uv reads no timeout from its files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uv: Option<PypiSettings>,
+}
+
+impl ClientOverrides {
+    /// Whether no client has values of its own.
+    pub fn is_empty(&self) -> bool {
+        self == &ClientOverrides::default()
+    }
+}
+
+impl Profile {
+    /// Each section shaped as the npm registry's, by the dotted name of its place: `npm`,
+    /// then each client's own (`clients.pnpm`).
+    pub fn npm_sections(&self) -> Vec<(&'static str, &NpmSettings)> {
+        let c = &self.clients;
+        [
+            ("npm", &self.npm),
+            ("clients.npm", &c.npm),
+            ("clients.pnpm", &c.pnpm),
+            ("clients.yarn", &c.yarn),
+        ]
+        .into_iter()
+        .filter_map(|(name, section)| Some((name, section.as_ref()?)))
+        .collect()
+    }
+
+    /// Each section shaped as a Python package index's, by the dotted name of its place:
+    /// `pypi`, then each client's own (`clients.uv`).
+    pub fn pypi_sections(&self) -> Vec<(&'static str, &PypiSettings)> {
+        let c = &self.clients;
+        [
+            ("pypi", &self.pypi),
+            ("clients.pip", &c.pip),
+            ("clients.uv", &c.uv),
+        ]
+        .into_iter()
+        .filter_map(|(name, section)| Some((name, section.as_ref()?)))
+        .collect()
+    }
+}
+
+/// The package clients that fetch from the npm registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NpmClient {
+    /// npm.
+    Npm,
+    /// pnpm.
+    Pnpm,
+    /// Yarn (Berry, 2 and later).
+    Yarn,
+}
+
+/// The package clients that fetch from a Python package index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PypiClient {
+    /// pip.
+    Pip,
+    /// uv.
+    Uv,
 }
 
 /// Go's module settings.
@@ -149,17 +244,17 @@ pub struct NpmSettings {
     pub https_proxy: Option<String>,
 }
 
-/// pip's settings.
+/// A Python package index's settings, as pip names them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct PipSettings {
+pub struct PypiSettings {
     /// The package index.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub index_url: Option<String>,
     /// Indexes that stand in for `index-url`, in order, while the machine's probes cannot
     /// reach it (at most 4; only beside `index-url` in the same profile), as
-    /// `npm.registry-fallbacks` does for npm.
+    /// `npm.registry-fallbacks` does for the npm registry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub index_url_fallbacks: Option<Vec<String>>,
     /// Further indexes, searched too.
@@ -168,7 +263,7 @@ pub struct PipSettings {
     /// Hosts trusted without valid HTTPS (`host` or `host:port`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trusted_host: Option<Vec<String>>,
-    /// Network timeout in seconds (1-600).
+    /// Network timeout in seconds (1-600). pip's only: uv reads no timeout from its files.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<u32>,
 }

@@ -15,7 +15,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{Profile, ProxyLogin};
+use super::{NpmSettings, Profile, ProxyLogin, PypiSettings};
 
 /// `value` as a WHATWG URL serializes it (scheme and host lower-cased, a default port
 /// dropped, an empty path made `/`, international host names in their IDNA form), when it is
@@ -68,6 +68,39 @@ fn url_keys<V>(map: BTreeMap<String, V>) -> BTreeMap<String, V> {
         .collect()
 }
 
+impl NpmSettings {
+    fn normalize(&mut self) {
+        for value in [&mut self.registry, &mut self.proxy, &mut self.https_proxy]
+            .into_iter()
+            .flatten()
+        {
+            *value = url(value);
+        }
+        urls(self.registry_fallbacks.as_deref_mut().unwrap_or_default());
+        for registry in self
+            .scopes
+            .iter_mut()
+            .flat_map(|scopes| scopes.values_mut())
+        {
+            *registry = url(registry);
+        }
+        self.auth_tokens = self.auth_tokens.take().map(url_keys);
+    }
+}
+
+impl PypiSettings {
+    fn normalize(&mut self) {
+        if let Some(index) = &mut self.index_url {
+            *index = url(index);
+        }
+        urls(self.index_url_fallbacks.as_deref_mut().unwrap_or_default());
+        urls(self.extra_index_url.as_deref_mut().unwrap_or_default());
+        for trusted in self.trusted_host.iter_mut().flatten() {
+            *trusted = host(trusted);
+        }
+    }
+}
+
 impl Profile {
     /// The profile with every URL and host in its compared form (see the module's text).
     /// Keys that become equal keep the value of the last in their old order; validate first
@@ -78,28 +111,18 @@ impl Profile {
                 entry.source = url(&entry.source);
             }
         }
-        if let Some(npm) = &mut self.npm {
-            for value in [&mut npm.registry, &mut npm.proxy, &mut npm.https_proxy]
-                .into_iter()
-                .flatten()
-            {
-                *value = url(value);
-            }
-            urls(npm.registry_fallbacks.as_deref_mut().unwrap_or_default());
-            for registry in npm.scopes.iter_mut().flat_map(|scopes| scopes.values_mut()) {
-                *registry = url(registry);
-            }
-            npm.auth_tokens = npm.auth_tokens.take().map(url_keys);
+        let c = &mut self.clients;
+        for npm in [&mut self.npm, &mut c.npm, &mut c.pnpm, &mut c.yarn]
+            .into_iter()
+            .flatten()
+        {
+            npm.normalize();
         }
-        if let Some(pip) = &mut self.pip {
-            if let Some(index) = &mut pip.index_url {
-                *index = url(index);
-            }
-            urls(pip.index_url_fallbacks.as_deref_mut().unwrap_or_default());
-            urls(pip.extra_index_url.as_deref_mut().unwrap_or_default());
-            for trusted in pip.trusted_host.iter_mut().flatten() {
-                *trusted = host(trusted);
-            }
+        for pypi in [&mut self.pypi, &mut c.pip, &mut c.uv]
+            .into_iter()
+            .flatten()
+        {
+            pypi.normalize();
         }
         if let Some(git) = &mut self.git {
             // Only the base: `insteadOf` prefixes are compared with what people type.
@@ -186,7 +209,7 @@ mod tests {
         let profile: Profile = serde_json::from_value(serde_json::json!({
             "npm": {"registry": "http://LOCALHOST:4873",
                     "auth-tokens": {"http://LOCALHOST:4873/": {"value": "tok"}}},
-            "pip": {"trusted-host": ["PyPI.Corp.Example"]},
+            "pypi": {"trusted-host": ["PyPI.Corp.Example"]},
             "git": {"rewrites": [{"base": "HTTPS://Git.Corp.Example", "instead-of": ["https://GitHub.com/"]}]},
             "proxy": {"no-proxy": ["LocalHost", ".Corp.Example"]}
         }))
@@ -195,7 +218,7 @@ mod tests {
         let json = serde_json::to_value(&normalized).unwrap();
         assert_eq!(json["npm"]["registry"], "http://localhost:4873/");
         assert!(json["npm"]["auth-tokens"]["http://localhost:4873/"].is_object());
-        assert_eq!(json["pip"]["trusted-host"][0], "pypi.corp.example");
+        assert_eq!(json["pypi"]["trusted-host"][0], "pypi.corp.example");
         assert_eq!(
             json["git"]["rewrites"][0]["base"],
             "https://git.corp.example/"

@@ -41,9 +41,18 @@ impl fmt::Display for SecretPath {
 macro_rules! secret_slots {
     ($profile:expr, $as_ref:ident, $iter:ident $(, $mut:tt)?) => {{
         let mut slots = Vec::new();
-        if let Some(npm) = $profile.npm.$as_ref() {
-            for (registry, token) in npm.auth_tokens.$as_ref().into_iter().flat_map(|m| m.$iter()) {
-                slots.push((SecretPath::new(&["npm", "auth-tokens", registry]), token));
+        let npm_sections = [
+            (&["npm"][..], $profile.npm.$as_ref()),
+            (&["clients", "npm"][..], $profile.clients.npm.$as_ref()),
+            (&["clients", "pnpm"][..], $profile.clients.pnpm.$as_ref()),
+            (&["clients", "yarn"][..], $profile.clients.yarn.$as_ref()),
+        ];
+        for (section, npm) in npm_sections {
+            let tokens = npm.and_then(|npm| npm.auth_tokens.$as_ref());
+            for (registry, token) in tokens.into_iter().flat_map(|m| m.$iter()) {
+                let mut keys = section.to_vec();
+                keys.extend(["auth-tokens", registry.as_str()]);
+                slots.push((SecretPath::new(&keys), token));
             }
         }
         if let Some(proxy) = $profile.proxy.$as_ref() {

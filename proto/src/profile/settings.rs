@@ -1,4 +1,5 @@
-//! A profile seen as a flat list of settings (`go.proxy`, `npm.scopes.@corp`, `env.GEM_HOST`),
+//! A profile seen as a flat list of settings (`go.proxy`, `npm.scopes.@corp`, `env.GEM_HOST`,
+//! `clients.uv.index-url`),
 //! which is how diffs, provenance and audit trails name them.
 
 use std::collections::BTreeMap;
@@ -6,7 +7,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::{EnvValue, GoFallback, GoProxyEntry, Profile, Secret};
+use super::{EnvValue, GoFallback, GoProxyEntry, NpmSettings, Profile, PypiSettings, Secret};
 
 /// One setting's value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,52 +75,11 @@ impl Profile {
             put("go.sumdb".into(), go.sumdb.clone().map(Setting::Text));
             put("go.insecure".into(), go.insecure.as_deref().map(list));
         }
-        if let Some(npm) = &self.npm {
-            put(
-                "npm.registry".into(),
-                npm.registry.clone().map(Setting::Text),
-            );
-            put(
-                "npm.registry-fallbacks".into(),
-                npm.registry_fallbacks.as_deref().map(list),
-            );
-            for (scope, url) in npm.scopes.iter().flatten() {
-                put(
-                    format!("npm.scopes.{scope}"),
-                    Some(Setting::Text(url.clone())),
-                );
-            }
-            for (registry, token) in npm.auth_tokens.iter().flatten() {
-                put(
-                    format!("npm.auth-tokens.{registry}"),
-                    Some(Setting::Secret(token.clone())),
-                );
-            }
-            put("npm.strict-ssl".into(), npm.strict_ssl.map(Setting::Flag));
-            put("npm.proxy".into(), npm.proxy.clone().map(Setting::Text));
-            put(
-                "npm.https-proxy".into(),
-                npm.https_proxy.clone().map(Setting::Text),
-            );
+        for (section, npm) in self.npm_sections() {
+            npm.settings(section, &mut put);
         }
-        if let Some(pip) = &self.pip {
-            put(
-                "pip.index-url".into(),
-                pip.index_url.clone().map(Setting::Text),
-            );
-            put(
-                "pip.index-url-fallbacks".into(),
-                pip.index_url_fallbacks.as_deref().map(list),
-            );
-            put(
-                "pip.extra-index-url".into(),
-                pip.extra_index_url.as_deref().map(list),
-            );
-            put(
-                "pip.trusted-host".into(),
-                pip.trusted_host.as_deref().map(list),
-            );
-            put("pip.timeout".into(), pip.timeout.map(Setting::Number));
+        for (section, pypi) in self.pypi_sections() {
+            pypi.settings(section, &mut put);
         }
         if let Some(git) = &self.git {
             put(
@@ -177,6 +137,70 @@ impl Profile {
             );
         }
         out
+    }
+}
+
+impl NpmSettings {
+    /// Each setting, named under `section` (`npm`, `clients.pnpm`).
+    fn settings(&self, section: &str, put: &mut impl FnMut(String, Option<Setting>)) {
+        put(
+            format!("{section}.registry"),
+            self.registry.clone().map(Setting::Text),
+        );
+        put(
+            format!("{section}.registry-fallbacks"),
+            self.registry_fallbacks.as_deref().map(list),
+        );
+        for (scope, url) in self.scopes.iter().flatten() {
+            put(
+                format!("{section}.scopes.{scope}"),
+                Some(Setting::Text(url.clone())),
+            );
+        }
+        for (registry, token) in self.auth_tokens.iter().flatten() {
+            put(
+                format!("{section}.auth-tokens.{registry}"),
+                Some(Setting::Secret(token.clone())),
+            );
+        }
+        put(
+            format!("{section}.strict-ssl"),
+            self.strict_ssl.map(Setting::Flag),
+        );
+        put(
+            format!("{section}.proxy"),
+            self.proxy.clone().map(Setting::Text),
+        );
+        put(
+            format!("{section}.https-proxy"),
+            self.https_proxy.clone().map(Setting::Text),
+        );
+    }
+}
+
+impl PypiSettings {
+    /// Each setting, named under `section` (`pypi`, `clients.uv`).
+    fn settings(&self, section: &str, put: &mut impl FnMut(String, Option<Setting>)) {
+        put(
+            format!("{section}.index-url"),
+            self.index_url.clone().map(Setting::Text),
+        );
+        put(
+            format!("{section}.index-url-fallbacks"),
+            self.index_url_fallbacks.as_deref().map(list),
+        );
+        put(
+            format!("{section}.extra-index-url"),
+            self.extra_index_url.as_deref().map(list),
+        );
+        put(
+            format!("{section}.trusted-host"),
+            self.trusted_host.as_deref().map(list),
+        );
+        put(
+            format!("{section}.timeout"),
+            self.timeout.map(Setting::Number),
+        );
     }
 }
 

@@ -27,7 +27,7 @@ fn full_profile() -> serde_json::Value {
             "strict-ssl": true,
             "https-proxy": "http://proxy.corp.example:3128"
         },
-        "pip": {
+        "pypi": {
             "index-url": "https://pypi.corp.example/simple",
             "extra-index-url": ["https://pypi2.corp.example/simple"],
             "trusted-host": ["pypi.corp.example", "pypi2.corp.example:8443"],
@@ -138,7 +138,7 @@ fn twenty_mistakes_get_twenty_messages() {
             "auth-tokens": {"https://npm.corp.example/": {"value": "has space"}},
             "proxy": "http://user:pass@proxy.example/"
         },
-        "pip": {
+        "pypi": {
             "index-url": "https://pypi.corp.example/simple#frag",
             "extra-index-url": ["https://"],
             "trusted-host": ["bad host"],
@@ -172,10 +172,10 @@ fn twenty_mistakes_get_twenty_messages() {
         "npm.scopes.@ok",
         "npm.auth-tokens.https://npm.corp.example/",
         "npm.proxy",
-        "pip.index-url",
-        "pip.extra-index-url[0]",
-        "pip.trusted-host[0]",
-        "pip.timeout",
+        "pypi.index-url",
+        "pypi.extra-index-url[0]",
+        "pypi.trusted-host[0]",
+        "pypi.timeout",
         "git.rewrites[0].base",
         "git.rewrites[0].instead-of",
         "proxy.http",
@@ -240,7 +240,7 @@ fn diff_names_each_setting_and_hides_secrets() {
     changed["env"]["NEW_ONE"] = json!("1");
     changed["proxy"]["credentials"]["http://proxy.corp.example:3128"]["password"] =
         json!({"value": "rotated too"});
-    changed["pip"].as_object_mut().unwrap().remove("timeout");
+    changed["pypi"].as_object_mut().unwrap().remove("timeout");
     let new = parse(changed);
     let diff = old.diff(&new);
     let lines: Vec<String> = diff.iter().map(ToString::to_string).collect();
@@ -250,8 +250,8 @@ fn diff_names_each_setting_and_hides_secrets() {
             "env.NEW_ONE: (unset) -> 1",
             "go.proxy: https://goproxy.corp.example/|https://mirror.corp.example/go,direct -> direct",
             "npm.auth-tokens.https://npm.corp.example/private/: (secret) -> (secret)",
-            "pip.timeout: 30 -> (unset)",
             "proxy.credentials.http://proxy.corp.example:3128.password: (secret) -> (secret)",
+            "pypi.timeout: 30 -> (unset)",
         ]
     );
     assert!(!format!("{diff:?}").contains("rotated"));
@@ -265,7 +265,7 @@ fn overlay_replaces_scalars_and_lists_and_merges_maps_by_key() {
     let overlay = parse(json!({
         "go": {"proxy": [{"source": "https://ds-proxy.corp.example/"}]},
         "npm": {"scopes": {"@ds": "https://npm.corp.example/ds/"}},
-        "pip": {"extra-index-url": []},
+        "pypi": {"extra-index-url": []},
         "env": {"GEM_HOST": "https://gems-ds.corp.example"}
     }));
     let (effective, origins) = baseline.effective(Some(&overlay));
@@ -276,7 +276,7 @@ fn overlay_replaces_scalars_and_lists_and_merges_maps_by_key() {
     );
     assert_eq!(settings["go.sumdb"], Setting::Text("sum.golang.org".into()));
     assert!(settings.contains_key("npm.scopes.@corp") && settings.contains_key("npm.scopes.@ds"));
-    assert_eq!(settings["pip.extra-index-url"], Setting::List(vec![]));
+    assert_eq!(settings["pypi.extra-index-url"], Setting::List(vec![]));
     assert_eq!(origins["go.proxy"], Origin::Overlay);
     assert_eq!(origins["go.sumdb"], Origin::Baseline);
     assert_eq!(origins["npm.scopes.@corp"], Origin::Baseline);
@@ -331,10 +331,10 @@ prop_compose! {
                 strict_ssl: strict,
                 ..NpmSettings::default()
             }),
-            pip: with_pip.then(|| PipSettings {
+            pypi: with_pip.then(|| PypiSettings {
                 extra_index_url: extra,
                 timeout,
-                ..PipSettings::default()
+                ..PypiSettings::default()
             }),
             proxy: with_proxy.then(|| ProxySettings {
                 credentials: credentials.map(|logins| logins
@@ -440,7 +440,7 @@ fn fallbacks_stand_beside_their_mirror_each_once_and_travel_with_it_through_an_o
     let fine = parse(json!({
         "npm": {"registry": "https://npm.corp.example/",
                 "registry-fallbacks": ["https://npm-b.corp.example/", "https://10.0.0.5:4873"]},
-        "pip": {"index-url": "https://pypi.corp.example/simple/",
+        "pypi": {"index-url": "https://pypi.corp.example/simple/",
                 "index-url-fallbacks": ["https://pypi-b.corp.example/simple/"]}
     }));
     assert_eq!(fine.validate(), Vec::new());
@@ -461,7 +461,7 @@ fn fallbacks_stand_beside_their_mirror_each_once_and_travel_with_it_through_an_o
         "npm": {"registry": "https://npm.corp.example/",
                 "registry-fallbacks": ["https://NPM.corp.example:443", "ftp://x/", "https://b/",
                                        "https://b", "http://c/", "https://d/"]},
-        "pip": {"index-url-fallbacks": []}
+        "pypi": {"index-url-fallbacks": []}
     }));
     let problems: Vec<(String, String)> = wrong
         .validate()
@@ -482,18 +482,18 @@ fn fallbacks_stand_beside_their_mirror_each_once_and_travel_with_it_through_an_o
     said("npm.registry-fallbacks[1]", "http or https");
     said("npm.registry-fallbacks[3]", "an earlier fallback");
     said(
-        "pip.index-url-fallbacks",
-        "needs pip.index-url in the same profile",
+        "pypi.index-url-fallbacks",
+        "needs pypi.index-url in the same profile",
     );
 
     // An overlay that moves the mirror brings its own fallbacks, or none.
     let overlay = parse(json!({"npm": {"registry": "https://npm-office.corp.example/"}}));
     let merged = fine.overlaid(&overlay);
     assert_eq!(merged.npm.as_ref().unwrap().registry_fallbacks, None);
-    assert!(merged.pip.as_ref().unwrap().index_url_fallbacks.is_some());
+    assert!(merged.pypi.as_ref().unwrap().index_url_fallbacks.is_some());
     let (_, origins) = fine.effective(Some(&overlay));
     assert!(!origins.contains_key("npm.registry-fallbacks"));
-    assert_eq!(origins["pip.index-url-fallbacks"], Origin::Baseline);
+    assert_eq!(origins["pypi.index-url-fallbacks"], Origin::Baseline);
     let unrelated = parse(json!({"npm": {"strict-ssl": true}}));
     assert_eq!(
         fine.overlaid(&unrelated).npm.unwrap().registry_fallbacks,
@@ -507,5 +507,144 @@ fn fallbacks_stand_beside_their_mirror_each_once_and_travel_with_it_through_an_o
             "https://npm-b.corp.example/".into(),
             "https://10.0.0.5:4873".into()
         ])
+    );
+}
+
+#[test]
+fn an_ecosystem_is_stated_once_and_a_client_may_take_its_own_values() {
+    let profile = parse(json!({
+        "npm": {"registry": "https://npm.corp.example/",
+                "scopes": {"@corp": "https://npm.corp.example/corp/"},
+                "auth-tokens": {"https://npm.corp.example/": {"value": "for-all"}}},
+        "pypi": {"index-url": "https://pypi.corp.example/simple/", "timeout": 30},
+        "clients": {
+            "yarn": {"registry": "https://yarn.corp.example/",
+                     "scopes": {"@tools": "https://tools.corp.example/"},
+                     "auth-tokens": {"https://yarn.corp.example/": {"value": "for-yarn"}}},
+            "uv": {"extra-index-url": ["https://extra.corp.example/simple/"]}
+        }
+    }));
+    assert_eq!(profile.validate(), vec![]);
+
+    let npm = profile.npm_for(NpmClient::Npm).unwrap();
+    assert_eq!(npm.registry.as_deref(), Some("https://npm.corp.example/"));
+    let pnpm = profile.npm_for(NpmClient::Pnpm).unwrap();
+    assert_eq!(
+        pnpm, npm,
+        "a client without values of its own reads the ecosystem's"
+    );
+    let yarn = profile.npm_for(NpmClient::Yarn).unwrap();
+    assert_eq!(yarn.registry.as_deref(), Some("https://yarn.corp.example/"));
+    assert_eq!(
+        yarn.scopes.unwrap().keys().collect::<Vec<_>>(),
+        ["@corp", "@tools"],
+        "maps merge by key"
+    );
+    assert_eq!(yarn.auth_tokens.unwrap().len(), 2);
+    let uv = profile.pypi_for(PypiClient::Uv).unwrap();
+    assert_eq!(uv.index_url, profile.pypi.as_ref().unwrap().index_url);
+    assert_eq!(uv.extra_index_url.unwrap().len(), 1);
+    assert_eq!(
+        profile.pypi_for(PypiClient::Pip).unwrap().extra_index_url,
+        None
+    );
+    assert_eq!(
+        parse(json!({"clients": {"uv": {"index-url": "https://uv.corp.example/"}}}))
+            .pypi_for(PypiClient::Pip),
+        None,
+        "one client's own values are not another's"
+    );
+
+    // Client values are settings, secrets, endpoints and diffs like any other.
+    let settings = profile.settings();
+    assert_eq!(
+        settings["clients.yarn.registry"],
+        Setting::Text("https://yarn.corp.example/".into())
+    );
+    let secrets: Vec<String> = profile
+        .secrets()
+        .iter()
+        .map(|(path, _)| path.to_string())
+        .collect();
+    assert_eq!(
+        secrets,
+        [
+            "npm.auth-tokens.https://npm.corp.example/",
+            "clients.yarn.auth-tokens.https://yarn.corp.example/"
+        ]
+    );
+    let sealed = profile.to_json_with_secrets(|_| json!("sealed"));
+    assert_eq!(
+        sealed["clients"]["yarn"]["auth-tokens"]["https://yarn.corp.example/"],
+        "sealed"
+    );
+    let urls: Vec<&str> = profile.endpoints().iter().map(|e| e.url).collect();
+    assert!(urls.contains(&"https://yarn.corp.example/"));
+    assert!(urls.contains(&"https://extra.corp.example/simple/"));
+    let mut changed = profile.clone();
+    changed.clients.yarn.as_mut().unwrap().auth_tokens = None;
+    assert_eq!(
+        profile
+            .diff(&changed)
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+        ["clients.yarn.auth-tokens.https://yarn.corp.example/: (secret) -> (unset)"]
+    );
+
+    // A role's overlay merges client values as it merges sections.
+    let overlay = parse(json!({"clients": {"yarn": {"strict-ssl": false}}}));
+    let merged = profile.overlaid(&overlay).npm_for(NpmClient::Yarn).unwrap();
+    assert_eq!(merged.strict_ssl, Some(false));
+    assert_eq!(
+        merged.registry.as_deref(),
+        Some("https://yarn.corp.example/")
+    );
+}
+
+#[test]
+fn client_values_are_checked_where_they_stand_and_never_carry_fallbacks() {
+    let wrong = parse(json!({
+        "npm": {"registry": "https://npm.corp.example/"},
+        "pypi": {"index-url": "https://pypi.corp.example/simple/"},
+        "clients": {
+            "pnpm": {"registry": "ftp://x/", "registry-fallbacks": ["https://b.corp.example/"]},
+            "pip": {"index-url": "https://p.corp.example/", "index-url-fallbacks": []},
+            "uv": {"timeout": 20, "trusted-host": ["not a host"]}
+        }
+    }));
+    let paths: Vec<String> = wrong.validate().into_iter().map(|p| p.path).collect();
+    for path in [
+        "clients.pnpm.registry",
+        "clients.pnpm.registry-fallbacks",
+        "clients.pip.index-url-fallbacks",
+        "clients.uv.timeout",
+        "clients.uv.trusted-host[0]",
+    ] {
+        assert!(paths.iter().any(|p| p == path), "{path}: {paths:?}");
+    }
+    assert!(serde_json::from_value::<Profile>(json!({"clients": {"bower": {}}})).is_err());
+    assert!(
+        serde_json::from_value::<Profile>(json!({"clients": {"uv": {"scopes": {}}}})).is_err(),
+        "a client's values have its ecosystem's shape"
+    );
+}
+
+#[test]
+fn profiles_written_before_ecosystems_are_read_with_pip_as_pypi() {
+    let old = parse(json!({"pip": {"index-url": "https://pypi.corp.example/simple/"}}));
+    assert_eq!(
+        old.pypi.as_ref().unwrap().index_url.as_deref(),
+        Some("https://pypi.corp.example/simple/")
+    );
+    assert_eq!(
+        serde_json::to_value(&old).unwrap(),
+        json!({"pypi": {"index-url": "https://pypi.corp.example/simple/"}}),
+        "written back under the new name"
+    );
+    let both = json!({"pip": {"timeout": 1}, "pypi": {"timeout": 2}});
+    assert!(
+        serde_json::from_value::<Profile>(both).is_err(),
+        "the two names of one section are never merged"
     );
 }

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use super::normalize::{self, colliding_keys};
 use super::{
-    EnvValue, GitSettings, GoSettings, NpmSettings, PipSettings, Profile, ProxySettings, Secret,
+    EnvValue, GitSettings, GoSettings, NpmSettings, Profile, ProxySettings, PypiSettings, Secret,
 };
 use crate::FieldProblem;
 
@@ -99,18 +99,25 @@ const SECTION_VARIABLES: &[(&str, &str)] = &[
     ("HTTP_PROXY", "proxy.http"),
     ("HTTPS_PROXY", "proxy.https"),
     ("NO_PROXY", "proxy.no-proxy"),
-    ("PIP_INDEX_URL", "pip.index-url"),
-    ("PIP_EXTRA_INDEX_URL", "pip.extra-index-url"),
-    ("PIP_TRUSTED_HOST", "pip.trusted-host"),
+    ("PIP_INDEX_URL", "pypi.index-url"),
+    ("PIP_EXTRA_INDEX_URL", "pypi.extra-index-url"),
+    ("PIP_TRUSTED_HOST", "pypi.trusted-host"),
     ("NPM_CONFIG_REGISTRY", "npm.registry"),
     ("NPM_CONFIG_STRICT_SSL", "npm.strict-ssl"),
     ("NPM_CONFIG_PROXY", "npm.proxy"),
     ("NPM_CONFIG_HTTPS_PROXY", "npm.https-proxy"),
     // pip's other names for the same options (pip `cli/cmdoptions.py`: `--pypi-url`,
     // `--default-timeout`), which it reads from `PIP_<NAME>` too.
-    ("PIP_PYPI_URL", "pip.index-url"),
-    ("PIP_TIMEOUT", "pip.timeout"),
-    ("PIP_DEFAULT_TIMEOUT", "pip.timeout"),
+    ("PIP_PYPI_URL", "pypi.index-url"),
+    ("PIP_TIMEOUT", "pypi.timeout"),
+    ("PIP_DEFAULT_TIMEOUT", "pypi.timeout"),
+    // uv's (docs `reference/environment.md`): `UV_INDEX_URL` and `UV_EXTRA_INDEX_URL` are the
+    // older names of `UV_DEFAULT_INDEX` and `UV_INDEX`.
+    ("UV_DEFAULT_INDEX", "pypi.index-url"),
+    ("UV_INDEX_URL", "pypi.index-url"),
+    ("UV_INDEX", "pypi.extra-index-url"),
+    ("UV_EXTRA_INDEX_URL", "pypi.extra-index-url"),
+    ("UV_INSECURE_HOST", "pypi.trusted-host"),
 ];
 
 /// Variables that change which files a client reads: set by a profile, the files the agent
@@ -119,6 +126,8 @@ const REDIRECTING_VARIABLES: &[&str] = &[
     "NPM_CONFIG_USERCONFIG",
     "NPM_CONFIG_GLOBALCONFIG",
     "PIP_CONFIG_FILE",
+    "UV_CONFIG_FILE",
+    "UV_NO_CONFIG",
     "GOENV",
     "GIT_CONFIG",
     "GIT_CONFIG_GLOBAL",
@@ -340,12 +349,13 @@ impl Profile {
         if let Some(go) = &self.go {
             go.validate(&mut problems);
         }
-        if let Some(npm) = &self.npm {
-            npm.validate(&mut problems);
+        for (section, npm) in self.npm_sections() {
+            npm.validate(section, &mut problems);
         }
-        if let Some(pip) = &self.pip {
-            pip.validate(&mut problems);
+        for (section, pypi) in self.pypi_sections() {
+            pypi.validate(section, &mut problems);
         }
+        validate_client_overrides(self, &mut problems);
         if let Some(git) = &self.git {
             git.validate(&mut problems);
         }
@@ -459,28 +469,28 @@ fn validate_sumdb(value: &str, problems: &mut Problems) {
 }
 
 impl NpmSettings {
-    fn validate(&self, problems: &mut Problems) {
-        for (path, url) in [
-            ("npm.registry", &self.registry),
-            ("npm.proxy", &self.proxy),
-            ("npm.https-proxy", &self.https_proxy),
+    fn validate(&self, section: &str, problems: &mut Problems) {
+        for (field, url) in [
+            ("registry", &self.registry),
+            ("proxy", &self.proxy),
+            ("https-proxy", &self.https_proxy),
         ] {
             if let Some(url) = url {
-                problems.url(path, url);
+                problems.url(&format!("{section}.{field}"), url);
             }
         }
         if let Some(fallbacks) = &self.registry_fallbacks {
             problems.fallbacks(
-                "npm.registry-fallbacks",
+                &format!("{section}.registry-fallbacks"),
                 fallbacks,
-                "npm.registry",
+                &format!("{section}.registry"),
                 self.registry.as_ref(),
             );
         }
         if let Some(scopes) = &self.scopes {
-            problems.list_size("npm.scopes", scopes.len());
+            problems.list_size(&format!("{section}.scopes"), scopes.len());
             for (scope, url) in scopes {
-                let path = format!("npm.scopes.{scope}");
+                let path = format!("{section}.scopes.{scope}");
                 let valid = scope.len() <= 214
                     && scope.strip_prefix('@').is_some_and(|name| {
                         name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
@@ -498,9 +508,9 @@ impl NpmSettings {
             }
         }
         if let Some(tokens) = &self.auth_tokens {
-            problems.list_size("npm.auth-tokens", tokens.len());
+            problems.list_size(&format!("{section}.auth-tokens"), tokens.len());
             for (registry, token) in tokens {
-                let path = format!("npm.auth-tokens.{registry}");
+                let path = format!("{section}.auth-tokens.{registry}");
                 problems.url(&path, registry);
                 problems.secret(&path, token, false);
                 // npm replaces `${NAME}` in every value it reads from .npmrc with a variable
@@ -514,7 +524,7 @@ impl NpmSettings {
             }
             for (later, earlier) in colliding_keys(tokens, normalize::url) {
                 problems.add(
-                    &format!("npm.auth-tokens.{later}"),
+                    &format!("{section}.auth-tokens.{later}"),
                     format!("names the same registry as {earlier}: npm compares host names without regard to case and without a default port"),
                 );
             }
@@ -522,26 +532,26 @@ impl NpmSettings {
     }
 }
 
-impl PipSettings {
-    fn validate(&self, problems: &mut Problems) {
+impl PypiSettings {
+    fn validate(&self, section: &str, problems: &mut Problems) {
         if let Some(url) = &self.index_url {
-            problems.url("pip.index-url", url);
+            problems.url(&format!("{section}.index-url"), url);
         }
         if let Some(fallbacks) = &self.index_url_fallbacks {
             problems.fallbacks(
-                "pip.index-url-fallbacks",
+                &format!("{section}.index-url-fallbacks"),
                 fallbacks,
-                "pip.index-url",
+                &format!("{section}.index-url"),
                 self.index_url.as_ref(),
             );
         }
         if let Some(urls) = &self.extra_index_url {
-            problems.urls("pip.extra-index-url", urls);
+            problems.urls(&format!("{section}.extra-index-url"), urls);
         }
         if let Some(hosts) = &self.trusted_host {
-            problems.list_size("pip.trusted-host", hosts.len());
+            problems.list_size(&format!("{section}.trusted-host"), hosts.len());
             for (i, host) in hosts.iter().enumerate() {
-                let path = format!("pip.trusted-host[{i}]");
+                let path = format!("{section}.trusted-host[{i}]");
                 if !problems.text(&path, host, 253 + 6) {
                     continue;
                 }
@@ -561,7 +571,7 @@ impl PipSettings {
         }
         if let Some(timeout) = self.timeout {
             if !(1..=600).contains(&timeout) {
-                problems.add("pip.timeout", "must be 1 to 600 seconds");
+                problems.add(&format!("{section}.timeout"), "must be 1 to 600 seconds");
             }
         }
     }
@@ -664,6 +674,39 @@ impl ProxySettings {
                 }
             }
         }
+    }
+}
+
+/// A client's own values differ from its ecosystem's in what the client can take: never
+/// fallback mirrors (failover moves all of an ecosystem's clients together, so fallbacks are
+/// stated on the ecosystem), and nothing the client does not read from its files.
+fn validate_client_overrides(profile: &Profile, problems: &mut Problems) {
+    for (section, npm) in profile.npm_sections() {
+        if section != "npm" && npm.registry_fallbacks.is_some() {
+            problems.add(
+                &format!("{section}.registry-fallbacks"),
+                "fallback mirrors are stated once, in npm.registry-fallbacks: failover moves every client of the npm registry together",
+            );
+        }
+    }
+    for (section, pypi) in profile.pypi_sections() {
+        if section != "pypi" && pypi.index_url_fallbacks.is_some() {
+            problems.add(
+                &format!("{section}.index-url-fallbacks"),
+                "fallback mirrors are stated once, in pypi.index-url-fallbacks: failover moves every client of the package index together",
+            );
+        }
+    }
+    if profile
+        .clients
+        .uv
+        .as_ref()
+        .is_some_and(|uv| uv.timeout.is_some())
+    {
+        problems.add(
+            "clients.uv.timeout",
+            "uv reads no timeout from its files (it reads UV_HTTP_TIMEOUT from the environment: set that in env)",
+        );
     }
 }
 

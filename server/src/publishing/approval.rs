@@ -115,16 +115,13 @@ impl Publishing {
                 latest: latest_number,
             });
         }
-        let latest_hash = latest
-            .as_ref()
-            .map(|version| version.content_hash.as_str())
-            .unwrap_or_default();
+        let latest_hash = match &latest {
+            Some(version) => self.hash_of(&version.document)?,
+            None => String::new(),
+        };
+        let request_hash = self.hash_of(&request.document)?;
         let draft_revision = self
-            .untouched_draft_revision(
-                environment,
-                &request.target,
-                &[latest_hash, &request.content_hash],
-            )
+            .untouched_draft_revision(environment, &request.target, &[&latest_hash, &request_hash])
             .await?;
         let next = NextVersion {
             previous: self.open_version(latest.as_ref())?,
@@ -132,7 +129,7 @@ impl Publishing {
             record: VersionRecord {
                 version: latest_number + 1,
                 document: request.document,
-                content_hash: request.content_hash,
+                content_hash: request_hash,
                 author: request.proposer,
                 message: request.message,
                 rollback_of: request.rollback_of,

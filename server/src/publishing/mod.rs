@@ -133,6 +133,14 @@ impl Publishing {
         Ok(unseal(document, &self.sealer)?)
     }
 
+    /// The content hash of a stored document as read today. Stored hashes are kept as they
+    /// were computed, but a document written before a rename in the schema (`pip`, now
+    /// `pypi`) hashes differently once read, so whether two documents hold the same profile is
+    /// asked of this, never of stored hashes.
+    fn hash_of(&self, document: &str) -> Result<String, PublishingError> {
+        Ok(content_hash(&self.open(document)?, &self.sealer))
+    }
+
     fn open_version(&self, version: Option<&VersionRecord>) -> Result<Profile, PublishingError> {
         version.map_or(Ok(Profile::default()), |version| {
             self.open(&version.document)
@@ -243,8 +251,10 @@ impl Publishing {
         let profile = self.open(&draft.document)?;
         let hash = content_hash(&profile, &self.sealer);
         let latest = self.store.latest_version(name, target).await?;
-        if let Some(latest) = latest.as_ref().filter(|latest| latest.content_hash == hash) {
-            return Err(PublishingError::DraftEqualsVersion(latest.version));
+        if let Some(latest) = &latest {
+            if self.hash_of(&latest.document)? == hash {
+                return Err(PublishingError::DraftEqualsVersion(latest.version));
+            }
         }
         let next = NextVersion {
             record: VersionRecord {
@@ -301,7 +311,11 @@ impl Publishing {
             });
         }
         let old = self.store.version(name, target, to_version).await?;
-        if old.content_hash == latest.content_hash {
+        let (old_hash, latest_hash) = (
+            self.hash_of(&old.document)?,
+            self.hash_of(&latest.document)?,
+        );
+        if old_hash == latest_hash {
             return Err(PublishingError::NothingToRollBack {
                 latest: latest.version,
                 to: old.version,
@@ -313,7 +327,7 @@ impl Publishing {
             record: VersionRecord {
                 version: latest.version + 1,
                 document: old.document,
-                content_hash: old.content_hash,
+                content_hash: old_hash,
                 author: origin.actor.clone(),
                 message: message.to_owned(),
                 rollback_of: Some(old.version),
@@ -326,7 +340,7 @@ impl Publishing {
                 .await;
         }
         let draft_revision = self
-            .untouched_draft_revision(name, target, &[&latest.content_hash])
+            .untouched_draft_revision(name, target, &[&latest_hash])
             .await?;
         let kind = PublishKind::Rollback { draft_revision };
         let published = self
@@ -347,7 +361,7 @@ impl Publishing {
         let Some(draft) = self.store.draft(environment, target).await? else {
             return Ok(0);
         };
-        let hash = content_hash(&self.open(&draft.document)?, &self.sealer);
+        let hash = self.hash_of(&draft.document)?;
         match published.contains(&hash.as_str()) {
             true => Ok(draft.revision),
             false => Err(PublishingError::DraftHasEdits {
@@ -533,8 +547,9 @@ impl Publishing {
         let changes = self
             .open(&latest.document)?
             .diff(&self.open(&old.document)?);
+        let latest_hash = self.hash_of(&latest.document)?;
         let draft_revision = match self
-            .untouched_draft_revision(environment, target, &[&latest.content_hash])
+            .untouched_draft_revision(environment, target, &[&latest_hash])
             .await
         {
             Ok(0) | Err(PublishingError::DraftHasEdits { .. }) => None,
@@ -543,8 +558,8 @@ impl Publishing {
         };
         let version = VersionRecord {
             version: latest.version + 1,
+            content_hash: self.hash_of(&old.document)?,
             document: old.document,
-            content_hash: old.content_hash,
             author: origin.actor.clone(),
             message,
             rollback_of: Some(old.version),

@@ -87,6 +87,7 @@ impl Home {
             .filter_map(|name| Some(((*name).to_owned(), std::env::var(name).ok()?)))
             .collect();
         for (name, value) in [
+            ("PATH", switchyard_tests::clients_path()),
             ("HOME", self.path().to_string_lossy().into_owned()),
             (
                 "XDG_CONFIG_HOME",
@@ -113,7 +114,8 @@ impl Home {
         command.output().unwrap_or_else(|error| {
             panic!(
                 "cannot run {program}: {error}. The agent's tests need the real clients: \
-                 apt-get install golang-go nodejs npm python3-pip git curl (scripts/test and .ci/run do)"
+                 apt-get install golang-go nodejs npm python3-pip git curl, and uv under \
+                 target/clients (scripts/test does all of it)"
             )
         })
     }
@@ -129,7 +131,7 @@ pub(crate) async fn published_fleet() -> (TestApp, String) {
         "npm": {"registry": "https://npm.corp.example/",
                 "scopes": {"@corp": "https://npm.corp.example/corp/"},
                 "auth-tokens": {"https://npm.corp.example/": {"value": "npm-t0ken"}}},
-        "pip": {"index-url": "https://pypi.corp.example/simple",
+        "pypi": {"index-url": "https://pypi.corp.example/simple",
                 "extra-index-url": ["https://pypi2.corp.example/simple"]},
         "git": {"rewrites": [{"base": "https://git.corp.example/github/", "instead-of": ["https://github.com/"]}]},
         "proxy": {"https": "http://proxy.corp.example:3128", "no-proxy": ["localhost", ".corp.example"]}

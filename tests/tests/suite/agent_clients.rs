@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 use switchyard_agent::agent::Synced;
 use switchyard_proto::devices::TargetState;
 use switchyard_tests::recorder::Recorder;
+use switchyard_tests::registries;
 use switchyard_tests::{Backend, TestApp};
 
 use super::agent::{agent_for, assert_shadowed, enrolled, outcome_of, Home};
@@ -283,7 +284,7 @@ async fn pip_reads_only_the_published_hosts_and_indexes_over_a_users_multi_line_
         "[global]\r\ntrusted-host = a.corp.example\r\n    # legacy mirror\r\n    old.corp.example\r\nextra-index-url = https://a.corp.example/simple\r\n\r\n    https://old.corp.example/simple\r\ntimeout: 60\r\n",
     );
     let (agent, _state) = enrolled_in(&app, token, &home).await;
-    let profile = json!({"pip": {"trusted-host": ["new.corp.example"],
+    let profile = json!({"pypi": {"trusted-host": ["new.corp.example"],
                                  "extra-index-url": ["https://new.corp.example/simple"]}});
     let (agent, _) = publish_and_sync(&app, agent, profile).await;
     let listed = home.client("python3", &["-m", "pip", "config", "list"]);
@@ -567,7 +568,7 @@ async fn variables_a_users_login_files_or_environment_d_set_make_clients_shadowe
     let (agent, _state) = enrolled_in(&app, token, &home).await;
     let profile = json!({"go": {"proxy": [{"source": "https://goproxy.corp.example/"}]},
                          "npm": {"registry": "https://npm.corp.example/"},
-                         "pip": {"index-url": "https://pypi.corp.example/simple"}});
+                         "pypi": {"index-url": "https://pypi.corp.example/simple"}});
     let (_, synced) = publish_and_sync(&app, agent, profile).await;
     for (target, reason) in [
         ("go", "login shells get GOPROXY=https://mine.example.org/go"),
@@ -607,7 +608,7 @@ async fn a_user_setting_that_makes_a_client_ignore_the_published_one_makes_it_sh
     let (agent, _state) = enrolled_in(&app, token, &home).await;
     let profile = json!({"go": {"proxy": [{"source": "https://goproxy.corp.example/"}]},
                          "npm": {"registry": "https://npm.corp.example/"},
-                         "pip": {"index-url": "https://pypi.corp.example/simple"}});
+                         "pypi": {"index-url": "https://pypi.corp.example/simple"}});
     let (_, synced) = publish_and_sync(&app, agent, profile).await;
     for (target, reason) in [
         (
@@ -625,5 +626,85 @@ async fn a_user_setting_that_makes_a_client_ignore_the_published_one_makes_it_sh
     ] {
         assert_shadowed(&synced, target, reason);
     }
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uv_resolves_through_the_published_index_before_the_users_own_and_restore_is_byte_exact() {
+    let pypi = registries::pypiserver();
+    registries::publish_wheel(&pypi, "switchyard-demo", "1.0.0");
+    let (app, token) = published(json!({})).await;
+    let home = Home::new();
+    // The user's own default index is a closed port: resolving through it fails.
+    let mine = "\u{feff}# my uv settings\r\nnative-tls = false  # keep\r\nallow-insecure-host = [\"mine.example\"]\r\n\r\n[[index]]\r\nname = \"mine\"\r\nurl = \"http://127.0.0.1:9/simple/\"\r\ndefault = true\r\n";
+    home.write(".config/uv/uv.toml", mine);
+    home.write("requirements.in", "switchyard-demo\n");
+    let before = home.snapshot();
+    let (agent, _state) = enrolled_in(&app, token, &home).await;
+    let profile = json!({"pypi": {"index-url": pypi.url("simple/"),
+                                  "trusted-host": ["pypi.corp.example"]}});
+    let (agent, synced) = publish_and_sync(&app, agent, profile).await;
+    let uv = outcome_of(&synced, "uv");
+    assert_eq!(uv.state, TargetState::Ok, "{uv:?}");
+
+    let requirements = home.path().join("requirements.in");
+    let compile = |home: &Home| {
+        home.run(
+            "uv",
+            &[
+                "pip",
+                "compile",
+                "--no-cache",
+                "--no-python-downloads",
+                requirements.to_str().unwrap(),
+            ],
+        )
+    };
+    let resolved = compile(&home);
+    let said = String::from_utf8_lossy(&resolved.stdout);
+    assert!(
+        resolved.status.success() && said.contains("switchyard-demo==1.0.0"),
+        "{said}{}",
+        String::from_utf8_lossy(&resolved.stderr)
+    );
+    let written = std::fs::read_to_string(home.path().join(".config/uv/uv.toml")).unwrap();
+    for kept in [
+        "\u{feff}# my uv settings\r\n",
+        "native-tls = false  # keep\r\n",
+        "\"mine.example\"",
+    ] {
+        assert!(written.contains(kept), "{kept:?} in {written:?}");
+    }
+
+    let agent = tokio::task::spawn_blocking(move || {
+        assert!(agent.restore().unwrap().is_empty());
+    });
+    agent.await.unwrap();
+    assert_eq!(home.snapshot(), before, "restore gives back every byte");
+    assert!(
+        !compile(&home).status.success(),
+        "the user's own index again"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_uv_variable_naming_another_default_index_makes_uv_shadowed() {
+    let (app, token) = published(json!({})).await;
+    let home = Home::new();
+    let state = tempfile::tempdir().unwrap();
+    let variable = BTreeMap::from([(
+        "UV_DEFAULT_INDEX".to_owned(),
+        "https://elsewhere.example/simple/".to_owned(),
+    )]);
+    let agent = agent_for(&home, state.path(), variable);
+    let (agent, _) = enrolled(agent, &app.base_url, token, |_| ()).await;
+    let profile = json!({"pypi": {"index-url": "https://pypi.corp.example/simple/"}});
+    let (_, synced) = publish_and_sync(&app, agent, profile).await;
+    assert_shadowed(
+        &synced,
+        "uv",
+        "uv uses the default index https://elsewhere.example/simple/ from the environment",
+    );
     app.stop().await;
 }

@@ -90,7 +90,7 @@ fn each_endpoint_is_probed_the_way_its_clients_reach_it_and_no_token_goes_anywhe
         "npm": {"registry": format!("http://127.0.0.1:{}/", registry.port),
                 "auth-tokens": {format!("http://127.0.0.1:{}/", registry.port): {"value": token}}},
         // Directly: no-proxy names localhost.
-        "pip": {"index-url": format!("http://localhost:{}/simple/", registry.port)},
+        "pypi": {"index-url": format!("http://localhost:{}/simple/", registry.port)},
         "go": {"proxy": [{"source": format!("http://localhost:{closed}/")}, {"source": "direct"}]},
         "git": {"rewrites": [{"base": format!("http://localhost:{silent_port}/mirror/"),
                               "instead-of": ["https://github.com/"]}]},
@@ -178,7 +178,7 @@ fn a_probe_url_set_by_ops_is_asked_instead() {
     let profile = profile(json!({
         "npm": {"registry": format!("{origin}/npm/"),
                 "auth-tokens": {format!("{origin}/npm/"): {"value": "npm-t0ken"}}},
-        "pip": {"index-url": format!("{origin}/simple/")},
+        "pypi": {"index-url": format!("{origin}/simple/")},
         "probe-urls": {
             format!("{origin}/npm"): format!("{origin}/api/health?deep=1"),
             format!("{origin}/unnamed/"): format!("{origin}/never")
@@ -218,7 +218,7 @@ fn a_redirect_is_not_followed_and_a_refused_proxy_login_is_told_apart() {
     let redirect = redirecting(format!("http://localhost:{}/", elsewhere.port));
     let proxy = Recorder::start(true);
     let profile = profile(json!({
-        "pip": {"index-url": format!("http://localhost:{redirect}/simple/")},
+        "pypi": {"index-url": format!("http://localhost:{redirect}/simple/")},
         "npm": {"registry": format!("http://127.0.0.1:{}/", elsewhere.port)},
         // No login for the proxy: it answers 407.
         "proxy": {"http": format!("http://127.0.0.1:{}", proxy.port), "no-proxy": ["localhost"]}
@@ -251,7 +251,7 @@ async fn a_sync_reports_what_the_machine_reaches_to_the_server() {
         "baseline",
         json!({
             "npm": {"registry": format!("http://localhost:{}/", registry.port)},
-            "pip": {"index-url": format!("http://localhost:{closed}/simple/")}
+            "pypi": {"index-url": format!("http://localhost:{closed}/simple/")}
         }),
     )
     .await;
@@ -482,7 +482,7 @@ fn npm_takes_its_https_proxy_for_every_registry_and_an_https_one_is_tunnelled_wi
         // proxy.https in a CONNECT tunnel.
         "npm": {"registry": format!("http://127.0.0.1:{}/", registry.port),
                 "https-proxy": format!("http://127.0.0.1:{}", proxy.port)},
-        "pip": {"index-url": format!("https://127.0.0.1:{}/simple/", registry.port)},
+        "pypi": {"index-url": format!("https://127.0.0.1:{}/simple/", registry.port)},
         "go": {"proxy": [{"source": format!("http://127.0.0.2:{}/", registry.port)}]},
         "proxy": {"https": format!("http://127.0.0.1:{}", proxy.port),
                   "no-proxy": ["127.0.0.2/32"],

@@ -219,7 +219,7 @@ async fn forwarded_addresses_are_believed_only_from_trusted_proxies(backend: Bac
 async fn who_changed_goproxy_in_production_is_one_request(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let (_, auditor, olivia, _) = production_history(&app).await;
-    // An unrelated change that must not match: the draft as read, with pip added.
+    // An unrelated change that must not match: the draft as read, with pypi added.
     let draft: Value = app
         .get_as(&olivia, &format!("{PRODUCTION}/draft"))
         .await
@@ -227,7 +227,7 @@ async fn who_changed_goproxy_in_production_is_one_request(backend: Backend) {
         .await
         .unwrap();
     let mut profile = draft["profile"].clone();
-    profile["pip"] = json!({"timeout": 30});
+    profile["pypi"] = json!({"timeout": 30});
     put_draft(&app, &olivia, 2, profile).await;
 
     let page: AuditPage = app
@@ -498,7 +498,7 @@ async fn a_change_and_its_event_are_written_together_or_not_at_all(backend: Back
         .put(app.url("/api/v1/environments/staging/profiles/baseline/draft"))
         .bearer_auth(&admin)
         .header("if-match", "\"0\"")
-        .json(&json!({"pip": {"timeout": 10}}))
+        .json(&json!({"pypi": {"timeout": 10}}))
         .send()
         .await
         .unwrap();

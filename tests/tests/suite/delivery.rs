@@ -82,7 +82,7 @@ async fn fleet(backend: Backend) -> (TestApp, String) {
         }),
     )
     .await;
-    app.publish_profile("staging", "backend", json!({"pip": {"timeout": 30}}))
+    app.publish_profile("staging", "backend", json!({"pypi": {"timeout": 30}}))
         .await;
     (app, admin)
 }
@@ -125,7 +125,7 @@ async fn an_enrolled_machine_gets_its_signed_effective_profile(backend: Backend)
         (delivery.baseline_version, delivery.overlay_version),
         (1, 1)
     );
-    assert_eq!(delivery.profile.pip.unwrap().timeout, Some(30));
+    assert_eq!(delivery.profile.pypi.unwrap().timeout, Some(30));
     // The machine gets the secret it must write; nobody else ever does.
     assert_eq!(
         delivery.profile.npm.unwrap().auth_tokens.unwrap()["https://npm.corp.example/"],
@@ -453,7 +453,7 @@ async fn a_machine_is_marked_seen_at_most_once_a_minute(backend: Backend) {
     let app = TestApp::spawn_with_clock(backend, Arc::new(clock.clone()), |_| {}).await;
     app.create_environment("staging", false).await;
     app.create_machine_role("backend").await;
-    app.publish_profile("staging", "baseline", json!({"pip": {"timeout": 30}}))
+    app.publish_profile("staging", "baseline", json!({"pypi": {"timeout": 30}}))
         .await;
     let token = app.enrollment_token("staging", "backend", 1).await;
     let device = TestDevice::enroll(&app, &token).await.unwrap();
@@ -599,7 +599,7 @@ async fn each_server_process_makes_one_reading_per_publish() {
                 .publish_profile(
                     "staging",
                     "baseline",
-                    json!({"pip": {"timeout": 10 + round}}),
+                    json!({"pypi": {"timeout": 10 + round}}),
                 )
                 .await;
             before

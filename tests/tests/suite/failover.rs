@@ -138,7 +138,7 @@ async fn machines_fail_over_to_a_fallback_mirror_and_come_back_without_flapping(
         "baseline",
         json!({
             "npm": {"registry": npm_mirror.url(""), "registry-fallbacks": [npm_fallback.url("")]},
-            "pip": {"index-url": pip_mirror.url("simple/"),
+            "pypi": {"index-url": pip_mirror.url("simple/"),
                     "index-url-fallbacks": [pip_fallback.url("simple/")]}
         }),
     )

@@ -80,6 +80,7 @@ async fn edit_publish_diff_and_roll_back(backend: Backend) {
         (1, &ProfileTarget::Baseline)
     );
 
+    // Written under `pip`, the name `pypi` had before sections were ecosystems: still taken.
     let v2 = json!({"go": {"proxy": [{"source": "https://goproxy2.corp.example/"}]}, "pip": {"timeout": 30}});
     assert_eq!(
         put_draft(&app, &ops, BASELINE, 1, v2).await.status(),
@@ -99,7 +100,7 @@ async fn edit_publish_diff_and_roll_back(backend: Backend) {
     assert_eq!(
         diff.text,
         "go.proxy: https://goproxy.corp.example/,direct -> https://goproxy2.corp.example/\n\
-         pip.timeout: (unset) -> 30"
+         pypi.timeout: (unset) -> 30"
     );
     assert_eq!(diff.changes.len(), 2);
 
@@ -132,7 +133,8 @@ async fn edit_publish_diff_and_roll_back(backend: Backend) {
         .json()
         .await
         .unwrap();
-    assert_eq!(version_two["profile"]["pip"]["timeout"], 30);
+    assert_eq!(version_two["profile"]["pypi"]["timeout"], 30);
+    assert!(version_two["profile"].get("pip").is_none());
     // The draft follows the rollback, so the next publish does not undo it silently.
     let draft: ProfileDraft = app
         .get_as(&ops, &format!("{BASELINE}/draft"))
@@ -141,7 +143,7 @@ async fn edit_publish_diff_and_roll_back(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(draft.based_on_version, 3);
-    assert!(draft.profile.pip.is_none());
+    assert!(draft.profile.pypi.is_none());
 
     // Developers read but do not write.
     let dev = app.user_token("dora", None).await;
@@ -163,13 +165,13 @@ async fn edit_publish_diff_and_roll_back(backend: Backend) {
 async fn stale_and_unconditional_writes_are_refused(backend: Backend) {
     let (app, ops) = setup(backend).await;
     assert_eq!(
-        put_draft(&app, &ops, BASELINE, 0, json!({"pip": {"timeout": 5}}))
+        put_draft(&app, &ops, BASELINE, 0, json!({"pypi": {"timeout": 5}}))
             .await
             .status(),
         200
     );
     let (status, body) =
-        code(put_draft(&app, &ops, BASELINE, 0, json!({"pip": {"timeout": 6}})).await).await;
+        code(put_draft(&app, &ops, BASELINE, 0, json!({"pypi": {"timeout": 6}})).await).await;
     assert_eq!(
         (status, body.error.code.as_str()),
         (StatusCode::CONFLICT, "stale_draft")
@@ -210,7 +212,7 @@ async fn stale_and_unconditional_writes_are_refused(backend: Backend) {
 async fn concurrent_publishes_let_exactly_one_win(backend: Backend) {
     let (app, ops) = setup(backend).await;
     assert_eq!(
-        put_draft(&app, &ops, BASELINE, 0, json!({"pip": {"timeout": 9}}))
+        put_draft(&app, &ops, BASELINE, 0, json!({"pypi": {"timeout": 9}}))
             .await
             .status(),
         200
@@ -252,12 +254,12 @@ async fn concurrent_publishes_let_exactly_one_win(backend: Backend) {
 
 async fn a_rollback_never_discards_unpublished_edits(backend: Backend) {
     let (app, ops) = setup(backend).await;
-    put_draft(&app, &ops, BASELINE, 0, json!({"pip": {"timeout": 1}})).await;
+    put_draft(&app, &ops, BASELINE, 0, json!({"pypi": {"timeout": 1}})).await;
     publish(&app, &ops, BASELINE, 1, "one").await;
-    put_draft(&app, &ops, BASELINE, 1, json!({"pip": {"timeout": 2}})).await;
+    put_draft(&app, &ops, BASELINE, 1, json!({"pypi": {"timeout": 2}})).await;
     publish(&app, &ops, BASELINE, 2, "two").await;
     // Someone is half-way through the next change.
-    put_draft(&app, &ops, BASELINE, 2, json!({"pip": {"timeout": 3}})).await;
+    put_draft(&app, &ops, BASELINE, 2, json!({"pypi": {"timeout": 3}})).await;
     let rollback = |based_on: u64| {
         let body = json!({"to_version": 1, "based_on_version": based_on, "message": "back"});
         let (app, ops) = (&app, ops.clone());
@@ -283,13 +285,13 @@ async fn a_rollback_never_discards_unpublished_edits(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(
-        draft.profile.pip.unwrap().timeout,
+        draft.profile.pypi.unwrap().timeout,
         Some(3),
         "the edit survived"
     );
 
     // Once the draft is back to the latest version's content, the rollback goes through.
-    put_draft(&app, &ops, BASELINE, 3, json!({"pip": {"timeout": 2}})).await;
+    put_draft(&app, &ops, BASELINE, 3, json!({"pypi": {"timeout": 2}})).await;
     assert_eq!(rollback(2).await.status(), StatusCode::CREATED);
     let (status, body) = code(rollback(2).await).await;
     assert_eq!(
@@ -303,7 +305,7 @@ async fn every_mistake_is_reported_at_once(backend: Backend) {
     let profile = json!({
         "go": {"proxy": [{"source": "off"}, {"source": "ftp://x/"}], "private": ["a b"], "sumdb": "a b c"},
         "npm": {"registry": "https://r/\nx=y", "scopes": {"corp": "https://r/", "@ok": "nope"}, "proxy": "http://u:p@h/"},
-        "pip": {"index-url": "https://p/#x", "extra-index-url": ["https://"], "trusted-host": ["a b"], "timeout": 0},
+        "pypi": {"index-url": "https://p/#x", "extra-index-url": ["https://"], "trusted-host": ["a b"], "timeout": 0},
         "git": {"rewrites": [{"base": "git@github.com:", "instead-of": []}]},
         "proxy": {"http": "socks5://p:1", "no-proxy": ["a,b"]},
         "env": {"PATH": "/bin", "1X": "y", "GOPROXY": "https://x/", "OK": "a\nb", "N": 5},
@@ -312,7 +314,7 @@ async fn every_mistake_is_reported_at_once(backend: Backend) {
     });
     let mut profile = profile;
     profile["npm"]["strict-ssl"] = json!("yes");
-    profile["pip"]["index_url"] = json!("https://p/");
+    profile["pypi"]["index_url"] = json!("https://p/");
     profile["go"]["proxy"][0]["fallback"] = json!("sometimes");
     let (status, body) = code(put_draft(&app, &ops, BASELINE, 0, profile).await).await;
     assert_eq!(
@@ -335,7 +337,7 @@ async fn every_mistake_is_reported_at_once(backend: Backend) {
         "golang",
         "npm-extra",
         "npm.strict-ssl",
-        "pip.index_url",
+        "pypi.index_url",
         "go.proxy[0].fallback",
         "env.N",
         "env.PATH",
@@ -451,7 +453,7 @@ async fn protected_environments_need_a_second_person(backend: Backend) {
     let mut events = app.events.subscribe();
 
     assert_eq!(
-        put_draft(&app, &olivia, path, 0, json!({"pip": {"timeout": 5}}))
+        put_draft(&app, &olivia, path, 0, json!({"pypi": {"timeout": 5}}))
             .await
             .status(),
         200
@@ -460,7 +462,7 @@ async fn protected_environments_need_a_second_person(backend: Backend) {
     assert_eq!(proposed.status(), StatusCode::ACCEPTED);
     let request: Value = proposed.json().await.unwrap();
     assert_eq!(request["status"], "open");
-    assert_eq!(request["changes"][0]["path"], "pip.timeout");
+    assert_eq!(request["changes"][0]["path"], "pypi.timeout");
     let id = request["id"].as_str().unwrap().to_owned();
     assert!(events.try_recv().is_err(), "nothing is published yet");
     let versions: Vec<Value> = app
@@ -527,7 +529,7 @@ async fn protected_environments_need_a_second_person(backend: Backend) {
             .json()
             .await
             .unwrap();
-        let edit = json!({"pip": {"timeout": timeout}});
+        let edit = json!({"pypi": {"timeout": timeout}});
         let saved = put_draft(&app, &olivia, path, draft.revision, edit).await;
         assert_eq!(saved.status(), StatusCode::OK);
         let proposed = publish(&app, &olivia, path, draft.revision + 1, "change").await;
@@ -590,7 +592,7 @@ async fn change_requests_expire(backend: Backend) {
     app.user_token("oscar", None).await;
     app.grant("oscar", "production", "ops").await;
     let path = "/api/v1/environments/production/profiles/baseline";
-    put_draft(&app, &admin, path, 0, json!({"pip": {"timeout": 5}})).await;
+    put_draft(&app, &admin, path, 0, json!({"pypi": {"timeout": 5}})).await;
     let request: Value = publish(&app, &admin, path, 1, "later")
         .await
         .json()
@@ -636,7 +638,7 @@ async fn effective_profile_applies_the_overlay_and_names_origins(backend: Backen
         &ops,
         BASELINE,
         0,
-        json!({"pip": {"index-url": "https://pypi.corp.example/simple", "timeout": 10}}),
+        json!({"pypi": {"index-url": "https://pypi.corp.example/simple", "timeout": 10}}),
     )
     .await;
     publish(&app, &ops, BASELINE, 1, "baseline").await;
@@ -645,7 +647,7 @@ async fn effective_profile_applies_the_overlay_and_names_origins(backend: Backen
         &ops,
         overlay,
         0,
-        json!({"pip": {"timeout": 60}, "env": {"CONDA_CHANNEL": "https://conda.corp.example"}}),
+        json!({"pypi": {"timeout": 60}, "env": {"CONDA_CHANNEL": "https://conda.corp.example"}}),
     )
     .await;
     assert_eq!(
@@ -662,13 +664,13 @@ async fn effective_profile_applies_the_overlay_and_names_origins(backend: Backen
         .json()
         .await
         .unwrap();
-    assert_eq!(effective["profile"]["pip"]["timeout"], 60);
+    assert_eq!(effective["profile"]["pypi"]["timeout"], 60);
     assert_eq!(
-        effective["profile"]["pip"]["index-url"],
+        effective["profile"]["pypi"]["index-url"],
         "https://pypi.corp.example/simple"
     );
-    assert_eq!(effective["origins"]["pip.timeout"], "overlay");
-    assert_eq!(effective["origins"]["pip.index-url"], "baseline");
+    assert_eq!(effective["origins"]["pypi.timeout"], "overlay");
+    assert_eq!(effective["origins"]["pypi.index-url"], "baseline");
     assert_eq!(effective["origins"]["env.CONDA_CHANNEL"], "overlay");
     assert_eq!(
         (

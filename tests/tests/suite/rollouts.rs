@@ -560,7 +560,7 @@ async fn rollouts_refuse_what_cannot_be_rolled_out_and_protect_their_profile(bac
     assert_eq!(body["error"]["code"], "rollout_in_progress");
     // A machine role's overlay is another profile: it still publishes to everyone.
     app.create_machine_role("backend").await;
-    app.publish_profile("dev", "backend", json!({"pip": {"timeout": 30}}))
+    app.publish_profile("dev", "backend", json!({"pypi": {"timeout": 30}}))
         .await;
     // Unknown ids.
     let missing = app

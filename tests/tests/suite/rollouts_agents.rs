@@ -149,7 +149,7 @@ async fn rollouts_follow_what_real_agents_find_at_real_registries() {
     let mirrors = |npm_registry: String| {
         json!({
             "npm": {"registry": npm_registry},
-            "pip": {"index-url": pypi.url("simple/")},
+            "pypi": {"index-url": pypi.url("simple/")},
             "go": {"proxy": [{"source": go.url("")}, {"source": "direct"}]},
             "env": {"CORP_BUILD": "1"}
         })

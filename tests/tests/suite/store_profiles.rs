@@ -6,7 +6,7 @@ use switchyard_proto::{
 use switchyard_server::domain::profiles::{
     DraftRecord, ProfileTarget, PublishKind, Reach, VersionRecord,
 };
-use switchyard_server::store::{SharedStore, StoreError};
+use switchyard_server::store::{DatabaseUrl, SharedStore, StoreError};
 use switchyard_tests::{audit, for_each_store, Backend, TestDatabase};
 use time::macros::datetime;
 use time::OffsetDateTime;
@@ -297,7 +297,122 @@ async fn concurrent_publishes_of_one_version_let_exactly_one_win(backend: Backen
     store.close().await;
 }
 
+/// Runs the migrations before `0011_pypi.sql` on `database`, as a server of before that
+/// migration left it, and runs `statements` there.
+async fn at_the_schema_before_pypi(database: &TestDatabase, statements: &[&str]) {
+    let folder = tempfile::tempdir().unwrap();
+    let source = match database.url() {
+        DatabaseUrl::Sqlite(_) => "sqlite",
+        DatabaseUrl::Postgres(_) => "postgres",
+    };
+    let migrations = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../migrations")
+        .join(source);
+    for entry in std::fs::read_dir(&migrations).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+        if name.as_str() < "0011" {
+            std::fs::copy(&path, folder.path().join(name)).unwrap();
+        }
+    }
+    let migrator = sqlx::migrate::Migrator::new(folder.path()).await.unwrap();
+    macro_rules! run_on {
+        ($pool:expr) => {{
+            let pool = $pool.await.unwrap();
+            migrator.run(&pool).await.unwrap();
+            for statement in statements {
+                sqlx::query(statement).execute(&pool).await.unwrap();
+            }
+            pool.close().await;
+        }};
+    }
+    match database.url() {
+        DatabaseUrl::Sqlite(path) => run_on!(sqlx::SqlitePool::connect_with(
+            sqlx::sqlite::SqliteConnectOptions::new()
+                .filename(path)
+                .create_if_missing(true)
+        )),
+        DatabaseUrl::Postgres(url) => run_on!(sqlx::PgPool::connect(url)),
+    }
+}
+
+async fn profiles_kept_under_pip_are_migrated_to_pypi_where_not_yet_published(backend: Backend) {
+    let database = TestDatabase::create(backend).await;
+    let uuid = |n: u8| match backend {
+        Backend::Sqlite => format!("X'{:032x}'", n),
+        Backend::Postgres => format!("'{:032x}'", n),
+    };
+    let old = r#"{"npm":{"registry":"https://npm.corp.example/"},"pip":{"index-url":"https://pypi.corp.example/simple/","timeout":30}}"#;
+    let request = |n: u8, status: &str| {
+        format!(
+            "INSERT INTO change_requests (id, environment, machine_role, document, content_hash, \
+             base_version, proposer, message, created_at, expires_at, status) VALUES ({}, \
+             'staging', '', '{old}', 'h', 1, 'ada', 'm', '2026-11-25T12:00:00.000000Z', \
+             '2026-11-26T12:00:00.000000Z', '{status}')",
+            uuid(n)
+        )
+    };
+    at_the_schema_before_pypi(
+        &database,
+        &[
+            "INSERT INTO environments (name, description, protected, created_at) \
+             VALUES ('staging', '', TRUE, '2026-11-25T12:00:00.000000Z')",
+            &format!(
+                "INSERT INTO profile_drafts (environment, machine_role, document, revision, \
+                 based_on_version, updated_by, updated_at) VALUES ('staging', '', '{old}', 2, 1, \
+                 'ada', '2026-11-25T12:00:00.000000Z')"
+            ),
+            &format!(
+                "INSERT INTO profile_versions (environment, machine_role, version, document, \
+                 content_hash, author, message, published_at) VALUES ('staging', '', 1, '{old}', \
+                 'h', 'ada', 'm', '2026-11-25T12:00:00.000000Z')"
+            ),
+            &request(1, "open"),
+            &request(2, "rejected"),
+        ],
+    )
+    .await;
+
+    let store = database.open_store().await;
+    let env = EnvironmentName::parse("staging").unwrap();
+    let json = |text: &str| serde_json::from_str::<serde_json::Value>(text).unwrap();
+    let migrated = serde_json::json!({
+        "npm": {"registry": "https://npm.corp.example/"},
+        "pypi": {"index-url": "https://pypi.corp.example/simple/", "timeout": 30}
+    });
+    let draft = store
+        .draft(&env, &ProfileTarget::Baseline)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(json(&draft.document), migrated);
+    assert_eq!(
+        draft.revision, 2,
+        "a draft's revision stays: nobody edited it"
+    );
+    let requests = store.change_requests(&env).await.unwrap();
+    let document_of = |n: u8| {
+        let id = uuid::Uuid::from_u128(u128::from(n));
+        json(&requests.iter().find(|r| r.id == id).unwrap().document)
+    };
+    assert_eq!(
+        document_of(1),
+        migrated,
+        "an open request is still to be published"
+    );
+    assert_eq!(document_of(2), json(old), "a decided request is a record");
+    let version = store
+        .version(&env, &ProfileTarget::Baseline, 1)
+        .await
+        .unwrap();
+    assert_eq!(version.document, old, "versions are immutable");
+    let read: switchyard_proto::Profile = serde_json::from_str(&version.document).unwrap();
+    assert_eq!(read, serde_json::from_value(migrated).unwrap());
+    store.close().await;
+}
+
 for_each_store!(
+    profiles_kept_under_pip_are_migrated_to_pypi_where_not_yet_published,
     machine_roles_are_created_listed_and_unique,
     drafts_move_on_only_from_the_revision_they_were_read_at,
     publishing_adds_immutable_versions_in_order,

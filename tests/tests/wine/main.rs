@@ -37,7 +37,7 @@ fn profile(goproxy: &str) -> Value {
         "npm": {"registry": "https://npm.corp.example/",
                 "scopes": {"@corp": "https://npm.corp.example/corp/"},
                 "auth-tokens": {"https://npm.corp.example/": {"value": "npm-t0ken"}}},
-        "pip": {"index-url": "https://pypi.corp.example/simple"},
+        "pypi": {"index-url": "https://pypi.corp.example/simple"},
         "git": {"rewrites": [{"base": "https://git.corp.example/github/", "instead-of": ["https://github.com/"]}]},
         "proxy": {"http": "http://proxy.corp.example:3128", "https": "http://proxy.corp.example:3128",
                   "no-proxy": ["localhost", ".corp.example"]}
@@ -70,6 +70,7 @@ fn user_files(prefix: &Prefix) -> BTreeMap<PathBuf, Option<Vec<u8>>> {
     [
         prefix.user_folder().join(".npmrc"),
         prefix.app_data().join("pip/pip.ini"),
+        prefix.app_data().join("uv/uv.toml"),
         prefix.app_data().join("go/env"),
         prefix.user_folder().join(".gitconfig"),
     ]
@@ -98,6 +99,7 @@ async fn the_windows_agent_syncs_follows_a_publish_refuses_forgeries_and_restore
         "; my npm settings\r\nsave-exact=true\r\nregistry=https://registry.example.org/\r\n",
     );
     prefix.write(&data.join("pip/pip.ini"), "[global]\r\ntimeout = 60\r\n");
+    prefix.write(&data.join("uv/uv.toml"), "# mine\r\nnative-tls = true\r\n");
     prefix.write(&data.join("go/env"), "GOFLAGS=-mod=mod\r\n");
     prefix.write(&home.join(".gitconfig"), "[user]\r\n\tname = Jürgen\r\n");
     blocking(|| {
@@ -157,6 +159,12 @@ async fn the_windows_agent_syncs_follows_a_publish_refuses_forgeries_and_restore
         pip.contains("timeout = 60\r\n")
             && pip.contains("index-url = https://pypi.corp.example/simple\r\n"),
         "{pip}"
+    );
+    let uv = text(data.join("uv/uv.toml"));
+    assert!(
+        uv.starts_with("# mine\r\nnative-tls = true\r\n")
+            && uv.contains("[[index]]\r\nname = \"switchyard\"\r\nurl = \"https://pypi.corp.example/simple\"\r\ndefault = true\r\n"),
+        "{uv}"
     );
     // Go would read a `\r` into a value: its lines end in LF; the user's keep their CRLF.
     let go = text(data.join("go/env"));

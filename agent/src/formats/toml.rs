@@ -1,0 +1,487 @@
+//! TOML files (uv's `uv.toml`), edited with `toml_edit`, which keeps every byte it is not asked
+//! to change: comments, blank lines, key order, quoting, the user's own tables.
+//!
+//! A setting's key is a path of TOML keys joined by `.`. A part `name[field=value]` is the
+//! table of the array of tables `name` (`[[name]]`) whose `field` is `value`, such as
+//! `index[name=switchyard].url`: the agent's tables are found by a name it gives them, never
+//! by their place among the user's. A multi-valued setting is one item of an array (uv's
+//! `allow-insecure-host`), beside the user's own items.
+//!
+//! What is kept around an edit: a byte-order mark (uv reads a file with one) and the file's
+//! line endings (a file whose lines end in CRLF gets CRLF on the lines the agent writes).
+
+use toml_edit::{ArrayOfTables, DocumentMut, Item, Table, Value};
+
+use super::{Editor, FormatError};
+use crate::plan::Setting;
+
+/// What one client's TOML file looks like beyond TOML itself.
+pub trait TomlSyntax: Sync {
+    /// The client's name, for messages.
+    fn client(&self) -> &'static str;
+    /// The TOML value of `text` for the key `leaf`: a string unless the client reads that key
+    /// as something else (uv's `default` is a boolean).
+    fn value(&self, leaf: &str, text: &str) -> Value {
+        let _ = leaf;
+        Value::from(text)
+    }
+    /// Where the array of tables `name` puts the agent's tables: before the user's own (uv
+    /// takes the first `default` index) or after them.
+    fn agent_tables_first(&self, name: &str) -> bool {
+        let _ = name;
+        false
+    }
+}
+
+/// One part of a setting's key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Part<'a> {
+    /// A key of a table.
+    Key(&'a str),
+    /// The table of an array of tables whose `field` is `value`.
+    Element {
+        array: &'a str,
+        field: &'a str,
+        value: &'a str,
+    },
+}
+
+/// The parts of `key`, or `None` when it is not a path this module writes.
+fn parts(key: &str) -> Option<Vec<Part<'_>>> {
+    let mut found = Vec::new();
+    let mut rest = key;
+    while !rest.is_empty() {
+        let (part, tail) = match rest.find(['.', '[']) {
+            Some(at) if rest.as_bytes()[at] == b'[' => {
+                let close = rest[at..].find(']')? + at;
+                let (field, value) = rest[at + 1..close].split_once('=')?;
+                let part = Part::Element {
+                    array: &rest[..at],
+                    field,
+                    value,
+                };
+                (part, &rest[close + 1..])
+            }
+            Some(at) => (Part::Key(&rest[..at]), &rest[at..]),
+            None => (Part::Key(rest), ""),
+        };
+        found.push(part);
+        rest = tail.strip_prefix('.').unwrap_or(tail);
+    }
+    found
+        .iter()
+        .all(|part| !matches!(part, Part::Key("")))
+        .then_some(found)
+}
+
+/// The text of a file without its byte-order mark, and the mark.
+fn split_bom(content: &str) -> (&str, &str) {
+    match content.strip_prefix('\u{feff}') {
+        Some(rest) => ("\u{feff}", rest),
+        None => ("", content),
+    }
+}
+
+/// The document `content` holds, as the client parses it.
+fn parse(content: &str) -> Result<DocumentMut, String> {
+    let (_, text) = split_bom(content);
+    text.parse::<DocumentMut>().map_err(|error| {
+        // toml_edit's message spans several lines (the line, a caret, the reason).
+        error
+            .to_string()
+            .lines()
+            .map(str::trim)
+            .filter(|line| !line.is_empty() && !line.starts_with('|'))
+            .collect::<Vec<_>>()
+            .join(" ")
+    })
+}
+
+/// The table `parts` lead to (without its leaf), if it exists.
+fn table<'a>(doc: &'a DocumentMut, parts: &[Part<'_>]) -> Option<&'a Table> {
+    let mut table = doc.as_table();
+    for part in parts {
+        table = match part {
+            Part::Key(key) => table.get(key)?.as_table()?,
+            Part::Element {
+                array,
+                field,
+                value,
+            } => table
+                .get(array)?
+                .as_array_of_tables()?
+                .iter()
+                .find(|element| element.get(field).and_then(Item::as_str) == Some(value))?,
+        };
+    }
+    Some(table)
+}
+
+/// The table `parts` lead to, made where missing: a missing table is a `[header]` table, a
+/// missing element a `[[array]]` table named by its field, placed as `syntax` says.
+fn table_mut<'a, S: TomlSyntax + ?Sized>(
+    syntax: &S,
+    doc: &'a mut DocumentMut,
+    parts: &[Part<'_>],
+) -> Result<&'a mut Table, String> {
+    let mut table = doc.as_table_mut();
+    for part in parts {
+        table = match *part {
+            Part::Key(key) => {
+                let item = table.entry(key).or_insert_with(|| {
+                    let mut new = Table::new();
+                    new.set_implicit(true);
+                    Item::Table(new)
+                });
+                item.as_table_mut()
+                    .ok_or_else(|| format!("{key} is not a table"))?
+            }
+            Part::Element {
+                array,
+                field,
+                value,
+            } => {
+                let item = table
+                    .entry(array)
+                    .or_insert_with(|| Item::ArrayOfTables(ArrayOfTables::new()));
+                let elements = item
+                    .as_array_of_tables_mut()
+                    .ok_or_else(|| format!("{array} is not an array of tables"))?;
+                let found = elements
+                    .iter()
+                    .position(|e| e.get(field).and_then(Item::as_str) == Some(value));
+                let at = match found {
+                    Some(at) => at,
+                    None => add_element(syntax, elements, array, field, value),
+                };
+                elements
+                    .get_mut(at)
+                    .ok_or_else(|| format!("{array} lost an element"))?
+            }
+        };
+    }
+    Ok(table)
+}
+
+/// Adds the table `[[array]]` with `field = value`, before or after the others as `syntax`
+/// says; its index.
+fn add_element<S: TomlSyntax + ?Sized>(
+    syntax: &S,
+    elements: &mut ArrayOfTables,
+    array: &str,
+    field: &str,
+    value: &str,
+) -> usize {
+    let mut new = Table::new();
+    new.insert(field, toml_edit::value(value));
+    if !syntax.agent_tables_first(array) || elements.is_empty() {
+        elements.push(new);
+        return elements.len() - 1;
+    }
+    // Before the user's first: the agent's go in front of every table that is not the
+    // agent's (a table with the same `field`, named by the agent, stays in its order).
+    let first_other = elements
+        .iter()
+        .position(|e| e.get(field).and_then(Item::as_str) != Some(value))
+        .unwrap_or(0);
+    let position = elements.get(first_other).and_then(Table::position);
+    let mut rebuilt = ArrayOfTables::new();
+    let old = std::mem::replace(elements, ArrayOfTables::new());
+    let mut index = 0;
+    for (i, element) in old.into_iter().enumerate() {
+        if i == first_other {
+            index = rebuilt.len();
+            let mut new = new.clone();
+            if let Some(position) = position {
+                new.set_position(position);
+            }
+            rebuilt.push(new);
+        }
+        rebuilt.push(element);
+    }
+    *elements = rebuilt;
+    index
+}
+
+/// Removes what `parts` lead to and every table the agent left empty on the way: an element
+/// holding only the field that names it, a table with nothing in it that has no header of
+/// its own.
+fn remove(doc: &mut DocumentMut, parts: &[Part<'_>], leaf: &str) {
+    fn walk(table: &mut Table, parts: &[Part<'_>], leaf: &str) {
+        let Some((first, rest)) = parts.split_first() else {
+            table.remove(leaf);
+            return;
+        };
+        match *first {
+            Part::Key(key) => {
+                let Some(inner) = table.get_mut(key).and_then(Item::as_table_mut) else {
+                    return;
+                };
+                walk(inner, rest, leaf);
+                if inner.is_empty() && inner.is_implicit() {
+                    table.remove(key);
+                }
+            }
+            Part::Element {
+                array,
+                field,
+                value,
+            } => {
+                let Some(elements) = table.get_mut(array).and_then(Item::as_array_of_tables_mut)
+                else {
+                    return;
+                };
+                let named = |e: &Table| e.get(field).and_then(Item::as_str) == Some(value);
+                for element in elements.iter_mut().filter(|e| named(e)) {
+                    walk(element, rest, leaf);
+                }
+                elements.retain(|e| !(named(e) && e.len() == 1));
+                if elements.is_empty() {
+                    table.remove(array);
+                }
+            }
+        }
+    }
+    walk(doc.as_table_mut(), parts, leaf);
+}
+
+/// The path and leaf of `setting`'s key.
+fn path(setting: &Setting) -> Result<(Vec<Part<'_>>, &str), FormatError> {
+    let mut parts = parts(&setting.key)
+        .ok_or_else(|| FormatError::unsafe_value(&setting.key, "not a TOML key path"))?;
+    match parts.pop() {
+        Some(Part::Key(leaf)) => Ok((parts, leaf)),
+        _ => Err(FormatError::unsafe_value(
+            &setting.key,
+            "does not end in a key",
+        )),
+    }
+}
+
+/// A TOML format ([`TomlSyntax`]) as an [`Editor`].
+#[derive(Debug)]
+pub struct Toml<S>(pub S);
+
+impl<S: TomlSyntax> Editor for Toml<S> {
+    fn render(
+        &self,
+        content: &str,
+        changes: &[(&Setting, Option<Vec<String>>)],
+    ) -> Result<String, FormatError> {
+        let (bom, _) = split_bom(content);
+        let mut doc = parse(content)
+            .map_err(|problem| FormatError::unsafe_value(self.0.client(), problem))?;
+        for (setting, values) in changes {
+            let (parts, leaf) = path(setting)?;
+            let unsafe_value = |reason: String| FormatError::unsafe_value(&setting.key, reason);
+            match (values, setting.multi) {
+                (Some(values), false) => {
+                    let [value] = values.as_slice() else {
+                        return Err(unsafe_value("takes one value".into()));
+                    };
+                    let table = table_mut(&self.0, &mut doc, &parts).map_err(unsafe_value)?;
+                    let mut new = self.0.value(leaf, value);
+                    // The user's spacing around `=` and their comment after the value stay.
+                    match table.get_mut(leaf).and_then(Item::as_value_mut) {
+                        Some(old) => {
+                            *new.decor_mut() = old.decor().clone();
+                            *old = new;
+                        }
+                        None => {
+                            table.insert(leaf, Item::Value(new));
+                        }
+                    }
+                }
+                (Some(values), true) => {
+                    let table = table_mut(&self.0, &mut doc, &parts).map_err(unsafe_value)?;
+                    let array = table
+                        .entry(leaf)
+                        .or_insert_with(|| toml_edit::value(toml_edit::Array::new()))
+                        .as_array_mut()
+                        .ok_or_else(|| unsafe_value(format!("{leaf} is not an array")))?;
+                    for value in values {
+                        if !array.iter().any(|item| item.as_str() == Some(value)) {
+                            array.push(self.0.value(leaf, value));
+                        }
+                    }
+                }
+                (None, false) => remove(&mut doc, &parts, leaf),
+                (None, true) => {
+                    let theirs = setting.values.first();
+                    if let Some(array) = table_mut(&self.0, &mut doc, &parts)
+                        .ok()
+                        .and_then(|table| table.get_mut(leaf))
+                        .and_then(Item::as_array_mut)
+                    {
+                        array.retain(|item| item.as_str() != theirs.map(String::as_str));
+                        if array.is_empty() {
+                            remove(&mut doc, &parts, leaf);
+                        }
+                    }
+                }
+            }
+        }
+        let mut text = doc.to_string();
+        if content.contains("\r\n") {
+            text = text.replace("\r\n", "\n").replace('\n', "\r\n");
+        }
+        Ok(format!("{bom}{text}"))
+    }
+
+    fn current(&self, content: &str, setting: &Setting) -> Option<Vec<String>> {
+        let doc = parse(content).ok()?;
+        let (parts, leaf) = path(setting).ok()?;
+        let item = table(&doc, &parts)?.get(leaf)?;
+        let text = |value: &Value| match value {
+            Value::String(text) => text.value().clone(),
+            other => other.clone().decorated("", "").to_string(),
+        };
+        match setting.multi {
+            true => item
+                .as_array()?
+                .iter()
+                .map(text)
+                .find(|value| setting.values.contains(value))
+                .map(|value| vec![value]),
+            false => item.as_value().map(|value| vec![text(value)]),
+        }
+    }
+
+    fn unreadable(&self, content: &str) -> Option<(&'static str, String)> {
+        parse(content)
+            .err()
+            .map(|problem| (self.0.client(), format!("not TOML: {problem}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Uvish;
+    impl TomlSyntax for Uvish {
+        fn client(&self) -> &'static str {
+            "uv"
+        }
+        fn value(&self, leaf: &str, text: &str) -> Value {
+            match (leaf, text) {
+                ("default", "true") => Value::from(true),
+                _ => Value::from(text),
+            }
+        }
+        fn agent_tables_first(&self, name: &str) -> bool {
+            name == "index"
+        }
+    }
+
+    fn setting(key: &str, value: &str, multi: bool) -> Setting {
+        let mut setting = crate::clients::setting(key, value);
+        setting.multi = multi;
+        setting
+    }
+
+    fn edit(content: &str, changes: &[(&Setting, Option<Vec<String>>)]) -> String {
+        Toml(Uvish).render(content, changes).unwrap()
+    }
+
+    #[test]
+    fn keys_paths_and_elements_are_read_from_a_settings_key() {
+        assert_eq!(
+            parts("index[name=switchyard].url").unwrap(),
+            [
+                Part::Element {
+                    array: "index",
+                    field: "name",
+                    value: "switchyard"
+                },
+                Part::Key("url")
+            ]
+        );
+        assert_eq!(
+            parts("source.crates-io.replace-with").unwrap(),
+            [
+                Part::Key("source"),
+                Part::Key("crates-io"),
+                Part::Key("replace-with")
+            ]
+        );
+        assert_eq!(parts("a..b"), None);
+        assert_eq!(parts("index[name].url"), None);
+    }
+
+    #[test]
+    fn the_agents_tables_go_before_the_users_and_come_out_leaving_every_byte() {
+        let user = "\u{feff}# my uv\r\nnative-tls = true # yes\r\n\r\n[[index]]\r\nname = \"mine\"\r\nurl = \"https://mine.example/simple\"\r\ndefault = true\r\n";
+        let url = setting(
+            "index[name=switchyard].url",
+            "https://pypi.corp.example/simple/",
+            false,
+        );
+        let default = setting("index[name=switchyard].default", "true", false);
+        let host = setting("allow-insecure-host", "pypi.corp.example", true);
+        let written = edit(
+            user,
+            &[
+                (&url, Some(url.values.clone())),
+                (&default, Some(default.values.clone())),
+                (&host, Some(host.values.clone())),
+            ],
+        );
+        assert!(written.starts_with("\u{feff}# my uv\r\n"), "{written:?}");
+        assert!(
+            !written.replace("\r\n", "").contains('\n'),
+            "CRLF kept: {written:?}"
+        );
+        let ours = written.find("\"switchyard\"").unwrap();
+        let mine = written.find("\"mine\"").unwrap();
+        assert!(ours < mine, "uv takes the first default: {written}");
+        let editor = Toml(Uvish);
+        assert_eq!(
+            editor.current(&written, &url),
+            Some(vec!["https://pypi.corp.example/simple/".to_owned()])
+        );
+        assert_eq!(
+            editor.current(&written, &default),
+            Some(vec!["true".to_owned()])
+        );
+        assert_eq!(
+            editor.current(&written, &host),
+            Some(vec!["pypi.corp.example".to_owned()])
+        );
+        let restored = edit(&written, &[(&url, None), (&default, None), (&host, None)]);
+        assert_eq!(restored, user);
+    }
+
+    #[test]
+    fn a_users_array_items_and_values_stay_beside_the_agents() {
+        let user = "allow-insecure-host = [\"mine.example\"]  # mine\n\n[http]\n";
+        let host = setting("allow-insecure-host", "corp.example", true);
+        let written = edit(user, &[(&host, Some(host.values.clone()))]);
+        assert!(written.contains("\"mine.example\""), "{written}");
+        assert!(written.contains("# mine"), "{written}");
+        assert_eq!(edit(&written, &[(&host, None)]), user);
+
+        let index = setting("index-url", "https://new.example/", false);
+        let user = "index-url   =   'https://old.example/'   # company\n";
+        let written = edit(user, &[(&index, Some(index.values.clone()))]);
+        assert_eq!(
+            written,
+            "index-url   =   \"https://new.example/\"   # company\n"
+        );
+    }
+
+    #[test]
+    fn what_is_not_toml_is_unreadable_and_never_written() {
+        let editor = Toml(Uvish);
+        let broken = "[[index]\nname = 1\n";
+        assert!(editor.unreadable(broken).unwrap().1.starts_with("not TOML"));
+        let url = setting("index[name=switchyard].url", "https://x.example/", false);
+        assert!(editor
+            .render(broken, &[(&url, Some(url.values.clone()))])
+            .is_err());
+        let not_a_table = "index = 3\n";
+        assert!(editor
+            .render(not_a_table, &[(&url, Some(url.values.clone()))])
+            .is_err());
+    }
+}
