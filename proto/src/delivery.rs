@@ -373,8 +373,18 @@ mod profile_with_secrets {
 
     use crate::profile::Profile;
 
+    /// The profile as machines get it. The package index's section goes out under `pip`,
+    /// its name before sections were ecosystems: agents of before then refuse a key they do
+    /// not know, and every agent since reads both names. (Agents of before then cannot
+    /// carry `clients` at all.)
     pub fn json(profile: &Profile) -> serde_json::Value {
-        profile.to_json_with_secrets(|plain| serde_json::json!({ "value": plain }))
+        let mut json = profile.to_json_with_secrets(|plain| serde_json::json!({ "value": plain }));
+        if let Some(fields) = json.as_object_mut() {
+            if let Some(pypi) = fields.remove("pypi") {
+                fields.insert("pip".to_owned(), pypi);
+            }
+        }
+        json
     }
 
     pub fn serialize<S: Serializer>(profile: &Profile, serializer: S) -> Result<S::Ok, S::Error> {

@@ -210,7 +210,7 @@ pub enum EndpointKind {
     /// An npm registry (`npm.registry`, a scope's registry): `GET {registry}-/ping`, npm's own
     /// `npm ping`.
     NpmRegistry,
-    /// A Python package index (`pip.index-url`, `pip.extra-index-url`): `GET` of the index root,
+    /// A Python package index (`pypi.index-url`, `pypi.extra-index-url`): `GET` of the index root,
     /// the PEP 503 page of every project.
     PipIndex,
     /// A Go module proxy (`go.proxy`): `GET` of the proxy root.

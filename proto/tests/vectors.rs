@@ -404,3 +404,25 @@ fn machines_follow_key_rotations_one_signed_step_at_a_time() {
         .unwrap();
     assert_eq!(keys.version(), 3);
 }
+
+#[test]
+fn the_package_index_goes_out_under_the_name_every_agent_reads() {
+    let server = SigningKey::from_bytes(&SERVER_SEED);
+    let mut sent = delivery(1, ISSUED);
+    sent.profile.pypi = serde_json::from_value(
+        serde_json::json!({"index-url": "https://pypi.corp.example/simple/"}),
+    )
+    .unwrap();
+    let envelope = envelope(sent.clone(), &server);
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(&envelope.payload)
+        .unwrap();
+    let payload: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    assert!(
+        payload["profile"]["pip"].is_object() && payload["profile"].get("pypi").is_none(),
+        "agents of before ecosystems know `pip` alone: {payload}"
+    );
+    let opened = open_envelope(&envelope, &trusting(&server), &expecting(DEVICE)).unwrap();
+    assert_eq!(opened.profile, sent.profile);
+}

@@ -54,16 +54,20 @@ impl TomlSyntax for UvToml {
         "uv"
     }
 
+    /// An index's `default` and `explicit` are booleans (what the agent restores of a
+    /// user's own table named as the agent's is written back as it was read).
     fn value(&self, leaf: &str, text: &str) -> toml_edit::Value {
         match (leaf, text) {
-            ("default", "true") => toml_edit::Value::from(true),
+            ("default" | "explicit", "true") => toml_edit::Value::from(true),
+            ("default" | "explicit", "false") => toml_edit::Value::from(false),
             _ => toml_edit::Value::from(text),
         }
     }
 
-    /// uv's default index is the first table with `default = true`.
-    fn agent_tables_first(&self, name: &str) -> bool {
-        name == "index"
+    /// uv's default index is the first table with `default = true`, and it searches the
+    /// others in order.
+    fn agent_first(&self, array: &str) -> Option<&'static str> {
+        (array == "index").then_some(DEFAULT_INDEX)
     }
 }
 
@@ -137,15 +141,53 @@ pub fn variables<'a>(
         .collect()
 }
 
-/// What uv reads before the agent's file, by the order above.
+/// Whether a variable uv reads as a flag is on: uv takes `1`, `true`, `yes`, `on` (in any
+/// case) as on and `0`, `false`, `no`, `off` as off (clap's `BoolishValueParser`).
+fn flag(env: &BTreeMap<String, String>, name: &str) -> bool {
+    env.get(name).is_some_and(|value| {
+        matches!(
+            value.to_ascii_lowercase().as_str(),
+            "1" | "true" | "yes" | "y" | "on"
+        )
+    })
+}
+
+/// The machine's file uv reads on Unix: the first `uv/uv.toml` under `XDG_CONFIG_DIRS`
+/// (`/etc/xdg` when unset or empty) that exists, else `/etc/uv/uv.toml`.
+fn machine_file(env: &BTreeMap<String, String>) -> PathBuf {
+    let dirs = env
+        .get("XDG_CONFIG_DIRS")
+        .filter(|dirs| !dirs.is_empty())
+        .map_or("/etc/xdg", String::as_str);
+    std::env::split_paths(dirs)
+        .map(|dir| dir.join("uv").join("uv.toml"))
+        .find(|file| file.is_file())
+        .unwrap_or_else(|| PathBuf::from("/etc/uv/uv.toml"))
+}
+
+/// What uv reads before the agent's file, or instead of it, by the order above.
 pub fn modelled(settings: &[Setting], around: &Surroundings) -> Vec<String> {
     let mut found = Vec::new();
     if let Some((name, value)) = variable(around.env, "UV_CONFIG_FILE") {
         found.push(format!(
             "{name}={value}: uv reads that file instead of its own"
         ));
-    } else if let Some((name, _)) = variable(around.env, "UV_NO_CONFIG") {
-        found.push(format!("{name} is set: uv reads no configuration file"));
+    } else if flag(around.env, "UV_NO_CONFIG") {
+        found.push("UV_NO_CONFIG is set: uv reads no configuration file".into());
+    }
+    let ours = around.paths.files.get(&Target::Uv);
+    if let Some(ours) = ours.filter(|file| file.starts_with("/etc/uv")) {
+        if flag(around.env, "UV_NO_SYSTEM_CONFIG") {
+            found.push("UV_NO_SYSTEM_CONFIG is set: uv reads no machine-wide file".into());
+        }
+        let read = machine_file(around.env);
+        if &read != ours {
+            found.push(format!(
+                "uv reads {} as the machine's file, not {}",
+                read.display(),
+                ours.display()
+            ));
+        }
     }
     for (name, value, setting) in variables(settings, around.env) {
         found.push(set_before(name, value, setting, "uv"));
@@ -167,6 +209,8 @@ struct Index {
 #[derive(Debug, Default, PartialEq, Eq)]
 struct Listing {
     indexes: Vec<Index>,
+    /// `no-index`: uv uses no index at all.
+    no_index: bool,
     /// (host, port), or ("*", None) for every host.
     insecure: Vec<(String, Option<u16>)>,
 }
@@ -187,6 +231,7 @@ fn read(said: &str) -> Option<Listing> {
         .iter()
         .position(|line| *line == "index_locations: IndexLocations {")?;
     let mut current: Option<Index> = None;
+    listing.no_index = lines[start..].contains(&"no_index: true,");
     let mut i = start + 1;
     while i < lines.len() && !lines[i].starts_with("flat_index:") {
         let next = lines.get(i + 1).copied().unwrap_or_default();
@@ -281,6 +326,9 @@ fn same_url(a: &str, b: &str) -> bool {
 /// The differences between what uv lists and `settings`.
 fn differences(listing: &Listing, settings: &[Setting]) -> Vec<String> {
     let mut found = Vec::new();
+    if listing.no_index {
+        found.push("uv uses no index at all (no-index = true)".into());
+    }
     if let Some(setting) = default_index(settings) {
         let published = &setting.values[0];
         match listing.default_index() {
@@ -293,6 +341,7 @@ fn differences(listing: &Listing, settings: &[Setting]) -> Vec<String> {
             None => found.push("uv uses no default index of a file (so pypi.org)".into()),
         }
     }
+    let mut extras_at: Vec<usize> = Vec::new();
     for setting in settings {
         let value = &setting.values[0];
         if setting.multi {
@@ -308,12 +357,19 @@ fn differences(listing: &Listing, settings: &[Setting]) -> Vec<String> {
                 found.push(format!("uv does not allow {value} without valid HTTPS"));
             }
         } else if setting.key.ends_with(".url") && Some(setting) != default_index(settings) {
-            let read = listing
+            let searched = |index: &Index| !index.default && !index.explicit;
+            let at = listing
                 .indexes
                 .iter()
-                .any(|index| !index.default && !index.explicit && same_url(&index.url, value));
-            if !read {
-                found.push(format!("uv does not search the extra index {value}"));
+                .position(|index| searched(index) && same_url(&index.url, value));
+            match at {
+                None => found.push(format!("uv does not search the extra index {value}")),
+                // uv takes a package from the first index that has it: the published order
+                // is what keeps a private name from being taken from a public index.
+                Some(at) if extras_at.last().is_some_and(|last| *last > at) => found.push(format!(
+                    "uv searches the extra index {value} before one published ahead of it"
+                )),
+                Some(at) => extras_at.push(at),
             }
         }
     }
@@ -517,6 +573,40 @@ GlobalSettings {
     }
 
     #[test]
+    fn no_index_and_extras_out_of_the_published_order_are_said() {
+        let profile: Profile = serde_json::from_value(serde_json::json!({
+            "pypi": {"extra-index-url": ["https://private.example/simple/",
+                                        "https://public.example/simple/"]}
+        }))
+        .unwrap();
+        let settings = settings(&profile.normalized());
+        let index = |url: &str| Index {
+            url: url.into(),
+            ..Index::default()
+        };
+        let listing = Listing {
+            indexes: vec![
+                index("https://public.example/simple/"),
+                index("https://private.example/simple"),
+            ],
+            insecure: vec![],
+            no_index: true,
+        };
+        assert_eq!(
+            differences(&listing, &settings),
+            [
+                "uv uses no index at all (no-index = true)",
+                "uv searches the extra index https://public.example/simple/ before one published ahead of it",
+            ]
+        );
+        let flags = BTreeMap::from([
+            ("A".to_owned(), "0".to_owned()),
+            ("B".to_owned(), "Yes".to_owned()),
+        ]);
+        assert!(!flag(&flags, "A") && flag(&flags, "B") && !flag(&flags, "C"));
+    }
+
+    #[test]
     fn a_name_taken_earlier_drops_a_later_default() {
         let index = |name: &str, default: bool| Index {
             name: Some(name.into()),
@@ -531,6 +621,7 @@ GlobalSettings {
                 index("other", true),
             ],
             insecure: vec![],
+            no_index: false,
         };
         assert_eq!(
             listing.default_index().unwrap().url,

@@ -7,8 +7,9 @@
 //! by their place among the user's. A multi-valued setting is one item of an array (uv's
 //! `allow-insecure-host`), beside the user's own items.
 //!
-//! What is kept around an edit: a byte-order mark (uv reads a file with one) and the file's
-//! line endings (a file whose lines end in CRLF gets CRLF on the lines the agent writes).
+//! What is kept around an edit: a byte-order mark (uv reads a file with one) and each line's
+//! ending (`toml_edit` prints LF: the user's lines get theirs back, and the agent's end in
+//! CRLF in a file whose every line does).
 
 use toml_edit::{ArrayOfTables, DocumentMut, Item, Table, Value};
 
@@ -25,11 +26,13 @@ pub trait TomlSyntax: Sync {
         let _ = leaf;
         Value::from(text)
     }
-    /// Where the array of tables `name` puts the agent's tables: before the user's own (uv
-    /// takes the first `default` index) or after them.
-    fn agent_tables_first(&self, name: &str) -> bool {
-        let _ = name;
-        false
+    /// For an array of tables whose order the client reads (uv takes the first `default`
+    /// index, and searches the others in order), the prefix of the names the agent gives its
+    /// tables there: they go before every table of the user's, in the order the agent adds
+    /// them. `None`: new tables go last.
+    fn agent_first(&self, array: &str) -> Option<&'static str> {
+        let _ = array;
+        None
     }
 }
 
@@ -46,32 +49,41 @@ enum Part<'a> {
     },
 }
 
-/// The parts of `key`, or `None` when it is not a path this module writes.
+/// The parts of `key`, or `None` when it is not a path this module writes: non-empty keys
+/// joined by `.`, each optionally followed by one `[field=value]` (both non-empty; the value
+/// may hold a `.`).
 fn parts(key: &str) -> Option<Vec<Part<'_>>> {
     let mut found = Vec::new();
     let mut rest = key;
-    while !rest.is_empty() {
-        let (part, tail) = match rest.find(['.', '[']) {
-            Some(at) if rest.as_bytes()[at] == b'[' => {
-                let close = rest[at..].find(']')? + at;
-                let (field, value) = rest[at + 1..close].split_once('=')?;
-                let part = Part::Element {
-                    array: &rest[..at],
+    loop {
+        let end = rest.find(['.', '[']).unwrap_or(rest.len());
+        let name = &rest[..end];
+        if name.is_empty() {
+            return None;
+        }
+        rest = &rest[end..];
+        match rest.strip_prefix('[') {
+            Some(selector) => {
+                let close = selector.find(']')?;
+                let (field, value) = selector[..close].split_once('=')?;
+                if field.is_empty() || value.is_empty() {
+                    return None;
+                }
+                found.push(Part::Element {
+                    array: name,
                     field,
                     value,
-                };
-                (part, &rest[close + 1..])
+                });
+                rest = &selector[close + 1..];
             }
-            Some(at) => (Part::Key(&rest[..at]), &rest[at..]),
-            None => (Part::Key(rest), ""),
-        };
-        found.push(part);
-        rest = tail.strip_prefix('.').unwrap_or(tail);
+            None => found.push(Part::Key(name)),
+        }
+        match rest.strip_prefix('.') {
+            Some(next) => rest = next,
+            None if rest.is_empty() => return Some(found),
+            None => return None,
+        }
     }
-    found
-        .iter()
-        .all(|part| !matches!(part, Part::Key("")))
-        .then_some(found)
 }
 
 /// The text of a file without its byte-order mark, and the mark.
@@ -82,18 +94,23 @@ fn split_bom(content: &str) -> (&str, &str) {
     }
 }
 
-/// The document `content` holds, as the client parses it.
+/// The document `content` holds, as the client parses it; or where and why it is not TOML.
 fn parse(content: &str) -> Result<DocumentMut, String> {
     let (_, text) = split_bom(content);
     text.parse::<DocumentMut>().map_err(|error| {
-        // toml_edit's message spans several lines (the line, a caret, the reason).
-        error
-            .to_string()
+        // toml_edit's message is the place, the offending line (which may hold a token or a
+        // login: never repeated), a caret, and the reason.
+        let message = error.to_string();
+        let lines: Vec<&str> = message
             .lines()
             .map(str::trim)
-            .filter(|line| !line.is_empty() && !line.starts_with('|'))
-            .collect::<Vec<_>>()
-            .join(" ")
+            .filter(|line| !line.is_empty() && !line.contains('|'))
+            .collect();
+        match lines.as_slice() {
+            [place, .., reason] => format!("{place}: {reason}"),
+            [place] => (*place).to_owned(),
+            [] => "not TOML".to_owned(),
+        }
     })
 }
 
@@ -146,7 +163,9 @@ fn table_mut<'a, S: TomlSyntax + ?Sized>(
                     .or_insert_with(|| Item::ArrayOfTables(ArrayOfTables::new()));
                 let elements = item
                     .as_array_of_tables_mut()
-                    .ok_or_else(|| format!("{array} is not an array of tables"))?;
+                    .ok_or_else(|| {
+                        format!("{array} is not written as [[{array}]] tables (an inline array, say): the agent adds its own only beside tables of that form")
+                    })?;
                 let found = elements
                     .iter()
                     .position(|e| e.get(field).and_then(Item::as_str) == Some(value));
@@ -163,8 +182,8 @@ fn table_mut<'a, S: TomlSyntax + ?Sized>(
     Ok(table)
 }
 
-/// Adds the table `[[array]]` with `field = value`, before or after the others as `syntax`
-/// says; its index.
+/// Adds the table `[[array]]` with `field = value`, after the others, or (where `syntax`
+/// puts the agent's tables first) after the agent's and before the user's; its index.
 fn add_element<S: TomlSyntax + ?Sized>(
     syntax: &S,
     elements: &mut ArrayOfTables,
@@ -174,38 +193,36 @@ fn add_element<S: TomlSyntax + ?Sized>(
 ) -> usize {
     let mut new = Table::new();
     new.insert(field, toml_edit::value(value));
-    if !syntax.agent_tables_first(array) || elements.is_empty() {
+    let first_users = syntax.agent_first(array).and_then(|prefix| {
+        elements.iter().position(|element| {
+            !element
+                .get(field)
+                .and_then(Item::as_str)
+                .is_some_and(|name| name.starts_with(prefix))
+        })
+    });
+    let Some(at) = first_users else {
         elements.push(new);
         return elements.len() - 1;
+    };
+    // An array of tables cannot insert: it is built again, the new table taking the user's
+    // table's place in the file (tables print in the order of their positions).
+    if let Some(position) = elements.get(at).and_then(Table::position) {
+        new.set_position(position);
     }
-    // Before the user's first: the agent's go in front of every table that is not the
-    // agent's (a table with the same `field`, named by the agent, stays in its order).
-    let first_other = elements
-        .iter()
-        .position(|e| e.get(field).and_then(Item::as_str) != Some(value))
-        .unwrap_or(0);
-    let position = elements.get(first_other).and_then(Table::position);
-    let mut rebuilt = ArrayOfTables::new();
     let old = std::mem::replace(elements, ArrayOfTables::new());
-    let mut index = 0;
     for (i, element) in old.into_iter().enumerate() {
-        if i == first_other {
-            index = rebuilt.len();
-            let mut new = new.clone();
-            if let Some(position) = position {
-                new.set_position(position);
-            }
-            rebuilt.push(new);
+        if i == at {
+            elements.push(new.clone());
         }
-        rebuilt.push(element);
+        elements.push(element);
     }
-    *elements = rebuilt;
-    index
+    at
 }
 
-/// Removes what `parts` lead to and every table the agent left empty on the way: an element
-/// holding only the field that names it, a table with nothing in it that has no header of
-/// its own.
+/// Removes what `parts` lead to and every table left empty on the way: an element holding
+/// only the field that names it, a table with nothing in it (unless a comment stands above
+/// its header).
 fn remove(doc: &mut DocumentMut, parts: &[Part<'_>], leaf: &str) {
     fn walk(table: &mut Table, parts: &[Part<'_>], leaf: &str) {
         let Some((first, rest)) = parts.split_first() else {
@@ -218,7 +235,14 @@ fn remove(doc: &mut DocumentMut, parts: &[Part<'_>], leaf: &str) {
                     return;
                 };
                 walk(inner, rest, leaf);
-                if inner.is_empty() && inner.is_implicit() {
+                // An empty table is no table to the client; one with a comment above its
+                // header is the user's note, and stays.
+                let noted = inner
+                    .decor()
+                    .prefix()
+                    .and_then(|prefix| prefix.as_str())
+                    .is_some_and(|prefix| prefix.contains('#'));
+                if inner.is_empty() && !noted {
                     table.remove(key);
                 }
             }
@@ -256,6 +280,38 @@ fn path(setting: &Setting) -> Result<(Vec<Part<'_>>, &str), FormatError> {
             "does not end in a key",
         )),
     }
+}
+
+/// `printed` (which `toml_edit` ends every line of in LF) with each line that `original`
+/// holds too ending as it did there, taken in order; a line of the agent's ends in CRLF where
+/// every line of `original` does, else in LF.
+fn with_endings_of(original: &str, printed: &str) -> String {
+    let mut endings: std::collections::HashMap<&str, std::collections::VecDeque<&str>> =
+        std::collections::HashMap::new();
+    for line in original.split_inclusive('\n') {
+        let (text, ending) = match line.strip_suffix("\r\n") {
+            Some(text) => (text, "\r\n"),
+            None => (line.strip_suffix('\n').unwrap_or(line), "\n"),
+        };
+        endings.entry(text).or_default().push_back(ending);
+    }
+    let all_crlf = original.contains("\r\n") && !original.replace("\r\n", "").contains('\n');
+    let new_line = if all_crlf { "\r\n" } else { "\n" };
+    let mut out = String::with_capacity(printed.len() + printed.len() / 16);
+    for line in printed.split_inclusive('\n') {
+        let Some(text) = line.strip_suffix('\n') else {
+            out.push_str(line);
+            continue;
+        };
+        let text = text.strip_suffix('\r').unwrap_or(text);
+        let ending = endings
+            .get_mut(text)
+            .and_then(|queue| queue.pop_front())
+            .unwrap_or(new_line);
+        out.push_str(text);
+        out.push_str(ending);
+    }
+    out
 }
 
 /// A TOML format ([`TomlSyntax`]) as an [`Editor`].
@@ -321,11 +377,10 @@ impl<S: TomlSyntax> Editor for Toml<S> {
                 }
             }
         }
-        let mut text = doc.to_string();
-        if content.contains("\r\n") {
-            text = text.replace("\r\n", "\n").replace('\n', "\r\n");
-        }
-        Ok(format!("{bom}{text}"))
+        Ok(format!(
+            "{bom}{}",
+            with_endings_of(content, &doc.to_string())
+        ))
     }
 
     fn current(&self, content: &str, setting: &Setting) -> Option<Vec<String>> {
@@ -369,8 +424,8 @@ mod tests {
                 _ => Value::from(text),
             }
         }
-        fn agent_tables_first(&self, name: &str) -> bool {
-            name == "index"
+        fn agent_first(&self, array: &str) -> Option<&'static str> {
+            (array == "index").then_some("switchyard")
         }
     }
 
@@ -405,8 +460,25 @@ mod tests {
                 Part::Key("replace-with")
             ]
         );
-        assert_eq!(parts("a..b"), None);
-        assert_eq!(parts("index[name].url"), None);
+        assert_eq!(
+            parts("index[name=corp.eu].url").unwrap()[0],
+            Part::Element {
+                array: "index",
+                field: "name",
+                value: "corp.eu"
+            }
+        );
+        for wrong in [
+            "a..b",
+            "index[name].url",
+            "a[b=c]d",
+            "[x=y].url",
+            "a.",
+            "a[=c]",
+            "",
+        ] {
+            assert_eq!(parts(wrong), None, "{wrong}");
+        }
     }
 
     #[test]
@@ -468,6 +540,51 @@ mod tests {
             written,
             "index-url   =   \"https://new.example/\"   # company\n"
         );
+    }
+
+    #[test]
+    fn the_agents_tables_keep_the_order_it_adds_them_in_before_the_users() {
+        let user = "[[index]]\nname = \"mine\"\nurl = \"https://mine.example/\"\n";
+        let names = ["switchyard", "switchyard-extra-1", "switchyard-extra-2"];
+        let urls: Vec<Setting> = names
+            .iter()
+            .map(|name| {
+                let url = format!("https://{name}.example/");
+                setting(&format!("index[name={name}].url"), &url, false)
+            })
+            .collect();
+        let changes: Vec<_> = urls.iter().map(|s| (s, Some(s.values.clone()))).collect();
+        let written = edit(user, &changes);
+        let at: Vec<usize> = names
+            .iter()
+            .chain(["mine"].iter())
+            .map(|name| written.find(&format!("\"{name}\"")).unwrap())
+            .collect();
+        assert!(at.windows(2).all(|w| w[0] < w[1]), "{written}");
+        let removed: Vec<_> = urls.iter().map(|s| (s, None)).collect();
+        assert_eq!(edit(&written, &removed), user);
+    }
+
+    #[test]
+    fn lines_of_mixed_endings_keep_their_own() {
+        let user = "a = 1\r\nb = 2\n";
+        let key = setting("http.proxy", "http://proxy.example:3128/", false);
+        let written = edit(user, &[(&key, Some(key.values.clone()))]);
+        assert!(written.starts_with("a = 1\r\nb = 2\n"), "{written:?}");
+        assert_eq!(edit(&written, &[(&key, None)]), user);
+    }
+
+    #[test]
+    fn what_is_not_toml_is_said_without_repeating_the_line() {
+        let editor = Toml(Uvish);
+        let (_, said) = editor
+            .unreadable("[[index]]\nurl = \"https://u:s3cr3t@x.example/\n")
+            .unwrap();
+        assert!(
+            said.starts_with("not TOML: TOML parse error at line 2"),
+            "{said}"
+        );
+        assert!(!said.contains("s3cr3t"), "{said}");
     }
 
     #[test]

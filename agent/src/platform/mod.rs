@@ -276,6 +276,14 @@ mod tests {
             Some(PathBuf::from("C:\\Users\\ada").join(".npmrc"))
         );
         assert_eq!(
+            file(&user, Target::Uv),
+            Some(
+                PathBuf::from("C:\\Users\\ada\\AppData\\Roaming")
+                    .join("uv")
+                    .join("uv.toml")
+            )
+        );
+        assert_eq!(
             file(&user, Target::EnvironmentD),
             None,
             "the registry holds them"
@@ -315,6 +323,7 @@ mod tests {
             machine.files.keys().copied().collect::<Vec<_>>(),
             [
                 Target::Pip,
+                Target::Uv,
                 Target::Git,
                 Target::EnvironmentD,
                 Target::Shell
@@ -323,6 +332,10 @@ mod tests {
         assert_eq!(
             file(&machine, Target::Pip),
             Some(PathBuf::from("/etc/pip.conf"))
+        );
+        assert_eq!(
+            file(&machine, Target::Uv),
+            Some(PathBuf::from("/etc/uv/uv.toml"))
         );
         assert_eq!(
             Unix.state_dir(Scope::User, &unix),

@@ -14,8 +14,9 @@
 //! one client must see differently goes in `clients` ([`ClientOverrides`]), which overlays the
 //! ecosystem's section for that client alone ([`Profile::npm_for`], [`Profile::pypi_for`]).
 //!
-//! Stored documents are never rewritten in place (versions are immutable), so what profiles
-//! were once written as is still read: `pip` is the name `pypi` had before ecosystems.
+//! Published versions are never rewritten (they are immutable), so what profiles were once
+//! written as is still read: `pip` is the name `pypi` had before ecosystems
+//! ([`former_paths`]).
 //!
 //! Secrets (npm tokens, proxy passwords, secret `env` values) are [`Secret`]s: written, never
 //! read back. [`Profile::secrets`] finds every one of them.
@@ -138,6 +139,15 @@ impl Profile {
         .into_iter()
         .filter_map(|(name, section)| Some((name, section.as_ref()?)))
         .collect()
+    }
+}
+
+/// The names the setting at `path` (or a section) had in profiles of before, which audit
+/// events and diffs recorded then still carry: `pypi.index-url` was `pip.index-url`.
+pub fn former_paths(path: &str) -> Vec<String> {
+    match path.strip_prefix("pypi") {
+        Some(rest) if rest.is_empty() || rest.starts_with('.') => vec![format!("pip{rest}")],
+        _ => Vec::new(),
     }
 }
 

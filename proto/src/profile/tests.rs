@@ -608,7 +608,8 @@ fn client_values_are_checked_where_they_stand_and_never_carry_fallbacks() {
         "npm": {"registry": "https://npm.corp.example/"},
         "pypi": {"index-url": "https://pypi.corp.example/simple/"},
         "clients": {
-            "pnpm": {"registry": "ftp://x/", "registry-fallbacks": ["https://b.corp.example/"]},
+            "pnpm": {"registry": "ftp://x/", "registry-fallbacks": ["https://b.corp.example/"],
+                     "https-proxy": "http://proxy.corp.example:3128"},
             "pip": {"index-url": "https://p.corp.example/", "index-url-fallbacks": []},
             "uv": {"timeout": 20, "trusted-host": ["not a host"]}
         }
@@ -617,6 +618,7 @@ fn client_values_are_checked_where_they_stand_and_never_carry_fallbacks() {
     for path in [
         "clients.pnpm.registry",
         "clients.pnpm.registry-fallbacks",
+        "clients.pnpm.https-proxy",
         "clients.pip.index-url-fallbacks",
         "clients.uv.timeout",
         "clients.uv.trusted-host[0]",
@@ -628,6 +630,14 @@ fn client_values_are_checked_where_they_stand_and_never_carry_fallbacks() {
         serde_json::from_value::<Profile>(json!({"clients": {"uv": {"scopes": {}}}})).is_err(),
         "a client's values have its ecosystem's shape"
     );
+}
+
+#[test]
+fn settings_renamed_since_are_found_under_their_former_names() {
+    assert_eq!(former_paths("pypi.index-url"), ["pip.index-url"]);
+    assert_eq!(former_paths("pypi"), ["pip"]);
+    assert!(former_paths("pypix.a").is_empty());
+    assert!(former_paths("npm.registry").is_empty());
 }
 
 #[test]

@@ -682,11 +682,22 @@ impl ProxySettings {
 /// stated on the ecosystem), and nothing the client does not read from its files.
 fn validate_client_overrides(profile: &Profile, problems: &mut Problems) {
     for (section, npm) in profile.npm_sections() {
-        if section != "npm" && npm.registry_fallbacks.is_some() {
+        if section == "npm" {
+            continue;
+        }
+        if npm.registry_fallbacks.is_some() {
             problems.add(
                 &format!("{section}.registry-fallbacks"),
                 "fallback mirrors are stated once, in npm.registry-fallbacks: failover moves every client of the npm registry together",
             );
+        }
+        for (field, proxy) in [("proxy", &npm.proxy), ("https-proxy", &npm.https_proxy)] {
+            if proxy.is_some() {
+                problems.add(
+                    &format!("{section}.{field}"),
+                    format!("a proxy is stated once, in npm.{field}: machines probe the registries through it, and rollouts watch it"),
+                );
+            }
         }
     }
     for (section, pypi) in profile.pypi_sections() {

@@ -115,13 +115,20 @@ macro_rules! implement_audit_store {
                     query.push(" AND action = ").push_bind(action.as_str());
                 }
                 if let Some(setting) = &filter.setting {
-                    // The setting itself, or any setting under it.
-                    query
-                        .push(concat!(" AND (", $position, "(paths, "))
-                        .push_bind(format!("\n{setting}\n"))
-                        .push(concat!(") > 0 OR ", $position, "(paths, "))
-                        .push_bind(format!("\n{setting}."))
-                        .push(") > 0)");
+                    // The setting itself, or any setting under it, by its name now or by a
+                    // name it had when older events were recorded.
+                    let names = std::iter::once(setting.clone())
+                        .chain(switchyard_proto::profile::former_paths(setting));
+                    query.push(" AND (FALSE");
+                    for name in names {
+                        query
+                            .push(concat!(" OR ", $position, "(paths, "))
+                            .push_bind(format!("\n{name}\n"))
+                            .push(concat!(") > 0 OR ", $position, "(paths, "))
+                            .push_bind(format!("\n{name}."))
+                            .push(") > 0");
+                    }
+                    query.push(")");
                 }
                 if let Some(since) = filter.since {
                     query
