@@ -557,12 +557,14 @@ impl Agent {
         // The fallbacks in use now are what a sync would write (until its probes move them).
         let mirrors = self.mirrors(&verified.delivery.profile);
         let (plan, _) = self.plan(&mirrors.applied_to(&verified.delivery.profile));
-        let secrets = plan
+        // Each once: npm's and pnpm's files carry the same tokens.
+        let secrets: std::collections::BTreeSet<String> = plan
             .values()
             .flatten()
             .filter(|setting| setting.secret)
             .flat_map(|setting| setting.values.clone())
             .collect();
+        let secrets = secrets.into_iter().collect();
         let (previews, failures) = engine::preview_all(&self.state, &self.paths, &plan)?;
         Ok(Previewed {
             previews,

@@ -16,10 +16,16 @@ use crate::platform::Os;
 pub enum Target {
     /// `.npmrc`.
     Npmrc,
+    /// pnpm's `auth.ini`.
+    Pnpm,
     /// pip's configuration.
     Pip,
     /// uv's `uv.toml`.
     Uv,
+    /// Cargo's `config.toml`.
+    Cargo,
+    /// Cargo's `credentials.toml`: registry tokens.
+    CargoCredentials,
     /// Go's env file.
     Go,
     /// git's configuration.
@@ -32,10 +38,13 @@ pub enum Target {
 
 impl Target {
     /// Every target, in the order they are applied.
-    pub const ALL: [Target; 7] = [
+    pub const ALL: [Target; 10] = [
         Target::Npmrc,
+        Target::Pnpm,
         Target::Pip,
         Target::Uv,
+        Target::Cargo,
+        Target::CargoCredentials,
         Target::Go,
         Target::Git,
         Target::EnvironmentD,
@@ -46,8 +55,10 @@ impl Target {
     pub fn client(self) -> &'static str {
         match self {
             Target::Npmrc => "npm",
+            Target::Pnpm => "pnpm",
             Target::Pip => "pip",
             Target::Uv => "uv",
+            Target::Cargo | Target::CargoCredentials => "cargo",
             Target::Go => "go",
             Target::Git => "git",
             Target::EnvironmentD if cfg!(windows) => "new processes",
@@ -60,8 +71,11 @@ impl Target {
     pub fn name(self) -> &'static str {
         match self {
             Target::Npmrc => "npmrc",
+            Target::Pnpm => "pnpm",
             Target::Pip => "pip",
             Target::Uv => "uv",
+            Target::Cargo => "cargo",
+            Target::CargoCredentials => "cargo-credentials",
             Target::Go => "go",
             Target::Git => "git",
             Target::EnvironmentD if cfg!(windows) => "registry",
@@ -351,14 +365,21 @@ mod tests {
 }
 
 /// The plan for machine-wide files: npm and Go have none of their own, so their settings go
-/// to every user as environment variables (`NPM_CONFIG_*`, `GO*`); secrets are not written at
-/// all (they belong in a user's own owner-only files). Returns the plan and the names of the
+/// to every user as environment variables (`NPM_CONFIG_*`, `GO*`); pnpm and Cargo have none
+/// either, and get nothing at this scope; secrets are not written at all (they belong in a user's own owner-only files). Returns the plan and the names of the
 /// settings left out.
 pub fn for_machine(
     mut plan: BTreeMap<Target, Vec<Setting>>,
 ) -> (BTreeMap<Target, Vec<Setting>>, Vec<String>) {
     let mut left_out = Vec::new();
     let mut variables = Vec::new();
+    // pnpm and Cargo have no machine-wide file: a user's own is where they go.
+    plan.retain(|target, _| {
+        !matches!(
+            target,
+            Target::Pnpm | Target::Cargo | Target::CargoCredentials
+        )
+    });
     for setting in plan.remove(&Target::Go).unwrap_or_default() {
         variables.push(setting);
     }

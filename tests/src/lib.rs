@@ -456,11 +456,14 @@ pub fn repository_root() -> &'static Path {
 }
 
 /// `PATH` with the folders of the package clients scripts/test installs (pinned, under
-/// `target/clients`: uv) in front of the test's own, so that the tests and the agent they
-/// run ask those.
+/// `target/clients`: uv, pnpm, Yarn) in front of the test's own, so that the tests and the
+/// agent they run ask those.
 pub fn clients_path() -> String {
     let installed = repository_root().join("target/clients");
-    let mut folders = vec![installed.join("uv/bin")];
+    let mut folders = vec![
+        installed.join("uv/bin"),
+        installed.join("node/node_modules/.bin"),
+    ];
     folders.extend(std::env::split_paths(
         &std::env::var_os("PATH").unwrap_or_default(),
     ));

@@ -213,3 +213,97 @@ with zipfile.ZipFile(f"{folder}/{module}-{version}-py3-none-any.whl", "w") as wh
         .args([name, version]);
     succeed(python, "python3 making a wheel");
 }
+
+/// A Cargo sparse registry (Cargo book, `registry-index.md`): the files of a folder of its own
+/// (`index/config.json`, `index/<prefix>/<name>`, `crates/<name>/<version>/download`) served by
+/// Python's `http.server`, which records each request's path and `Authorization` header in
+/// `requests.log` and, with a `token`, answers 401 to a request without it (a registry that
+/// requires authentication: `auth-required` in its `config.json`). The index is at `index/`.
+pub fn cargo_registry(token: Option<&str>) -> Registry {
+    const SERVE: &str = r#"
+import http.server, json, os, sys
+folder, port, token = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+class Handler(http.server.SimpleHTTPRequestHandler):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, directory=folder, **kwargs)
+    def do_GET(self):
+        sent = self.headers.get("Authorization") or ""
+        with open(os.path.join(folder, "requests.log"), "a") as log:
+            log.write(json.dumps({"path": self.path, "authorization": sent}) + "\n")
+        if token and sent != token and self.path != "/index/config.json":
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", "Cargo login_url=\"http://127.0.0.1/me\"")
+            self.end_headers()
+            return
+        super().do_GET()
+    def log_message(self, *args):
+        pass
+http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
+"#;
+    let dir = tempfile::tempdir().expect("a folder for the Cargo registry");
+    let port = free_port();
+    let index = dir.path().join("index");
+    std::fs::create_dir_all(&index).expect("the registry's index folder");
+    let config = serde_json::json!({
+        "dl": format!("http://127.0.0.1:{port}/crates"),
+        "auth-required": token.is_some(),
+    });
+    std::fs::write(index.join("config.json"), config.to_string()).expect("config.json");
+    let mut command = Command::new("python3");
+    command
+        .args(["-c", SERVE])
+        .arg(dir.path())
+        .arg(port.to_string())
+        .arg(token.unwrap_or_default());
+    start(command, "the Cargo registry", port, dir)
+}
+
+/// What `cargo_registry` was asked, in order: (path, `Authorization` as sent).
+pub fn cargo_requests(registry: &Registry) -> Vec<(String, String)> {
+    let log = std::fs::read_to_string(registry.dir.path().join("requests.log")).unwrap_or_default();
+    log.lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .map(|entry| {
+            let text = |key: &str| entry[key].as_str().unwrap_or_default().to_owned();
+            (text("path"), text("authorization"))
+        })
+        .collect()
+}
+
+/// Puts crate `name` `version` (a library with no dependencies) where `cargo_registry` serves
+/// it: its `.crate` (a gzipped tar made by hand, as `cargo package` lays one out) and its
+/// index entry, with the checksum Cargo verifies.
+pub fn publish_crate(registry: &Registry, name: &str, version: &str) {
+    const MAKE: &str = r#"
+import hashlib, io, json, os, sys, tarfile
+folder, name, version = sys.argv[1:4]
+files = {
+    "Cargo.toml": f'[package]\nname = "{name}"\nversion = "{version}"\nedition = "2021"\n'.encode(),
+    "src/lib.rs": b"pub fn answer() -> u32 { 42 }\n",
+}
+data = io.BytesIO()
+with tarfile.open(fileobj=data, mode="w:gz") as archive:
+    for path, content in files.items():
+        info = tarfile.TarInfo(f"{name}-{version}/{path}")
+        info.size, info.mode = len(content), 0o644
+        archive.addfile(info, io.BytesIO(content))
+crate = data.getvalue()
+target = os.path.join(folder, "crates", name, version)
+os.makedirs(target, exist_ok=True)
+with open(os.path.join(target, "download"), "wb") as out:
+    out.write(crate)
+lower = name.lower()
+prefix = {1: "1", 2: "2", 3: f"3/{lower[0]}"}.get(len(lower), f"{lower[:2]}/{lower[2:4]}")
+entry = os.path.join(folder, "index", prefix, lower)
+os.makedirs(os.path.dirname(entry), exist_ok=True)
+with open(entry, "a") as out:
+    out.write(json.dumps({"name": name, "vers": version, "deps": [], "features": {},
+                          "cksum": hashlib.sha256(crate).hexdigest(), "yanked": False}) + "\n")
+"#;
+    let mut python = Command::new("python3");
+    python
+        .args(["-c", MAKE])
+        .arg(registry.dir.path())
+        .args([name, version]);
+    succeed(python, "python3 making a crate");
+}

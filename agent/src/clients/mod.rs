@@ -8,11 +8,13 @@
 //! order says it reads before the agent's file is worked out from the files and variables
 //! themselves ([`modelled`]).
 
+pub mod cargo;
 pub mod environment_d;
 pub mod git;
 pub mod go;
 pub mod npm;
 pub mod pip;
+pub mod pnpm;
 pub mod run;
 pub mod shell;
 pub mod uv;
@@ -74,10 +76,13 @@ pub struct Asking<'a> {
 }
 
 /// Every client, in the order the agent applies their targets ([`Target::ALL`]).
-pub const ALL: [&dyn Client; 7] = [
+pub const ALL: [&dyn Client; 10] = [
     &npm::Npm,
+    &pnpm::Pnpm,
     &pip::Pip,
     &uv::Uv,
+    &cargo::CargoConfig,
+    &cargo::CargoCredentials,
     &go::Go,
     &git::Git,
     &environment_d::SystemdSessions,
@@ -88,8 +93,11 @@ pub const ALL: [&dyn Client; 7] = [
 pub fn of(target: Target) -> &'static dyn Client {
     match target {
         Target::Npmrc => &npm::Npm,
+        Target::Pnpm => &pnpm::Pnpm,
         Target::Pip => &pip::Pip,
         Target::Uv => &uv::Uv,
+        Target::Cargo => &cargo::CargoConfig,
+        Target::CargoCredentials => &cargo::CargoCredentials,
         Target::Go => &go::Go,
         Target::Git => &git::Git,
         Target::EnvironmentD => &environment_d::SystemdSessions,

@@ -154,13 +154,13 @@ pub fn check(runner: &Runner, settings: &[Setting], file: &Path) -> Check {
     Check::Read(differences)
 }
 
-/// npm's keys for `profile` (normalized): `registry`, `@scope:registry`, each token bound to
-/// its registry as `//host/path/:_authToken`, `strict-ssl`, and `proxy` and `https-proxy`
-/// with their login.
-pub fn settings(profile: &Profile) -> Vec<Setting> {
+/// `client`'s keys in `.npmrc` form for `profile` (normalized): `registry`,
+/// `@scope:registry`, each token bound to its registry as `//host/path/:_authToken`,
+/// `strict-ssl`, and `proxy` and `https-proxy` with their login.
+pub fn settings(profile: &Profile, client: NpmClient) -> Vec<Setting> {
     let mut npmrc = Vec::new();
     let logins = plan::logins(profile);
-    if let Some(npm) = &profile.npm_for(NpmClient::Npm) {
+    if let Some(npm) = &profile.npm_for(client) {
         if let Some(registry) = &npm.registry {
             npmrc.push(flat("registry", registry.clone(), false));
         }
@@ -233,7 +233,7 @@ impl Client for Npm {
     }
 
     fn settings(&self, profile: &Profile, _os: Os) -> Vec<Setting> {
-        settings(profile)
+        settings(profile, NpmClient::Npm)
     }
 
     fn check(&self, asking: &Asking) -> Check {

@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    ClientOverrides, GitSettings, GoSettings, NpmClient, NpmSettings, Profile, ProxySettings,
-    PypiClient, PypiSettings,
+    CargoSettings, ClientOverrides, GitSettings, GoSettings, NpmClient, NpmSettings, Profile,
+    ProxySettings, PypiClient, PypiSettings,
 };
 
 /// Where an effective setting comes from.
@@ -119,6 +119,15 @@ impl Profile {
         });
         let npm = merge_sections(&self.npm, &overlay.npm, NpmSettings::overlaid);
         let pypi = merge_sections(&self.pypi, &overlay.pypi, PypiSettings::overlaid);
+        let cargo = merge_sections(&self.cargo, &overlay.cargo, |b, o| CargoSettings {
+            registry: pick(&b.registry, &o.registry),
+            // A token travels with its mirror, as fallbacks do: a mirror the overlay moves
+            // to gets the overlay's token or none.
+            registry_token: with_primary(&o.registry, &b.registry_token, &o.registry_token),
+            registries: merge_maps(&b.registries, &o.registries),
+            tokens: merge_maps(&b.tokens, &o.tokens),
+            http_proxy: pick(&b.http_proxy, &o.http_proxy),
+        });
         let git = merge_sections(&self.git, &overlay.git, |b, o| GitSettings {
             rewrites: pick(&b.rewrites, &o.rewrites),
             http_proxy: pick(&b.http_proxy, &o.http_proxy),
@@ -150,6 +159,7 @@ impl Profile {
             go,
             npm,
             pypi,
+            cargo,
             git,
             proxy,
             env,

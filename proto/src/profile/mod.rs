@@ -53,6 +53,10 @@ pub struct Profile {
     /// under its former name `pip` too.
     #[serde(default, alias = "pip", skip_serializing_if = "Option::is_none")]
     pub pypi: Option<PypiSettings>,
+    /// Cargo's registries: crates.io's replacement, further registries, their tokens
+    /// (`config.toml`, `credentials.toml`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cargo: Option<CargoSettings>,
     /// git: URL rewrites and proxy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub git: Option<GitSettings>,
@@ -60,7 +64,7 @@ pub struct Profile {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proxy: Option<ProxySettings>,
     /// Further environment variables, such as `GEM_HOST`. A value is text, or a secret
-    /// (`{"value": "..."}`) for tokens such as `CARGO_REGISTRIES_CORP_TOKEN`.
+    /// (`{"value": "..."}`) for tokens such as `GITHUB_TOKEN`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub env: BTreeMap<String, EnvValue>,
     /// What machines ask to probe an endpoint, by the endpoint's URL as the profile names it
@@ -276,6 +280,31 @@ pub struct PypiSettings {
     /// Network timeout in seconds (1-600). pip's only: uv reads no timeout from its files.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<u32>,
+}
+
+/// Cargo's registries, as Cargo's configuration names them (Cargo book, `config.md`,
+/// `source-replacement.md`, `registry-authentication.md`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct CargoSettings {
+    /// The registry that stands in for crates.io (source replacement): a sparse index
+    /// (`sparse+https://crates.corp.example/index/`) or a git index (`https://...`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry: Option<String>,
+    /// The token `registry` wants, for a mirror that requires authentication. Write-only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry_token: Option<Secret>,
+    /// Further registries by name, which a `Cargo.toml` names with `registry = "name"`: name
+    /// -> index URL (sparse or git, as `registry`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registries: Option<BTreeMap<String, String>>,
+    /// Tokens of the registries in `registries`, by name. Write-only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<BTreeMap<String, Secret>>,
+    /// `http.proxy`: the proxy Cargo uses before the proxy variables.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_proxy: Option<String>,
 }
 
 /// git's settings.

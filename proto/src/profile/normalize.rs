@@ -29,6 +29,15 @@ pub fn url(value: &str) -> String {
     }
 }
 
+/// A Cargo index URL with its URL part normalized, a `sparse+` in front kept: Cargo keys
+/// what it fetched by the index URL (Cargo `sources/registry/mod.rs`, `SourceId`).
+pub fn cargo_index(value: &str) -> String {
+    match value.strip_prefix("sparse+") {
+        Some(rest) => format!("sparse+{}", url(rest)),
+        None => url(value),
+    }
+}
+
 /// A host, `host:port` or domain suffix (`.corp.example`) with its host lower-cased and in
 /// its IDNA form; CIDR ranges, addresses and `*` as they were.
 pub fn host(value: &str) -> String {
@@ -123,6 +132,18 @@ impl Profile {
             .flatten()
         {
             pypi.normalize();
+        }
+        if let Some(cargo) = &mut self.cargo {
+            for index in cargo
+                .registry
+                .iter_mut()
+                .chain(cargo.registries.iter_mut().flat_map(|r| r.values_mut()))
+            {
+                *index = cargo_index(index);
+            }
+            if let Some(proxy) = &mut cargo.http_proxy {
+                *proxy = url(proxy);
+            }
         }
         if let Some(git) = &mut self.git {
             // Only the base: `insteadOf` prefixes are compared with what people type.

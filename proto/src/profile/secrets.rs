@@ -55,6 +55,14 @@ macro_rules! secret_slots {
                 slots.push((SecretPath::new(&keys), token));
             }
         }
+        if let Some(cargo) = $profile.cargo.$as_ref() {
+            if let Some(token) = cargo.registry_token.$as_ref() {
+                slots.push((SecretPath::new(&["cargo", "registry-token"]), token));
+            }
+            for (name, token) in cargo.tokens.$as_ref().into_iter().flat_map(|m| m.$iter()) {
+                slots.push((SecretPath::new(&["cargo", "tokens", name]), token));
+            }
+        }
         if let Some(proxy) = $profile.proxy.$as_ref() {
             for (origin, login) in proxy.credentials.$as_ref().into_iter().flat_map(|m| m.$iter()) {
                 let path = SecretPath::new(&["proxy", "credentials", origin, "password"]);

@@ -81,6 +81,32 @@ impl Profile {
         for (section, pypi) in self.pypi_sections() {
             pypi.settings(section, &mut put);
         }
+        if let Some(cargo) = &self.cargo {
+            put(
+                "cargo.registry".into(),
+                cargo.registry.clone().map(Setting::Text),
+            );
+            put(
+                "cargo.registry-token".into(),
+                cargo.registry_token.clone().map(Setting::Secret),
+            );
+            for (name, index) in cargo.registries.iter().flatten() {
+                put(
+                    format!("cargo.registries.{name}"),
+                    Some(Setting::Text(index.clone())),
+                );
+            }
+            for (name, token) in cargo.tokens.iter().flatten() {
+                put(
+                    format!("cargo.tokens.{name}"),
+                    Some(Setting::Secret(token.clone())),
+                );
+            }
+            put(
+                "cargo.http-proxy".into(),
+                cargo.http_proxy.clone().map(Setting::Text),
+            );
+        }
         if let Some(git) = &self.git {
             put(
                 "git.rewrites".into(),

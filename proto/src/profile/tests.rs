@@ -429,7 +429,7 @@ fn nothing_is_accepted_that_a_machine_could_not_apply_or_that_hides_the_agents_f
     }
     // Windows paths and quotes are fine; an international no-proxy host counts in IDNA form.
     let fine = parse(serde_json::json!({
-        "env": {"CARGO_HOME": "%USERPROFILE%\\.cargo", "GREETING": "say \"hi\", it's `me`"},
+        "env": {"TOOLS_HOME": "%USERPROFILE%\\.tools", "GREETING": "say \"hi\", it's `me`"},
         "proxy": {"no-proxy": ["Bücher.example", ".Corp.Example"]}
     }));
     assert_eq!(fine.validate(), Vec::new());
@@ -657,4 +657,49 @@ fn profiles_written_before_ecosystems_are_read_with_pip_as_pypi() {
         serde_json::from_value::<Profile>(both).is_err(),
         "the two names of one section are never merged"
     );
+}
+
+#[test]
+fn cargo_registries_are_checked_and_their_tokens_are_secrets() {
+    let profile = parse(json!({"cargo": {
+        "registry": "sparse+HTTPS://Crates.Corp.Example/index/",
+        "registry-token": {"value": "mirror-t0ken"},
+        "registries": {"corp": "https://git.corp.example/index.git"},
+        "tokens": {"corp": {"value": "corp-t0ken"}},
+        "http-proxy": "http://proxy.corp.example:3128"
+    }}));
+    assert_eq!(profile.validate(), vec![]);
+    let normalized = profile.clone().normalized();
+    assert_eq!(
+        normalized.cargo.as_ref().unwrap().registry.as_deref(),
+        Some("sparse+https://crates.corp.example/index/")
+    );
+    let secrets: Vec<String> = profile
+        .secrets()
+        .iter()
+        .map(|(p, _)| p.to_string())
+        .collect();
+    assert_eq!(secrets, ["cargo.registry-token", "cargo.tokens.corp"]);
+    let shown = serde_json::to_value(&profile).unwrap();
+    assert!(!shown.to_string().contains("t0ken"), "{shown}");
+
+    let wrong = parse(json!({"cargo": {
+        "registry": "sparse+https://crates.corp.example/index",
+        "registries": {"crates-io": "https://x.example/", "a.b": "sparse+ftp://x/"},
+        "tokens": {"has space": {"value": "t"}}
+    }}));
+    let paths: Vec<String> = wrong.validate().into_iter().map(|p| p.path).collect();
+    for path in [
+        "cargo.registry",
+        "cargo.registries.crates-io",
+        "cargo.registries.a.b",
+        "cargo.tokens.has space",
+    ] {
+        assert!(paths.iter().any(|p| p == path), "{path}: {paths:?}");
+    }
+    let alone = parse(json!({"cargo": {"registry-token": {"value": "t"}}}));
+    assert!(alone
+        .validate()
+        .iter()
+        .any(|p| p.path == "cargo.registry-token" && p.message.contains("needs cargo.registry")));
 }

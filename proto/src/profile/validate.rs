@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 
 use super::normalize::{self, colliding_keys};
 use super::{
-    EnvValue, GitSettings, GoSettings, NpmSettings, Profile, ProxySettings, PypiSettings, Secret,
+    CargoSettings, EnvValue, GitSettings, GoSettings, NpmSettings, Profile, ProxySettings,
+    PypiSettings, Secret,
 };
 use crate::FieldProblem;
 
@@ -118,6 +119,8 @@ const SECTION_VARIABLES: &[(&str, &str)] = &[
     ("UV_INDEX", "pypi.extra-index-url"),
     ("UV_EXTRA_INDEX_URL", "pypi.extra-index-url"),
     ("UV_INSECURE_HOST", "pypi.trusted-host"),
+    ("CARGO_HTTP_PROXY", "cargo.http-proxy"),
+    ("CARGO_SOURCE_CRATES_IO_REPLACE_WITH", "cargo.registry"),
 ];
 
 /// Variables that change which files a client reads: set by a profile, the files the agent
@@ -128,6 +131,7 @@ const REDIRECTING_VARIABLES: &[&str] = &[
     "PIP_CONFIG_FILE",
     "UV_CONFIG_FILE",
     "UV_NO_CONFIG",
+    "CARGO_HOME",
     "GOENV",
     "GIT_CONFIG",
     "GIT_CONFIG_GLOBAL",
@@ -356,6 +360,9 @@ impl Profile {
             pypi.validate(section, &mut problems);
         }
         validate_client_overrides(self, &mut problems);
+        if let Some(cargo) = &self.cargo {
+            cargo.validate(&mut problems);
+        }
         if let Some(git) = &self.git {
             git.validate(&mut problems);
         }
@@ -574,6 +581,75 @@ impl PypiSettings {
                 problems.add(&format!("{section}.timeout"), "must be 1 to 600 seconds");
             }
         }
+    }
+}
+
+/// A registry name as Cargo takes one in `[registries.<name>]`: letters, digits, `-` and `_`,
+/// at most 64, and not `crates-io` (Cargo `util/restricted_names.rs`, `validate_package_name`).
+fn cargo_registry_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name != "crates-io"
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+impl CargoSettings {
+    fn validate(&self, problems: &mut Problems) {
+        if let Some(index) = &self.registry {
+            cargo_index("cargo.registry", index, problems);
+        }
+        if let Some(token) = &self.registry_token {
+            if self.registry.is_none() {
+                problems.add(
+                    "cargo.registry-token",
+                    "needs cargo.registry in the same profile: the token is the mirror's",
+                );
+            }
+            problems.secret("cargo.registry-token", token, false);
+        }
+        if let Some(registries) = &self.registries {
+            problems.list_size("cargo.registries", registries.len());
+            for (name, index) in registries {
+                let path = format!("cargo.registries.{name}");
+                if !cargo_registry_name(name) {
+                    problems.add(
+                        &path,
+                        "a registry name is letters, digits, '-' or '_' (at most 64), and not crates-io",
+                    );
+                }
+                cargo_index(&path, index, problems);
+            }
+        }
+        if let Some(tokens) = &self.tokens {
+            problems.list_size("cargo.tokens", tokens.len());
+            for (name, token) in tokens {
+                let path = format!("cargo.tokens.{name}");
+                if !cargo_registry_name(name) {
+                    problems.add(&path, "names no registry Cargo can have");
+                }
+                problems.secret(&path, token, false);
+            }
+        }
+        if let Some(url) = &self.http_proxy {
+            problems.url("cargo.http-proxy", url);
+        }
+    }
+}
+
+/// A Cargo index: `sparse+` and an http(s) URL ending in `/` (Cargo refuses a sparse index
+/// URL without it), or the http(s) URL of a git index.
+fn cargo_index(path: &str, value: &str, problems: &mut Problems) {
+    match value.strip_prefix("sparse+") {
+        Some(url) => {
+            let before = problems.0.len();
+            problems.url(path, url);
+            if problems.0.len() == before && !url.ends_with('/') {
+                problems.add(path, "a sparse index URL must end in '/'");
+            }
+        }
+        None => problems.url(path, value),
     }
 }
 

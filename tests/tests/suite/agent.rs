@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 use switchyard_agent::agent::{Agent, MachineFacts, Synced};
 use switchyard_agent::engine::Outcome;
 use switchyard_agent::engine::Paths;
+use switchyard_agent::plan::Target;
 use switchyard_agent::state::StateDir;
 use switchyard_proto::devices::TargetState;
 use switchyard_tests::relay::{Mode, Relay};
@@ -82,10 +83,24 @@ impl Home {
     /// The environment the clients run with here, the agent's too: this home, and nothing
     /// from the test's own environment that could change what they read.
     pub(crate) fn base_env(&self) -> BTreeMap<String, String> {
-        let mut env: BTreeMap<String, String> = ["PATH", "LANG", "PYENV_ROOT", "PYENV_VERSION"]
-            .iter()
-            .filter_map(|name| Some(((*name).to_owned(), std::env::var(name).ok()?)))
-            .collect();
+        let mut env: BTreeMap<String, String> = [
+            "PATH",
+            "LANG",
+            "PYENV_ROOT",
+            "PYENV_VERSION",
+            "RUSTUP_HOME",
+            "RUSTUP_TOOLCHAIN",
+        ]
+        .iter()
+        .filter_map(|name| Some(((*name).to_owned(), std::env::var(name).ok()?)))
+        .collect();
+        // rustup's `cargo` finds its toolchains under `~/.rustup` unless told: the test's own.
+        if !env.contains_key("RUSTUP_HOME") {
+            if let Some(home) = std::env::var_os("HOME") {
+                let rustup = std::path::Path::new(&home).join(".rustup");
+                env.insert("RUSTUP_HOME".into(), rustup.to_string_lossy().into_owned());
+            }
+        }
         for (name, value) in [
             ("PATH", switchyard_tests::clients_path()),
             ("HOME", self.path().to_string_lossy().into_owned()),
@@ -207,13 +222,18 @@ async fn the_real_clients_read_what_the_agent_wrote_and_restore_gives_every_byte
         // `diff` shows what would change, secrets hidden, and writes nothing.
         let previewed = agent.preview().unwrap();
         assert!(previewed.failures.is_empty(), "{:?}", previewed.failures);
-        assert_eq!(previewed.previews.len(), 6, "{:?}", previewed.previews);
+        assert_eq!(previewed.previews.len(), 8, "{:?}", previewed.previews);
         assert_eq!(previewed.secrets, ["npm-t0ken"]);
         agent.sync(0).unwrap()
     })
     .await;
+    // The profile names no Cargo registry: nothing to write for Cargo.
+    let cargo = |target| matches!(target, Target::Cargo | Target::CargoCredentials);
     assert!(
-        synced.outcomes.iter().all(|o| o.state == TargetState::Ok),
+        synced.outcomes.iter().all(|o| match cargo(o.target) {
+            true => o.state == TargetState::Unchanged,
+            false => o.state == TargetState::Ok,
+        }),
         "{:?}",
         synced.outcomes
     );
@@ -356,13 +376,22 @@ async fn whatever_a_client_reads_before_the_agents_file_makes_its_target_shadowe
                 "npm_config_registry".to_owned(),
                 "https://mine.example.org/npm/".to_owned(),
             ),
+            // pnpm and uv: their own variables.
+            (
+                "PNPM_CONFIG_REGISTRY".to_owned(),
+                "https://mine.example.org/pnpm/".to_owned(),
+            ),
+            (
+                "UV_DEFAULT_INDEX".to_owned(),
+                "https://mine.example.org/simple/".to_owned(),
+            ),
         ]),
     );
     let (agent, synced) =
         enrolled(agent, &app.base_url, token, |agent| agent.sync(0).unwrap()).await;
     // Where a client cannot be asked, its documented order finds the same.
     let planned = switchyard_agent::plan::plan(&synced.delivery.profile);
-    for (target, settings) in &planned {
+    for (target, settings) in planned.iter().filter(|(_, settings)| !settings.is_empty()) {
         let modelled =
             switchyard_agent::clients::modelled(*target, settings, &agent.surroundings());
         assert_eq!(
@@ -380,6 +409,14 @@ async fn whatever_a_client_reads_before_the_agents_file_makes_its_target_shadowe
         (
             "pip",
             "pip install reads index-url = https://mine.example.org/simple from [install] of",
+        ),
+        (
+            "pnpm",
+            "pnpm uses https://mine.example.org/pnpm/ for registry",
+        ),
+        (
+            "uv",
+            "uv uses the default index https://mine.example.org/simple/ from the environment",
         ),
         (
             "git",

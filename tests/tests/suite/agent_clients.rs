@@ -708,3 +708,156 @@ async fn a_uv_variable_naming_another_default_index_makes_uv_shadowed() {
     );
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cargo_fetches_through_the_published_mirror_with_its_token_and_restore_is_byte_exact() {
+    let mirror = registries::cargo_registry(Some("cargo-t0ken"));
+    registries::publish_crate(&mirror, "switchyard-demo", "1.0.0");
+    let (app, token) = published(json!({})).await;
+    let home = Home::new();
+    let mine = "# my cargo\r\n[build]\r\njobs = 1 # two cores\r\n\r\n[net]\r\nretry = 0\r\n";
+    home.write(".cargo/config.toml", mine);
+    let before = home.snapshot();
+    let project = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(project.path().join("src")).unwrap();
+    std::fs::write(project.path().join("src/lib.rs"), "").unwrap();
+    std::fs::write(
+        project.path().join("Cargo.toml"),
+        "[package]\nname = \"app\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[dependencies]\nswitchyard-demo = \"1\"\n",
+    )
+    .unwrap();
+    let (agent, _state) = enrolled_in(&app, token, &home).await;
+    let profile = json!({"cargo": {"registry": format!("sparse+{}", mirror.url("index/")),
+                                   "registry-token": {"value": "cargo-t0ken"}}});
+    let (agent, synced) = publish_and_sync(&app, agent, profile).await;
+    for target in ["cargo", "cargo-credentials"] {
+        let outcome = outcome_of(&synced, target);
+        assert_eq!(outcome.state, TargetState::Ok, "{outcome:?}");
+    }
+    let config = std::fs::read_to_string(home.path().join(".cargo/config.toml")).unwrap();
+    assert!(
+        config.starts_with(mine),
+        "the user's own lines first, as they were: {config:?}"
+    );
+    let credentials = home.path().join(".cargo/credentials.toml");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&credentials)
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "tokens are the user's alone");
+    }
+
+    let manifest = project.path().join("Cargo.toml");
+    let fetched = home.run(
+        "cargo",
+        &["fetch", "--manifest-path", manifest.to_str().unwrap()],
+    );
+    assert!(
+        fetched.status.success(),
+        "{}",
+        String::from_utf8_lossy(&fetched.stderr)
+    );
+    let requests = registries::cargo_requests(&mirror);
+    assert!(
+        requests.iter().any(
+            |(path, sent)| path == "/crates/switchyard-demo/1.0.0/download"
+                && sent == "cargo-t0ken"
+        ),
+        "the crate came from the mirror, with its token: {requests:?}"
+    );
+
+    let agent = tokio::task::spawn_blocking(move || {
+        assert!(agent.restore().unwrap().is_empty());
+    });
+    agent.await.unwrap();
+    // Every file as it was; Cargo's own caches (`.cargo/registry`, `.global-cache`) are Cargo's.
+    let after = home.snapshot();
+    for (path, bytes) in &before {
+        assert!(after.get(path) == Some(bytes), "{} changed", path.display());
+    }
+    assert!(!credentials.exists());
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cargo_variable_read_before_the_file_makes_cargo_shadowed() {
+    let (app, token) = published(json!({})).await;
+    let home = Home::new();
+    let state = tempfile::tempdir().unwrap();
+    let variable = BTreeMap::from([(
+        "CARGO_HTTP_PROXY".to_owned(),
+        "http://elsewhere.example:3128".to_owned(),
+    )]);
+    let agent = agent_for(&home, state.path(), variable);
+    let (agent, _) = enrolled(agent, &app.base_url, token, |_| ()).await;
+    let profile = json!({"cargo": {"http-proxy": "http://proxy.corp.example:3128"}});
+    let (_, synced) = publish_and_sync(&app, agent, profile).await;
+    assert_shadowed(
+        &synced,
+        "cargo",
+        "Cargo reads http.proxy = http://elsewhere.example:3128 from environment variable `CARGO_HTTP_PROXY`",
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pnpm_reads_its_own_file_over_npms_and_sends_each_registry_its_token() {
+    let registry = Recorder::start(false);
+    let corp = Recorder::start(false);
+    let (app, token) = published(json!({})).await;
+    let home = Home::new();
+    let mine = "; mine\r\n@mine:registry=http://127.0.0.1:9/\r\n";
+    home.write(".config/pnpm/auth.ini", mine);
+    let before = home.snapshot();
+    let (agent, _state) = enrolled_in(&app, token, &home).await;
+    let corp_url = format!("http://127.0.0.1:{}/corp/", corp.port);
+    // The token has `#` and `;`, which an ini file reads as a comment unless it is quoted.
+    let profile = json!({
+        "npm": {"registry": format!("http://127.0.0.1:{}/", registry.port)},
+        "clients": {"pnpm": {"scopes": {"@corp": &corp_url},
+                             "auth-tokens": {&corp_url: {"value": "pnpm-t0k#en;x"}}}}
+    });
+    let (agent, synced) = publish_and_sync(&app, agent, profile).await;
+    for target in ["npmrc", "pnpm"] {
+        let outcome = outcome_of(&synced, target);
+        assert_eq!(outcome.state, TargetState::Ok, "{outcome:?}");
+    }
+    home.run("pnpm", &["view", "@corp/tool"]);
+    let sent: Vec<(String, Option<String>)> = corp
+        .requests()
+        .iter()
+        .map(|r| (r.line.clone(), r.header("authorization").map(str::to_owned)))
+        .collect();
+    // The package's document, with the token (pnpm pings the registry first, without one).
+    assert!(
+        sent.iter().any(|(line, auth)| line.contains("@corp%2Ftool")
+            && auth.as_deref() == Some("Bearer pnpm-t0k#en;x")),
+        "pnpm sent {sent:?}"
+    );
+    home.run("pnpm", &["view", "left-pad"]);
+    assert!(
+        !registry.requests().is_empty(),
+        "pnpm asked the published registry nothing"
+    );
+    // pnpm's own values are pnpm's alone.
+    let npm_scope = home.client("npm", &["config", "get", "@corp:registry"]);
+    assert_eq!(npm_scope.trim(), "undefined");
+    let written = std::fs::read_to_string(home.path().join(".config/pnpm/auth.ini")).unwrap();
+    assert!(written.starts_with(mine), "{written:?}");
+
+    let agent = tokio::task::spawn_blocking(move || {
+        assert!(agent.restore().unwrap().is_empty());
+    });
+    agent.await.unwrap();
+    let after = home.snapshot();
+    for (path, bytes) in &before {
+        assert!(after.get(path) == Some(bytes), "{} changed", path.display());
+    }
+    assert!(after
+        .keys()
+        .all(|path| before.contains_key(path) || !path.ends_with("auth.ini")));
+    app.stop().await;
+}

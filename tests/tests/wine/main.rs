@@ -38,6 +38,8 @@ fn profile(goproxy: &str) -> Value {
                 "scopes": {"@corp": "https://npm.corp.example/corp/"},
                 "auth-tokens": {"https://npm.corp.example/": {"value": "npm-t0ken"}}},
         "pypi": {"index-url": "https://pypi.corp.example/simple"},
+        "cargo": {"registry": "sparse+https://crates.corp.example/index/",
+                  "registry-token": {"value": "cargo-t0ken"}},
         "git": {"rewrites": [{"base": "https://git.corp.example/github/", "instead-of": ["https://github.com/"]}]},
         "proxy": {"http": "http://proxy.corp.example:3128", "https": "http://proxy.corp.example:3128",
                   "no-proxy": ["localhost", ".corp.example"]}
@@ -71,6 +73,11 @@ fn user_files(prefix: &Prefix) -> BTreeMap<PathBuf, Option<Vec<u8>>> {
         prefix.user_folder().join(".npmrc"),
         prefix.app_data().join("pip/pip.ini"),
         prefix.app_data().join("uv/uv.toml"),
+        prefix
+            .user_folder()
+            .join("AppData/Local/pnpm/config/auth.ini"),
+        prefix.user_folder().join(".cargo/config.toml"),
+        prefix.user_folder().join(".cargo/credentials.toml"),
         prefix.app_data().join("go/env"),
         prefix.user_folder().join(".gitconfig"),
     ]
@@ -165,6 +172,22 @@ async fn the_windows_agent_syncs_follows_a_publish_refuses_forgeries_and_restore
         uv.starts_with("# mine\r\nnative-tls = true\r\n")
             && uv.contains("[[index]]\r\nname = \"switchyard\"\r\nurl = \"https://pypi.corp.example/simple\"\r\ndefault = true\r\n"),
         "{uv}"
+    );
+    let pnpm = text(home.join("AppData/Local/pnpm/config/auth.ini"));
+    assert!(
+        pnpm.contains("registry=https://npm.corp.example/\n"),
+        "{pnpm}"
+    );
+    let cargo = text(home.join(".cargo/config.toml"));
+    assert!(
+        cargo.contains("replace-with = \"switchyard\"")
+            && cargo.contains("index = \"sparse+https://crates.corp.example/index/\""),
+        "{cargo}"
+    );
+    let credentials = text(home.join(".cargo/credentials.toml"));
+    assert!(
+        credentials.contains("token = \"cargo-t0ken\""),
+        "{credentials}"
     );
     // Go would read a `\r` into a value: its lines end in LF; the user's keep their CRLF.
     let go = text(data.join("go/env"));
