@@ -564,7 +564,9 @@ impl Agent {
             .filter(|setting| setting.secret)
             .flat_map(|setting| setting.values.clone())
             .collect();
-        let secrets = secrets.into_iter().collect();
+        // Longest first: a secret that starts another is hidden after it, not inside it.
+        let mut secrets: Vec<String> = secrets.into_iter().collect();
+        secrets.sort_by_key(|secret| std::cmp::Reverse(secret.len()));
         let (previews, failures) = engine::preview_all(&self.state, &self.paths, &plan)?;
         Ok(Previewed {
             previews,

@@ -173,12 +173,12 @@ fn sync_once(agent: &Agent, wait: u64) -> Result<u8, AgentError> {
         failed |= outcome.state == TargetState::Failed;
         match &outcome.message {
             Some(message) => println!(
-                "{:<14} {:<9} {message}",
+                "{:<17} {:<9} {message}",
                 outcome.target.name(),
                 state_name(outcome.state)
             ),
             None => println!(
-                "{:<14} {}",
+                "{:<17} {}",
                 outcome.target.name(),
                 state_name(outcome.state)
             ),
@@ -336,11 +336,11 @@ fn status_text(view: &std::collections::BTreeMap<&str, serde_json::Value>) -> St
         let _ = writeln!(out, "{key:<22} {}", plain(value));
     }
     if let Some(targets) = view.get("targets").and_then(serde_json::Value::as_array) {
-        let _ = writeln!(out, "\n{:<14} {:<10} message", "target", "state");
+        let _ = writeln!(out, "\n{:<17} {:<10} message", "target", "state");
         for target in targets {
             let _ = writeln!(
                 out,
-                "{:<14} {:<10} {}",
+                "{:<17} {:<10} {}",
                 plain(&target["target"]),
                 plain(&target["state"]),
                 match &target["message"] {

@@ -374,12 +374,17 @@ pub fn for_machine(
     let mut left_out = Vec::new();
     let mut variables = Vec::new();
     // pnpm and Cargo have no machine-wide file: a user's own is where they go.
-    plan.retain(|target, _| {
-        !matches!(
-            target,
-            Target::Pnpm | Target::Cargo | Target::CargoCredentials
-        )
-    });
+    for target in [Target::Pnpm, Target::Cargo, Target::CargoCredentials] {
+        if plan
+            .remove(&target)
+            .is_some_and(|settings| !settings.is_empty())
+        {
+            left_out.push(format!(
+                "{} (no machine-wide file: a user's agent writes it)",
+                target.client()
+            ));
+        }
+    }
     for setting in plan.remove(&Target::Go).unwrap_or_default() {
         variables.push(setting);
     }
@@ -440,6 +445,9 @@ mod machine_tests {
             .collect();
         assert_eq!(names, ["GEM_HOST", "GOPROXY", "NPM_CONFIG_REGISTRY"]);
         assert!(machine.values().flatten().all(|s| !s.secret));
-        assert_eq!(left_out.len(), 3, "{left_out:?}");
+        assert!(
+            left_out.contains(&"pnpm (no machine-wide file: a user's agent writes it)".to_owned())
+        );
+        assert_eq!(left_out.len(), 4, "{left_out:?}");
     }
 }

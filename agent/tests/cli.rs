@@ -366,7 +366,7 @@ fn status_is_plain_for_people_and_rfc3339_for_programs() {
     assert!(!text.contains('"'), "{text}");
     assert!(text.contains("environment            staging\n"), "{text}");
     assert!(
-        text.contains("go             shadowed   go reads GOPROXY=off from the environment"),
+        text.contains("go                shadowed   go reads GOPROXY=off from the environment"),
         "{text}"
     );
 }

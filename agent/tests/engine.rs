@@ -23,6 +23,8 @@ fn profile() -> Profile {
                 "scopes": {"@corp": "https://npm.corp.example/corp/"},
                 "auth-tokens": {"https://npm.corp.example/": {"value": "t0ken"}}},
         "pypi": {"index-url": "https://pypi.corp.example/simple"},
+        "cargo": {"registry": "sparse+https://crates.corp.example/index/",
+                  "registry-token": {"value": "cargo-t0ken"}},
         "git": {"rewrites": [{"base": "https://git.corp.example/github/", "instead-of": ["https://github.com/"]}]},
         "proxy": {"https": "http://proxy.corp.example:3128", "no-proxy": ["localhost"]}
     }))

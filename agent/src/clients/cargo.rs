@@ -19,10 +19,9 @@
 //!
 //! Asked with `cargo -Z unstable-options config get --show-origin`, which prints every value
 //! Cargo reads from its files with where it read it, and the `CARGO_*` variables it reads over
-//! them, offline; tokens from `credentials.toml` are not listed (a variable over one is, as is a
-//! `registry.global-credential-providers` without `cargo:token`, which reads none). It is unstable (it runs on a stable Cargo with
-//! `RUSTC_BOOTSTRAP=1`), so output that cannot be read is a failure to ask, never a
-//! difference.
+//! them, offline; tokens from `credentials.toml` are not listed (a variable over one is). It
+//! is unstable (it runs on a stable Cargo with `RUSTC_BOOTSTRAP=1`), so output that cannot be
+//! read is a failure to ask, never a difference.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -37,8 +36,8 @@ use crate::formats::Editor;
 use crate::plan::{logins, with_login, Decoded, Setting, Target};
 use crate::platform::{self, Dirs, Os};
 
-/// The name of the registry that stands in for crates.io.
-const MIRROR: &str = "switchyard";
+/// The name of the registry that stands in for crates.io (refused as another's in profiles).
+const MIRROR: &str = switchyard_proto::profile::CARGO_MIRROR_NAME;
 
 /// Cargo's `config.toml` and `credentials.toml`.
 #[derive(Debug)]
@@ -138,6 +137,8 @@ pub fn variables<'a>(
 ) -> Vec<(&'a str, &'a str, &'a Setting)> {
     settings
         .iter()
+        // Cargo takes no `[source]` table from variables (Cargo book, `config.md`).
+        .filter(|setting| !setting.key.starts_with("source."))
         .filter_map(|setting| {
             let (name, value) = env.get_key_value(&variable_of(&setting.key))?;
             (!value.is_empty()).then_some((name.as_str(), value.as_str(), setting))
@@ -173,14 +174,13 @@ fn cargo_home(home: &Path, env: &dyn Fn(&str) -> Option<String>) -> PathBuf {
     platform::set(env, "CARGO_HOME").map_or_else(|| home.join(".cargo"), PathBuf::from)
 }
 
-/// `name.toml` in `folder`, or `name` where only the file without the extension exists
-/// (Cargo reads that one).
+/// `name.toml` in `folder`, or `name` where the file without the extension exists: Cargo
+/// reads that one, even beside the other (`util/context/mod.rs`, `get_file_path`).
 fn file_in(folder: &Path, name: &str) -> PathBuf {
     let bare = folder.join(name);
-    let with_extension = folder.join(format!("{name}.toml"));
-    match bare.is_file() && !with_extension.exists() {
+    match bare.is_file() {
         true => bare,
-        false => with_extension,
+        false => folder.join(format!("{name}.toml")),
     }
 }
 
@@ -198,6 +198,11 @@ struct Listing {
 
 fn read(said: &str) -> Option<Listing> {
     let mut listing = Listing::default();
+    // The listing is TOML (values, and where each was read as a comment after it; an array
+    // spans lines, an origin after each item): its values are read as TOML, each key's origin
+    // from its own line.
+    let document = said.parse::<toml_edit::DocumentMut>().ok()?;
+    let mut origins = BTreeMap::new();
     for line in said.lines() {
         if let Some(comment) = line.strip_prefix("# ") {
             if let Some((name, value)) = comment.split_once('=') {
@@ -209,22 +214,38 @@ fn read(said: &str) -> Option<Listing> {
                     listing.variables.insert(name.to_owned(), value.to_owned());
                 }
             }
-            continue;
+        } else if let Some((key, rest)) = line.split_once(" = ") {
+            if let Some((_, origin)) = rest.rsplit_once(" # ") {
+                origins.insert(key.to_owned(), origin.to_owned());
+            }
         }
-        if line.starts_with('#') || line.trim().is_empty() {
-            continue;
-        }
-        let (key, rest) = line.split_once(" = ")?;
-        // The value is TOML; what follows its last ` # ` is where Cargo read it.
-        let (value, origin) = rest.rsplit_once(" # ")?;
-        let value = match value.parse::<toml_edit::Value>().ok()? {
-            toml_edit::Value::String(text) => text.value().clone(),
-            other => other.decorated("", "").to_string(),
-        };
-        listing
-            .files
-            .insert(key.to_owned(), (value, origin.to_owned()));
     }
+    fn walk(
+        prefix: &str,
+        table: &dyn toml_edit::TableLike,
+        origins: &BTreeMap<String, String>,
+        out: &mut BTreeMap<String, (String, String)>,
+    ) {
+        for (key, item) in table.iter() {
+            let path = match prefix {
+                "" => key.to_owned(),
+                _ => format!("{prefix}.{key}"),
+            };
+            match item.as_table_like() {
+                Some(inner) => walk(&path, inner, origins, out),
+                None => {
+                    let value = match item.as_value() {
+                        Some(toml_edit::Value::String(text)) => text.value().clone(),
+                        Some(other) => other.clone().decorated("", "").to_string(),
+                        None => continue,
+                    };
+                    let origin = origins.get(&path).cloned().unwrap_or_default();
+                    out.insert(path, (value, origin));
+                }
+            }
+        }
+    }
+    walk("", document.as_table(), &origins, &mut listing.files);
     Some(listing)
 }
 
@@ -256,14 +277,9 @@ pub fn check(asking: &Asking) -> Check {
                 None => listing.files.get(&setting.key).cloned(),
             };
             // Cargo lists no token of its credentials file: what can be seen is a variable
-            // read over it, and a credential provider that does not read the file at all.
+            // read over it.
             if setting.secret && setting.key.ends_with(".token") && read.is_none() {
-                let providers = listing.files.get("registry.global-credential-providers");
-                return providers
-                    .filter(|(value, _)| !value.contains("cargo:token"))
-                    .map(|(value, origin)| {
-                        format!("Cargo reads no token from its credentials file: registry.global-credential-providers = {value} from {origin}")
-                    });
+                return None;
             }
             match read {
                 Some((value, _)) if value == *published => None,
@@ -272,7 +288,10 @@ pub fn check(asking: &Asking) -> Check {
                         true => "another value",
                         false => &value,
                     };
-                    Some(format!("Cargo reads {} = {shown} from {origin}", setting.key))
+                    Some(format!(
+                        "Cargo reads {} = {shown} from {origin}",
+                        setting.key
+                    ))
                 }
                 None => Some(format!("Cargo does not read {}", setting.key)),
             }
@@ -385,7 +404,7 @@ mod tests {
 
     #[test]
     fn config_get_gives_each_value_and_where_it_was_read() {
-        let said = "http.proxy = \"http://proxy.example:3128/\" # /home/ada/.cargo/config.toml\nregistries.switchyard.index = \"sparse+http://127.0.0.1:9/index/\" # environment variable `CARGO_REGISTRIES_SWITCHYARD_INDEX`\nhttp.timeout = 30 # /p/.cargo/config.toml\n# The following environment variables may affect the loaded values.\n# CARGO_HOME='/home/ada/.cargo'\n";
+        let said = "build.rustflags = [\n    \"-C\", # /p/.cargo/config.toml\n    \"link-arg=-fuse-ld=mold\", # /p/.cargo/config.toml\n]\nhttp.proxy = \"http://proxy.example:3128/\" # /home/ada/.cargo/config.toml\nregistries.switchyard.index = \"sparse+http://127.0.0.1:9/index/\" # environment variable `CARGO_REGISTRIES_SWITCHYARD_INDEX`\nhttp.timeout = 30 # /p/.cargo/config.toml\n# The following environment variables may affect the loaded values.\n# CARGO_HOME='/home/ada/.cargo'\n";
         let read = read(said).unwrap();
         assert_eq!(read.files["http.proxy"].0, "http://proxy.example:3128/");
         assert_eq!(
@@ -393,6 +412,10 @@ mod tests {
             "environment variable `CARGO_REGISTRIES_SWITCHYARD_INDEX`"
         );
         assert_eq!(read.files["http.timeout"].0, "30");
+        assert!(
+            read.files.contains_key("build.rustflags"),
+            "an array spans lines"
+        );
         assert_eq!(read.variables["CARGO_HOME"], "/home/ada/.cargo");
         assert!(super::read("not config").is_none());
     }

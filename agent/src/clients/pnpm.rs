@@ -35,20 +35,26 @@ use crate::plan::{Setting, Target};
 use crate::platform::{self, Dirs, Os};
 
 /// pnpm's config folder for a user: `$XDG_CONFIG_HOME/pnpm`, else `%LOCALAPPDATA%\pnpm\config`
-/// (Windows) or `pnpm` under the config folder.
-fn config_folder(os: Os, config: &Path, env: &dyn Fn(&str) -> Option<String>) -> PathBuf {
+/// (Windows; `~/.config/pnpm` without it) or `pnpm` under the config folder
+/// (`crates/config-dir`).
+fn config_folder(
+    os: Os,
+    (home, config): (&Path, &Path),
+    env: &dyn Fn(&str) -> Option<String>,
+) -> PathBuf {
     if let Some(xdg) = platform::set(env, "XDG_CONFIG_HOME") {
         return PathBuf::from(xdg).join("pnpm");
     }
     match (os, platform::set(env, "LOCALAPPDATA")) {
         (Os::Windows, Some(local)) => PathBuf::from(local).join("pnpm").join("config"),
-        _ => config.join("pnpm"),
+        (Os::Windows, None) => home.join(".config").join("pnpm"),
+        (Os::Unix, _) => config.join("pnpm"),
     }
 }
 
 /// The variables of `env` pnpm reads instead of its files for `settings`:
-/// `PNPM_CONFIG_<KEY>` (any case, `-` as `_`) and, for a token, `npm_config_<key>` or
-/// `pnpm_config_<key>` with the key as written.
+/// `PNPM_CONFIG_REGISTRY`, `PNPM_CONFIG_PROXY`, `PNPM_CONFIG_HTTPS_PROXY` (any case) and, for a
+/// token, `npm_config_<key>` or `pnpm_config_<key>` with the key as written.
 pub fn variables<'a>(
     settings: &'a [Setting],
     env: &'a BTreeMap<String, String>,
@@ -59,11 +65,15 @@ pub fn variables<'a>(
             let found = match setting.key.starts_with("//") {
                 true => variable(env, &format!("pnpm_config_{}", setting.key))
                     .or_else(|| variable(env, &format!("npm_config_{}", setting.key))),
-                false if setting.key.starts_with('@') => None,
-                false => variable(
-                    env,
-                    &format!("pnpm_config_{}", setting.key.replace('-', "_")),
-                ),
+                // Measured: pnpm reads these three of its variables, and no `strict-ssl`
+                // nor scope.
+                false if matches!(setting.key.as_str(), "registry" | "proxy" | "https-proxy") => {
+                    variable(
+                        env,
+                        &format!("pnpm_config_{}", setting.key.replace('-', "_")),
+                    )
+                }
+                false => None,
             };
             found.map(|(name, value)| (name, value, setting))
         })
@@ -71,8 +81,9 @@ pub fn variables<'a>(
 }
 
 /// The keys pnpm's `config.yaml` in `folder` sets over its ini files, for `settings`:
-/// `registry`, `registries`, `httpsProxy`, `proxy`, `_auth` (a token), each a top-level key.
-fn set_in_config_yaml(settings: &[Setting], folder: &Path) -> Vec<String> {
+/// `registry`, `registries` (naming a scope of `settings`), `httpsProxy`, `proxy`, each a
+/// top-level key; with `asked`, only those pnpm does not show (the proxies).
+fn set_in_config_yaml(settings: &[Setting], folder: &Path, asked: bool) -> Vec<String> {
     let file = folder.join("config.yaml");
     let Ok(content) = std::fs::read_to_string(&file) else {
         return Vec::new();
@@ -85,15 +96,16 @@ fn set_in_config_yaml(settings: &[Setting], folder: &Path) -> Vec<String> {
     };
     let mut found = Vec::new();
     for setting in settings {
-        let yaml_key = match setting.key.as_str() {
-            "registry" => "registry",
-            "https-proxy" => "httpsProxy",
-            "proxy" => "proxy",
-            key if key.starts_with('@') => "registries",
-            key if key.ends_with(":_authToken") => "_auth",
-            _ => continue,
+        let (yaml_key, shown) = match setting.key.as_str() {
+            "registry" => ("registry", true),
+            "https-proxy" => ("httpsProxy", false),
+            "proxy" => ("proxy", false),
+            key => match key.strip_suffix(":registry") {
+                Some(scope) if content.contains(scope) => ("registries", true),
+                _ => continue,
+            },
         };
-        if top_level(yaml_key) {
+        if (!asked || !shown) && top_level(yaml_key) {
             found.push(format!(
                 "{} sets {yaml_key}, which pnpm reads over {}",
                 file.display(),
@@ -117,13 +129,48 @@ pub fn modelled(settings: &[Setting], around: &Surroundings) -> Vec<String> {
         .get(&Target::Pnpm)
         .and_then(|f| f.parent())
     {
-        found.extend(set_in_config_yaml(settings, folder));
+        found.extend(set_in_config_yaml(settings, folder, false));
     }
     found
 }
 
+/// A folder of its own for asking pnpm, removed when dropped: pnpm takes the `.npmrc` of the
+/// folder it starts in as the project's, read over its `auth.ini`, and in a user's home that
+/// is the user's own `.npmrc`, where npm's values go.
+struct EmptyFolder(PathBuf);
+
+impl EmptyFolder {
+    fn new() -> std::io::Result<Self> {
+        let unique = format!(
+            "switchyard-pnpm-{}-{:016x}",
+            std::process::id(),
+            rand::random::<u64>()
+        );
+        let path = std::env::temp_dir().join(unique);
+        std::fs::create_dir(&path)?;
+        Ok(Self(path))
+    }
+}
+
+impl Drop for EmptyFolder {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A registry URL as pnpm lists it: with a `/` at its end (pnpm adds one).
+fn with_slash(url: &str) -> String {
+    format!("{}/", url.trim_end_matches('/'))
+}
+
 /// What pnpm reads for `settings`, written to `file`.
 pub fn check(runner: &Runner, settings: &[Setting], file: &Path) -> Check {
+    let folder = match EmptyFolder::new() {
+        Ok(folder) => folder,
+        Err(error) => return Check::Failed(format!("no empty folder to ask pnpm in: {error}")),
+    };
+    let mut runner = runner.clone();
+    runner.cwd = folder.0.clone();
     let get = |key: &str| match runner.run("pnpm", &["config", "get", key]) {
         Ran::Said(said) => Ok(Some(said.trim().to_owned())),
         Ran::Missing => Ok(None),
@@ -157,7 +204,7 @@ pub fn check(runner: &Runner, settings: &[Setting], file: &Path) -> Check {
         };
         if let Some(scope) = scope {
             match registry_of(scope) {
-                Some(url) if url == *published => {}
+                Some(url) if with_slash(&url) == with_slash(published) => {}
                 Some(url) => differences.push(format!("pnpm uses {url} for {}", setting.name)),
                 None => differences.push(format!("pnpm reads no {}", setting.name)),
             }
@@ -170,7 +217,7 @@ pub fn check(runner: &Runner, settings: &[Setting], file: &Path) -> Check {
         }
     }
     if let Some(folder) = file.parent() {
-        differences.extend(set_in_config_yaml(settings, folder));
+        differences.extend(set_in_config_yaml(settings, folder, true));
     }
     differences.extend(
         variables(settings, &runner.env)
@@ -202,7 +249,9 @@ impl Client for Pnpm {
     /// `auth.ini` in pnpm's config folder; none for the machine: pnpm has no such file.
     fn file(&self, os: Os, dirs: &Dirs, env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
         match dirs {
-            Dirs::User { config, .. } => Some(config_folder(os, config, env).join("auth.ini")),
+            Dirs::User { home, config } => {
+                Some(config_folder(os, (home, config), env).join("auth.ini"))
+            }
             Dirs::Machine { .. } => None,
         }
     }
@@ -242,7 +291,7 @@ mod tests {
                     .map(|(_, value)| (*value).to_owned())
             }
         };
-        let config = Path::new("/home/ada/.config");
+        let config = (Path::new("/home/ada"), Path::new("/home/ada/.config"));
         assert_eq!(
             config_folder(Os::Unix, config, &env(&[])),
             Path::new("/home/ada/.config/pnpm")
@@ -250,6 +299,10 @@ mod tests {
         assert_eq!(
             config_folder(Os::Windows, config, &env(&[("LOCALAPPDATA", "C:\\L")])),
             Path::new("C:\\L").join("pnpm").join("config")
+        );
+        assert_eq!(
+            config_folder(Os::Windows, config, &env(&[])),
+            Path::new("/home/ada/.config/pnpm")
         );
         assert_eq!(
             config_folder(

@@ -284,6 +284,24 @@ mod tests {
             )
         );
         assert_eq!(
+            file(&user, Target::Cargo),
+            Some(
+                PathBuf::from("C:\\Users\\ada")
+                    .join(".cargo")
+                    .join("config.toml")
+            )
+        );
+        assert_eq!(
+            file(&user, Target::Pnpm),
+            Some(
+                PathBuf::from("C:\\Users\\ada")
+                    .join(".config")
+                    .join("pnpm")
+                    .join("auth.ini")
+            ),
+            "pnpm's folder without %LOCALAPPDATA%"
+        );
+        assert_eq!(
             file(&user, Target::EnvironmentD),
             None,
             "the registry holds them"

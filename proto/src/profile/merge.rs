@@ -70,6 +70,21 @@ fn with_primary<T: Clone>(
     }
 }
 
+/// Cargo's tokens of `b` with `o`'s laid over them, each travelling with its registry as
+/// fallbacks travel with their mirror: a registry whose index the overlay sets gets the
+/// overlay's token or none, never the baseline's, which is for the baseline's index.
+fn cargo_tokens(b: &CargoSettings, o: &CargoSettings) -> Option<BTreeMap<String, super::Secret>> {
+    let moved = |name: &String| o.registries.as_ref().is_some_and(|r| r.contains_key(name));
+    let kept = b.tokens.as_ref().map(|tokens| {
+        tokens
+            .iter()
+            .filter(|(name, _)| !moved(name))
+            .map(|(name, token)| (name.clone(), token.clone()))
+            .collect::<BTreeMap<_, _>>()
+    });
+    merge_maps(&kept.filter(|tokens| !tokens.is_empty()), &o.tokens)
+}
+
 impl NpmSettings {
     /// These settings with `o`'s laid over them.
     fn overlaid(&self, o: &NpmSettings) -> NpmSettings {
@@ -125,7 +140,7 @@ impl Profile {
             // to gets the overlay's token or none.
             registry_token: with_primary(&o.registry, &b.registry_token, &o.registry_token),
             registries: merge_maps(&b.registries, &o.registries),
-            tokens: merge_maps(&b.tokens, &o.tokens),
+            tokens: cargo_tokens(b, o),
             http_proxy: pick(&b.http_proxy, &o.http_proxy),
         });
         let git = merge_sections(&self.git, &overlay.git, |b, o| GitSettings {

@@ -36,7 +36,7 @@ pub use endpoints::NamedEndpoint;
 pub use merge::Origin;
 pub use secrets::SecretPath;
 pub use settings::{goproxy, Setting, SettingChange};
-pub use validate::setting_of_variable;
+pub use validate::{setting_of_variable, CARGO_MIRROR_NAME};
 
 /// The settings of one environment (a baseline) or one machine role in it (an overlay).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -97,6 +97,24 @@ impl Profile {
         json
     }
 
+    /// Where the secret at `path` is sent, where its key does not say so itself: a Cargo
+    /// token goes to its registry's index (`cargo.registry` for `cargo.registry-token`,
+    /// `cargo.registries.<name>` for `cargo.tokens.<name>`), which an edit may change while
+    /// keeping the token. `None` for every other secret, whose key names where it goes (a
+    /// registry's or proxy's URL) or that goes nowhere (an `env` value).
+    pub fn secret_destination(&self, path: &SecretPath) -> Option<String> {
+        let cargo = self.cargo.as_ref()?;
+        match path.keys() {
+            [section, token] if section == "cargo" && token == "registry-token" => {
+                cargo.registry.clone()
+            }
+            [section, tokens, name] if section == "cargo" && tokens == "tokens" => {
+                cargo.registries.as_ref()?.get(name).cloned()
+            }
+            _ => None,
+        }
+    }
+
     /// Every secret in the profile, by path.
     pub fn secrets(&self) -> Vec<(SecretPath, &Secret)> {
         secret_slots!(self, as_ref, iter)

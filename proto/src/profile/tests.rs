@@ -703,3 +703,22 @@ fn cargo_registries_are_checked_and_their_tokens_are_secrets() {
         .iter()
         .any(|p| p.path == "cargo.registry-token" && p.message.contains("needs cargo.registry")));
 }
+
+#[test]
+fn an_overlay_that_moves_a_cargo_registry_brings_its_own_token_or_none() {
+    let baseline = parse(json!({"cargo": {
+        "registries": {"corp": "sparse+https://crates.corp.example/corp/",
+                       "tools": "sparse+https://crates.corp.example/tools/"},
+        "tokens": {"corp": {"value": "corp-t0ken"}, "tools": {"value": "tools-t0ken"}}
+    }}));
+    let overlay = parse(json!({"cargo": {
+        "registries": {"corp": "sparse+https://crates-office.corp.example/corp/"}
+    }}));
+    let merged = baseline.overlaid(&overlay).cargo.unwrap();
+    let tokens = merged.tokens.unwrap();
+    assert!(
+        !tokens.contains_key("corp"),
+        "the baseline's token is for the baseline's index"
+    );
+    assert!(tokens.contains_key("tools"));
+}

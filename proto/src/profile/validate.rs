@@ -584,12 +584,17 @@ impl PypiSettings {
     }
 }
 
-/// A registry name as Cargo takes one in `[registries.<name>]`: letters, digits, `-` and `_`,
-/// at most 64, and not `crates-io` (Cargo `util/restricted_names.rs`, `validate_package_name`).
+/// The name agents give the registry that stands in for crates.io (`cargo.registry`).
+pub const CARGO_MIRROR_NAME: &str = "switchyard";
+
+/// A registry name as Cargo takes one in `[registries.<name>]`: a letter or `_`, then letters,
+/// digits, `-` and `_`, at most 64 (Cargo `util/restricted_names.rs`, `validate_package_name`);
+/// not `crates-io`, nor the name agents give `cargo.registry`.
 fn cargo_registry_name(name: &str) -> bool {
-    !name.is_empty()
+    name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
         && name.len() <= 64
         && name != "crates-io"
+        && name != CARGO_MIRROR_NAME
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
@@ -616,10 +621,29 @@ impl CargoSettings {
                 if !cargo_registry_name(name) {
                     problems.add(
                         &path,
-                        "a registry name is letters, digits, '-' or '_' (at most 64), and not crates-io",
+                        format!("a registry name is a letter or '_', then letters, digits, '-' or '_' (at most 64); not crates-io or {CARGO_MIRROR_NAME}, the name of cargo.registry"),
                     );
                 }
                 cargo_index(&path, index, problems);
+                // Cargo stops when two registries have one index: it cannot tell whose token
+                // to send.
+                let same =
+                    |other: &String| normalize::cargo_index(other) == normalize::cargo_index(index);
+                if self.registry.as_ref().is_some_and(same) {
+                    problems.add(&path, "has the index of cargo.registry: Cargo refuses two registries with one index");
+                }
+            }
+            let named: Vec<(&String, String)> = registries
+                .iter()
+                .map(|(name, index)| (name, normalize::cargo_index(index)))
+                .collect();
+            for (i, (later, index)) in named.iter().enumerate() {
+                if let Some((earlier, _)) = named[..i].iter().find(|(_, other)| other == index) {
+                    problems.add(
+                        &format!("cargo.registries.{later}"),
+                        format!("has the index of cargo.registries.{earlier}: Cargo refuses two registries with one index"),
+                    );
+                }
             }
         }
         if let Some(tokens) = &self.tokens {

@@ -6,7 +6,7 @@ use std::fmt;
 
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
-use switchyard_proto::profile::{Origin as SettingOrigin, Secret, SecretPath};
+use switchyard_proto::profile::{normalize, Origin as SettingOrigin, Secret, SecretPath};
 use switchyard_proto::{
     ChangeRequestStatus, FieldProblem, InvalidValue, MachineRoleName, Profile, VersionSummary,
 };
@@ -309,11 +309,25 @@ pub fn content_hash(profile: &Profile, sealer: &SecretBox) -> String {
 }
 
 /// Replaces each "keep the stored secret" in `edited` by the secret `previous` holds at the
-/// same path; one that has nothing to keep is a problem.
+/// same path; one that has nothing to keep is a problem, and so is one whose destination
+/// the edit moves ([`Profile::secret_destination`]: a Cargo token whose registry gets another
+/// index), or whoever may edit a profile without reading its secrets could send one anywhere.
 pub fn keep_secrets(
     mut edited: Profile,
     previous: Option<&Profile>,
 ) -> Result<Profile, Vec<FieldProblem>> {
+    let moved: Vec<SecretPath> = edited
+        .secrets()
+        .into_iter()
+        .filter(|(_, secret)| **secret == Secret::Kept)
+        .map(|(path, _)| path)
+        .filter(|path| {
+            let before = previous.and_then(|previous| previous.secret_destination(path));
+            let after = edited.secret_destination(path);
+            before.map(|url| normalize::cargo_index(&url))
+                != after.map(|url| normalize::cargo_index(&url))
+        })
+        .collect();
     let stored: HashMap<SecretPath, &String> = previous
         .into_iter()
         .flat_map(Profile::secrets)
@@ -324,7 +338,12 @@ pub fn keep_secrets(
         .collect();
     let mut problems = Vec::new();
     for (path, secret) in edited.secrets_mut() {
-        if *secret == Secret::Kept {
+        if *secret == Secret::Kept && moved.contains(&path) {
+            problems.push(FieldProblem {
+                path: path.to_string(),
+                message: r#"the registry it is sent to has another index now: send the token again, {"value": "..."}"#.into(),
+            });
+        } else if *secret == Secret::Kept {
             match stored.get(&path) {
                 Some(plain) => *secret = Secret::Value((*plain).clone()),
                 None => problems.push(FieldProblem {
@@ -383,6 +402,41 @@ mod tests {
         assert_eq!(hash("a").len(), 64);
         let other_key = SecretBox::new(&[6; 32]).unwrap();
         assert_ne!(hash("a"), content_hash(&profile("a"), &other_key));
+    }
+
+    #[test]
+    fn a_kept_cargo_token_does_not_follow_its_registry_to_another_index() {
+        let cargo = |index: &str, token: Value| -> Profile {
+            serde_json::from_value(json!({"cargo": {
+                "registries": {"corp": index},
+                "tokens": {"corp": token}
+            }}))
+            .unwrap()
+        };
+        let previous = cargo(
+            "sparse+https://crates.corp.example/corp/",
+            json!({"value": "corp-t0ken"}),
+        );
+        let kept = json!({"set": true});
+        let same = cargo("sparse+HTTPS://Crates.Corp.Example/corp/", kept.clone());
+        let resolved = keep_secrets(same, Some(&previous)).unwrap();
+        assert_eq!(
+            resolved.cargo.unwrap().tokens.unwrap()["corp"],
+            Secret::Value("corp-t0ken".into()),
+            "the same index, spelled otherwise"
+        );
+        let moved = cargo("sparse+https://elsewhere.example/corp/", kept);
+        let problems = keep_secrets(moved, Some(&previous)).unwrap_err();
+        assert_eq!(problems[0].path, "cargo.tokens.corp");
+        assert!(
+            problems[0].message.contains("another index"),
+            "{problems:?}"
+        );
+        let resent = cargo(
+            "sparse+https://elsewhere.example/corp/",
+            json!({"value": "new-t0ken"}),
+        );
+        assert!(keep_secrets(resent, Some(&previous)).is_ok());
     }
 
     #[test]

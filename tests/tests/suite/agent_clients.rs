@@ -715,7 +715,7 @@ async fn cargo_fetches_through_the_published_mirror_with_its_token_and_restore_i
     registries::publish_crate(&mirror, "switchyard-demo", "1.0.0");
     let (app, token) = published(json!({})).await;
     let home = Home::new();
-    let mine = "# my cargo\r\n[build]\r\njobs = 1 # two cores\r\n\r\n[net]\r\nretry = 0\r\n";
+    let mine = "# my cargo\r\n[build]\r\njobs = 1 # two cores\r\n\r\n[alias]\r\nb = [\"build\", \"--offline\"]\r\n\r\n[net]\r\nretry = 0\r\n";
     home.write(".cargo/config.toml", mine);
     let before = home.snapshot();
     let project = tempfile::tempdir().unwrap();
@@ -815,9 +815,12 @@ async fn pnpm_reads_its_own_file_over_npms_and_sends_each_registry_its_token() {
     let (agent, _state) = enrolled_in(&app, token, &home).await;
     let corp_url = format!("http://127.0.0.1:{}/corp/", corp.port);
     // The token has `#` and `;`, which an ini file reads as a comment unless it is quoted.
+    // npm gets the company's registry; pnpm a registry of its own, without the trailing `/`
+    // pnpm adds.
     let profile = json!({
-        "npm": {"registry": format!("http://127.0.0.1:{}/", registry.port)},
-        "clients": {"pnpm": {"scopes": {"@corp": &corp_url},
+        "npm": {"registry": "https://npm.corp.example/"},
+        "clients": {"pnpm": {"registry": format!("http://127.0.0.1:{}/npm", registry.port),
+                             "scopes": {"@corp": &corp_url},
                              "auth-tokens": {&corp_url: {"value": "pnpm-t0k#en;x"}}}}
     });
     let (agent, synced) = publish_and_sync(&app, agent, profile).await;
@@ -838,13 +841,25 @@ async fn pnpm_reads_its_own_file_over_npms_and_sends_each_registry_its_token() {
         "pnpm sent {sent:?}"
     );
     home.run("pnpm", &["view", "left-pad"]);
+    let asked: Vec<String> = registry.requests().into_iter().map(|r| r.line).collect();
     assert!(
-        !registry.requests().is_empty(),
-        "pnpm asked the published registry nothing"
+        asked
+            .iter()
+            .any(|line| line.starts_with("GET /npm/left-pad ")),
+        "pnpm asked its own registry {asked:?}"
     );
-    // pnpm's own values are pnpm's alone.
+    // pnpm's own values are pnpm's alone; npm reads the company's.
     let npm_scope = home.client("npm", &["config", "get", "@corp:registry"]);
     assert_eq!(npm_scope.trim(), "undefined");
+    let npm_registry = home.client("npm", &["config", "get", "registry"]);
+    assert_eq!(npm_registry.trim(), "https://npm.corp.example/");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let auth = home.path().join(".config/pnpm/auth.ini");
+        let mode = std::fs::metadata(auth).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "it holds a token");
+    }
     let written = std::fs::read_to_string(home.path().join(".config/pnpm/auth.ini")).unwrap();
     assert!(written.starts_with(mine), "{written:?}");
 

@@ -92,9 +92,18 @@ impl Prefix {
         self.user_folder().join("AppData/Roaming")
     }
 
-    /// `program` run in this prefix, as [`USER`], without a display.
+    /// `program` run in this prefix, as [`USER`], without a display, and with nothing of the
+    /// test's own environment but what Wine needs to start: Wine hands every variable on to
+    /// Windows programs, and one such as `CARGO_HOME` (which rustup gives the tests) would
+    /// point the agent at this machine's own files.
     pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
         let mut command = Command::new(program);
+        command.env_clear();
+        for name in ["PATH", "HOME", "LANG", "TMPDIR"] {
+            if let Some(value) = std::env::var_os(name) {
+                command.env(name, value);
+            }
+        }
         command
             .env("WINEPREFIX", self.root.path())
             .env("WINEDEBUG", "-all")

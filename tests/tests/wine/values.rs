@@ -14,7 +14,7 @@ fn profile(gem_host: &str) -> Value {
         "proxy": {"http": "http://proxy.corp.example:3128",
                   "credentials": {"http://proxy.corp.example:3128":
                                   {"username": "dev", "password": {"value": "pa%USERNAME%ss"}}}},
-        "env": {"GEM_HOST": gem_host, "CARGO_HOME": "%USERPROFILE%\\.cargo"},
+        "env": {"GEM_HOST": gem_host, "TOOLS_HOME": "%USERPROFILE%\\.tools"},
         "npm": {"registry": "https://npm.corp.example/"}
     })
 }
@@ -57,7 +57,7 @@ async fn a_password_with_percent_signs_stays_text_and_a_published_change_is_not_
         "{registry:?}"
     );
     assert_eq!(
-        registry.get("CARGO_HOME").map(|(kind, _)| kind.as_str()),
+        registry.get("TOOLS_HOME").map(|(kind, _)| kind.as_str()),
         Some("REG_EXPAND_SZ"),
         "{registry:?}"
     );
