@@ -300,23 +300,33 @@ pub fn check(asking: &Asking) -> Check {
     Check::Read(differences)
 }
 
-/// Cargo's `config.toml`, as a [`Client`].
+/// One of Cargo's files in `$CARGO_HOME`, as a [`Client`]: `config.toml`, and
+/// `credentials.toml` as a target of its own (owner-only, holding nothing but tokens).
 #[derive(Debug)]
-pub struct CargoConfig;
-
-/// Cargo's `credentials.toml`, as a [`Client`]: its own target, as the file is owner-only
-/// and holds nothing but tokens.
-#[derive(Debug)]
-pub struct CargoCredentials;
-
-fn editor() -> &'static dyn Editor {
-    static EDITOR: Toml<CargoToml> = Toml(CargoToml);
-    &EDITOR
+pub struct CargoFile {
+    target: Target,
+    /// Its name without `.toml`.
+    name: &'static str,
+    settings: fn(&Profile) -> Vec<Setting>,
 }
 
-impl Client for CargoConfig {
+/// `config.toml`.
+pub static CONFIG: CargoFile = CargoFile {
+    target: Target::Cargo,
+    name: "config",
+    settings: config_settings,
+};
+
+/// `credentials.toml`.
+pub static CREDENTIALS: CargoFile = CargoFile {
+    target: Target::CargoCredentials,
+    name: "credentials",
+    settings: credentials_settings,
+};
+
+impl Client for CargoFile {
     fn target(&self) -> Target {
-        Target::Cargo
+        self.target
     }
 
     fn name(&self) -> &'static str {
@@ -324,13 +334,15 @@ impl Client for CargoConfig {
     }
 
     fn editor(&self) -> &'static dyn Editor {
-        editor()
+        static EDITOR: Toml<CargoToml> = Toml(CargoToml);
+        &EDITOR
     }
 
-    /// `$CARGO_HOME/config.toml` (or `config`); none for the machine: Cargo has no such file.
+    /// `$CARGO_HOME/<name>.toml` (or `<name>`); none for the machine: Cargo has no such
+    /// file.
     fn file(&self, _os: Os, dirs: &Dirs, env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
         match dirs {
-            Dirs::User { home, .. } => Some(file_in(&cargo_home(home, env), "config")),
+            Dirs::User { home, .. } => Some(file_in(&cargo_home(home, env), self.name)),
             Dirs::Machine { .. } => None,
         }
     }
@@ -348,49 +360,7 @@ impl Client for CargoConfig {
     }
 
     fn settings(&self, profile: &Profile, _os: Os) -> Vec<Setting> {
-        config_settings(profile)
-    }
-
-    fn check(&self, asking: &Asking) -> Check {
-        check(asking)
-    }
-}
-
-impl Client for CargoCredentials {
-    fn target(&self) -> Target {
-        Target::CargoCredentials
-    }
-
-    fn name(&self) -> &'static str {
-        "Cargo"
-    }
-
-    fn editor(&self) -> &'static dyn Editor {
-        editor()
-    }
-
-    /// `$CARGO_HOME/credentials.toml` (or `credentials`); none for the machine.
-    fn file(&self, _os: Os, dirs: &Dirs, env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
-        match dirs {
-            Dirs::User { home, .. } => Some(file_in(&cargo_home(home, env), "credentials")),
-            Dirs::Machine { .. } => None,
-        }
-    }
-
-    fn variables<'a>(
-        &self,
-        settings: &'a [Setting],
-        env: &'a BTreeMap<String, String>,
-    ) -> Option<Vec<(&'a str, &'a str, &'a Setting)>> {
-        Some(variables(settings, env))
-    }
-
-    fn modelled(&self, settings: &[Setting], around: &Surroundings) -> Vec<String> {
-        modelled(settings, around)
-    }
-
-    fn settings(&self, profile: &Profile, _os: Os) -> Vec<Setting> {
-        credentials_settings(profile)
+        (self.settings)(profile)
     }
 
     fn check(&self, asking: &Asking) -> Check {

@@ -9,7 +9,6 @@ use serde_json::{json, Value};
 use switchyard_agent::agent::{Agent, MachineFacts, Synced};
 use switchyard_agent::engine::Outcome;
 use switchyard_agent::engine::Paths;
-use switchyard_agent::plan::Target;
 use switchyard_agent::state::StateDir;
 use switchyard_proto::devices::TargetState;
 use switchyard_tests::relay::{Mode, Relay};
@@ -148,6 +147,9 @@ pub(crate) async fn published_fleet() -> (TestApp, String) {
                 "auth-tokens": {"https://npm.corp.example/": {"value": "npm-t0ken"}}},
         "pypi": {"index-url": "https://pypi.corp.example/simple",
                 "extra-index-url": ["https://pypi2.corp.example/simple"]},
+        "cargo": {"registry": "sparse+https://crates.corp.example/index/",
+                  "registry-token": {"value": "cargo-t0ken"},
+                  "http-proxy": "http://proxy.corp.example:3128"},
         "git": {"rewrites": [{"base": "https://git.corp.example/github/", "instead-of": ["https://github.com/"]}]},
         "proxy": {"https": "http://proxy.corp.example:3128", "no-proxy": ["localhost", ".corp.example"]}
     });
@@ -222,18 +224,13 @@ async fn the_real_clients_read_what_the_agent_wrote_and_restore_gives_every_byte
         // `diff` shows what would change, secrets hidden, and writes nothing.
         let previewed = agent.preview().unwrap();
         assert!(previewed.failures.is_empty(), "{:?}", previewed.failures);
-        assert_eq!(previewed.previews.len(), 8, "{:?}", previewed.previews);
-        assert_eq!(previewed.secrets, ["npm-t0ken"]);
+        assert_eq!(previewed.previews.len(), 10, "{:?}", previewed.previews);
+        assert_eq!(previewed.secrets, ["cargo-t0ken", "npm-t0ken"]);
         agent.sync(0).unwrap()
     })
     .await;
-    // The profile names no Cargo registry: nothing to write for Cargo.
-    let cargo = |target| matches!(target, Target::Cargo | Target::CargoCredentials);
     assert!(
-        synced.outcomes.iter().all(|o| match cargo(o.target) {
-            true => o.state == TargetState::Unchanged,
-            false => o.state == TargetState::Ok,
-        }),
+        synced.outcomes.iter().all(|o| o.state == TargetState::Ok),
         "{:?}",
         synced.outcomes
     );
@@ -385,6 +382,15 @@ async fn whatever_a_client_reads_before_the_agents_file_makes_its_target_shadowe
                 "UV_DEFAULT_INDEX".to_owned(),
                 "https://mine.example.org/simple/".to_owned(),
             ),
+            // Cargo: its variables, read over its files.
+            (
+                "CARGO_HTTP_PROXY".to_owned(),
+                "http://mine.example.org:3128".to_owned(),
+            ),
+            (
+                "CARGO_REGISTRIES_SWITCHYARD_TOKEN".to_owned(),
+                "my-own-t0ken".to_owned(),
+            ),
         ]),
     );
     let (agent, synced) =
@@ -413,6 +419,14 @@ async fn whatever_a_client_reads_before_the_agents_file_makes_its_target_shadowe
         (
             "pnpm",
             "pnpm uses https://mine.example.org/pnpm/ for registry",
+        ),
+        (
+            "cargo",
+            "Cargo reads http.proxy = http://mine.example.org:3128 from environment variable `CARGO_HTTP_PROXY`",
+        ),
+        (
+            "cargo-credentials",
+            "Cargo reads registries.switchyard.token = another value from environment variable `CARGO_REGISTRIES_SWITCHYARD_TOKEN`",
         ),
         (
             "uv",

@@ -58,6 +58,22 @@ async fn publish_and_sync(
     .unwrap()
 }
 
+/// Restores `agent` off the async runtime; it must leave no problem behind.
+async fn restored(agent: switchyard_agent::agent::Agent) {
+    tokio::task::spawn_blocking(move || assert!(agent.restore().unwrap().is_empty()))
+        .await
+        .unwrap();
+}
+
+/// Asserts that every file of `before` holds its bytes again in `home` (a client's own
+/// caches, made since, are the client's).
+fn files_as_before(home: &Home, before: &BTreeMap<std::path::PathBuf, Vec<u8>>) {
+    let after = home.snapshot();
+    for (path, bytes) in before {
+        assert!(after.get(path) == Some(bytes), "{} changed", path.display());
+    }
+}
+
 /// The published baseline as the server stores it (the newest version).
 async fn stored_baseline(app: &TestApp) -> Value {
     let admin = app.admin_token().await;
@@ -299,13 +315,8 @@ async fn pip_reads_only_the_published_hosts_and_indexes_over_a_users_multi_line_
     );
     assert!(lines.contains(&"global.timeout='60'"), "{listed}");
     // Taken back: the user's values, as pip read them before.
-    let listed_before = {
-        let agent = tokio::task::spawn_blocking(move || {
-            assert!(agent.restore().unwrap().is_empty());
-        });
-        agent.await.unwrap();
-        home.client("python3", &["-m", "pip", "config", "list"])
-    };
+    restored(agent).await;
+    let listed_before = home.client("python3", &["-m", "pip", "config", "list"]);
     assert!(
         listed_before.contains("global.trusted-host='a.corp.example\\nold.corp.example'"),
         "{listed_before}"
@@ -362,9 +373,7 @@ async fn git_keeps_the_users_own_prefixes_of_a_base_the_profile_rewrites_to() {
         get_url("https://github.com/corp/tool.git").trim(),
         "https://github.com/corp/tool.git"
     );
-    tokio::task::spawn_blocking(move || assert!(agent.restore().unwrap().is_empty()))
-        .await
-        .unwrap();
+    restored(agent).await;
     assert_eq!(home.snapshot(), before);
     app.stop().await;
 }
@@ -420,9 +429,7 @@ async fn every_login_shell_gets_the_proxy_from_the_file_it_reads() {
             "{login_shell} -l"
         );
     }
-    tokio::task::spawn_blocking(move || assert!(agent.restore().unwrap().is_empty()))
-        .await
-        .unwrap();
+    restored(agent).await;
     assert_eq!(home.snapshot(), before);
     app.stop().await;
 }
@@ -676,10 +683,7 @@ async fn uv_resolves_through_the_published_index_before_the_users_own_and_restor
         assert!(written.contains(kept), "{kept:?} in {written:?}");
     }
 
-    let agent = tokio::task::spawn_blocking(move || {
-        assert!(agent.restore().unwrap().is_empty());
-    });
-    agent.await.unwrap();
+    restored(agent).await;
     assert_eq!(home.snapshot(), before, "restore gives back every byte");
     assert!(
         !compile(&home).status.success(),
@@ -769,15 +773,8 @@ async fn cargo_fetches_through_the_published_mirror_with_its_token_and_restore_i
         "the crate came from the mirror, with its token: {requests:?}"
     );
 
-    let agent = tokio::task::spawn_blocking(move || {
-        assert!(agent.restore().unwrap().is_empty());
-    });
-    agent.await.unwrap();
-    // Every file as it was; Cargo's own caches (`.cargo/registry`, `.global-cache`) are Cargo's.
-    let after = home.snapshot();
-    for (path, bytes) in &before {
-        assert!(after.get(path) == Some(bytes), "{} changed", path.display());
-    }
+    restored(agent).await;
+    files_as_before(&home, &before);
     assert!(!credentials.exists());
     app.stop().await;
 }
@@ -863,15 +860,10 @@ async fn pnpm_reads_its_own_file_over_npms_and_sends_each_registry_its_token() {
     let written = std::fs::read_to_string(home.path().join(".config/pnpm/auth.ini")).unwrap();
     assert!(written.starts_with(mine), "{written:?}");
 
-    let agent = tokio::task::spawn_blocking(move || {
-        assert!(agent.restore().unwrap().is_empty());
-    });
-    agent.await.unwrap();
-    let after = home.snapshot();
-    for (path, bytes) in &before {
-        assert!(after.get(path) == Some(bytes), "{} changed", path.display());
-    }
-    assert!(after
+    restored(agent).await;
+    files_as_before(&home, &before);
+    assert!(home
+        .snapshot()
         .keys()
         .all(|path| before.contains_key(path) || !path.ends_with("auth.ini")));
     app.stop().await;
