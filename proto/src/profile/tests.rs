@@ -518,9 +518,9 @@ fn an_ecosystem_is_stated_once_and_a_client_may_take_its_own_values() {
                 "auth-tokens": {"https://npm.corp.example/": {"value": "for-all"}}},
         "pypi": {"index-url": "https://pypi.corp.example/simple/", "timeout": 30},
         "clients": {
-            "yarn": {"registry": "https://yarn.corp.example/",
+            "pnpm": {"registry": "https://pnpm.corp.example/",
                      "scopes": {"@tools": "https://tools.corp.example/"},
-                     "auth-tokens": {"https://yarn.corp.example/": {"value": "for-yarn"}}},
+                     "auth-tokens": {"https://pnpm.corp.example/": {"value": "for-pnpm"}}},
             "uv": {"extra-index-url": ["https://extra.corp.example/simple/"]}
         }
     }));
@@ -528,19 +528,19 @@ fn an_ecosystem_is_stated_once_and_a_client_may_take_its_own_values() {
 
     let npm = profile.npm_for(NpmClient::Npm).unwrap();
     assert_eq!(npm.registry.as_deref(), Some("https://npm.corp.example/"));
-    let pnpm = profile.npm_for(NpmClient::Pnpm).unwrap();
     assert_eq!(
-        pnpm, npm,
+        Some(&npm),
+        profile.npm.as_ref(),
         "a client without values of its own reads the ecosystem's"
     );
-    let yarn = profile.npm_for(NpmClient::Yarn).unwrap();
-    assert_eq!(yarn.registry.as_deref(), Some("https://yarn.corp.example/"));
+    let pnpm = profile.npm_for(NpmClient::Pnpm).unwrap();
+    assert_eq!(pnpm.registry.as_deref(), Some("https://pnpm.corp.example/"));
     assert_eq!(
-        yarn.scopes.unwrap().keys().collect::<Vec<_>>(),
+        pnpm.scopes.unwrap().keys().collect::<Vec<_>>(),
         ["@corp", "@tools"],
         "maps merge by key"
     );
-    assert_eq!(yarn.auth_tokens.unwrap().len(), 2);
+    assert_eq!(pnpm.auth_tokens.unwrap().len(), 2);
     let uv = profile.pypi_for(PypiClient::Uv).unwrap();
     assert_eq!(uv.index_url, profile.pypi.as_ref().unwrap().index_url);
     assert_eq!(uv.extra_index_url.unwrap().len(), 1);
@@ -558,8 +558,8 @@ fn an_ecosystem_is_stated_once_and_a_client_may_take_its_own_values() {
     // Client values are settings, secrets, endpoints and diffs like any other.
     let settings = profile.settings();
     assert_eq!(
-        settings["clients.yarn.registry"],
-        Setting::Text("https://yarn.corp.example/".into())
+        settings["clients.pnpm.registry"],
+        Setting::Text("https://pnpm.corp.example/".into())
     );
     let secrets: Vec<String> = profile
         .secrets()
@@ -570,35 +570,35 @@ fn an_ecosystem_is_stated_once_and_a_client_may_take_its_own_values() {
         secrets,
         [
             "npm.auth-tokens.https://npm.corp.example/",
-            "clients.yarn.auth-tokens.https://yarn.corp.example/"
+            "clients.pnpm.auth-tokens.https://pnpm.corp.example/"
         ]
     );
     let sealed = profile.to_json_with_secrets(|_| json!("sealed"));
     assert_eq!(
-        sealed["clients"]["yarn"]["auth-tokens"]["https://yarn.corp.example/"],
+        sealed["clients"]["pnpm"]["auth-tokens"]["https://pnpm.corp.example/"],
         "sealed"
     );
     let urls: Vec<&str> = profile.endpoints().iter().map(|e| e.url).collect();
-    assert!(urls.contains(&"https://yarn.corp.example/"));
+    assert!(urls.contains(&"https://pnpm.corp.example/"));
     assert!(urls.contains(&"https://extra.corp.example/simple/"));
     let mut changed = profile.clone();
-    changed.clients.yarn.as_mut().unwrap().auth_tokens = None;
+    changed.clients.pnpm.as_mut().unwrap().auth_tokens = None;
     assert_eq!(
         profile
             .diff(&changed)
             .iter()
             .map(ToString::to_string)
             .collect::<Vec<_>>(),
-        ["clients.yarn.auth-tokens.https://yarn.corp.example/: (secret) -> (unset)"]
+        ["clients.pnpm.auth-tokens.https://pnpm.corp.example/: (secret) -> (unset)"]
     );
 
     // A role's overlay merges client values as it merges sections.
-    let overlay = parse(json!({"clients": {"yarn": {"strict-ssl": false}}}));
-    let merged = profile.overlaid(&overlay).npm_for(NpmClient::Yarn).unwrap();
+    let overlay = parse(json!({"clients": {"pnpm": {"strict-ssl": false}}}));
+    let merged = profile.overlaid(&overlay).npm_for(NpmClient::Pnpm).unwrap();
     assert_eq!(merged.strict_ssl, Some(false));
     assert_eq!(
         merged.registry.as_deref(),
-        Some("https://yarn.corp.example/")
+        Some("https://pnpm.corp.example/")
     );
 }
 
@@ -626,6 +626,12 @@ fn client_values_are_checked_where_they_stand_and_never_carry_fallbacks() {
         assert!(paths.iter().any(|p| p == path), "{path}: {paths:?}");
     }
     assert!(serde_json::from_value::<Profile>(json!({"clients": {"bower": {}}})).is_err());
+    let yarn = parse(json!({"clients": {"yarn": {"registry": "https://y.corp.example/"}}}));
+    assert_eq!(
+        yarn.validate()[0].path,
+        "clients.yarn",
+        "no agent writes Yarn's files yet"
+    );
     assert!(
         serde_json::from_value::<Profile>(json!({"clients": {"uv": {"scopes": {}}}})).is_err(),
         "a client's values have its ecosystem's shape"
