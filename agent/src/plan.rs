@@ -18,6 +18,8 @@ pub enum Target {
     Npmrc,
     /// pnpm's `auth.ini`.
     Pnpm,
+    /// Yarn's `.yarnrc.yml`.
+    Yarn,
     /// pip's configuration.
     Pip,
     /// uv's `uv.toml`.
@@ -38,9 +40,10 @@ pub enum Target {
 
 impl Target {
     /// Every target, in the order they are applied.
-    pub const ALL: [Target; 10] = [
+    pub const ALL: [Target; 11] = [
         Target::Npmrc,
         Target::Pnpm,
+        Target::Yarn,
         Target::Pip,
         Target::Uv,
         Target::Cargo,
@@ -56,6 +59,7 @@ impl Target {
         match self {
             Target::Npmrc => "npm",
             Target::Pnpm => "pnpm",
+            Target::Yarn => "yarn",
             Target::Pip => "pip",
             Target::Uv => "uv",
             Target::Cargo | Target::CargoCredentials => "cargo",
@@ -72,6 +76,7 @@ impl Target {
         match self {
             Target::Npmrc => "npmrc",
             Target::Pnpm => "pnpm",
+            Target::Yarn => "yarnrc",
             Target::Pip => "pip",
             Target::Uv => "uv",
             Target::Cargo => "cargo",
@@ -365,16 +370,21 @@ mod tests {
 }
 
 /// The plan for machine-wide files: npm and Go have none of their own, so their settings go
-/// to every user as environment variables (`NPM_CONFIG_*`, `GO*`); pnpm and Cargo have none
-/// either, and get nothing at this scope; secrets are not written at all (they belong in a user's own owner-only files). Returns the plan and the names of the
+/// to every user as environment variables (`NPM_CONFIG_*`, `GO*`); pnpm, Yarn and Cargo have
+/// none either, and get nothing at this scope; secrets are not written at all (they belong in a user's own owner-only files). Returns the plan and the names of the
 /// settings left out.
 pub fn for_machine(
     mut plan: BTreeMap<Target, Vec<Setting>>,
 ) -> (BTreeMap<Target, Vec<Setting>>, Vec<String>) {
     let mut left_out = Vec::new();
     let mut variables = Vec::new();
-    // pnpm and Cargo have no machine-wide file: a user's own is where they go.
-    for target in [Target::Pnpm, Target::Cargo, Target::CargoCredentials] {
+    // pnpm, Yarn and Cargo have no machine-wide file: a user's own is where they go.
+    for target in [
+        Target::Pnpm,
+        Target::Yarn,
+        Target::Cargo,
+        Target::CargoCredentials,
+    ] {
         if plan
             .remove(&target)
             .is_some_and(|settings| !settings.is_empty())
@@ -448,6 +458,6 @@ mod machine_tests {
         assert!(
             left_out.contains(&"pnpm (no machine-wide file: a user's agent writes it)".to_owned())
         );
-        assert_eq!(left_out.len(), 4, "{left_out:?}");
+        assert_eq!(left_out.len(), 5, "{left_out:?}");
     }
 }

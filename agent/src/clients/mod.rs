@@ -18,6 +18,7 @@ pub mod pnpm;
 pub mod run;
 pub mod shell;
 pub mod uv;
+pub mod yarn;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -76,9 +77,10 @@ pub struct Asking<'a> {
 }
 
 /// Every client, in the order the agent applies their targets ([`Target::ALL`]).
-pub const ALL: [&dyn Client; 10] = [
+pub const ALL: [&dyn Client; 11] = [
     &npm::Npm,
     &pnpm::Pnpm,
+    &yarn::Yarn,
     &pip::Pip,
     &uv::Uv,
     &cargo::CONFIG,
@@ -94,6 +96,7 @@ pub fn of(target: Target) -> &'static dyn Client {
     match target {
         Target::Npmrc => &npm::Npm,
         Target::Pnpm => &pnpm::Pnpm,
+        Target::Yarn => &yarn::Yarn,
         Target::Pip => &pip::Pip,
         Target::Uv => &uv::Uv,
         Target::Cargo => &cargo::CONFIG,
@@ -209,6 +212,36 @@ fn ask(
         file,
         hooked,
     })
+}
+
+/// A folder of its own to ask a client in, removed when dropped: a client that reads the
+/// files of the folder it starts in as a project's (pnpm's `.npmrc`, Yarn's `.yarnrc.yml`)
+/// would otherwise read a user's own files as a project's.
+pub(crate) struct EmptyFolder(PathBuf);
+
+impl EmptyFolder {
+    /// A new empty folder in the temporary folder, named for `client`.
+    pub(crate) fn new(client: &str) -> std::io::Result<Self> {
+        let unique = format!(
+            "switchyard-{client}-{}-{:016x}",
+            std::process::id(),
+            rand::random::<u64>()
+        );
+        let path = std::env::temp_dir().join(unique);
+        std::fs::create_dir(&path)?;
+        Ok(Self(path))
+    }
+
+    /// Where it is.
+    pub(crate) fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for EmptyFolder {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// Whether a level npm names (`user config (/home/ada/.npmrc)`) is `file`, through links.

@@ -134,30 +134,6 @@ pub fn modelled(settings: &[Setting], around: &Surroundings) -> Vec<String> {
     found
 }
 
-/// A folder of its own for asking pnpm, removed when dropped: pnpm takes the `.npmrc` of the
-/// folder it starts in as the project's, read over its `auth.ini`, and in a user's home that
-/// is the user's own `.npmrc`, where npm's values go.
-struct EmptyFolder(PathBuf);
-
-impl EmptyFolder {
-    fn new() -> std::io::Result<Self> {
-        let unique = format!(
-            "switchyard-pnpm-{}-{:016x}",
-            std::process::id(),
-            rand::random::<u64>()
-        );
-        let path = std::env::temp_dir().join(unique);
-        std::fs::create_dir(&path)?;
-        Ok(Self(path))
-    }
-}
-
-impl Drop for EmptyFolder {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// A registry URL as pnpm lists it: with a `/` at its end (pnpm adds one).
 fn with_slash(url: &str) -> String {
     format!("{}/", url.trim_end_matches('/'))
@@ -165,12 +141,14 @@ fn with_slash(url: &str) -> String {
 
 /// What pnpm reads for `settings`, written to `file`.
 pub fn check(runner: &Runner, settings: &[Setting], file: &Path) -> Check {
-    let folder = match EmptyFolder::new() {
+    // pnpm takes the `.npmrc` of the folder it starts in as the project's, read over its
+    // `auth.ini`; in a user's home that is the user's own `.npmrc`, where npm's values go.
+    let folder = match super::EmptyFolder::new("pnpm") {
         Ok(folder) => folder,
         Err(error) => return Check::Failed(format!("no empty folder to ask pnpm in: {error}")),
     };
     let mut runner = runner.clone();
-    runner.cwd = folder.0.clone();
+    runner.cwd = folder.path().to_owned();
     let get = |key: &str| match runner.run("pnpm", &["config", "get", key]) {
         Ran::Said(said) => Ok(Some(said.trim().to_owned())),
         Ran::Missing => Ok(None),

@@ -12,6 +12,7 @@ pub mod pip;
 mod properties;
 pub mod sectioned;
 pub mod toml;
+pub mod yaml;
 
 use flat::FlatSyntax;
 use sectioned::{Edit, SectionSyntax};

@@ -9,8 +9,8 @@
 //! scalars and lists replace, maps (npm scopes and tokens, proxy credentials, `env`) merge by
 //! key.
 //!
-//! Sections are ecosystems, not clients: `npm` is the npm registry that npm and pnpm fetch
-//! from, `pypi` the Python package index of pip and uv, `cargo` crates. Ops state a mirror once; a value
+//! Sections are ecosystems, not clients: `npm` is the npm registry that npm, pnpm and Yarn
+//! fetch from, `pypi` the Python package index of pip and uv, `cargo` crates. Ops state a mirror once; a value
 //! one client must see differently goes in `clients` ([`ClientOverrides`]), which overlays the
 //! ecosystem's section for that client alone ([`Profile::npm_for`], [`Profile::pypi_for`]).
 //!
@@ -46,7 +46,7 @@ pub struct Profile {
     /// Go modules: `GOPROXY` and friends.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub go: Option<GoSettings>,
-    /// The npm registry, for npm (`.npmrc`) and pnpm (its `auth.ini`).
+    /// The npm registry, for npm (`.npmrc`), pnpm (its `auth.ini`) and Yarn (`.yarnrc.yml`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub npm: Option<NpmSettings>,
     /// The Python package index, for pip (`pip.conf` / `pip.ini`) and uv (`uv.toml`). Read
@@ -97,8 +97,7 @@ pub struct ClientOverrides {
     /// pnpm's own values, over `npm`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pnpm: Option<NpmSettings>,
-    /// Yarn's own values, over `npm`. Refused until agents write Yarn's files: they would
-    /// reach no machine.
+    /// Yarn's own values, over `npm`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub yarn: Option<NpmSettings>,
     /// pip's own values, over `pypi`.

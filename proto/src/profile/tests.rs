@@ -627,11 +627,7 @@ fn client_values_are_checked_where_they_stand_and_never_carry_fallbacks() {
     }
     assert!(serde_json::from_value::<Profile>(json!({"clients": {"bower": {}}})).is_err());
     let yarn = parse(json!({"clients": {"yarn": {"registry": "https://y.corp.example/"}}}));
-    assert_eq!(
-        yarn.validate()[0].path,
-        "clients.yarn",
-        "no agent writes Yarn's files yet"
-    );
+    assert_eq!(yarn.validate(), vec![]);
     assert!(
         serde_json::from_value::<Profile>(json!({"clients": {"uv": {"scopes": {}}}})).is_err(),
         "a client's values have its ecosystem's shape"

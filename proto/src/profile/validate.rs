@@ -808,12 +808,6 @@ fn validate_client_overrides(profile: &Profile, problems: &mut Problems) {
             );
         }
     }
-    if profile.clients.yarn.is_some() {
-        problems.add(
-            "clients.yarn",
-            "agents do not write Yarn's files yet: these values would reach no machine",
-        );
-    }
     if profile
         .clients
         .uv

@@ -119,8 +119,14 @@ impl Home {
 
     /// Runs a real client in this home, as [`Home::client`], whatever its exit status.
     pub(crate) fn run(&self, program: &str, args: &[&str]) -> std::process::Output {
+        self.run_in(self.path(), program, args)
+    }
+
+    /// [`Home::run`] in the folder `cwd` (a project's).
+    pub(crate) fn run_in(&self, cwd: &Path, program: &str, args: &[&str]) -> std::process::Output {
         let mut command = Command::new(program);
         command
+            .current_dir(cwd)
             .args(args)
             .env_clear()
             .envs(self.base_env())
@@ -224,7 +230,7 @@ async fn the_real_clients_read_what_the_agent_wrote_and_restore_gives_every_byte
         // `diff` shows what would change, secrets hidden, and writes nothing.
         let previewed = agent.preview().unwrap();
         assert!(previewed.failures.is_empty(), "{:?}", previewed.failures);
-        assert_eq!(previewed.previews.len(), 10, "{:?}", previewed.previews);
+        assert_eq!(previewed.previews.len(), 11, "{:?}", previewed.previews);
         assert_eq!(previewed.secrets, ["cargo-t0ken", "npm-t0ken"]);
         agent.sync(0).unwrap()
     })
@@ -382,6 +388,10 @@ async fn whatever_a_client_reads_before_the_agents_file_makes_its_target_shadowe
                 "UV_DEFAULT_INDEX".to_owned(),
                 "https://mine.example.org/simple/".to_owned(),
             ),
+            (
+                "YARN_NPM_REGISTRY_SERVER".to_owned(),
+                "https://mine.example.org/yarn/".to_owned(),
+            ),
             // Cargo: its variables, read over its files.
             (
                 "CARGO_HTTP_PROXY".to_owned(),
@@ -419,6 +429,10 @@ async fn whatever_a_client_reads_before_the_agents_file_makes_its_target_shadowe
         (
             "pnpm",
             "pnpm uses https://mine.example.org/pnpm/ for registry",
+        ),
+        (
+            "yarnrc",
+            "Yarn reads npmRegistryServer = https://mine.example.org/yarn/",
         ),
         (
             "cargo",

@@ -839,10 +839,13 @@ async fn pnpm_reads_its_own_file_over_npms_and_sends_each_registry_its_token() {
     );
     home.run("pnpm", &["view", "left-pad"]);
     let asked: Vec<String> = registry.requests().into_iter().map(|r| r.line).collect();
+    // pnpm pings a registry before asking it for a package (and, on a 404, may stop there):
+    // either request shows which registry it uses.
     assert!(
         asked
             .iter()
-            .any(|line| line.starts_with("GET /npm/left-pad ")),
+            .any(|line| line.starts_with("GET /npm/left-pad ")
+                || line.starts_with("GET /npm/-/ping ")),
         "pnpm asked its own registry {asked:?}"
     );
     // pnpm's own values are pnpm's alone; npm reads the company's.
@@ -866,5 +869,58 @@ async fn pnpm_reads_its_own_file_over_npms_and_sends_each_registry_its_token() {
         .snapshot()
         .keys()
         .all(|path| before.contains_key(path) || !path.ends_with("auth.ini")));
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn yarn_sends_the_published_registry_its_token_and_keeps_the_users_yarnrc() {
+    let registry = Recorder::start(false);
+    let (app, token) = published(json!({})).await;
+    let home = Home::new();
+    let mine = "# mine\r\nenableTelemetry: false\r\nnpmScopes:\r\n  mine:\r\n    npmRegistryServer: \"http://127.0.0.1:9/\"\r\n";
+    home.write(".yarnrc.yml", mine);
+    let before = home.snapshot();
+    let (agent, _state) = enrolled_in(&app, token, &home).await;
+    let url = format!("http://127.0.0.1:{}/yarn", registry.port);
+    // npm keeps the company's registry; Yarn gets one of its own, with a token.
+    let profile = json!({
+        "npm": {"registry": "https://npm.corp.example/"},
+        "clients": {"yarn": {"registry": &url,
+                             "auth-tokens": {&url: {"value": "yarn-t0k#en"}}}}
+    });
+    let (agent, synced) = publish_and_sync(&app, agent, profile).await;
+    let outcome = outcome_of(&synced, "yarnrc");
+    assert_eq!(outcome.state, TargetState::Ok, "{outcome:?}");
+
+    let project = tempfile::tempdir().unwrap();
+    std::fs::write(
+        project.path().join("package.json"),
+        r#"{"name": "app", "version": "1.0.0"}"#,
+    )
+    .unwrap();
+    home.run_in(project.path(), "yarn", &["npm", "info", "left-pad"]);
+    let sent: Vec<(String, Option<String>)> = registry
+        .requests()
+        .iter()
+        .map(|r| (r.line.clone(), r.header("authorization").map(str::to_owned)))
+        .collect();
+    assert!(
+        sent.iter()
+            .any(|(line, auth)| line.starts_with("GET /yarn/left-pad")
+                && auth.as_deref() == Some("Bearer yarn-t0k#en")),
+        "Yarn sent {sent:?}"
+    );
+    let written = std::fs::read_to_string(home.path().join(".yarnrc.yml")).unwrap();
+    assert!(
+        written.starts_with("# mine\r\nenableTelemetry: false\r\n"),
+        "{written:?}"
+    );
+    assert_eq!(
+        home.client("npm", &["config", "get", "registry"]).trim(),
+        "https://npm.corp.example/"
+    );
+
+    restored(agent).await;
+    files_as_before(&home, &before);
     app.stop().await;
 }

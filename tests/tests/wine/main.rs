@@ -76,6 +76,7 @@ fn user_files(prefix: &Prefix) -> BTreeMap<PathBuf, Option<Vec<u8>>> {
         prefix
             .user_folder()
             .join("AppData/Local/pnpm/config/auth.ini"),
+        prefix.user_folder().join(".yarnrc.yml"),
         prefix.user_folder().join(".cargo/config.toml"),
         prefix.user_folder().join(".cargo/credentials.toml"),
         prefix.app_data().join("go/env"),
@@ -177,6 +178,11 @@ async fn the_windows_agent_syncs_follows_a_publish_refuses_forgeries_and_restore
     assert!(
         pnpm.contains("registry=https://npm.corp.example/\n"),
         "{pnpm}"
+    );
+    let yarnrc = text(home.join(".yarnrc.yml"));
+    assert!(
+        yarnrc.contains("npmRegistryServer: https://npm.corp.example/"),
+        "{yarnrc}"
     );
     let cargo = text(home.join(".cargo/config.toml"));
     assert!(

@@ -1,0 +1,349 @@
+//! YAML files (Yarn's `.yarnrc.yml`), edited with `yaml-edit`, which keeps the bytes it is
+//! not asked to change: comments, blank lines, key order, each line's ending, the user's own
+//! keys. What it does not keep: the quotes of a value the agent replaces (the new value is
+//! written plain where YAML allows, quoted where it must be).
+//!
+//! A setting's key is a path as `yarn config get` takes one: keys joined by `.`, a key that
+//! holds a `.` or `/` written `["..."]` (`npmScopes["corp"].npmRegistryServer`,
+//! `npmRegistries["//npm.corp.example"].npmAuthToken`).
+
+use std::str::FromStr;
+
+use yaml_edit::{Document, Mapping, Sequence};
+
+use super::{Editor, FormatError};
+use crate::plan::Setting;
+
+/// What one client's YAML file looks like beyond YAML itself.
+pub trait YamlSyntax: Sync {
+    /// The client's name, for messages.
+    fn client(&self) -> &'static str;
+    /// Whether the key `leaf` holds a boolean (written `true`, not `"true"`).
+    fn boolean(&self, leaf: &str) -> bool;
+}
+
+/// The keys of a path (`a.b["c.d"].e` -> `a`, `b`, `c.d`, `e`), or `None` when it is not one.
+fn keys(path: &str) -> Option<Vec<&str>> {
+    let mut found = Vec::new();
+    let mut rest = path;
+    while !rest.is_empty() {
+        let (key, tail) = match rest.strip_prefix("[\"") {
+            Some(quoted) => {
+                let end = quoted.find("\"]")?;
+                (&quoted[..end], &quoted[end + 2..])
+            }
+            None => {
+                let end = rest.find(['.', '[']).unwrap_or(rest.len());
+                (&rest[..end], &rest[end..])
+            }
+        };
+        if key.is_empty() {
+            return None;
+        }
+        found.push(key);
+        rest = tail.strip_prefix('.').unwrap_or(tail);
+        if tail.starts_with('.') && rest.is_empty() {
+            return None;
+        }
+    }
+    (!found.is_empty()).then_some(found)
+}
+
+/// The text of a file without its byte-order mark, and the mark.
+fn split_bom(content: &str) -> (&str, &str) {
+    match content.strip_prefix('\u{feff}') {
+        Some(rest) => ("\u{feff}", rest),
+        None => ("", content),
+    }
+}
+
+/// The document `content` holds, if it is one YAML mapping (or nothing yet).
+fn parse(content: &str) -> Result<Document, String> {
+    let (_, text) = split_bom(content);
+    if text.trim().is_empty() {
+        return Ok(Document::new_mapping());
+    }
+    let document = Document::from_str(text).map_err(|error| {
+        // The first line says where; what follows may quote the file (a token).
+        let message = error.to_string();
+        message.lines().next().unwrap_or("not YAML").to_owned()
+    })?;
+    if document.as_mapping().is_none() {
+        return Err("its top level is not a mapping of keys".into());
+    }
+    Ok(document)
+}
+
+/// The mapping `keys` lead to, made where missing.
+fn mapping_mut(root: Mapping, keys: &[&str]) -> Result<Mapping, String> {
+    let mut mapping = root;
+    for key in keys {
+        if mapping.get_mapping(*key).is_none() {
+            if mapping.contains_key(*key) {
+                return Err(format!("{key} holds something other than keys"));
+            }
+            mapping.set(*key, Mapping::new());
+        }
+        mapping = mapping
+            .get_mapping(*key)
+            .ok_or_else(|| format!("{key} could not be made"))?;
+    }
+    Ok(mapping)
+}
+
+/// Removes `leaf` under `keys`, and each mapping left empty on the way up.
+fn remove(root: &Mapping, keys: &[&str], leaf: &str) {
+    let Some((first, rest)) = keys.split_first() else {
+        root.remove(leaf);
+        return;
+    };
+    if let Some(inner) = root.get_mapping(*first) {
+        remove(&inner, rest, leaf);
+        if inner.is_empty() {
+            root.remove(*first);
+        }
+    }
+}
+
+/// Removes `item` from the list `leaf` under `keys`, the list where it is left empty, and
+/// each mapping left empty on the way up.
+fn remove_item(root: &Mapping, keys: &[&str], leaf: &str, item: &str) {
+    let Some((first, rest)) = keys.split_first() else {
+        if let Some(list) = root.get_sequence(leaf) {
+            let at = list.values().position(|node| scalar_text(&node) == item);
+            if let Some(at) = at {
+                list.remove(at);
+            }
+            if list.is_empty() {
+                root.remove(leaf);
+            }
+        }
+        return;
+    };
+    if let Some(inner) = root.get_mapping(*first) {
+        remove_item(&inner, rest, leaf, item);
+        if inner.is_empty() {
+            root.remove(*first);
+        }
+    }
+}
+
+/// The text of a scalar as the client reads it.
+fn scalar_text(node: &yaml_edit::YamlNode) -> String {
+    let text = node.to_string();
+    let text = text.trim();
+    match (text.strip_prefix('"'), text.strip_prefix('\'')) {
+        (Some(inner), _) => serde_json::from_str::<String>(&format!("\"{inner}"))
+            .unwrap_or_else(|_| inner.trim_end_matches('"').to_owned()),
+        (_, Some(inner)) => inner.trim_end_matches('\'').replace("''", "'"),
+        _ => text.to_owned(),
+    }
+}
+
+/// A YAML format ([`YamlSyntax`]) as an [`Editor`].
+#[derive(Debug)]
+pub struct Yaml<S>(pub S);
+
+impl<S: YamlSyntax> Editor for Yaml<S> {
+    fn render(
+        &self,
+        content: &str,
+        changes: &[(&Setting, Option<Vec<String>>)],
+    ) -> Result<String, FormatError> {
+        let (bom, _) = split_bom(content);
+        let document = parse(content)
+            .map_err(|problem| FormatError::unsafe_value(self.0.client(), problem))?;
+        let root = document
+            .as_mapping()
+            .ok_or_else(|| FormatError::unsafe_value(self.0.client(), "not a mapping"))?;
+        for (setting, values) in changes {
+            let unsafe_value = |reason: String| FormatError::unsafe_value(&setting.key, reason);
+            let path = keys(&setting.key).ok_or_else(|| unsafe_value("not a key path".into()))?;
+            let (leaf, parents) = path
+                .split_last()
+                .ok_or_else(|| unsafe_value("empty".into()))?;
+            if setting.multi {
+                // One item of a list, beside the user's own items.
+                let item = setting
+                    .values
+                    .first()
+                    .map(String::as_str)
+                    .unwrap_or_default();
+                match values {
+                    Some(_) => {
+                        let mapping = mapping_mut(root.clone(), parents).map_err(unsafe_value)?;
+                        if mapping.get_sequence(*leaf).is_none() {
+                            if mapping.contains_key(*leaf) {
+                                return Err(unsafe_value(format!("{leaf} is not a list")));
+                            }
+                            mapping.set(*leaf, Sequence::new());
+                        }
+                        let list = mapping
+                            .get_sequence(*leaf)
+                            .ok_or_else(|| unsafe_value(format!("{leaf} could not be made")))?;
+                        if !list.values().any(|node| scalar_text(&node) == item) {
+                            list.push(item);
+                        }
+                    }
+                    None => remove_item(&root, parents, leaf, item),
+                }
+                continue;
+            }
+            match values {
+                Some(values) => {
+                    let [value] = values.as_slice() else {
+                        return Err(unsafe_value("takes one value".into()));
+                    };
+                    let mapping = mapping_mut(root.clone(), parents).map_err(unsafe_value)?;
+                    match (self.0.boolean(leaf), value.as_str()) {
+                        (true, "true") => mapping.set(*leaf, true),
+                        (true, "false") => mapping.set(*leaf, false),
+                        _ => mapping.set(*leaf, value.as_str()),
+                    }
+                }
+                None => remove(&root, parents, leaf),
+            }
+        }
+        // A file left with no key at all is empty (an empty mapping prints `{}`).
+        let text = match root.is_empty() && document.to_string().trim() == "{}" {
+            true => String::new(),
+            false => document.to_string(),
+        };
+        // What the agent wrote must read back as it was meant.
+        let check =
+            parse(&text).map_err(|problem| FormatError::unsafe_value(self.0.client(), problem))?;
+        for (setting, values) in changes.iter().filter(|(setting, _)| !setting.multi) {
+            let read = self.current(&check.to_string(), setting);
+            if &read != values {
+                return Err(FormatError::unsafe_value(
+                    &setting.key,
+                    "would not read back as written",
+                ));
+            }
+        }
+        Ok(format!("{bom}{text}"))
+    }
+
+    fn current(&self, content: &str, setting: &Setting) -> Option<Vec<String>> {
+        let document = parse(content).ok()?;
+        let path = keys(&setting.key)?;
+        let (leaf, parents) = path.split_last()?;
+        let mut mapping = document.as_mapping()?;
+        for key in parents {
+            mapping = mapping.get_mapping(*key)?;
+        }
+        if setting.multi {
+            let list = mapping.get_sequence(*leaf)?;
+            return list
+                .values()
+                .map(|node| scalar_text(&node))
+                .find(|value| setting.values.contains(value))
+                .map(|value| vec![value]);
+        }
+        let node = mapping.get(*leaf)?;
+        Some(vec![scalar_text(&node)])
+    }
+
+    fn unreadable(&self, content: &str) -> Option<(&'static str, String)> {
+        parse(content).err().map(|problem| {
+            (
+                self.0.client(),
+                format!("not YAML Yarn can read: {problem}"),
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Yarnish;
+    impl YamlSyntax for Yarnish {
+        fn client(&self) -> &'static str {
+            "Yarn"
+        }
+        fn boolean(&self, leaf: &str) -> bool {
+            leaf == "enableStrictSsl" || leaf == "npmAlwaysAuth"
+        }
+    }
+
+    fn setting(key: &str, value: &str) -> Setting {
+        crate::clients::setting(key, value)
+    }
+
+    #[test]
+    fn paths_are_read_as_yarn_config_get_takes_them() {
+        assert_eq!(
+            keys("npmRegistries[\"//npm.corp.example\"].npmAuthToken").unwrap(),
+            ["npmRegistries", "//npm.corp.example", "npmAuthToken"]
+        );
+        assert_eq!(keys("npmRegistryServer").unwrap(), ["npmRegistryServer"]);
+        for wrong in ["", "a..b", "a.", "a[\"b"] {
+            assert_eq!(keys(wrong), None, "{wrong}");
+        }
+    }
+
+    #[test]
+    fn nested_keys_are_set_beside_the_users_and_removed_leaving_every_byte() {
+        let user = "\u{feff}# mine\r\nnpmScopes:\r\n  mine:\r\n    npmRegistryServer: https://mine.example/\r\n";
+        let editor = Yaml(Yarnish);
+        let scope = setting(
+            "npmScopes[\"corp\"].npmRegistryServer",
+            "https://corp.example/",
+        );
+        let token = setting("npmRegistries[\"//corp.example\"].npmAuthToken", "t0k#en;x");
+        let strict = setting("enableStrictSsl", "false");
+        let changes = [
+            (&scope, Some(scope.values.clone())),
+            (&token, Some(token.values.clone())),
+            (&strict, Some(strict.values.clone())),
+        ];
+        let written = editor.render(user, &changes).unwrap();
+        assert!(
+            written.starts_with("\u{feff}# mine\r\nnpmScopes:\r\n  mine:\r\n"),
+            "{written:?}"
+        );
+        assert!(written.contains("enableStrictSsl: false"), "{written:?}");
+        for s in [&scope, &token, &strict] {
+            assert_eq!(
+                editor.current(&written, s),
+                Some(s.values.clone()),
+                "{written:?}"
+            );
+        }
+        let removed = [(&scope, None), (&token, None), (&strict, None)];
+        assert_eq!(editor.render(&written, &removed).unwrap(), user);
+    }
+
+    #[test]
+    fn a_list_gets_the_agents_item_beside_the_users() {
+        let user = "unsafeHttpWhitelist:\n  - mine.example\n";
+        let editor = Yaml(Yarnish);
+        let mut host = setting("unsafeHttpWhitelist", "npm.corp.example");
+        host.multi = true;
+        let written = editor
+            .render(user, &[(&host, Some(host.values.clone()))])
+            .unwrap();
+        assert!(
+            written.contains("mine.example") && written.contains("npm.corp.example"),
+            "{written}"
+        );
+        assert_eq!(editor.current(&written, &host), Some(host.values.clone()));
+        assert_eq!(editor.render(&written, &[(&host, None)]).unwrap(), user);
+        let alone = editor
+            .render("", &[(&host, Some(host.values.clone()))])
+            .unwrap();
+        assert_eq!(editor.render(&alone, &[(&host, None)]).unwrap(), "");
+    }
+
+    #[test]
+    fn what_is_not_a_mapping_of_keys_is_unreadable() {
+        let editor = Yaml(Yarnish);
+        assert!(editor.unreadable("- a\n- b\n").is_some());
+        assert!(editor
+            .unreadable("npmRegistryServer: https://x/\n")
+            .is_none());
+        assert!(editor.unreadable("").is_none());
+    }
+}
