@@ -216,18 +216,22 @@ fn ask(
 
 /// A folder of its own to ask a client in, removed when dropped: a client that reads the
 /// files of the folder it starts in as a project's (pnpm's `.npmrc`, Yarn's `.yarnrc.yml`)
-/// would otherwise read a user's own files as a project's.
+/// would otherwise read a user's own files as a project's. It is made in the user's own
+/// `.cache/switchyard` under `home`, never in the shared temporary folder, where anyone could
+/// put a project file above it.
 pub(crate) struct EmptyFolder(PathBuf);
 
 impl EmptyFolder {
-    /// A new empty folder in the temporary folder, named for `client`.
-    pub(crate) fn new(client: &str) -> std::io::Result<Self> {
+    /// A new empty folder under `home`, named for `client`.
+    pub(crate) fn new(client: &str, home: &Path) -> std::io::Result<Self> {
         let unique = format!(
-            "switchyard-{client}-{}-{:016x}",
+            "ask-{client}-{}-{:016x}",
             std::process::id(),
             rand::random::<u64>()
         );
-        let path = std::env::temp_dir().join(unique);
+        let parent = home.join(".cache").join("switchyard");
+        std::fs::create_dir_all(&parent)?;
+        let path = parent.join(unique);
         std::fs::create_dir(&path)?;
         Ok(Self(path))
     }

@@ -143,7 +143,7 @@ fn with_slash(url: &str) -> String {
 pub fn check(runner: &Runner, settings: &[Setting], file: &Path) -> Check {
     // pnpm takes the `.npmrc` of the folder it starts in as the project's, read over its
     // `auth.ini`; in a user's home that is the user's own `.npmrc`, where npm's values go.
-    let folder = match super::EmptyFolder::new("pnpm") {
+    let folder = match super::EmptyFolder::new("pnpm", &runner.cwd) {
         Ok(folder) => folder,
         Err(error) => return Check::Failed(format!("no empty folder to ask pnpm in: {error}")),
     };

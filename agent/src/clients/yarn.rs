@@ -11,15 +11,16 @@
 //!
 //! The agent writes, in `~/.yarnrc.yml`: `npmRegistryServer`; each scope's
 //! `npmScopes.<scope without @>.npmRegistryServer` (a scope without one would go to Yarn's own
-//! registry, not to `npmRegistryServer`); each token as `npmRegistries["//host/path"]` with
+//! registry, not to `npmRegistryServer`); each token as `npmRegistries["<registry URL>"]` with
 //! `npmAuthToken` and `npmAlwaysAuth: true` (Yarn sends a registry's token for unscoped
 //! packages only then, as npm always does); the host of each registry reached over plain http
 //! in `unsafeHttpWhitelist` (Yarn refuses one otherwise), beside the user's hosts;
 //! `enableStrictSsl`, `httpProxy`, `httpsProxy`.
 //! Never a top-level `npmAuthToken`, which Yarn sends to every scope's host.
 //!
-//! Asked with `yarn config get <path> --json` in an empty folder, with `YARN_IGNORE_PATH=1`
-//! (a `yarnPath` would start another Yarn); tokens are compared, never shown.
+//! Asked with `yarn config get <path> --json` in an empty folder of the user's, reading the
+//! user's file and the variables alone (`YARN_RC_FILENAME` naming no file: no folder's
+//! `plugins` or `yarnPath` is loaded); tokens are compared, never shown.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -61,11 +62,12 @@ fn setting(key: String, value: String, secret: bool) -> Setting {
     }
 }
 
-/// A registry URL as Yarn keys `npmRegistries`: without its scheme and trailing `/`
-/// (`normalizeRegistry`, and the scheme-less lookup of `getRegistryConfiguration`).
+/// A registry URL as Yarn keys `npmRegistries`: without its trailing `/`
+/// (`normalizeRegistry`), with its scheme, which Yarn looks up first (and `yarn npm login`
+/// writes), so that an entry of the user's under the same URL cannot come before it, and an
+/// `http` registry's token never goes to the `https` one.
 fn registry_key(url: &str) -> String {
-    let bare = url.split_once("://").map_or(url, |(_, rest)| rest);
-    format!("//{}", bare.trim_end_matches('/'))
+    url.trim_end_matches('/').to_owned()
 }
 
 /// Yarn's settings for `profile` (normalized): the npm registry's, with `clients.yarn` over
@@ -122,12 +124,14 @@ pub fn settings(profile: &Profile) -> Vec<Setting> {
     if let Some(strict) = npm.strict_ssl {
         found.push(setting("enableStrictSsl".into(), strict.to_string(), false));
     }
+    // npm sends every request through `https-proxy`, else `proxy`, whatever the registry's
+    // scheme (npm-registry-fetch `lib/index.js`): Yarn gets that one proxy for both.
     let logins = plan::logins(profile);
-    for (key, url) in [("httpProxy", &npm.proxy), ("httpsProxy", &npm.https_proxy)] {
-        if let Some(url) = url {
-            let url = with_login(url, logins, Decoded::Once);
-            let secret = is_secret_url(&url);
-            found.push(setting(key.into(), url, secret));
+    if let Some(url) = npm.https_proxy.as_ref().or(npm.proxy.as_ref()) {
+        let url = with_login(url, logins, Decoded::Once);
+        let secret = is_secret_url(&url);
+        for key in ["httpProxy", "httpsProxy"] {
+            found.push(setting(key.into(), url.clone(), secret));
         }
     }
     found
@@ -184,12 +188,18 @@ pub fn modelled(settings: &[Setting], around: &Surroundings) -> Vec<String> {
 
 /// What Yarn reads for `settings`.
 pub fn check(asking: &Asking) -> Check {
-    let folder = match super::EmptyFolder::new("yarn") {
+    let folder = match super::EmptyFolder::new("yarn", &asking.runner.cwd) {
         Ok(folder) => folder,
         Err(error) => return Check::Failed(format!("no empty folder to ask Yarn in: {error}")),
     };
     let mut runner = asking.runner.clone();
     runner.cwd = folder.path().to_owned();
+    // Only the user's file and the variables: no folder's `.yarnrc.yml` (whose `plugins`
+    // Yarn would load, and whose `yarnPath` it would start) is read.
+    runner.env.insert(
+        "YARN_RC_FILENAME".to_owned(),
+        ".switchyard-reads-no-project-file.yml".to_owned(),
+    );
     runner
         .env
         .insert("YARN_IGNORE_PATH".to_owned(), "1".to_owned());
@@ -312,11 +322,11 @@ mod tests {
                 "https://npm.corp.example/corp/",
             ),
             (
-                "npmRegistries[\"//npm.corp.example/corp\"].npmAuthToken",
+                "npmRegistries[\"https://npm.corp.example/corp\"].npmAuthToken",
                 "t0ken",
             ),
             (
-                "npmRegistries[\"//npm.corp.example/corp\"].npmAlwaysAuth",
+                "npmRegistries[\"https://npm.corp.example/corp\"].npmAlwaysAuth",
                 "true",
             ),
             ("enableStrictSsl", "false"),

@@ -63,11 +63,8 @@ fn parse(content: &str) -> Result<Document, String> {
     if text.trim().is_empty() {
         return Ok(Document::new_mapping());
     }
-    let document = Document::from_str(text).map_err(|error| {
-        // The first line says where; what follows may quote the file (a token).
-        let message = error.to_string();
-        message.lines().next().unwrap_or("not YAML").to_owned()
-    })?;
+    // The parser's messages quote the file, which may hold a token: none is repeated.
+    let document = Document::from_str(text).map_err(|_| "the YAML parser refuses it".to_owned())?;
     if document.as_mapping().is_none() {
         return Err("its top level is not a mapping of keys".into());
     }
@@ -128,15 +125,12 @@ fn remove_item(root: &Mapping, keys: &[&str], leaf: &str, item: &str) {
     }
 }
 
-/// The text of a scalar as the client reads it.
+/// The text of a scalar as the client reads it: unquoted and unescaped; anything else (an
+/// alias, a list, a mapping) as it is written.
 fn scalar_text(node: &yaml_edit::YamlNode) -> String {
-    let text = node.to_string();
-    let text = text.trim();
-    match (text.strip_prefix('"'), text.strip_prefix('\'')) {
-        (Some(inner), _) => serde_json::from_str::<String>(&format!("\"{inner}"))
-            .unwrap_or_else(|_| inner.trim_end_matches('"').to_owned()),
-        (_, Some(inner)) => inner.trim_end_matches('\'').replace("''", "'"),
-        _ => text.to_owned(),
+    match node.as_scalar() {
+        Some(scalar) => scalar.as_string(),
+        None => node.to_string().trim().to_owned(),
     }
 }
 
