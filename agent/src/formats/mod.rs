@@ -113,6 +113,15 @@ impl<S: SectionSyntax + Sync> Editor for Sectioned<S> {
     }
 }
 
+/// The text of a file without its byte-order mark, and the mark: uv and Yarn read a file
+/// with one, and it goes back where it was.
+pub(crate) fn split_bom(content: &str) -> (&str, &str) {
+    match content.strip_prefix('\u{feff}') {
+        Some(rest) => ("\u{feff}", rest),
+        None => ("", content),
+    }
+}
+
 /// A value the agent will not write, and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FormatError {

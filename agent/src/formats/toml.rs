@@ -13,7 +13,7 @@
 
 use toml_edit::{ArrayOfTables, DocumentMut, Item, Table, Value};
 
-use super::{Editor, FormatError};
+use super::{split_bom, Editor, FormatError};
 use crate::plan::Setting;
 
 /// What one client's TOML file looks like beyond TOML itself.
@@ -83,14 +83,6 @@ fn parts(key: &str) -> Option<Vec<Part<'_>>> {
             None if rest.is_empty() => return Some(found),
             None => return None,
         }
-    }
-}
-
-/// The text of a file without its byte-order mark, and the mark.
-fn split_bom(content: &str) -> (&str, &str) {
-    match content.strip_prefix('\u{feff}') {
-        Some(rest) => ("\u{feff}", rest),
-        None => ("", content),
     }
 }
 

@@ -11,7 +11,7 @@ use std::str::FromStr;
 
 use yaml_edit::{Document, Mapping, Sequence};
 
-use super::{Editor, FormatError};
+use super::{split_bom, Editor, FormatError};
 use crate::plan::Setting;
 
 /// What one client's YAML file looks like beyond YAML itself.
@@ -47,14 +47,6 @@ fn keys(path: &str) -> Option<Vec<&str>> {
         }
     }
     (!found.is_empty()).then_some(found)
-}
-
-/// The text of a file without its byte-order mark, and the mark.
-fn split_bom(content: &str) -> (&str, &str) {
-    match content.strip_prefix('\u{feff}') {
-        Some(rest) => ("\u{feff}", rest),
-        None => ("", content),
-    }
 }
 
 /// The document `content` holds, if it is one YAML mapping (or nothing yet).
