@@ -412,12 +412,12 @@ impl Client for Uv {
 
     /// The user's `uv/uv.toml` under the config folder; the machine's `/etc/uv/uv.toml` or
     /// `%ProgramData%\uv\uv.toml`.
-    fn file(&self, os: Os, dirs: &Dirs, _env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
-        Some(match (dirs, os) {
-            (Dirs::User { config, .. }, _) => config.join("uv").join("uv.toml"),
-            (Dirs::Machine { system }, Os::Windows) => system.join("uv").join("uv.toml"),
-            (Dirs::Machine { system }, Os::Unix) => system.join("uv").join("uv.toml"),
-        })
+    fn file(&self, _os: Os, dirs: &Dirs, _env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
+        let folder = match dirs {
+            Dirs::User { config, .. } => config,
+            Dirs::Machine { system } => system,
+        };
+        Some(folder.join("uv").join("uv.toml"))
     }
 
     fn variables<'a>(
