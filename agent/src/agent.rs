@@ -557,12 +557,18 @@ impl Agent {
         // The fallbacks in use now are what a sync would write (until its probes move them).
         let mirrors = self.mirrors(&verified.delivery.profile);
         let (plan, _) = self.plan(&mirrors.applied_to(&verified.delivery.profile));
-        // Each once: npm's and pnpm's files carry the same tokens.
+        // Each once (npm's and pnpm's files carry the same tokens), as published and as its
+        // file escapes it (`&amp;` in Maven's XML).
         let secrets: std::collections::BTreeSet<String> = plan
-            .values()
-            .flatten()
-            .filter(|setting| setting.secret)
-            .flat_map(|setting| setting.values.clone())
+            .iter()
+            .flat_map(|(target, settings)| {
+                let editor = clients::of(*target).editor();
+                settings
+                    .iter()
+                    .filter(|setting| setting.secret)
+                    .flat_map(|setting| &setting.values)
+                    .flat_map(move |value| [value.clone(), editor.written(value)])
+            })
             .collect();
         // Longest first: a secret that starts another is hidden after it, not inside it.
         let mut secrets: Vec<String> = secrets.into_iter().collect();

@@ -28,6 +28,16 @@ pub enum Target {
     Cargo,
     /// Cargo's `credentials.toml`: registry tokens.
     CargoCredentials,
+    /// Maven's `settings.xml`.
+    Maven,
+    /// Gradle's init script of the agent's, `init.d/switchyard.gradle`.
+    Gradle,
+    /// Gradle's `gradle.properties`: the proxy.
+    GradleProperties,
+    /// RubyGems' `.gemrc`.
+    Gemrc,
+    /// Bundler's `config`.
+    Bundler,
     /// Go's env file.
     Go,
     /// git's configuration.
@@ -40,7 +50,7 @@ pub enum Target {
 
 impl Target {
     /// Every target, in the order they are applied.
-    pub const ALL: [Target; 11] = [
+    pub const ALL: [Target; 16] = [
         Target::Npmrc,
         Target::Pnpm,
         Target::Yarn,
@@ -48,6 +58,11 @@ impl Target {
         Target::Uv,
         Target::Cargo,
         Target::CargoCredentials,
+        Target::Maven,
+        Target::Gradle,
+        Target::GradleProperties,
+        Target::Gemrc,
+        Target::Bundler,
         Target::Go,
         Target::Git,
         Target::EnvironmentD,
@@ -63,6 +78,10 @@ impl Target {
             Target::Pip => "pip",
             Target::Uv => "uv",
             Target::Cargo | Target::CargoCredentials => "cargo",
+            Target::Maven => "maven",
+            Target::Gradle | Target::GradleProperties => "gradle",
+            Target::Gemrc => "gem",
+            Target::Bundler => "bundler",
             Target::Go => "go",
             Target::Git => "git",
             Target::EnvironmentD if cfg!(windows) => "new processes",
@@ -81,6 +100,11 @@ impl Target {
             Target::Uv => "uv",
             Target::Cargo => "cargo",
             Target::CargoCredentials => "cargo-credentials",
+            Target::Maven => "maven",
+            Target::Gradle => "gradle",
+            Target::GradleProperties => "gradle-properties",
+            Target::Gemrc => "gemrc",
+            Target::Bundler => "bundler",
             Target::Go => "go",
             Target::Git => "git",
             Target::EnvironmentD if cfg!(windows) => "registry",
@@ -184,31 +208,38 @@ pub fn with_login(
     logins: Option<&BTreeMap<String, ProxyLogin>>,
     decoded: Decoded,
 ) -> String {
+    match login_for(url, logins) {
+        Some((username, password)) => with_userinfo(url, username, password, decoded),
+        None => url.to_owned(),
+    }
+}
+
+/// `url` with `username` and `password` in it, percent-encoded (every byte but RFC 3986's
+/// unreserved characters) as often as the client decodes them; `url` as it was when it is no
+/// URL that can hold them.
+pub fn with_userinfo(url: &str, username: &str, password: &str, decoded: Decoded) -> String {
     let Ok(mut parsed) = url::Url::parse(url) else {
         return url.to_owned();
     };
-    match login_for(url, logins) {
-        Some((username, password)) => {
-            let times = match decoded {
-                Decoded::Once => 1,
-                Decoded::Thrice => 3,
-            };
-            let encode = |text: &str| {
-                (0..times).fold(text.to_owned(), |text, _| {
-                    percent_encoding::utf8_percent_encode(&text, USERINFO).to_string()
-                })
-            };
-            // The url crate leaves a `%` as it is: the encoded text goes in unchanged.
-            if parsed.set_username(&encode(username)).is_ok()
-                && parsed.set_password(Some(&encode(password))).is_ok()
-            {
-                parsed.to_string()
-            } else {
-                url.to_owned()
-            }
-        }
-        _ => url.to_owned(),
+    let times = match decoded {
+        Decoded::Once => 1,
+        Decoded::Thrice => 3,
+    };
+    let encode = |text: &str| (0..times).fold(text.to_owned(), |text, _| userinfo(&text));
+    // The url crate leaves a `%` as it is: the encoded text goes in unchanged.
+    if parsed.set_username(&encode(username)).is_ok()
+        && parsed.set_password(Some(&encode(password))).is_ok()
+    {
+        parsed.to_string()
+    } else {
+        url.to_owned()
     }
+}
+
+/// `text` percent-encoded as a URL's user name or password: every byte but RFC 3986's
+/// unreserved characters.
+pub fn userinfo(text: &str) -> String {
+    percent_encoding::utf8_percent_encode(text, USERINFO).to_string()
 }
 
 /// The user name and password the profile gives the proxy at `url` (its key names the same
@@ -370,27 +401,39 @@ mod tests {
 }
 
 /// The plan for machine-wide files: npm and Go have none of their own, so their settings go
-/// to every user as environment variables (`NPM_CONFIG_*`, `GO*`); pnpm, Yarn and Cargo have
-/// none either, and get nothing at this scope; secrets are not written at all (they belong in a user's own owner-only files). Returns the plan and the names of the
+/// to every user as environment variables (`NPM_CONFIG_*`, `GO*`); pnpm, Yarn, Cargo and
+/// Bundler have none either, nor Maven and Gradle outside their installations, and get nothing
+/// at this scope; secrets are not written at all (they belong in a user's own owner-only files). Returns the plan and the names of the
 /// settings left out.
 pub fn for_machine(
     mut plan: BTreeMap<Target, Vec<Setting>>,
 ) -> (BTreeMap<Target, Vec<Setting>>, Vec<String>) {
     let mut left_out = Vec::new();
     let mut variables = Vec::new();
-    // pnpm, Yarn and Cargo have no machine-wide file: a user's own is where they go.
+    // pnpm, Yarn, Cargo and Bundler have no machine-wide file, and Maven's and Gradle's are
+    // part of their installations: a user's own is where they go.
     for target in [
         Target::Pnpm,
         Target::Yarn,
         Target::Cargo,
         Target::CargoCredentials,
+        Target::Maven,
+        Target::Gradle,
+        Target::GradleProperties,
+        Target::Bundler,
     ] {
         if plan
             .remove(&target)
             .is_some_and(|settings| !settings.is_empty())
         {
+            let why = match target {
+                Target::Maven | Target::Gradle | Target::GradleProperties => {
+                    "its machine-wide files are in its installation"
+                }
+                _ => "no machine-wide file",
+            };
             left_out.push(format!(
-                "{} (no machine-wide file: a user's agent writes it)",
+                "{} ({why}: a user's agent writes it)",
                 target.client()
             ));
         }

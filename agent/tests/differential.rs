@@ -1,12 +1,13 @@
 //! Differential tests against the real clients. Generated users' files (comments, CRLF, a BOM,
 //! quotes, spaces around `=`, duplicate and multi-valued keys, continuation lines, sections a
 //! client reads before ours, competing files and variables) and generated profiles: the agent
-//! applies the profile, then the real npm, pip, go and git are asked what they read, before
+//! applies the profile, then the real npm, pip, go, git, Cargo, Yarn and Maven are asked what they read, before
 //! and after. Every published setting must be what the client reads, or the agent must have
 //! said `shadowed` or `failed` with a reason (and a `shadowed` must be true); every setting
 //! of the user's that the profile does not manage must read as before.
 //!
-//! Each client's test runs `SWITCHYARD_DIFFERENTIAL_CASES` cases (100 by default), the seed
+//! Each client's test runs `SWITCHYARD_DIFFERENTIAL_CASES` cases (100 by default; Yarn and
+//! Maven, whose every question starts Node or a JVM, at most 24), the seed
 //! of a failure is printed by proptest, and every failing case is kept in
 //! `differential.proptest-regressions` beside this file and tried first ever after.
 
@@ -40,6 +41,21 @@ fn config() -> Config {
     }
 }
 
+/// `PATH` with pnpm, Yarn and uv first, where scripts/test installs them (Debian packages
+/// none of them).
+fn clients_path() -> String {
+    let clients = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/clients");
+    let folders = [
+        clients.join("uv/bin"),
+        clients.join("node/node_modules/.bin"),
+    ];
+    let path = std::env::join_paths(folders.into_iter().chain(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    )))
+    .unwrap();
+    path.to_string_lossy().into_owned()
+}
+
 /// One case's world: a home with the user's files, the variables set, the agent.
 struct World {
     home: tempfile::TempDir,
@@ -50,16 +66,36 @@ struct World {
 impl World {
     fn new(variables: &[(&str, &str)]) -> Self {
         let home = tempfile::tempdir().unwrap();
-        let mut env: BTreeMap<String, String> = ["PATH", "LANG", "PYENV_ROOT", "PYENV_VERSION"]
-            .iter()
-            .filter_map(|name| Some(((*name).to_owned(), std::env::var(name).ok()?)))
-            .collect();
+        let mut env: BTreeMap<String, String> = [
+            "PATH",
+            "LANG",
+            "PYENV_ROOT",
+            "PYENV_VERSION",
+            "RUSTUP_HOME",
+            "RUSTUP_TOOLCHAIN",
+        ]
+        .iter()
+        .filter_map(|name| Some(((*name).to_owned(), std::env::var(name).ok()?)))
+        .collect();
+        // rustup's `cargo` finds its toolchains under `~/.rustup` unless told: the test's own.
+        if !env.contains_key("RUSTUP_HOME") {
+            if let Some(real) = std::env::var_os("HOME") {
+                let rustup = std::path::Path::new(&real).join(".rustup");
+                env.insert("RUSTUP_HOME".into(), rustup.to_string_lossy().into_owned());
+            }
+        }
+        env.insert("PATH".into(), clients_path());
         for (name, value) in [
             ("HOME", home.path().to_string_lossy().as_ref()),
             ("GIT_CONFIG_NOSYSTEM", "1"),
             ("GIT_TERMINAL_PROMPT", "0"),
             ("GOTOOLCHAIN", "local"),
             ("npm_config_update_notifier", "false"),
+            // Java takes `user.home`, where Maven finds `.m2`, from the account, not `HOME`.
+            (
+                "MAVEN_OPTS",
+                &format!("-Duser.home={}", home.path().to_string_lossy()),
+            ),
         ]
         .into_iter()
         .chain(variables.iter().copied())
@@ -663,6 +699,481 @@ proptest! {
     }
 }
 
+// -------------------------------------------------------------------------------- Cargo
+
+/// Lines of a user's `config.toml`: tables and keys the agent writes, in every TOML spelling
+/// (tables, dotted keys, inline tables), so that some files are not TOML at all (a key or
+/// table twice), comments, keys of the user's own.
+const CARGO_CONFIG: &[&str] = &[
+    "# my cargo",
+    "",
+    "[build]",
+    "jobs = 2 # two cores",
+    "[source.crates-io]",
+    "replace-with = \"mine\"",
+    "[source.mine]",
+    "registry = \"sparse+https://user.example.org/index/\"",
+    "[http]",
+    "proxy = \"http://user-proxy.example.org:8080\"",
+    "timeout = 30",
+    "http.proxy = \"http://dotted.example.org:1\"",
+    "[registries.switchyard]",
+    "index = \"sparse+https://user.example.org/theirs/\"",
+    "[registries]",
+    "corp = { index = \"sparse+https://user.example.org/corp/\" }",
+    "[net]",
+    "retry = 5",
+    "net.retry = 3",
+    "[alias]",
+    "b = [\"build\", # a comment in an array",
+    "  \"--offline\"]",
+];
+
+fn cargo_profile() -> impl Strategy<Value = Option<Profile>> {
+    (
+        proptest::sample::select(
+            &[
+                "sparse+https://crates.corp.example/index/",
+                "https://crates.corp.example/git-index",
+            ][..],
+        ),
+        proptest::option::of(proptest::sample::select(
+            &["http://proxy.corp.example:3128"][..],
+        )),
+        any::<bool>(),
+    )
+        .prop_map(|(registry, proxy, corp)| {
+            let mut cargo = serde_json::json!({ "registry": registry });
+            if let Some(proxy) = proxy {
+                cargo["http-proxy"] = proxy.into();
+            }
+            if corp {
+                cargo["registries"] =
+                    serde_json::json!({"corp": "sparse+https://crates.corp.example/corp/"});
+            }
+            profile(serde_json::json!({ "cargo": cargo }))
+        })
+}
+
+/// Every value Cargo reads from its files, by dotted key, as JSON text: `cargo config get
+/// --format json` (unstable: `RUSTC_BOOTSTRAP=1`).
+fn cargo_view(world: &World) -> Option<BTreeMap<String, String>> {
+    fn flatten(prefix: &str, value: &serde_json::Value, out: &mut BTreeMap<String, String>) {
+        match value {
+            serde_json::Value::Object(table) => {
+                for (key, inner) in table {
+                    let path = match prefix {
+                        "" => key.clone(),
+                        _ => format!("{prefix}.{key}"),
+                    };
+                    flatten(&path, inner, out);
+                }
+            }
+            other => {
+                out.insert(prefix.to_owned(), other.to_string());
+            }
+        }
+    }
+    let mut world_env = world.env.clone();
+    world_env.insert("RUSTC_BOOTSTRAP".into(), "1".into());
+    let output = Command::new("cargo")
+        .args([
+            "-Z",
+            "unstable-options",
+            "config",
+            "get",
+            "--format",
+            "json",
+        ])
+        .env_clear()
+        .envs(&world_env)
+        .current_dir(world.home.path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("the real cargo is needed here: {e}"));
+    if !output.status.success() {
+        return None;
+    }
+    let said: serde_json::Value = serde_json::from_slice(&output.stdout).ok()?;
+    let mut view = BTreeMap::new();
+    flatten("", &said, &mut view);
+    Some(view)
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn cargo_reads_what_was_published_and_the_users_own_settings_as_before(
+        user in lines_of(CARGO_CONFIG, 10),
+        profile in cargo_profile(),
+    ) {
+        let Some(profile) = profile else { return Ok(()) };
+        let world = World::new(&[]);
+        world.write(".cargo/config.toml", &user);
+        let before = cargo_view(&world);
+        let outcome = world.sync(&profile, Target::Cargo);
+        let after = cargo_view(&world);
+        let cargo = profile.clone().normalized().cargo.unwrap();
+        let text = |value: &str| serde_json::Value::from(value).to_string();
+        let mut published = BTreeMap::from([
+            ("source.crates-io.replace-with".to_owned(), text("switchyard")),
+            ("registries.switchyard.index".to_owned(), text(cargo.registry.as_deref().unwrap())),
+        ]);
+        for (name, index) in cargo.registries.iter().flatten() {
+            published.insert(format!("registries.{name}.index"), text(index));
+        }
+        if let Some(proxy) = &cargo.http_proxy {
+            published.insert("http.proxy".into(), text(proxy));
+        }
+        let reads = after.as_ref().is_some_and(|after| {
+            published.iter().all(|(key, value)| after.get(key) == Some(value))
+        });
+        let file_now = std::fs::read(world.home.path().join(".cargo/config.toml")).unwrap_or_default();
+        judge(outcome, reads, &file_now, before.is_some())?;
+        // Every other value as Cargo read it before.
+        if let (Some(before), Some(after)) = (before, after) {
+            for (key, value) in &before {
+                if !published.contains_key(key) {
+                    prop_assert_eq!(after.get(key), Some(value), "Cargo's {} changed", key);
+                }
+            }
+        }
+    }
+}
+
+// --------------------------------------------------------------------------------- Yarn
+
+/// Lines of a user's `.yarnrc.yml`: the keys the agent writes in every YAML spelling (quoted,
+/// plain, with a comment, a flow mapping), nested scopes, lists, and lines that make a file
+/// no YAML at all (a tab, a list beside keys, a key twice).
+const YARNRC: &[&str] = &[
+    "# my yarn",
+    "",
+    "npmRegistryServer: \"https://user.example.org/\"",
+    "npmRegistryServer: 'https://user.example.org/single/'",
+    "npmRegistryServer: https://user.example.org/plain/ # a comment",
+    "enableTelemetry: false",
+    "enableStrictSsl: true",
+    "httpProxy: http://user-proxy.example.org:8080",
+    "npmScopes:",
+    "  corp:",
+    "    npmRegistryServer: https://user.example.org/corp/",
+    "  other:",
+    "    npmRegistryServer: https://user.example.org/other/",
+    "npmScopes: {mine: {npmRegistryServer: \"https://user.example.org/flow/\"}}",
+    "unsafeHttpWhitelist:",
+    "  - user.example.org",
+    "\tbad: tab",
+    "- a list item",
+    "nodeLinker: node-modules",
+];
+
+fn yarn_profile() -> impl Strategy<Value = Option<Profile>> {
+    (
+        proptest::sample::select(&["https://npm.corp.example/", "http://LOCALHOST:4873/"][..]),
+        any::<bool>(),
+        proptest::option::of(any::<bool>()),
+        proptest::option::of(proptest::sample::select(
+            &["http://proxy.corp.example:3128"][..],
+        )),
+    )
+        .prop_map(|(registry, scope, strict, proxy)| {
+            let mut npm = serde_json::json!({ "registry": registry });
+            if scope {
+                npm["scopes"] = serde_json::json!({"@corp": "https://npm.corp.example/corp/"});
+            }
+            if let Some(strict) = strict {
+                npm["strict-ssl"] = strict.into();
+            }
+            if let Some(proxy) = proxy {
+                npm["proxy"] = proxy.into();
+            }
+            profile(serde_json::json!({ "npm": npm }))
+        })
+}
+
+/// What Yarn reads from the user's file, asked as the agent asks it (in an empty folder,
+/// `YARN_RC_FILENAME` naming no file): every setting's effective value (`yarn config
+/// --json`), and each scope's registry (`npmScopes.<scope>`, which that listing leaves out).
+fn yarn_view(world: &World) -> Option<BTreeMap<String, String>> {
+    let empty = world.home.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let yarn = |args: &[&str]| {
+        let output = Command::new("yarn")
+            .args(args)
+            .env_clear()
+            .envs(&world.env)
+            .envs([
+                ("YARN_RC_FILENAME", ".no-project-file.yml"),
+                ("YARN_IGNORE_PATH", "1"),
+                ("YARN_ENABLE_TELEMETRY", "0"),
+            ])
+            .current_dir(&empty)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap_or_else(|e| {
+                panic!("the real yarn is needed here (scripts/test installs it): {e}")
+            });
+        output
+            .status
+            .success()
+            .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
+    };
+    let mut view = BTreeMap::new();
+    for line in yarn(&["config", "--json"])?.lines() {
+        let entry: serde_json::Value = serde_json::from_str(line).ok()?;
+        let key = entry["key"].as_str()?.to_owned();
+        // Folders Yarn derives from where it runs are not settings.
+        if key.ends_with("Folder") || key == "npmScopes" || key == "npmRegistries" {
+            continue;
+        }
+        view.insert(key, entry["effective"].to_string());
+    }
+    // Yarn prints `undefined` where no file sets a scope.
+    let scopes: serde_json::Value =
+        serde_json::from_str(&yarn(&["config", "get", "npmScopes", "--json"])?).unwrap_or_default();
+    for (scope, settings) in scopes.as_object().into_iter().flatten() {
+        view.insert(
+            format!("npmScopes.{scope}"),
+            settings["npmRegistryServer"].to_string(),
+        );
+    }
+    Some(view)
+}
+
+proptest! {
+    #![proptest_config(Config { cases: config().cases.min(24), ..config() })]
+
+    #[test]
+    fn yarn_reads_what_was_published_and_the_users_own_settings_as_before(
+        user in lines_of(YARNRC, 8),
+        profile in yarn_profile(),
+    ) {
+        let Some(profile) = profile else { return Ok(()) };
+        let world = World::new(&[]);
+        world.write(".yarnrc.yml", &user);
+        let before = yarn_view(&world);
+        let outcome = world.sync(&profile, Target::Yarn);
+        let after = yarn_view(&world);
+        let npm = profile.clone().normalized().npm.unwrap();
+        let text = |value: &str| serde_json::Value::from(value).to_string();
+        let registry = npm.registry.clone().unwrap();
+        // Yarn drops a registry's trailing `/`.
+        let mut published = BTreeMap::from([(
+            "npmRegistryServer".to_owned(),
+            text(registry.trim_end_matches('/')),
+        )]);
+        for (scope, url) in npm.scopes.iter().flatten() {
+            published.insert(
+                format!("npmScopes.{}", scope.trim_start_matches('@')),
+                text(url.trim_end_matches('/')),
+            );
+        }
+        if let Some(strict) = npm.strict_ssl {
+            published.insert("enableStrictSsl".into(), strict.to_string());
+        }
+        if let Some(proxy) = &npm.proxy {
+            published.insert("httpProxy".into(), text(proxy));
+            published.insert("httpsProxy".into(), text(proxy));
+        }
+        let plain_host = url::Url::parse(&registry)
+            .ok()
+            .filter(|url| url.scheme() == "http")
+            .and_then(|url| url.host_str().map(str::to_owned));
+        let reads = after.as_ref().is_some_and(|after| {
+            let whitelisted = plain_host.as_ref().is_none_or(|host| {
+                after
+                    .get("unsafeHttpWhitelist")
+                    .is_some_and(|hosts| hosts.contains(&text(host)))
+            });
+            // Yarn drops a registry's trailing `/`, and keeps a proxy's as written.
+            let bare = |text: &str| text.replace("/\"", "\"");
+            whitelisted
+                && published
+                    .iter()
+                    .all(|(key, value)| after.get(key).map(|read| bare(read)) == Some(bare(value)))
+        });
+        let file_now = std::fs::read(world.home.path().join(".yarnrc.yml")).unwrap_or_default();
+        judge(outcome, reads, &file_now, before.is_some())?;
+        // Every other setting as Yarn read it before; the user's hosts stay whitelisted.
+        if let (Some(before), Some(after)) = (before, after) {
+            for (key, value) in &before {
+                if published.contains_key(key) {
+                    continue;
+                }
+                if key == "unsafeHttpWhitelist" {
+                    // Yarn reads a key with no value as the one host `null`, which the agent
+                    // makes a list of its own hosts.
+                    let hosts: Vec<String> = serde_json::from_str::<Vec<String>>(value)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .filter(|host| host != "null")
+                        .collect();
+                    let now = &after[key];
+                    for host in hosts {
+                        prop_assert!(now.contains(&text(&host)), "Yarn no longer allows {}", host);
+                    }
+                    continue;
+                }
+                prop_assert_eq!(after.get(key), Some(value), "Yarn's {} changed", key);
+            }
+        }
+    }
+}
+
+// -------------------------------------------------------------------------------- Maven
+
+/// Lines inside the user's `<settings>`: elements whole or split over lines (so that some
+/// files are not XML at all), mirrors of central by id (which win over the agent's), of
+/// everything (which come after it), of another repository, logins, proxies, comments.
+const SETTINGS_XML: &[&str] = &[
+    "<!-- my settings -->",
+    "",
+    "  <offline>false</offline>",
+    "  <interactiveMode>false</interactiveMode>",
+    "  <mirrors><mirror><id>theirs</id><url>https://theirs.example.org/central/</url><mirrorOf>central</mirrorOf></mirror></mirrors>",
+    "  <mirrors><mirror><id>all</id><url>https://theirs.example.org/all/</url><mirrorOf>*</mirrorOf></mirror></mirrors>",
+    "  <mirrors><mirror><id>snap</id><url>https://theirs.example.org/snap/</url><mirrorOf>my-snapshots</mirrorOf></mirror></mirrors>",
+    "  <mirrors/>",
+    "  <mirrors>",
+    "    <mirror><id>ext</id><url>https://theirs.example.org/ext/</url><mirrorOf>external:*</mirrorOf></mirror>",
+    "  </mirrors>",
+    "  <servers><server><id>theirs</id><username>me</username><password>p&amp;w</password></server></servers>",
+    "  <servers><server><id>switchyard</id><username>old</username></server></servers>",
+    "  <proxies><proxy><id>p</id><active>true</active><protocol>https</protocol><host>proxy.example.org</host><port>8080</port></proxy></proxies>",
+    "  <!-- <mirrors> in a comment -->",
+    "  <pluginGroups><pluginGroup>org.example</pluginGroup></pluginGroups>",
+];
+
+/// What the profile's mirror stands in for, as Maven's `mirrorOf` patterns.
+const MIRROR_OF: &[&[&str]] = &[
+    &["*"],
+    &["external:*"],
+    &["central"],
+    &["*", "!my-snapshots"],
+    &["*", "!central"],
+    &["my-snapshots"],
+];
+
+fn maven_profile() -> impl Strategy<Value = Option<Profile>> {
+    (
+        proptest::sample::select(
+            &[
+                "https://maven.corp.example/maven2/",
+                "HTTP://Maven.Corp.Example:80/m2",
+            ][..],
+        ),
+        proptest::option::of(proptest::sample::select(MIRROR_OF)),
+        proptest::option::of("[a-zA-Z0-9&<>\"'#;=.-]{1,12}"),
+    )
+        .prop_map(|(repository, mirror_of, password)| {
+            let mut maven = serde_json::json!({"repository": repository});
+            if let Some(mirror_of) = mirror_of {
+                maven["mirror-of"] = serde_json::json!(mirror_of);
+            }
+            if let Some(password) = password {
+                maven["username"] = "ada".into();
+                maven["password"] = serde_json::json!({ "value": password });
+            }
+            profile(serde_json::json!({ "maven": maven }))
+        })
+}
+
+/// What Maven reads, asked with `mvn -X -o -B validate` on a project that declares the
+/// repository `my-snapshots`: its user settings file, its local repository, and for central
+/// and `my-snapshots` the mirror it takes, as `id (url)`; `None` when Maven fails (it could
+/// not read the settings).
+fn maven_view(world: &World) -> Option<BTreeMap<String, String>> {
+    let project = world.home.path().join("project");
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::write(
+        project.join("pom.xml"),
+        "<project><modelVersion>4.0.0</modelVersion><groupId>g</groupId><artifactId>a</artifactId>\
+         <version>1</version><packaging>pom</packaging><repositories><repository>\
+         <id>my-snapshots</id><url>https://snapshots.example.org/</url></repository></repositories></project>\n",
+    )
+    .unwrap();
+    let pom = project.join("pom.xml");
+    let said = world.client(
+        "mvn",
+        &["-X", "-o", "-B", "validate", "-f", pom.to_str().unwrap()],
+    )?;
+    let mut view = BTreeMap::new();
+    for line in said.lines() {
+        if let Some(file) = line.strip_prefix("[DEBUG] Reading user settings from ") {
+            view.insert("user settings".to_owned(), file.to_owned());
+        } else if let Some(local) = line.strip_prefix("[DEBUG] Using local repository at ") {
+            view.insert("local repository".to_owned(), local.to_owned());
+        } else if let Some(rest) = line.strip_prefix("[DEBUG] Using mirror ") {
+            let (mirror, repository) = rest.split_once(" for ").unwrap();
+            let repository = repository.split_once(" (").unwrap().0;
+            view.insert(format!("mirror for {repository}"), mirror.to_owned());
+        }
+    }
+    Some(view)
+}
+
+proptest! {
+    #![proptest_config(Config { cases: config().cases.min(24), ..config() })]
+
+    #[test]
+    fn maven_reads_what_was_published_and_the_users_own_settings_as_before(
+        user in lines_of(SETTINGS_XML, 8),
+        declaration in any::<bool>(),
+        profile in maven_profile(),
+    ) {
+        let Some(profile) = profile else { return Ok(()) };
+        let world = World::new(&[]);
+        let crlf = user.contains("\r\n");
+        let nl = if crlf { "\r\n" } else { "\n" };
+        let (bom, body) = match user.strip_prefix('\u{feff}') {
+            Some(body) => ("\u{feff}", body),
+            None => ("", user.as_str()),
+        };
+        let head = if declaration { format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>{nl}") } else { String::new() };
+        let settings = format!("{bom}{head}<settings>{nl}{body}{nl}</settings>{nl}");
+        world.write(".m2/settings.xml", &settings);
+        let before = maven_view(&world);
+        let outcome = world.sync(&profile, Target::Maven);
+        let after = maven_view(&world);
+        let maven = profile.clone().normalized().maven.unwrap();
+        let url = maven.repository.clone().unwrap();
+        let of = maven.mirror_of.clone().unwrap_or_else(|| vec!["*".into()]).join(",");
+        let mirrored = |repository: &str| {
+            let patterns: Vec<&str> = of.split(',').collect();
+            !patterns.contains(&format!("!{repository}").as_str())
+                && patterns.iter().any(|p| *p == "*" || *p == "external:*" || *p == repository)
+        };
+        let ours = format!("switchyard ({url})");
+        let mut published = Vec::new();
+        for repository in ["central", "my-snapshots"] {
+            if mirrored(repository) {
+                published.push(format!("mirror for {repository}"));
+            }
+        }
+        let reads = after.as_ref().is_some_and(|after| {
+            published.iter().all(|key| after.get(key) == Some(&ours))
+        });
+        let file_now = std::fs::read(world.home.path().join(".m2/settings.xml")).unwrap_or_default();
+        // A file Maven refuses is one the agent must not write into either.
+        let state = outcome.0;
+        judge(outcome, reads, &file_now, before.is_some())?;
+        if before.is_none() {
+            prop_assert_eq!(state, TargetState::Failed, "Maven refuses the file, yet the agent wrote into it");
+        }
+        // The user's own: the same file and local repository, the same mirrors for what the
+        // profile's mirror does not stand in for.
+        if let (Some(before), Some(after)) = (before, after) {
+            for (key, value) in &before {
+                if !published.contains(key) {
+                    prop_assert_eq!(after.get(key), Some(value), "Maven's {} changed", key);
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn the_clients_are_here() {
     for (program, args) in [
@@ -670,8 +1181,14 @@ fn the_clients_are_here() {
         ("python3", &["-m", "pip", "--version"][..]),
         ("go", &["version"][..]),
         ("git", &["--version"][..]),
+        ("mvn", &["--version"][..]),
+        ("cargo", &["--version"][..]),
+        ("yarn", &["--version"][..]),
     ] {
-        let ran = Command::new(program).args(args).output();
+        let ran = Command::new(program)
+            .args(args)
+            .env("PATH", clients_path())
+            .output();
         assert!(
             ran.as_ref().is_ok_and(|o| o.status.success()),
             "the differential tests need the real {program} (scripts/test installs it): {ran:?}"

@@ -25,6 +25,11 @@ fn profile() -> Profile {
         "pypi": {"index-url": "https://pypi.corp.example/simple"},
         "cargo": {"registry": "sparse+https://crates.corp.example/index/",
                   "registry-token": {"value": "cargo-t0ken"}},
+        "maven": {"repository": "https://maven.corp.example/maven2/",
+                  "username": "ada", "password": {"value": "maven-pa55"},
+                  "proxy": "http://proxy.corp.example:3128"},
+        "rubygems": {"source": "https://gems.corp.example/",
+                     "username": "ada", "password": {"value": "gem-pa55"}},
         "git": {"rewrites": [{"base": "https://git.corp.example/github/", "instead-of": ["https://github.com/"]}]},
         "proxy": {"https": "http://proxy.corp.example:3128", "no-proxy": ["localhost"]}
     }))

@@ -214,32 +214,76 @@ with zipfile.ZipFile(f"{folder}/{module}-{version}-py3-none-any.whl", "w") as wh
     succeed(python, "python3 making a wheel");
 }
 
-/// A Cargo sparse registry (Cargo book, `registry-index.md`): the files of a folder of its own
-/// (`index/config.json`, `index/<prefix>/<name>`, `crates/<name>/<version>/download`) served by
-/// Python's `http.server`, which records each request's path and `Authorization` header in
-/// `requests.log` and, with a `token`, answers 401 to a request without it (a registry that
-/// requires authentication: `auth-required` in its `config.json`). The index is at `index/`.
-pub fn cargo_registry(token: Option<&str>) -> Registry {
+/// Serves the files of `dir` on `port` of 127.0.0.1 with Python's `http.server`, recording
+/// each request's path and `Authorization` header in `requests.log`; with `authorization`,
+/// any request for a path other than `open` without that exact header is answered 401 with
+/// `challenge` as its `WWW-Authenticate`.
+fn recorded_files(
+    what: &str,
+    dir: TempDir,
+    port: u16,
+    authorization: Option<String>,
+    challenge: &str,
+    open: &str,
+) -> Registry {
     const SERVE: &str = r#"
 import http.server, json, os, sys
-folder, port, token = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+folder, port, expected, challenge, open_path = sys.argv[1], int(sys.argv[2]), *sys.argv[3:6]
 class Handler(http.server.SimpleHTTPRequestHandler):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, directory=folder, **kwargs)
-    def do_GET(self):
+    def allowed(self):
         sent = self.headers.get("Authorization") or ""
         with open(os.path.join(folder, "requests.log"), "a") as log:
             log.write(json.dumps({"path": self.path, "authorization": sent}) + "\n")
-        if token and sent != token and self.path != "/index/config.json":
+        if expected and sent != expected and self.path != open_path:
             self.send_response(401)
-            self.send_header("WWW-Authenticate", "Cargo login_url=\"http://127.0.0.1/me\"")
+            self.send_header("WWW-Authenticate", challenge)
+            self.send_header("Content-Length", "0")
             self.end_headers()
-            return
-        super().do_GET()
+            return False
+        return True
+    def do_GET(self):
+        if self.allowed():
+            super().do_GET()
+    def do_HEAD(self):
+        if self.allowed():
+            super().do_HEAD()
     def log_message(self, *args):
         pass
 http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
 "#;
+    let mut command = Command::new("python3");
+    command
+        .args(["-c", SERVE])
+        .arg(dir.path())
+        .arg(port.to_string())
+        .args([
+            authorization.as_deref().unwrap_or_default(),
+            challenge,
+            open,
+        ]);
+    start(command, what, port, dir)
+}
+
+/// What a registry of [`recorded_files`] (`cargo_registry`, `maven_repository`) was asked, in
+/// order: (path, `Authorization` as sent).
+pub fn requests(registry: &Registry) -> Vec<(String, String)> {
+    let log = std::fs::read_to_string(registry.dir.path().join("requests.log")).unwrap_or_default();
+    log.lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .map(|entry| {
+            let text = |key: &str| entry[key].as_str().unwrap_or_default().to_owned();
+            (text("path"), text("authorization"))
+        })
+        .collect()
+}
+
+/// A Cargo sparse registry (Cargo book, `registry-index.md`): the files of a folder of its own
+/// (`index/config.json`, `index/<prefix>/<name>`, `crates/<name>/<version>/download`), served
+/// and recorded by [`recorded_files`]; with a `token`, a registry that requires
+/// authentication (`auth-required` in its `config.json`). The index is at `index/`.
+pub fn cargo_registry(token: Option<&str>) -> Registry {
     let dir = tempfile::tempdir().expect("a folder for the Cargo registry");
     let port = free_port();
     let index = dir.path().join("index");
@@ -249,25 +293,114 @@ http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
         "auth-required": token.is_some(),
     });
     std::fs::write(index.join("config.json"), config.to_string()).expect("config.json");
-    let mut command = Command::new("python3");
-    command
-        .args(["-c", SERVE])
-        .arg(dir.path())
-        .arg(port.to_string())
-        .arg(token.unwrap_or_default());
-    start(command, "the Cargo registry", port, dir)
+    recorded_files(
+        "the Cargo registry",
+        dir,
+        port,
+        token.map(str::to_owned),
+        "Cargo login_url=\"http://127.0.0.1/me\"",
+        "/index/config.json",
+    )
 }
 
-/// What `cargo_registry` was asked, in order: (path, `Authorization` as sent).
-pub fn cargo_requests(registry: &Registry) -> Vec<(String, String)> {
-    let log = std::fs::read_to_string(registry.dir.path().join("requests.log")).unwrap_or_default();
-    log.lines()
-        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .map(|entry| {
-            let text = |key: &str| entry[key].as_str().unwrap_or_default().to_owned();
-            (text("path"), text("authorization"))
-        })
-        .collect()
+/// `Authorization: Basic ...` for `user` and `password` (RFC 7617).
+pub fn basic(user: &str, password: &str) -> String {
+    use base64::Engine as _;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    format!("Basic {encoded}")
+}
+
+/// A folder of its own (with `folder` in it) served and recorded by [`recorded_files`]; with
+/// a `login`, asking for HTTP Basic authentication.
+fn basic_served(what: &str, folder: &str, login: Option<(&str, &str)>) -> Registry {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("a folder for {what}: {e}"));
+    std::fs::create_dir_all(dir.path().join(folder)).unwrap_or_else(|e| panic!("{what}: {e}"));
+    let authorization = login.map(|(user, password)| basic(user, password));
+    recorded_files(
+        what,
+        dir,
+        free_port(),
+        authorization,
+        "Basic realm=\"switchyard-test\"",
+        "",
+    )
+}
+
+/// A Maven repository (Maven's "Repository Layout": `group/as/folders/artifact/version/`),
+/// served and recorded by [`recorded_files`]; with a `login` (`user`, `password`), one that
+/// asks for HTTP Basic authentication. Its layout starts at `maven2/`.
+pub fn maven_repository(login: Option<(&str, &str)>) -> Registry {
+    basic_served("the Maven repository", "maven2", login)
+}
+
+/// A gem server as RubyGems' static index lays one out (`specs.4.8.gz`,
+/// `latest_specs.4.8.gz`, `quick/Marshal.4.8/<gem>.gemspec.rz`, `gems/<gem>.gem`, made by
+/// `gem generate_index`), served and recorded by [`recorded_files`]; with a `login` (`user`,
+/// `password`), one that asks for HTTP Basic authentication. [`publish_gem`] puts gems in it.
+pub fn gem_source(login: Option<(&str, &str)>) -> Registry {
+    basic_served("the gem server", "gems", login)
+}
+
+/// Builds gem `name` `version` (one file, `lib/<name>.rb`) with the real `gem build`, puts it
+/// where [`gem_source`] serves it, and indexes the server again with `gem generate_index`.
+pub fn publish_gem(source: &Registry, name: &str, version: &str) {
+    let work = tempfile::tempdir().expect("a folder to build the gem in");
+    std::fs::create_dir_all(work.path().join("lib")).expect("lib");
+    std::fs::write(
+        work.path().join("lib").join(format!("{name}.rb")),
+        format!("module Switchyard; VERSION = \"{version}\"; end\n"),
+    )
+    .expect("the gem's code");
+    let spec = format!(
+        "Gem::Specification.new do |s|\n  s.name = \"{name}\"\n  s.version = \"{version}\"\n  \
+         s.summary = \"A test gem\"\n  s.authors = [\"Switchyard\"]\n  s.license = \"MIT\"\n  \
+         s.files = [\"lib/{name}.rb\"]\nend\n"
+    );
+    std::fs::write(work.path().join(format!("{name}.gemspec")), spec).expect("the gemspec");
+    let mut build = Command::new("gem");
+    build
+        .current_dir(work.path())
+        .args(["build", &format!("{name}.gemspec")])
+        .env("HOME", work.path());
+    succeed(build, "gem build");
+    let gem = format!("{name}-{version}.gem");
+    std::fs::copy(
+        work.path().join(&gem),
+        source.dir.path().join("gems").join(&gem),
+    )
+    .expect("the gem in the server's folder");
+    let mut index = Command::new("gem");
+    index
+        .args(["generate_index", "--directory"])
+        .arg(source.dir.path())
+        .env("HOME", work.path());
+    succeed(index, "gem generate_index");
+}
+
+/// Puts the POM of `group:artifact:version` (a `pom` project of nothing, as a parent is)
+/// where `maven_repository` serves it, with its SHA-1, which Maven checks.
+pub fn publish_pom(repository: &Registry, group: &str, artifact: &str, version: &str) {
+    use sha1::Digest as _;
+    let folder = repository
+        .dir
+        .path()
+        .join("maven2")
+        .join(group.replace('.', "/"))
+        .join(artifact)
+        .join(version);
+    std::fs::create_dir_all(&folder).expect("the artifact's folder");
+    let pom = format!(
+        "<project><modelVersion>4.0.0</modelVersion><groupId>{group}</groupId>\
+         <artifactId>{artifact}</artifactId><version>{version}</version>\
+         <packaging>pom</packaging></project>\n"
+    );
+    let name = format!("{artifact}-{version}.pom");
+    let sha1: String = sha1::Sha1::digest(pom.as_bytes())
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    std::fs::write(folder.join(&name), &pom).expect("the POM");
+    std::fs::write(folder.join(format!("{name}.sha1")), sha1).expect("its SHA-1");
 }
 
 /// Puts crate `name` `version` (a library with no dependencies) where `cargo_registry` serves

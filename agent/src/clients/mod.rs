@@ -8,13 +8,17 @@
 //! order says it reads before the agent's file is worked out from the files and variables
 //! themselves ([`modelled`]).
 
+pub mod bundler;
 pub mod cargo;
 pub mod environment_d;
 pub mod git;
 pub mod go;
+pub mod gradle;
+pub mod maven;
 pub mod npm;
 pub mod pip;
 pub mod pnpm;
+pub mod rubygems;
 pub mod run;
 pub mod shell;
 pub mod uv;
@@ -77,7 +81,7 @@ pub struct Asking<'a> {
 }
 
 /// Every client, in the order the agent applies their targets ([`Target::ALL`]).
-pub const ALL: [&dyn Client; 11] = [
+pub const ALL: [&dyn Client; 16] = [
     &npm::Npm,
     &pnpm::Pnpm,
     &yarn::Yarn,
@@ -85,6 +89,11 @@ pub const ALL: [&dyn Client; 11] = [
     &uv::Uv,
     &cargo::CONFIG,
     &cargo::CREDENTIALS,
+    &maven::Maven,
+    &gradle::INIT,
+    &gradle::PROPERTIES,
+    &rubygems::Rubygems,
+    &bundler::Bundler,
     &go::Go,
     &git::Git,
     &environment_d::SystemdSessions,
@@ -101,6 +110,11 @@ pub fn of(target: Target) -> &'static dyn Client {
         Target::Uv => &uv::Uv,
         Target::Cargo => &cargo::CONFIG,
         Target::CargoCredentials => &cargo::CREDENTIALS,
+        Target::Maven => &maven::Maven,
+        Target::Gradle => &gradle::INIT,
+        Target::GradleProperties => &gradle::PROPERTIES,
+        Target::Gemrc => &rubygems::Rubygems,
+        Target::Bundler => &bundler::Bundler,
         Target::Go => &go::Go,
         Target::Git => &git::Git,
         Target::EnvironmentD => &environment_d::SystemdSessions,
@@ -130,7 +144,7 @@ pub fn check(
     file: &Path,
     hooked: &[std::path::PathBuf],
 ) -> Check {
-    let shown = |text: &str| hide_secrets(&redact(text), settings);
+    let shown = |text: &str| hide_secrets(&redact(text), settings, target);
     match ask(target, runner, settings, file, hooked) {
         Check::Read(differences) => Check::Read(differences.iter().map(|d| shown(d)).collect()),
         Check::Failed(problem) => Check::Failed(shown(&problem)),
@@ -139,16 +153,17 @@ pub fn check(
 }
 
 /// `text` with every secret value of `settings` (a token, a secret variable, a login in a
-/// proxy URL, as written or decoded) shown as `(secret)`: a client's own messages may
-/// repeat what it read.
-fn hide_secrets(text: &str, settings: &[Setting]) -> String {
+/// proxy URL, as published, as `target`'s file escapes it, or decoded) shown as `(secret)`: a
+/// client's own messages may repeat what it read, or quote its file.
+fn hide_secrets(text: &str, settings: &[Setting], target: Target) -> String {
+    let editor = of(target).editor();
     let mut shown = text.to_owned();
     for value in settings
         .iter()
         .filter(|setting| setting.secret)
         .flat_map(|setting| &setting.values)
     {
-        let mut forms = vec![value.clone()];
+        let mut forms = vec![value.clone(), editor.written(value)];
         if let Ok(url) = url::Url::parse(value) {
             forms.extend(url.password().map(str::to_owned));
             forms.extend(
@@ -328,6 +343,7 @@ pub fn set_in_sessions(
                     "{place} get {name}{shown}, which {client} reads before its file"
                 )),
                 settings,
+                target,
             ));
         }
     }
@@ -352,7 +368,7 @@ pub fn modelled(target: Target, settings: &[Setting], around: &Surroundings) -> 
     of(target)
         .modelled(settings, around)
         .iter()
-        .map(|text| hide_secrets(&redact(text), settings))
+        .map(|text| hide_secrets(&redact(text), settings, target))
         .collect()
 }
 
@@ -436,6 +452,17 @@ mod tests {
     }
 
     #[test]
+    fn a_secret_is_hidden_as_its_file_escapes_it() {
+        let mut password = super::setting("servers.server[switchyard].password", "s3cr&t<pw>");
+        password.secret = true;
+        let said = "[WARNING] <password>s3cr&amp;t&lt;pw&gt;</password> @ line 3";
+        assert_eq!(
+            super::hide_secrets(said, &[password], super::Target::Maven),
+            "[WARNING] <password>(secret)</password> @ line 3"
+        );
+    }
+
+    #[test]
     fn a_secret_a_client_repeats_is_hidden() {
         let mut token = super::setting("CARGO_TOKEN", "SEKRIT-cargo-123");
         token.secret = true;
@@ -443,7 +470,7 @@ mod tests {
         proxy.secret = true;
         let said = "bash -l failed: SEKRIT-cargo-123 and p@ss and p%40ss";
         assert_eq!(
-            super::hide_secrets(said, &[token, proxy]),
+            super::hide_secrets(said, &[token, proxy], super::Target::Shell),
             "bash -l failed: (secret) and (secret) and (secret)"
         );
     }

@@ -37,9 +37,35 @@ pub enum Ran {
     Said(String),
 }
 
+/// What a program that ran to its end printed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Printed {
+    /// Whether it said it succeeded.
+    pub success: bool,
+    /// Its standard output.
+    pub stdout: String,
+    /// Its standard error.
+    pub stderr: String,
+}
+
 impl Runner {
     /// `program args...`, its standard output when it succeeds.
     pub fn run(&self, program: &str, args: &[&str]) -> Ran {
+        match self.printed(program, args) {
+            Err(ran) => ran,
+            Ok(printed) if printed.success => Ran::Said(printed.stdout),
+            Ok(printed) => Ran::Failed(format!(
+                "{program} {} failed: {}",
+                args.join(" "),
+                printed.stderr.lines().last().unwrap_or("no message").trim()
+            )),
+        }
+    }
+
+    /// `program args...`, what it printed whether it succeeded or not (a client that says why
+    /// it failed on its standard output); `Err` when it is missing, could not be run, or did
+    /// not finish in time.
+    pub fn printed(&self, program: &str, args: &[&str]) -> Result<Printed, Ran> {
         let mut command = Command::new(program);
         command
             .args(args)
@@ -51,8 +77,8 @@ impl Runner {
             .stderr(Stdio::piped());
         let mut child = match command.spawn() {
             Ok(child) => child,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ran::Missing,
-            Err(error) => return Ran::Failed(format!("cannot run {program}: {error}")),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Err(Ran::Missing),
+            Err(error) => return Err(Ran::Failed(format!("cannot run {program}: {error}"))),
         };
         // Each pipe is read into a buffer of its own. A program a login file started in the
         // background keeps the pipes open after the shell has ended: its output is not
@@ -94,22 +120,18 @@ impl Runner {
             Ok(None) => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Ran::Failed(format!(
+                return Err(Ran::Failed(format!(
                     "{program} did not answer within {}s",
                     self.timeout.as_secs()
-                ));
+                )));
             }
-            Err(error) => return Ran::Failed(format!("{program}: {error}")),
+            Err(error) => return Err(Ran::Failed(format!("{program}: {error}"))),
         };
-        let (stdout, stderr) = (stdout(), stderr());
-        match status.success() {
-            true => Ran::Said(stdout),
-            false => Ran::Failed(format!(
-                "{program} {} failed: {}",
-                args.join(" "),
-                stderr.lines().last().unwrap_or("no message").trim()
-            )),
-        }
+        Ok(Printed {
+            success: status.success(),
+            stdout: stdout(),
+            stderr: stderr(),
+        })
     }
 }
 

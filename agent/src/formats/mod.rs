@@ -5,6 +5,8 @@ pub mod envfile;
 pub mod flat;
 pub mod gitconfig;
 pub mod goenv;
+pub mod init_script;
+pub mod java_properties;
 pub mod lines;
 pub mod npmrc;
 pub mod pip;
@@ -12,6 +14,7 @@ pub mod pip;
 mod properties;
 pub mod sectioned;
 pub mod toml;
+pub mod xml;
 pub mod yaml;
 
 use flat::FlatSyntax;
@@ -35,6 +38,11 @@ pub trait Editor: Sync {
     /// problem.
     fn unreadable(&self, _content: &str) -> Option<(&'static str, String)> {
         None
+    }
+    /// `value` as it stands in the file, escaped as the format escapes it (`&amp;` in XML):
+    /// a secret is hidden in that form too wherever the file's text is shown.
+    fn written(&self, value: &str) -> String {
+        value.to_owned()
     }
 }
 

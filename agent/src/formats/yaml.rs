@@ -20,6 +20,16 @@ pub trait YamlSyntax: Sync {
     fn client(&self) -> &'static str;
     /// Whether the key `leaf` holds a boolean (written `true`, not `"true"`).
     fn boolean(&self, leaf: &str) -> bool;
+    /// Whether the agent's item goes first in the list `leaf` (the client takes the first
+    /// that answers), rather than after the user's.
+    fn first(&self, _leaf: &str) -> bool {
+        false
+    }
+    /// Whether the top-level key `leaf` must be written plain (`:sources:`, which Ruby reads
+    /// as a symbol), never quoted as `yaml-edit` quotes a key that starts with `:`.
+    fn plain_key(&self, _leaf: &str) -> bool {
+        false
+    }
 }
 
 /// The keys of a path (`a.b["c.d"].e` -> `a`, `b`, `c.d`, `e`), or `None` when it is not one.
@@ -68,7 +78,7 @@ fn mapping_mut(root: Mapping, keys: &[&str]) -> Result<Mapping, String> {
     let mut mapping = root;
     for key in keys {
         if mapping.get_mapping(*key).is_none() {
-            if mapping.contains_key(*key) {
+            if !holds_nothing(&mapping, key) {
                 return Err(format!("{key} holds something other than keys"));
             }
             mapping.set(*key, Mapping::new());
@@ -78,6 +88,16 @@ fn mapping_mut(root: Mapping, keys: &[&str]) -> Result<Mapping, String> {
             .ok_or_else(|| format!("{key} could not be made"))?;
     }
     Ok(mapping)
+}
+
+/// Whether `key` is missing from `mapping` or holds YAML's null as written (`npmScopes:`,
+/// `~`, `null`; not the quoted string `"null"`), which Yarn and RubyGems read as an empty
+/// mapping or list: the agent may make it one.
+fn holds_nothing(mapping: &Mapping, key: &str) -> bool {
+    mapping.get(key).is_none_or(|node| {
+        node.as_scalar().is_some()
+            && matches!(node.to_string().trim(), "" | "~" | "null" | "Null" | "NULL")
+    })
 }
 
 /// Removes `leaf` under `keys`, and each mapping left empty on the way up.
@@ -137,8 +157,38 @@ impl<S: YamlSyntax> Editor for Yaml<S> {
         changes: &[(&Setting, Option<Vec<String>>)],
     ) -> Result<String, FormatError> {
         let (bom, _) = split_bom(content);
-        let document = parse(content)
+        let mut document = parse(content)
             .map_err(|problem| FormatError::unsafe_value(self.0.client(), problem))?;
+        // A list under a key that must stay plain is started as text (`:sources: []`), which
+        // the library then keeps as written.
+        let plain: Vec<&str> = changes
+            .iter()
+            .filter(|(setting, values)| setting.multi && values.is_some())
+            .map(|(setting, _)| setting.key.as_str())
+            .filter(|key| keys(key).is_some_and(|path| path.len() == 1))
+            .filter(|key| self.0.plain_key(key))
+            .filter(|key| {
+                document
+                    .as_mapping()
+                    .is_some_and(|root| !root.contains_key(*key))
+            })
+            .collect();
+        if !plain.is_empty() {
+            let (_, text) = split_bom(content);
+            let nl = match text.contains("\r\n") {
+                true => "\r\n",
+                false => "\n",
+            };
+            let mut text = text.to_owned();
+            if !text.is_empty() && !text.ends_with('\n') {
+                text.push_str(nl);
+            }
+            for key in plain {
+                text.push_str(&format!("{key}: []{nl}"));
+            }
+            document = parse(&text)
+                .map_err(|problem| FormatError::unsafe_value(self.0.client(), problem))?;
+        }
         let root = document
             .as_mapping()
             .ok_or_else(|| FormatError::unsafe_value(self.0.client(), "not a mapping"))?;
@@ -159,7 +209,7 @@ impl<S: YamlSyntax> Editor for Yaml<S> {
                     Some(_) => {
                         let mapping = mapping_mut(root.clone(), parents).map_err(unsafe_value)?;
                         if mapping.get_sequence(*leaf).is_none() {
-                            if mapping.contains_key(*leaf) {
+                            if !holds_nothing(&mapping, leaf) {
                                 return Err(unsafe_value(format!("{leaf} is not a list")));
                             }
                             mapping.set(*leaf, Sequence::new());
@@ -168,7 +218,10 @@ impl<S: YamlSyntax> Editor for Yaml<S> {
                             .get_sequence(*leaf)
                             .ok_or_else(|| unsafe_value(format!("{leaf} could not be made")))?;
                         if !list.values().any(|node| scalar_text(&node) == item) {
-                            list.push(item);
+                            match self.0.first(leaf) {
+                                true => list.insert(0, item),
+                                false => list.push(item),
+                            }
                         }
                     }
                     None => remove_item(&root, parents, leaf, item),
@@ -234,7 +287,7 @@ impl<S: YamlSyntax> Editor for Yaml<S> {
         parse(content).err().map(|problem| {
             (
                 self.0.client(),
-                format!("not YAML Yarn can read: {problem}"),
+                format!("not YAML {} can read: {problem}", self.0.client()),
             )
         })
     }
@@ -321,6 +374,44 @@ mod tests {
             .render("", &[(&host, Some(host.values.clone()))])
             .unwrap();
         assert_eq!(editor.render(&alone, &[(&host, None)]).unwrap(), "");
+    }
+
+    #[test]
+    fn a_key_with_no_value_is_made_the_mapping_or_list_it_is_read_as() {
+        let editor = Yaml(Yarnish);
+        let scope = setting(
+            "npmScopes[\"corp\"].npmRegistryServer",
+            "https://corp.example/",
+        );
+        let mut host = setting("unsafeHttpWhitelist", "npm.corp.example");
+        host.multi = true;
+        for user in [
+            "npmScopes:\nunsafeHttpWhitelist: ~\n",
+            "npmScopes: null\r\nunsafeHttpWhitelist:\r\n",
+        ] {
+            let changes = [
+                (&scope, Some(scope.values.clone())),
+                (&host, Some(host.values.clone())),
+            ];
+            let written = editor.render(user, &changes).unwrap();
+            assert_eq!(
+                editor.current(&written, &scope),
+                Some(scope.values.clone()),
+                "{written:?}"
+            );
+            assert_eq!(
+                editor.current(&written, &host),
+                Some(host.values.clone()),
+                "{written:?}"
+            );
+        }
+        // A string is not nothing.
+        assert!(editor
+            .render(
+                "npmScopes: \"null\"\n",
+                &[(&scope, Some(scope.values.clone()))]
+            )
+            .is_err());
     }
 
     #[test]

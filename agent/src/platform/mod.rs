@@ -121,6 +121,26 @@ pub fn set(env: &dyn Fn(&str) -> Option<String>, name: &str) -> Option<String> {
     env(name).filter(|value| !value.is_empty())
 }
 
+/// The home folder of the account this process runs as, from the system's user database
+/// (`/etc/passwd`): where Java takes `user.home` from, `HOME` only where the account has none
+/// or has `/` (OpenJDK `java_props_md.c`). `None` on Windows, where Java takes the profile
+/// folder (`USERPROFILE`), and where the account has no usable entry.
+pub fn account_home() -> Option<PathBuf> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        let uid = std::fs::metadata("/proc/self").ok()?.uid().to_string();
+        let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+        passwd.lines().find_map(|line| {
+            let fields: Vec<&str> = line.split(':').collect();
+            let home = *fields.get(5)?;
+            (fields.get(2) == Some(&uid.as_str()) && home.len() > 1).then(|| PathBuf::from(home))
+        })
+    }
+    #[cfg(not(unix))]
+    None
+}
+
 impl Platform for Unix {
     fn os(&self) -> Os {
         Os::Unix
@@ -342,6 +362,7 @@ mod tests {
             [
                 Target::Pip,
                 Target::Uv,
+                Target::Gemrc,
                 Target::Git,
                 Target::EnvironmentD,
                 Target::Shell
@@ -350,6 +371,10 @@ mod tests {
         assert_eq!(
             file(&machine, Target::Pip),
             Some(PathBuf::from("/etc/pip.conf"))
+        );
+        assert_eq!(
+            file(&machine, Target::Gemrc),
+            Some(PathBuf::from("/etc/gemrc"))
         );
         assert_eq!(
             file(&machine, Target::Uv),

@@ -2,16 +2,21 @@
 //! own values applied to its ecosystem's section. Scalars and lists in the overlay replace the
 //! baseline's; maps (npm scopes and tokens, proxy credentials, `env`, `probe-urls`) merge by
 //! key, the overlay winning. An overlay cannot remove a baseline setting, with one exception:
-//! fallback mirrors travel with the mirror they stand in for, so an overlay that sets npm's
-//! `registry` or PyPI's `index-url` brings its own fallbacks (or none), never the baseline's.
+//! what travels with a mirror. An overlay that sets npm's `registry` or PyPI's `index-url`
+//! brings its own fallbacks (or none), never the baseline's; one that sets a Cargo registry,
+//! or names another Maven repository or gem source, brings its own token or login (or none),
+//! and a client never gets a password that no layer paired with the repository it ends up
+//! reading (`paired`).
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::normalize;
 use super::{
-    CargoSettings, ClientOverrides, GitSettings, GoSettings, NpmClient, NpmSettings, Profile,
-    ProxySettings, PypiClient, PypiSettings,
+    CargoSettings, ClientOverrides, GitSettings, GoSettings, MavenClient, MavenSettings, NpmClient,
+    NpmSettings, Profile, ProxySettings, PypiClient, PypiSettings, RubygemsClient,
+    RubygemsSettings, Secret,
 };
 
 /// Where an effective setting comes from.
@@ -121,6 +126,130 @@ impl PypiSettings {
     }
 }
 
+impl ClientOverrides {
+    /// `client`'s own values over `maven`.
+    pub fn maven_of(&self, client: MavenClient) -> &Option<MavenSettings> {
+        match client {
+            MavenClient::Maven => &self.maven,
+            MavenClient::Gradle => &self.gradle,
+        }
+    }
+
+    fn maven_of_mut(&mut self, client: MavenClient) -> &mut Option<MavenSettings> {
+        match client {
+            MavenClient::Maven => &mut self.maven,
+            MavenClient::Gradle => &mut self.gradle,
+        }
+    }
+
+    /// `client`'s own values over `rubygems`.
+    pub fn rubygems_of(&self, client: RubygemsClient) -> &Option<RubygemsSettings> {
+        match client {
+            RubygemsClient::Gem => &self.gem,
+            RubygemsClient::Bundler => &self.bundler,
+        }
+    }
+
+    fn rubygems_of_mut(&mut self, client: RubygemsClient) -> &mut Option<RubygemsSettings> {
+        match client {
+            RubygemsClient::Gem => &mut self.gem,
+            RubygemsClient::Bundler => &mut self.bundler,
+        }
+    }
+}
+
+/// A section whose login is one server's: Maven's repository, the gem source.
+trait ServerLogin {
+    /// The server's URL.
+    fn server(&self) -> Option<&String>;
+    /// The password sent to it.
+    fn password(&self) -> Option<&Secret>;
+    /// Forgets the login.
+    fn clear_login(&mut self);
+}
+
+impl ServerLogin for MavenSettings {
+    fn server(&self) -> Option<&String> {
+        self.repository.as_ref()
+    }
+    fn password(&self) -> Option<&Secret> {
+        self.password.as_ref()
+    }
+    fn clear_login(&mut self) {
+        (self.username, self.password) = (None, None);
+    }
+}
+
+impl ServerLogin for RubygemsSettings {
+    fn server(&self) -> Option<&String> {
+        self.source.as_ref()
+    }
+    fn password(&self) -> Option<&Secret> {
+        self.password.as_ref()
+    }
+    fn clear_login(&mut self) {
+        (self.username, self.password) = (None, None);
+    }
+}
+
+/// Whether `over` names another server than `base` (as the clients compare URLs): what
+/// travels with the server is then `over`'s alone.
+pub(super) fn moves(over: &Option<String>, base: &Option<String>) -> bool {
+    let compared = |url: &Option<String>| url.as_deref().map(normalize::url);
+    over.is_some() && compared(over) != compared(base)
+}
+
+/// A login: `over`'s alone when `over` moves the server (`moved`), else `over`'s where it
+/// has one (another login for the same server), else `base`'s.
+fn login<T: Clone>(moved: bool, base: &Option<T>, over: &Option<T>) -> Option<T> {
+    match moved {
+        true => over.clone(),
+        false => pick(base, over),
+    }
+}
+
+/// Whether one of `views` (what some layer gives some client) pairs the password `read`
+/// sends with the server `read` sends it to. Merged field by field, a password written
+/// beside one layer's repository could otherwise reach another layer's: the baseline's
+/// `clients.gradle` password would follow the role's `maven.repository`, and whoever may
+/// edit the role, without reading secrets, could send it anywhere.
+fn paired<T: ServerLogin>(read: &T, views: &[T]) -> bool {
+    let server = |view: &T| view.server().map(|url| normalize::url(url));
+    let Some(password) = read.password() else {
+        return true;
+    };
+    views
+        .iter()
+        .any(|view| server(view) == server(read) && view.password() == Some(password))
+}
+
+impl MavenSettings {
+    /// These settings with `o`'s laid over them. The login travels with its repository.
+    fn overlaid(&self, o: &MavenSettings) -> MavenSettings {
+        let moved = moves(&o.repository, &self.repository);
+        MavenSettings {
+            repository: pick(&self.repository, &o.repository),
+            mirror_of: pick(&self.mirror_of, &o.mirror_of),
+            username: login(moved, &self.username, &o.username),
+            password: login(moved, &self.password, &o.password),
+            proxy: pick(&self.proxy, &o.proxy),
+            no_proxy: pick(&self.no_proxy, &o.no_proxy),
+        }
+    }
+}
+
+impl RubygemsSettings {
+    /// These settings with `o`'s laid over them. The login travels with its source.
+    fn overlaid(&self, o: &RubygemsSettings) -> RubygemsSettings {
+        let moved = moves(&o.source, &self.source);
+        RubygemsSettings {
+            source: pick(&self.source, &o.source),
+            username: login(moved, &self.username, &o.username),
+            password: login(moved, &self.password, &o.password),
+        }
+    }
+}
+
 impl Profile {
     /// This profile with `overlay` applied.
     pub fn overlaid(&self, overlay: &Profile) -> Profile {
@@ -143,6 +272,12 @@ impl Profile {
             tokens: cargo_tokens(b, o),
             http_proxy: pick(&b.http_proxy, &o.http_proxy),
         });
+        let maven = merge_sections(&self.maven, &overlay.maven, MavenSettings::overlaid);
+        let rubygems = merge_sections(
+            &self.rubygems,
+            &overlay.rubygems,
+            RubygemsSettings::overlaid,
+        );
         let git = merge_sections(&self.git, &overlay.git, |b, o| GitSettings {
             rewrites: pick(&b.rewrites, &o.rewrites),
             http_proxy: pick(&b.http_proxy, &o.http_proxy),
@@ -169,18 +304,60 @@ impl Profile {
             yarn: merge_sections(&base.yarn, &over.yarn, NpmSettings::overlaid),
             pip: merge_sections(&base.pip, &over.pip, PypiSettings::overlaid),
             uv: merge_sections(&base.uv, &over.uv, PypiSettings::overlaid),
+            maven: merge_sections(&base.maven, &over.maven, MavenSettings::overlaid),
+            gradle: merge_sections(&base.gradle, &over.gradle, MavenSettings::overlaid),
+            gem: merge_sections(&base.gem, &over.gem, RubygemsSettings::overlaid),
+            bundler: merge_sections(&base.bundler, &over.bundler, RubygemsSettings::overlaid),
         };
-        Profile {
+        let mut merged = Profile {
             go,
             npm,
             pypi,
             cargo,
+            maven,
+            rubygems,
             git,
             proxy,
             env,
             probe_urls,
             clients,
+        };
+        // A client's own login that no layer paired with the server the client now reads is
+        // dropped (it then reads the ecosystem's, which is always paired, or none).
+        let layers = [self, overlay];
+        let views: Vec<MavenSettings> = layers
+            .iter()
+            .flat_map(|layer| {
+                let clients = [MavenClient::Maven, MavenClient::Gradle];
+                let read = clients.map(|client| layer.maven_for(client));
+                read.into_iter().chain([layer.maven.clone()]).flatten()
+            })
+            .collect();
+        for client in [MavenClient::Maven, MavenClient::Gradle] {
+            let read = merged.maven_for(client);
+            if read.is_some_and(|read| !paired(&read, &views)) {
+                if let Some(own) = merged.clients.maven_of_mut(client) {
+                    own.clear_login();
+                }
+            }
         }
+        let views: Vec<RubygemsSettings> = layers
+            .iter()
+            .flat_map(|layer| {
+                let clients = [RubygemsClient::Gem, RubygemsClient::Bundler];
+                let read = clients.map(|client| layer.rubygems_for(client));
+                read.into_iter().chain([layer.rubygems.clone()]).flatten()
+            })
+            .collect();
+        for client in [RubygemsClient::Gem, RubygemsClient::Bundler] {
+            let read = merged.rubygems_for(client);
+            if read.is_some_and(|read| !paired(&read, &views)) {
+                if let Some(own) = merged.clients.rubygems_of_mut(client) {
+                    own.clear_login();
+                }
+            }
+        }
+        merged
     }
 
     /// What `client` reads from the npm registry's section: `npm` with the client's own values
@@ -202,6 +379,26 @@ impl Profile {
             PypiClient::Uv => &self.clients.uv,
         };
         merge_sections(&self.pypi, own, PypiSettings::overlaid)
+    }
+
+    /// What `client` reads from the Maven repository's section: `maven` with the client's own
+    /// values in `clients` laid over it.
+    pub fn maven_for(&self, client: MavenClient) -> Option<MavenSettings> {
+        merge_sections(
+            &self.maven,
+            self.clients.maven_of(client),
+            MavenSettings::overlaid,
+        )
+    }
+
+    /// What `client` reads from the gem source's section: `rubygems` with the client's own
+    /// values in `clients` laid over it.
+    pub fn rubygems_for(&self, client: RubygemsClient) -> Option<RubygemsSettings> {
+        merge_sections(
+            &self.rubygems,
+            self.clients.rubygems_of(client),
+            RubygemsSettings::overlaid,
+        )
     }
 
     /// The effective profile (this baseline with `overlay` applied) and, for each of its

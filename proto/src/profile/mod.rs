@@ -10,9 +10,12 @@
 //! key.
 //!
 //! Sections are ecosystems, not clients: `npm` is the npm registry that npm, pnpm and Yarn
-//! fetch from, `pypi` the Python package index of pip and uv, `cargo` crates. Ops state a mirror once; a value
+//! fetch from, `pypi` the Python package index of pip and uv, `cargo` crates, `maven` the
+//! Maven repository of Maven and Gradle, `rubygems` the gem source of RubyGems and Bundler.
+//! Ops state a mirror once; a value
 //! one client must see differently goes in `clients` ([`ClientOverrides`]), which overlays the
-//! ecosystem's section for that client alone ([`Profile::npm_for`], [`Profile::pypi_for`]).
+//! ecosystem's section for that client alone ([`Profile::npm_for`], [`Profile::pypi_for`],
+//! [`Profile::maven_for`], [`Profile::rubygems_for`]).
 //!
 //! Published versions are never rewritten (they are immutable), so what profiles were once
 //! written as is still read: `pip` is the name `pypi` had before ecosystems
@@ -57,6 +60,14 @@ pub struct Profile {
     /// (`config.toml`, `credentials.toml`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cargo: Option<CargoSettings>,
+    /// The Maven repository that stands in for Maven Central and the others a build names,
+    /// its login and Maven's proxy (`settings.xml`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maven: Option<MavenSettings>,
+    /// The gem source that stands in for rubygems.org, and its login, for RubyGems (`gem`) and
+    /// Bundler (`.gemrc`, Bundler's `config`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rubygems: Option<RubygemsSettings>,
     /// git: URL rewrites and proxy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub git: Option<GitSettings>,
@@ -106,6 +117,18 @@ pub struct ClientOverrides {
     /// uv's own values, over `pypi`. uv reads no timeout from its files.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uv: Option<PypiSettings>,
+    /// Maven's own values, over `maven` (`settings.xml`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maven: Option<MavenSettings>,
+    /// Gradle's own values, over `maven` (its init script and `gradle.properties`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gradle: Option<MavenSettings>,
+    /// RubyGems' own values, over `rubygems` (`.gemrc`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gem: Option<RubygemsSettings>,
+    /// Bundler's own values, over `rubygems` (Bundler's `config`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bundler: Option<RubygemsSettings>,
 }
 
 impl ClientOverrides {
@@ -144,6 +167,34 @@ impl Profile {
         .filter_map(|(name, section)| Some((name, section.as_ref()?)))
         .collect()
     }
+
+    /// Each section shaped as a Maven repository's, by the dotted name of its place: `maven`,
+    /// then each client's own (`clients.gradle`).
+    pub fn maven_sections(&self) -> Vec<(&'static str, &MavenSettings)> {
+        let c = &self.clients;
+        [
+            ("maven", &self.maven),
+            ("clients.maven", &c.maven),
+            ("clients.gradle", &c.gradle),
+        ]
+        .into_iter()
+        .filter_map(|(name, section)| Some((name, section.as_ref()?)))
+        .collect()
+    }
+
+    /// Each section shaped as a gem source's, by the dotted name of its place: `rubygems`,
+    /// then each client's own (`clients.bundler`).
+    pub fn rubygems_sections(&self) -> Vec<(&'static str, &RubygemsSettings)> {
+        let c = &self.clients;
+        [
+            ("rubygems", &self.rubygems),
+            ("clients.gem", &c.gem),
+            ("clients.bundler", &c.bundler),
+        ]
+        .into_iter()
+        .filter_map(|(name, section)| Some((name, section.as_ref()?)))
+        .collect()
+    }
 }
 
 /// The names the setting at `path` (or a section) had in profiles of before, which audit
@@ -173,6 +224,24 @@ pub enum PypiClient {
     Pip,
     /// uv.
     Uv,
+}
+
+/// The package clients that fetch from a Maven repository.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MavenClient {
+    /// Maven.
+    Maven,
+    /// Gradle.
+    Gradle,
+}
+
+/// The package clients that fetch from a gem source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RubygemsClient {
+    /// RubyGems (`gem`).
+    Gem,
+    /// Bundler.
+    Bundler,
 }
 
 /// Go's module settings.
@@ -305,6 +374,55 @@ pub struct CargoSettings {
     /// `http.proxy`: the proxy Cargo uses before the proxy variables.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http_proxy: Option<String>,
+}
+
+/// The Maven repository and Maven's proxy, as Maven's `settings.xml` names them (Maven's
+/// "Settings Reference" and "Guide to Mirror Settings").
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct MavenSettings {
+    /// The repository that stands in for those `mirror-of` names (a mirror): an http or https
+    /// URL (`https://maven.corp.example/repository/maven-public/`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository: Option<String>,
+    /// Which repositories `repository` stands in for, as Maven's `mirrorOf` names them: `*`
+    /// (every one, the default), `external:*` (all but those on this machine), a repository's
+    /// id (`central`), `!id` to leave one out. Each entry one pattern.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mirror_of: Option<Vec<String>>,
+    /// The user name `repository` wants, sent with `password` (HTTP Basic).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// `repository`'s password. Write-only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<Secret>,
+    /// The proxy Maven fetches through, for http and https repositories alike:
+    /// `http://host:port` (Maven reads no proxy variables). Its login, if it wants one, is
+    /// `proxy.credentials`' for its origin.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<String>,
+    /// Hosts fetched without `proxy` (`nonProxyHosts`): host names, `*.corp.example`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub no_proxy: Option<Vec<String>>,
+}
+
+/// The gem source that stands in for `https://rubygems.org/`, as RubyGems takes a source
+/// (`:sources:` in `.gemrc`) and Bundler a mirror (`mirror.https://rubygems.org/`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RubygemsSettings {
+    /// The gem server: an http or https URL (`https://gems.corp.example/`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// The user name `source` wants, sent with `password` (HTTP Basic). Without `:`, which
+    /// Bundler takes as the end of the user name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// `source`'s password. Write-only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<Secret>,
 }
 
 /// git's settings.

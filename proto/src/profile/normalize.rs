@@ -145,6 +145,29 @@ impl Profile {
                 *proxy = url(proxy);
             }
         }
+        let c = &mut self.clients;
+        for maven in [&mut self.maven, &mut c.maven, &mut c.gradle]
+            .into_iter()
+            .flatten()
+        {
+            for value in [&mut maven.repository, &mut maven.proxy]
+                .into_iter()
+                .flatten()
+            {
+                *value = url(value);
+            }
+            for value in maven.no_proxy.iter_mut().flatten() {
+                *value = host(value);
+            }
+        }
+        for rubygems in [&mut self.rubygems, &mut c.gem, &mut c.bundler]
+            .into_iter()
+            .flatten()
+        {
+            if let Some(source) = &mut rubygems.source {
+                *source = url(source);
+            }
+        }
         if let Some(git) = &mut self.git {
             // Only the base: `insteadOf` prefixes are compared with what people type.
             for rewrite in git.rewrites.iter_mut().flatten() {

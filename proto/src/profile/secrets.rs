@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use super::{EnvValue, Profile, Secret};
+use super::{EnvValue, MavenClient, Profile, RubygemsClient, Secret};
 
 /// The JSON keys that lead to a secret, such as `["proxy", "credentials", URL, "password"]`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -63,6 +63,26 @@ macro_rules! secret_slots {
                 slots.push((SecretPath::new(&["cargo", "tokens", name]), token));
             }
         }
+        let maven_sections = [
+            (&["maven"][..], $profile.maven.$as_ref()),
+            (&["clients", "maven"][..], $profile.clients.maven.$as_ref()),
+            (&["clients", "gradle"][..], $profile.clients.gradle.$as_ref()),
+        ];
+        for (section, maven) in maven_sections {
+            if let Some(password) = maven.and_then(|maven| maven.password.$as_ref()) {
+                slots.push((SecretPath::new(&[section, &["password"]].concat()), password));
+            }
+        }
+        let rubygems_sections = [
+            (&["rubygems"][..], $profile.rubygems.$as_ref()),
+            (&["clients", "gem"][..], $profile.clients.gem.$as_ref()),
+            (&["clients", "bundler"][..], $profile.clients.bundler.$as_ref()),
+        ];
+        for (section, rubygems) in rubygems_sections {
+            if let Some(password) = rubygems.and_then(|rubygems| rubygems.password.$as_ref()) {
+                slots.push((SecretPath::new(&[section, &["password"]].concat()), password));
+            }
+        }
         if let Some(proxy) = $profile.proxy.$as_ref() {
             for (origin, login) in proxy.credentials.$as_ref().into_iter().flat_map(|m| m.$iter()) {
                 let path = SecretPath::new(&["proxy", "credentials", origin, "password"]);
@@ -99,10 +119,30 @@ impl Profile {
 
     /// Where the secret at `path` is sent, where its key does not say so itself: a Cargo
     /// token goes to its registry's index (`cargo.registry` for `cargo.registry-token`,
-    /// `cargo.registries.<name>` for `cargo.tokens.<name>`), which an edit may change while
-    /// keeping the token. `None` for every other secret, whose key names where it goes (a
-    /// registry's or proxy's URL) or that goes nowhere (an `env` value).
+    /// `cargo.registries.<name>` for `cargo.tokens.<name>`), Maven's password to
+    /// `maven.repository`, the gem source's to `rubygems.source`, a client's own password
+    /// (`clients.gradle.password`) to the repository or source that client reads: an edit
+    /// may change these while keeping the secret. `None` for every other secret, whose key
+    /// names where it goes (a registry's or proxy's URL) or that goes nowhere (an `env` value).
     pub fn secret_destination(&self, path: &SecretPath) -> Option<String> {
+        let keys: Vec<&str> = path.keys().iter().map(String::as_str).collect();
+        match keys.as_slice() {
+            ["maven", "password"] => return self.maven.as_ref()?.repository.clone(),
+            ["rubygems", "password"] => return self.rubygems.as_ref()?.source.clone(),
+            ["clients", "maven", "password"] => {
+                return self.maven_for(MavenClient::Maven)?.repository;
+            }
+            ["clients", "gradle", "password"] => {
+                return self.maven_for(MavenClient::Gradle)?.repository;
+            }
+            ["clients", "gem", "password"] => {
+                return self.rubygems_for(RubygemsClient::Gem)?.source;
+            }
+            ["clients", "bundler", "password"] => {
+                return self.rubygems_for(RubygemsClient::Bundler)?.source;
+            }
+            _ => {}
+        }
         let cargo = self.cargo.as_ref()?;
         match path.keys() {
             [section, token] if section == "cargo" && token == "registry-token" => {

@@ -7,7 +7,10 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::{EnvValue, GoFallback, GoProxyEntry, NpmSettings, Profile, PypiSettings, Secret};
+use super::{
+    EnvValue, GoFallback, GoProxyEntry, MavenSettings, NpmSettings, Profile, PypiSettings,
+    RubygemsSettings, Secret,
+};
 
 /// One setting's value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,6 +109,12 @@ impl Profile {
                 "cargo.http-proxy".into(),
                 cargo.http_proxy.clone().map(Setting::Text),
             );
+        }
+        for (section, maven) in self.maven_sections() {
+            maven.settings(section, &mut put);
+        }
+        for (section, rubygems) in self.rubygems_sections() {
+            rubygems.settings(section, &mut put);
         }
         if let Some(git) = &self.git {
             put(
@@ -227,6 +236,32 @@ impl PypiSettings {
             format!("{section}.timeout"),
             self.timeout.map(Setting::Number),
         );
+    }
+}
+
+impl MavenSettings {
+    /// Each setting, named under `section` (`maven`, `clients.gradle`).
+    fn settings(&self, section: &str, put: &mut impl FnMut(String, Option<Setting>)) {
+        let path = |field: &str| format!("{section}.{field}");
+        put(
+            path("repository"),
+            self.repository.clone().map(Setting::Text),
+        );
+        put(path("mirror-of"), self.mirror_of.as_deref().map(list));
+        put(path("username"), self.username.clone().map(Setting::Text));
+        put(path("password"), self.password.clone().map(Setting::Secret));
+        put(path("proxy"), self.proxy.clone().map(Setting::Text));
+        put(path("no-proxy"), self.no_proxy.as_deref().map(list));
+    }
+}
+
+impl RubygemsSettings {
+    /// Each setting, named under `section` (`rubygems`, `clients.bundler`).
+    fn settings(&self, section: &str, put: &mut impl FnMut(String, Option<Setting>)) {
+        let path = |field: &str| format!("{section}.{field}");
+        put(path("source"), self.source.clone().map(Setting::Text));
+        put(path("username"), self.username.clone().map(Setting::Text));
+        put(path("password"), self.password.clone().map(Setting::Secret));
     }
 }
 

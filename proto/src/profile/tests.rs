@@ -724,3 +724,482 @@ fn an_overlay_that_moves_a_cargo_registry_brings_its_own_token_or_none() {
     );
     assert!(tokens.contains_key("tools"));
 }
+
+#[test]
+fn the_maven_repository_is_checked_as_maven_reads_settings_xml() {
+    let profile = parse(json!({"maven": {
+        "repository": "HTTPS://Maven.Corp.Example/repository/public/",
+        "mirror-of": ["*", "!snapshots"],
+        "username": "ci-reader",
+        "password": {"value": "pa ss&<word>"},
+        "proxy": "http://proxy.corp.example:3128",
+        "no-proxy": ["*.Corp.Example", "localhost"]
+    }}));
+    assert_eq!(profile.validate(), vec![]);
+    let normalized = profile.clone().normalized();
+    let maven = normalized.maven.as_ref().unwrap();
+    assert_eq!(
+        maven.repository.as_deref(),
+        Some("https://maven.corp.example/repository/public/")
+    );
+    assert_eq!(
+        maven.no_proxy.as_deref(),
+        Some(&["*.corp.example".to_owned(), "localhost".to_owned()][..])
+    );
+    let secrets: Vec<String> = profile
+        .secrets()
+        .iter()
+        .map(|(p, _)| p.to_string())
+        .collect();
+    assert_eq!(secrets, ["maven.password"]);
+    assert_eq!(
+        profile
+            .secret_destination(&profile.secrets()[0].0)
+            .as_deref(),
+        Some("HTTPS://Maven.Corp.Example/repository/public/"),
+        "the password goes where the repository is"
+    );
+    assert!(!serde_json::to_value(&profile)
+        .unwrap()
+        .to_string()
+        .contains("pa ss"));
+
+    let wrong = parse(json!({"maven": {
+        "repository": "https://maven.corp.example/${env.REPO}/",
+        "mirror-of": ["central,snapshots", ""],
+        "username": "${env.USER}",
+        "password": {"value": "{encrypted}"},
+        "proxy": "https://proxy.corp.example:3128/path",
+        "no-proxy": ["a|b", ".corp.example"]
+    }}));
+    let problems = wrong.validate();
+    let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
+    for path in [
+        "maven.repository",
+        "maven.mirror-of[0]",
+        "maven.mirror-of[1]",
+        "maven.username",
+        "maven.password",
+        "maven.proxy",
+        "maven.no-proxy[0]",
+        "maven.no-proxy[1]",
+    ] {
+        assert!(paths.contains(&path), "{path}: {problems:?}");
+    }
+    let alone = parse(json!({"maven": {"password": {"value": "p"}, "no-proxy": ["x"]}}));
+    let problems = alone.validate();
+    for (path, says) in [
+        ("maven.password", "needs maven.username"),
+        ("maven.password", "needs maven.repository"),
+        ("maven.no-proxy", "needs maven.proxy"),
+    ] {
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.path == path && p.message.contains(says)),
+            "{path} {says}: {problems:?}"
+        );
+    }
+}
+
+#[test]
+fn an_overlay_that_moves_the_maven_repository_brings_its_own_login_or_none() {
+    let baseline = parse(json!({"maven": {
+        "repository": "https://maven.corp.example/public/",
+        "username": "reader", "password": {"value": "p"},
+        "proxy": "http://proxy.corp.example:3128"
+    }}));
+    let moved = parse(json!({"maven": {"repository": "https://maven-eu.corp.example/public/"}}));
+    let merged = baseline.overlaid(&moved).maven.unwrap();
+    assert_eq!((merged.username, merged.password), (None, None));
+    assert!(merged.proxy.is_some(), "the proxy is not the repository's");
+    let kept = baseline
+        .overlaid(&parse(json!({"maven": {"mirror-of": ["central"]}})))
+        .maven
+        .unwrap();
+    assert_eq!(kept.username.as_deref(), Some("reader"));
+    // A role that names the same repository, however spelled, moves nothing.
+    let same = baseline
+        .overlaid(&parse(
+            json!({"maven": {"repository": "https://MAVEN.corp.example:443/public/"}}),
+        ))
+        .maven
+        .unwrap();
+    assert_eq!(same.username.as_deref(), Some("reader"));
+    // A role's own login for the same repository replaces the baseline's.
+    let rotated = baseline
+        .overlaid(&parse(json!({"maven": {"password": {"value": "q"}}})))
+        .maven
+        .unwrap();
+    assert_eq!(rotated.username.as_deref(), Some("reader"));
+    assert_eq!(rotated.password, Some(Secret::Value("q".into())));
+}
+
+#[test]
+fn the_gem_source_is_checked_and_its_login_travels_with_it() {
+    let profile = parse(json!({"rubygems": {
+        "source": "HTTPS://Gems.Corp.Example/",
+        "username": "ci-reader",
+        "password": {"value": "p@ss+w:rd"}
+    }}));
+    assert_eq!(profile.validate(), vec![]);
+    let normalized = profile.clone().normalized();
+    assert_eq!(
+        normalized.rubygems.as_ref().unwrap().source.as_deref(),
+        Some("https://gems.corp.example/")
+    );
+    assert_eq!(
+        profile
+            .secret_destination(&profile.secrets()[0].0)
+            .as_deref(),
+        Some("HTTPS://Gems.Corp.Example/"),
+        "the password goes where the source is"
+    );
+    let wrong = parse(json!({"rubygems": {
+        "source": "https://ada:pw@gems.corp.example/",
+        "username": "ada:eve",
+        "password": {"value": "p"}
+    }}));
+    let paths: Vec<String> = wrong.validate().into_iter().map(|p| p.path).collect();
+    assert!(paths.contains(&"rubygems.source".to_owned()), "{paths:?}");
+    assert!(paths.contains(&"rubygems.username".to_owned()), "{paths:?}");
+    let alone = parse(json!({"rubygems": {"password": {"value": "p"}}}));
+    let problems = alone.validate();
+    for says in ["needs rubygems.username", "needs rubygems.source"] {
+        assert!(
+            problems.iter().any(|p| p.message.contains(says)),
+            "{says}: {problems:?}"
+        );
+    }
+    let moved = profile.overlaid(&parse(
+        json!({"rubygems": {"source": "https://gems-eu.corp.example/"}}),
+    ));
+    let moved = moved.rubygems.unwrap();
+    assert_eq!((moved.username, moved.password), (None, None));
+}
+
+#[test]
+fn maven_and_gem_clients_take_their_own_values_over_their_ecosystems() {
+    let profile = parse(json!({
+        "maven": {"repository": "https://Maven.corp.example/public/",
+                  "username": "ci", "password": {"value": "for-all"},
+                  "proxy": "http://proxy.corp.example:3128"},
+        "rubygems": {"source": "https://gems.corp.example/", "username": "ci",
+                     "password": {"value": "for-gems"}},
+        "clients": {
+            "gradle": {"repository": "https://Gradle.corp.example/public/",
+                       "username": "gradle", "password": {"value": "for-gradle"},
+                       "mirror-of": ["central"]},
+            "maven": {"no-proxy": ["*.corp.example"]},
+            "bundler": {"source": "https://bundler.corp.example/"}
+        }
+    }));
+    assert_eq!(profile.validate(), vec![]);
+    let maven = profile.maven_for(MavenClient::Maven).unwrap();
+    assert_eq!(
+        (maven.username.as_deref(), maven.no_proxy.map(|h| h.len())),
+        (Some("ci"), Some(1))
+    );
+    let gradle = profile.maven_for(MavenClient::Gradle).unwrap();
+    assert_eq!(
+        gradle.repository.as_deref(),
+        Some("https://Gradle.corp.example/public/")
+    );
+    assert_eq!(gradle.username.as_deref(), Some("gradle"));
+    assert_eq!(
+        gradle.proxy.as_deref(),
+        Some("http://proxy.corp.example:3128")
+    );
+    assert_eq!(
+        gradle.no_proxy, None,
+        "one client's own values are not another's"
+    );
+    assert_eq!(profile.rubygems_for(RubygemsClient::Gem), profile.rubygems);
+    let bundler = profile.rubygems_for(RubygemsClient::Bundler).unwrap();
+    assert_eq!(
+        (
+            bundler.source.as_deref(),
+            bundler.username,
+            bundler.password
+        ),
+        (Some("https://bundler.corp.example/"), None, None),
+        "the login travels with its source: a client moved elsewhere has none"
+    );
+
+    // Client values are normalized, settings, secrets and diffs like any other.
+    let normalized = profile.clone().normalized();
+    assert_eq!(
+        normalized
+            .clients
+            .gradle
+            .as_ref()
+            .unwrap()
+            .repository
+            .as_deref(),
+        Some("https://gradle.corp.example/public/")
+    );
+    let secrets: Vec<String> = profile
+        .secrets()
+        .iter()
+        .map(|(path, _)| path.to_string())
+        .collect();
+    assert_eq!(
+        secrets,
+        [
+            "maven.password",
+            "clients.gradle.password",
+            "rubygems.password"
+        ]
+    );
+    let destinations: Vec<Option<String>> = profile
+        .secrets()
+        .iter()
+        .map(|(path, _)| profile.secret_destination(path))
+        .collect();
+    assert_eq!(
+        destinations[1].as_deref(),
+        Some("https://Gradle.corp.example/public/"),
+        "a client's password goes to the repository that client reads"
+    );
+    let sealed = profile.to_json_with_secrets(|_| json!("sealed"));
+    assert_eq!(sealed["clients"]["gradle"]["password"], "sealed");
+    let mut changed = profile.clone();
+    changed.clients.gradle.as_mut().unwrap().mirror_of = None;
+    changed.clients.bundler = None;
+    assert_eq!(
+        profile
+            .diff(&changed)
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+        [
+            "clients.bundler.source: https://bundler.corp.example/ -> (unset)",
+            "clients.gradle.mirror-of: [central] -> (unset)"
+        ]
+    );
+    // A role's overlay merges client values as it merges sections.
+    let overlay = parse(json!({"clients": {"gradle": {"mirror-of": ["*"]}}}));
+    let merged = profile
+        .overlaid(&overlay)
+        .maven_for(MavenClient::Gradle)
+        .unwrap();
+    assert_eq!(merged.mirror_of, Some(vec!["*".to_owned()]));
+    assert_eq!(merged.username.as_deref(), Some("gradle"));
+}
+
+#[test]
+fn maven_and_gem_client_values_are_checked_where_they_stand() {
+    let wrong = parse(json!({
+        "maven": {"repository": "https://maven.corp.example/", "username": "ci"},
+        "rubygems": {"source": "https://gems.corp.example/"},
+        "clients": {
+            "maven": {"proxy": "https://proxy.corp.example/", "no-proxy": [".corp.example"]},
+            // Moved elsewhere, the section's login stays behind: a password alone lacks its user.
+            "gradle": {"repository": "https://g.corp.example/", "password": {"value": "p"},
+                       "no-proxy": ["h.corp.example"]},
+            "bundler": {"username": "a:b"},
+            "gem": {"password": {"value": "p"}}
+        }
+    }));
+    let problems: Vec<(String, String)> = wrong
+        .validate()
+        .into_iter()
+        .map(|p| (p.path, p.message))
+        .collect();
+    for (path, says) in [
+        ("clients.maven.proxy", "http://"),
+        ("clients.maven.no-proxy[0]", "names no host"),
+        // Its own repository takes none of maven's login: only its own user name helps.
+        (
+            "clients.gradle.password",
+            "needs clients.gradle.username in",
+        ),
+        ("clients.bundler.username", "':'"),
+        // A proxy is not the repository's: the ecosystem's would do.
+        (
+            "clients.gradle.no-proxy",
+            "needs clients.gradle.proxy or maven.proxy",
+        ),
+        (
+            "clients.gem.password",
+            "needs clients.gem.username or rubygems.username",
+        ),
+    ] {
+        assert!(
+            problems.iter().any(|(p, m)| p == path && m.contains(says)),
+            "{path}: {says}: {problems:?}"
+        );
+    }
+    assert_eq!(
+        problems
+            .iter()
+            .filter(|(p, _)| p.starts_with("maven") || p.starts_with("rubygems"))
+            .count(),
+        0,
+        "a problem is named where it was written: {problems:?}"
+    );
+    // A client's login over the section's repository is whole; RubyGems takes a `:` in a
+    // user name (encoded in the URL), and Gradle a `${` (it never interpolates its login).
+    let fine = parse(json!({
+        "maven": {"repository": "https://maven.corp.example/"},
+        "rubygems": {"source": "https://gems.corp.example/"},
+        "clients": {"maven": {"username": "m", "password": {"value": "p"}},
+                    "gradle": {"username": "g", "password": {"value": "${p}"}},
+                    "gem": {"username": "a:b"}}
+    }));
+    assert_eq!(fine.validate(), vec![]);
+    // Each problem once: the section's, not again for each client that reads it.
+    let once = parse(json!({
+        "maven": {"password": {"value": "p"}},
+        "clients": {"gradle": {"mirror-of": ["central"]}}
+    }));
+    let paths: Vec<String> = once.validate().into_iter().map(|p| p.path).collect();
+    assert_eq!(
+        paths,
+        [
+            "maven.password",
+            "maven.password",
+            "clients.gradle.mirror-of"
+        ],
+        "{paths:?}"
+    );
+}
+
+#[test]
+fn a_clients_login_never_follows_it_to_another_layers_repository() {
+    // The baseline's Gradle login is for the baseline's repository...
+    let baseline = parse(json!({
+        "maven": {"repository": "https://maven.corp.example/"},
+        "rubygems": {"source": "https://gems.corp.example/"},
+        "clients": {"gradle": {"username": "g", "password": {"value": "for-maven-corp"}},
+                    "bundler": {"username": "b", "password": {"value": "for-gems-corp"}}}
+    }));
+    assert_eq!(baseline.validate(), vec![]);
+    // ...so a role that moves the repository (and holds no secret to check) does not get it.
+    let moved = parse(
+        json!({"maven": {"repository": "https://elsewhere.example/"},
+                             "rubygems": {"source": "https://elsewhere.example/"}}),
+    );
+    let merged = baseline.overlaid(&moved);
+    let gradle = merged.maven_for(MavenClient::Gradle).unwrap();
+    assert_eq!(
+        gradle.repository.as_deref(),
+        Some("https://elsewhere.example/")
+    );
+    assert_eq!((gradle.username, gradle.password), (None, None));
+    let bundler = merged.rubygems_for(RubygemsClient::Bundler).unwrap();
+    assert_eq!((bundler.username, bundler.password), (None, None));
+    // A role on the same repository keeps it, however the URL is spelled.
+    let same = parse(json!({"maven": {"repository": "https://MAVEN.corp.example:443/"}}));
+    let gradle = baseline
+        .overlaid(&same)
+        .maven_for(MavenClient::Gradle)
+        .unwrap();
+    assert_eq!(
+        gradle.password,
+        Some(Secret::Value("for-maven-corp".into()))
+    );
+
+    // The role's login for its repository does not follow Gradle to the baseline's own.
+    let baseline = parse(json!({"clients": {"gradle": {"repository": "https://g.corp.example/"}}}));
+    let role = parse(json!({
+        "maven": {"repository": "https://role.corp.example/"},
+        "clients": {"gradle": {"username": "r", "password": {"value": "for-role"}}}
+    }));
+    assert_eq!(role.validate(), vec![]);
+    let merged = baseline.overlaid(&role);
+    let gradle = merged.maven_for(MavenClient::Gradle).unwrap();
+    assert_eq!(
+        gradle.repository.as_deref(),
+        Some("https://g.corp.example/")
+    );
+    assert_eq!((gradle.username, gradle.password), (None, None));
+    let maven = merged.maven_for(MavenClient::Maven).unwrap();
+    assert_eq!(
+        maven.repository.as_deref(),
+        Some("https://role.corp.example/")
+    );
+    // The merged profile is one every check accepts, and its secrets are where it sends them.
+    assert_eq!(merged.validate(), vec![]);
+    // Nothing appears that no layer wrote.
+    let baseline = parse(json!({
+        "maven": {"repository": "https://m.corp.example/", "username": "u", "password": {"value": "p"}},
+        "clients": {"gradle": {"proxy": "http://proxy.corp.example:3128/"}}
+    }));
+    assert_eq!(baseline.overlaid(&Profile::default()), baseline);
+    let role = parse(
+        json!({"maven": {"repository": "https://r.corp.example/", "username": "r",
+                                      "password": {"value": "q"}}}),
+    );
+    let merged = baseline.overlaid(&role);
+    assert_eq!(
+        merged.clients.gradle.as_ref().unwrap(),
+        baseline.clients.gradle.as_ref().unwrap()
+    );
+    let gradle = merged.maven_for(MavenClient::Gradle).unwrap();
+    assert_eq!(gradle.password, Some(Secret::Value("q".into())));
+    for (path, _) in merged.secrets() {
+        let to = merged.secret_destination(&path);
+        assert_ne!(to.as_deref(), Some("https://g.corp.example/"), "{path}");
+    }
+}
+
+/// A Maven section over a few spellings of two repositories and two passwords.
+fn arb_maven() -> impl Strategy<Value = Option<MavenSettings>> {
+    let repository = proptest::option::of(proptest::sample::select(vec![
+        "https://a.example/",
+        "https://A.example:443/",
+        "https://b.example/",
+    ]));
+    let password = proptest::option::of(proptest::sample::select(vec!["p", "q"]));
+    let username = proptest::option::of(proptest::sample::select(vec!["u", "v"]));
+    proptest::option::of(
+        (repository, username, password).prop_map(|(r, u, p)| MavenSettings {
+            repository: r.map(str::to_owned),
+            username: u.map(str::to_owned),
+            password: p.map(|p| Secret::Value(p.to_owned())),
+            ..MavenSettings::default()
+        }),
+    )
+}
+
+fn arb_maven_profile() -> impl Strategy<Value = Profile> {
+    (arb_maven(), arb_maven(), arb_maven())
+        .prop_map(|(maven, own_maven, gradle)| Profile {
+            maven,
+            clients: ClientOverrides {
+                maven: own_maven,
+                gradle,
+                ..ClientOverrides::default()
+            },
+            ..Profile::default()
+        })
+        .prop_filter("a valid layer", |profile| profile.validate().is_empty())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    /// Whatever two valid layers say, each client sends a password only to a repository
+    /// that one of the layers paired it with; an empty overlay changes nothing.
+    #[test]
+    fn a_password_reaches_only_a_repository_a_layer_paired_it_with(
+        baseline in arb_maven_profile(),
+        overlay in arb_maven_profile(),
+    ) {
+        let server = |view: &MavenSettings| view.repository.as_deref().map(normalize::url);
+        let merged = baseline.overlaid(&overlay);
+        for client in [MavenClient::Maven, MavenClient::Gradle] {
+            let Some(read) = merged.maven_for(client) else { continue };
+            let Some(password) = &read.password else { continue };
+            let paired = [&baseline, &overlay].iter().any(|layer| {
+                [layer.maven.clone(), layer.maven_for(MavenClient::Maven), layer.maven_for(MavenClient::Gradle)]
+                    .into_iter()
+                    .flatten()
+                    .any(|view| server(&view) == server(&read) && view.password.as_ref() == Some(password))
+            });
+            prop_assert!(paired, "{client:?} sends {password:?} to {:?}", read.repository);
+        }
+        prop_assert_eq!(baseline.overlaid(&Profile::default()), baseline.clone());
+    }
+}

@@ -2,10 +2,11 @@
 
 use std::collections::BTreeMap;
 
+use super::merge::moves;
 use super::normalize::{self, colliding_keys};
 use super::{
-    CargoSettings, EnvValue, GitSettings, GoSettings, NpmSettings, Profile, ProxySettings,
-    PypiSettings, Secret,
+    CargoSettings, EnvValue, GitSettings, GoSettings, MavenClient, MavenSettings, NpmSettings,
+    Profile, ProxySettings, PypiSettings, RubygemsClient, RubygemsSettings, Secret,
 };
 use crate::FieldProblem;
 
@@ -363,6 +364,13 @@ impl Profile {
         if let Some(cargo) = &self.cargo {
             cargo.validate(&mut problems);
         }
+        for (section, maven) in self.maven_sections() {
+            maven.validate(section, &mut problems);
+        }
+        for (section, rubygems) in self.rubygems_sections() {
+            rubygems.validate(section, &mut problems);
+        }
+        validate_logins(self, &mut problems);
         if let Some(git) = &self.git {
             git.validate(&mut problems);
         }
@@ -677,6 +685,255 @@ fn cargo_index(path: &str, value: &str, problems: &mut Problems) {
     }
 }
 
+/// What Maven does to a value of `settings.xml` before using it (Maven
+/// `DefaultSettingsBuilder`, `interpolate`; `DefaultSettingsDecrypter`): it replaces
+/// `${...}` with a property or variable (`${env.HOME}`), and takes a password holding `{...}`
+/// for one encrypted with `settings-security.xml`. Neither can be escaped, so a value with
+/// either would not reach Maven as written.
+fn maven_text(path: &str, value: &str, password: bool, problems: &mut Problems) {
+    if value.contains("${") {
+        problems.add(
+            path,
+            "must not contain '${': Maven would replace it with a property's value",
+        );
+    }
+    let encrypted = value
+        .find('{')
+        .is_some_and(|open| value[open..].contains('}'));
+    if password && encrypted {
+        problems.add(
+            path,
+            "must not contain '{...}': Maven would take it for a password encrypted with settings-security.xml",
+        );
+    }
+    if password && value.trim() != value {
+        problems.add(
+            path,
+            "must not start or end with whitespace: Maven trims it",
+        );
+    }
+}
+
+impl MavenSettings {
+    /// Each value of the section at `section` (`maven`, `clients.gradle`) on its own. What
+    /// Maven does to a value ([`maven_text`]) counts where Maven reads it: not in
+    /// `clients.gradle`, which Gradle alone reads.
+    fn validate(&self, section: &str, problems: &mut Problems) {
+        let path = |field: &str| format!("{section}.{field}");
+        let maven_text = |path: &str, value: &str, password: bool, problems: &mut Problems| {
+            if section != "clients.gradle" {
+                maven_text(path, value, password, problems);
+            }
+        };
+        if let Some(url) = &self.repository {
+            problems.url(&path("repository"), url);
+            maven_text(&path("repository"), url, false, problems);
+        }
+        if let Some(patterns) = &self.mirror_of {
+            if patterns.is_empty() {
+                problems.add(
+                    &path("mirror-of"),
+                    format!("must name at least one repository (or leave {section}.mirror-of out for every one)"),
+                );
+            }
+            problems.list_size(&path("mirror-of"), patterns.len());
+            for (i, pattern) in patterns.iter().enumerate() {
+                let path = format!("{section}.mirror-of[{i}]");
+                if !problems.text(&path, pattern, 256) {
+                    continue;
+                }
+                // Maven splits `mirrorOf` at commas; ids are letters, digits and `._-`
+                // (Maven `DefaultMirrorSelector`, `matchPattern`).
+                let allowed = |c: char| c.is_ascii_alphanumeric() || "._-:*!".contains(c);
+                let bare = pattern.strip_prefix('!').unwrap_or(pattern);
+                if bare.is_empty() || !bare.chars().all(allowed) || bare.contains('!') {
+                    problems.add(
+                        &path,
+                        "is one of Maven's mirrorOf patterns: *, external:*, external:http:*, a repository id, or !id",
+                    );
+                }
+            }
+        }
+        if let Some(username) = &self.username {
+            if problems.text(&path("username"), username, 256) {
+                maven_text(&path("username"), username, false, problems);
+            }
+        }
+        if let Some(password) = &self.password {
+            problems.secret(&path("password"), password, true);
+            if let Secret::Value(value) = password {
+                maven_text(&path("password"), value, true, problems);
+            }
+        }
+        if let Some(url) = &self.proxy {
+            let before = problems.0.len();
+            problems.url(&path("proxy"), url);
+            if problems.0.len() == before {
+                match url::Url::parse(url) {
+                    Ok(parsed) if parsed.scheme() != "http" => problems.add(
+                        &path("proxy"),
+                        "must be an http:// URL: Maven speaks plain HTTP to its proxy",
+                    ),
+                    Ok(parsed) if parsed.path() != "/" || parsed.query().is_some() => problems.add(
+                        &path("proxy"),
+                        "must be http://host or http://host:port, without a path",
+                    ),
+                    _ => {}
+                }
+            }
+        }
+        if let Some(hosts) = &self.no_proxy {
+            problems.list_size(&path("no-proxy"), hosts.len());
+            for (i, host) in hosts.iter().enumerate() {
+                let path = format!("{section}.no-proxy[{i}]");
+                if !problems.text(&path, host, 253) {
+                    continue;
+                }
+                let ascii = normalize::host(host);
+                let allowed = |c: char| c.is_ascii_alphanumeric() || ".*_-".contains(c);
+                if !ascii.chars().all(allowed) {
+                    problems.add(
+                        &path,
+                        "is a host name, with '*' for any part (*.corp.example), as Java's http.nonProxyHosts takes one",
+                    );
+                } else if ascii.starts_with('.') || ascii.ends_with('.') || ascii.contains("..") {
+                    // Java matches the whole host (`.corp.example` matches no host at all):
+                    // the curl spelling of a domain would silently send it through the proxy.
+                    problems.add(
+                        &path,
+                        "names no host: Java's http.nonProxyHosts matches whole host names; write *.corp.example for a domain",
+                    );
+                }
+            }
+        }
+    }
+
+    /// What the values need of each other, checked on the section as its client reads it
+    /// (`self`: `maven`, or a client's own values laid over it) and reported at `own`'s place
+    /// for the values `own` sets, so that each problem is named once, where it was written.
+    fn validate_together(&self, own: &MavenSettings, place: &Place, problems: &mut Problems) {
+        if own.mirror_of.is_some() && self.repository.is_none() {
+            problems.add(
+                &place.path("mirror-of"),
+                format!(
+                    "needs {} in the same profile: it says what the repository stands in for",
+                    place.either("repository")
+                ),
+            );
+        }
+        if own.password.is_some() && self.username.is_none() {
+            problems.add(
+                &place.path("password"),
+                format!(
+                    "needs {} in the same profile: the two are sent together",
+                    place.either("username")
+                ),
+            );
+        }
+        for (field, set) in [
+            ("username", own.username.is_some()),
+            ("password", own.password.is_some()),
+        ] {
+            if set && self.repository.is_none() {
+                problems.add(
+                    &place.path(field),
+                    format!(
+                        "needs {} in the same profile: the login is the repository's",
+                        place.either("repository")
+                    ),
+                );
+            }
+        }
+        if own.no_proxy.is_some() && self.proxy.is_none() {
+            problems.add(
+                &place.path("no-proxy"),
+                format!(
+                    "needs {} in the same profile: it lists the hosts fetched without it",
+                    place.either("proxy")
+                ),
+            );
+        }
+    }
+}
+
+impl RubygemsSettings {
+    /// Each value of the section at `section` (`rubygems`, `clients.bundler`) on its own.
+    fn validate(&self, section: &str, problems: &mut Problems) {
+        if let Some(url) = &self.source {
+            problems.url(&format!("{section}.source"), url);
+        }
+        if let Some(username) = &self.username {
+            // Bundler keeps a login as `user:password` and splits it at the first `:`
+            // (`Bundler::Source::Rubygems::Remote`); RubyGems, which `clients.gem` is for
+            // alone, takes the login percent-encoded in the source's URL.
+            let path = format!("{section}.username");
+            let bundler_reads = section != "clients.gem";
+            if problems.text(&path, username, 256) && bundler_reads && username.contains(':') {
+                problems.add(
+                    &path,
+                    "must not contain ':': Bundler takes it as the end of the user name",
+                );
+            }
+        }
+        if let Some(password) = &self.password {
+            problems.secret(&format!("{section}.password"), password, true);
+        }
+    }
+
+    /// What the values need of each other, as [`MavenSettings::validate_together`] checks.
+    fn validate_together(&self, own: &RubygemsSettings, place: &Place, problems: &mut Problems) {
+        if own.password.is_some() && self.username.is_none() {
+            problems.add(
+                &place.path("password"),
+                format!(
+                    "needs {} in the same profile: the two are sent together",
+                    place.either("username")
+                ),
+            );
+        }
+        for (field, set) in [
+            ("username", own.username.is_some()),
+            ("password", own.password.is_some()),
+        ] {
+            if set && self.source.is_none() {
+                problems.add(
+                    &place.path(field),
+                    format!(
+                        "needs {} in the same profile: the login is the source's",
+                        place.either("source")
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// Where a section shaped as an ecosystem's sits: the ecosystem's own (`maven`), or a
+/// client's values over it (`clients.gradle` over `maven`), and whether it names a server
+/// of its own (a client's own repository takes none of the ecosystem's login).
+struct Place {
+    section: &'static str,
+    ecosystem: &'static str,
+    own_server: bool,
+}
+
+impl Place {
+    /// The path of `field` in this section.
+    fn path(&self, field: &str) -> String {
+        format!("{}.{field}", self.section)
+    }
+
+    /// Where `field` may be set for this section to have it: here, or on the ecosystem
+    /// where this section takes the ecosystem's (a login, only for the ecosystem's server).
+    fn either(&self, field: &str) -> String {
+        let login = matches!(field, "username" | "password");
+        match self.section == self.ecosystem || (login && self.own_server) {
+            true => self.path(field),
+            false => format!("{} or {}.{field}", self.path(field), self.ecosystem),
+        }
+    }
+}
+
 impl GitSettings {
     fn validate(&self, problems: &mut Problems) {
         if let Some(rewrites) = &self.rewrites {
@@ -818,6 +1075,60 @@ fn validate_client_overrides(profile: &Profile, problems: &mut Problems) {
             "clients.uv.timeout",
             "uv reads no timeout from its files (it reads UV_HTTP_TIMEOUT from the environment: set that in env)",
         );
+    }
+}
+
+/// What the Maven and gem sections' values need of each other, on each section as its
+/// client reads it.
+fn validate_logins(profile: &Profile, problems: &mut Problems) {
+    let c = &profile.clients;
+    let repository = profile.maven.as_ref().and_then(|m| m.repository.clone());
+    let source = profile.rubygems.as_ref().and_then(|r| r.source.clone());
+    let maven = [
+        ("maven", &profile.maven, profile.maven.clone()),
+        (
+            "clients.maven",
+            &c.maven,
+            profile.maven_for(MavenClient::Maven),
+        ),
+        (
+            "clients.gradle",
+            &c.gradle,
+            profile.maven_for(MavenClient::Gradle),
+        ),
+    ];
+    for (section, own, read) in maven {
+        if let (Some(own), Some(read)) = (own, read) {
+            let place = Place {
+                section,
+                ecosystem: "maven",
+                own_server: moves(&own.repository, &repository),
+            };
+            read.validate_together(own, &place, problems);
+        }
+    }
+    let rubygems = [
+        ("rubygems", &profile.rubygems, profile.rubygems.clone()),
+        (
+            "clients.gem",
+            &c.gem,
+            profile.rubygems_for(RubygemsClient::Gem),
+        ),
+        (
+            "clients.bundler",
+            &c.bundler,
+            profile.rubygems_for(RubygemsClient::Bundler),
+        ),
+    ];
+    for (section, own, read) in rubygems {
+        if let (Some(own), Some(read)) = (own, read) {
+            let place = Place {
+                section,
+                ecosystem: "rubygems",
+                own_server: moves(&own.source, &source),
+            };
+            read.validate_together(own, &place, problems);
+        }
     }
 }
 

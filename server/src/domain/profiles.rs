@@ -311,7 +311,7 @@ pub fn content_hash(profile: &Profile, sealer: &SecretBox) -> String {
 /// Replaces each "keep the stored secret" in `edited` by the secret `previous` holds at the
 /// same path; one that has nothing to keep is a problem, and so is one whose destination
 /// the edit moves ([`Profile::secret_destination`]: a Cargo token whose registry gets another
-/// index), or whoever may edit a profile without reading its secrets could send one anywhere.
+/// index, a Maven or gem password whose repository or source changes), or whoever may edit a profile without reading its secrets could send one anywhere.
 pub fn keep_secrets(
     mut edited: Profile,
     previous: Option<&Profile>,
@@ -341,7 +341,7 @@ pub fn keep_secrets(
         if *secret == Secret::Kept && moved.contains(&path) {
             problems.push(FieldProblem {
                 path: path.to_string(),
-                message: r#"the registry it is sent to has another index now: send the token again, {"value": "..."}"#.into(),
+                message: r#"where it is sent has changed (another index, repository or source): send the secret again, {"value": "..."}"#.into(),
             });
         } else if *secret == Secret::Kept {
             match stored.get(&path) {

@@ -47,6 +47,24 @@ impl Home {
         std::fs::write(path, content).unwrap();
     }
 
+    /// Every file, the clients' caches too, with its bytes.
+    pub(crate) fn snapshot_all(&self) -> BTreeMap<PathBuf, Vec<u8>> {
+        let mut files = BTreeMap::new();
+        let mut stack = vec![self.path().to_owned()];
+        while let Some(folder) = stack.pop() {
+            for entry in std::fs::read_dir(&folder).unwrap() {
+                let path = entry.unwrap().path();
+                match path.is_dir() {
+                    true => stack.push(path),
+                    false => {
+                        files.insert(path.clone(), std::fs::read(&path).unwrap_or_default());
+                    }
+                }
+            }
+        }
+        files
+    }
+
     /// Every file, with its bytes.
     pub(crate) fn snapshot(&self) -> BTreeMap<PathBuf, Vec<u8>> {
         let mut files = BTreeMap::new();
@@ -55,8 +73,15 @@ impl Home {
             for entry in std::fs::read_dir(&folder).unwrap() {
                 let path = entry.unwrap().path();
                 if path.is_dir() {
-                    // The clients' own caches are theirs.
-                    if !path.ends_with(".npm") && !path.ends_with(".cache") {
+                    // The clients' own caches are theirs: npm's, the XDG cache, Maven's local
+                    // repository, Gradle's caches.
+                    let cache = path.ends_with(".npm")
+                        || path.ends_with(".cache")
+                        || path.ends_with(".m2/repository")
+                        || [".gradle/caches", ".gradle/native", ".gradle/daemon"]
+                            .iter()
+                            .any(|cache| path.ends_with(cache));
+                    if !cache {
                         stack.push(path);
                     }
                 } else {
@@ -111,6 +136,16 @@ impl Home {
             ("GIT_TERMINAL_PROMPT", "0".to_owned()),
             ("GOTOOLCHAIN", "local".to_owned()),
             ("npm_config_update_notifier", "false".to_owned()),
+            // Java takes `user.home`, where Maven finds `.m2` and Gradle `.gradle`, from the
+            // account, not `HOME`.
+            (
+                "MAVEN_OPTS",
+                format!("-Duser.home={}", self.path().to_string_lossy()),
+            ),
+            (
+                "GRADLE_USER_HOME",
+                self.path().join(".gradle").to_string_lossy().into_owned(),
+            ),
         ] {
             env.insert(name.to_owned(), value);
         }
@@ -156,6 +191,11 @@ pub(crate) async fn published_fleet() -> (TestApp, String) {
         "cargo": {"registry": "sparse+https://crates.corp.example/index/",
                   "registry-token": {"value": "cargo-t0ken"},
                   "http-proxy": "http://proxy.corp.example:3128"},
+        "maven": {"repository": "https://maven.corp.example/maven2/",
+                  "username": "ada", "password": {"value": "maven-pa55"},
+                  "proxy": "http://proxy.corp.example:3128", "no-proxy": ["*.corp.example"]},
+        "rubygems": {"source": "https://gems.corp.example/",
+                     "username": "ada", "password": {"value": "gem-pa55"}},
         "git": {"rewrites": [{"base": "https://git.corp.example/github/", "instead-of": ["https://github.com/"]}]},
         "proxy": {"https": "http://proxy.corp.example:3128", "no-proxy": ["localhost", ".corp.example"]}
     });
@@ -230,8 +270,17 @@ async fn the_real_clients_read_what_the_agent_wrote_and_restore_gives_every_byte
         // `diff` shows what would change, secrets hidden, and writes nothing.
         let previewed = agent.preview().unwrap();
         assert!(previewed.failures.is_empty(), "{:?}", previewed.failures);
-        assert_eq!(previewed.previews.len(), 11, "{:?}", previewed.previews);
-        assert_eq!(previewed.secrets, ["cargo-t0ken", "npm-t0ken"]);
+        assert_eq!(previewed.previews.len(), 16, "{:?}", previewed.previews);
+        assert_eq!(
+            previewed.secrets,
+            [
+                "https://ada:gem-pa55@gems.corp.example/",
+                "ada:gem-pa55",
+                "cargo-t0ken",
+                "maven-pa55",
+                "npm-t0ken"
+            ]
+        );
         agent.sync(0).unwrap()
     })
     .await;
@@ -368,6 +417,16 @@ async fn whatever_a_client_reads_before_the_agents_file_makes_its_target_shadowe
         ".config/environment.d/70-mine.conf",
         "HTTPS_PROXY=http://mine.example.org:3128/\n",
     );
+    // Maven: a mirror of central by its id, taken over any wildcard.
+    home.write(
+        ".m2/settings.xml",
+        "<settings><mirrors><mirror><id>mine</id><url>https://mine.example.org/maven2/</url><mirrorOf>central</mirrorOf></mirror></mirrors></settings>\n",
+    );
+    // Gradle: an init script of the user's that runs after the agent's.
+    home.write(
+        ".gradle/init.d/zz-mine.gradle",
+        "allprojects { repositories.all { repository -> repository.url = 'https://mine.example.org/maven2/' } }\n",
+    );
     let state = tempfile::tempdir().unwrap();
     // Go and npm: variables, read before their files.
     let agent = agent_for(
@@ -401,6 +460,18 @@ async fn whatever_a_client_reads_before_the_agents_file_makes_its_target_shadowe
                 "CARGO_REGISTRIES_SWITCHYARD_TOKEN".to_owned(),
                 "my-own-t0ken".to_owned(),
             ),
+            // RubyGems: GEMRC names other files, read instead of the user's.
+            ("GEMRC".to_owned(), "/srv/builds/gemrc".to_owned()),
+            // Bundler: a login for the mirror's host in the environment, read over the file.
+            (
+                "BUNDLE_GEMS__CORP__EXAMPLE".to_owned(),
+                "someone:else".to_owned(),
+            ),
+            // Maven 3.9 reads -s in MAVEN_ARGS (3.8 does not: its check finds the mirror).
+            (
+                "MAVEN_ARGS".to_owned(),
+                "-s /srv/builds/settings.xml".to_owned(),
+            ),
         ]),
     );
     let (agent, synced) =
@@ -410,9 +481,15 @@ async fn whatever_a_client_reads_before_the_agents_file_makes_its_target_shadowe
     for (target, settings) in planned.iter().filter(|(_, settings)| !settings.is_empty()) {
         let modelled =
             switchyard_agent::clients::modelled(*target, settings, &agent.surroundings());
+        // Nothing but Gradle's own command line is read over the user's gradle.properties.
+        let unshadowable = matches!(
+            target,
+            switchyard_agent::plan::Target::Shell
+                | switchyard_agent::plan::Target::GradleProperties
+        );
         assert_eq!(
             modelled.is_empty(),
-            *target == switchyard_agent::plan::Target::Shell,
+            unshadowable,
             "{target:?}: {modelled:?}"
         );
     }
@@ -450,6 +527,16 @@ async fn whatever_a_client_reads_before_the_agents_file_makes_its_target_shadowe
             "git",
             "git rewrites https://github.com/ to https://mine.example.org/",
         ),
+        (
+            "maven",
+            "Maven fetches central through the mirror mine (https://mine.example.org/maven2/)",
+        ),
+        ("gradle", "Gradle fetches central from https://mine.example.org/maven2/"),
+        (
+            "gemrc",
+            "RubyGems fetches from https://rubygems.org/ first, and not from the published source",
+        ),
+        ("bundler", "Bundler reads gems.corp.example = another value"),
         (
             "environment.d",
             "user sessions get HTTPS_PROXY=http://mine.example.org:3128/",
@@ -606,7 +693,9 @@ async fn run_applies_each_publish_as_it_happens_and_backs_off_while_the_server_i
     let wait_for = |text: &'static str| {
         let go_env = go_env.clone();
         async move {
-            for _ in 0..100 {
+            // A round asks every installed client what it reads (Gradle starts two JVMs):
+            // the next publish is taken up once that is done.
+            for _ in 0..900 {
                 if std::fs::read_to_string(&go_env).is_ok_and(|go| go.contains(text)) {
                     return;
                 }

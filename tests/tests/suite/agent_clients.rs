@@ -139,6 +139,7 @@ async fn every_client_gives_the_proxy_the_password_as_it_was_set() {
     let (app, token) = published(json!({})).await;
     let home = Home::new();
     let (mut agent, _state) = enrolled_in(&app, token, &home).await;
+    let maven = maven_project();
     let shell = |command: &str| format!(". \"$HOME/.profile\" && {command}");
     for password in [
         "p@ss%41w0rd",
@@ -150,6 +151,7 @@ async fn every_client_gives_the_proxy_the_password_as_it_was_set() {
         let profile = json!({
             "npm": {"registry": "http://registry.invalid/", "proxy": origin},
             "git": {"http-proxy": origin},
+            "maven": {"repository": "http://maven.invalid/maven2/", "proxy": origin},
             "proxy": {"http": origin, "no-proxy": ["localhost"],
                       "credentials": {&origin: {"username": "dev ops", "password": {"value": password}}}}
         });
@@ -181,6 +183,7 @@ async fn every_client_gives_the_proxy_the_password_as_it_was_set() {
                 &shell("exec curl -s -o /dev/null http://web.invalid/"),
             ],
         );
+        home.run_in(maven.path(), "mvn", &["-B", "-U", "validate"]);
         // What systemd user sessions take from environment.d, asked of systemd itself.
         let generated = home.client(
             "/usr/lib/systemd/user-environment-generators/30-systemd-environment-d-generator",
@@ -193,6 +196,7 @@ async fn every_client_gives_the_proxy_the_password_as_it_was_set() {
             ("git", "git.invalid"),
             ("pip", "pypi.invalid"),
             ("curl", "web.invalid"),
+            ("Maven", "maven.invalid"),
         ] {
             let logins: Vec<Option<String>> = requests
                 .iter()
@@ -764,7 +768,7 @@ async fn cargo_fetches_through_the_published_mirror_with_its_token_and_restore_i
         "{}",
         String::from_utf8_lossy(&fetched.stderr)
     );
-    let requests = registries::cargo_requests(&mirror);
+    let requests = registries::requests(&mirror);
     assert!(
         requests.iter().any(
             |(path, sent)| path == "/crates/switchyard-demo/1.0.0/download"
@@ -918,6 +922,312 @@ async fn yarn_sends_the_published_registry_its_token_and_keeps_the_users_yarnrc(
     assert_eq!(
         home.client("npm", &["config", "get", "registry"]).trim(),
         "https://npm.corp.example/"
+    );
+
+    restored(agent).await;
+    files_as_before(&home, &before);
+    app.stop().await;
+}
+
+/// A Maven project whose parent POM (`corp.example:corp-parent:1`) Maven must fetch: from
+/// central, so through a mirror of it.
+fn maven_project() -> tempfile::TempDir {
+    let project = tempfile::tempdir().unwrap();
+    std::fs::write(
+        project.path().join("pom.xml"),
+        "<project><modelVersion>4.0.0</modelVersion>\
+         <parent><groupId>corp.example</groupId><artifactId>corp-parent</artifactId><version>1</version></parent>\
+         <artifactId>app</artifactId></project>\n",
+    )
+    .unwrap();
+    project
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn maven_fetches_through_the_published_mirror_with_its_login_and_restore_is_byte_exact() {
+    // XML's own characters, which must reach Maven decoded.
+    let password = "s3cr&t<pw> \"q\" 'it's'";
+    let repository = registries::maven_repository(Some(("ada", password)));
+    registries::publish_pom(&repository, "corp.example", "corp-parent", "1");
+    let (app, token) = published(json!({})).await;
+    let home = Home::new();
+    let mine = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\r\n<!-- my Maven settings -->\r\n<settings>\r\n    <offline>false</offline>\r\n    <servers>\r\n        <server>\r\n            <id>my-nexus</id>\r\n            <username>me</username>\r\n        </server>\r\n    </servers>\r\n    <mirrors>\r\n        <mirror>\r\n            <id>my-nexus</id>\r\n            <url>https://nexus.example.org/snapshots/</url>\r\n            <mirrorOf>my-snapshots</mirrorOf>\r\n        </mirror>\r\n    </mirrors>\r\n</settings>\r\n";
+    home.write(".m2/settings.xml", mine);
+    let before = home.snapshot();
+    let (agent, _state) = enrolled_in(&app, token, &home).await;
+    // The user's own snapshots mirror stays theirs (by id, it would take them over ours).
+    let profile = json!({"maven": {"repository": repository.url("maven2/"),
+                                   "mirror-of": ["*", "!my-snapshots"],
+                                   "username": "ada", "password": {"value": password}}});
+    let (agent, synced) = publish_and_sync(&app, agent, profile).await;
+    let outcome = outcome_of(&synced, "maven");
+    assert_eq!(outcome.state, TargetState::Ok, "{outcome:?}");
+    let file = home.path().join(".m2/settings.xml");
+    let written = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        written.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\r\n<!-- my Maven settings -->\r\n<settings>\r\n    <offline>false</offline>\r\n    <servers>\r\n        <server>\r\n            <id>switchyard</id>\r\n"),
+        "ours first among the servers, in the file's indentation and endings: {written:?}"
+    );
+    assert!(written.contains("<id>my-nexus</id>"), "{written:?}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "a password is the user's alone");
+    }
+
+    let project = maven_project();
+    let built = home.run_in(project.path(), "mvn", &["-B", "-U", "validate"]);
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stdout)
+    );
+    let basic = registries::basic("ada", password);
+    let requests = registries::requests(&repository);
+    assert!(
+        requests.iter().any(|(path, sent)| path
+            == "/maven2/corp/example/corp-parent/1/corp-parent-1.pom"
+            && *sent == basic),
+        "the parent came from the mirror, with the login: {requests:?}"
+    );
+
+    restored(agent).await;
+    files_as_before(&home, &before);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_users_mirror_of_central_by_its_id_makes_maven_shadowed() {
+    let (app, token) = published(json!({})).await;
+    let home = Home::new();
+    // Maven takes a mirror that names a repository exactly over any wildcard.
+    home.write(
+        ".m2/settings.xml",
+        "<settings><mirrors><mirror><id>theirs</id><url>https://theirs.example.org/maven2/</url><mirrorOf>central</mirrorOf></mirror></mirrors></settings>\n",
+    );
+    let (agent, _state) = enrolled_in(&app, token, &home).await;
+    let profile = json!({"maven": {"repository": "https://maven.corp.example/maven2/"}});
+    let (_, synced) = publish_and_sync(&app, agent, profile).await;
+    assert_shadowed(
+        &synced,
+        "maven",
+        "Maven fetches central through the mirror theirs (https://theirs.example.org/maven2/)",
+    );
+    app.stop().await;
+}
+
+/// A Gradle build (in a folder of its own, its settings file stopping Gradle's search above)
+/// that fetches `corp.example:corp-parent:1@pom` from Maven Central, so through a mirror of
+/// it, and, with `other`, from a repository named `other` too.
+fn gradle_project(other: bool) -> tempfile::TempDir {
+    let project = tempfile::tempdir().unwrap();
+    let other = match other {
+        true => "maven { name = 'other'; url = 'http://other.invalid/maven2/' };",
+        false => "",
+    };
+    std::fs::write(project.path().join("settings.gradle"), "").unwrap();
+    std::fs::write(
+        project.path().join("build.gradle"),
+        format!(
+            "repositories {{ {other} mavenCentral() }}\n\
+             configurations {{ fetched }}\n\
+             dependencies {{ fetched 'corp.example:corp-parent:1@pom' }}\n\
+             task fetch {{ doLast {{ configurations.fetched.files.each {{ println \"fetched ${{it.name}}\" }} }} }}\n"
+        ),
+    )
+    .unwrap();
+    project
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gradle_fetches_through_the_published_mirror_with_its_login_and_proxy_and_restore_is_byte_exact(
+) {
+    // Groovy's and Java properties' own characters, which must reach Gradle as they are.
+    let password = "it's $HOME \\ \"q\" #!=:";
+    let repository = registries::maven_repository(Some(("ada", password)));
+    registries::publish_pom(&repository, "corp.example", "corp-parent", "1");
+    let proxy = Recorder::start(true);
+    let origin = format!("http://127.0.0.1:{}", proxy.port);
+    let proxy_password = "p@ss%41 w:rd\\'\"";
+    let (app, token) = published(json!({})).await;
+    let home = Home::new();
+    let mine = "# mine\r\norg.gradle.jvmargs=-Xmx512m \\\r\n    -Dfile.encoding=UTF-8\r\norg.gradle.caching=false\r\n";
+    home.write(".gradle/gradle.properties", mine);
+    let before = home.snapshot();
+    let (agent, _state) = enrolled_in(&app, token, &home).await;
+    // Everything but `other` through the repository, which is reached without the proxy.
+    let profile = json!({
+        "maven": {"repository": repository.url("maven2/"), "mirror-of": ["*", "!other"],
+                  "username": "ada", "password": {"value": password},
+                  "proxy": origin, "no-proxy": ["127.0.0.1"]},
+        "proxy": {"credentials": {&origin: {"username": "dev ops", "password": {"value": proxy_password}}}}
+    });
+    let (agent, synced) = publish_and_sync(&app, agent, profile).await;
+    for target in ["gradle", "gradle-properties"] {
+        let outcome = outcome_of(&synced, target);
+        assert_eq!(outcome.state, TargetState::Ok, "{outcome:?}");
+    }
+    let properties =
+        std::fs::read_to_string(home.path().join(".gradle/gradle.properties")).unwrap();
+    assert!(properties.starts_with(mine), "{properties:?}");
+    let script = home.path().join(".gradle/init.d/switchyard.gradle");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let file = home.path().join(".gradle/gradle.properties");
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{} holds a password", file.display());
+    }
+
+    let project = gradle_project(false);
+    let built = home.run_in(project.path(), "gradle", &["--no-daemon", "-q", "fetch"]);
+    let said = String::from_utf8_lossy(&built.stdout);
+    assert!(
+        built.status.success() && said.contains("fetched corp-parent-1.pom"),
+        "{said}{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let basic = registries::basic("ada", password);
+    let requests = registries::requests(&repository);
+    assert!(
+        requests.iter().any(|(path, sent)| path
+            == "/maven2/corp/example/corp-parent/1/corp-parent-1.pom"
+            && *sent == basic),
+        "the POM came from the mirror, with the login: {requests:?}"
+    );
+    assert!(
+        proxy.requests().is_empty(),
+        "127.0.0.1 is reached without the proxy"
+    );
+    // The init script holds no password, so Gradle's compiled copies of it hold none either.
+    let script_text = std::fs::read_to_string(&script).unwrap();
+    assert!(!script_text.contains(password), "{script_text}");
+    for (path, bytes) in home.snapshot_all() {
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(password)
+                || path.ends_with(".gradle/gradle.properties"),
+            "{} holds the password",
+            path.display()
+        );
+    }
+
+    // A repository the mirror does not stand in for goes through the proxy, with its login.
+    let project = gradle_project(true);
+    home.run_in(project.path(), "gradle", &["--no-daemon", "-q", "fetch"]);
+    let expected = format!("dev ops:{proxy_password}");
+    let logins: Vec<Option<String>> = proxy
+        .requests()
+        .iter()
+        .filter(|r| r.line.contains("other.invalid") && r.header("proxy-authorization").is_some())
+        .map(|r| r.basic_login("proxy-authorization"))
+        .collect();
+    assert!(
+        !logins.is_empty()
+            && logins
+                .iter()
+                .all(|l| l.as_deref() == Some(expected.as_str())),
+        "Gradle sent the proxy {logins:?}: {:?}",
+        proxy.requests()
+    );
+
+    restored(agent).await;
+    files_as_before(&home, &before);
+    assert!(!script.exists());
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gem_and_bundler_fetch_through_the_published_source_with_its_login_and_restore_is_byte_exact(
+) {
+    // `+` is a space and `@` ends the login to RubyGems unless encoded.
+    let password = "p@ss+w:rd %41";
+    let source = registries::gem_source(Some(("ada", password)));
+    registries::publish_gem(&source, "switchyard-demo", "1.0.0");
+    // Bundler's own source and login, over the ecosystem's (`clients.bundler`).
+    let bundler_password = "b:und@ler";
+    let bundler_source = registries::gem_source(Some(("bob", bundler_password)));
+    registries::publish_gem(&bundler_source, "switchyard-demo", "1.0.0");
+    let (app, token) = published(json!({})).await;
+    let home = Home::new();
+    let gemrc = "---\r\n# mine\r\ngem: --no-document\r\n:backtrace: false\r\n";
+    home.write(".gemrc", gemrc);
+    home.write(".bundle/config", "---\nBUNDLE_JOBS: \"2\"\n");
+    let before = home.snapshot();
+    let (agent, _state) = enrolled_in(&app, token, &home).await;
+    let profile = json!({
+        "rubygems": {"source": source.url(""), "username": "ada",
+                     "password": {"value": password}},
+        "clients": {"bundler": {"source": bundler_source.url(""), "username": "bob",
+                                "password": {"value": bundler_password}}}
+    });
+    let (agent, synced) = publish_and_sync(&app, agent, profile).await;
+    for target in ["gemrc", "bundler"] {
+        let outcome = outcome_of(&synced, target);
+        assert_eq!(outcome.state, TargetState::Ok, "{outcome:?}");
+    }
+    let written = std::fs::read_to_string(home.path().join(".gemrc")).unwrap();
+    assert!(
+        written.starts_with(gemrc),
+        "the user's lines first: {written:?}"
+    );
+    #[cfg(unix)]
+    for file in [".gemrc", ".bundle/config"] {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(home.path().join(file))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{file} holds a password");
+    }
+    let basic = registries::basic("ada", password);
+
+    // gem fetches the gem from the source, with the login.
+    let work = tempfile::tempdir().unwrap();
+    let fetched = home.run_in(work.path(), "gem", &["fetch", "switchyard-demo"]);
+    assert!(
+        fetched.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&fetched.stdout),
+        String::from_utf8_lossy(&fetched.stderr)
+    );
+    let requests = registries::requests(&source);
+    assert!(
+        requests
+            .iter()
+            .any(|(path, sent)| path == "/gems/switchyard-demo-1.0.0.gem" && *sent == basic),
+        "gem fetched from the source, with the login: {requests:?}"
+    );
+
+    // Bundler resolves a Gemfile that names rubygems.org through its own mirror, with its
+    // own login, and never asks the ecosystem's.
+    let asked_before = registries::requests(&source).len();
+    std::fs::write(
+        work.path().join("Gemfile"),
+        "source \"https://rubygems.org\"\ngem \"switchyard-demo\"\n",
+    )
+    .unwrap();
+    let locked = home.run_in(work.path(), "bundle", &["lock"]);
+    assert!(
+        locked.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&locked.stdout),
+        String::from_utf8_lossy(&locked.stderr)
+    );
+    assert_eq!(
+        registries::requests(&source).len(),
+        asked_before,
+        "Bundler left the ecosystem's source alone"
+    );
+    let requests = registries::requests(&bundler_source);
+    let bundler: Vec<&(String, String)> = requests
+        .iter()
+        .filter(|(path, _)| path.contains("specs") || path.contains("versions"))
+        .collect();
+    let bundler_basic = registries::basic("bob", bundler_password);
+    assert!(
+        !bundler.is_empty() && bundler.iter().all(|(_, sent)| *sent == bundler_basic),
+        "Bundler asked its own mirror, with its own login: {requests:?}"
     );
 
     restored(agent).await;

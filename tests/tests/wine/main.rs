@@ -40,6 +40,11 @@ fn profile(goproxy: &str) -> Value {
         "pypi": {"index-url": "https://pypi.corp.example/simple"},
         "cargo": {"registry": "sparse+https://crates.corp.example/index/",
                   "registry-token": {"value": "cargo-t0ken"}},
+        "maven": {"repository": "https://maven.corp.example/maven2/",
+                  "username": "ada", "password": {"value": "maven-pa55"},
+                  "proxy": "http://proxy.corp.example:3128"},
+        "rubygems": {"source": "https://gems.corp.example/",
+                     "username": "ada", "password": {"value": "gem-pa55"}},
         "git": {"rewrites": [{"base": "https://git.corp.example/github/", "instead-of": ["https://github.com/"]}]},
         "proxy": {"http": "http://proxy.corp.example:3128", "https": "http://proxy.corp.example:3128",
                   "no-proxy": ["localhost", ".corp.example"]}
@@ -79,6 +84,13 @@ fn user_files(prefix: &Prefix) -> BTreeMap<PathBuf, Option<Vec<u8>>> {
         prefix.user_folder().join(".yarnrc.yml"),
         prefix.user_folder().join(".cargo/config.toml"),
         prefix.user_folder().join(".cargo/credentials.toml"),
+        prefix.user_folder().join(".m2/settings.xml"),
+        prefix
+            .user_folder()
+            .join(".gradle/init.d/switchyard.gradle"),
+        prefix.user_folder().join(".gradle/gradle.properties"),
+        prefix.user_folder().join(".gemrc"),
+        prefix.user_folder().join(".bundle/config"),
         prefix.app_data().join("go/env"),
         prefix.user_folder().join(".gitconfig"),
     ]
@@ -109,6 +121,15 @@ async fn the_windows_agent_syncs_follows_a_publish_refuses_forgeries_and_restore
     prefix.write(&data.join("pip/pip.ini"), "[global]\r\ntimeout = 60\r\n");
     prefix.write(&data.join("uv/uv.toml"), "# mine\r\nnative-tls = true\r\n");
     prefix.write(&data.join("go/env"), "GOFLAGS=-mod=mod\r\n");
+    prefix.write(
+        &home.join(".m2/settings.xml"),
+        "<settings>\r\n  <offline>false</offline>\r\n</settings>\r\n",
+    );
+    prefix.write(
+        &home.join(".gradle/gradle.properties"),
+        "org.gradle.jvmargs=-Xmx1g\r\n",
+    );
+    prefix.write(&home.join(".gemrc"), "---\r\ngem: --no-document\r\n");
     prefix.write(&home.join(".gitconfig"), "[user]\r\n\tname = Jürgen\r\n");
     blocking(|| {
         prefix.set_registry(USER_ENVIRONMENT, "NO_PROXY", "localhost");
@@ -194,6 +215,38 @@ async fn the_windows_agent_syncs_follows_a_publish_refuses_forgeries_and_restore
     assert!(
         credentials.contains("token = \"cargo-t0ken\""),
         "{credentials}"
+    );
+    let maven = text(home.join(".m2/settings.xml"));
+    assert!(
+        maven.starts_with("<settings>\r\n  <offline>false</offline>\r\n")
+            && maven.contains("<url>https://maven.corp.example/maven2/</url>\r\n")
+            && maven.contains("<password>maven-pa55</password>\r\n"),
+        "{maven}"
+    );
+    let init = text(home.join(".gradle/init.d/switchyard.gradle"));
+    assert!(
+        init.contains("switchyard['url'] = 'https://maven.corp.example/maven2/'\n")
+            && !init.contains("maven-pa55"),
+        "{init}"
+    );
+    let properties = text(home.join(".gradle/gradle.properties"));
+    assert!(
+        properties.starts_with("org.gradle.jvmargs=-Xmx1g\r\n")
+            && properties.contains("systemProp.https.proxyHost=proxy.corp.example\r\n")
+            && properties.contains("switchyard.repository.password=maven-pa55\r\n"),
+        "{properties}"
+    );
+    let gemrc = text(home.join(".gemrc"));
+    assert!(
+        gemrc.starts_with("---\r\ngem: --no-document\r\n")
+            && gemrc.contains(":sources: [https://ada:gem-pa55@gems.corp.example/]\r\n"),
+        "{gemrc}"
+    );
+    let bundler = text(home.join(".bundle/config"));
+    assert!(
+        bundler.contains("BUNDLE_MIRROR__HTTPS://RUBYGEMS__ORG/: \"https://gems.corp.example/\"")
+            && bundler.contains("BUNDLE_GEMS__CORP__EXAMPLE: \"ada:gem-pa55\""),
+        "{bundler}"
     );
     // Go would read a `\r` into a value: its lines end in LF; the user's keep their CRLF.
     let go = text(data.join("go/env"));
