@@ -11,7 +11,7 @@
 //! ending (`toml_edit` prints LF: the user's lines get theirs back, and the agent's end in
 //! CRLF in a file whose every line does).
 
-use toml_edit::{ArrayOfTables, DocumentMut, Item, Table, Value};
+use toml_edit::{ArrayOfTables, DocumentMut, Item, Table, TableLike, Value};
 
 use super::{split_bom, Editor, FormatError};
 use crate::plan::Setting;
@@ -106,12 +106,13 @@ fn parse(content: &str) -> Result<DocumentMut, String> {
     })
 }
 
-/// The table `parts` lead to (without its leaf), if it exists.
-fn table<'a>(doc: &'a DocumentMut, parts: &[Part<'_>]) -> Option<&'a Table> {
-    let mut table = doc.as_table();
+/// The table `parts` lead to (without its leaf), if it exists: a `[header]` table or an inline
+/// one (`corp = { index = "..." }`), which the client reads alike.
+fn table<'a>(doc: &'a DocumentMut, parts: &[Part<'_>]) -> Option<&'a dyn TableLike> {
+    let mut table: &dyn TableLike = doc.as_table();
     for part in parts {
         table = match part {
-            Part::Key(key) => table.get(key)?.as_table()?,
+            Part::Key(key) => table.get(key)?.as_table_like()?,
             Part::Element {
                 array,
                 field,
@@ -126,23 +127,29 @@ fn table<'a>(doc: &'a DocumentMut, parts: &[Part<'_>]) -> Option<&'a Table> {
     Some(table)
 }
 
-/// The table `parts` lead to, made where missing: a missing table is a `[header]` table, a
-/// missing element a `[[array]]` table named by its field, placed as `syntax` says.
+/// The table `parts` lead to, made where missing: a missing table is a `[header]` table (an
+/// inline one inside an inline table), a missing element a `[[array]]` table named by its
+/// field, placed as `syntax` says.
 fn table_mut<'a, S: TomlSyntax + ?Sized>(
     syntax: &S,
     doc: &'a mut DocumentMut,
     parts: &[Part<'_>],
-) -> Result<&'a mut Table, String> {
-    let mut table = doc.as_table_mut();
+) -> Result<&'a mut dyn TableLike, String> {
+    let mut table: &mut dyn TableLike = doc.as_table_mut();
+    let mut inline = false;
     for part in parts {
         table = match *part {
             Part::Key(key) => {
-                let item = table.entry(key).or_insert_with(|| {
-                    let mut new = Table::new();
-                    new.set_implicit(true);
-                    Item::Table(new)
+                let item = table.entry(key).or_insert_with(|| match inline {
+                    true => toml_edit::value(toml_edit::InlineTable::new()),
+                    false => {
+                        let mut new = Table::new();
+                        new.set_implicit(true);
+                        Item::Table(new)
+                    }
                 });
-                item.as_table_mut()
+                inline = inline || item.is_inline_table();
+                item.as_table_like_mut()
                     .ok_or_else(|| format!("{key} is not a table"))?
             }
             Part::Element {
@@ -216,25 +223,30 @@ fn add_element<S: TomlSyntax + ?Sized>(
 /// only the field that names it, a table with nothing in it (unless a comment stands above
 /// its header).
 fn remove(doc: &mut DocumentMut, parts: &[Part<'_>], leaf: &str) {
-    fn walk(table: &mut Table, parts: &[Part<'_>], leaf: &str) {
+    fn walk(table: &mut dyn TableLike, parts: &[Part<'_>], leaf: &str) {
         let Some((first, rest)) = parts.split_first() else {
             table.remove(leaf);
             return;
         };
         match *first {
             Part::Key(key) => {
-                let Some(inner) = table.get_mut(key).and_then(Item::as_table_mut) else {
+                let Some(inner) = table.get_mut(key).and_then(Item::as_table_like_mut) else {
                     return;
                 };
                 walk(inner, rest, leaf);
                 // An empty table is no table to the client; one with a comment above its
                 // header is the user's note, and stays.
-                let noted = inner
-                    .decor()
-                    .prefix()
+                let noted = table
+                    .get(key)
+                    .and_then(Item::as_table)
+                    .and_then(|inner| inner.decor().prefix())
                     .and_then(|prefix| prefix.as_str())
                     .is_some_and(|prefix| prefix.contains('#'));
-                if inner.is_empty() && !noted {
+                let empty = table
+                    .get(key)
+                    .and_then(Item::as_table_like)
+                    .is_some_and(|inner| inner.is_empty());
+                if empty && !noted {
                     table.remove(key);
                 }
             }
@@ -429,6 +441,32 @@ mod tests {
 
     fn edit(content: &str, changes: &[(&Setting, Option<Vec<String>>)]) -> String {
         Toml(Uvish).render(content, changes).unwrap()
+    }
+
+    #[test]
+    fn an_inline_table_is_edited_where_it_stands() {
+        let user =
+            "[registries]\ncorp = { index = \"sparse+https://user.example/corp/\" } # mine\n";
+        let editor = Toml(Uvish);
+        let index = setting(
+            "registries.corp.index",
+            "sparse+https://corp.example/corp/",
+            false,
+        );
+        let token = setting("registries.corp.token", "t", false);
+        let changes = [
+            (&index, Some(index.values.clone())),
+            (&token, Some(token.values.clone())),
+        ];
+        let written = editor.render(user, &changes).unwrap();
+        assert!(written.starts_with("[registries]\ncorp = {"), "{written}");
+        assert!(written.contains("# mine"), "{written}");
+        assert_eq!(editor.current(&written, &index), Some(index.values.clone()));
+        assert_eq!(editor.current(&written, &token), Some(token.values.clone()));
+        let removed = editor
+            .render(&written, &[(&index, None), (&token, None)])
+            .unwrap();
+        assert_eq!(editor.current(&removed, &index), None, "{removed}");
     }
 
     #[test]

@@ -59,10 +59,20 @@ fn keys(path: &str) -> Option<Vec<&str>> {
     (!found.is_empty()).then_some(found)
 }
 
-/// The document `content` holds, if it is one YAML mapping (or nothing yet).
+/// Whether `text` holds no YAML node, only blank lines and comments: Yarn and RubyGems read
+/// that as an empty mapping, `yaml-edit` refuses to parse it.
+fn only_comments(text: &str) -> bool {
+    text.lines().all(|line| {
+        let line = line.trim_start();
+        line.is_empty() || line.starts_with('#')
+    })
+}
+
+/// The document `content` holds, if it is one YAML mapping (or nothing yet: an empty file or
+/// one of comments alone, whose comments [`Yaml::render`] keeps).
 fn parse(content: &str) -> Result<Document, String> {
     let (_, text) = split_bom(content);
-    if text.trim().is_empty() {
+    if only_comments(text) {
         return Ok(Document::new_mapping());
     }
     // The parser's messages quote the file, which may hold a token: none is repeated.
@@ -156,9 +166,14 @@ impl<S: YamlSyntax> Editor for Yaml<S> {
         content: &str,
         changes: &[(&Setting, Option<Vec<String>>)],
     ) -> Result<String, FormatError> {
-        let (bom, _) = split_bom(content);
+        let (bom, original) = split_bom(content);
         let mut document = parse(content)
             .map_err(|problem| FormatError::unsafe_value(self.0.client(), problem))?;
+        // The comments of a file that holds nothing else go before what the agent writes.
+        let mut comments = match only_comments(original) {
+            true => original,
+            false => "",
+        };
         // A list under a key that must stay plain is started as text (`:sources: []`), which
         // the library then keeps as written.
         let plain: Vec<&str> = changes
@@ -188,6 +203,8 @@ impl<S: YamlSyntax> Editor for Yaml<S> {
             }
             document = parse(&text)
                 .map_err(|problem| FormatError::unsafe_value(self.0.client(), problem))?;
+            // They are in the document now.
+            comments = "";
         }
         let root = document
             .as_mapping()
@@ -243,10 +260,29 @@ impl<S: YamlSyntax> Editor for Yaml<S> {
                 None => remove(&root, parents, leaf),
             }
         }
-        // A file left with no key at all is empty (an empty mapping prints `{}`).
-        let text = match root.is_empty() && document.to_string().trim() == "{}" {
-            true => String::new(),
-            false => document.to_string(),
+        // A file left with no key at all keeps only the user's comments: an empty mapping
+        // prints `{}`, which is left out.
+        let printed = document.to_string();
+        let printed = match root.is_empty() {
+            true => {
+                let bare = printed.trim_end();
+                let bare = bare.strip_suffix("{}").unwrap_or(bare);
+                match bare.trim().is_empty() {
+                    true => "",
+                    false => bare,
+                }
+            }
+            false => printed.as_str(),
+        };
+        let text = match comments.is_empty() || comments.ends_with('\n') || printed.is_empty() {
+            true => format!("{comments}{printed}"),
+            false => {
+                let nl = match comments.contains("\r\n") {
+                    true => "\r\n",
+                    false => "\n",
+                };
+                format!("{comments}{nl}{printed}")
+            }
         };
         // What the agent wrote must read back as it was meant.
         let check =
@@ -412,6 +448,26 @@ mod tests {
                 &[(&scope, Some(scope.values.clone()))]
             )
             .is_err());
+    }
+
+    #[test]
+    fn a_file_of_comments_alone_keeps_them_before_the_agents_keys() {
+        let editor = Yaml(Yarnish);
+        let registry = setting("npmRegistryServer", "https://npm.corp.example/");
+        for user in ["# my yarn\n", "# my yarn", "\u{feff}# a\r\n\r\n  # b\r\n"] {
+            assert!(editor.unreadable(user).is_none(), "{user:?}");
+            let written = editor
+                .render(user, &[(&registry, Some(registry.values.clone()))])
+                .unwrap();
+            assert!(written.starts_with(user), "{written:?}");
+            assert_eq!(
+                editor.current(&written, &registry),
+                Some(registry.values.clone()),
+                "{written:?}"
+            );
+            let removed = editor.render(&written, &[(&registry, None)]).unwrap();
+            assert_eq!(removed.trim_end(), user.trim_end(), "{user:?}");
+        }
     }
 
     #[test]
