@@ -8,6 +8,7 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::print_stderr)]
 
+pub mod browser;
 pub mod flaky_port;
 pub mod recorder;
 pub mod registries;

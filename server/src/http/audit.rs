@@ -50,10 +50,10 @@ pub struct AuditQuery {
 /// The filters, read from the query string by hand so that every mistake is a 422 naming its
 /// parameter (not a 400 for the first one). Unknown and repeated parameters are the first
 /// problems; [`AuditQuery::filter`] adds the rest.
-fn read_query(request: &HttpRequest) -> (AuditQuery, Vec<FieldProblem>) {
+fn read_query(query_string: &str) -> (AuditQuery, Vec<FieldProblem>) {
     let mut query = AuditQuery::default();
     let mut problems = Vec::new();
-    for (key, value) in url::form_urlencoded::parse(request.query_string().as_bytes()) {
+    for (key, value) in url::form_urlencoded::parse(query_string.as_bytes()) {
         let slot = match key.as_ref() {
             "actor" => &mut query.actor,
             "action" => &mut query.action,
@@ -219,7 +219,8 @@ fn plain_text(text: &str, max: usize) -> Result<(), String> {
     Ok(())
 }
 
-fn action_names() -> Vec<&'static str> {
+/// Every action's name, as filters take them.
+pub(crate) fn action_names() -> Vec<&'static str> {
     AuditAction::ALL
         .iter()
         .map(|action| action.as_str())
@@ -247,8 +248,18 @@ pub async fn list_events(
     reader: ReadAudit,
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let (query, problems) = read_query(&request);
-    let filter = query.filter(&reader, true, problems)?;
+    Ok(HttpResponse::Ok().json(page(&reader, request.query_string()).await?))
+}
+
+/// The page of events `query_string` asks for (the filters of [`AuditQuery`]), as `reader`
+/// may see them: for the API's query and the console's audit page alike.
+///
+/// # Errors
+/// [`ApiError::Invalid`] naming each wrong filter, [`ApiError::Forbidden`] for ops asking
+/// about an environment they do not operate, store errors.
+pub(crate) async fn page(reader: &ReadAudit, query_string: &str) -> Result<AuditPage, ApiError> {
+    let (query, problems) = read_query(query_string);
+    let filter = query.filter(reader, true, problems)?;
     let mut events = reader
         .trail()
         .events(&AuditFilter {
@@ -263,10 +274,10 @@ pub async fn list_events(
         }
         false => None,
     };
-    Ok(HttpResponse::Ok().json(AuditPage {
+    Ok(AuditPage {
         events,
         next_cursor,
-    }))
+    })
 }
 
 /// The events a filter selects, newest first, streamed as JSON Lines or CSV: however many
@@ -288,7 +299,16 @@ pub async fn export_events(
     reader: ReadAudit,
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let (query, mut problems) = read_query(&request);
+    export(&reader, request.query_string())
+}
+
+/// The export `query_string` asks for (the filters of [`AuditQuery`] and `format`), streamed,
+/// as `reader` may see it: for the API's export and the console's alike.
+///
+/// # Errors
+/// As [`page`].
+pub(crate) fn export(reader: &ReadAudit, query_string: &str) -> Result<HttpResponse, ApiError> {
+    let (query, mut problems) = read_query(query_string);
     let format = match query.format.as_deref() {
         None | Some("jsonl") => ExportFormat::JsonLines,
         Some("csv") => ExportFormat::Csv,
@@ -297,7 +317,7 @@ pub async fn export_events(
             ExportFormat::JsonLines
         }
     };
-    let mut filter = query.filter(&reader, false, problems)?;
+    let mut filter = query.filter(reader, false, problems)?;
     filter.limit = MOST_EVENTS_PER_PAGE;
     let (content_type, file) = match format {
         ExportFormat::JsonLines => ("application/x-ndjson", "audit.jsonl"),
@@ -435,11 +455,19 @@ fn csv_field(text: &str) -> String {
 )]
 #[get("/audit/verify")]
 pub async fn verify(reader: ReadAll) -> Result<HttpResponse, ApiError> {
-    let verdict: AuditVerification = reader.verify_audit_trail().await?;
+    Ok(HttpResponse::Ok().json(verification(&reader).await?))
+}
+
+/// The walk of the whole chain, a break logged as an error: for the API and the console.
+///
+/// # Errors
+/// Store errors.
+pub(crate) async fn verification(reader: &ReadAll) -> Result<AuditVerification, ApiError> {
+    let verdict = reader.verify_audit_trail().await?;
     if let Some(broken) = &verdict.first_broken {
         tracing::error!(seq = broken.seq, problem = %broken.problem, "the audit trail is broken");
     }
-    Ok(HttpResponse::Ok().json(verdict))
+    Ok(verdict)
 }
 
 #[cfg(test)]

@@ -42,7 +42,24 @@ pub async fn login(
 ) -> Result<HttpResponse, ApiError> {
     let source = request.peer_addr().map(|address| address.ip());
     let now = state.clock.now();
-    let name = body.username.as_str();
+    let pair = sign_in(&anyone, &from, source, &body, now).await?;
+    Ok(token_response(pair))
+}
+
+/// Starts a session for the user of `credentials` when the password is right, for the API's login and the
+/// console's sign-in alike: throttled per username and per `source` address, audited either way.
+///
+/// # Errors
+/// [`ApiError::TooManyAttempts`] while throttled, [`ApiError::InvalidCredentials`] for an
+/// unknown user, a wrong password or a disabled account (alike), store errors.
+pub(crate) async fn sign_in(
+    anyone: &Anonymous,
+    from: &RequestOrigin,
+    source: Option<std::net::IpAddr>,
+    credentials: &LoginRequest,
+    now: time::OffsetDateTime,
+) -> Result<TokenPair, ApiError> {
+    let name = credentials.username.as_str();
     // The attempt counts as a failure until it succeeds, so parallel guesses cannot all slip
     // past the check before any failure is recorded.
     match anyone.throttle().attempt(name, source, now) {
@@ -53,7 +70,10 @@ pub async fn login(
         Verdict::Proceed(_) => {}
     }
     // A disabled account answers like a wrong password, so a guesser learns nothing.
-    let Some(proven) = anyone.check_password(name, body.password.as_str()).await? else {
+    let Some(proven) = anyone
+        .check_password(name, credentials.password.as_str())
+        .await?
+    else {
         // Only a well-formed name is logged or recorded: a password typed into the name
         // field is not.
         let target = match Username::parse(name) {
@@ -79,8 +99,7 @@ pub async fn login(
     let audit =
         from.by_user(user)
             .record(AuditAction::Login, format!("user:{}", user.username), now);
-    let pair = anyone.start_session(&proven, now, &audit).await?;
-    Ok(token_response(pair))
+    anyone.start_session(&proven, now, &audit).await
 }
 
 /// Trades a refresh token for a new pair. Each refresh token works once; presenting one again
@@ -103,11 +122,29 @@ pub async fn refresh(
     from: RequestOrigin,
     ApiJson(body): ApiJson<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let now = state.clock.now();
-    let replayed = match anyone
-        .present_refresh_token(body.refresh_token.as_str(), now)
-        .await?
-    {
+    let pair = renew(
+        &anyone,
+        &from,
+        body.refresh_token.as_str(),
+        state.clock.now(),
+    )
+    .await?;
+    Ok(token_response(pair))
+}
+
+/// Trades `refresh_token` for a new pair, for the API's refresh and the console's session
+/// cookies alike. A token presented again ends its whole session, audited.
+///
+/// # Errors
+/// [`ApiError::Unauthenticated`] for an unknown, expired or revoked token,
+/// [`ApiError::RefreshTokenReused`] for a used one, store errors.
+pub(crate) async fn renew(
+    anyone: &Anonymous,
+    from: &RequestOrigin,
+    refresh_token: &str,
+    now: time::OffsetDateTime,
+) -> Result<TokenPair, ApiError> {
+    let replayed = match anyone.present_refresh_token(refresh_token, now).await? {
         Presented::Fresh(proven) => {
             let audit = from.by_user(proven.user()).record(
                 AuditAction::Refresh,
@@ -115,7 +152,7 @@ pub async fn refresh(
                 now,
             );
             match anyone.continue_session(&proven, now, &audit).await? {
-                Ok(pair) => return Ok(token_response(pair)),
+                Ok(pair) => return Ok(pair),
                 Err(replayed) => replayed,
             }
         }
@@ -157,11 +194,24 @@ pub async fn logout(
     from: RequestOrigin,
     ApiJson(body): ApiJson<LogoutRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    let refresh_token = body.refresh_token.as_ref().map(|token| token.as_str());
+    sign_out(&caller, &from, refresh_token, state.clock.now()).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Ends `caller`'s session, audited: its access token at once and, with `refresh_token`, the
+/// session's refresh tokens too. For the API's logout and the console's sign-out alike.
+///
+/// # Errors
+/// [`ApiError::SessionRequired`] for an API token, store errors.
+pub(crate) async fn sign_out(
+    caller: &Authenticated,
+    from: &RequestOrigin,
+    refresh_token: Option<&str>,
+    now: time::OffsetDateTime,
+) -> Result<(), ApiError> {
     let access = caller.access();
-    let now = state.clock.now();
-    let digest = body
-        .refresh_token
-        .map(|token| secret::digest(token.as_str()));
+    let digest = refresh_token.map(secret::digest);
     let audit = from.record(
         access,
         AuditAction::Logout,
@@ -170,7 +220,7 @@ pub async fn logout(
     );
     caller.end_session(digest.as_deref(), now, &audit).await?;
     tracing::info!(username = %access.user.username, "logged out");
-    Ok(HttpResponse::NoContent().finish())
+    Ok(())
 }
 
 /// The caller: name, global role and grants.

@@ -108,15 +108,21 @@ impl<T: DeserializeOwned + CheckedBody + 'static> FromRequest for CheckedJson<T>
         let body = ApiJson::<Value>::from_request(request, payload);
         Box::pin(async move {
             let ApiJson(value) = body.await?;
-            let (parsed, mut problems) = read_shape::<T>(value);
-            if let Some(parsed) = &parsed {
-                problems.extend(parsed.problems());
-            }
-            match (parsed, problems.is_empty()) {
-                (Some(parsed), true) => Ok(CheckedJson(parsed)),
-                _ => Err(ApiError::Invalid(problems)),
-            }
+            checked(value).map(CheckedJson)
         })
+    }
+}
+
+/// `value` read as a `T` and its values checked, as [`CheckedJson`] reads a body: every shape
+/// and value problem in one [`ApiError::Invalid`]. For what the console builds from a form.
+pub fn checked<T: DeserializeOwned + CheckedBody>(value: Value) -> Result<T, ApiError> {
+    let (parsed, mut problems) = read_shape::<T>(value);
+    if let Some(parsed) = &parsed {
+        problems.extend(parsed.problems());
+    }
+    match (parsed, problems.is_empty()) {
+        (Some(parsed), true) => Ok(parsed),
+        _ => Err(ApiError::Invalid(problems)),
     }
 }
 

@@ -2,8 +2,8 @@
 //! description, declared once so the served API and its description cannot drift.
 
 mod agent;
-mod audit;
-mod auth;
+pub(crate) mod audit;
+pub(crate) mod auth;
 pub mod capability;
 mod change_requests;
 mod devices;
@@ -278,6 +278,7 @@ pub fn app(
         .service(
             SwaggerUi::new("/docs/{_:.*}").config(utoipa_swagger_ui::Config::new([OPENAPI_PATH])),
         )
+        .configure(crate::console::routes)
         .default_service(web::to(route_not_found))
         // Middleware runs outside-in from the last one added: the request id first, so every
         // log line and error body of the request carries it.
@@ -297,15 +298,18 @@ async fn route_not_found(request: HttpRequest) -> Result<HttpResponse, ApiError>
 }
 
 /// Error answers made outside our handlers (such as actix's own 405) get the same JSON body as
-/// ours, so clients parse every error one way.
+/// ours, so clients parse every error one way. The console's error pages stay pages.
 fn error_as_json<B: MessageBody + 'static>(
     response: ServiceResponse<B>,
 ) -> actix_web::Result<ErrorHandlerResponse<B>> {
-    let already_json = response
+    let ours = response
         .headers()
         .get(header::CONTENT_TYPE)
-        .is_some_and(|value| value.as_bytes().starts_with(b"application/json"));
-    if already_json {
+        .is_some_and(|value| {
+            let value = value.as_bytes();
+            value.starts_with(b"application/json") || value.starts_with(b"text/html")
+        });
+    if ours {
         return Ok(ErrorHandlerResponse::Response(
             response.map_into_left_body(),
         ));

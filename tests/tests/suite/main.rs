@@ -8,6 +8,7 @@ mod agent_probes;
 mod api;
 mod audit;
 mod compose;
+mod console;
 mod delivery;
 mod failover;
 mod identity;

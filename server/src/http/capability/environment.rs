@@ -6,8 +6,8 @@ use std::ops::Deref;
 
 use switchyard_proto::rollouts::{Labels, Override, Rollout};
 use switchyard_proto::{
-    ChangeRequest, Environment, EnvironmentName, MachineRoleName, Profile, ProfileDraft,
-    VersionSummary,
+    ChangeRequest, Environment, EnvironmentName, MachineRole, MachineRoleName, Profile,
+    ProfileDraft, VersionSummary,
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -37,6 +37,11 @@ impl ReadEnvironment {
     /// The environment itself.
     pub async fn details(&self) -> Result<Environment, ApiError> {
         Ok(self.gate.store.environment(&self.environment).await?)
+    }
+
+    /// Every machine role, by name: each may have a profile here.
+    pub async fn machine_roles(&self) -> Result<Vec<MachineRole>, ApiError> {
+        Ok(self.gate.store.machine_roles().await?)
     }
 
     /// Its profiles, to read.

@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use actix_web::dev::Payload;
 use actix_web::http::header;
-use actix_web::{web, FromRequest, HttpRequest};
+use actix_web::{web, FromRequest, HttpMessage as _, HttpRequest};
 use switchyard_proto::{EnvironmentName, EnvironmentRole};
 use time::OffsetDateTime;
 
@@ -127,16 +127,68 @@ impl FromRequest for Anonymous {
     }
 }
 
+/// The access token of a console page, read from its session cookie by the console's session
+/// middleware (`crate::console::session`), which sets this on console routes alone.
+///
+/// Where it is set, the `Authorization` header is not read; where it is not (the API), cookies
+/// are not. So a browser's cookie never authorizes an API call that another site's script
+/// makes, and the API needs no CSRF token; console forms carry one (`crate::console::form`).
+#[derive(Debug, Clone, Default)]
+pub struct SessionCookie(pub Option<String>);
+
+/// How the caller presented their token.
+#[derive(Debug)]
+enum TokenSource {
+    /// An API call: `Authorization: Bearer TOKEN`, an access token or an API token.
+    Header(Option<header::HeaderValue>),
+    /// A console page: the session cookie, an access token only.
+    Cookie(Option<String>),
+}
+
+impl TokenSource {
+    fn of(request: &HttpRequest) -> Self {
+        match request.extensions().get::<SessionCookie>() {
+            Some(SessionCookie(token)) => TokenSource::Cookie(token.clone()),
+            None => TokenSource::Header(request.headers().get(header::AUTHORIZATION).cloned()),
+        }
+    }
+
+    /// The token, or why there is none to check.
+    fn token(self) -> Result<String, ApiError> {
+        match self {
+            TokenSource::Header(None) => Err(ApiError::Unauthenticated(
+                "this needs an Authorization: Bearer header; log in at POST /api/v1/auth/login"
+                    .into(),
+            )),
+            TokenSource::Header(Some(value)) => {
+                bearer_token(&value).map(str::to_owned).ok_or_else(|| {
+                    ApiError::Unauthenticated(
+                        "the Authorization header is malformed; send Authorization: Bearer TOKEN"
+                            .into(),
+                    )
+                })
+            }
+            // The console signs people in with their password; an API token is for scripts.
+            TokenSource::Cookie(Some(token)) if !token.starts_with(secret::API_TOKEN_PREFIX) => {
+                Ok(token)
+            }
+            TokenSource::Cookie(_) => Err(ApiError::Unauthenticated(
+                "sign in to the console first".into(),
+            )),
+        }
+    }
+}
+
 impl FromRequest for Authenticated {
     type Error = ApiError;
     type Future = Extraction<Self>;
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
         let state = state(request);
-        let authorization = request.headers().get(header::AUTHORIZATION).cloned();
+        let presented = TokenSource::of(request);
         Box::pin(async move {
             let state = state?;
-            let access = authenticate(&state, authorization).await?;
+            let access = authenticate(&state, presented).await?;
             Ok(Authenticated {
                 access,
                 gate: state.gate.clone(),
@@ -295,21 +347,10 @@ impl FromRequest for OperateEnvironment {
     }
 }
 
-/// Who `authorization` proves the caller to be, with their current permissions.
-async fn authenticate(
-    state: &AppState,
-    authorization: Option<header::HeaderValue>,
-) -> Result<Access, ApiError> {
-    let Some(value) = authorization else {
-        return Err(ApiError::Unauthenticated(
-            "this needs an Authorization: Bearer header; log in at POST /api/v1/auth/login".into(),
-        ));
-    };
-    let token = bearer_token(&value).ok_or_else(|| {
-        ApiError::Unauthenticated(
-            "the Authorization header is malformed; send Authorization: Bearer TOKEN".into(),
-        )
-    })?;
+/// Who the `presented` token proves the caller to be, with their current permissions.
+async fn authenticate(state: &AppState, presented: TokenSource) -> Result<Access, ApiError> {
+    let token = presented.token()?;
+    let token = token.as_str();
     let now = state.clock.now();
     let mut issued_at = None;
     let (user_id, credential) = if token.starts_with(secret::API_TOKEN_PREFIX) {

@@ -1,0 +1,642 @@
+//! The web console: its pages in a real browser (Chromium over WebDriver), each checked by
+//! axe-core, and its rules over plain HTTP: who sees which page, sessions in cookies, and forms
+//! that another site makes a browser send.
+
+use std::collections::BTreeMap;
+
+use reqwest::header::{COOKIE, LOCATION, ORIGIN, SET_COOKIE};
+use reqwest::{redirect, StatusCode};
+use serde_json::json;
+use switchyard_tests::browser::Browser;
+use switchyard_tests::{for_each_store, Backend, TestApp, USER_PASSWORD};
+
+/// staging (open) and production (protected); olivia is ops on staging and production, oscar
+/// ops on production, dave a developer on staging, audrey an auditor; staging's baseline has
+/// two versions.
+async fn fleet(app: &TestApp) {
+    app.create_environment("staging", false).await;
+    app.create_environment("production", true).await;
+    app.user_token("olivia", None).await;
+    app.user_token("oscar", None).await;
+    app.user_token("dave", None).await;
+    app.user_token("audrey", Some("auditor")).await;
+    app.grant("olivia", "staging", "ops").await;
+    app.grant("olivia", "production", "ops").await;
+    app.grant("oscar", "production", "ops").await;
+    app.grant("dave", "staging", "developer").await;
+    app.publish_profile(
+        "staging",
+        "baseline",
+        json!({ "npm": { "registry": "https://npm.old.example/" } }),
+    )
+    .await;
+    app.publish_profile(
+        "staging",
+        "baseline",
+        json!({
+            "npm": { "registry": "https://npm.corp.example/" },
+            "go": { "proxy": [{ "source": "https://goproxy.corp.example" }] },
+        }),
+    )
+    .await;
+}
+
+/// A browser-less visitor: keeps the console's cookies as a browser would, follows no
+/// redirect.
+struct Visitor<'a> {
+    app: &'a TestApp,
+    client: reqwest::Client,
+    cookies: BTreeMap<String, String>,
+}
+
+impl<'a> Visitor<'a> {
+    fn new(app: &'a TestApp) -> Self {
+        Self {
+            app,
+            client: reqwest::Client::builder()
+                .no_proxy()
+                .redirect(redirect::Policy::none())
+                .build()
+                .unwrap(),
+            cookies: BTreeMap::new(),
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    fn keep(&mut self, response: &reqwest::Response) {
+        for header in response.headers().get_all(SET_COOKIE) {
+            let text = header.to_str().unwrap();
+            let (pair, attributes) = text.split_once(';').unwrap_or((text, ""));
+            let (name, value) = pair.split_once('=').unwrap();
+            let removed = attributes.to_ascii_lowercase().contains("max-age=0");
+            match removed || value.is_empty() {
+                true => self.cookies.remove(name),
+                false => self.cookies.insert(name.to_owned(), value.to_owned()),
+            };
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> reqwest::Response {
+        let response = self
+            .client
+            .get(self.app.url(path))
+            .header(COOKIE, self.cookie_header())
+            .send()
+            .await
+            .unwrap();
+        self.keep(&response);
+        response
+    }
+
+    async fn post(
+        &mut self,
+        path: &str,
+        fields: &[(&str, &str)],
+        origin: Option<&str>,
+    ) -> reqwest::Response {
+        let mut request = self
+            .client
+            .post(self.app.url(path))
+            .header(COOKIE, self.cookie_header())
+            .form(fields);
+        if let Some(origin) = origin {
+            request = request.header(ORIGIN, origin);
+        }
+        let response = request.send().await.unwrap();
+        self.keep(&response);
+        response
+    }
+
+    fn csrf(&self) -> String {
+        self.cookies
+            .get("switchyard_csrf")
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Signs in as `username` through the form, as a browser would.
+    async fn sign_in(&mut self, username: &str, password: &str) -> reqwest::Response {
+        self.get("/sign-in").await;
+        let csrf = self.csrf();
+        let origin = self.app.base_url.clone();
+        self.post(
+            "/sign-in",
+            &[
+                ("csrf", &csrf),
+                ("next", "/"),
+                ("username", username),
+                ("password", password),
+            ],
+            Some(&origin),
+        )
+        .await
+    }
+}
+
+fn location(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get(LOCATION)
+        .map(|value| value.to_str().unwrap().to_owned())
+        .unwrap_or_default()
+}
+
+async fn console_pages_are_shown_only_to_roles_that_may_see_them(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    fleet(&app).await;
+    let pages = [
+        "/",
+        "/environments/staging",
+        "/environments/staging/profiles/baseline",
+        "/environments/staging/profiles/baseline/diff?from=1&to=2",
+        "/environments/production",
+        "/audit",
+        "/audit/export?format=csv",
+        "/environments/staging/profiles/baseline/draft",
+        "/environments/production/change-requests",
+    ];
+    // Who sees what: the auditor everything but drafts (which are edited); ops their
+    // environments, their drafts and their audit trail; the developer staging only; nobody,
+    // only the way to sign in.
+    let expected: [(&str, [u16; 9]); 4] = [
+        ("audrey", [200, 200, 200, 200, 200, 200, 200, 403, 200]),
+        ("oscar", [200, 403, 403, 403, 200, 200, 200, 403, 200]),
+        ("dave", [200, 200, 200, 200, 403, 403, 403, 403, 403]),
+        ("", [303, 303, 303, 303, 303, 303, 303, 303, 303]),
+    ];
+    for (who, statuses) in expected {
+        let mut visitor = Visitor::new(&app);
+        if !who.is_empty() {
+            let signed = visitor.sign_in(who, USER_PASSWORD).await;
+            assert_eq!(signed.status(), StatusCode::SEE_OTHER, "{who} signs in");
+        }
+        for (page, status) in pages.iter().zip(statuses) {
+            let response = visitor.get(page).await;
+            assert_eq!(response.status().as_u16(), status, "{who} at {page}");
+            if status == 303 {
+                assert!(
+                    location(&response).starts_with("/sign-in?next="),
+                    "{page}: {}",
+                    location(&response)
+                );
+            }
+            if status == 403 {
+                let body = response.text().await.unwrap();
+                assert!(body.contains("Request id"), "{who} at {page}: {body}");
+            }
+        }
+    }
+    // The API takes no cookie: a browser's session authorizes no API call.
+    let mut visitor = Visitor::new(&app);
+    visitor.sign_in("audrey", USER_PASSWORD).await;
+    assert_eq!(
+        visitor.get("/api/v1/audit").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+async fn forms_from_other_sites_or_without_their_token_are_refused(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    fleet(&app).await;
+    let mut visitor = Visitor::new(&app);
+    visitor.get("/sign-in").await;
+    let csrf = visitor.csrf();
+    let own = app.base_url.clone();
+    let login = |token: &'static str| {
+        [
+            ("username", "olivia"),
+            ("password", USER_PASSWORD),
+            ("csrf", token),
+        ]
+    };
+    // No token, a wrong one, the right one from another site.
+    assert_eq!(
+        visitor
+            .post("/sign-in", &login("")[..2], Some(&own))
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        visitor
+            .post("/sign-in", &login("forged"), Some(&own))
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    let with_token = [
+        ("username", "olivia"),
+        ("password", USER_PASSWORD),
+        ("csrf", csrf.as_str()),
+    ];
+    assert_eq!(
+        visitor
+            .post("/sign-in", &with_token, Some("http://evil.example"))
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    assert!(!visitor.cookies.contains_key("switchyard_session"));
+    // Signed in, the session survives a forged sign-out and ends with a real one.
+    assert_eq!(
+        visitor.sign_in("olivia", USER_PASSWORD).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    let fresh = visitor.csrf();
+    assert_ne!(fresh, csrf, "signing in gives a new CSRF token");
+    let refused = visitor
+        .post("/sign-out", &[("csrf", csrf.as_str())], Some(&own))
+        .await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let refused = visitor
+        .post("/sign-out", &[("csrf", fresh.as_str())], Some("null"))
+        .await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert_eq!(visitor.get("/").await.status(), StatusCode::OK);
+    let out = visitor
+        .post("/sign-out", &[("csrf", fresh.as_str())], Some(&own))
+        .await;
+    assert_eq!(out.status(), StatusCode::SEE_OTHER);
+    assert_eq!(visitor.get("/").await.status(), StatusCode::SEE_OTHER);
+    // A wrong password is said on the form, and nothing more.
+    let csrf = visitor.csrf();
+    let wrong = visitor
+        .post(
+            "/sign-in",
+            &[
+                ("username", "olivia"),
+                ("password", "not it"),
+                ("csrf", csrf.as_str()),
+            ],
+            Some(&own),
+        )
+        .await;
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    assert!(wrong.text().await.unwrap().contains("wrong"));
+}
+
+async fn a_session_is_renewed_from_its_refresh_cookie_once(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    fleet(&app).await;
+    let mut visitor = Visitor::new(&app);
+    visitor.sign_in("olivia", USER_PASSWORD).await;
+    let refresh = visitor.cookies["switchyard_refresh"].clone();
+    // The browser dropped the access cookie (its Max-Age ends before the token).
+    visitor.cookies.remove("switchyard_session");
+    assert_eq!(visitor.get("/").await.status(), StatusCode::OK);
+    assert!(visitor.cookies.contains_key("switchyard_session"));
+    assert_ne!(visitor.cookies["switchyard_refresh"], refresh);
+    // A copy of the used refresh token, presented again, ends the session.
+    let mut thief = Visitor::new(&app);
+    thief
+        .cookies
+        .insert("switchyard_refresh".into(), refresh.clone());
+    let refused = thief.get("/").await;
+    assert_eq!(refused.status(), StatusCode::SEE_OTHER);
+    assert!(!thief.cookies.contains_key("switchyard_refresh"));
+    visitor.cookies.remove("switchyard_session");
+    assert_eq!(visitor.get("/").await.status(), StatusCode::SEE_OTHER);
+}
+
+async fn what_a_role_may_not_do_is_refused_when_posted_anyway(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    fleet(&app).await;
+    let own = app.base_url.clone();
+    // dave and audrey read staging, oscar operates production only: none may change staging.
+    for (who, environment) in [
+        ("dave", "staging"),
+        ("audrey", "staging"),
+        ("oscar", "staging"),
+    ] {
+        let mut visitor = Visitor::new(&app);
+        visitor.sign_in(who, USER_PASSWORD).await;
+        let csrf = visitor.csrf();
+        let base = format!("/environments/{environment}/profiles/baseline");
+        let attempts = [
+            (
+                format!("{base}/draft/npm"),
+                vec![("registry", "https://evil.example/"), ("revision", "0")],
+            ),
+            (
+                format!("{base}/publish"),
+                vec![("message", "mine"), ("revision", "0")],
+            ),
+            (
+                format!("{base}/rollback"),
+                vec![
+                    ("message", "mine"),
+                    ("based_on_version", "2"),
+                    ("to_version", "1"),
+                ],
+            ),
+        ];
+        for (path, mut fields) in attempts {
+            fields.push(("csrf", csrf.as_str()));
+            let refused = visitor.post(&path, &fields, Some(&own)).await;
+            assert_eq!(refused.status(), StatusCode::FORBIDDEN, "{who}: {path}");
+            assert!(
+                refused.text().await.unwrap().contains("ops role"),
+                "{who}: {path}"
+            );
+        }
+    }
+    // Nothing changed: staging still has two versions and an untouched draft.
+    let admin = app.admin_token().await;
+    let versions: Vec<serde_json::Value> = app
+        .get_as(
+            &admin,
+            "/api/v1/environments/staging/profiles/baseline/versions",
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(versions.len(), 2);
+}
+
+for_each_store!(
+    console_pages_are_shown_only_to_roles_that_may_see_them,
+    what_a_role_may_not_do_is_refused_when_posted_anyway,
+    forms_from_other_sites_or_without_their_token_are_refused,
+    a_session_is_renewed_from_its_refresh_cookie_once,
+);
+
+/// Signs in through the form in `browser`.
+async fn sign_in(browser: &Browser, app: &TestApp, username: &str) {
+    browser.goto(&app.url("/sign-in")).await;
+    browser.fill("#username", username).await;
+    browser.fill("#password", USER_PASSWORD).await;
+    browser.click("form button[type=submit]").await;
+    let text = browser.main_text().await;
+    assert!(
+        text.contains("Environments"),
+        "{username} signed in: {text}"
+    );
+}
+
+/// Asserts axe-core finds nothing serious on the page now shown.
+async fn accessible(browser: &Browser, page: &str) {
+    let problems = browser.accessibility_problems().await;
+    assert!(
+        problems.is_empty(),
+        "{page}: serious accessibility problems: {problems:#?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ops_compare_two_versions_side_by_side_in_a_browser() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    fleet(&app).await;
+    let browser = Browser::start().await;
+    browser.goto(&app.url("/")).await;
+    accessible(&browser, "sign-in").await;
+    browser.screenshot("sign-in").await;
+    sign_in(&browser, &app, "olivia").await;
+    accessible(&browser, "environments").await;
+    browser.screenshot("environments").await;
+    browser.click("a[href='/environments/staging']").await;
+    let text = browser.main_text().await;
+    assert!(text.contains("baseline") && text.contains("2"), "{text}");
+    accessible(&browser, "environment").await;
+    browser.screenshot("environment").await;
+    browser
+        .click("a[href='/environments/staging/profiles/baseline']")
+        .await;
+    accessible(&browser, "versions").await;
+    browser.screenshot("versions").await;
+    browser.click("main form button[type=submit]").await;
+    let text = browser.main_text().await;
+    assert!(text.contains("version 1 → 2"), "{text}");
+    for expected in [
+        "npm.registry",
+        "https://npm.old.example/",
+        "https://npm.corp.example/",
+        "go.proxy",
+    ] {
+        assert!(text.contains(expected), "{expected} in {text}");
+    }
+    assert!(browser.has("table.diff td.old").await);
+    accessible(&browser, "diff").await;
+    browser.screenshot("diff").await;
+    // A narrow window: nothing wider than the window but the tables, which scroll.
+    browser
+        .client
+        .set_window_size(400, 800)
+        .await
+        .expect("resize the window");
+    let overflow = browser
+        .client
+        .execute(
+            "return document.body.scrollWidth > window.innerWidth;",
+            Vec::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        overflow,
+        json!(false),
+        "the page is wider than a narrow window"
+    );
+    browser.screenshot("diff-narrow").await;
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_developer_sees_staging_but_no_way_to_change_it_in_a_browser() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    fleet(&app).await;
+    let browser = Browser::start().await;
+    sign_in(&browser, &app, "dave").await;
+    assert!(!browser.has("a[href='/audit']").await, "no audit link");
+    browser.goto(&app.url("/environments/staging")).await;
+    let text = browser.main_text().await;
+    assert!(text.contains("changing it needs the ops role"), "{text}");
+    assert!(!browser.has("main form[method=post]").await);
+    browser.goto(&app.url("/audit")).await;
+    let text = browser.main_text().await;
+    assert!(
+        text.contains("Forbidden") && text.contains("Request id"),
+        "{text}"
+    );
+    accessible(&browser, "error").await;
+    browser.goto(&app.url("/environments/production")).await;
+    assert!(browser.main_text().await.contains("no role on environment"));
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_auditor_filters_the_audit_trail_and_exports_it_in_a_browser() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    fleet(&app).await;
+    let browser = Browser::start().await;
+    // olivia's sign-in is an event of hers.
+    sign_in(&browser, &app, "olivia").await;
+    browser.click("button.link").await;
+    sign_in(&browser, &app, "audrey").await;
+    browser.click("a[href='/audit']").await;
+    browser.click("a[href='/audit?verify=1']").await;
+    let text = browser.main_text().await;
+    assert!(text.contains("The chain holds"), "{text}");
+    browser.fill("#f-actor", "olivia").await;
+    browser.click("form.filters button[type=submit]").await;
+    let rows = browser
+        .client
+        .execute(
+            "return Array.from(document.querySelectorAll('table.events tbody tr'))
+                    .map(row => row.cells[2].textContent);",
+            Vec::new(),
+        )
+        .await
+        .unwrap();
+    let rows = rows.as_array().unwrap();
+    assert!(!rows.is_empty(), "olivia's events are listed");
+    for who in rows {
+        assert!(who.as_str().unwrap().contains("olivia"), "{who}");
+    }
+    accessible(&browser, "audit").await;
+    browser.screenshot("audit").await;
+    // The export link carries the filters: every line it gives is olivia's.
+    let csv = browser
+        .client
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             const link = Array.from(document.querySelectorAll('a'))
+                          .find(a => a.textContent === 'CSV');
+             fetch(link.href).then(r => r.text()).then(done);",
+            Vec::new(),
+        )
+        .await
+        .unwrap();
+    let csv = csv.as_str().unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert!(lines.len() > 1, "{csv}");
+    assert!(lines[0].starts_with("seq,"), "{csv}");
+    for line in &lines[1..] {
+        assert!(line.contains(",olivia,"), "{line}");
+    }
+    // A filter the API refuses is shown at its field.
+    browser.fill("#f-actor", "").await;
+    browser.fill("#f-role", "Not A Role!").await;
+    browser.click("form.filters button[type=submit]").await;
+    assert!(browser.has("#f-role[aria-invalid=true]").await);
+    assert!(browser.has("#p-role").await);
+    accessible(&browser, "audit with a problem").await;
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ops_fix_a_field_error_publish_and_see_the_diff_in_a_browser() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    fleet(&app).await;
+    let browser = Browser::start().await;
+    sign_in(&browser, &app, "olivia").await;
+    browser
+        .goto(&app.url("/environments/staging/profiles/baseline"))
+        .await;
+    browser
+        .click("a[href='/environments/staging/profiles/baseline/draft']")
+        .await;
+    accessible(&browser, "draft").await;
+    browser.screenshot("draft").await;
+    // A registry that is no URL: the API's own problem, at the field.
+    browser
+        .fill("#npm-registry", "ftp://npm.corp.example")
+        .await;
+    browser.click("#npm form button[type=submit]").await;
+    assert!(browser.has("#npm-registry[aria-invalid=true]").await);
+    let problem = browser
+        .client
+        .find(fantoccini::Locator::Css("#npm-registry-problem"))
+        .await
+        .expect("the problem is shown at the field")
+        .text()
+        .await
+        .unwrap();
+    assert!(problem.contains("http"), "{problem}");
+    accessible(&browser, "draft with a problem").await;
+    browser
+        .client
+        .execute(
+            "document.getElementById('npm').scrollIntoView();",
+            Vec::new(),
+        )
+        .await
+        .unwrap();
+    browser.screenshot("draft-problem").await;
+    // Fixed, saved, published: the browser lands on what changed.
+    browser
+        .fill("#npm-registry", "https://npm.new.example/")
+        .await;
+    browser.click("#npm form button[type=submit]").await;
+    assert!(browser.main_text().await.contains("Saved npm"));
+    browser.fill("#message", "npm from the new registry").await;
+    browser.click(".publish form button[type=submit]").await;
+    let text = browser.main_text().await;
+    assert!(text.contains("version 2 → 3"), "{text}");
+    assert!(
+        text.contains("https://npm.corp.example/") && text.contains("https://npm.new.example/"),
+        "{text}"
+    );
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_person_approves_a_protected_change_in_a_browser() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    fleet(&app).await;
+    let browser = Browser::start().await;
+    sign_in(&browser, &app, "olivia").await;
+    browser
+        .goto(&app.url("/environments/production/profiles/baseline/draft"))
+        .await;
+    browser
+        .client
+        .find(fantoccini::Locator::Css("#npm summary"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser
+        .fill("#npm-registry", "https://npm.corp.example/")
+        .await;
+    browser.click("#npm form button[type=submit]").await;
+    browser
+        .fill("#message", "production uses our registry")
+        .await;
+    browser.click(".publish form button[type=submit]").await;
+    // Proposed, not published: olivia is shown no way to approve her own request.
+    let text = browser.main_text().await;
+    assert!(text.contains("You proposed this"), "{text}");
+    assert!(!browser.has("form[action$='/approve']").await);
+    browser.click("button.link").await;
+    sign_in(&browser, &app, "oscar").await;
+    browser
+        .goto(&app.url("/environments/production/change-requests"))
+        .await;
+    let text = browser.main_text().await;
+    assert!(
+        text.contains("production uses our registry") && text.contains("https://npm.corp.example/"),
+        "{text}"
+    );
+    accessible(&browser, "change requests").await;
+    browser.screenshot("change-requests").await;
+    browser
+        .fill(
+            "form[action$='/approve'] input[name=reason]",
+            "checked with the registry team",
+        )
+        .await;
+    browser.click("form[action$='/approve'] button").await;
+    let text = browser.main_text().await;
+    assert!(text.contains("version 0 → 1"), "{text}");
+    assert!(text.contains("npm.registry"), "{text}");
+    browser.close().await;
+}
