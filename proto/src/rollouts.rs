@@ -115,6 +115,44 @@ impl Labels {
     }
 }
 
+/// Labels as people write them: `site=office-b, team=web` (spaces around names and values
+/// ignored; an empty text is no labels).
+impl std::str::FromStr for Labels {
+    type Err = InvalidValue;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let mut labels = BTreeMap::new();
+        for pair in text
+            .split(',')
+            .map(str::trim)
+            .filter(|pair| !pair.is_empty())
+        {
+            let (name, value) = pair.split_once('=').ok_or_else(|| {
+                InvalidValue(format!("label {pair:?} must be written name=value"))
+            })?;
+            let name = LabelName::parse(name.trim())?;
+            if labels.contains_key(&name) {
+                return Err(InvalidValue(format!("label {name} is given twice")));
+            }
+            labels.insert(name, LabelValue::parse(value.trim())?);
+        }
+        Self::new(labels)
+    }
+}
+
+/// `site=office-b, team=web`, the form [`Labels::from_str`](std::str::FromStr) reads.
+impl std::fmt::Display for Labels {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (index, (name, value)) in self.0.iter().enumerate() {
+            if index > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{name}={value}")?;
+        }
+        Ok(())
+    }
+}
+
 impl TryFrom<BTreeMap<LabelName, LabelValue>> for Labels {
     type Error = InvalidValue;
 
@@ -564,6 +602,24 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn labels_are_read_as_written_and_written_as_read() {
+        let labels: Labels = " site = office-b ,team=web, ".parse().unwrap();
+        assert_eq!(labels.to_string(), "site=office-b, team=web");
+        assert_eq!(labels.to_string().parse::<Labels>().unwrap(), labels);
+        assert!("".parse::<Labels>().unwrap().is_empty());
+        let refused = |text: &str| text.parse::<Labels>().unwrap_err().to_string();
+        assert!(refused("site").contains("name=value"));
+        assert!(refused("site=a, site=b").contains("twice"));
+        assert!(refused("Site=a").contains("label"));
+        assert!(refused("site=a b").contains("' '"));
+        assert!(refused("site=").contains("1 to 63"));
+        let many = (0..=Labels::MAX)
+            .map(|n| format!("l{n}=v"))
+            .collect::<Vec<_>>();
+        assert!(refused(&many.join(",")).contains("at most 16"));
+    }
 
     #[test]
     fn plans_are_checked_as_they_are_read() {

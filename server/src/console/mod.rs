@@ -18,6 +18,7 @@ mod drafts;
 mod environments;
 pub mod fields;
 pub mod form;
+mod machines;
 pub mod page;
 mod profiles;
 pub mod session;
@@ -53,51 +54,65 @@ pub fn routes(config: &mut web::ServiceConfig) {
                     .add((header::X_FRAME_OPTIONS, "DENY"))
                     .add((header::REFERRER_POLICY, "same-origin")),
             )
-            .route("/", web::get().to(environments::list))
-            .route("/sign-in", web::get().to(sign_in::form))
-            .route("/sign-in", web::post().to(sign_in::submit))
-            .route("/sign-out", web::post().to(sign_in::sign_out))
-            .route(
-                "/environments/{environment}",
-                web::get().to(environments::show),
+            .service(web::resource("/").get(environments::list))
+            .service(
+                web::resource("/sign-in")
+                    .get(sign_in::form)
+                    .post(sign_in::submit),
             )
-            .route(
-                "/environments/{environment}/profiles/{target}",
-                web::get().to(profiles::versions),
+            .service(web::resource("/sign-out").post(sign_in::sign_out))
+            .service(web::resource("/environments/{environment}").get(environments::show))
+            .service(
+                web::resource("/environments/{environment}/profiles/{target}")
+                    .get(profiles::versions),
             )
-            .route(
-                "/environments/{environment}/profiles/{target}/diff",
-                web::get().to(profiles::diff),
+            .service(
+                web::resource("/environments/{environment}/profiles/{target}/diff")
+                    .get(profiles::diff),
             )
-            .route(
-                "/environments/{environment}/profiles/{target}/draft",
-                web::get().to(drafts::show),
+            .service(
+                web::resource("/environments/{environment}/profiles/{target}/draft")
+                    .get(drafts::show),
             )
-            .route(
-                "/environments/{environment}/profiles/{target}/draft/{section}",
-                web::post().to(drafts::save),
+            .service(
+                web::resource("/environments/{environment}/profiles/{target}/draft/{section}")
+                    .post(drafts::save),
             )
-            .route(
-                "/environments/{environment}/profiles/{target}/publish",
-                web::post().to(drafts::publish),
+            .service(
+                web::resource("/environments/{environment}/profiles/{target}/publish")
+                    .post(drafts::publish),
             )
-            .route(
-                "/environments/{environment}/profiles/{target}/rollback",
-                web::post().to(drafts::rollback),
+            .service(
+                web::resource("/environments/{environment}/profiles/{target}/rollback")
+                    .post(drafts::rollback),
             )
-            .route(
-                "/environments/{environment}/change-requests",
-                web::get().to(change_requests::queue),
+            .service(
+                web::resource("/environments/{environment}/change-requests")
+                    .get(change_requests::queue),
             )
-            .route(
-                "/environments/{environment}/change-requests/{id}/approve",
-                web::post().to(change_requests::approve),
+            .service(
+                web::resource("/environments/{environment}/change-requests/{id}/approve")
+                    .post(change_requests::approve),
             )
-            .route(
-                "/environments/{environment}/change-requests/{id}/reject",
-                web::post().to(change_requests::reject),
+            .service(
+                web::resource("/environments/{environment}/change-requests/{id}/reject")
+                    .post(change_requests::reject),
             )
-            .route("/audit", web::get().to(audit::trail))
-            .route("/audit/export", web::get().to(audit::export)),
+            .service(web::resource("/environments/{environment}/machines").get(machines::list))
+            .service(
+                web::resource("/environments/{environment}/machines/{id}/revoke")
+                    .post(machines::revoke),
+            )
+            .service(
+                web::resource("/environments/{environment}/enrollment-tokens")
+                    .get(machines::tokens)
+                    .post(machines::create_token),
+            )
+            .service(
+                web::resource("/environments/{environment}/enrollment-tokens/{id}/revoke")
+                    .post(machines::revoke_token),
+            )
+            .service(web::resource("/audit").get(audit::trail))
+            .service(web::resource("/audit/export").get(audit::export)),
     );
 }

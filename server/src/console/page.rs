@@ -262,6 +262,13 @@ pub enum PageError {
     /// A template failed.
     #[error("the page could not be rendered")]
     Render(#[source] askama::Error),
+    /// No page here (404), or none for this method (405).
+    #[error("{}", match .0.as_u16() {
+        404 => "there is no page at this address",
+        405 => "this address is a form's: use the page's own buttons",
+        _ => .0.canonical_reason().unwrap_or("the request failed"),
+    })]
+    Status(StatusCode),
 }
 
 impl PageError {
@@ -272,6 +279,7 @@ impl PageError {
             PageError::Csrf => "csrf_failed",
             PageError::BadForm(_) => "bad_form",
             PageError::Render(_) => "internal_error",
+            PageError::Status(_) => "not_found",
         }
     }
 
@@ -311,6 +319,7 @@ impl ResponseError for PageError {
             PageError::Csrf => StatusCode::FORBIDDEN,
             PageError::BadForm(_) => StatusCode::BAD_REQUEST,
             PageError::Render(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            PageError::Status(status) => *status,
         }
     }
 
@@ -345,4 +354,14 @@ impl ResponseError for PageError {
                 .body(page.message),
         }
     }
+}
+
+/// Whether an error answer to `request` is a page: a browser's request outside the API.
+pub fn wants_page(request: &HttpRequest) -> bool {
+    !request.path().starts_with("/api/")
+        && request
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|accept| accept.contains("text/html"))
 }

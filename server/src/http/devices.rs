@@ -84,7 +84,8 @@ pub async fn report_status(
     Ok(HttpResponse::NoContent().finish())
 }
 
-fn status(device: &DeviceRecord) -> DeviceStatus {
+/// A machine as the API and the console show it: its record and its last report.
+pub(crate) fn status(device: &DeviceRecord) -> DeviceStatus {
     let report = device.last_report.as_ref();
     DeviceStatus {
         device: device.to_wire(),
@@ -137,10 +138,15 @@ pub async fn list_devices(reader: ReadEnvironment) -> Result<HttpResponse, ApiEr
 #[get("/environments/{environment}/mirror-health")]
 pub async fn mirror_health(reader: ReadEnvironment) -> Result<HttpResponse, ApiError> {
     let devices = reader.devices().devices().await?;
-    Ok(HttpResponse::Ok().json(MirrorHealth {
+    Ok(HttpResponse::Ok().json(health_of(&reader, &devices)))
+}
+
+/// The endpoints' health as `devices` last reported it, for the API and the console.
+pub(crate) fn health_of(reader: &ReadEnvironment, devices: &[DeviceRecord]) -> MirrorHealth {
+    MirrorHealth {
         environment: reader.environment().to_string(),
-        endpoints: health::mirror_health(&devices),
-    }))
+        endpoints: health::mirror_health(devices),
+    }
 }
 
 /// How far published versions have spread: per machine role, how many machines (still
@@ -159,6 +165,18 @@ pub async fn mirror_health(reader: ReadEnvironment) -> Result<HttpResponse, ApiE
 )]
 #[get("/environments/{environment}/rollout")]
 pub async fn rollout(reader: ReadEnvironment) -> Result<HttpResponse, ApiError> {
+    let devices = reader.devices().devices().await?;
+    Ok(HttpResponse::Ok().json(spread_of(&reader, &devices).await?))
+}
+
+/// How far published versions have spread over `devices`, for the API and the console.
+///
+/// # Errors
+/// Store errors.
+pub(crate) async fn spread_of(
+    reader: &ReadEnvironment,
+    devices: &[DeviceRecord],
+) -> Result<VersionSpread, ApiError> {
     let latest = reader
         .profiles()
         .latest_version(&ProfileTarget::Baseline)
@@ -166,7 +184,7 @@ pub async fn rollout(reader: ReadEnvironment) -> Result<HttpResponse, ApiError> 
     // (role, baseline applied, overlay applied) -> (machines, healthy machines)
     type Applied = (String, Option<u64>, Option<u64>);
     let mut groups: BTreeMap<Applied, (u64, u64)> = BTreeMap::new();
-    for device in reader.devices().devices().await? {
+    for device in devices {
         if device.revoked_at.is_some() {
             continue;
         }
@@ -180,7 +198,7 @@ pub async fn rollout(reader: ReadEnvironment) -> Result<HttpResponse, ApiError> 
         *devices += 1;
         *healthy += u64::from(report.is_some_and(|r| r.healthy));
     }
-    Ok(HttpResponse::Ok().json(VersionSpread {
+    Ok(VersionSpread {
         environment: reader.environment().to_string(),
         latest_baseline_version: latest,
         groups: groups
@@ -197,7 +215,7 @@ pub async fn rollout(reader: ReadEnvironment) -> Result<HttpResponse, ApiError> 
                 },
             )
             .collect(),
-    }))
+    })
 }
 
 fn device_id(text: &str) -> Result<Uuid, ApiError> {
@@ -228,9 +246,22 @@ pub async fn revoke_device(
     from: RequestOrigin,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
+    revoke(&operator, &from, device_id(&path.1)?, state.clock.now()).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Revokes machine `id`, audited: for the API and the console.
+///
+/// # Errors
+/// [`ApiError::DeviceNotFound`] for a machine not in the operator's environment, store errors.
+pub(crate) async fn revoke(
+    operator: &OperateEnvironment,
+    from: &RequestOrigin,
+    id: Uuid,
+    now: time::OffsetDateTime,
+) -> Result<(), ApiError> {
     let devices = operator.devices();
-    let device = devices.device(device_id(&path.1)?).await?;
-    let now = state.clock.now();
+    let device = devices.device(id).await?;
     let audit = from
         .record(
             operator.access(),
@@ -243,7 +274,7 @@ pub async fn revoke_device(
         .with_detail("hostname", device.hostname.as_str());
     devices.revoke_device(device.id, now, &audit).await?;
     tracing::info!(by = %operator.access().user.username, device = %device.id, "machine revoked");
-    Ok(HttpResponse::NoContent().finish())
+    Ok(())
 }
 
 /// Moves a machine to another environment or machine role; it gets that profile at its next

@@ -42,6 +42,24 @@ pub async fn create_enrollment_token(
     from: RequestOrigin,
     ApiJson(new): ApiJson<NewEnrollmentToken>,
 ) -> Result<HttpResponse, ApiError> {
+    let created = issue(&operator, &from, &new, state.clock.now()).await?;
+    Ok(HttpResponse::Created()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(created))
+}
+
+/// Makes an enrollment token as `new` asks, audited, and its secret (shown this once): for
+/// the API and the console.
+///
+/// # Errors
+/// [`ApiError::Invalid`] naming `expires_in_hours` (1 to 720) or `max_uses` (1 to 10,000),
+/// [`ApiError::MachineRoleNotFound`], store errors.
+pub(crate) async fn issue(
+    operator: &OperateEnvironment,
+    from: &RequestOrigin,
+    new: &NewEnrollmentToken,
+    now: time::OffsetDateTime,
+) -> Result<CreatedEnrollmentToken, ApiError> {
     let mut problems = Vec::new();
     if !(1..=720).contains(&new.expires_in_hours) {
         problems.push(FieldProblem {
@@ -58,7 +76,6 @@ pub async fn create_enrollment_token(
     if !problems.is_empty() {
         return Err(ApiError::Invalid(problems));
     }
-    let now = state.clock.now();
     let secret = secret::generate(secret::ENROLLMENT_TOKEN_PREFIX);
     let record = EnrollmentTokenRecord {
         id: Uuid::new_v4(),
@@ -92,12 +109,10 @@ pub async fn create_enrollment_token(
         .devices()
         .create_enrollment_token(&record, &audit)
         .await?;
-    Ok(HttpResponse::Created()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(CreatedEnrollmentToken {
-            token: record.to_wire(),
-            secret,
-        }))
+    Ok(CreatedEnrollmentToken {
+        token: record.to_wire(),
+        secret,
+    })
 }
 
 /// The environment's enrollment tokens, newest first (never their secrets).
@@ -152,7 +167,21 @@ pub async fn revoke_enrollment_token(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let id = ApiError::parameter("id", Uuid::parse_str(&path.1))?;
-    let now = state.clock.now();
+    revoke(&operator, &from, id, state.clock.now()).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Revokes enrollment token `id`, audited: for the API and the console.
+///
+/// # Errors
+/// [`ApiError::EnrollmentTokenNotFound`] for a token not of the operator's environment, store
+/// errors.
+pub(crate) async fn revoke(
+    operator: &OperateEnvironment,
+    from: &RequestOrigin,
+    id: Uuid,
+    now: time::OffsetDateTime,
+) -> Result<(), ApiError> {
     let audit = from
         .record(
             operator.access(),
@@ -165,7 +194,7 @@ pub async fn revoke_enrollment_token(
         .devices()
         .revoke_enrollment_token(id, now, &audit)
         .await?;
-    Ok(HttpResponse::NoContent().finish())
+    Ok(())
 }
 
 /// Enrolls a machine: it sends an enrollment token and the public half of a key it made

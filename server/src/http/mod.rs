@@ -6,8 +6,8 @@ pub(crate) mod audit;
 pub(crate) mod auth;
 pub mod capability;
 mod change_requests;
-mod devices;
-mod enrollment;
+pub(crate) mod devices;
+pub(crate) mod enrollment;
 mod environments;
 pub mod error;
 pub mod json;
@@ -18,9 +18,9 @@ pub mod origin;
 mod profiles;
 pub mod request_id;
 mod rollouts;
-mod tokens;
+pub(crate) mod tokens;
 mod unmatched;
-mod users;
+pub(crate) mod users;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
@@ -294,6 +294,12 @@ async fn docs_redirect() -> HttpResponse {
 }
 
 async fn route_not_found(request: HttpRequest) -> Result<HttpResponse, ApiError> {
+    // A browser that asked for a console address that is none gets a page, not JSON.
+    if crate::console::page::wants_page(&request) {
+        let missing =
+            crate::console::page::PageError::Status(actix_web::http::StatusCode::NOT_FOUND);
+        return Ok(missing.error_response());
+    }
     Err(unmatched::unmatched(&request))
 }
 
@@ -316,8 +322,16 @@ fn error_as_json<B: MessageBody + 'static>(
     }
     let status = response.status();
     let (request, _) = response.into_parts();
-    let error = match status.as_u16() {
-        404 | 405 => unmatched::unmatched(&request),
+    if crate::console::page::wants_page(&request) {
+        let page = crate::console::page::PageError::Status(status).error_response();
+        return Ok(ErrorHandlerResponse::Response(
+            ServiceResponse::new(request, page).map_into_right_body(),
+        ));
+    }
+    let error = match (status.as_u16(), unmatched::unmatched(&request)) {
+        (404, unmatched) => unmatched,
+        // A console address answered for some other method is no API route: the bare 405.
+        (405, unmatched @ ApiError::MethodNotAllowed { .. }) => unmatched,
         _ => ApiError::Status(status),
     };
     let json = error.error_response();

@@ -45,6 +45,24 @@ pub async fn create_token(
     from: RequestOrigin,
     ApiJson(new): ApiJson<NewApiToken>,
 ) -> Result<HttpResponse, ApiError> {
+    let created = issue(&caller, &from, new, state.clock.now()).await?;
+    Ok(HttpResponse::Created()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(created))
+}
+
+/// Makes an API token for `caller`, audited, and its secret (shown this once): for the API and
+/// the console.
+///
+/// # Errors
+/// [`ApiError::SessionRequired`] when called with an API token, [`ApiError::Invalid`] for
+/// `expires_in_days` outside 1 to 365, store errors.
+pub(crate) async fn issue(
+    caller: &Authenticated,
+    from: &RequestOrigin,
+    new: NewApiToken,
+    now: time::OffsetDateTime,
+) -> Result<CreatedApiToken, ApiError> {
     let access = caller.access();
     if matches!(access.credential, Credential::ApiToken { .. }) {
         return Err(ApiError::SessionRequired(
@@ -57,7 +75,6 @@ pub async fn create_token(
             message: "must be between 1 and 365".into(),
         }]));
     }
-    let now = state.clock.now();
     let secret = secret::generate(secret::API_TOKEN_PREFIX);
     let record = ApiTokenRecord {
         id: Uuid::new_v4(),
@@ -80,12 +97,10 @@ pub async fn create_token(
         .with_detail("expires_at", record.expires_at.to_string());
     caller.tokens().create(&record, &audit).await?;
     tracing::info!(owner = %record.owner, token = %record.id, "API token created");
-    Ok(HttpResponse::Created()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(CreatedApiToken {
-            token: record.to_wire(),
-            secret,
-        }))
+    Ok(CreatedApiToken {
+        token: record.to_wire(),
+        secret,
+    })
 }
 
 /// The caller's API tokens, newest first; with `all=true`, everyone's (admins and auditors).
@@ -135,11 +150,25 @@ pub async fn revoke_token(
     from: RequestOrigin,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let access = caller.access();
     let id = ApiError::parameter("id", Uuid::parse_str(&path))?;
+    revoke(&caller, &from, id, state.clock.now()).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Revokes API token `id` (the caller's own, or anyone's for an admin), audited: for the API
+/// and the console.
+///
+/// # Errors
+/// [`ApiError::ApiTokenNotFound`] for a token the caller may not revoke, store errors.
+pub(crate) async fn revoke(
+    caller: &Authenticated,
+    from: &RequestOrigin,
+    id: Uuid,
+    now: time::OffsetDateTime,
+) -> Result<(), ApiError> {
+    let access = caller.access();
     let tokens = caller.tokens();
     let token = tokens.get(id).await?;
-    let now = state.clock.now();
     let audit = from
         .record(
             access,
@@ -150,5 +179,5 @@ pub async fn revoke_token(
         .with_detail("owner", token.owner.to_string());
     tokens.revoke(token.id, now, &audit).await?;
     tracing::info!(by = %access.user.username, token = %id, "API token revoked");
-    Ok(HttpResponse::NoContent().finish())
+    Ok(())
 }

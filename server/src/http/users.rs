@@ -86,12 +86,19 @@ async fn held_role(
 )]
 #[get("/users")]
 pub async fn list_users(reader: ReadAll) -> Result<HttpResponse, ApiError> {
-    let directory = reader.directory();
+    Ok(HttpResponse::Ok().json(users(reader.directory()).await?))
+}
+
+/// Every user with their grants, by name: for the API and the console.
+///
+/// # Errors
+/// Store errors.
+pub(crate) async fn users(directory: Directory<'_>) -> Result<Vec<User>, ApiError> {
     let mut users = Vec::new();
     for user in directory.users().await? {
         users.push(shown(directory, &user).await?);
     }
-    Ok(HttpResponse::Ok().json(users))
+    Ok(users)
 }
 
 /// Creates a user, with no grants.
@@ -115,13 +122,27 @@ pub async fn create_user(
     from: RequestOrigin,
     ApiJson(new): ApiJson<NewUser>,
 ) -> Result<HttpResponse, ApiError> {
+    let user = create(&admin, &from, new, state.clock.now()).await?;
+    Ok(HttpResponse::Created().json(user))
+}
+
+/// Creates the user `new` asks for, with no grants, audited: for the API and the console.
+///
+/// # Errors
+/// [`ApiError::UserExists`], store errors.
+pub(crate) async fn create(
+    admin: &Admin,
+    from: &RequestOrigin,
+    new: NewUser,
+    now: OffsetDateTime,
+) -> Result<User, ApiError> {
     let user = UserRecord {
         id: Uuid::new_v4(),
         username: new.username,
         password_hash: admin.hash_password(new.password).await?,
         global_role: new.global_role,
         disabled: false,
-        created_at: state.clock.now(),
+        created_at: now,
         sessions_valid_after: None,
     };
     let role = Some(role_name(user.global_role));
@@ -135,7 +156,7 @@ pub async fn create_user(
         .with_changes(change("global_role", None, role).into_iter().collect());
     admin.identity().create_user(&user, &audit).await?;
     tracing::info!(by = %admin.access().user.username, username = %user.username, "user created");
-    Ok(HttpResponse::Created().json(user.to_wire(Vec::new())))
+    Ok(user.to_wire(Vec::new()))
 }
 
 /// One user.
@@ -180,20 +201,46 @@ pub async fn disable_user(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let name = username(&path)?;
-    let now = state.clock.now();
-    // Their sessions end with it.
-    let update = UserChange {
-        disabled: Some(true),
-        sessions_valid_after: Some(now),
-        ..UserChange::default()
+    let user = set_disabled(&admin, &from, &name, true, state.clock.now()).await?;
+    Ok(HttpResponse::Ok().json(user))
+}
+
+/// Disables user `name` (their sessions end with it) or enables them again, audited: for the
+/// API and the console.
+///
+/// # Errors
+/// [`ApiError::UserNotFound`], [`ApiError::LastAdmin`] for the last enabled admin, store
+/// errors.
+pub(crate) async fn set_disabled(
+    admin: &Admin,
+    from: &RequestOrigin,
+    name: &Username,
+    disabled: bool,
+    now: OffsetDateTime,
+) -> Result<User, ApiError> {
+    let audit = disabling_event(admin, from, name, disabled, now).await?;
+    let user = match disabled {
+        true => {
+            let update = UserChange {
+                disabled: Some(true),
+                sessions_valid_after: Some(now),
+                ..UserChange::default()
+            };
+            admin
+                .identity()
+                .update_user_keeping_an_admin(name, &update, &audit)
+                .await?
+        }
+        false => {
+            let update = UserChange {
+                disabled: Some(false),
+                ..UserChange::default()
+            };
+            admin.identity().update_user(name, &update, &audit).await?
+        }
     };
-    let audit = disabling_event(&admin, &from, &name, true, now).await?;
-    let user = admin
-        .identity()
-        .update_user_keeping_an_admin(&name, &update, &audit)
-        .await?;
-    tracing::info!(by = %admin.access().user.username, username = %name, "user disabled");
-    Ok(HttpResponse::Ok().json(shown(admin.directory(), &user).await?))
+    tracing::info!(by = %admin.access().user.username, username = %name, disabled, "user disabled or enabled");
+    shown(admin.directory(), &user).await
 }
 
 /// Enables a disabled user again.
@@ -217,15 +264,8 @@ pub async fn enable_user(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let name = username(&path)?;
-    let update = UserChange {
-        disabled: Some(false),
-        ..UserChange::default()
-    };
-    let now = state.clock.now();
-    let audit = disabling_event(&admin, &from, &name, false, now).await?;
-    let user = admin.identity().update_user(&name, &update, &audit).await?;
-    tracing::info!(by = %admin.access().user.username, username = %name, "user enabled");
-    Ok(HttpResponse::Ok().json(shown(admin.directory(), &user).await?))
+    let user = set_disabled(&admin, &from, &name, false, state.clock.now()).await?;
+    Ok(HttpResponse::Ok().json(user))
 }
 
 /// Sets a new password; the user's sessions end.
@@ -302,11 +342,27 @@ pub async fn set_global_role(
     ApiJson(wanted): ApiJson<GlobalRoleChange>,
 ) -> Result<HttpResponse, ApiError> {
     let name = username(&path)?;
+    let user = set_role(&admin, &from, &name, wanted, state.clock.now()).await?;
+    Ok(HttpResponse::Ok().json(user))
+}
+
+/// Sets or removes user `name`'s global role, audited: for the API and the console.
+///
+/// # Errors
+/// [`ApiError::UserNotFound`], [`ApiError::LastAdmin`] for the last enabled admin, store
+/// errors.
+pub(crate) async fn set_role(
+    admin: &Admin,
+    from: &RequestOrigin,
+    name: &Username,
+    wanted: GlobalRoleChange,
+    now: OffsetDateTime,
+) -> Result<User, ApiError> {
     let update = UserChange {
         global_role: Some(wanted.global_role),
         ..UserChange::default()
     };
-    let before = admin.directory().user(&name).await?;
+    let before = admin.directory().user(name).await?;
     let old = Some(role_name(before.global_role));
     let new = Some(role_name(wanted.global_role));
     let audit = from
@@ -314,15 +370,15 @@ pub async fn set_global_role(
             admin.access(),
             AuditAction::UserUpdate,
             format!("user:{name}"),
-            state.clock.now(),
+            now,
         )
         .with_changes(change("global_role", old, new).into_iter().collect());
     let user = admin
         .identity()
-        .update_user_keeping_an_admin(&name, &update, &audit)
+        .update_user_keeping_an_admin(name, &update, &audit)
         .await?;
     tracing::info!(by = %admin.access().user.username, username = %name, role = ?wanted.global_role, "global role set");
-    Ok(HttpResponse::Ok().json(shown(admin.directory(), &user).await?))
+    shown(admin.directory(), &user).await
 }
 
 /// Gives a user a role on one environment, replacing the one they had there.
@@ -353,9 +409,33 @@ pub async fn put_grant(
 ) -> Result<HttpResponse, ApiError> {
     let (name, environment_name) = path.into_inner();
     let (name, environment_name) = (username(&name)?, environment(&environment_name)?);
-    let user = admin.directory().user(&name).await?;
-    let now = state.clock.now();
-    let old = held_role(admin.directory(), &user, &environment_name).await?;
+    let user = grant(
+        &admin,
+        &from,
+        &name,
+        &environment_name,
+        wanted,
+        state.clock.now(),
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(user))
+}
+
+/// Gives user `name` `wanted` role on `environment_name`, replacing the one they had there,
+/// audited: for the API and the console.
+///
+/// # Errors
+/// [`ApiError::UserNotFound`], [`ApiError::EnvironmentNotFound`], store errors.
+pub(crate) async fn grant(
+    admin: &Admin,
+    from: &RequestOrigin,
+    name: &Username,
+    environment_name: &EnvironmentName,
+    wanted: GrantChange,
+    now: OffsetDateTime,
+) -> Result<User, ApiError> {
+    let user = admin.directory().user(name).await?;
+    let old = held_role(admin.directory(), &user, environment_name).await?;
     let new = Some(wanted.role.as_str().to_owned());
     let audit = from
         .record(
@@ -368,10 +448,10 @@ pub async fn put_grant(
         .with_changes(change("role", old, new).into_iter().collect());
     admin
         .identity()
-        .put_grant(user.id, &environment_name, wanted.role, now, &audit)
+        .put_grant(user.id, environment_name, wanted.role, now, &audit)
         .await?;
     tracing::info!(by = %admin.access().user.username, username = %name, environment = %environment_name, role = wanted.role.as_str(), "grant set");
-    Ok(HttpResponse::Ok().json(shown(admin.directory(), &user).await?))
+    shown(admin.directory(), &user).await
 }
 
 /// Takes a user's role on one environment away.
@@ -399,21 +479,37 @@ pub async fn remove_grant(
 ) -> Result<HttpResponse, ApiError> {
     let (name, environment_name) = path.into_inner();
     let (name, environment_name) = (username(&name)?, environment(&environment_name)?);
-    let user = admin.directory().user(&name).await?;
-    let old = held_role(admin.directory(), &user, &environment_name).await?;
+    let user = ungrant(&admin, &from, &name, &environment_name, state.clock.now()).await?;
+    Ok(HttpResponse::Ok().json(user))
+}
+
+/// Takes user `name`'s role on `environment_name` away (if any), audited: for the API and the
+/// console.
+///
+/// # Errors
+/// [`ApiError::UserNotFound`], store errors.
+pub(crate) async fn ungrant(
+    admin: &Admin,
+    from: &RequestOrigin,
+    name: &Username,
+    environment_name: &EnvironmentName,
+    now: OffsetDateTime,
+) -> Result<User, ApiError> {
+    let user = admin.directory().user(name).await?;
+    let old = held_role(admin.directory(), &user, environment_name).await?;
     let audit = from
         .record(
             admin.access(),
             AuditAction::GrantRemove,
             format!("user:{name}"),
-            state.clock.now(),
+            now,
         )
         .in_environment(environment_name.as_str())
         .with_changes(change("role", old, None).into_iter().collect());
     admin
         .identity()
-        .remove_grant(user.id, &environment_name, &audit)
+        .remove_grant(user.id, environment_name, &audit)
         .await?;
     tracing::info!(by = %admin.access().user.username, username = %name, environment = %environment_name, "grant removed");
-    Ok(HttpResponse::Ok().json(shown(admin.directory(), &user).await?))
+    shown(admin.directory(), &user).await
 }

@@ -24,6 +24,7 @@ async fn fleet(app: &TestApp) {
     app.grant("olivia", "production", "ops").await;
     app.grant("oscar", "production", "ops").await;
     app.grant("dave", "staging", "developer").await;
+    app.create_machine_role("workstation").await;
     app.publish_profile(
         "staging",
         "baseline",
@@ -161,15 +162,30 @@ async fn console_pages_are_shown_only_to_roles_that_may_see_them(backend: Backen
         "/audit/export?format=csv",
         "/environments/staging/profiles/baseline/draft",
         "/environments/production/change-requests",
+        "/environments/staging/machines",
+        "/environments/staging/enrollment-tokens",
     ];
     // Who sees what: the auditor everything but drafts (which are edited); ops their
     // environments, their drafts and their audit trail; the developer staging only; nobody,
     // only the way to sign in.
-    let expected: [(&str, [u16; 9]); 4] = [
-        ("audrey", [200, 200, 200, 200, 200, 200, 200, 403, 200]),
-        ("oscar", [200, 403, 403, 403, 200, 200, 200, 403, 200]),
-        ("dave", [200, 200, 200, 200, 403, 403, 403, 403, 403]),
-        ("", [303, 303, 303, 303, 303, 303, 303, 303, 303]),
+    let expected: [(&str, [u16; 11]); 5] = [
+        (
+            "audrey",
+            [200, 200, 200, 200, 200, 200, 200, 403, 200, 200, 403],
+        ),
+        (
+            "olivia",
+            [200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200],
+        ),
+        (
+            "oscar",
+            [200, 403, 403, 403, 200, 200, 200, 403, 200, 403, 403],
+        ),
+        (
+            "dave",
+            [200, 200, 200, 200, 403, 403, 403, 403, 403, 200, 403],
+        ),
+        ("", [303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303]),
     ];
     for (who, statuses) in expected {
         let mut visitor = Visitor::new(&app);
@@ -193,6 +209,37 @@ async fn console_pages_are_shown_only_to_roles_that_may_see_them(backend: Backen
             }
         }
     }
+    // A browser asking for an address that is no page gets a page saying so; a program
+    // asking for one under the API gets the API's JSON.
+    let mut visitor = Visitor::new(&app);
+    let missing = visitor
+        .client
+        .get(app.url("/no-such-page"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    assert!(missing
+        .text()
+        .await
+        .unwrap()
+        .contains("no page at this address"));
+    let wrong_method = visitor
+        .client
+        .get(app.url("/sign-out"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong_method.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert!(wrong_method.text().await.unwrap().contains("Request id"));
+    let api = visitor.get("/api/v1/no-such-route").await;
+    assert_eq!(api.status(), StatusCode::NOT_FOUND);
+    assert!(api.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("application/json"));
     // The API takes no cookie: a browser's session authorizes no API call.
     let mut visitor = Visitor::new(&app);
     visitor.sign_in("audrey", USER_PASSWORD).await;
@@ -638,5 +685,91 @@ async fn a_second_person_approves_a_protected_change_in_a_browser() {
     let text = browser.main_text().await;
     assert!(text.contains("version 0 → 1"), "{text}");
     assert!(text.contains("npm.registry"), "{text}");
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ops_make_an_enrollment_token_and_revoke_the_machine_it_enrolled_in_a_browser() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    fleet(&app).await;
+    let browser = Browser::start().await;
+    sign_in(&browser, &app, "olivia").await;
+    browser
+        .goto(&app.url("/environments/staging/machines"))
+        .await;
+    assert!(browser
+        .main_text()
+        .await
+        .contains("No machine has enrolled"));
+    browser
+        .click("a[href='/environments/staging/enrollment-tokens']")
+        .await;
+    // A number that is none: the problem at its field, the token not made.
+    browser.fill("#max_uses", "many").await;
+    browser.fill("#labels", "ring").await;
+    browser
+        .click("form[action$='/enrollment-tokens'] button")
+        .await;
+    assert!(browser.has("#max_uses[aria-invalid=true]").await);
+    assert!(browser.has("#labels[aria-invalid=true]").await);
+    assert!(browser.main_text().await.contains("name=value"));
+    browser.fill("#max_uses", "2").await;
+    browser.fill("#labels", "ring=canary").await;
+    browser
+        .click("form[action$='/enrollment-tokens'] button")
+        .await;
+    let secret = browser
+        .client
+        .find(fantoccini::Locator::Css("#new-secret"))
+        .await
+        .expect("the secret is shown once")
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        browser
+            .has("button[aria-label='Copy the enrollment token']")
+            .await
+    );
+    // The command to run on a machine, with this server's address as the browser reached it.
+    let server = app.url("");
+    assert!(
+        browser.main_text().await.contains(&format!(
+            "switchyard-agent enroll --server {} --token {secret}",
+            server.trim_end_matches('/')
+        )),
+        "{}",
+        browser.main_text().await
+    );
+    accessible(&browser, "enrollment tokens").await;
+    browser.screenshot("enrollment-tokens").await;
+    browser
+        .goto(&app.url("/environments/staging/enrollment-tokens"))
+        .await;
+    assert!(!browser.has("#new-secret").await, "shown once only");
+    assert!(!browser.client.source().await.unwrap().contains(&secret));
+    // A machine enrolls with it, and appears; ops revoke it.
+    let device = switchyard_tests::TestDevice::enroll(&app, &secret)
+        .await
+        .expect("the token enrolls a machine");
+    browser
+        .goto(&app.url("/environments/staging/machines"))
+        .await;
+    let text = browser.main_text().await;
+    assert!(
+        text.contains("build-07.corp.example")
+            && text.contains("never reported")
+            && text.contains("ring=canary"),
+        "{text}"
+    );
+    accessible(&browser, "machines").await;
+    browser.screenshot("machines").await;
+    browser
+        .click(&format!(
+            "form[action$='/machines/{}/revoke'] button",
+            device.id
+        ))
+        .await;
+    assert!(browser.main_text().await.contains("revoked"));
     browser.close().await;
 }

@@ -67,6 +67,11 @@ impl OperateEnvironment {
         &self.access
     }
 
+    /// Every machine role, by name.
+    pub async fn machine_roles(&self) -> Result<Vec<MachineRole>, ApiError> {
+        Ok(self.gate.store.machine_roles().await?)
+    }
+
     /// The environment from the path.
     pub fn environment(&self) -> &EnvironmentName {
         &self.environment
