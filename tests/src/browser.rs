@@ -130,6 +130,17 @@ impl Browser {
         field.send_keys(value).await.expect("type into the field");
     }
 
+    /// Chooses the option of value `value` in the list `css` names.
+    pub async fn select(&self, css: &str, value: &str) {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no list {css}: {e}"))
+            .select_by_value(value)
+            .await
+            .unwrap_or_else(|e| panic!("no option {value:?} in {css}: {e}"));
+    }
+
     /// Clicks what `css` names (a link or a form's button) and waits until the page it leads
     /// to has loaded.
     pub async fn click(&self, css: &str) {

@@ -10,12 +10,12 @@ use switchyard_proto::devices::{
     VersionSpread,
 };
 use switchyard_proto::rollouts::Labels;
-use switchyard_proto::{EnvironmentName, FieldProblem, MachineRoleName};
+use switchyard_proto::{EnvironmentName, MachineRoleName};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::form::Form;
-use super::page::{render, render_with, see_other, Console, Frame, Moment, PageError};
+use super::page::{render, render_with, see_other, Console, Frame, Moment, PageError, Problems};
 use crate::http::capability::{OperateEnvironment, ReadEnvironment};
 use crate::http::error::ApiError;
 use crate::http::origin::RequestOrigin;
@@ -121,19 +121,7 @@ struct TokenForm {
     expires_in_hours: String,
     max_uses: String,
     labels: String,
-    problems: Vec<FieldProblem>,
-}
-
-impl TokenForm {
-    fn problem(&self, field: &str) -> Option<String> {
-        let found: Vec<&str> = self
-            .problems
-            .iter()
-            .filter(|problem| problem.path == field)
-            .map(|problem| problem.message.as_str())
-            .collect();
-        (!found.is_empty()).then(|| found.join("; "))
-    }
+    problems: Problems,
 }
 
 /// The tokens page at `now`, with the token just `created` and the new-token `form`.
@@ -143,8 +131,11 @@ async fn tokens_page(
     now: OffsetDateTime,
     created: Option<CreatedEnrollmentToken>,
     form: TokenForm,
-    status: StatusCode,
 ) -> Result<HttpResponse, PageError> {
+    let status = match created {
+        Some(_) => StatusCode::CREATED,
+        None => form.problems.status(),
+    };
     let tokens = operator
         .devices()
         .enrollment_tokens()
@@ -217,15 +208,7 @@ pub async fn tokens(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
     let now = state.clock.now();
-    tokens_page(
-        &operator,
-        &request,
-        now,
-        None,
-        TokenForm::default(),
-        StatusCode::OK,
-    )
-    .await
+    tokens_page(&operator, &request, now, None, TokenForm::default()).await
 }
 
 /// `POST /environments/{environment}/enrollment-tokens`: the page again, the new token's secret
@@ -238,72 +221,48 @@ pub async fn create_token(
     posted: Form,
 ) -> Result<HttpResponse, PageError> {
     let now = state.clock.now();
-    let refused = StatusCode::UNPROCESSABLE_ENTITY;
     let mut form = TokenForm {
         machine_role: posted.text("machine_role").trim().to_owned(),
         expires_in_hours: posted.text("expires_in_hours").trim().to_owned(),
         max_uses: posted.text("max_uses").trim().to_owned(),
         labels: posted.text("labels").trim().to_owned(),
-        problems: Vec::new(),
+        problems: Problems::default(),
     };
-    let number = |name: &str, text: &str, problems: &mut Vec<FieldProblem>| {
-        text.parse::<u32>().unwrap_or_else(|_| {
-            problems.push(FieldProblem {
-                path: name.into(),
-                message: "must be a whole number".into(),
-            });
-            0
-        })
-    };
-    let expires_in_hours = number(
-        "expires_in_hours",
-        &form.expires_in_hours,
-        &mut form.problems,
+    let problems = &mut form.problems;
+    let whole = |text: &str| text.parse::<u32>().map_err(|_| "must be a whole number");
+    let read = (
+        problems.check(
+            "machine_role",
+            MachineRoleName::parse(form.machine_role.as_str()),
+        ),
+        problems.check("expires_in_hours", whole(&form.expires_in_hours)),
+        problems.check("max_uses", whole(&form.max_uses)),
+        problems.check("labels", form.labels.parse::<Labels>()),
     );
-    let max_uses = number("max_uses", &form.max_uses, &mut form.problems);
-    let machine_role =
-        MachineRoleName::parse(form.machine_role.as_str()).map_err(|error| FieldProblem {
-            path: "machine_role".into(),
-            message: error.to_string(),
-        });
-    let labels = form.labels.parse::<Labels>().unwrap_or_else(|error| {
-        form.problems.push(FieldProblem {
-            path: "labels".into(),
-            message: error.to_string(),
-        });
-        Labels::default()
-    });
-    let new = match machine_role {
-        Ok(machine_role) if form.problems.is_empty() => NewEnrollmentToken {
-            machine_role,
-            expires_in_hours,
-            max_uses,
-            labels,
-        },
-        Ok(_) => return tokens_page(&operator, &request, now, None, form, refused).await,
-        Err(problem) => {
-            form.problems.push(problem);
-            return tokens_page(&operator, &request, now, None, form, refused).await;
-        }
+    let (Some(machine_role), Some(expires_in_hours), Some(max_uses), Some(labels)) = read else {
+        return tokens_page(&operator, &request, now, None, form).await;
+    };
+    let new = NewEnrollmentToken {
+        machine_role,
+        expires_in_hours,
+        max_uses,
+        labels,
     };
     match enrollment::issue(&operator, &from, &new, now).await {
         Ok(created) => {
-            let form = TokenForm::default();
             tokens_page(
                 &operator,
                 &request,
                 now,
                 Some(created),
-                form,
-                StatusCode::CREATED,
+                TokenForm::default(),
             )
             .await
         }
-        Err(ApiError::Invalid(problems)) => {
-            form.problems = problems;
-            tokens_page(&operator, &request, now, None, form, refused).await
+        Err(error) => {
+            form.problems = Problems::of(error)?;
+            tokens_page(&operator, &request, now, None, form).await
         }
-        Err(error) => Err(error.into()),
     }
 }
 

@@ -11,6 +11,7 @@
 //! Sessions are cookies ([`session`]); forms are CSRF-checked ([`form`]); errors become pages
 //! with the request id ([`page::PageError`]).
 
+mod api_tokens;
 mod assets;
 mod audit;
 mod change_requests;
@@ -23,6 +24,7 @@ pub mod page;
 mod profiles;
 pub mod session;
 mod sign_in;
+mod users;
 
 use actix_web::http::header;
 use actix_web::middleware::{from_fn, DefaultHeaders};
@@ -112,6 +114,19 @@ pub fn routes(config: &mut web::ServiceConfig) {
                 web::resource("/environments/{environment}/enrollment-tokens/{id}/revoke")
                     .post(machines::revoke_token),
             )
+            .service(web::resource("/users").get(users::list).post(users::create))
+            .service(web::resource("/users/{username}").get(users::show))
+            .service(
+                web::resource("/users/{username}/grants/{environment}/remove")
+                    .post(users::remove_grant),
+            )
+            .service(web::resource("/users/{username}/{change}").post(users::change))
+            .service(
+                web::resource("/tokens")
+                    .get(api_tokens::list)
+                    .post(api_tokens::create),
+            )
+            .service(web::resource("/tokens/{id}/revoke").post(api_tokens::revoke))
             .service(web::resource("/audit").get(audit::trail))
             .service(web::resource("/audit/export").get(audit::export)),
     );

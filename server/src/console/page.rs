@@ -38,6 +38,8 @@ pub struct Viewer {
     pub roles: String,
     /// Whether the audit trail is theirs to read (admin, auditor, ops somewhere).
     pub reads_audit: bool,
+    /// Whether users and everyone's API tokens are theirs to read (admin, auditor).
+    pub reads_all: bool,
 }
 
 impl Frame {
@@ -81,6 +83,7 @@ impl Viewer {
                     .grants
                     .iter()
                     .any(|grant| grant.role == EnvironmentRole::Ops),
+            reads_all: access.reads_everything(),
         }
     }
 }
@@ -289,6 +292,69 @@ impl PageError {
             PageError::Api(ApiError::Invalid(problems)) => Some(problems),
             _ => None,
         }
+    }
+}
+
+/// What a form's page says went wrong: the API's 422 problems at the fields their paths name,
+/// and a refusal of the whole form (a 409, such as the last admin losing the role) above it
+/// (path `""`).
+#[derive(Debug, Default)]
+pub struct Problems {
+    problems: Vec<FieldProblem>,
+    status: Option<StatusCode>,
+}
+
+impl Problems {
+    /// The problems `error` brings to a form's page (422 and 409), or the error page's error.
+    pub fn of(error: ApiError) -> Result<Self, PageError> {
+        let status = error.code_and_status().1;
+        let problems = match error {
+            ApiError::Invalid(problems) => problems,
+            error if status == StatusCode::CONFLICT => vec![FieldProblem {
+                path: String::new(),
+                message: error.to_string(),
+            }],
+            error => return Err(error.into()),
+        };
+        Ok(Self {
+            problems,
+            status: Some(status),
+        })
+    }
+
+    /// Adds a problem at `path`, which makes the answer a 422.
+    pub fn add(&mut self, path: &str, message: impl ToString) {
+        self.problems.push(FieldProblem {
+            path: path.to_owned(),
+            message: message.to_string(),
+        });
+        self.status.get_or_insert(StatusCode::UNPROCESSABLE_ENTITY);
+    }
+
+    /// The value of `parsed`, or `None` with its error as a problem at `path`.
+    pub fn check<T, E: ToString>(&mut self, path: &str, parsed: Result<T, E>) -> Option<T> {
+        parsed.map_err(|error| self.add(path, error)).ok()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.problems.is_empty()
+    }
+
+    /// The problems at `path`, joined; `""` names the form as a whole.
+    pub fn at(&self, path: &str) -> Option<String> {
+        let found: Vec<&str> = self
+            .problems
+            .iter()
+            .filter(|problem| problem.path == path)
+            .map(|problem| problem.message.as_str())
+            .collect();
+        (!found.is_empty()).then(|| found.join("; "))
+    }
+
+    /// The status the page is answered with: 200 without problems.
+    pub fn status(&self) -> StatusCode {
+        self.status.unwrap_or(StatusCode::OK)
     }
 }
 

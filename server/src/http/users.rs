@@ -3,8 +3,8 @@
 use actix_web::{delete, get, post, put, web, HttpResponse};
 use switchyard_proto::profile::SettingChange;
 use switchyard_proto::{
-    AuditAction, EnvironmentName, ErrorBody, GlobalRoleChange, GrantChange, NewUser, PasswordReset,
-    User, Username,
+    AuditAction, EnvironmentName, ErrorBody, GlobalRoleChange, GrantChange, NewUser, Password,
+    PasswordReset, User, Username,
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -292,10 +292,25 @@ pub async fn reset_password(
     ApiJson(reset): ApiJson<PasswordReset>,
 ) -> Result<HttpResponse, ApiError> {
     let name = username(&path)?;
+    set_password(&admin, &from, &name, reset.password, state.clock.now()).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Sets user `name`'s password and ends their sessions, audited without the password: for the
+/// API and the console.
+///
+/// # Errors
+/// [`ApiError::UserNotFound`], store errors.
+pub(crate) async fn set_password(
+    admin: &Admin,
+    from: &RequestOrigin,
+    name: &Username,
+    password: Password,
+    now: OffsetDateTime,
+) -> Result<(), ApiError> {
     // Sessions end: access tokens issued before now stop working, refresh tokens are revoked.
-    let now = state.clock.now();
     let update = UserChange {
-        password_hash: Some(admin.hash_password(reset.password).await?),
+        password_hash: Some(admin.hash_password(password).await?),
         sessions_valid_after: Some(now),
         ..UserChange::default()
     };
@@ -312,9 +327,9 @@ pub async fn reset_password(
             old: secret.clone(),
             new: secret,
         }]);
-    admin.identity().update_user(&name, &update, &audit).await?;
+    admin.identity().update_user(name, &update, &audit).await?;
     tracing::info!(by = %admin.access().user.username, username = %name, "password reset");
-    Ok(HttpResponse::NoContent().finish())
+    Ok(())
 }
 
 /// Sets or removes a user's global role (admin or auditor).

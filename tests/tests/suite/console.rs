@@ -8,7 +8,7 @@ use reqwest::header::{COOKIE, LOCATION, ORIGIN, SET_COOKIE};
 use reqwest::{redirect, StatusCode};
 use serde_json::json;
 use switchyard_tests::browser::Browser;
-use switchyard_tests::{for_each_store, Backend, TestApp, USER_PASSWORD};
+use switchyard_tests::{for_each_store, Backend, TestApp, ADMIN_PASSWORD, USER_PASSWORD};
 
 /// staging (open) and production (protected); olivia is ops on staging and production, oscar
 /// ops on production, dave a developer on staging, audrey an auditor; staging's baseline has
@@ -122,6 +122,23 @@ impl<'a> Visitor<'a> {
             .unwrap_or_default()
     }
 
+    /// Posts `fields` as a console page's form would (its CSRF token, this server's origin):
+    /// the status, the `Location` and the body.
+    async fn submit(
+        &mut self,
+        path: &str,
+        fields: &[(&str, &str)],
+    ) -> (StatusCode, String, String) {
+        let csrf = self.csrf();
+        let origin = self.app.base_url.clone();
+        let mut fields = fields.to_vec();
+        fields.push(("csrf", &csrf));
+        let response = self.post(path, &fields, Some(&origin)).await;
+        let status = response.status();
+        let location = location(&response);
+        (status, location, response.text().await.unwrap())
+    }
+
     /// Signs in as `username` through the form, as a browser would.
     async fn sign_in(&mut self, username: &str, password: &str) -> reqwest::Response {
         self.get("/sign-in").await;
@@ -164,33 +181,50 @@ async fn console_pages_are_shown_only_to_roles_that_may_see_them(backend: Backen
         "/environments/production/change-requests",
         "/environments/staging/machines",
         "/environments/staging/enrollment-tokens",
+        "/users",
+        "/users/olivia",
+        "/tokens",
+        "/tokens?all=1",
     ];
-    // Who sees what: the auditor everything but drafts (which are edited); ops their
-    // environments, their drafts and their audit trail; the developer staging only; nobody,
-    // only the way to sign in.
-    let expected: [(&str, [u16; 11]); 5] = [
+    // Who sees what: the admin everything; the auditor everything but drafts and enrollment
+    // tokens (which are made); ops their environments, their drafts and their audit trail; the
+    // developer staging only; everyone their own API tokens; nobody, only the way to sign in.
+    let expected: [(&str, [u16; 15]); 6] = [
+        ("admin", [200; 15]),
         (
             "audrey",
-            [200, 200, 200, 200, 200, 200, 200, 403, 200, 200, 403],
+            [
+                200, 200, 200, 200, 200, 200, 200, 403, 200, 200, 403, 200, 200, 200, 200,
+            ],
         ),
         (
             "olivia",
-            [200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200],
+            [
+                200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 403, 403, 200, 403,
+            ],
         ),
         (
             "oscar",
-            [200, 403, 403, 403, 200, 200, 200, 403, 200, 403, 403],
+            [
+                200, 403, 403, 403, 200, 200, 200, 403, 200, 403, 403, 403, 403, 200, 403,
+            ],
         ),
         (
             "dave",
-            [200, 200, 200, 200, 403, 403, 403, 403, 403, 200, 403],
+            [
+                200, 200, 200, 200, 403, 403, 403, 403, 403, 200, 403, 403, 403, 200, 403,
+            ],
         ),
-        ("", [303, 303, 303, 303, 303, 303, 303, 303, 303, 303, 303]),
+        ("", [303; 15]),
     ];
     for (who, statuses) in expected {
         let mut visitor = Visitor::new(&app);
         if !who.is_empty() {
-            let signed = visitor.sign_in(who, USER_PASSWORD).await;
+            let password = match who {
+                "admin" => ADMIN_PASSWORD,
+                _ => USER_PASSWORD,
+            };
+            let signed = visitor.sign_in(who, password).await;
             assert_eq!(signed.status(), StatusCode::SEE_OTHER, "{who} signs in");
         }
         for (page, status) in pages.iter().zip(statuses) {
@@ -394,8 +428,72 @@ async fn what_a_role_may_not_do_is_refused_when_posted_anyway(backend: Backend) 
             );
         }
     }
-    // Nothing changed: staging still has two versions and an untouched draft.
+    // Only admins change users: ops and the auditor are refused whatever they post.
+    for who in ["olivia", "audrey"] {
+        let mut visitor = Visitor::new(&app);
+        visitor.sign_in(who, USER_PASSWORD).await;
+        let csrf = visitor.csrf();
+        let password = "a long enough password";
+        let attempts = [
+            (
+                "/users",
+                vec![
+                    ("username", "mallory"),
+                    ("password", password),
+                    ("global_role", "admin"),
+                ],
+            ),
+            ("/users/dave/role", vec![("global_role", "admin")]),
+            (
+                "/users/dave/grants",
+                vec![("environment", "production"), ("role", "ops")],
+            ),
+            ("/users/dave/grants/staging/remove", vec![]),
+            ("/users/admin/disable", vec![]),
+            ("/users/admin/password", vec![("password", password)]),
+        ];
+        for (path, mut fields) in attempts {
+            fields.push(("csrf", csrf.as_str()));
+            let refused = visitor.post(path, &fields, Some(&own)).await;
+            assert_eq!(refused.status(), StatusCode::FORBIDDEN, "{who}: {path}");
+        }
+    }
+    // Someone else's API token is as good as unknown to anyone but an admin.
+    let olivia = app.login("olivia", USER_PASSWORD).await.access_token;
+    let token: serde_json::Value = app
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/tokens",
+            Some(&olivia),
+            Some(&json!({ "name": "olivia's ci" })),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let mut dave = Visitor::new(&app);
+    dave.sign_in("dave", USER_PASSWORD).await;
+    let csrf = dave.csrf();
+    let revoke = format!("/tokens/{}/revoke", token["id"].as_str().unwrap());
+    let refused = dave.post(&revoke, &[("csrf", &csrf)], Some(&own)).await;
+    assert_eq!(refused.status(), StatusCode::NOT_FOUND);
+    // Nothing changed: staging still has two versions and an untouched draft, dave his role.
     let admin = app.admin_token().await;
+    let dave: serde_json::Value = app
+        .get_as(&admin, "/api/v1/users/dave")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(dave["global_role"], serde_json::Value::Null);
+    assert_eq!(dave["grants"].as_array().unwrap().len(), 1);
+    let tokens: Vec<serde_json::Value> = app
+        .get_as(&olivia, "/api/v1/tokens")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(tokens[0]["revoked"], false);
     let versions: Vec<serde_json::Value> = app
         .get_as(
             &admin,
@@ -408,18 +506,140 @@ async fn what_a_role_may_not_do_is_refused_when_posted_anyway(backend: Backend) 
     assert_eq!(versions.len(), 2);
 }
 
+async fn an_admin_manages_users_with_the_api_rules(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    fleet(&app).await;
+    let mut admin = Visitor::new(&app);
+    admin.sign_in("admin", ADMIN_PASSWORD).await;
+    let good = "a long enough password";
+    // Problems at their fields; the password never comes back in the page.
+    let (status, _, body) = admin
+        .submit(
+            "/users",
+            &[("username", "Erin Smith"), ("password", "too short")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(body.contains(r#"id="username" name="username" value="Erin Smith""#));
+    assert!(body.contains(r#"aria-describedby="p-username""#));
+    assert!(body.contains(r#"aria-describedby="p-password""#));
+    assert!(!body.contains("too short"));
+    let (status, location, _) = admin
+        .submit("/users", &[("username", "erin"), ("password", good)])
+        .await;
+    assert_eq!(
+        (status, location.as_str()),
+        (StatusCode::SEE_OTHER, "/users/erin")
+    );
+    // Refusals of the whole form are said above it.
+    let (status, _, body) = admin
+        .submit("/users", &[("username", "erin"), ("password", good)])
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(body.contains(r#"class="error" role="alert""#), "{body}");
+    let (status, _, body) = admin
+        .submit("/users/admin/role", &[("global_role", "")])
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(body.contains("no enabled administrator"), "{body}");
+    let (status, _, _) = admin.submit("/users/admin/disable", &[]).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    // Grants, the global role, the password, disabling: each as the API does it.
+    let redirected = (StatusCode::SEE_OTHER, "/users/erin".to_owned());
+    for (path, fields) in [
+        (
+            "/users/erin/grants",
+            vec![("environment", "staging"), ("role", "ops")],
+        ),
+        (
+            "/users/erin/grants",
+            vec![("environment", "production"), ("role", "developer")],
+        ),
+        ("/users/erin/grants/staging/remove", vec![]),
+        ("/users/erin/role", vec![("global_role", "auditor")]),
+    ] {
+        let (status, location, _) = admin.submit(path, &fields).await;
+        assert_eq!((status, location), redirected, "{path}");
+    }
+    let (status, _, body) = admin
+        .submit("/users/erin/grants", &[("role", "owner")])
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(body.contains(r#"aria-describedby="p-role""#));
+    let (status, _, _) = admin.submit("/users/erin/promote", &[]).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let token = app.admin_token().await;
+    let erin: serde_json::Value = app
+        .get_as(&token, "/api/v1/users/erin")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(erin["global_role"], "auditor");
+    assert_eq!(
+        erin["grants"],
+        json!([{ "environment": "production", "role": "developer" }])
+    );
+    let (status, _, body) = admin
+        .submit(
+            "/users/erin/password",
+            &[("password", "new enough password")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("Password set"));
+    app.login("erin", "new enough password").await;
+    let (status, location, _) = admin.submit("/users/erin/disable", &[]).await;
+    assert_eq!((status, location), redirected);
+    let refused = app
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(&json!({ "username": "erin", "password": "new enough password" })),
+        )
+        .await;
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    let (status, location, _) = admin.submit("/users/erin/enable", &[]).await;
+    assert_eq!((status, location), redirected);
+    app.login("erin", "new enough password").await;
+    // Every change is in the audit trail, by the admin, without the password.
+    let page: serde_json::Value = app
+        .get_as(&token, "/api/v1/audit?actor=admin&limit=500")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let events: Vec<&serde_json::Value> = page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|event| event["target"] == "user:erin")
+        .collect();
+    // Made; two grants and one taken away; the role; the password; disabled and enabled.
+    assert_eq!(events.len(), 8, "{events:?}");
+    assert!(!serde_json::to_string(&events)
+        .unwrap()
+        .contains("new enough"));
+}
+
 for_each_store!(
     console_pages_are_shown_only_to_roles_that_may_see_them,
     what_a_role_may_not_do_is_refused_when_posted_anyway,
     forms_from_other_sites_or_without_their_token_are_refused,
     a_session_is_renewed_from_its_refresh_cookie_once,
+    an_admin_manages_users_with_the_api_rules,
 );
 
 /// Signs in through the form in `browser`.
 async fn sign_in(browser: &Browser, app: &TestApp, username: &str) {
     browser.goto(&app.url("/sign-in")).await;
     browser.fill("#username", username).await;
-    browser.fill("#password", USER_PASSWORD).await;
+    let password = match username {
+        "admin" => ADMIN_PASSWORD,
+        _ => USER_PASSWORD,
+    };
+    browser.fill("#password", password).await;
     browser.click("form button[type=submit]").await;
     let text = browser.main_text().await;
     assert!(
@@ -771,5 +991,72 @@ async fn ops_make_an_enrollment_token_and_revoke_the_machine_it_enrolled_in_a_br
         ))
         .await;
     assert!(browser.main_text().await.contains("revoked"));
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_developer_makes_an_api_token_and_an_admin_grants_them_a_role_in_a_browser() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    fleet(&app).await;
+    let browser = Browser::start().await;
+    sign_in(&browser, &app, "dave").await;
+    browser.click("a[href='/tokens']").await;
+    // A name that is none: the problem at its field.
+    browser.fill("#name", " ").await;
+    browser.click("form[action='/tokens'] button").await;
+    assert!(browser.has("#name[aria-invalid=true]").await);
+    browser.fill("#name", "laptop scripts").await;
+    browser.fill("#expires_in_days", "30").await;
+    browser.click("form[action='/tokens'] button").await;
+    let secret = browser
+        .client
+        .find(fantoccini::Locator::Css("#new-secret"))
+        .await
+        .expect("the secret is shown once")
+        .text()
+        .await
+        .unwrap();
+    assert!(browser.has("button[aria-label='Copy the API token']").await);
+    accessible(&browser, "API tokens").await;
+    browser.screenshot("api-tokens").await;
+    // The secret works as dave, until he revokes it.
+    assert_eq!(
+        app.get_as(&secret, "/api/v1/me").await.status(),
+        StatusCode::OK
+    );
+    browser.goto(&app.url("/tokens")).await;
+    assert!(!browser.client.source().await.unwrap().contains(&secret));
+    browser
+        .click("button[aria-label='Revoke laptop scripts of dave']")
+        .await;
+    assert!(browser.main_text().await.contains("revoked"));
+    assert_eq!(
+        app.get_as(&secret, "/api/v1/me").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    browser.click("form[action='/sign-out'] button").await;
+    // The admin makes dave ops on production.
+    sign_in(&browser, &app, "admin").await;
+    browser.click("a[href='/users']").await;
+    accessible(&browser, "users").await;
+    browser.screenshot("users").await;
+    browser.click("a[href='/users/dave']").await;
+    browser.select("#environment", "production").await;
+    browser.select("#role", "ops").await;
+    browser
+        .click("form[action='/users/dave/grants'] button")
+        .await;
+    let text = browser.main_text().await;
+    assert!(
+        text.contains("production") && text.contains("ops"),
+        "{text}"
+    );
+    assert!(
+        browser
+            .has("button[aria-label='Remove the grant on production']")
+            .await
+    );
+    accessible(&browser, "a user").await;
+    browser.screenshot("user").await;
     browser.close().await;
 }

@@ -255,6 +255,11 @@ impl ReadAll {
             store: self.gate.store.as_ref(),
         }
     }
+
+    /// Every environment, by name.
+    pub async fn environments(&self) -> Result<Vec<Environment>, ApiError> {
+        Ok(self.gate.store.environments().await?)
+    }
 }
 
 impl ReadAudit {
@@ -315,6 +320,14 @@ impl AuditTrail {
 }
 
 impl Admin {
+    /// What an admin may also do: read everything.
+    pub fn reader(&self) -> ReadAll {
+        ReadAll {
+            access: self.access.clone(),
+            gate: self.gate.clone(),
+        }
+    }
+
     /// The caller.
     pub fn access(&self) -> &Access {
         &self.access
