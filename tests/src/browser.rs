@@ -130,6 +130,17 @@ impl Browser {
         field.send_keys(value).await.expect("type into the field");
     }
 
+    /// Clicks the radio button or checkbox `css` names (which leads to no other page).
+    pub async fn tick(&self, css: &str) {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("nothing to tick at {css}: {e}"))
+            .click()
+            .await
+            .expect("click");
+    }
+
     /// Chooses the option of value `value` in the list `css` names.
     pub async fn select(&self, css: &str, value: &str) {
         self.client

@@ -9,13 +9,14 @@ use switchyard_proto::{ChangeMessage, EnvironmentName, FieldProblem, Profile};
 
 use super::fields::{self, FieldView, Section, SECTIONS};
 use super::form::Form;
-use super::page::{render_with, see_other, Console, Frame, PageError};
+use super::page::{render_with, see_other, Console, Frame, PageError, Problems};
 use super::profiles::target;
+use super::release::ReleaseForm;
 use crate::domain::profiles::ProfileTarget;
 use crate::http::capability::OperateEnvironment;
 use crate::http::error::ApiError;
-use crate::http::json;
 use crate::http::origin::RequestOrigin;
+use crate::http::{json, AppState};
 use crate::publishing::{Publication, Release};
 
 /// A section as the page shows it.
@@ -43,9 +44,10 @@ struct DraftPage {
     sections: Vec<SectionView>,
     /// The section just saved.
     saved: Option<String>,
-    /// The publish form's message and its problem.
+    /// The publish form's message, how the version goes out, and their problems.
     message: String,
-    message_problem: Option<String>,
+    release: ReleaseForm,
+    publish_problems: Problems,
 }
 
 /// What went wrong with one form, to show the page again with it.
@@ -129,13 +131,15 @@ async fn page(
             message: publishing
                 .map(|r| r.posted.text("message").to_owned())
                 .unwrap_or_default(),
-            message_problem: publishing.map(|r| {
-                r.problems
-                    .iter()
-                    .map(|problem| problem.message.clone())
-                    .chain(r.note.clone())
-                    .collect::<Vec<_>>()
-                    .join("; ")
+            release: publishing
+                .map(|r| ReleaseForm::posted(r.posted))
+                .unwrap_or_default(),
+            publish_problems: publishing.map_or_else(Problems::default, |r| {
+                let mut problems = Problems::new(r.problems.clone(), r.status);
+                if let Some(note) = &r.note {
+                    problems.add("", note);
+                }
+                problems
             }),
         },
     )
@@ -259,11 +263,12 @@ fn after(
 }
 
 /// `POST /environments/{environment}/profiles/{target}/publish`: the draft as the next
-/// version, to every machine at once (rollouts and overrides are the API's), or a change
-/// request in a protected environment.
+/// version, to every machine at once, in waves or until a time, or a change request in a
+/// protected environment.
 pub async fn publish(
     Console(operator): Console<OperateEnvironment>,
     request: HttpRequest,
+    state: web::Data<AppState>,
     from: RequestOrigin,
     path: web::Path<(String, String)>,
     posted: Form,
@@ -278,18 +283,28 @@ pub async fn publish(
         note,
         status,
     };
-    let text = match message(&posted, "message") {
-        Ok(text) => text,
-        Err(problem) => {
-            let refused = refused(vec![problem], None, StatusCode::UNPROCESSABLE_ENTITY);
-            return page(&operator, &request, &from, &target, None, Some(refused)).await;
-        }
+    let mut problems = Problems::default();
+    let text = problems.check(
+        "message",
+        message(&posted, "message").map_err(|p| p.message),
+    );
+    let release = ReleaseForm::posted(&posted).release(state.clock.now(), &mut problems);
+    let (Some(text), Some(release)) = (text, release) else {
+        let status = problems.status();
+        let refused = refused(problems.into_list(), None, status);
+        return page(&operator, &request, &from, &target, None, Some(refused)).await;
     };
+    let in_waves = matches!(release, Release::Rollout(_));
     let published = operator
         .profiles(&from)
-        .publish(&target, expected, text.as_str(), Release::Everyone)
+        .publish(&target, expected, text.as_str(), release)
         .await;
     match published {
+        // A rollout is watched where it can be moved.
+        Ok(Publication::Published(_)) if in_waves => Ok(see_other(&format!(
+            "/environments/{}/rollouts",
+            operator.environment()
+        ))),
         Ok(publication) => Ok(after(operator.environment(), &target, publication)),
         Err(
             error @ (ApiError::StaleDraft { .. } | ApiError::NoChanges(_) | ApiError::Invalid(_)),

@@ -22,6 +22,8 @@ pub mod form;
 mod machines;
 pub mod page;
 mod profiles;
+mod release;
+mod rollouts;
 pub mod session;
 mod sign_in;
 mod users;
@@ -113,6 +115,11 @@ pub fn routes(config: &mut web::ServiceConfig) {
             .service(
                 web::resource("/environments/{environment}/enrollment-tokens/{id}/revoke")
                     .post(machines::revoke_token),
+            )
+            .service(web::resource("/environments/{environment}/rollouts").get(rollouts::list))
+            .service(
+                web::resource("/environments/{environment}/rollouts/{id}/{move}")
+                    .post(rollouts::move_by_hand),
             )
             .service(web::resource("/users").get(users::list).post(users::create))
             .service(web::resource("/users/{username}").get(users::show))

@@ -322,6 +322,19 @@ impl Problems {
         })
     }
 
+    /// `problems` answered with `status`.
+    pub fn new(problems: Vec<FieldProblem>, status: StatusCode) -> Self {
+        Self {
+            problems,
+            status: Some(status),
+        }
+    }
+
+    /// The problems, to carry elsewhere.
+    pub fn into_list(self) -> Vec<FieldProblem> {
+        self.problems
+    }
+
     /// Adds a problem at `path`, which makes the answer a 422.
     pub fn add(&mut self, path: &str, message: impl ToString) {
         self.problems.push(FieldProblem {
@@ -350,6 +363,19 @@ impl Problems {
             .map(|problem| problem.message.as_str())
             .collect();
         (!found.is_empty()).then(|| found.join("; "))
+    }
+
+    /// Every problem in words, joined, if there is any.
+    pub fn all(&self) -> Option<String> {
+        let all: Vec<String> = self
+            .problems
+            .iter()
+            .map(|problem| match problem.path.as_str() {
+                "" => problem.message.clone(),
+                path => format!("{path}: {}", problem.message),
+            })
+            .collect();
+        (!all.is_empty()).then(|| all.join("; "))
     }
 
     /// The status the page is answered with: 200 without problems.

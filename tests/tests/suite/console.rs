@@ -185,37 +185,38 @@ async fn console_pages_are_shown_only_to_roles_that_may_see_them(backend: Backen
         "/users/olivia",
         "/tokens",
         "/tokens?all=1",
+        "/environments/staging/rollouts",
     ];
     // Who sees what: the admin everything; the auditor everything but drafts and enrollment
     // tokens (which are made); ops their environments, their drafts and their audit trail; the
     // developer staging only; everyone their own API tokens; nobody, only the way to sign in.
-    let expected: [(&str, [u16; 15]); 6] = [
-        ("admin", [200; 15]),
+    let expected: [(&str, [u16; 16]); 6] = [
+        ("admin", [200; 16]),
         (
             "audrey",
             [
-                200, 200, 200, 200, 200, 200, 200, 403, 200, 200, 403, 200, 200, 200, 200,
+                200, 200, 200, 200, 200, 200, 200, 403, 200, 200, 403, 200, 200, 200, 200, 200,
             ],
         ),
         (
             "olivia",
             [
-                200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 403, 403, 200, 403,
+                200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 403, 403, 200, 403, 200,
             ],
         ),
         (
             "oscar",
             [
-                200, 403, 403, 403, 200, 200, 200, 403, 200, 403, 403, 403, 403, 200, 403,
+                200, 403, 403, 403, 200, 200, 200, 403, 200, 403, 403, 403, 403, 200, 403, 403,
             ],
         ),
         (
             "dave",
             [
-                200, 200, 200, 200, 403, 403, 403, 403, 403, 200, 403, 403, 403, 200, 403,
+                200, 200, 200, 200, 403, 403, 403, 403, 403, 200, 403, 403, 403, 200, 403, 200,
             ],
         ),
-        ("", [303; 15]),
+        ("", [303; 16]),
     ];
     for (who, statuses) in expected {
         let mut visitor = Visitor::new(&app);
@@ -416,6 +417,13 @@ async fn what_a_role_may_not_do_is_refused_when_posted_anyway(backend: Backend) 
                     ("based_on_version", "2"),
                     ("to_version", "1"),
                 ],
+            ),
+            (
+                format!(
+                    "/environments/{environment}/rollouts/{}/pause",
+                    uuid::Uuid::nil()
+                ),
+                vec![("reason", "mine")],
             ),
         ];
         for (path, mut fields) in attempts {
@@ -1059,4 +1067,93 @@ async fn a_developer_makes_an_api_token_and_an_admin_grants_them_a_role_in_a_bro
     accessible(&browser, "a user").await;
     browser.screenshot("user").await;
     browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ops_publish_in_waves_and_pause_resume_and_abort_the_rollout_in_a_browser() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    fleet(&app).await;
+    let browser = Browser::start().await;
+    sign_in(&browser, &app, "olivia").await;
+    browser
+        .goto(&app.url("/environments/staging/profiles/baseline/draft"))
+        .await;
+    browser
+        .fill("#npm-registry", "https://npm.waves.example/")
+        .await;
+    browser.click("#npm form button[type=submit]").await;
+    // A share over 100 percent: the API's own rule, at the field.
+    browser
+        .fill("#message", "npm through the wave mirror")
+        .await;
+    browser.tick("#how-waves").await;
+    browser.fill("#waves", "10, 150").await;
+    browser.click(".publish form button[type=submit]").await;
+    assert!(browser.has("#waves[aria-invalid=true]").await);
+    assert!(
+        browser.has("#how-waves:checked").await,
+        "the choice is kept"
+    );
+    browser.fill("#waves", "10, 50").await;
+    browser.fill("#soak_minutes", "30").await;
+    browser.click(".publish form button[type=submit]").await;
+    let text = browser.main_text().await;
+    assert!(
+        text.contains("version 2 → 3") && text.contains("running") && text.contains("1 of 2"),
+        "{text}"
+    );
+    assert!(
+        text.contains("waiting"),
+        "the gate waits for reports: {text}"
+    );
+    accessible(&browser, "rollouts").await;
+    browser.screenshot("rollouts").await;
+    // Moves are checked as the API checks them: a reason is needed, an ended rollout stays.
+    let mut visitor = Visitor::new(&app);
+    visitor.sign_in("olivia", USER_PASSWORD).await;
+    let token = app.admin_token().await;
+    let rollouts: Vec<serde_json::Value> = app
+        .get_as(&token, "/api/v1/environments/staging/rollouts")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = rollouts[0]["id"].as_str().unwrap().to_owned();
+    let pause = format!("/environments/staging/rollouts/{id}/pause");
+    let (status, _, body) = visitor.submit(&pause, &[("reason", " ")]).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        body.contains(&format!(r#"aria-describedby="p-reason-{id}""#)),
+        "the problem at the rollout's reason: {body}"
+    );
+    for (button, state) in [
+        ("pause", "paused"),
+        ("resume", "running"),
+        ("abort", "aborted"),
+    ] {
+        browser
+            .fill("input[name=reason]", &format!("{button} by hand"))
+            .await;
+        browser
+            .click(&format!("button[formaction$='/{button}']"))
+            .await;
+        let text = browser.main_text().await;
+        assert!(text.contains(state), "{button}: {text}");
+    }
+    assert!(browser
+        .main_text()
+        .await
+        .contains("No rollout is under way"));
+    browser.close().await;
+    let resume = format!("/environments/staging/rollouts/{id}/resume");
+    let (status, _, body) = visitor.submit(&resume, &[("reason", "again")]).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(body.contains(r#"class="error" role="alert""#), "{body}");
+    let (status, _, _) = visitor
+        .submit(
+            &format!("/environments/staging/rollouts/{id}/skip"),
+            &[("reason", "x")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }

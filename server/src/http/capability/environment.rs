@@ -67,6 +67,15 @@ impl OperateEnvironment {
         &self.access
     }
 
+    /// What an operator of the environment may also do: read it.
+    pub fn reader(&self) -> ReadEnvironment {
+        ReadEnvironment {
+            access: self.access.clone(),
+            environment: self.environment.clone(),
+            gate: self.gate.clone(),
+        }
+    }
+
     /// Every machine role, by name.
     pub async fn machine_roles(&self) -> Result<Vec<MachineRole>, ApiError> {
         Ok(self.gate.store.machine_roles().await?)
