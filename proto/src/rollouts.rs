@@ -471,6 +471,17 @@ pub enum GateVerdict {
     Failing,
 }
 
+impl GateVerdict {
+    /// The word used on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Waiting => "waiting",
+            Self::Passing => "passing",
+            Self::Failing => "failing",
+        }
+    }
+}
+
 /// A rollout as the API shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -63,7 +63,7 @@ struct TokensPage {
 
 /// `?all=1`: everyone's tokens.
 #[derive(Debug, Deserialize)]
-pub struct Listing {
+struct Listing {
     #[serde(default)]
     all: Option<String>,
 }
@@ -118,10 +118,9 @@ pub async fn list(
     Console(caller): Console<Authenticated>,
     request: HttpRequest,
     state: web::Data<AppState>,
-    listing: web::Query<Listing>,
 ) -> Result<HttpResponse, PageError> {
     let now = state.clock.now();
-    let everyone = listing.everyone();
+    let everyone = super::profiles::query::<Listing>(&request)?.everyone();
     tokens_page(&caller, &request, now, everyone, None, TokenForm::default()).await
 }
 
@@ -142,12 +141,7 @@ pub async fn create(
     let problems = &mut form.problems;
     let read = (
         problems.check("name", TokenName::parse(form.name.as_str())),
-        problems.check(
-            "expires_in_days",
-            form.expires_in_days
-                .parse::<u16>()
-                .map_err(|_| "must be a whole number"),
-        ),
+        problems.number("expires_in_days", &form.expires_in_days),
     );
     let (Some(name), Some(expires_in_days)) = read else {
         return tokens_page(&caller, &request, now, false, None, form).await;

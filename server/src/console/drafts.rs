@@ -5,7 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use serde_json::Value;
-use switchyard_proto::{ChangeMessage, EnvironmentName, FieldProblem, Profile};
+use switchyard_proto::{ChangeMessage, EnvironmentName, FieldProblem, InvalidValue, Profile};
 
 use super::fields::{self, FieldView, Section, SECTIONS};
 use super::form::Form;
@@ -234,12 +234,21 @@ pub async fn save(
     page(&operator, &request, &from, &target, None, Some(refused)).await
 }
 
-/// A change message from a form field, or its problem at `field`.
-fn message(posted: &Form, field: &str) -> Result<ChangeMessage, FieldProblem> {
-    ChangeMessage::parse(posted.text(field).trim()).map_err(|error| FieldProblem {
-        path: field.into(),
-        message: error.to_string(),
-    })
+/// The change message of a form.
+fn message(posted: &Form) -> Result<ChangeMessage, InvalidValue> {
+    ChangeMessage::parse(posted.text("message").trim())
+}
+
+/// The publish form's field a problem of `POST .../publish` concerns: its release's fields
+/// by the request's names (`until`, `rollout...`), the form as a whole for the rest.
+fn publish_field(path: &str) -> String {
+    match path {
+        "message" => "message",
+        "until" => "hours",
+        path if path.starts_with("rollout") => "waves",
+        _ => "",
+    }
+    .to_owned()
 }
 
 /// Where a publication leaves the browser: the new version's difference from the one before,
@@ -275,23 +284,20 @@ pub async fn publish(
 ) -> Result<HttpResponse, PageError> {
     let target = target(&path.1)?;
     let expected = revision(&posted)?;
-    let refused = |problems: Vec<FieldProblem>, note: Option<String>, status| Refused {
+    let refused = |problems: Vec<FieldProblem>, status| Refused {
         section: None,
         posted: &posted,
         value: None,
         problems,
-        note,
+        note: None,
         status,
     };
     let mut problems = Problems::default();
-    let text = problems.check(
-        "message",
-        message(&posted, "message").map_err(|p| p.message),
-    );
+    let text = problems.check("message", message(&posted));
     let release = ReleaseForm::posted(&posted).release(state.clock.now(), &mut problems);
     let (Some(text), Some(release)) = (text, release) else {
         let status = problems.status();
-        let refused = refused(problems.into_list(), None, status);
+        let refused = refused(problems.into_list(), status);
         return page(&operator, &request, &from, &target, None, Some(refused)).await;
     };
     let in_waves = matches!(release, Release::Rollout(_));
@@ -306,14 +312,22 @@ pub async fn publish(
             operator.environment()
         ))),
         Ok(publication) => Ok(after(operator.environment(), &target, publication)),
-        Err(
-            error @ (ApiError::StaleDraft { .. } | ApiError::NoChanges(_) | ApiError::Invalid(_)),
-        ) => {
-            let status = error.code_and_status().1;
-            let refused = refused(Vec::new(), Some(error.to_string()), status);
+        // A stale draft, nothing to publish, a rollout or override in the way, a release the
+        // rules refuse: said on the form, as sent.
+        Err(error) => {
+            let problems = Problems::of(error)?;
+            let status = problems.status();
+            let placed = problems
+                .into_list()
+                .into_iter()
+                .map(|problem| FieldProblem {
+                    path: publish_field(&problem.path),
+                    ..problem
+                })
+                .collect();
+            let refused = refused(placed, status);
             page(&operator, &request, &from, &target, None, Some(refused)).await
         }
-        Err(error) => Err(error.into()),
     }
 }
 
@@ -334,8 +348,12 @@ pub async fn rollback(
         })
     };
     let (based_on, to) = (number("based_on_version")?, number("to_version")?);
-    let text = message(&posted, "message")
-        .map_err(|problem| PageError::Api(ApiError::Invalid(vec![problem])))?;
+    let text = message(&posted).map_err(|error| {
+        PageError::Api(ApiError::Invalid(vec![FieldProblem {
+            path: "message".into(),
+            message: error.to_string(),
+        }]))
+    })?;
     let publication = operator
         .profiles(&from)
         .rollback(&target, based_on, to, text.as_str())

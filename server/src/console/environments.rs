@@ -3,9 +3,9 @@
 
 use actix_web::{HttpRequest, HttpResponse};
 use askama::Template;
-use switchyard_proto::{ChangeRequestStatus, Environment};
+use switchyard_proto::{ChangeRequestStatus, Environment, EnvironmentRole};
 
-use super::page::{render, role_name, Console, Frame, Moment, PageError};
+use super::page::{render, Console, Frame, Moment, PageError};
 use crate::domain::profiles::ProfileTarget;
 use crate::http::capability::{Authenticated, ReadEnvironment};
 
@@ -40,12 +40,12 @@ pub async fn list(
             let role = match (access.is_admin(), access.reads_everything()) {
                 (true, _) => "admin".to_owned(),
                 (false, true) => match access.role_on(&environment.name) {
-                    Some(role) => format!("auditor, {}", role_name(role)),
+                    Some(role) => format!("auditor, {}", role.as_str()),
                     None => "auditor".to_owned(),
                 },
                 _ => access
                     .role_on(&environment.name)
-                    .map(role_name)
+                    .map(EnvironmentRole::as_str)
                     .unwrap_or_default()
                     .to_owned(),
             };

@@ -18,7 +18,7 @@ use super::form::Form;
 use super::page::{render, render_with, see_other, Console, Frame, Moment, PageError, Problems};
 use crate::http::capability::{OperateEnvironment, ReadEnvironment};
 use crate::http::error::ApiError;
-use crate::http::origin::RequestOrigin;
+use crate::http::origin::{forwarded, RequestOrigin};
 use crate::http::{devices, enrollment, AppState};
 
 /// A machine as listed.
@@ -184,20 +184,32 @@ async fn tokens_page(
     )
 }
 
-/// The address the browser reached this server at (`https` behind a trusted TLS proxy), which
-/// is the one a machine on the same network enrolls with.
+/// The address the browser reached this server at, which is the one a machine on the same
+/// network enrolls with: a trusted proxy's `X-Forwarded-Proto` and `-Host`, else the request's
+/// own `Host` (HTTP/1.1) or authority (HTTP/2); `SERVER` when none is a plain host[:port].
 fn server_url(request: &HttpRequest) -> String {
     let scheme = match super::session::over_tls(request) {
         true => "https",
         false => "http",
     };
-    // The Host header, not X-Forwarded-Host: only a trusted proxy's forwarded headers count,
-    // and proxies commonly pass the Host header through.
-    let host = request
-        .headers()
-        .get(actix_web::http::header::HOST)
-        .and_then(|host| host.to_str().ok())
-        .unwrap_or("SERVER");
+    let host = forwarded(request, "x-forwarded-host")
+        .or_else(|| {
+            let host = request.headers().get(actix_web::http::header::HOST)?;
+            host.to_str().ok().map(str::to_owned)
+        })
+        .or_else(|| {
+            request
+                .uri()
+                .authority()
+                .map(|authority| authority.to_string())
+        })
+        .filter(|host| {
+            !host.is_empty()
+                && host
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
+        })
+        .unwrap_or_else(|| "SERVER".to_owned());
     format!("{scheme}://{host}")
 }
 
@@ -229,14 +241,13 @@ pub async fn create_token(
         problems: Problems::default(),
     };
     let problems = &mut form.problems;
-    let whole = |text: &str| text.parse::<u32>().map_err(|_| "must be a whole number");
     let read = (
         problems.check(
             "machine_role",
             MachineRoleName::parse(form.machine_role.as_str()),
         ),
-        problems.check("expires_in_hours", whole(&form.expires_in_hours)),
-        problems.check("max_uses", whole(&form.max_uses)),
+        problems.number("expires_in_hours", &form.expires_in_hours),
+        problems.number("max_uses", &form.max_uses),
         problems.check("labels", form.labels.parse::<Labels>()),
     );
     let (Some(machine_role), Some(expires_in_hours), Some(max_uses), Some(labels)) = read else {

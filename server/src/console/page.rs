@@ -9,7 +9,7 @@ use actix_web::dev::Payload;
 use actix_web::http::{header, Method, StatusCode};
 use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError};
 use askama::Template;
-use switchyard_proto::{EnvironmentRole, FieldProblem, GlobalRole};
+use switchyard_proto::{EnvironmentRole, FieldProblem};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
@@ -60,17 +60,14 @@ impl Viewer {
         let mut roles: Vec<String> = access
             .user
             .global_role
-            .map(|role| match role {
-                GlobalRole::Admin => "admin".to_owned(),
-                GlobalRole::Auditor => "auditor".to_owned(),
-            })
+            .map(|role| role.as_str().to_owned())
             .into_iter()
             .collect();
         roles.extend(
             access
                 .grants
                 .iter()
-                .map(|grant| format!("{} on {}", role_name(grant.role), grant.environment)),
+                .map(|grant| format!("{} on {}", grant.role.as_str(), grant.environment)),
         );
         Self {
             username: access.user.username.to_string(),
@@ -85,14 +82,6 @@ impl Viewer {
                     .any(|grant| grant.role == EnvironmentRole::Ops),
             reads_all: access.reads_everything(),
         }
-    }
-}
-
-/// An environment role in words.
-pub fn role_name(role: EnvironmentRole) -> &'static str {
-    match role {
-        EnvironmentRole::Ops => "ops",
-        EnvironmentRole::Developer => "developer",
     }
 }
 
@@ -282,7 +271,7 @@ impl PageError {
             PageError::Csrf => "csrf_failed",
             PageError::BadForm(_) => "bad_form",
             PageError::Render(_) => "internal_error",
-            PageError::Status(_) => "not_found",
+            PageError::Status(status) => crate::http::error::status_code_name(*status),
         }
     }
 
@@ -347,6 +336,14 @@ impl Problems {
     /// The value of `parsed`, or `None` with its error as a problem at `path`.
     pub fn check<T, E: ToString>(&mut self, path: &str, parsed: Result<T, E>) -> Option<T> {
         parsed.map_err(|error| self.add(path, error)).ok()
+    }
+
+    /// `text` as a whole number, or `None` with a problem at `path`.
+    pub fn number<T: std::str::FromStr>(&mut self, path: &str, text: &str) -> Option<T> {
+        self.check(
+            path,
+            text.parse::<T>().map_err(|_| "must be a whole number"),
+        )
     }
 
     /// Whether there are none.

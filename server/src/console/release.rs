@@ -4,7 +4,7 @@
 //! refuses.
 
 use serde_json::json;
-use switchyard_proto::rollouts::RolloutPlan;
+use switchyard_proto::rollouts::{RolloutPlan, RolloutWave};
 use time::{Duration, OffsetDateTime};
 
 use super::form::Form;
@@ -92,7 +92,6 @@ impl ReleaseForm {
     }
 
     fn plan(&self, problems: &mut Problems) -> Option<RolloutPlan> {
-        let whole = |text: &str| text.parse::<u64>().map_err(|_| "must be a whole number");
         let percents = problems.check(
             "waves",
             self.waves
@@ -103,12 +102,19 @@ impl ReleaseForm {
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|_| "must be percentages separated by commas, such as 10, 50"),
         );
+        let most = RolloutWave::MAX_SOAK_SECS / 60;
+        let soak = problems.number::<u64>("soak_minutes", &self.soak_minutes);
+        let soak = problems.check(
+            "soak_minutes",
+            soak.filter(|minutes| *minutes <= most)
+                .ok_or(format!("must be 0 to {most} minutes (seven days)")),
+        );
         let read = (
             percents,
-            problems.check("soak_minutes", whole(&self.soak_minutes)),
-            problems.check("min_reported", whole(&self.min_reported)),
-            problems.check("max_failed_applies", whole(&self.max_failed_applies)),
-            problems.check("max_failed_probes", whole(&self.max_failed_probes)),
+            soak,
+            problems.number::<u64>("min_reported", &self.min_reported),
+            problems.number::<u8>("max_failed_applies", &self.max_failed_applies),
+            problems.number::<u8>("max_failed_probes", &self.max_failed_probes),
         );
         let (Some(percents), Some(soak), Some(reported), Some(applies), Some(probes)) = read else {
             return None;
@@ -128,7 +134,21 @@ impl ReleaseForm {
             })
             .collect();
         let plan = json!({ "waves": waves, "revert_on_failure": self.revert });
-        problems.check("waves", serde_json::from_value::<RolloutPlan>(plan))
+        serde_path_to_error::deserialize::<_, RolloutPlan>(plan)
+            .map_err(|error| {
+                // Each problem at the field it names: the rule's words name the plan's field.
+                let said = format!("{} {}", error.path(), error.inner());
+                let field = [
+                    ("min_reported", "min_reported"),
+                    ("max_failed_applies", "max_failed_applies"),
+                    ("max_failed_probes", "max_failed_probes"),
+                ]
+                .into_iter()
+                .find(|(word, _)| said.contains(word))
+                .map_or("waves", |(_, field)| field);
+                problems.add(field, error.inner());
+            })
+            .ok()
     }
 }
 
@@ -157,18 +177,31 @@ mod tests {
         assert_eq!(plan.waves[1].percent, 50);
         assert_eq!(plan.waves[0].soak_secs, 3600);
         assert!(plan.revert_on_failure);
-        // Shares that fall, and a gate over 100 percent: the API's own words, at the field.
+        // Shares that fall, a gate over 100 percent or under one report, a soak over seven
+        // days: the API's own rules, each at its field.
         for (field, changes) in [
             ("waves", form("waves", |form| form.waves = "50, 10".into())),
             ("waves", form("waves", |form| form.waves = "ten".into())),
             ("waves", form("waves", |form| form.waves = String::new())),
             (
-                "waves",
-                form("waves", |form| form.max_failed_applies = "300".into()),
+                "max_failed_applies",
+                form("waves", |form| form.max_failed_applies = "150".into()),
+            ),
+            (
+                "max_failed_probes",
+                form("waves", |form| form.max_failed_probes = "300".into()),
+            ),
+            (
+                "min_reported",
+                form("waves", |form| form.min_reported = "0".into()),
             ),
             (
                 "soak_minutes",
                 form("waves", |form| form.soak_minutes = "-1".into()),
+            ),
+            (
+                "soak_minutes",
+                form("waves", |form| form.soak_minutes = "10081".into()),
             ),
         ] {
             let mut problems = Problems::default();

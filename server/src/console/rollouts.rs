@@ -22,16 +22,35 @@ struct RolloutView {
     started: Moment,
     wave_started: Moment,
     updated: Moment,
-    /// Its waves in words: `5% after 10 min, then 25% of site=office-b, ...`.
+    /// Its waves in words: `5%, soaks 10 min; gate: ...`.
     waves: Vec<String>,
-    /// The moves the viewer may make now: `promote`, `pause`, `resume`, `abort`.
-    moves: Vec<&'static str>,
+    /// The moves the viewer may make now (`promote`, `pause`, `resume`, `abort`), each with
+    /// its button's words.
+    actions: Vec<(&'static str, String)>,
     /// Whether the page's problems are about a move of this rollout.
     refused: bool,
+    /// The reason as last sent, for a refused move.
+    reason: String,
+}
+
+/// Who looks at a rollout, and where.
+struct Viewer<'a> {
+    /// Their user name, when they may move rollouts here.
+    operator: Option<&'a str>,
+    /// Whether a promotion by hand needs a second person.
+    protected: bool,
+}
+
+/// A soak time in words.
+fn soak(secs: u64) -> String {
+    match secs % 60 {
+        0 => format!("{} min", secs / 60),
+        _ => format!("{secs} s"),
+    }
 }
 
 impl RolloutView {
-    fn of(rollout: Rollout, operates: bool) -> Self {
+    fn of(rollout: Rollout, viewer: &Viewer<'_>) -> Self {
         let waves = rollout
             .plan
             .waves
@@ -45,8 +64,8 @@ impl RolloutView {
                     text.push_str(&format!(" and {} named machines", wave.machines.len()));
                 }
                 text.push_str(&format!(
-                    ", soaks {} min; gate: {} reported, at most {}% failed applies, {}% failed probes",
-                    wave.soak_secs / 60,
+                    ", soaks {}; gate: {} reported, at most {}% failed applies, {}% failed probes",
+                    soak(wave.soak_secs),
                     wave.gate.min_reported,
                     wave.gate.max_failed_applies_percent,
                     wave.gate.max_failed_probes_percent
@@ -54,22 +73,50 @@ impl RolloutView {
                 text
             })
             .collect();
-        let moves = match (operates, rollout.state) {
-            (false, _) => Vec::new(),
-            (true, RolloutState::Running) => vec!["promote", "pause", "abort"],
-            (true, RolloutState::Paused | RolloutState::Halted) => {
-                vec!["promote", "resume", "abort"]
+        let actions = match viewer.operator {
+            Some(me) if rollout.state.is_active() => {
+                let mut actions = Vec::new();
+                // The one who asked for a promotion cannot confirm it.
+                if rollout.promotion_requested_by.as_deref() != Some(me) {
+                    actions.push(("promote", promotion(&rollout, viewer.protected)));
+                }
+                match rollout.state {
+                    RolloutState::Running => actions.push(("pause", "Pause".to_owned())),
+                    _ => actions.push(("resume", "Resume".to_owned())),
+                }
+                actions.push(("abort", "Abort".to_owned()));
+                actions
             }
-            (true, _) => Vec::new(),
+            _ => Vec::new(),
         };
         Self {
             started: Moment::of(rollout.started_at),
             wave_started: Moment::of(rollout.wave_started_at),
             updated: Moment::of(rollout.updated_at),
             waves,
-            moves,
+            actions,
             refused: false,
+            reason: String::new(),
             rollout,
+        }
+    }
+}
+
+/// The promote button's words: in a protected environment the first person asks and a second
+/// confirms.
+fn promotion(rollout: &Rollout, protected: bool) -> String {
+    let last = rollout.wave as usize + 1 >= rollout.plan.waves.len();
+    let what = match last {
+        true => "complete now".to_owned(),
+        false => format!("promote to wave {}", rollout.wave + 2),
+    };
+    match (protected, &rollout.promotion_requested_by) {
+        (true, Some(asker)) => format!("Confirm {asker}'s request to {what}"),
+        (true, None) => format!("Ask to {what}"),
+        (false, _) => {
+            let mut words = what;
+            words[..1].make_ascii_uppercase();
+            words
         }
     }
 }
@@ -96,31 +143,52 @@ struct RolloutsPage {
     elsewhere: Option<String>,
 }
 
+/// A move refused: which rollout, the reason as sent, and why.
+struct Refusal {
+    id: Uuid,
+    reason: String,
+    problems: Problems,
+}
+
 async fn rollouts_page(
     reader: &ReadEnvironment,
     request: &HttpRequest,
-    refused: Option<Uuid>,
-    problems: Problems,
+    refusal: Option<Refusal>,
 ) -> Result<HttpResponse, PageError> {
     let profiles = reader.profiles();
-    let operates = reader.access().can_operate(reader.environment());
-    let (active, ended): (Vec<_>, Vec<_>) = profiles
+    let access = reader.access();
+    let viewer = Viewer {
+        operator: access
+            .can_operate(reader.environment())
+            .then_some(access.user.username.as_str()),
+        protected: reader.details().await?.protected,
+    };
+    let (mut active, ended): (Vec<_>, Vec<_>) = profiles
         .rollouts()
         .await?
         .into_iter()
-        .map(|rollout| RolloutView {
-            refused: refused == Some(rollout.id),
-            ..RolloutView::of(rollout, operates)
-        })
+        .map(|rollout| RolloutView::of(rollout, &viewer))
         .partition(|view| view.rollout.state.is_active());
-    // A refused move of a rollout that shows no form (it ended meanwhile) is said above all.
-    let elsewhere = refused
-        .filter(|id| {
-            !active
-                .iter()
-                .any(|view| view.rollout.id == *id && !view.moves.is_empty())
-        })
-        .and_then(|_| problems.all());
+    let (problems, elsewhere) = match refusal {
+        None => (Problems::default(), None),
+        Some(refusal) => {
+            let shown = active
+                .iter_mut()
+                .find(|view| view.rollout.id == refusal.id && !view.actions.is_empty());
+            match shown {
+                Some(view) => {
+                    view.refused = true;
+                    view.reason = refusal.reason;
+                    (refusal.problems, None)
+                }
+                // Its rollout shows no form (it ended meanwhile): said above all.
+                None => {
+                    let all = refusal.problems.all();
+                    (refusal.problems, all)
+                }
+            }
+        }
+    };
     let overrides = profiles
         .overrides()
         .await?
@@ -134,7 +202,7 @@ async fn rollouts_page(
     render_with(
         problems.status(),
         &RolloutsPage {
-            frame: Frame::new(request, Some(reader.access()), "environments"),
+            frame: Frame::new(request, Some(access), "environments"),
             environment: reader.environment().clone(),
             active,
             ended,
@@ -150,7 +218,7 @@ pub async fn list(
     Console(reader): Console<ReadEnvironment>,
     request: HttpRequest,
 ) -> Result<HttpResponse, PageError> {
-    rollouts_page(&reader, &request, None, Problems::default()).await
+    rollouts_page(&reader, &request, None).await
 }
 
 /// `POST /environments/{environment}/rollouts/{id}/{move}`: `promote`, `pause`, `resume` or
@@ -171,18 +239,15 @@ pub async fn move_by_hand(
         _ => return Err(PageError::Status(StatusCode::NOT_FOUND)),
     };
     let id = ApiError::parameter("id", Uuid::parse_str(&path.1))?;
+    let reason = posted.text("reason").trim().to_owned();
     let mut problems = Problems::default();
-    let moved = match problems.check("reason", ChangeMessage::parse(posted.text("reason").trim())) {
-        Some(reason) => operator
+    if let Some(reason) = problems.check("reason", ChangeMessage::parse(reason.as_str())) {
+        let moved = operator
             .profiles(&from)
             .move_rollout(id, requested, reason.as_str())
-            .await
-            .map(|_| ()),
-        None => Ok(()),
-    };
-    if problems.is_empty() {
+            .await;
         match moved {
-            Ok(()) => {
+            Ok(_) => {
                 return Ok(see_other(&format!(
                     "/environments/{}/rollouts#rollout-{id}",
                     operator.environment()
@@ -191,5 +256,10 @@ pub async fn move_by_hand(
             Err(error) => problems = Problems::of(error)?,
         }
     }
-    rollouts_page(&operator.reader(), &request, Some(id), problems).await
+    let refusal = Refusal {
+        id,
+        reason,
+        problems,
+    };
+    rollouts_page(&operator.reader(), &request, Some(refusal)).await
 }

@@ -37,7 +37,7 @@ use crate::auth::secret;
 use crate::http::auth;
 use crate::http::capability::{Anonymous, SessionCookie};
 use crate::http::error::ApiError;
-use crate::http::origin::RequestOrigin;
+use crate::http::origin::{forwarded, RequestOrigin};
 use crate::http::AppState;
 
 /// The access token's cookie.
@@ -213,16 +213,7 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// Whether the browser reached the console over TLS: through a trusted proxy that says so.
 pub fn over_tls(request: &HttpRequest) -> bool {
-    let trusted = request
-        .app_data::<web::Data<AppState>>()
-        .zip(request.peer_addr())
-        .is_some_and(|(state, peer)| state.trusted_proxies.contains(peer.ip()));
-    trusted
-        && request
-            .headers()
-            .get("x-forwarded-proto")
-            .and_then(|value| value.to_str().ok())
-            .is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https"))
+    forwarded(request, "x-forwarded-proto").is_some_and(|proto| proto.eq_ignore_ascii_case("https"))
 }
 
 fn cookie(

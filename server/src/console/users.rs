@@ -11,7 +11,7 @@ use switchyard_proto::{
 };
 
 use super::form::Form;
-use super::page::{render_with, role_name, see_other, Console, Frame, Moment, PageError, Problems};
+use super::page::{render_with, see_other, Console, Frame, Moment, PageError, Problems};
 use crate::http::capability::{Admin, ReadAll};
 use crate::http::error::ApiError;
 use crate::http::origin::RequestOrigin;
@@ -35,7 +35,7 @@ impl UserView {
             grants: user
                 .grants
                 .iter()
-                .map(|grant| format!("{} on {}", role_name(grant.role), grant.environment))
+                .map(|grant| format!("{} on {}", grant.role.as_str(), grant.environment))
                 .collect::<Vec<_>>()
                 .join(", "),
             user,
@@ -137,6 +137,24 @@ pub async fn create(
     }
 }
 
+/// The choices of a user page's forms, as last sent (or as stored).
+#[derive(Debug, Default)]
+struct Posted {
+    environment: String,
+    role: String,
+    global_role: String,
+}
+
+impl Posted {
+    fn of(posted: &Form) -> Self {
+        Self {
+            environment: posted.text("environment").to_owned(),
+            role: posted.text("role").to_owned(),
+            global_role: posted.text("global_role").to_owned(),
+        }
+    }
+}
+
 /// `/users/{username}`.
 #[derive(Template)]
 #[template(path = "console/user.html")]
@@ -144,8 +162,9 @@ struct UserPage {
     frame: Frame,
     view: UserView,
     administers: bool,
-    /// Whether this is the viewer: admins cannot disable themselves from here by accident.
+    /// Whether this is the viewer, who may not disable themselves (another admin may).
     is_viewer: bool,
+    posted: Posted,
     /// The environments a grant may name.
     environments: Vec<String>,
     problems: Problems,
@@ -157,16 +176,29 @@ fn username(path: &str) -> Result<Username, PageError> {
     Ok(ApiError::parameter("username", Username::parse(path))?)
 }
 
+/// What a user page shows besides the user: the forms as sent, their problems, what was
+/// just done.
+#[derive(Debug, Default)]
+struct Outcome {
+    posted: Option<Posted>,
+    problems: Problems,
+    done: Option<&'static str>,
+}
+
 async fn user_page(
     reader: &ReadAll,
     request: &HttpRequest,
     name: &Username,
-    problems: Problems,
-    done: Option<&'static str>,
+    outcome: Outcome,
 ) -> Result<HttpResponse, PageError> {
     let directory = reader.directory();
     let record = directory.user(name).await?;
-    let user = record.to_wire(directory.grants(record.id).await?);
+    let user = users::shown(directory, &record).await?;
+    let view = UserView::of(user);
+    let posted = outcome.posted.unwrap_or_else(|| Posted {
+        global_role: view.global_role.to_owned(),
+        ..Posted::default()
+    });
     let environments = reader
         .environments()
         .await?
@@ -174,15 +206,16 @@ async fn user_page(
         .map(|environment| environment.name.to_string())
         .collect();
     render_with(
-        problems.status(),
+        outcome.problems.status(),
         &UserPage {
             frame: Frame::new(request, Some(reader.access()), "users"),
             is_viewer: reader.access().user.id == record.id,
-            view: UserView::of(user),
+            view,
             administers: reader.access().is_admin(),
+            posted,
             environments,
-            problems,
-            done,
+            problems: outcome.problems,
+            done: outcome.done,
         },
     )
 }
@@ -194,7 +227,7 @@ pub async fn show(
     path: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
     let name = username(&path)?;
-    user_page(&reader, &request, &name, Problems::default(), None).await
+    user_page(&reader, &request, &name, Outcome::default()).await
 }
 
 /// What an admin's form on a user's page does.
@@ -215,6 +248,7 @@ async fn changed(
     from: &RequestOrigin,
     name: &Username,
     change: Change,
+    posted: Posted,
 ) -> Result<HttpResponse, PageError> {
     let now = state.clock.now();
     let said = match change {
@@ -236,12 +270,19 @@ async fn changed(
             .await
             .map(|_| None),
     };
-    let reader = admin.reader();
-    match said {
-        Ok(None) => Ok(see_other(&format!("/users/{name}"))),
-        Ok(done) => user_page(&reader, request, name, Problems::default(), done).await,
-        Err(error) => user_page(&reader, request, name, Problems::of(error)?, None).await,
-    }
+    let outcome = match said {
+        Ok(None) => return Ok(see_other(&format!("/users/{name}"))),
+        Ok(done) => Outcome {
+            done,
+            ..Outcome::default()
+        },
+        Err(error) => Outcome {
+            posted: Some(posted),
+            problems: Problems::of(error)?,
+            done: None,
+        },
+    };
+    user_page(&admin.reader(), request, name, outcome).await
 }
 
 /// `POST /users/{username}/{change}`: `role`, `disable`, `enable`, `password` or `grants`.
@@ -277,9 +318,17 @@ pub async fn change(
         }
         _ => return Err(PageError::Status(StatusCode::NOT_FOUND)),
     };
+    let posted = Posted::of(&posted);
     match change {
-        Some(change) => changed(&admin, &request, &state, &from, &name, change).await,
-        None => user_page(&admin.reader(), &request, &name, problems, None).await,
+        Some(change) => changed(&admin, &request, &state, &from, &name, change, posted).await,
+        None => {
+            let outcome = Outcome {
+                posted: Some(posted),
+                problems,
+                done: None,
+            };
+            user_page(&admin.reader(), &request, &name, outcome).await
+        }
     }
 }
 
@@ -290,10 +339,11 @@ pub async fn remove_grant(
     state: web::Data<AppState>,
     from: RequestOrigin,
     path: web::Path<(String, String)>,
-    _posted: Form,
+    posted: Form,
 ) -> Result<HttpResponse, PageError> {
     let name = username(&path.0)?;
     let environment = ApiError::parameter("environment", EnvironmentName::parse(&path.1))?;
     let change = Change::Ungrant(environment);
-    changed(&admin, &request, &state, &from, &name, change).await
+    let posted = Posted::of(&posted);
+    changed(&admin, &request, &state, &from, &name, change, posted).await
 }

@@ -135,6 +135,25 @@ impl FromRequest for RequestOrigin {
     }
 }
 
+/// Whether `request` came through one of the trusted proxies, whose `X-Forwarded-*` headers
+/// are then believed.
+pub fn via_trusted_proxy(request: &HttpRequest) -> bool {
+    request
+        .app_data::<web::Data<AppState>>()
+        .zip(request.peer_addr())
+        .is_some_and(|(state, peer)| state.trusted_proxies.contains(peer.ip()))
+}
+
+/// A forwarded header's value from a trusted proxy: the first (the client's side) of a list.
+pub fn forwarded(request: &HttpRequest, name: &str) -> Option<String> {
+    if !via_trusted_proxy(request) {
+        return None;
+    }
+    let value = request.headers().get(name)?.to_str().ok()?;
+    let first = value.split(',').next()?.trim();
+    (!first.is_empty()).then(|| first.to_owned())
+}
+
 /// Reverse proxies whose `X-Forwarded-For` is believed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]

@@ -26,12 +26,12 @@ fn environment(text: &str) -> Result<EnvironmentName, ApiError> {
 }
 
 /// The user as the API shows it, with current grants.
-async fn shown(directory: Directory<'_>, user: &UserRecord) -> Result<User, ApiError> {
+pub(crate) async fn shown(directory: Directory<'_>, user: &UserRecord) -> Result<User, ApiError> {
     Ok(user.to_wire(directory.grants(user.id).await?))
 }
 
 /// A global role as the audit trail shows it.
-fn role_name(role: Option<switchyard_proto::GlobalRole>) -> String {
+fn global_role_name(role: Option<switchyard_proto::GlobalRole>) -> String {
     role.map_or("none", |role| role.as_str()).to_owned()
 }
 
@@ -145,7 +145,7 @@ pub(crate) async fn create(
         created_at: now,
         sessions_valid_after: None,
     };
-    let role = Some(role_name(user.global_role));
+    let role = Some(global_role_name(user.global_role));
     let audit = from
         .record(
             admin.access(),
@@ -239,7 +239,14 @@ pub(crate) async fn set_disabled(
             admin.identity().update_user(name, &update, &audit).await?
         }
     };
-    tracing::info!(by = %admin.access().user.username, username = %name, disabled, "user disabled or enabled");
+    match disabled {
+        true => {
+            tracing::info!(by = %admin.access().user.username, username = %name, "user disabled")
+        }
+        false => {
+            tracing::info!(by = %admin.access().user.username, username = %name, "user enabled")
+        }
+    }
     shown(admin.directory(), &user).await
 }
 
@@ -378,8 +385,8 @@ pub(crate) async fn set_role(
         ..UserChange::default()
     };
     let before = admin.directory().user(name).await?;
-    let old = Some(role_name(before.global_role));
-    let new = Some(role_name(wanted.global_role));
+    let old = Some(global_role_name(before.global_role));
+    let new = Some(global_role_name(wanted.global_role));
     let audit = from
         .record(
             admin.access(),

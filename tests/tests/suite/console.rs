@@ -425,6 +425,28 @@ async fn what_a_role_may_not_do_is_refused_when_posted_anyway(backend: Backend) 
                 ),
                 vec![("reason", "mine")],
             ),
+            (
+                format!(
+                    "/environments/{environment}/machines/{}/revoke",
+                    uuid::Uuid::nil()
+                ),
+                vec![],
+            ),
+            (
+                format!("/environments/{environment}/enrollment-tokens"),
+                vec![
+                    ("machine_role", "workstation"),
+                    ("expires_in_hours", "24"),
+                    ("max_uses", "5"),
+                ],
+            ),
+            (
+                format!(
+                    "/environments/{environment}/enrollment-tokens/{}/revoke",
+                    uuid::Uuid::nil()
+                ),
+                vec![],
+            ),
         ];
         for (path, mut fields) in attempts {
             fields.push(("csrf", csrf.as_str()));
@@ -1126,6 +1148,33 @@ async fn ops_publish_in_waves_and_pause_resume_and_abort_the_rollout_in_a_browse
         body.contains(&format!(r#"aria-describedby="p-reason-{id}""#)),
         "the problem at the rollout's reason: {body}"
     );
+    assert!(body.contains(r#"value=" "#) || body.contains(r#"value="""#));
+    // A publish that cannot be made now (a rollout runs, nothing is new): refused on the
+    // form, what was typed kept.
+    let draft: serde_json::Value = app
+        .get_as(
+            &token,
+            "/api/v1/environments/staging/profiles/baseline/draft",
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let revision = draft["revision"].to_string();
+    let publish = "/environments/staging/profiles/baseline/publish";
+    let (status, _, body) = visitor
+        .submit(
+            publish,
+            &[
+                ("revision", revision.as_str()),
+                ("message", "everyone at once"),
+                ("how", "everyone"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(body.contains(r#"value="everyone at once""#), "{body}");
+    assert!(body.contains(r#"class="error" role="alert""#), "{body}");
     for (button, state) in [
         ("pause", "paused"),
         ("resume", "running"),
