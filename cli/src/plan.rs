@@ -1,0 +1,466 @@
+//! What applying a folder would change, setting by setting: the folder's state against what
+//! the server holds now (each profile's latest published version), with the versions and
+//! draft revisions it saw, so that `apply` makes exactly these changes or none.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use switchyard_proto::profile::SettingChange;
+use switchyard_proto::versions::{ProfileDraft, ProfileVersion, VersionSummary};
+use switchyard_proto::{Environment, EnvironmentRole, GlobalRole, MachineRole, Profile, User};
+
+use crate::api::{segment, Api, ApiError};
+use crate::folder::{DesiredEnvironment, DesiredProfile, SecretSource};
+
+/// The plan file's format; a plan of another format is refused.
+pub const PLAN_FORMAT: u32 = 1;
+
+/// What applying a folder would change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    /// [`PLAN_FORMAT`].
+    pub format: u32,
+    /// The server it was made against.
+    pub server: String,
+    /// SHA-256 of the folder's state as read (secrets by their sources), in hex: a folder
+    /// edited after the plan no longer matches it.
+    pub folder_digest: String,
+    /// Each environment of the folder, by name.
+    pub environments: Vec<EnvironmentPlan>,
+}
+
+/// What changes in one environment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnvironmentPlan {
+    /// Its name.
+    pub environment: String,
+    /// Whether it is created (admins only).
+    pub create: bool,
+    /// Whether a publish there opens a change request for a second person.
+    pub protected: bool,
+    /// Changes of its description and protection.
+    pub settings: Vec<SettingChange>,
+    /// Each profile the folder or the server has, baseline first.
+    pub profiles: Vec<ProfilePlan>,
+    /// Grants given, changed or taken away.
+    pub grants: Vec<SettingChange>,
+}
+
+/// What changes in one profile.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProfilePlan {
+    /// `baseline` or the machine role of the overlay.
+    pub target: String,
+    /// The latest published version seen (0: none yet).
+    pub latest_version: u64,
+    /// The draft's revision seen; apply edits the draft from it.
+    pub draft_revision: u64,
+    /// Whether the draft held edits not yet published, which apply replaces.
+    pub draft_edited: bool,
+    /// Each setting that changes.
+    pub changes: Vec<SettingChange>,
+}
+
+impl ProfilePlan {
+    /// Whether applying changes this profile.
+    pub fn changes_anything(&self) -> bool {
+        !self.changes.is_empty()
+    }
+}
+
+impl EnvironmentPlan {
+    /// Whether applying changes this environment.
+    pub fn changes_anything(&self) -> bool {
+        self.create
+            || !self.settings.is_empty()
+            || !self.grants.is_empty()
+            || self.profiles.iter().any(ProfilePlan::changes_anything)
+    }
+}
+
+impl Plan {
+    /// Whether applying changes anything.
+    pub fn changes_anything(&self) -> bool {
+        self.environments
+            .iter()
+            .any(EnvironmentPlan::changes_anything)
+    }
+
+    /// Every change as lines for people: `~ staging/baseline npm.registry: a -> b`.
+    pub fn lines(&self) -> Vec<(Mark, String)> {
+        let mut lines = Vec::new();
+        for environment in &self.environments {
+            let name = &environment.environment;
+            if environment.create {
+                lines.push((Mark::Add, format!("environment {name} is created")));
+            }
+            for change in &environment.settings {
+                lines.push((Mark::of(change), format!("{name} {change}")));
+            }
+            for profile in &environment.profiles {
+                for change in &profile.changes {
+                    lines.push((
+                        Mark::of(change),
+                        format!("{name}/{} {change}", profile.target),
+                    ));
+                }
+            }
+            for change in &environment.grants {
+                lines.push((Mark::of(change), format!("{name} grant {change}")));
+            }
+        }
+        lines
+    }
+
+    /// Warnings for people: drafts whose unpublished edits apply replaces, publishes that wait
+    /// for a second person.
+    pub fn notes(&self) -> Vec<String> {
+        let mut notes = Vec::new();
+        for environment in &self.environments {
+            for profile in environment.profiles.iter().filter(|p| p.changes_anything()) {
+                if profile.draft_edited {
+                    notes.push(format!(
+                        "{}/{} has unpublished draft edits (revision {}); apply replaces them",
+                        environment.environment, profile.target, profile.draft_revision
+                    ));
+                }
+            }
+            let publishes = environment
+                .profiles
+                .iter()
+                .any(ProfilePlan::changes_anything);
+            if environment.protected && publishes {
+                notes.push(format!(
+                    "{} is protected: apply opens change requests for a second person to approve",
+                    environment.environment
+                ));
+            }
+        }
+        notes
+    }
+}
+
+/// How a change shows: added, changed or removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mark {
+    /// `+`.
+    Add,
+    /// `~`.
+    Change,
+    /// `-`.
+    Remove,
+}
+
+impl Mark {
+    fn of(change: &SettingChange) -> Self {
+        match (&change.old, &change.new) {
+            (None, _) => Mark::Add,
+            (_, None) => Mark::Remove,
+            _ => Mark::Change,
+        }
+    }
+
+    /// Its sign.
+    pub fn sign(self) -> char {
+        match self {
+            Mark::Add => '+',
+            Mark::Change => '~',
+            Mark::Remove => '-',
+        }
+    }
+}
+
+/// How plans treat secrets.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SecretPolicy {
+    /// Send every secret that has a source again, though the server holds one (rotation).
+    pub update_secrets: bool,
+}
+
+/// What the server holds of one profile.
+struct Observed {
+    latest_version: u64,
+    profile: Profile,
+    draft: ProfileDraft,
+}
+
+fn observe(api: &mut Api, environment: &str, target: &str) -> Result<Observed, ApiError> {
+    let base = format!(
+        "/environments/{}/profiles/{}",
+        segment(environment),
+        segment(target)
+    );
+    let versions: Vec<VersionSummary> = api.get(&format!("{base}/versions"))?;
+    let latest_version = versions.iter().map(|v| v.version).max().unwrap_or(0);
+    let profile = match latest_version {
+        0 => Profile::default(),
+        latest => {
+            let version: ProfileVersion = api.get(&format!("{base}/versions/{latest}"))?;
+            version.profile
+        }
+    };
+    let draft: ProfileDraft = api.get(&format!("{base}/draft"))?;
+    Ok(Observed {
+        latest_version,
+        profile,
+        draft,
+    })
+}
+
+/// Why a plan cannot be made.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    /// The server refused or failed.
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    /// The folder asks for something the server or the caller cannot do.
+    #[error("{0}")]
+    Folder(String),
+}
+
+/// The plan for `desired` against the server `api` reaches now.
+///
+/// # Errors
+/// A server error; an environment or machine role that does not exist (environments are
+/// created for admins only); grants managed by someone who is no admin; a secret kept
+/// (`{ set = true }`) that the server does not hold.
+pub fn plan(
+    api: &mut Api,
+    desired: &[DesiredEnvironment],
+    policy: SecretPolicy,
+) -> Result<Plan, PlanError> {
+    let me: User = api.get("/me")?;
+    let admin = me.global_role == Some(GlobalRole::Admin);
+    let existing: Vec<Environment> = api.get("/environments")?;
+    let roles: Vec<MachineRole> = api.get("/machine-roles")?;
+    let users: Option<Vec<User>> = match desired.iter().any(|e| e.grants.is_some()) {
+        true if admin => Some(api.get("/users")?),
+        true => {
+            return Err(PlanError::Folder(
+                "the folder manages grants, which only admins change; remove the grants tables or ask an admin to apply".into(),
+            ))
+        }
+        false => None,
+    };
+    let mut environments = Vec::new();
+    for wanted in desired {
+        let name = wanted.name.as_str();
+        let found = existing.iter().find(|e| e.name == wanted.name);
+        if found.is_none() && !admin {
+            return Err(PlanError::Folder(format!(
+                "{}: the environment {name} does not exist (or you have no role on it); an admin creates it, by applying this folder or with `switchyard env create {name}`",
+                wanted.file.display()
+            )));
+        }
+        for role in wanted.roles.keys() {
+            if !roles.iter().any(|r| &r.name == role) {
+                return Err(PlanError::Folder(format!(
+                    "{}: the machine role {role} does not exist; an admin creates it with `switchyard role create {role}`",
+                    wanted.file.display()
+                )));
+            }
+        }
+        let mut settings = Vec::new();
+        let (old_description, old_protected) = found.map_or((None, None), |e| {
+            (Some(e.description.as_str().to_owned()), Some(e.protected))
+        });
+        if let Some(description) = &wanted.description {
+            let new = Some(description.as_str().to_owned());
+            if old_description.as_ref() != new.as_ref() {
+                settings.push(SettingChange {
+                    path: "description".into(),
+                    old: old_description,
+                    new,
+                });
+            }
+        }
+        if let Some(protected) = wanted.protected {
+            if old_protected != Some(protected) {
+                settings.push(SettingChange {
+                    path: "protected".into(),
+                    old: old_protected.map(|flag| flag.to_string()),
+                    new: Some(protected.to_string()),
+                });
+            }
+        }
+        let protected = wanted.protected.or(old_protected).unwrap_or(false);
+        let mut profiles = Vec::new();
+        // The baseline, then every role the folder or the server has an overlay for.
+        let targets = std::iter::once(("baseline".to_owned(), Some(&wanted.baseline))).chain(
+            roles.iter().map(|role| {
+                let overlay = wanted.roles.get(&role.name);
+                (role.name.to_string(), overlay)
+            }),
+        );
+        for (target, overlay) in targets {
+            let empty = DesiredProfile::default();
+            let wanted_profile = overlay.unwrap_or(&empty);
+            let observed = match found {
+                Some(_) => observe(api, name, &target)?,
+                None => Observed {
+                    latest_version: 0,
+                    profile: Profile::default(),
+                    draft: ProfileDraft {
+                        profile: Profile::default(),
+                        revision: 0,
+                        based_on_version: 0,
+                    },
+                },
+            };
+            let changes =
+                profile_changes(&observed.profile, wanted_profile, policy).map_err(|problem| {
+                    PlanError::Folder(format!("{}: {target}.{problem}", wanted.file.display()))
+                })?;
+            // A role without overlay on either side is no profile to list.
+            if overlay.is_none() && observed.latest_version == 0 && changes.is_empty() {
+                continue;
+            }
+            profiles.push(ProfilePlan {
+                target,
+                latest_version: observed.latest_version,
+                draft_revision: observed.draft.revision,
+                // Revisions count on across publishes: the draft's content tells.
+                draft_edited: observed.draft.profile.clone().normalized()
+                    != observed.profile.clone().normalized(),
+                changes,
+            });
+        }
+        let grants = match (&wanted.grants, &users) {
+            (Some(grants), Some(users)) => grant_changes(users, wanted, grants),
+            _ => Vec::new(),
+        };
+        environments.push(EnvironmentPlan {
+            environment: name.to_owned(),
+            create: found.is_none(),
+            protected,
+            settings,
+            profiles,
+            grants,
+        });
+    }
+    Ok(Plan {
+        format: PLAN_FORMAT,
+        server: api.base().to_owned(),
+        folder_digest: digest(desired),
+        environments,
+    })
+}
+
+/// The changes from `current` to `wanted`: setting by setting, secrets by whether they are
+/// set, and a secret sent again (rotated) shown as a change.
+///
+/// # Errors
+/// A secret kept (`{ set = true }`) where `current` holds none, as `path: problem`.
+fn profile_changes(
+    current: &Profile,
+    wanted: &DesiredProfile,
+    policy: SecretPolicy,
+) -> Result<Vec<SettingChange>, String> {
+    let held: Vec<String> = current
+        .secrets()
+        .into_iter()
+        .map(|(path, _)| path.to_string())
+        .collect();
+    let mut changes = current.diff(&wanted.profile);
+    for secret in &wanted.secrets {
+        let path = secret.path.to_string();
+        let is_held = held.contains(&path);
+        match (&secret.source, is_held) {
+            (SecretSource::Keep, false) => {
+                return Err(format!(
+                    "{path}: {{ set = true }} keeps a secret the server does not hold; give from_env or from_file"
+                ))
+            }
+            (SecretSource::FromEnv(_) | SecretSource::FromFile(_), true)
+                if policy.update_secrets =>
+            {
+                changes.push(SettingChange {
+                    path,
+                    old: Some("(secret)".into()),
+                    new: Some(format!("(secret, {})", secret.source)),
+                });
+            }
+            _ => {}
+        }
+    }
+    changes.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(changes)
+}
+
+/// The grants on `wanted`'s environment that change, by user.
+fn grant_changes(
+    users: &[User],
+    wanted: &DesiredEnvironment,
+    grants: &BTreeMap<switchyard_proto::Username, EnvironmentRole>,
+) -> Vec<SettingChange> {
+    let current: BTreeMap<String, EnvironmentRole> = users
+        .iter()
+        .filter_map(|user| {
+            let grant = user.grants.iter().find(|g| g.environment == wanted.name)?;
+            Some((user.username.to_string(), grant.role))
+        })
+        .collect();
+    let wanted: BTreeMap<String, EnvironmentRole> = grants
+        .iter()
+        .map(|(user, role)| (user.to_string(), *role))
+        .collect();
+    let mut names: Vec<&String> = current.keys().chain(wanted.keys()).collect();
+    names.sort();
+    names.dedup();
+    names
+        .into_iter()
+        .filter_map(|name| {
+            let (old, new) = (current.get(name), wanted.get(name));
+            (old != new).then(|| SettingChange {
+                path: name.clone(),
+                old: old.map(|role| role.as_str().to_owned()),
+                new: new.map(|role| role.as_str().to_owned()),
+            })
+        })
+        .collect()
+}
+
+/// SHA-256 over the folder's state as read, in hex.
+fn digest(desired: &[DesiredEnvironment]) -> String {
+    let mut hasher = Sha256::new();
+    for environment in desired {
+        let profiles = std::iter::once(("baseline".to_owned(), &environment.baseline)).chain(
+            environment
+                .roles
+                .iter()
+                .map(|(role, overlay)| (role.to_string(), overlay)),
+        );
+        let mut state = serde_json::Map::new();
+        for (target, profile) in profiles {
+            let secrets: Vec<String> = profile
+                .secrets
+                .iter()
+                .map(|secret| format!("{} {}", secret.path, secret.source))
+                .collect();
+            state.insert(
+                target,
+                serde_json::json!({ "profile": profile.profile, "secrets": secrets }),
+            );
+        }
+        let grants = environment.grants.as_ref().map(|grants| {
+            grants
+                .iter()
+                .map(|(user, role)| (user.to_string(), role.as_str()))
+                .collect::<BTreeMap<_, _>>()
+        });
+        let whole = serde_json::json!({
+            "environment": environment.name,
+            "description": environment.description.as_ref().map(|d| d.as_str()),
+            "protected": environment.protected,
+            "profiles": state,
+            "grants": grants,
+        });
+        hasher.update(whole.to_string().as_bytes());
+    }
+    hasher
+        .finalize()
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
