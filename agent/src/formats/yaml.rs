@@ -83,19 +83,43 @@ fn parse(content: &str) -> Result<Document, String> {
     Ok(document)
 }
 
-/// The mapping `keys` lead to, made where missing.
+/// The value of `key` in `mapping` as its readers take it: a key given twice is read at its
+/// last place (Yarn's and Ruby's parsers let the later value win).
+fn last_value(mapping: &Mapping, key: &str) -> Option<yaml_edit::YamlNode> {
+    mapping
+        .find_all_entries_by_key(key)
+        .last()
+        .and_then(|entry| entry.value_node())
+}
+
+/// Leaves only the last of `key`'s places in `mapping`, the one its readers read: the
+/// earlier ones are never read, and an edit of the key must land where it is.
+fn keep_last(mapping: &Mapping, key: &str) {
+    let places = mapping.find_all_entries_by_key(key).count();
+    for _ in 1..places {
+        mapping.remove_nth_occurrence(key, 0);
+    }
+}
+
+/// The mapping `keys` lead to (each key where its readers read it), made where missing.
 fn mapping_mut(root: Mapping, keys: &[&str]) -> Result<Mapping, String> {
     let mut mapping = root;
     for key in keys {
-        if mapping.get_mapping(*key).is_none() {
-            if !holds_nothing(&mapping, key) {
-                return Err(format!("{key} holds something other than keys"));
+        keep_last(&mapping, key);
+        let read = last_value(&mapping, key).and_then(|node| node.as_mapping().cloned());
+        let next = match read {
+            Some(inner) => inner,
+            None => {
+                if !holds_nothing(&mapping, key) {
+                    return Err(format!("{key} holds something other than keys"));
+                }
+                mapping.set(*key, Mapping::new());
+                mapping
+                    .get_mapping(*key)
+                    .ok_or_else(|| format!("{key} could not be made"))?
             }
-            mapping.set(*key, Mapping::new());
-        }
-        mapping = mapping
-            .get_mapping(*key)
-            .ok_or_else(|| format!("{key} could not be made"))?;
+        };
+        mapping = next;
     }
     Ok(mapping)
 }
@@ -104,18 +128,20 @@ fn mapping_mut(root: Mapping, keys: &[&str]) -> Result<Mapping, String> {
 /// `~`, `null`; not the quoted string `"null"`), which Yarn and RubyGems read as an empty
 /// mapping or list: the agent may make it one.
 fn holds_nothing(mapping: &Mapping, key: &str) -> bool {
-    mapping.get(key).is_none_or(|node| {
+    last_value(mapping, key).is_none_or(|node| {
         node.as_scalar().is_some()
             && matches!(node.to_string().trim(), "" | "~" | "null" | "Null" | "NULL")
     })
 }
 
-/// Removes `leaf` under `keys`, and each mapping left empty on the way up.
+/// Removes `leaf` under `keys` (every place it is given), and each mapping left empty on the
+/// way up.
 fn remove(root: &Mapping, keys: &[&str], leaf: &str) {
     let Some((first, rest)) = keys.split_first() else {
-        root.remove(leaf);
+        while root.remove(leaf).is_some() {}
         return;
     };
+    keep_last(root, first);
     if let Some(inner) = root.get_mapping(*first) {
         remove(&inner, rest, leaf);
         if inner.is_empty() {
@@ -128,6 +154,7 @@ fn remove(root: &Mapping, keys: &[&str], leaf: &str) {
 /// each mapping left empty on the way up.
 fn remove_item(root: &Mapping, keys: &[&str], leaf: &str, item: &str) {
     let Some((first, rest)) = keys.split_first() else {
+        keep_last(root, leaf);
         if let Some(list) = root.get_sequence(leaf) {
             let at = list.values().position(|node| scalar_text(&node) == item);
             if let Some(at) = at {
@@ -139,6 +166,7 @@ fn remove_item(root: &Mapping, keys: &[&str], leaf: &str, item: &str) {
         }
         return;
     };
+    keep_last(root, first);
     if let Some(inner) = root.get_mapping(*first) {
         remove_item(&inner, rest, leaf, item);
         if inner.is_empty() {
@@ -225,6 +253,7 @@ impl<S: YamlSyntax> Editor for Yaml<S> {
                 match values {
                     Some(_) => {
                         let mapping = mapping_mut(root.clone(), parents).map_err(unsafe_value)?;
+                        keep_last(&mapping, leaf);
                         if mapping.get_sequence(*leaf).is_none() {
                             if !holds_nothing(&mapping, leaf) {
                                 return Err(unsafe_value(format!("{leaf} is not a list")));
@@ -251,6 +280,7 @@ impl<S: YamlSyntax> Editor for Yaml<S> {
                         return Err(unsafe_value("takes one value".into()));
                     };
                     let mapping = mapping_mut(root.clone(), parents).map_err(unsafe_value)?;
+                    keep_last(&mapping, leaf);
                     match (self.0.boolean(leaf), value.as_str()) {
                         (true, "true") => mapping.set(*leaf, true),
                         (true, "false") => mapping.set(*leaf, false),
@@ -303,19 +333,20 @@ impl<S: YamlSyntax> Editor for Yaml<S> {
         let document = parse(content).ok()?;
         let path = keys(&setting.key)?;
         let (leaf, parents) = path.split_last()?;
+        // As its readers read it: a key given twice at its last place.
         let mut mapping = document.as_mapping()?;
         for key in parents {
-            mapping = mapping.get_mapping(*key)?;
+            mapping = last_value(&mapping, key)?.as_mapping()?.clone();
         }
         if setting.multi {
-            let list = mapping.get_sequence(*leaf)?;
+            let list = last_value(&mapping, leaf)?.as_sequence()?.clone();
             return list
                 .values()
                 .map(|node| scalar_text(&node))
                 .find(|value| setting.values.contains(value))
                 .map(|value| vec![value]);
         }
-        let node = mapping.get(*leaf)?;
+        let node = last_value(&mapping, leaf)?;
         Some(vec![scalar_text(&node)])
     }
 
