@@ -2,7 +2,7 @@
 //! answer is read up to a bound, errors keep the server's code and request id, and an expired
 //! session is renewed once from its refresh token.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -69,15 +69,23 @@ fn refusal(
     problems: &[FieldProblem],
 ) -> String {
     let mut text = message.trim_end_matches('.').to_owned();
+    // The server's message may already list its problems; each is said once.
     for problem in problems {
-        text.push_str(&format!("\n  {}: {}", problem.path, problem.message));
+        let line = format!("{}: {}", problem.path, problem.message);
+        if !text.contains(&line) {
+            text.push_str(&format!("\n  {line}"));
+        }
     }
-    let next = match status {
-        401 => Some("sign in again with `switchyard login`, or check SWITCHYARD_TOKEN"),
-        403 => Some("ask an admin for the role this needs"),
-        409 => Some("read the current state again (`switchyard plan`) and retry"),
-        429 => Some("wait a moment and retry"),
-        500..=599 => Some("the server failed; its log has the request id"),
+    let next = match (status, code) {
+        (401, _) => Some("sign in again with `switchyard login`, or check SWITCHYARD_TOKEN"),
+        (403, _) => Some("ask an admin for the role this needs"),
+        (404, _) => Some("check the name: `switchyard env list`, `switchyard role list`"),
+        (409, "stale_draft" | "stale_version" | "rollout_moved") => {
+            Some("someone changed it meanwhile: read it again (`switchyard plan`) and retry")
+        }
+        (409, "no_changes") => Some("nothing differs from the latest version"),
+        (429, _) => Some("wait a moment and retry"),
+        (500..=599, _) => Some("the server failed; its log has the request id"),
         _ => None,
     };
     if let Some(next) = next {
@@ -119,9 +127,36 @@ impl Api {
     ) -> Result<Self, String> {
         let parsed = url::Url::parse(base)
             .map_err(|e| format!("the server address {base:?} is not a URL: {e}"))?;
+        // A password in the address would be printed with every error.
+        if !parsed.username().is_empty() || parsed.password().is_some() {
+            return Err("the server address holds a user name or password; give the server's URL alone and sign in with `switchyard login`".into());
+        }
         if !matches!(parsed.scheme(), "http" | "https") {
             return Err(format!(
                 "the server address {base:?} is not an http or https URL"
+            ));
+        }
+        // Never echoed: a token is all it takes to act as its owner.
+        if credential
+            .as_ref()
+            .is_some_and(|c| c.token.is_empty() || !c.token.chars().all(|ch| ch.is_ascii_graphic()))
+        {
+            return Err(
+                "the token holds spaces or control characters, which no token has; check SWITCHYARD_TOKEN or sign in again".into(),
+            );
+        }
+        // A bearer token in clear text is anyone's on the way: plain http only to this
+        // machine, or where someone said the network is theirs.
+        let loopback = match parsed.host() {
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            Some(url::Host::Domain(name)) => name == "localhost",
+            None => false,
+        };
+        let trusted = std::env::var_os("SWITCHYARD_INSECURE_HTTP").is_some_and(|v| v == "1");
+        if parsed.scheme() == "http" && credential.is_some() && !loopback && !trusted {
+            return Err(format!(
+                "{base} is plain http: the token would cross the network in clear. Use https, or set SWITCHYARD_INSECURE_HTTP=1 on a network you trust"
             ));
         }
         let agent = ureq::AgentBuilder::new()
@@ -177,11 +212,36 @@ impl Api {
         Ok((status, decode(path, &text)?))
     }
 
+    /// [`Api::send`], its answer read as `T`.
+    pub fn send_as<B: Serialize, T: DeserializeOwned>(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: Option<&B>,
+        if_match: Option<u64>,
+    ) -> Result<T, ApiError> {
+        let (_, answer) = self.send(method, path, body, if_match)?;
+        serde_json::from_value(answer).map_err(|e| ApiError::Malformed {
+            what: format!("{method} {path}"),
+            reason: e.to_string(),
+        })
+    }
+
     /// Logs in with a password: the session's pair.
     pub fn login(&mut self, username: &str, password: &str) -> Result<TokenPair, ApiError> {
         let body = serde_json::json!({ "username": username, "password": password });
         let (_, text) = self.call("POST", "/auth/login", Body::Json(&body), None)?;
         decode("/auth/login", &text)
+    }
+
+    /// `GET path`, its answer copied to `to` as it comes (exports, of any length): the
+    /// number of bytes.
+    pub fn get_into(&mut self, path: &str, to: &mut dyn Write) -> Result<u64, ApiError> {
+        let response = self.respond("GET", path, &Body::None, None)?;
+        std::io::copy(&mut response.into_reader(), to).map_err(|e| ApiError::Malformed {
+            what: format!("GET {path}"),
+            reason: e.to_string(),
+        })
     }
 
     fn call(
@@ -191,21 +251,34 @@ impl Api {
         body: Body<'_>,
         if_match: Option<u64>,
     ) -> Result<(u16, String), ApiError> {
-        match self.call_once(method, path, &body, if_match) {
+        let response = self.respond(method, path, &body, if_match)?;
+        let status = response.status();
+        Ok((status, read_bounded(response, method, path)?))
+    }
+
+    /// The answer to a call, a 401 answered by renewing the session once and calling again.
+    fn respond(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: &Body<'_>,
+        if_match: Option<u64>,
+    ) -> Result<ureq::Response, ApiError> {
+        match self.respond_once(method, path, body, if_match) {
             Err(ApiError::Refused { status: 401, .. }) if self.renew()? => {
-                self.call_once(method, path, &body, if_match)
+                self.respond_once(method, path, body, if_match)
             }
             other => other,
         }
     }
 
-    fn call_once(
+    fn respond_once(
         &self,
         method: &str,
         path: &str,
         body: &Body<'_>,
         if_match: Option<u64>,
-    ) -> Result<(u16, String), ApiError> {
+    ) -> Result<ureq::Response, ApiError> {
         let url = format!("{}/api/v1{path}", self.base);
         let mut request = self.agent.request(method, &url);
         if let Some(credential) = &self.credential {
@@ -219,10 +292,7 @@ impl Api {
             Body::Json(json) => request.send_json(json),
         };
         match result {
-            Ok(response) => {
-                let status = response.status();
-                Ok((status, read_bounded(response, method, path)?))
-            }
+            Ok(response) => Ok(response),
             Err(ureq::Error::Status(status, response)) => {
                 let text = read_bounded(response, method, path).unwrap_or_default();
                 let detail = serde_json::from_str::<ErrorBody>(&text)
@@ -249,7 +319,7 @@ impl Api {
     }
 
     /// Renews an expired session from its refresh token (once) and keeps the new pair; false
-    /// when there is nothing to renew with.
+    /// when there is nothing to renew with, or the session has ended.
     fn renew(&mut self) -> Result<bool, ApiError> {
         let Some(refresh) = self
             .credential
@@ -260,10 +330,17 @@ impl Api {
         };
         let body = serde_json::json!({ "refresh_token": refresh });
         let pair: TokenPair =
-            match self.call_once("POST", "/auth/refresh", &Body::Json(&body), None) {
-                Ok((_, text)) => decode("/auth/refresh", &text)?,
-                // The session ended: the first 401 stands.
-                Err(ApiError::Refused { .. }) => return Ok(false),
+            match self.respond_once("POST", "/auth/refresh", &Body::Json(&body), None) {
+                Ok(response) => decode(
+                    "/auth/refresh",
+                    &read_bounded(response, "POST", "/auth/refresh")?,
+                )?,
+                // The session ended, and said so: the first 401 stands. Anything else (the
+                // server failing, throttling) is said as itself.
+                Err(ApiError::Refused {
+                    status: 400 | 401 | 403,
+                    ..
+                }) => return Ok(false),
                 Err(error) => return Err(error),
             };
         let credential = Credential {
@@ -272,12 +349,20 @@ impl Api {
             refresh_token: Some(pair.refresh_token),
         };
         if let Some(store) = &self.store {
-            // A session that cannot be kept still works for this command.
-            let _ = store.save(&credential);
+            // A session that cannot be kept still works for this command; the next one would
+            // ask to sign in again, so say why now.
+            if let Err(problem) = store.save(&credential) {
+                warn(&format!("the renewed session was not kept: {problem}"));
+            }
         }
         self.credential = Some(credential);
         Ok(true)
     }
+}
+
+#[allow(clippy::print_stderr)]
+fn warn(text: &str) {
+    eprintln!("switchyard: warning: {text}");
 }
 
 fn read_bounded(response: ureq::Response, method: &str, path: &str) -> Result<String, ApiError> {
@@ -290,7 +375,7 @@ fn read_bounded(response: ureq::Response, method: &str, path: &str) -> Result<St
         what: format!("{method} {path}"),
         reason,
     };
-    read.map_err(|e| malformed(e.to_string()))?;
+    read.map_err(|e| malformed(format!("{e}; is --server the Switchyard server?")))?;
     if text.len() as u64 > MAX_ANSWER_BYTES {
         return Err(malformed(format!(
             "it is longer than {MAX_ANSWER_BYTES} bytes"
@@ -302,7 +387,7 @@ fn read_bounded(response: ureq::Response, method: &str, path: &str) -> Result<St
 fn decode<T: DeserializeOwned>(path: &str, text: &str) -> Result<T, ApiError> {
     serde_json::from_str(text).map_err(|e| ApiError::Malformed {
         what: path.to_owned(),
-        reason: e.to_string(),
+        reason: format!("{e}; is --server the Switchyard server?"),
     })
 }
 

@@ -12,7 +12,7 @@ use switchyard_proto::ChangeMessage;
 use uuid::Uuid;
 
 use crate::api::{segment, Api, ApiError};
-use crate::folder::{DesiredEnvironment, DesiredProfile, SecretSource};
+use crate::folder::{DesiredEnvironment, DesiredProfile};
 use crate::plan::{plan, EnvironmentPlan, Plan, PlanError, ProfilePlan, SecretPolicy, PLAN_FORMAT};
 
 /// What applying did to one thing.
@@ -37,6 +37,20 @@ pub enum Applied {
         target: String,
         /// The new version.
         version: u64,
+    },
+    /// A profile's draft was replaced but not published (a later step failed).
+    DraftSaved {
+        /// The environment.
+        environment: String,
+        /// `baseline` or the machine role.
+        target: String,
+    },
+    /// A profile already held what was sent (only rotated secrets, the same values).
+    Unchanged {
+        /// The environment.
+        environment: String,
+        /// `baseline` or the machine role.
+        target: String,
     },
     /// A profile's change waits for a second person (a protected environment).
     Proposed {
@@ -68,6 +82,20 @@ impl std::fmt::Display for Applied {
                 target,
                 version,
             } => write!(f, "published {environment}/{target} as version {version}"),
+            Applied::DraftSaved {
+                environment,
+                target,
+            } => write!(
+                f,
+                "saved the draft of {environment}/{target}, not published"
+            ),
+            Applied::Unchanged {
+                environment,
+                target,
+            } => write!(
+                f,
+                "{environment}/{target} already held what was sent; nothing published"
+            ),
             Applied::Proposed {
                 environment,
                 target,
@@ -163,13 +191,12 @@ pub fn apply(
                     .map(|(_, overlay)| overlay),
             };
             let empty = DesiredProfile::default();
-            let body =
-                to_send(overlay.unwrap_or(&empty), profile, folder, policy).map_err(|problem| {
-                    ApplyError::Secret(format!(
-                        "{}/{}: {problem}",
-                        environment.environment, profile.target
-                    ))
-                })?;
+            let body = to_send(overlay.unwrap_or(&empty), profile, folder).map_err(|problem| {
+                ApplyError::Secret(format!(
+                    "{}/{}: {problem}",
+                    environment.environment, profile.target
+                ))
+            })?;
             sent.push((
                 environment.environment.clone(),
                 profile.target.clone(),
@@ -200,6 +227,15 @@ fn check_unmoved(saved: &Plan, now: &Plan) -> Result<(), ApplyError> {
         return Err(ApplyError::Moved(format!(
             "the plan was made against {}, not {}",
             saved.server, now.server
+        )));
+    }
+    if saved.update_secrets != now.update_secrets {
+        return Err(ApplyError::Moved(format!(
+            "the plan was made {} --update-secrets; apply the same way",
+            match saved.update_secrets {
+                true => "with",
+                false => "without",
+            }
         )));
     }
     if saved.folder_digest != now.folder_digest {
@@ -243,23 +279,18 @@ fn check_unmoved(saved: &Plan, now: &Plan) -> Result<(), ApplyError> {
     Ok(())
 }
 
-/// The profile to put in the draft, as JSON: each secret sent from its source where it is
-/// new on the server (or rotated), kept otherwise. (A `Secret` serializes as kept whatever
-/// it holds, so that no value leaves by accident: values are put in by their JSON pointer.)
+/// The profile to put in the draft, as JSON: the secrets the plan sends with their values
+/// from their sources, every other one kept. (A `Secret` serializes as kept whatever it
+/// holds, so that no value leaves by accident: values are put in by their JSON pointer.)
 fn to_send(
     wanted: &DesiredProfile,
     planned: &ProfilePlan,
     folder: &Path,
-    policy: SecretPolicy,
 ) -> Result<serde_json::Value, String> {
     let mut body = serde_json::to_value(&wanted.profile).map_err(|e| e.to_string())?;
     for secret in &wanted.secrets {
         let named = secret.path.to_string();
-        let added = planned
-            .changes
-            .iter()
-            .any(|change| change.path == named && change.old.is_none());
-        if matches!(secret.source, SecretSource::Keep) || !(added || policy.update_secrets) {
+        if !planned.secrets_sent.contains(&named) {
             continue;
         }
         let value = secret
@@ -282,11 +313,15 @@ fn run(
     sent: Vec<(String, String, serde_json::Value)>,
     done: &mut Vec<Applied>,
 ) -> Result<(), ApiError> {
-    for environment in &plan.environments {
-        let wanted = desired
-            .iter()
-            .find(|d| d.name.as_str() == environment.environment);
-        environment_settings(api, environment, wanted, done)?;
+    let wanted = |name: &str| desired.iter().find(|d| d.name.as_str() == name);
+    // Protection added holds for this apply's own publishes; protection taken away only
+    // after them, so no change skips the second person it was planned under.
+    let (unprotecting, first): (Vec<_>, Vec<_>) = plan
+        .environments
+        .iter()
+        .partition(|e| e.settings.iter().any(|c| c.path == "protected") && !e.protected);
+    for environment in first {
+        environment_settings(api, environment, wanted(&environment.environment), done)?;
     }
     for (environment, target, body) in sent {
         let planned = plan
@@ -300,39 +335,42 @@ fn run(
             segment(&environment),
             segment(&target)
         );
-        let (_, draft) = api.send("PUT", &format!("{base}/draft"), Some(&body), Some(revision))?;
         let draft: ProfileDraft =
-            serde_json::from_value(draft).map_err(|e| ApiError::Malformed {
-                what: format!("PUT {base}/draft"),
-                reason: e.to_string(),
-            })?;
+            api.send_as("PUT", &format!("{base}/draft"), Some(&body), Some(revision))?;
+        done.push(Applied::DraftSaved {
+            environment: environment.clone(),
+            target: target.clone(),
+        });
         let publish = serde_json::json!({
             "message": message,
             "draft_revision": draft.revision,
         });
-        let (status, answer) =
-            api.send("POST", &format!("{base}/publish"), Some(&publish), None)?;
-        let malformed = |what: &str| ApiError::Malformed {
-            what: format!("POST {base}/publish"),
-            reason: format!("no {what} in the answer"),
-        };
-        done.push(match status {
-            202 => Applied::Proposed {
+        let published = api.send("POST", &format!("{base}/publish"), Some(&publish), None);
+        let outcome = match published {
+            // Only secrets were sent, and the server already held those values.
+            Err(ApiError::Refused { code, .. }) if code == "no_changes" => Applied::Unchanged {
                 environment,
                 target,
-                change_request: answer["id"]
+            },
+            Err(error) => return Err(error),
+            Ok((202, answer)) => Applied::Proposed {
+                environment,
+                target,
+                change_request: field(&answer, "id", &base)?
                     .as_str()
                     .and_then(|id| Uuid::parse_str(id).ok())
-                    .ok_or_else(|| malformed("change request id"))?,
+                    .ok_or_else(|| malformed(&base, "id"))?,
             },
-            _ => Applied::Published {
+            Ok((_, answer)) => Applied::Published {
                 environment,
                 target,
-                version: answer["version"]
+                version: field(&answer, "version", &base)?
                     .as_u64()
-                    .ok_or_else(|| malformed("version"))?,
+                    .ok_or_else(|| malformed(&base, "version"))?,
             },
-        });
+        };
+        done.pop();
+        done.push(outcome);
     }
     for environment in &plan.environments {
         for grant in &environment.grants {
@@ -357,7 +395,25 @@ fn run(
             });
         }
     }
+    for environment in unprotecting {
+        environment_settings(api, environment, wanted(&environment.environment), done)?;
+    }
     Ok(())
+}
+
+fn malformed(base: &str, what: &str) -> ApiError {
+    ApiError::Malformed {
+        what: format!("POST {base}/publish"),
+        reason: format!("no {what} in the answer"),
+    }
+}
+
+fn field<'a>(
+    answer: &'a serde_json::Value,
+    name: &str,
+    base: &str,
+) -> Result<&'a serde_json::Value, ApiError> {
+    answer.get(name).ok_or_else(|| malformed(base, name))
 }
 
 /// Creates the environment or changes its description and protection, as planned.

@@ -7,11 +7,11 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use switchyard_proto::versions::{ProfileVersion, VersionSummary};
-use switchyard_proto::{Environment, GlobalRole, MachineRole, Profile, User};
+use switchyard_proto::{Environment, GlobalRole, MachineRole, User};
 
-use crate::api::{segment, Api, ApiError};
+use crate::api::{Api, ApiError};
 use crate::folder::{self, ExportedEnvironment, Format};
+use crate::profiles::latest;
 
 /// Why the export stopped.
 #[derive(Debug, thiserror::Error)]
@@ -22,22 +22,6 @@ pub enum ExportError {
     /// A file could not be written, or would be overwritten.
     #[error("{0}")]
     Files(String),
-}
-
-fn latest(api: &mut Api, environment: &str, target: &str) -> Result<Profile, ApiError> {
-    let base = format!(
-        "/environments/{}/profiles/{}",
-        segment(environment),
-        segment(target)
-    );
-    let versions: Vec<VersionSummary> = api.get(&format!("{base}/versions"))?;
-    match versions.iter().map(|v| v.version).max() {
-        None => Ok(Profile::default()),
-        Some(latest) => {
-            let version: ProfileVersion = api.get(&format!("{base}/versions/{latest}"))?;
-            Ok(version.profile)
-        }
-    }
 }
 
 /// Writes one file per environment into `folder` (made if missing) and returns their paths.
@@ -73,14 +57,25 @@ pub fn export(
                 path.display()
             )));
         }
+        // Two files for one environment would make the folder unreadable.
+        for other in ["toml", "yaml", "yml"].iter().filter(|e| **e != extension) {
+            let sibling = folder.join(format!("{}.{other}", environment.name));
+            if sibling.exists() {
+                return Err(ExportError::Files(format!(
+                    "{} exists; remove it or export as {other}",
+                    sibling.display()
+                )));
+            }
+        }
         files.push(path);
     }
-    let mut written = Vec::new();
+    // Everything is read before any file is written: a failure leaves the folder as it was.
+    let mut texts = Vec::new();
     for (environment, path) in environments.iter().zip(files) {
         let name = environment.name.as_str();
         let mut overlays = BTreeMap::new();
         for role in &roles {
-            overlays.insert(role.name.clone(), latest(api, name, role.name.as_str())?);
+            overlays.insert(role.name.clone(), latest(api, name, role.name.as_str())?.1);
         }
         let grants = reads_users.then(|| {
             users
@@ -97,13 +92,19 @@ pub fn export(
         let state = ExportedEnvironment {
             description: environment.description.clone(),
             protected: environment.protected,
-            baseline: latest(api, name, "baseline")?,
+            baseline: latest(api, name, "baseline")?.1,
             roles: overlays,
             grants,
         };
-        let text = folder::write(&state, format).map_err(ExportError::Files)?;
-        fs::create_dir_all(folder)
-            .map_err(|e| ExportError::Files(format!("cannot make {}: {e}", folder.display())))?;
+        texts.push((
+            path,
+            folder::write(&state, format).map_err(ExportError::Files)?,
+        ));
+    }
+    fs::create_dir_all(folder)
+        .map_err(|e| ExportError::Files(format!("cannot make {}: {e}", folder.display())))?;
+    let mut written = Vec::new();
+    for (path, text) in texts {
         fs::write(&path, text)
             .map_err(|e| ExportError::Files(format!("cannot write {}: {e}", path.display())))?;
         written.push(path);

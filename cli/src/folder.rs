@@ -62,11 +62,23 @@ impl SecretSource {
             SecretSource::FromEnv(name) => std::env::var(name)
                 .map_err(|_| format!("the environment variable {name} is not set"))?,
             SecretSource::FromFile(path) => {
-                let path = folder.join(path);
-                let text = fs::read_to_string(&path)
-                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-                // A file ends with a newline that is no part of the secret.
-                text.trim_end_matches(['\n', '\r']).to_owned()
+                let joined = folder.join(path);
+                let unreadable =
+                    |e: std::io::Error| format!("cannot read {}: {e}", joined.display());
+                // Inside the folder only, links resolved: a reviewed change of the folder must
+                // not send some other file of the machine that applies it.
+                let real = joined.canonicalize().map_err(unreadable)?;
+                let root = folder.canonicalize().map_err(unreadable)?;
+                if !real.starts_with(&root) {
+                    return Err(format!(
+                        "{} is outside the folder; from_file reads files in it only",
+                        joined.display()
+                    ));
+                }
+                let text = fs::read_to_string(&real).map_err(unreadable)?;
+                // One line end closes the file; it is no part of the secret.
+                let text = text.strip_suffix('\n').unwrap_or(&text);
+                text.strip_suffix('\r').unwrap_or(text).to_owned()
             }
             SecretSource::Keep => return Err("the secret is kept, not sent".into()),
         };
@@ -194,7 +206,8 @@ fn read_file(path: &Path) -> Result<DesiredEnvironment, String> {
         Format::Yaml => serde_norway::from_str(&text).map_err(|e| at(e.to_string()))?,
     };
     let mut document = match document {
-        Value::Object(map) => map,
+        // A key left empty in YAML (`grants:`) is as good as absent.
+        Value::Object(map) => map.into_iter().filter(|(_, v)| !v.is_null()).collect(),
         // An empty YAML file is no document at all: an environment with nothing set.
         Value::Null => Map::new(),
         _ => return Err(at("must be a table of settings".into())),
@@ -284,7 +297,9 @@ fn profile(mut value: Value, place: &str) -> Result<DesiredProfile, String> {
     }
     let mut sources = Vec::new();
     take_secrets(&mut value, String::new(), &mut sources).map_err(|e| format!("{place}{e}"))?;
-    let read: Profile = serde_json::from_value(value).map_err(|e| format!("{place}: {e}"))?;
+    // The setting a wrong value sits at, named as the file names it.
+    let read: Profile = serde_path_to_error::deserialize(value)
+        .map_err(|e| format!("{place}.{}: {}", e.path(), e.inner()))?;
     let problems = read.validate();
     if !problems.is_empty() {
         let listed: Vec<String> = problems
@@ -342,10 +357,23 @@ fn take_secrets(
     let keys: Vec<&str> = map.keys().map(String::as_str).collect();
     let source = match keys.as_slice() {
         ["from_env"] => match &map["from_env"] {
+            // The command's own credential is never a profile's secret.
+            Value::String(name) if name.starts_with("SWITCHYARD_") => {
+                return Err(format!(
+                    "{}: from_env may not read {name}, the command line's own setting",
+                    dotted(&pointer)
+                ))
+            }
             Value::String(name) if !name.is_empty() => Some(SecretSource::FromEnv(name.clone())),
             _ => return Err(format!("{}: from_env names a variable", dotted(&pointer))),
         },
         ["from_file"] => match &map["from_file"] {
+            Value::String(path) if Path::new(path).is_absolute() => {
+                return Err(format!(
+                    "{}: from_file names a file in the folder, by a relative path",
+                    dotted(&pointer)
+                ))
+            }
             Value::String(path) if !path.is_empty() => {
                 Some(SecretSource::FromFile(PathBuf::from(path)))
             }

@@ -9,3 +9,4 @@ pub mod export;
 pub mod folder;
 pub mod output;
 pub mod plan;
+pub mod profiles;

@@ -5,7 +5,7 @@
 //! Exit codes: 0 done (for `plan`: nothing would change); 1 an error (the message says what to
 //! do next, with the server's error code and request id); 2 `plan` found changes.
 
-use std::io::Read;
+use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -137,6 +137,10 @@ fn main() -> ExitCode {
     let out = Out::new(cli.output);
     match run(cli, out) {
         Ok(code) => ExitCode::from(code),
+        // A reader that stopped early (`| head`) is no failure.
+        Err(Failure::Io(error)) if error.kind() == std::io::ErrorKind::BrokenPipe => {
+            ExitCode::SUCCESS
+        }
         Err(failure) => {
             report(&failure);
             ExitCode::from(1)
@@ -151,8 +155,10 @@ fn report(failure: &Failure) {
 
 /// The credential for this command: `SWITCHYARD_TOKEN`, else the one `login` kept.
 fn connect(server: Option<String>, store: Option<Store>) -> Result<Api, Failure> {
+    // A token pasted from a file often ends with a line end.
     let from_env = std::env::var("SWITCHYARD_TOKEN")
         .ok()
+        .map(|token| token.trim().to_owned())
         .filter(|token| !token.is_empty());
     let kept = match (&from_env, &store) {
         (None, Some(store)) => store.load().map_err(Failure::Usage)?,
@@ -218,28 +224,36 @@ fn run(cli: Cli, out: Out) -> Result<u8, Failure> {
                     "no folder to keep the credential in: set SWITCHYARD_CONFIG_DIR or HOME".into(),
                 )
             })?;
-            let credential =
-                match (username, token_stdin) {
-                    (Some(username), false) => {
-                        let password = read_stdin_line("password")?;
-                        let mut api = Api::new(&server, None, None).map_err(Failure::Usage)?;
-                        let pair = api.login(&username, &password)?;
-                        Credential {
-                            server: api.base().to_owned(),
-                            token: pair.access_token,
-                            refresh_token: Some(pair.refresh_token),
-                        }
+            let credential = match (username, token_stdin) {
+                (Some(username), false) => {
+                    // Asked on the terminal without echo; read from a pipe otherwise.
+                    let password = match std::io::stdin().is_terminal() {
+                        true => rpassword::prompt_password(format!("Password for {username}: "))
+                            .map_err(|e| {
+                                Failure::Usage(format!("cannot read the password: {e}"))
+                            })?,
+                        false => read_stdin_line("password")?,
+                    };
+                    let mut api = Api::new(&server, None, None).map_err(Failure::Usage)?;
+                    let pair = api.login(&username, &password)?;
+                    Credential {
+                        server: api.base().to_owned(),
+                        token: pair.access_token,
+                        refresh_token: Some(pair.refresh_token),
                     }
-                    (None, true) => Credential {
-                        server: server.trim_end_matches('/').to_owned(),
-                        token: read_stdin_line("API token")?,
-                        refresh_token: None,
-                    },
-                    _ => return Err(Failure::Usage(
+                }
+                (None, true) => Credential {
+                    server: server.trim_end_matches('/').to_owned(),
+                    token: read_stdin_line("API token")?,
+                    refresh_token: None,
+                },
+                _ => {
+                    return Err(Failure::Usage(
                         "login needs --username NAME (password on standard input) or --token-stdin"
                             .into(),
-                    )),
-                };
+                    ))
+                }
+            };
             // The credential is checked before it is kept.
             let mut api = Api::new(&credential.server, Some(credential.clone()), None)
                 .map_err(Failure::Usage)?;
@@ -270,17 +284,16 @@ fn run(cli: Cli, out: Out) -> Result<u8, Failure> {
                 }
             }
             let removed = store.remove().map_err(Failure::Usage)?;
-            out.line(match removed {
-                true => "signed out",
-                false => "no credential was kept",
-            })?;
+            match out.is_json() {
+                true => out.json(&serde_json::json!({ "signed_out": removed }))?,
+                false => out.line(match removed {
+                    true => "signed out",
+                    false => "no credential was kept",
+                })?,
+            }
             Ok(0)
         }
-        Command::Whoami => {
-            let mut api = connect(cli.server, store)?;
-            commands::whoami(&mut api, out)?;
-            Ok(0)
-        }
+        Command::Whoami => commands::whoami(&mut connect(cli.server, store)?, out),
         Command::Env(command) => commands::env(&mut connect(cli.server, store)?, out, command),
         Command::Role(command) => commands::role(&mut connect(cli.server, store)?, out, command),
         Command::Profile(command) => {

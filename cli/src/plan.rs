@@ -7,11 +7,15 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use switchyard_proto::profile::SettingChange;
-use switchyard_proto::versions::{ProfileDraft, ProfileVersion, VersionSummary};
-use switchyard_proto::{Environment, EnvironmentRole, GlobalRole, MachineRole, Profile, User};
+use switchyard_proto::versions::ProfileDraft;
+use switchyard_proto::{
+    ChangeRequest, ChangeRequestStatus, Environment, EnvironmentRole, GlobalRole, MachineRole,
+    Profile, User,
+};
 
 use crate::api::{segment, Api, ApiError};
 use crate::folder::{DesiredEnvironment, DesiredProfile, SecretSource};
+use crate::profiles::{base, latest};
 
 /// The plan file's format; a plan of another format is refused.
 pub const PLAN_FORMAT: u32 = 1;
@@ -26,6 +30,8 @@ pub struct Plan {
     /// SHA-256 of the folder's state as read (secrets by their sources), in hex: a folder
     /// edited after the plan no longer matches it.
     pub folder_digest: String,
+    /// Whether every secret with a source is sent again (`--update-secrets`).
+    pub update_secrets: bool,
     /// Each environment of the folder, by name.
     pub environments: Vec<EnvironmentPlan>,
 }
@@ -60,6 +66,12 @@ pub struct ProfilePlan {
     pub draft_edited: bool,
     /// Each setting that changes.
     pub changes: Vec<SettingChange>,
+    /// The secrets whose values apply sends (from their sources), by setting: new on the
+    /// server, sent somewhere else now, or rotated; every other secret is kept.
+    pub secrets_sent: Vec<String>,
+    /// Open change requests of this profile, which apply does not replace.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub open_requests: Vec<String>,
 }
 
 impl ProfilePlan {
@@ -126,6 +138,14 @@ impl Plan {
                     ));
                 }
             }
+            for profile in &environment.profiles {
+                for id in &profile.open_requests {
+                    notes.push(format!(
+                        "{}/{} already has an open change request ({id}); apply proposes another",
+                        environment.environment, profile.target
+                    ));
+                }
+            }
             let publishes = environment
                 .profiles
                 .iter()
@@ -186,24 +206,12 @@ struct Observed {
 }
 
 fn observe(api: &mut Api, environment: &str, target: &str) -> Result<Observed, ApiError> {
-    let base = format!(
-        "/environments/{}/profiles/{}",
-        segment(environment),
-        segment(target)
-    );
-    let versions: Vec<VersionSummary> = api.get(&format!("{base}/versions"))?;
-    let latest_version = versions.iter().map(|v| v.version).max().unwrap_or(0);
-    let profile = match latest_version {
-        0 => Profile::default(),
-        latest => {
-            let version: ProfileVersion = api.get(&format!("{base}/versions/{latest}"))?;
-            version.profile
-        }
-    };
-    let draft: ProfileDraft = api.get(&format!("{base}/draft"))?;
+    let (latest_version, profile) = latest(api, environment, target)?;
+    let draft: ProfileDraft = api.get(&format!("{}/draft", base(environment, target)))?;
+    // Older versions may predate a normalisation rule: compared as the folder is, normalized.
     Ok(Observed {
         latest_version,
-        profile,
+        profile: profile.normalized(),
         draft,
     })
 }
@@ -308,10 +316,15 @@ pub fn plan(
                     },
                 },
             };
-            let changes =
-                profile_changes(&observed.profile, wanted_profile, policy).map_err(|problem| {
-                    PlanError::Folder(format!("{}: {target}.{problem}", wanted.file.display()))
-                })?;
+            // Revisions count on across publishes: the draft's content tells whether it
+            // holds edits of its own.
+            let draft_edited = observed.draft.profile.clone().normalized() != observed.profile;
+            let (changes, secrets_sent) =
+                profile_changes(&observed.profile, wanted_profile, policy, draft_edited).map_err(
+                    |problem| {
+                        PlanError::Folder(format!("{}: {target}.{problem}", wanted.file.display()))
+                    },
+                )?;
             // A role without overlay on either side is no profile to list.
             if overlay.is_none() && observed.latest_version == 0 && changes.is_empty() {
                 continue;
@@ -320,16 +333,39 @@ pub fn plan(
                 target,
                 latest_version: observed.latest_version,
                 draft_revision: observed.draft.revision,
-                // Revisions count on across publishes: the draft's content tells.
-                draft_edited: observed.draft.profile.clone().normalized()
-                    != observed.profile.clone().normalized(),
+                draft_edited,
                 changes,
+                secrets_sent,
+                open_requests: Vec::new(),
             });
         }
         let grants = match (&wanted.grants, &users) {
-            (Some(grants), Some(users)) => grant_changes(users, wanted, grants),
+            (Some(grants), Some(users)) => {
+                if let Some(unknown) = grants
+                    .keys()
+                    .find(|name| !users.iter().any(|user| &user.username == *name))
+                {
+                    return Err(PlanError::Folder(format!(
+                        "{}: grants.{unknown}: no such user; an admin creates users first",
+                        wanted.file.display()
+                    )));
+                }
+                grant_changes(users, wanted, grants)
+            }
             _ => Vec::new(),
         };
+        if protected && found.is_some() {
+            let requests: Vec<ChangeRequest> =
+                api.get(&format!("/environments/{}/change-requests", segment(name)))?;
+            for request in requests
+                .iter()
+                .filter(|r| r.status == ChangeRequestStatus::Open)
+            {
+                if let Some(profile) = profiles.iter_mut().find(|p| p.target == request.target) {
+                    profile.open_requests.push(request.id.to_string());
+                }
+            }
+        }
         environments.push(EnvironmentPlan {
             environment: name.to_owned(),
             create: found.is_none(),
@@ -343,49 +379,66 @@ pub fn plan(
         format: PLAN_FORMAT,
         server: api.base().to_owned(),
         folder_digest: digest(desired),
+        update_secrets: policy.update_secrets,
         environments,
     })
 }
 
-/// The changes from `current` to `wanted`: setting by setting, secrets by whether they are
-/// set, and a secret sent again (rotated) shown as a change.
+/// The changes from `current` to `wanted`, setting by setting (secrets by whether they are
+/// set), and the secrets apply sends. A secret with a source is sent where the server holds
+/// none there, where it would now be sent somewhere else, where the draft holds edits of its
+/// own (the server keeps a secret from the draft, which may differ from the version), and on
+/// rotation; each such send the settings do not show is planned as a change of its own.
 ///
 /// # Errors
-/// A secret kept (`{ set = true }`) where `current` holds none, as `path: problem`.
+/// A secret kept (`{ set = true }`) that would not be the version's: none held, sent
+/// somewhere else now, or the draft edited; as `path: problem`.
 fn profile_changes(
     current: &Profile,
     wanted: &DesiredProfile,
     policy: SecretPolicy,
-) -> Result<Vec<SettingChange>, String> {
+    draft_edited: bool,
+) -> Result<(Vec<SettingChange>, Vec<String>), String> {
     let held: Vec<String> = current
         .secrets()
         .into_iter()
         .map(|(path, _)| path.to_string())
         .collect();
     let mut changes = current.diff(&wanted.profile);
+    let mut sent = Vec::new();
     for secret in &wanted.secrets {
         let path = secret.path.to_string();
         let is_held = held.contains(&path);
-        match (&secret.source, is_held) {
-            (SecretSource::Keep, false) => {
-                return Err(format!(
-                    "{path}: {{ set = true }} keeps a secret the server does not hold; give from_env or from_file"
-                ))
-            }
-            (SecretSource::FromEnv(_) | SecretSource::FromFile(_), true)
-                if policy.update_secrets =>
-            {
-                changes.push(SettingChange {
-                    path,
-                    old: Some("(secret)".into()),
-                    new: Some(format!("(secret, {})", secret.source)),
-                });
-            }
-            _ => {}
+        let moved = is_held
+            && current.secret_destination(&secret.path)
+                != wanted.profile.secret_destination(&secret.path);
+        let why = match (is_held, moved, draft_edited, policy.update_secrets) {
+            (false, ..) => "not held",
+            (true, true, ..) => "sent somewhere else now",
+            (true, false, true, _) => "the draft holds other edits",
+            (true, false, false, true) => "rotated",
+            (true, false, false, false) => continue,
+        };
+        if secret.source == SecretSource::Keep {
+            let draft = match draft_edited {
+                true => ", or publish or discard the draft's edits first",
+                false => "",
+            };
+            return Err(format!(
+                "{path}: {{ set = true }} keeps a secret, but the server's would not do ({why}); give from_env or from_file{draft}"
+            ));
         }
+        if is_held {
+            changes.push(SettingChange {
+                path: path.clone(),
+                old: Some("(secret)".into()),
+                new: Some(format!("(secret, {}: {why})", secret.source)),
+            });
+        }
+        sent.push(path);
     }
     changes.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok(changes)
+    Ok((changes, sent))
 }
 
 /// The grants on `wanted`'s environment that change, by user.

@@ -443,9 +443,55 @@ async fn secrets_come_from_the_environment_at_apply_and_never_sit_in_the_folder(
     .await;
     assert_eq!(rotate.code, 2, "{rotate:?}");
     assert!(
-        rotate.stdout.contains("(secret, from_env NPM_TOKEN)"),
+        rotate
+            .stdout
+            .contains("(secret, from_env NPM_TOKEN: rotated)"),
         "{rotate:?}"
     );
+    // Rotated with the same value: applied, and said to change nothing.
+    let rotated = switchyard(
+        &app,
+        Some(&olivia),
+        config.path(),
+        &["apply", dir, "--update-secrets"],
+        &secret,
+    )
+    .await;
+    assert_eq!(rotated.code, 0, "{rotated:?}");
+    assert!(
+        rotated.stdout.contains("already held what was sent"),
+        "{rotated:?}"
+    );
+    // Sources outside the folder, and the command's own token, are refused.
+    for (source, said) in [
+        ("{ from_file = \"/etc/hostname\" }", "relative path"),
+        (
+            "{ from_env = \"SWITCHYARD_TOKEN\" }",
+            "may not read SWITCHYARD_TOKEN",
+        ),
+    ] {
+        let text =
+            format!("[baseline.npm]\nauth-tokens.\"https://npm.corp.example/\" = {source}\n");
+        std::fs::write(folder.path().join("staging.toml"), text).unwrap();
+        let refused = switchyard(&app, Some(&olivia), config.path(), &["plan", dir], &[]).await;
+        assert_eq!(refused.code, 1, "{refused:?}");
+        assert!(refused.stderr.contains(said), "{refused:?}");
+    }
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("token"), "npm_outside").unwrap();
+    let escape = "[baseline.npm]\nauth-tokens.\"https://npm.corp.example/\" = { from_file = \"link/token\" }\n";
+    std::fs::write(folder.path().join("staging.toml"), escape).unwrap();
+    std::os::unix::fs::symlink(outside.path(), folder.path().join("link")).unwrap();
+    let refused = switchyard(
+        &app,
+        Some(&olivia),
+        config.path(),
+        &["apply", dir, "--update-secrets"],
+        &[],
+    )
+    .await;
+    assert_eq!(refused.code, 1, "{refused:?}");
+    assert!(refused.stderr.contains("outside the folder"), "{refused:?}");
     // Exported, the secret is kept, never written.
     let again = tempfile::tempdir().unwrap();
     let exported = switchyard(
@@ -497,6 +543,17 @@ async fn an_admin_manages_grants_and_creates_environments_from_the_folder(backen
     let text = std::fs::read_to_string(&staging).unwrap();
     assert!(text.contains("dave: developer"), "{text}");
     edit(&staging, "dave: developer", "dave: ops");
+    std::fs::write(
+        folder.path().join("qa.toml"),
+        "description = \"Testing\"\n[grants]\nnobody = \"ops\"\n",
+    )
+    .unwrap();
+    let refused = switchyard(&app, Some(&admin), config.path(), &["plan", dir], &[]).await;
+    assert_eq!(refused.code, 1, "{refused:?}");
+    assert!(
+        refused.stderr.contains("grants.nobody: no such user"),
+        "{refused:?}"
+    );
     std::fs::write(
         folder.path().join("qa.toml"),
         "description = \"Testing\"\n[grants]\ndave = \"developer\"\n",
