@@ -7,6 +7,7 @@
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
+use switchyard_proto::rollouts::Labels;
 use switchyard_proto::versions::ProfileDraft;
 use switchyard_proto::ChangeMessage;
 use uuid::Uuid;
@@ -61,6 +62,15 @@ pub enum Applied {
         /// The change request.
         change_request: Uuid,
     },
+    /// A machine's labels were set.
+    Labelled {
+        /// The environment.
+        environment: String,
+        /// The machine's id.
+        machine: String,
+        /// Its labels now, `site=office-b, ...`.
+        labels: String,
+    },
     /// A user's grant on an environment was given, changed or taken away.
     Granted {
         /// The environment.
@@ -104,6 +114,11 @@ impl std::fmt::Display for Applied {
                 f,
                 "proposed {environment}/{target}: change request {change_request} waits for a second person (`switchyard change-request approve {environment} {change_request}`)"
             ),
+            Applied::Labelled {
+                environment,
+                machine,
+                labels,
+            } => write!(f, "the machine {machine} in {environment} is labelled {labels:?}"),
             Applied::Granted {
                 environment,
                 user,
@@ -392,6 +407,32 @@ fn run(
                 environment: environment.environment.clone(),
                 user: grant.path.clone(),
                 role: grant.new.clone(),
+            });
+        }
+    }
+    for environment in &plan.environments {
+        for change in &environment.labels {
+            let labels: Labels = change.new.as_deref().unwrap_or_default().parse().map_err(
+                |e: switchyard_proto::InvalidValue| ApiError::Malformed {
+                    what: "the plan's labels".into(),
+                    reason: e.to_string(),
+                },
+            )?;
+            let path = format!(
+                "/environments/{}/devices/{}/labels",
+                segment(&environment.environment),
+                segment(&change.path)
+            );
+            api.send(
+                "PUT",
+                &path,
+                Some(&serde_json::json!({ "labels": labels })),
+                None,
+            )?;
+            done.push(Applied::Labelled {
+                environment: environment.environment.clone(),
+                machine: change.path.clone(),
+                labels: labels.to_string(),
             });
         }
     }

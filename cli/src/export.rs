@@ -1,15 +1,17 @@
 //! The server's current state as a folder (`switchyard export`), so that keeping it in git
 //! starts from what is there: each environment the caller may read, its profiles' latest
-//! versions, and its grants when the caller is an admin (who alone applies them). Secrets are written as kept
+//! versions, its machines' labels, and its grants when the caller is an admin (who alone
+//! applies them). Secrets are written as kept
 //! (`{ set = true }`): their values never leave the server.
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use switchyard_proto::devices::DeviceStatus;
 use switchyard_proto::{Environment, GlobalRole, MachineRole, User};
 
-use crate::api::{Api, ApiError};
+use crate::api::{segment, Api, ApiError};
 use crate::folder::{self, ExportedEnvironment, Format};
 use crate::profiles::latest;
 
@@ -89,12 +91,20 @@ pub fn export(
                 })
                 .collect()
         });
+        let machines: Vec<DeviceStatus> =
+            api.get(&format!("/environments/{}/devices", segment(name)))?;
+        let labels = machines
+            .into_iter()
+            .filter(|m| m.device.revoked_at.is_none() && !m.device.labels.is_empty())
+            .map(|m| (m.device.id, m.device.labels))
+            .collect();
         let state = ExportedEnvironment {
             description: environment.description.clone(),
             protected: environment.protected,
             baseline: latest(api, name, "baseline")?.1,
             roles: overlays,
             grants,
+            labels,
         };
         texts.push((
             path,

@@ -14,6 +14,9 @@
 //!
 //! [grants]                       # optional: managed when present (admins only)
 //! olivia = "ops"
+//!
+//! [labels]                       # optional: the machines named here, by id
+//! "0b7c1a52-5d3e-4c1f-9a0e-2f4b8c6d1e3a" = { site = "office-b", ring = "canary" }
 //! ```
 //!
 //! A profile left out is an empty one: the file is the whole state. Secrets are never in the
@@ -26,9 +29,11 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 use switchyard_proto::profile::{Secret, SecretPath};
+use switchyard_proto::rollouts::Labels;
 use switchyard_proto::{
     Description, EnvironmentName, EnvironmentRole, MachineRoleName, Profile, Username,
 };
+use uuid::Uuid;
 
 /// Where a secret comes from when it is sent.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -135,6 +140,8 @@ pub struct DesiredEnvironment {
     pub roles: BTreeMap<MachineRoleName, DesiredProfile>,
     /// Who has which role on it, when the file manages grants.
     pub grants: Option<BTreeMap<Username, EnvironmentRole>>,
+    /// The labels of the machines the file names, by machine id (others are left as they are).
+    pub labels: BTreeMap<Uuid, Labels>,
 }
 
 /// Reads every environment file of `folder`, by name.
@@ -213,9 +220,18 @@ fn read_file(path: &Path) -> Result<DesiredEnvironment, String> {
         _ => return Err(at("must be a table of settings".into())),
     };
     for key in document.keys() {
-        if !["description", "protected", "baseline", "roles", "grants"].contains(&key.as_str()) {
+        if ![
+            "description",
+            "protected",
+            "baseline",
+            "roles",
+            "grants",
+            "labels",
+        ]
+        .contains(&key.as_str())
+        {
             return Err(at(format!(
-                "unknown key {key:?}; a state file has description, protected, baseline, roles and grants"
+                "unknown key {key:?}; a state file has description, protected, baseline, roles, grants and labels"
             )));
         }
     }
@@ -264,6 +280,26 @@ fn read_file(path: &Path) -> Result<DesiredEnvironment, String> {
         }
         Some(_) => return Err(at("grants must be a table of user = role".into())),
     };
+    let mut labels = BTreeMap::new();
+    match document.remove("labels") {
+        None => {}
+        Some(Value::Object(map)) => {
+            for (machine, value) in map {
+                let id = Uuid::parse_str(&machine).map_err(|_| {
+                    at(format!(
+                        "labels.{machine}: a machine's id (`switchyard device list {name}`)"
+                    ))
+                })?;
+                // Written `{ site = "office-b" }` or `"site=office-b, ring=canary"`.
+                let read = match value {
+                    Value::String(text) => text.parse::<Labels>().map_err(|e| e.to_string()),
+                    other => serde_json::from_value::<Labels>(other).map_err(|e| e.to_string()),
+                };
+                labels.insert(id, read.map_err(|e| at(format!("labels.{machine}: {e}")))?);
+            }
+        }
+        Some(_) => return Err(at("labels must be a table of machine id = labels".into())),
+    }
     Ok(DesiredEnvironment {
         name,
         file: path.to_owned(),
@@ -272,6 +308,7 @@ fn read_file(path: &Path) -> Result<DesiredEnvironment, String> {
         baseline,
         roles,
         grants,
+        labels,
     })
 }
 
@@ -418,6 +455,8 @@ pub struct ExportedEnvironment {
     pub roles: BTreeMap<MachineRoleName, Profile>,
     /// Who has which role, when the caller may read users.
     pub grants: Option<BTreeMap<Username, EnvironmentRole>>,
+    /// The labels of its machines that have any, by id.
+    pub labels: BTreeMap<Uuid, Labels>,
 }
 
 /// `environment` as the text of a state file in `format`.
@@ -454,6 +493,17 @@ pub fn write(environment: &ExportedEnvironment, format: Format) -> Result<String
             .map(|(user, role)| (user.to_string(), Value::String(role.as_str().to_owned())))
             .collect();
         document.insert("grants".into(), Value::Object(grants));
+    }
+    if !environment.labels.is_empty() {
+        let labels = environment
+            .labels
+            .iter()
+            .map(|(id, labels)| {
+                let value = serde_json::to_value(labels).map_err(|e| e.to_string())?;
+                Ok((id.to_string(), value))
+            })
+            .collect::<Result<Map<String, Value>, String>>()?;
+        document.insert("labels".into(), Value::Object(labels));
     }
     let document = Value::Object(document);
     match format {

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use switchyard_proto::devices::DeviceStatus;
 use switchyard_proto::profile::SettingChange;
+use switchyard_proto::rollouts::Labels;
 use switchyard_proto::versions::ProfileDraft;
 use switchyard_proto::{
     ChangeRequest, ChangeRequestStatus, Environment, EnvironmentRole, GlobalRole, MachineRole,
@@ -51,6 +53,9 @@ pub struct EnvironmentPlan {
     pub profiles: Vec<ProfilePlan>,
     /// Grants given, changed or taken away.
     pub grants: Vec<SettingChange>,
+    /// Machines' labels that change, by machine id (`new` as `site=office-b, ...`).
+    #[serde(default)]
+    pub labels: Vec<SettingChange>,
 }
 
 /// What changes in one profile.
@@ -87,6 +92,7 @@ impl EnvironmentPlan {
         self.create
             || !self.settings.is_empty()
             || !self.grants.is_empty()
+            || !self.labels.is_empty()
             || self.profiles.iter().any(ProfilePlan::changes_anything)
     }
 }
@@ -120,6 +126,12 @@ impl Plan {
             }
             for change in &environment.grants {
                 lines.push((Mark::of(change), format!("{name} grant {change}")));
+            }
+            for change in &environment.labels {
+                lines.push((
+                    Mark::of(change),
+                    format!("{name} labels of machine {change}"),
+                ));
             }
         }
         lines
@@ -292,6 +304,12 @@ pub fn plan(
                 });
             }
         }
+        if !settings.is_empty() && !admin {
+            return Err(PlanError::Folder(format!(
+                "{}: an environment's description and protection are changed by admins only; make them match the server's (`switchyard export`) or leave them out",
+                wanted.file.display()
+            )));
+        }
         let protected = wanted.protected.or(old_protected).unwrap_or(false);
         let mut profiles = Vec::new();
         // The baseline, then every role the folder or the server has an overlay for.
@@ -366,6 +384,16 @@ pub fn plan(
                 }
             }
         }
+        let labels = match (wanted.labels.is_empty(), found) {
+            (true, _) => Vec::new(),
+            (false, None) => {
+                return Err(PlanError::Folder(format!(
+                    "{}: labels name machines, and a new environment has none yet",
+                    wanted.file.display()
+                )))
+            }
+            (false, Some(_)) => label_changes(api, wanted)?,
+        };
         environments.push(EnvironmentPlan {
             environment: name.to_owned(),
             create: found.is_none(),
@@ -373,6 +401,7 @@ pub fn plan(
             settings,
             profiles,
             grants,
+            labels,
         });
     }
     Ok(Plan {
@@ -439,6 +468,44 @@ fn profile_changes(
     }
     changes.sort_by(|a, b| a.path.cmp(&b.path));
     Ok((changes, sent))
+}
+
+/// The labels of the machines `wanted` names that change; each must be a machine of the
+/// environment that is not revoked.
+fn label_changes(
+    api: &mut Api,
+    wanted: &DesiredEnvironment,
+) -> Result<Vec<SettingChange>, PlanError> {
+    let machines: Vec<DeviceStatus> = api.get(&format!(
+        "/environments/{}/devices",
+        segment(wanted.name.as_str())
+    ))?;
+    let mut changes = Vec::new();
+    for (id, labels) in &wanted.labels {
+        let machine = machines
+            .iter()
+            .find(|m| m.device.id == *id && m.device.revoked_at.is_none())
+            .ok_or_else(|| {
+                PlanError::Folder(format!(
+                    "{}: labels.{id}: no such machine in {} (or it is revoked); `switchyard device list {}` lists them",
+                    wanted.file.display(),
+                    wanted.name,
+                    wanted.name
+                ))
+            })?;
+        if &machine.device.labels != labels {
+            let shown = |labels: &Labels| match labels.is_empty() {
+                true => None,
+                false => Some(labels.to_string()),
+            };
+            changes.push(SettingChange {
+                path: id.to_string(),
+                old: shown(&machine.device.labels),
+                new: shown(labels).or_else(|| Some(String::new())),
+            });
+        }
+    }
+    Ok(changes)
 }
 
 /// The grants on `wanted`'s environment that change, by user.
@@ -508,6 +575,7 @@ fn digest(desired: &[DesiredEnvironment]) -> String {
             "protected": environment.protected,
             "profiles": state,
             "grants": grants,
+            "labels": environment.labels,
         });
         hasher.update(whole.to_string().as_bytes());
     }

@@ -738,3 +738,189 @@ async fn login_keeps_the_session_for_its_owner_and_the_commands_use_it() {
     assert_eq!(refused.code, 1);
     assert!(refused.stderr.contains("switchyard login"), "{refused:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollout_is_started_followed_and_aborted_from_the_command_line() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    fleet(&app).await;
+    let olivia = token(&app, "olivia").await;
+    let config = tempfile::tempdir().unwrap();
+    let edited = switchyard(
+        &app,
+        Some(&olivia),
+        config.path(),
+        &["profile", "edit", "staging", "baseline"],
+        &[("EDITOR", "sed -i s/npm.corp.example/npm.waves.example/")],
+    )
+    .await;
+    assert_eq!(edited.code, 0, "{edited:?}");
+    let refused = switchyard(
+        &app,
+        Some(&olivia),
+        config.path(),
+        &[
+            "rollout",
+            "start",
+            "staging",
+            "baseline",
+            "-m",
+            "in waves",
+            "--waves",
+            "10,50",
+            "--max-failed-applies",
+            "150",
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(refused.code, 1, "{refused:?}");
+    let started = switchyard(
+        &app,
+        Some(&olivia),
+        config.path(),
+        &[
+            "rollout",
+            "start",
+            "staging",
+            "baseline",
+            "-m",
+            "in waves",
+            "--waves",
+            "10,50",
+            "--soak-minutes",
+            "30",
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(started.code, 0, "{started:?}");
+    assert!(
+        started.stdout.contains("rolling out in waves"),
+        "{started:?}"
+    );
+    let listed = switchyard(
+        &app,
+        Some(&olivia),
+        config.path(),
+        &["rollout", "list", "staging", "-o", "json"],
+        &[],
+    )
+    .await;
+    let rollouts: Vec<Value> = serde_json::from_str(&listed.stdout).unwrap();
+    assert_eq!(rollouts.len(), 1);
+    let id = rollouts[0]["id"].as_str().unwrap().to_owned();
+    let status = switchyard(
+        &app,
+        Some(&olivia),
+        config.path(),
+        &["rollout", "status", "staging", &id],
+        &[],
+    )
+    .await;
+    assert!(status.stdout.contains("running, wave 1 of 2"), "{status:?}");
+    let dave = token(&app, "dave").await;
+    let refused = switchyard(
+        &app,
+        Some(&dave),
+        config.path(),
+        &["rollout", "abort", "staging", &id, "--reason", "mine"],
+        &[],
+    )
+    .await;
+    assert_eq!(refused.code, 1);
+    assert!(refused.stderr.contains("HTTP 403"), "{refused:?}");
+    let aborted = switchyard(
+        &app,
+        Some(&olivia),
+        config.path(),
+        &["rollout", "abort", "staging", &id, "--reason", "stop it"],
+        &[],
+    )
+    .await;
+    assert_eq!(aborted.code, 0, "{aborted:?}");
+    assert!(aborted.stdout.contains("aborted"), "{aborted:?}");
+    // Watching an ended rollout prints it once and stops.
+    let watched = switchyard(
+        &app,
+        Some(&olivia),
+        config.path(),
+        &["rollout", "status", "staging", &id, "--watch"],
+        &[],
+    )
+    .await;
+    assert_eq!(watched.code, 0);
+    assert_eq!(watched.stdout.lines().count(), 1, "{watched:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn machines_labels_are_planned_applied_and_exported() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    fleet(&app).await;
+    let secret = app.enrollment_token("staging", "workstation", 1).await;
+    let machine = switchyard_tests::TestDevice::enroll(&app, &secret)
+        .await
+        .expect("a machine enrolls");
+    let olivia = token(&app, "olivia").await;
+    let config = tempfile::tempdir().unwrap();
+    let folder = tempfile::tempdir().unwrap();
+    let dir = folder.path().to_str().unwrap();
+    switchyard(&app, Some(&olivia), config.path(), &["export", dir], &[]).await;
+    let staging = folder.path().join("staging.toml");
+    let mut text = std::fs::read_to_string(&staging).unwrap();
+    text.push_str(&format!(
+        "\n[labels]\n\"{}\" = \"ring=canary, site=office-b\"\n",
+        machine.id
+    ));
+    std::fs::write(&staging, &text).unwrap();
+    let plan = switchyard(&app, Some(&olivia), config.path(), &["plan", dir], &[]).await;
+    assert_eq!(plan.code, 2, "{plan:?}");
+    assert!(
+        plan.stdout.contains(&format!(
+            "+ staging labels of machine {}: (unset) -> ring=canary, site=office-b",
+            machine.id
+        )),
+        "{plan:?}"
+    );
+    let applied = switchyard(&app, Some(&olivia), config.path(), &["apply", dir], &[]).await;
+    assert_eq!(applied.code, 0, "{applied:?}");
+    let machines: Vec<Value> = app.devices("staging").await;
+    assert_eq!(
+        machines[0]["labels"],
+        json!({ "ring": "canary", "site": "office-b" })
+    );
+    let plan = switchyard(&app, Some(&olivia), config.path(), &["plan", dir], &[]).await;
+    assert_eq!(plan.code, 0, "{plan:?}");
+    // Exported, the labels come back as a table; a machine that is none is refused.
+    let again = tempfile::tempdir().unwrap();
+    switchyard(
+        &app,
+        Some(&olivia),
+        config.path(),
+        &["export", again.path().to_str().unwrap()],
+        &[],
+    )
+    .await;
+    let exported = std::fs::read_to_string(again.path().join("staging.toml")).unwrap();
+    assert!(
+        exported.contains(&machine.id.to_string()) && exported.contains("canary"),
+        "{exported}"
+    );
+    let plan = switchyard(
+        &app,
+        Some(&olivia),
+        config.path(),
+        &["plan", again.path().to_str().unwrap()],
+        &[],
+    )
+    .await;
+    assert_eq!(plan.code, 0, "{plan:?}");
+    text.push_str(&format!("\"{}\" = {{ ring = \"late\" }}\n", uuid_nil()));
+    std::fs::write(&staging, &text).unwrap();
+    let refused = switchyard(&app, Some(&olivia), config.path(), &["plan", dir], &[]).await;
+    assert_eq!(refused.code, 1);
+    assert!(refused.stderr.contains("no such machine"), "{refused:?}");
+}
+
+fn uuid_nil() -> &'static str {
+    "00000000-0000-0000-0000-000000000000"
+}

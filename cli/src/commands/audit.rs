@@ -47,6 +47,9 @@ pub struct AuditFilters {
     /// Concerning this environment.
     #[arg(long)]
     environment: Option<String>,
+    /// Concerning this machine role.
+    #[arg(long)]
+    role: Option<String>,
     /// Changing this setting or one under it.
     #[arg(long)]
     setting: Option<String>,
@@ -64,6 +67,7 @@ impl AuditFilters {
             ("actor", &self.actor),
             ("action", &self.action),
             ("environment", &self.environment),
+            ("role", &self.role),
             ("setting", &self.setting),
             ("since", &self.since),
             ("until", &self.until),

@@ -5,14 +5,18 @@ use std::time::Duration;
 use clap::Subcommand;
 use serde_json::json;
 use switchyard_proto::rollouts::Rollout;
+use switchyard_proto::versions::ProfileDraft;
 
 use super::{env_path, message, Failure};
 use crate::api::{segment, Api, ApiError};
 use crate::output::Out;
+use crate::profiles;
 
 /// `rollout ...`.
 #[derive(Debug, Subcommand)]
 pub enum RolloutCommand {
+    /// Publish a profile's draft in waves (in a protected environment: propose it).
+    Start(Start),
     /// An environment's rollouts, newest first.
     List {
         /// The environment.
@@ -40,6 +44,72 @@ pub enum RolloutCommand {
     Resume(Move),
     /// Abort: the previous version comes back for the cohort.
     Abort(Move),
+}
+
+/// A draft published in waves: each wave a share of the machines, soaking, then gated.
+#[derive(Debug, clap::Args)]
+pub struct Start {
+    /// The environment.
+    environment: String,
+    /// `baseline` or a machine role.
+    target: String,
+    /// Why, kept with the version and in the audit trail.
+    #[arg(long, short)]
+    message: String,
+    /// The waves' shares of the machines in percent, in order: `10,50` (then all).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        conflicts_with = "plan_file",
+        required_unless_present = "plan_file"
+    )]
+    waves: Vec<u8>,
+    /// Minutes each wave's machines run the version before its gate may pass.
+    #[arg(long, default_value_t = 60)]
+    soak_minutes: u64,
+    /// Machines of a wave that must report on the version.
+    #[arg(long, default_value_t = 1)]
+    min_reported: u32,
+    /// Most failed applies, in percent of a wave's reports.
+    #[arg(long, default_value_t = 0)]
+    max_failed_applies: u8,
+    /// Most failed probes of changed endpoints, in percent.
+    #[arg(long, default_value_t = 0)]
+    max_failed_probes: u8,
+    /// A failing gate brings the previous version back.
+    #[arg(long)]
+    revert_on_failure: bool,
+    /// The whole plan as the API's JSON (waves with labels and named machines) instead.
+    #[arg(long = "plan")]
+    plan_file: Option<std::path::PathBuf>,
+}
+
+impl Start {
+    /// The plan, as the API reads it (its rules are the server's).
+    fn plan(&self) -> Result<serde_json::Value, Failure> {
+        if let Some(path) = &self.plan_file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| Failure::Usage(format!("cannot read {}: {e}", path.display())))?;
+            return serde_json::from_str(&text)
+                .map_err(|e| Failure::Usage(format!("{} is not JSON: {e}", path.display())));
+        }
+        let waves: Vec<serde_json::Value> = self
+            .waves
+            .iter()
+            .map(|percent| {
+                json!({
+                    "percent": percent,
+                    "soak_secs": self.soak_minutes.saturating_mul(60),
+                    "gate": {
+                        "min_reported": self.min_reported,
+                        "max_failed_applies_percent": self.max_failed_applies,
+                        "max_failed_probes_percent": self.max_failed_probes,
+                    },
+                })
+            })
+            .collect();
+        Ok(json!({ "waves": waves, "revert_on_failure": self.revert_on_failure }))
+    }
 }
 
 /// A rollout and why it is moved.
@@ -86,6 +156,29 @@ fn rollout_line(rollout: &Rollout) -> String {
 /// `rollout ...`.
 pub fn rollout(api: &mut Api, out: Out, command: RolloutCommand) -> Result<u8, Failure> {
     let (to_move, step) = match command {
+        RolloutCommand::Start(start) => {
+            let base = profiles::base(&start.environment, &start.target);
+            let draft: ProfileDraft = api.get(&format!("{base}/draft"))?;
+            let body = json!({
+                "message": message("message", &start.message)?,
+                "draft_revision": draft.revision,
+                "rollout": start.plan()?,
+            });
+            let (status, answer) =
+                api.send("POST", &format!("{base}/publish"), Some(&body), None)?;
+            match (out.is_json(), status) {
+                (true, _) => out.json(&answer)?,
+                (false, 202) => out.line(&format!(
+                    "proposed {}/{} in waves: change request {} waits for a second person",
+                    start.environment, start.target, answer["id"].as_str().unwrap_or("?")
+                ))?,
+                (false, _) => out.line(&format!(
+                    "published {}/{} as version {}, rolling out in waves: `switchyard rollout list {}`",
+                    start.environment, start.target, answer["version"], start.environment
+                ))?,
+            }
+            return Ok(0);
+        }
         RolloutCommand::List { environment } => {
             let rollouts: Vec<Rollout> =
                 api.get(&format!("{}/rollouts", env_path(&environment)))?;

@@ -1080,10 +1080,59 @@ fn validate_client_overrides(profile: &Profile, problems: &mut Problems) {
 
 /// What the Maven and gem sections' values need of each other, on each section as its
 /// client reads it.
+/// A section that logs in to one server: Maven's repository, the gem source.
+trait ServerLogin: Clone {
+    /// The ecosystem, as problems name it.
+    const ECOSYSTEM: &'static str;
+    /// The server it logs in to.
+    fn server(&self) -> &Option<String>;
+    /// What the values need of each other (see [`MavenSettings::validate_together`]).
+    fn check_together(&self, own: &Self, place: &Place, problems: &mut Problems);
+}
+
+impl ServerLogin for MavenSettings {
+    const ECOSYSTEM: &'static str = "maven";
+    fn server(&self) -> &Option<String> {
+        &self.repository
+    }
+    fn check_together(&self, own: &Self, place: &Place, problems: &mut Problems) {
+        self.validate_together(own, place, problems);
+    }
+}
+
+impl ServerLogin for RubygemsSettings {
+    const ECOSYSTEM: &'static str = "rubygems";
+    fn server(&self) -> &Option<String> {
+        &self.source
+    }
+    fn check_together(&self, own: &Self, place: &Place, problems: &mut Problems) {
+        self.validate_together(own, place, problems);
+    }
+}
+
+/// Each section of one ecosystem (`(its path, its own values, the values its client reads)`)
+/// checked as its client reads it; `shared` is the ecosystem's own server, which a client's
+/// section may move.
+fn validate_sections<T: ServerLogin>(
+    shared: Option<&T>,
+    sections: [(&'static str, &Option<T>, Option<T>); 3],
+    problems: &mut Problems,
+) {
+    let server = shared.and_then(|s| s.server().clone());
+    for (section, own, read) in sections {
+        if let (Some(own), Some(read)) = (own, read) {
+            let place = Place {
+                section,
+                ecosystem: T::ECOSYSTEM,
+                own_server: moves(own.server(), &server),
+            };
+            read.check_together(own, &place, problems);
+        }
+    }
+}
+
 fn validate_logins(profile: &Profile, problems: &mut Problems) {
     let c = &profile.clients;
-    let repository = profile.maven.as_ref().and_then(|m| m.repository.clone());
-    let source = profile.rubygems.as_ref().and_then(|r| r.source.clone());
     let maven = [
         ("maven", &profile.maven, profile.maven.clone()),
         (
@@ -1097,16 +1146,7 @@ fn validate_logins(profile: &Profile, problems: &mut Problems) {
             profile.maven_for(MavenClient::Gradle),
         ),
     ];
-    for (section, own, read) in maven {
-        if let (Some(own), Some(read)) = (own, read) {
-            let place = Place {
-                section,
-                ecosystem: "maven",
-                own_server: moves(&own.repository, &repository),
-            };
-            read.validate_together(own, &place, problems);
-        }
-    }
+    validate_sections(profile.maven.as_ref(), maven, problems);
     let rubygems = [
         ("rubygems", &profile.rubygems, profile.rubygems.clone()),
         (
@@ -1120,16 +1160,7 @@ fn validate_logins(profile: &Profile, problems: &mut Problems) {
             profile.rubygems_for(RubygemsClient::Bundler),
         ),
     ];
-    for (section, own, read) in rubygems {
-        if let (Some(own), Some(read)) = (own, read) {
-            let place = Place {
-                section,
-                ecosystem: "rubygems",
-                own_server: moves(&own.source, &source),
-            };
-            read.validate_together(own, &place, problems);
-        }
-    }
+    validate_sections(profile.rubygems.as_ref(), rubygems, problems);
 }
 
 fn validate_env(env: &std::collections::BTreeMap<String, EnvValue>, problems: &mut Problems) {

@@ -108,6 +108,20 @@ struct DiffPage {
     changes: Vec<SettingChange>,
 }
 
+impl DiffPage {
+    /// The table's caption: how many settings changed.
+    fn caption(&self) -> String {
+        let plural = match self.changes.len() {
+            1 => "",
+            _ => "s",
+        };
+        format!(
+            "{} setting{plural} changed; secrets show only that they are set",
+            self.changes.len()
+        )
+    }
+}
+
 /// `GET /environments/{environment}/profiles/{target}/diff?from=N&to=M`: the API's diff, old
 /// values beside new ones (secrets only as `(secret)`).
 pub async fn diff(
