@@ -220,7 +220,7 @@ pub fn apply(
         }
     }
     let mut done = Vec::new();
-    let result = run(api, plan, desired, message, sent, &mut done);
+    let result = run(api, plan, message, sent, &mut done);
     match result {
         Ok(()) => Ok(done),
         Err(error) => Err(ApplyError::Failed {
@@ -323,20 +323,20 @@ fn to_send(
 fn run(
     api: &mut Api,
     plan: &Plan,
-    desired: &[DesiredEnvironment],
     message: &ChangeMessage,
     sent: Vec<(String, String, serde_json::Value)>,
     done: &mut Vec<Applied>,
 ) -> Result<(), ApiError> {
-    let wanted = |name: &str| desired.iter().find(|d| d.name.as_str() == name);
     // Protection added holds for this apply's own publishes; protection taken away only
     // after them, so no change skips the second person it was planned under.
-    let (unprotecting, first): (Vec<_>, Vec<_>) = plan
-        .environments
-        .iter()
-        .partition(|e| e.settings.iter().any(|c| c.path == "protected") && !e.protected);
+    let (unprotecting, first): (Vec<_>, Vec<_>) = plan.environments.iter().partition(|e| {
+        !e.create
+            && e.settings
+                .iter()
+                .any(|c| c.path == "protected" && c.new.as_deref() == Some("false"))
+    });
     for environment in first {
-        environment_settings(api, environment, wanted(&environment.environment), done)?;
+        environment_settings(api, environment, done)?;
     }
     for (environment, target, body) in sent {
         let planned = plan
@@ -437,7 +437,7 @@ fn run(
         }
     }
     for environment in unprotecting {
-        environment_settings(api, environment, wanted(&environment.environment), done)?;
+        environment_settings(api, environment, done)?;
     }
     Ok(())
 }
@@ -457,20 +457,28 @@ fn field<'a>(
     answer.get(name).ok_or_else(|| malformed(base, name))
 }
 
-/// Creates the environment or changes its description and protection, as planned.
+/// Creates the environment or changes its description and protection, as planned (the
+/// values the plan shows).
 fn environment_settings(
     api: &mut Api,
     planned: &EnvironmentPlan,
-    wanted: Option<&DesiredEnvironment>,
     done: &mut Vec<Applied>,
 ) -> Result<(), ApiError> {
     let name = &planned.environment;
-    let description = wanted.and_then(|w| w.description.as_ref());
+    let planned_value = |path: &str| {
+        planned
+            .settings
+            .iter()
+            .find(|change| change.path == path)
+            .and_then(|change| change.new.clone())
+    };
+    let description = planned_value("description");
+    let protected = planned_value("protected").map(|flag| flag == "true");
     if planned.create {
         let body = serde_json::json!({
             "name": name,
-            "description": description.map_or("", |d| d.as_str()),
-            "protected": planned.protected,
+            "description": description.unwrap_or_default(),
+            "protected": protected.unwrap_or(false),
         });
         api.send("POST", "/environments", Some(&body), None)?;
         done.push(Applied::Created {
@@ -482,16 +490,11 @@ fn environment_settings(
         return Ok(());
     }
     let mut body = serde_json::Map::new();
-    for change in &planned.settings {
-        match change.path.as_str() {
-            "description" => {
-                body.insert("description".into(), description.map(|d| d.as_str()).into());
-            }
-            "protected" => {
-                body.insert("protected".into(), planned.protected.into());
-            }
-            _ => {}
-        }
+    if let Some(description) = description {
+        body.insert("description".into(), description.into());
+    }
+    if let Some(protected) = protected {
+        body.insert("protected".into(), protected.into());
     }
     api.send(
         "PATCH",

@@ -395,7 +395,8 @@ fn take_secrets(
     let source = match keys.as_slice() {
         ["from_env"] => match &map["from_env"] {
             // The command's own credential is never a profile's secret.
-            Value::String(name) if name.starts_with("SWITCHYARD_") => {
+            // Windows reads variable names in any case.
+            Value::String(name) if name.to_ascii_uppercase().starts_with("SWITCHYARD_") => {
                 return Err(format!(
                     "{}: from_env may not read {name}, the command line's own setting",
                     dotted(&pointer)

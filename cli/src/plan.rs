@@ -16,7 +16,7 @@ use switchyard_proto::{
 };
 
 use crate::api::{segment, Api, ApiError};
-use crate::folder::{DesiredEnvironment, DesiredProfile, SecretSource};
+use crate::folder::{DesiredEnvironment, DesiredProfile, DesiredSecret, SecretSource};
 use crate::profiles::{base, latest};
 
 /// The plan file's format; a plan of another format is refused.
@@ -310,7 +310,9 @@ pub fn plan(
                 wanted.file.display()
             )));
         }
-        let protected = wanted.protected.or(old_protected).unwrap_or(false);
+        // Whether this apply's publishes wait for a second person: protection added holds
+        // for them, protection taken away only after them.
+        let protected = old_protected.unwrap_or(false) || wanted.protected == Some(true);
         let mut profiles = Vec::new();
         // The baseline, then every role the folder or the server has an overlay for.
         let targets = std::iter::once(("baseline".to_owned(), Some(&wanted.baseline))).chain(
@@ -433,21 +435,30 @@ fn profile_changes(
         .into_iter()
         .map(|(path, _)| path.to_string())
         .collect();
+    // Why a secret is sent, the draft aside.
+    let reason = |secret: &DesiredSecret| {
+        if !held.contains(&secret.path.to_string()) {
+            return Some("not held");
+        }
+        if current.secret_destination(&secret.path)
+            != wanted.profile.secret_destination(&secret.path)
+        {
+            return Some("sent somewhere else now");
+        }
+        // A kept secret has no source to rotate from.
+        (policy.update_secrets && secret.source != SecretSource::Keep).then_some("rotated")
+    };
     let mut changes = current.diff(&wanted.profile);
+    // The draft matters only to a profile that is written: the server keeps a secret from it.
+    let written = !changes.is_empty() || wanted.secrets.iter().any(|s| reason(s).is_some());
     let mut sent = Vec::new();
     for secret in &wanted.secrets {
-        let path = secret.path.to_string();
-        let is_held = held.contains(&path);
-        let moved = is_held
-            && current.secret_destination(&secret.path)
-                != wanted.profile.secret_destination(&secret.path);
-        let why = match (is_held, moved, draft_edited, policy.update_secrets) {
-            (false, ..) => "not held",
-            (true, true, ..) => "sent somewhere else now",
-            (true, false, true, _) => "the draft holds other edits",
-            (true, false, false, true) => "rotated",
-            (true, false, false, false) => continue,
+        let why = match reason(secret) {
+            Some(why) => why,
+            None if written && draft_edited => "the draft holds other edits",
+            None => continue,
         };
+        let path = secret.path.to_string();
         if secret.source == SecretSource::Keep {
             let draft = match draft_edited {
                 true => ", or publish or discard the draft's edits first",
@@ -457,7 +468,7 @@ fn profile_changes(
                 "{path}: {{ set = true }} keeps a secret, but the server's would not do ({why}); give from_env or from_file{draft}"
             ));
         }
-        if is_held {
+        if held.contains(&path) {
             changes.push(SettingChange {
                 path: path.clone(),
                 old: Some("(secret)".into()),

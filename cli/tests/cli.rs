@@ -448,6 +448,31 @@ async fn secrets_come_from_the_environment_at_apply_and_never_sit_in_the_folder(
             .contains("(secret, from_env NPM_TOKEN: rotated)"),
         "{rotate:?}"
     );
+    // A colleague's unpublished draft edit of a profile the folder does not change is left
+    // alone: the plan stays quiet.
+    let draft: Value = app
+        .get_as(
+            &olivia,
+            "/api/v1/environments/staging/profiles/baseline/draft",
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let edited = reqwest::Client::new()
+        .put(app.url("/api/v1/environments/staging/profiles/baseline/draft"))
+        .bearer_auth(&olivia)
+        .header("if-match", format!("\"{}\"", draft["revision"]))
+        .json(&json!({ "npm": {
+            "registry": "https://npm.colleague.example/",
+            "auth-tokens": { "https://npm.corp.example/": { "set": true } },
+        } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(edited.status(), 200);
+    let plan = switchyard(&app, Some(&olivia), config.path(), &["plan", dir], &[]).await;
+    assert_eq!(plan.code, 0, "{plan:?}");
     // Rotated with the same value: applied, and said to change nothing.
     let rotated = switchyard(
         &app,
@@ -556,7 +581,8 @@ async fn an_admin_manages_grants_and_creates_environments_from_the_folder(backen
     );
     std::fs::write(
         folder.path().join("qa.toml"),
-        "description = \"Testing\"\n[grants]\ndave = \"developer\"\n",
+        "description = \"Testing\"\nprotected = false\n[grants]\ndave = \"developer\"\n\
+         [baseline.npm]\nregistry = \"https://npm.qa.example/\"\n",
     )
     .unwrap();
     let plan = switchyard(&app, Some(&admin), config.path(), &["plan", dir], &[]).await;
@@ -597,6 +623,8 @@ async fn an_admin_manages_grants_and_creates_environments_from_the_folder(backen
             ("staging".into(), "ops".into())
         ]
     );
+    // The new environment exists before its profile is published.
+    assert_eq!(latest_version(&app, "qa", "baseline").await, 1);
     let plan = switchyard(&app, Some(&admin), config.path(), &["plan", dir], &[]).await;
     assert_eq!(plan.code, 0, "{plan:?}");
     // Ops may not manage grants.
