@@ -217,6 +217,21 @@ struct Observed {
     draft: ProfileDraft,
 }
 
+impl Observed {
+    /// A profile of an environment that does not exist yet.
+    fn nothing() -> Self {
+        Self {
+            latest_version: 0,
+            profile: Profile::default(),
+            draft: ProfileDraft {
+                profile: Profile::default(),
+                revision: 0,
+                based_on_version: 0,
+            },
+        }
+    }
+}
+
 fn observe(api: &mut Api, environment: &str, target: &str) -> Result<Observed, ApiError> {
     let (latest_version, profile) = latest(api, environment, target)?;
     let draft: ProfileDraft = api.get(&format!("{}/draft", base(environment, target)))?;
@@ -265,146 +280,16 @@ pub fn plan(
     };
     let mut environments = Vec::new();
     for wanted in desired {
-        let name = wanted.name.as_str();
         let found = existing.iter().find(|e| e.name == wanted.name);
-        if found.is_none() && !admin {
-            return Err(PlanError::Folder(format!(
-                "{}: the environment {name} does not exist (or you have no role on it); an admin creates it, by applying this folder or with `switchyard env create {name}`",
-                wanted.file.display()
-            )));
-        }
-        for role in wanted.roles.keys() {
-            if !roles.iter().any(|r| &r.name == role) {
-                return Err(PlanError::Folder(format!(
-                    "{}: the machine role {role} does not exist; an admin creates it with `switchyard role create {role}`",
-                    wanted.file.display()
-                )));
-            }
-        }
-        let mut settings = Vec::new();
-        let (old_description, old_protected) = found.map_or((None, None), |e| {
-            (Some(e.description.as_str().to_owned()), Some(e.protected))
-        });
-        if let Some(description) = &wanted.description {
-            let new = Some(description.as_str().to_owned());
-            if old_description.as_ref() != new.as_ref() {
-                settings.push(SettingChange {
-                    path: "description".into(),
-                    old: old_description,
-                    new,
-                });
-            }
-        }
-        if let Some(protected) = wanted.protected {
-            if old_protected != Some(protected) {
-                settings.push(SettingChange {
-                    path: "protected".into(),
-                    old: old_protected.map(|flag| flag.to_string()),
-                    new: Some(protected.to_string()),
-                });
-            }
-        }
-        if !settings.is_empty() && !admin {
-            return Err(PlanError::Folder(format!(
-                "{}: an environment's description and protection are changed by admins only; make them match the server's (`switchyard export`) or leave them out",
-                wanted.file.display()
-            )));
-        }
-        // Whether this apply's publishes wait for a second person: protection added holds
-        // for them, protection taken away only after them.
-        let protected = old_protected.unwrap_or(false) || wanted.protected == Some(true);
-        let mut profiles = Vec::new();
-        // The baseline, then every role the folder or the server has an overlay for.
-        let targets = std::iter::once(("baseline".to_owned(), Some(&wanted.baseline))).chain(
-            roles.iter().map(|role| {
-                let overlay = wanted.roles.get(&role.name);
-                (role.name.to_string(), overlay)
-            }),
-        );
-        for (target, overlay) in targets {
-            let empty = DesiredProfile::default();
-            let wanted_profile = overlay.unwrap_or(&empty);
-            let observed = match found {
-                Some(_) => observe(api, name, &target)?,
-                None => Observed {
-                    latest_version: 0,
-                    profile: Profile::default(),
-                    draft: ProfileDraft {
-                        profile: Profile::default(),
-                        revision: 0,
-                        based_on_version: 0,
-                    },
-                },
-            };
-            // Revisions count on across publishes: the draft's content tells whether it
-            // holds edits of its own.
-            let draft_edited = observed.draft.profile.clone().normalized() != observed.profile;
-            let (changes, secrets_sent) =
-                profile_changes(&observed.profile, wanted_profile, policy, draft_edited).map_err(
-                    |problem| {
-                        PlanError::Folder(format!("{}: {target}.{problem}", wanted.file.display()))
-                    },
-                )?;
-            // A role without overlay on either side is no profile to list.
-            if overlay.is_none() && observed.latest_version == 0 && changes.is_empty() {
-                continue;
-            }
-            profiles.push(ProfilePlan {
-                target,
-                latest_version: observed.latest_version,
-                draft_revision: observed.draft.revision,
-                draft_edited,
-                changes,
-                secrets_sent,
-                open_requests: Vec::new(),
-            });
-        }
-        let grants = match (&wanted.grants, &users) {
-            (Some(grants), Some(users)) => {
-                if let Some(unknown) = grants
-                    .keys()
-                    .find(|name| !users.iter().any(|user| &user.username == *name))
-                {
-                    return Err(PlanError::Folder(format!(
-                        "{}: grants.{unknown}: no such user; an admin creates users first",
-                        wanted.file.display()
-                    )));
-                }
-                grant_changes(users, wanted, grants)
-            }
-            _ => Vec::new(),
-        };
-        if protected && found.is_some() {
-            let requests: Vec<ChangeRequest> =
-                api.get(&format!("/environments/{}/change-requests", segment(name)))?;
-            for request in requests
-                .iter()
-                .filter(|r| r.status == ChangeRequestStatus::Open)
-            {
-                if let Some(profile) = profiles.iter_mut().find(|p| p.target == request.target) {
-                    profile.open_requests.push(request.id.to_string());
-                }
-            }
-        }
-        let labels = match (wanted.labels.is_empty(), found) {
-            (true, _) => Vec::new(),
-            (false, None) => {
-                return Err(PlanError::Folder(format!(
-                    "{}: labels name machines, and a new environment has none yet",
-                    wanted.file.display()
-                )))
-            }
-            (false, Some(_)) => label_changes(api, wanted)?,
-        };
-        environments.push(EnvironmentPlan {
-            environment: name.to_owned(),
-            create: found.is_none(),
-            protected,
-            settings,
-            profiles,
-            grants,
-            labels,
-        });
+        environments.push(environment_plan(
+            api,
+            wanted,
+            found,
+            admin,
+            &roles,
+            users.as_deref(),
+            policy,
+        )?);
     }
     Ok(Plan {
         format: PLAN_FORMAT,
@@ -413,6 +298,165 @@ pub fn plan(
         update_secrets: policy.update_secrets,
         environments,
     })
+}
+
+/// The plan of one environment: `wanted` against what the server holds (`found`, `None`
+/// when it does not exist yet).
+fn environment_plan(
+    api: &mut Api,
+    wanted: &DesiredEnvironment,
+    found: Option<&Environment>,
+    admin: bool,
+    roles: &[MachineRole],
+    users: Option<&[User]>,
+    policy: SecretPolicy,
+) -> Result<EnvironmentPlan, PlanError> {
+    let name = wanted.name.as_str();
+    let file = wanted.file.display();
+    if found.is_none() && !admin {
+        return Err(PlanError::Folder(format!(
+            "{file}: the environment {name} does not exist (or you have no role on it); an admin creates it, by applying this folder or with `switchyard env create {name}`"
+        )));
+    }
+    if let Some(role) = wanted
+        .roles
+        .keys()
+        .find(|role| !roles.iter().any(|r| &r.name == *role))
+    {
+        return Err(PlanError::Folder(format!(
+            "{file}: the machine role {role} does not exist; an admin creates it with `switchyard role create {role}`"
+        )));
+    }
+    let settings = setting_changes(wanted, found);
+    if !settings.is_empty() && !admin {
+        return Err(PlanError::Folder(format!(
+            "{file}: an environment's description and protection are changed by admins only; make them match the server's (`switchyard export`) or leave them out"
+        )));
+    }
+    // Whether this apply's publishes wait for a second person: protection added holds for
+    // them, protection taken away only after them.
+    let protected = found.is_some_and(|e| e.protected) || wanted.protected == Some(true);
+    let mut profiles = profile_plans(api, wanted, found.is_some(), roles, policy)?;
+    if protected && found.is_some() {
+        let requests: Vec<ChangeRequest> =
+            api.get(&format!("/environments/{}/change-requests", segment(name)))?;
+        for request in requests
+            .iter()
+            .filter(|r| r.status == ChangeRequestStatus::Open)
+        {
+            if let Some(profile) = profiles.iter_mut().find(|p| p.target == request.target) {
+                profile.open_requests.push(request.id.to_string());
+            }
+        }
+    }
+    let grants = match (&wanted.grants, users) {
+        (Some(grants), Some(users)) => {
+            if let Some(unknown) = grants
+                .keys()
+                .find(|name| !users.iter().any(|user| &user.username == *name))
+            {
+                return Err(PlanError::Folder(format!(
+                    "{file}: grants.{unknown}: no such user; an admin creates users first"
+                )));
+            }
+            grant_changes(users, wanted, grants)
+        }
+        _ => Vec::new(),
+    };
+    let labels = match (wanted.labels.is_empty(), found) {
+        (true, _) => Vec::new(),
+        (false, None) => {
+            return Err(PlanError::Folder(format!(
+                "{file}: labels name machines, and a new environment has none yet"
+            )))
+        }
+        (false, Some(_)) => label_changes(api, wanted)?,
+    };
+    Ok(EnvironmentPlan {
+        environment: name.to_owned(),
+        create: found.is_none(),
+        protected,
+        settings,
+        profiles,
+        grants,
+        labels,
+    })
+}
+
+/// The environment's description and protection where the file manages them and they
+/// differ from `found`'s.
+fn setting_changes(wanted: &DesiredEnvironment, found: Option<&Environment>) -> Vec<SettingChange> {
+    let mut settings = Vec::new();
+    if let Some(description) = &wanted.description {
+        let old = found.map(|e| e.description.as_str().to_owned());
+        let new = Some(description.as_str().to_owned());
+        if old != new {
+            settings.push(SettingChange {
+                path: "description".into(),
+                old,
+                new,
+            });
+        }
+    }
+    if let Some(protected) = wanted.protected {
+        let old = found.map(|e| e.protected);
+        if old != Some(protected) {
+            settings.push(SettingChange {
+                path: "protected".into(),
+                old: old.map(|flag| flag.to_string()),
+                new: Some(protected.to_string()),
+            });
+        }
+    }
+    settings
+}
+
+/// The plan of each profile: the baseline, then every role the folder or the server has an
+/// overlay for (`exists`: whether the environment does yet).
+fn profile_plans(
+    api: &mut Api,
+    wanted: &DesiredEnvironment,
+    exists: bool,
+    roles: &[MachineRole],
+    policy: SecretPolicy,
+) -> Result<Vec<ProfilePlan>, PlanError> {
+    let targets = std::iter::once(("baseline".to_owned(), Some(&wanted.baseline))).chain(
+        roles
+            .iter()
+            .map(|role| (role.name.to_string(), wanted.roles.get(&role.name))),
+    );
+    let mut profiles = Vec::new();
+    for (target, overlay) in targets {
+        let empty = DesiredProfile::default();
+        let observed = match exists {
+            true => observe(api, wanted.name.as_str(), &target)?,
+            false => Observed::nothing(),
+        };
+        // Revisions count on across publishes: the draft's content tells whether it holds
+        // edits of its own.
+        let draft_edited = observed.draft.profile.clone().normalized() != observed.profile;
+        let wanted_profile = overlay.unwrap_or(&empty);
+        let (changes, secrets_sent) =
+            profile_changes(&observed.profile, wanted_profile, policy, draft_edited).map_err(
+                |problem| {
+                    PlanError::Folder(format!("{}: {target}.{problem}", wanted.file.display()))
+                },
+            )?;
+        // A role without overlay on either side is no profile to list.
+        if overlay.is_none() && observed.latest_version == 0 && changes.is_empty() {
+            continue;
+        }
+        profiles.push(ProfilePlan {
+            target,
+            latest_version: observed.latest_version,
+            draft_revision: observed.draft.revision,
+            draft_edited,
+            changes,
+            secrets_sent,
+            open_requests: Vec::new(),
+        });
+    }
+    Ok(profiles)
 }
 
 /// The changes from `current` to `wanted`, setting by setting (secrets by whether they are
