@@ -219,6 +219,16 @@ impl SectionSyntax for GitConfig {
         }
         match value_text(lines).map(|text| parse_value(&text)) {
             Some(Value::Done(value)) => vec![value],
+            // A value still continued when its lines end runs into the end of the file, which
+            // git reads as a line end (config.c's get_next_char): the value ends there.
+            Some(Value::Continued) => {
+                let mut closed = lines.to_vec();
+                closed.push("");
+                match value_text(&closed).map(|text| parse_value(&text)) {
+                    Some(Value::Done(value)) => vec![value],
+                    _ => Vec::new(),
+                }
+            }
             _ => Vec::new(),
         }
     }
