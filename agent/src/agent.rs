@@ -7,10 +7,11 @@ use crate::clients::{self, run::Runner, Check};
 use crate::clock::now;
 use crate::engine::{self, Outcome, Paths};
 use crate::failover::Mirrors;
+use crate::pacing::{Ended, Pacing};
 use crate::plan::{plan, Setting, Target};
 use crate::probe;
 use crate::server::{ClientError, Fetched, Server};
-use crate::state::{Applied, Identity, Probed, StateDir, StateError};
+use crate::state::{Applied, Identity, Probed, Reported, StateDir, StateError};
 use switchyard_proto::delivery::{
     open_envelope, Delivery, Envelope, EnvelopeError, Expectations, TrustedKeys, DEFAULT_CLOCK_SKEW,
 };
@@ -60,6 +61,10 @@ const CONFIRM_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The longest one probe may take, to connect and to answer.
 const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// How often `run` reports a status that has not changed, so that the server's view of the
+/// machine (and a rollout's wave judged afresh) is never older than this.
+const REPORT_HEARTBEAT: time::Duration = time::Duration::minutes(5);
 
 /// Held while a sync writes files, the registry and the manifest.
 static WRITING: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -131,8 +136,11 @@ fn user_of_this_process() -> Option<String> {
 pub struct Synced {
     /// The delivery applied.
     pub delivery: Delivery,
-    /// Whether the server had something new.
+    /// Whether the server sent a delivery (rather than a 304).
     pub fetched_new: bool,
+    /// Whether the delivery is not the one applied before (another sequence): the server
+    /// had something new.
+    pub changed: bool,
     /// Each target.
     pub outcomes: Vec<Outcome>,
 }
@@ -255,6 +263,7 @@ impl Agent {
         if fetched_new {
             self.state.save_envelope(&envelope)?;
         }
+        let changed = self.state.applied()?.map(|a| a.sequence) != Some(delivery.sequence);
         // Before anything is written: a sync cut off from here on must still refuse older ones.
         if self.state.accepted_sequence()? < Some(delivery.sequence) {
             self.state.save_accepted_sequence(delivery.sequence)?;
@@ -281,11 +290,21 @@ impl Agent {
             probes: probes.probes,
             mirrors: mirrors.report(),
         };
+        // `run` sends an unchanged report only when a heartbeat is due: each is a database
+        // write on the server, and a round may come every few seconds.
+        let digest = crate::files::digest(&serde_json::to_vec(&report).unwrap_or_default());
+        let due = !reuse
+            || self.state.reported().ok().flatten().is_none_or(|last| {
+                last.digest != digest || !(now() - REPORT_HEARTBEAT..=now()).contains(&last.at)
+            });
         // A report that does not arrive is not worth failing a sync over: the next one tells.
-        let _ = client.report(identity.device_id, &key, &report);
+        if due && client.report(identity.device_id, &key, &report).is_ok() {
+            let _ = self.state.save_reported(&Reported { digest, at: now() });
+        }
         Ok(Synced {
             delivery,
             fetched_new,
+            changed,
             outcomes,
         })
     }
@@ -600,7 +619,16 @@ impl Agent {
             .as_ref()
             .filter(|_| fresh_enough && stored.is_some())
             .and_then(|a| a.etag.clone());
-        let fetched = client.profile(identity.device_id, &key, wait, etag.as_deref())?;
+        let fetched = match client.profile(identity.device_id, &key, wait, etag.as_deref()) {
+            // Whoever sent it (a relay, a proxy's error page), the server hears of it as of a
+            // forged delivery: the machine may be behind something that needs looking at.
+            Err(ClientError::Malformed(problem)) => {
+                let reason = format!("the server's answer is malformed: {problem}");
+                self.report_refusal(client, identity, &key, applied.as_ref(), &reason);
+                return Err(AgentError::Refused(reason));
+            }
+            fetched => fetched?,
+        };
         let (envelope, etag, fetched_new) = match fetched {
             Fetched::Changed(envelope, etag) => (envelope, etag, true),
             Fetched::Unchanged => match stored {
@@ -695,10 +723,11 @@ impl Agent {
     }
 
     /// Keeps the machine in sync until `stop` is set: each round waits on the server up to
-    /// `wait` seconds for a change; after an error the next round waits, doubling from one
-    /// second up to five minutes, with up to half again as random jitter so that a fleet
-    /// does not return all at once. `on_round` hears how each round went. Returns the error
-    /// that no retry can fix (not enrolled, bad settings).
+    /// `wait` seconds for a change, and rounds are spaced as [`crate::pacing`] says (never
+    /// closer than five seconds; backing off, with jitter, when answers come early or rounds
+    /// fail). `on_round` hears how each round went and, when the next one is put off beyond
+    /// the least time between rounds, for how long. Returns the error that no retry can fix
+    /// (not enrolled, bad settings).
     pub fn run(
         &self,
         wait: u64,
@@ -706,31 +735,26 @@ impl Agent {
         mut on_round: impl FnMut(&Result<Synced, AgentError>, Option<std::time::Duration>),
     ) -> Option<AgentError> {
         use std::sync::atomic::Ordering;
-        use std::time::Duration;
-        let mut backoff = Duration::from_secs(1);
+        let mut pacing = Pacing::default();
         while !stop.load(Ordering::Relaxed) {
+            let started = std::time::Instant::now();
             let round = self.sync_round(wait, true);
-            match &round {
-                Ok(_) => {
-                    backoff = Duration::from_secs(1);
-                    on_round(&round, None);
-                }
+            let ended = match &round {
+                Ok(synced) if synced.changed => Ended::Changed,
+                Ok(_) => Ended::Unchanged {
+                    wait: std::time::Duration::from_secs(wait),
+                },
                 Err(
                     AgentError::NotEnrolled
                     | AgentError::Config(_)
                     | AgentError::AlreadyEnrolled(_),
-                ) => {
-                    return round.err();
-                }
-                Err(_) => {
-                    let jitter_ms = u64::try_from(backoff.as_millis() / 2).unwrap_or(0);
-                    let jitter = rand::Rng::gen_range(&mut rand::thread_rng(), 0..=jitter_ms);
-                    let pause = backoff + Duration::from_millis(jitter);
-                    on_round(&round, Some(pause));
-                    sleep_unless_stopped(pause, stop);
-                    backoff = (backoff * 2).min(Duration::from_secs(300));
-                }
-            }
+                ) => return round.err(),
+                Err(_) => Ended::Failed,
+            };
+            let jitter = rand::Rng::gen_range(&mut rand::thread_rng(), 0.0..0.5);
+            let pause = pacing.after(ended, started.elapsed(), jitter);
+            on_round(&round, pause.backing_off.then_some(pause.length));
+            sleep_unless_stopped(pause.length, stop);
         }
         None
     }
@@ -789,6 +813,15 @@ impl Agent {
         }
         Ok(problems)
     }
+}
+
+/// What `run` says when the server answered before the wait was over with nothing new and
+/// the next round is put off by `pause`.
+pub fn early_line(pause: std::time::Duration) -> String {
+    format!(
+        "the server answered at once with nothing new (is a proxy in between dropping If-None-Match or answering for the server?); next round in {}s",
+        pause.as_secs()
+    )
 }
 
 /// Sleeps for `pause` in short steps, returning early once `stop` is set.

@@ -9,6 +9,7 @@ pub mod failover;
 pub mod files;
 pub mod formats;
 pub mod log;
+pub mod pacing;
 pub mod place;
 pub mod plan;
 pub mod platform;

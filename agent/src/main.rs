@@ -213,7 +213,11 @@ fn run(agent: &Agent) -> ExitCode {
     }
     let never = std::sync::atomic::AtomicBool::new(false);
     let fatal = agent.run(60, &never, |round, pause| match (round, pause) {
-        (Ok(synced), _) if synced.fetched_new => println!("{}", synced.applied_line()),
+        (Ok(synced), _) if synced.changed => println!("{}", synced.applied_line()),
+        (Ok(_), Some(pause)) => eprintln!(
+            "switchyard-agent: {}",
+            switchyard_agent::agent::early_line(pause)
+        ),
         (Err(error), Some(pause)) => {
             eprintln!(
                 "switchyard-agent: {error}; trying again in {}s",

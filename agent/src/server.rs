@@ -1,11 +1,12 @@
 //! Talking to the server: enrollment, the long-polled profile, key sets and status reports.
 //! Every request after enrollment is signed with the device key.
 
+use std::io::Read as _;
 use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
 use serde::de::DeserializeOwned;
-use switchyard_proto::delivery::Envelope;
+use switchyard_proto::delivery::{Envelope, MAX_ENVELOPE_BYTES, MAX_KEY_SETS_BYTES};
 use switchyard_proto::devices::{Enrollment, StatusReport};
 use switchyard_proto::signing::{DeviceAuthorization, DeviceRequest, Signed};
 use uuid::Uuid;
@@ -35,6 +36,10 @@ pub enum ClientError {
     #[error("the server's answer is malformed: {0}")]
     Malformed(String),
 }
+
+/// The most bytes read of an error answer or an enrollment's (its key sets and a few
+/// names): a real error is a short JSON object.
+const MAX_SMALL_ANSWER_BYTES: usize = 64 * 1024;
 
 /// What a profile request brought.
 #[derive(Debug)]
@@ -73,14 +78,50 @@ impl Server {
         format!("{}{path}", self.base)
     }
 
+    /// The answer's JSON, read up to `limit` bytes: past that, reading stops (a relay's
+    /// endless body costs no more than `limit` bytes of memory) and the answer is malformed.
     fn answer<T: DeserializeOwned>(
         &self,
         result: Result<ureq::Response, ureq::Error>,
+        limit: usize,
     ) -> Result<T, ClientError> {
         let response = self.check(result)?;
+        self.json(response, limit)
+    }
+
+    fn json<T: DeserializeOwned>(
+        &self,
+        response: ureq::Response,
+        limit: usize,
+    ) -> Result<T, ClientError> {
+        let body = self.read_capped(response, limit)?;
+        serde_json::from_slice(&body).map_err(|e| ClientError::Malformed(e.to_string()))
+    }
+
+    /// The body of `response`, refused when it declares or runs to more than `limit` bytes.
+    fn read_capped(&self, response: ureq::Response, limit: usize) -> Result<Vec<u8>, ClientError> {
+        let too_large = || {
+            ClientError::Malformed(format!("the answer runs past {limit} bytes, more than a real one has; the rest was not read"))
+        };
+        let declared = response
+            .header("content-length")
+            .and_then(|length| length.trim().parse::<u64>().ok());
+        if declared.is_some_and(|length| length > limit as u64) {
+            return Err(too_large());
+        }
+        let mut body = Vec::new();
         response
-            .into_json()
-            .map_err(|e| ClientError::Malformed(e.to_string()))
+            .into_reader()
+            .take(limit as u64 + 1)
+            .read_to_end(&mut body)
+            .map_err(|error| ClientError::Unreachable {
+                url: self.base.clone(),
+                reason: format!("the answer broke off: {error}"),
+            })?;
+        match body.len() > limit {
+            true => Err(too_large()),
+            false => Ok(body),
+        }
     }
 
     fn check(
@@ -90,7 +131,9 @@ impl Server {
         match result {
             Ok(response) => Ok(response),
             Err(ureq::Error::Status(status, response)) => {
-                let body: serde_json::Value = response.into_json().unwrap_or_default();
+                let body: serde_json::Value = self
+                    .json(response, MAX_SMALL_ANSWER_BYTES)
+                    .unwrap_or_default();
                 Err(ClientError::Refused {
                     status,
                     code: body["error"]["code"]
@@ -114,7 +157,7 @@ impl Server {
             .post(&self.url("/api/v1/agent/enroll"))
             .timeout(Duration::from_secs(30))
             .send_json(request);
-        self.answer(result)
+        self.answer(result, MAX_KEY_SETS_BYTES + MAX_SMALL_ANSWER_BYTES)
     }
 
     /// The signed key sets after version `after`.
@@ -124,7 +167,7 @@ impl Server {
             .get(&self.url(&format!("/api/v1/agent/key-sets?after={after}")))
             .timeout(Duration::from_secs(30))
             .call();
-        self.answer(result)
+        self.answer(result, MAX_KEY_SETS_BYTES)
     }
 
     /// The machine's profile; with `etag`, waits up to `wait` seconds for a change.
@@ -152,9 +195,7 @@ impl Server {
             return Ok(Fetched::Unchanged);
         }
         let etag = response.header("etag").map(str::to_owned);
-        let envelope = response
-            .into_json()
-            .map_err(|e| ClientError::Malformed(e.to_string()))?;
+        let envelope = self.json(response, MAX_ENVELOPE_BYTES)?;
         Ok(Fetched::Changed(envelope, etag))
     }
 

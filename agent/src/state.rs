@@ -117,6 +117,17 @@ pub struct Probed {
     pub probes: Vec<switchyard_proto::devices::EndpointProbe>,
 }
 
+/// The last status report the server took, so that `run` sends an unchanged one again only
+/// once a heartbeat is due.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reported {
+    /// SHA-256 of the report's JSON, in hex.
+    pub digest: String,
+    /// When it was sent.
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: time::OffsetDateTime,
+}
+
 /// Every place the agent touched: files by path, registry keys by name ([`Place`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
@@ -304,6 +315,16 @@ impl StateDir {
     /// Keeps the latest probes.
     pub fn save_probed(&self, probed: &Probed) -> Result<(), StateError> {
         self.write_json("probes.json", probed, false)
+    }
+
+    /// The last status report the server took, if any.
+    pub fn reported(&self) -> Result<Option<Reported>, StateError> {
+        self.read_json("reported.json")
+    }
+
+    /// Keeps the last status report the server took.
+    pub fn save_reported(&self, reported: &Reported) -> Result<(), StateError> {
+        self.write_json("reported.json", reported, false)
     }
 
     /// Which fallbacks stand in for which mirrors ([`crate::failover`]), if any was chosen.

@@ -32,6 +32,16 @@ use crate::signing::{
 /// expired or not yet valid.
 pub const DEFAULT_CLOCK_SKEW: Duration = Duration::minutes(5);
 
+/// The most bytes of an [`Envelope`] as JSON: a delivery's profile is the baseline merged with
+/// the overlay, each at most [`crate::profile::MAX_PROFILE_BYTES`] (secrets kept on the server
+/// filled in, each at most 4 KiB), in base64url (4 bytes for every 3) beside a signature and a
+/// proof of at most 64 hashes. A machine stops reading an answer past this.
+pub const MAX_ENVELOPE_BYTES: usize = 4 * 1024 * 1024;
+
+/// The most bytes of an answer listing key sets: each is about 1 KiB, one per rotation, so
+/// this is about a thousand rotations. A machine stops reading an answer past this.
+pub const MAX_KEY_SETS_BYTES: usize = 1024 * 1024;
+
 /// One of the server's public signing keys.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

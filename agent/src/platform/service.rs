@@ -282,7 +282,8 @@ fn work(context: &Context) -> Option<AgentError> {
         }
     }
     agent.run(WAIT_SECS, &STOP, |round, pause| match (round, pause) {
-        (Ok(synced), _) if synced.fetched_new => log.line(&synced.applied_line()),
+        (Ok(synced), _) if synced.changed => log.line(&synced.applied_line()),
+        (Ok(_), Some(pause)) => log.line(&crate::agent::early_line(pause)),
         (Err(error), Some(pause)) => {
             log.line(&format!("{error}; trying again in {}s", pause.as_secs()))
         }

@@ -41,6 +41,11 @@ pub use secrets::SecretPath;
 pub use settings::{goproxy, Setting, SettingChange};
 pub use validate::{setting_of_variable, CARGO_MIRROR_NAME};
 
+/// The most bytes a profile may take as JSON (secrets included): far above any real one, and
+/// what bounds a delivery's size, so that a machine can stop reading an answer that runs past
+/// what a real one can be ([`crate::delivery::MAX_ENVELOPE_BYTES`]).
+pub const MAX_PROFILE_BYTES: usize = 256 * 1024;
+
 /// The settings of one environment (a baseline) or one machine role in it (an overlay).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -1203,3 +1203,22 @@ proptest! {
         prop_assert_eq!(baseline.overlaid(&Profile::default()), baseline.clone());
     }
 }
+
+#[test]
+fn a_profile_larger_than_a_delivery_may_carry_is_refused_whole() {
+    let env: serde_json::Map<String, serde_json::Value> = (0..64)
+        .map(|i| (format!("CORP_SETTING_{i}"), json!("a".repeat(4096))))
+        .collect();
+    let problems = parse(json!({ "env": env })).validate();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0].path, "");
+    assert!(
+        problems[0].message.contains("at most 262144"),
+        "{problems:?}"
+    );
+    // Just under: accepted.
+    let env: serde_json::Map<String, serde_json::Value> = (0..60)
+        .map(|i| (format!("CORP_SETTING_{i}"), json!("a".repeat(4096))))
+        .collect();
+    assert_eq!(parse(json!({ "env": env })).validate(), []);
+}

@@ -379,6 +379,16 @@ impl Profile {
         }
         validate_env(&self.env, &mut problems);
         validate_probe_urls(&self.probe_urls, &mut problems);
+        let size = serde_json::to_vec(self).map_or(0, |bytes| bytes.len());
+        if size > super::MAX_PROFILE_BYTES {
+            problems.add(
+                "",
+                format!(
+                    "the profile takes {size} bytes as JSON; at most {} are delivered",
+                    super::MAX_PROFILE_BYTES
+                ),
+            );
+        }
         problems.0
     }
 }

@@ -778,3 +778,141 @@ async fn a_sync_cut_off_before_it_recorded_what_it_applied_still_refuses_an_olde
     relay.stop().await;
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_that_never_ends_is_read_no_further_than_a_real_one_and_refused() {
+    let (app, token) = published_fleet().await;
+    let relay = Relay::start(&app.base_url);
+    let home = Home::new();
+    let state = tempfile::tempdir().unwrap();
+    let agent = agent_for(&home, state.path(), quiet_clients());
+    let (agent, _) = enrolled(agent, &relay.base_url, token, |agent| {
+        agent.sync(0).unwrap()
+    })
+    .await;
+    let synced = home.snapshot();
+    // A limit a real answer stays under, plus what the sockets buffer on the way.
+    let read_at_most = (switchyard_proto::delivery::MAX_ENVELOPE_BYTES + (32 << 20)) as u64;
+
+    relay.set(Mode::EndlessProfile);
+    let (agent, refused) = sync_failing(agent).await;
+    assert!(refused.contains("runs past 4194304 bytes"), "{refused}");
+    let profile_bytes = relay.endless_bytes();
+    assert!(profile_bytes < read_at_most, "{profile_bytes} bytes sent");
+    assert_eq!(home.snapshot(), synced, "nothing was written");
+    let devices: Vec<Value> = app.devices("staging").await;
+    let message = devices[0]["report"]["targets"][0]["message"]
+        .as_str()
+        .unwrap();
+    assert!(message.contains("answer is malformed"), "{devices:?}");
+
+    // The same for the key sets, asked for once a delivery is signed by a new key.
+    let admin = app.admin_token().await;
+    let rotated = app
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/keys/rotate",
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(rotated.status(), 201);
+    app.publish_profile(
+        "staging",
+        "baseline",
+        json!({"go": {"proxy": [{"source": "off"}]}}),
+    )
+    .await;
+    relay.set(Mode::EndlessKeySets);
+    let (agent, refused) = sync_failing(agent).await;
+    assert!(refused.contains("runs past 1048576 bytes"), "{refused}");
+    let key_set_bytes = relay.endless_bytes() - profile_bytes;
+    assert!(key_set_bytes < read_at_most, "{key_set_bytes} bytes sent");
+    assert_eq!(home.snapshot(), synced, "nothing was written");
+
+    // A proxy's error page where the profile should be: refused, and the server hears of it.
+    relay.set(Mode::Garbage);
+    let (agent, refused) = sync_failing(agent).await;
+    assert!(refused.contains("answer is malformed"), "{refused}");
+    assert_eq!(home.snapshot(), synced, "nothing was written");
+    let devices: Vec<Value> = app.devices("staging").await;
+    assert_eq!(devices[0]["healthy"], false, "{devices:?}");
+
+    // Once the answers are real again, the delivery signed by the new key is applied.
+    relay.set(Mode::Pass);
+    let synced = tokio::task::spawn_blocking(move || agent.sync(0).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(synced.delivery.baseline_version, 2);
+    relay.stop().await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_behind_a_relay_that_answers_at_once_neither_spins_nor_reports_every_round() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Duration;
+
+    let (app, token) = published_fleet().await;
+    let relay = Relay::start(&app.base_url);
+    let home = Home::new();
+    let state = tempfile::tempdir().unwrap();
+    let agent = agent_for(&home, state.path(), quiet_clients());
+    let (agent, _) = enrolled(agent, &relay.base_url, token, |_| ()).await;
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let running = {
+        let stop = stop.clone();
+        tokio::task::spawn_blocking(move || agent.run(30, &stop, |_, _| ()))
+    };
+    let (profile, status) = ("/api/v1/agent/profile", "/api/v1/agent/status");
+    for _ in 0..600 {
+        if relay.requests(status) > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(relay.requests(status), 1, "the first round reported");
+
+    // Every answer a 200 of the same delivery, at once: rounds are at least five seconds
+    // apart, then further (about 100 a second before).
+    relay.set(Mode::DropConditional);
+    let before = (relay.requests(profile), relay.requests(status));
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let asked = relay.requests(profile) - before.0;
+    let reported = relay.requests(status) - before.1;
+    assert!((1..=2).contains(&asked), "{asked} profile requests in 8 s");
+    assert!(reported <= 1, "{reported} status reports in 8 s");
+
+    // A 304 at once, every time: the pause keeps doubling.
+    relay.set(Mode::NotModifiedAtOnce);
+    let before = (relay.requests(profile), relay.requests(status));
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let asked = relay.requests(profile) - before.0;
+    let reported = relay.requests(status) - before.1;
+    assert!(asked <= 1, "{asked} profile requests in 8 s");
+    assert_eq!(
+        reported, 0,
+        "an unchanged status is not reported again before its heartbeat"
+    );
+
+    stop.store(true, Ordering::Relaxed);
+    assert!(running.await.unwrap().is_none());
+    relay.stop().await;
+    app.stop().await;
+}
+
+/// No client on the path: each is judged by its documented order of reading, at once, so that
+/// a round takes milliseconds rather than the clients' start-up.
+fn quiet_clients() -> BTreeMap<String, String> {
+    BTreeMap::from([("PATH".to_owned(), "/nonexistent".to_owned())])
+}
+
+/// Syncs `agent` once, expecting it to fail; gives it back with what it said.
+async fn sync_failing(agent: Agent) -> (Agent, String) {
+    tokio::task::spawn_blocking(move || {
+        let error = agent.sync(0).unwrap_err().to_string();
+        (agent, error)
+    })
+    .await
+    .unwrap()
+}
