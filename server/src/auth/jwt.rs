@@ -31,6 +31,11 @@ pub struct Claims {
     pub exp: i64,
     /// Token id, for logging out before expiry.
     pub jti: Uuid,
+    /// The login session it belongs to (its refresh tokens' family): when the session ends
+    /// (a refresh token reused, a logout, a password reset), so does the token, to the
+    /// second and however recent. Absent in tokens issued before sessions were named.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<Uuid>,
 }
 
 impl Claims {
@@ -97,13 +102,19 @@ impl AccessTokens {
         self.lifetime
     }
 
-    /// A token for `user` issued at `now`.
-    pub fn issue(&self, user: Uuid, now: OffsetDateTime) -> Result<IssuedToken, TokenError> {
+    /// A token for `user` in login session `session`, issued at `now`.
+    pub fn issue(
+        &self,
+        user: Uuid,
+        session: Uuid,
+        now: OffsetDateTime,
+    ) -> Result<IssuedToken, TokenError> {
         let claims = Claims {
             sub: user,
             iat: now.unix_timestamp(),
             exp: (now + self.lifetime).unix_timestamp(),
             jti: Uuid::new_v4(),
+            sid: Some(session),
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|_| TokenError::Invalid)?;
@@ -182,7 +193,7 @@ mod tests {
     fn issued_tokens_verify_until_they_expire() {
         let tokens = tokens(&[7; 32]);
         let user = Uuid::new_v4();
-        let issued = tokens.issue(user, NOW).unwrap();
+        let issued = tokens.issue(user, Uuid::new_v4(), NOW).unwrap();
         let claims = tokens
             .verify(&issued.token, NOW + Duration::minutes(14))
             .unwrap();
@@ -198,10 +209,16 @@ mod tests {
     fn foreign_forged_and_unsigned_tokens_are_refused() {
         let ours = tokens(&[7; 32]);
         let theirs = tokens(&[8; 32]);
-        let foreign = theirs.issue(Uuid::new_v4(), NOW).unwrap().token;
+        let foreign = theirs
+            .issue(Uuid::new_v4(), Uuid::new_v4(), NOW)
+            .unwrap()
+            .token;
         assert_eq!(ours.verify(&foreign, NOW), Err(TokenError::Invalid));
 
-        let issued = ours.issue(Uuid::new_v4(), NOW).unwrap().token;
+        let issued = ours
+            .issue(Uuid::new_v4(), Uuid::new_v4(), NOW)
+            .unwrap()
+            .token;
         let parts: Vec<&str> = issued.split('.').collect();
         let unsigned_header = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .encode(r#"{"alg":"none","typ":"JWT"}"#);

@@ -57,8 +57,14 @@ pub trait SessionStore: Send + Sync {
         audit: &AuditRecord,
     ) -> Result<(), StoreError>;
 
-    /// Whether the access token `jti` was ended.
-    async fn access_token_revoked(&self, jti: Uuid) -> Result<bool, StoreError>;
+    /// Whether the access token `jti` was ended: logged out itself, or its login session
+    /// `session` ended (any of the session's refresh tokens revoked: a reuse, a logout, a
+    /// password reset).
+    async fn access_token_ended(
+        &self,
+        jti: Uuid,
+        session: Option<Uuid>,
+    ) -> Result<bool, StoreError>;
 
     /// Keeps a new API token.
     async fn create_api_token(
@@ -296,14 +302,20 @@ macro_rules! implement_session_store {
                 Ok(())
             }
 
-            async fn access_token_revoked(
+            async fn access_token_ended(
                 &self,
                 jti: uuid::Uuid,
+                session: Option<uuid::Uuid>,
             ) -> Result<bool, $crate::store::StoreError> {
-                let found = sqlx::query("SELECT 1 FROM revoked_access_tokens WHERE jti = $1")
-                    .bind(jti)
-                    .fetch_optional(&self.pool)
-                    .await?;
+                // A revoked session's rows outlive its access tokens: a refresh token lives
+                // longer than the access token issued beside it.
+                let found = sqlx::query(
+                    "SELECT 1 FROM revoked_access_tokens WHERE jti = $1                      UNION ALL SELECT 1 FROM refresh_tokens                      WHERE family = $2 AND revoked_at IS NOT NULL",
+                )
+                .bind(jti)
+                .bind(session)
+                .fetch_optional(&self.pool)
+                .await?;
                 Ok(found.is_some())
             }
 

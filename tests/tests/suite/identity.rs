@@ -117,6 +117,18 @@ async fn refresh_rotates_and_a_replayed_token_ends_the_session(backend: Backend)
         StatusCode::UNAUTHORIZED,
         "the rotated token died with its session"
     );
+    let (status, _) = code(app.get_as(&second.access_token, "/api/v1/me").await).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "so did the access token of the rotated pair, well before its expiry"
+    );
+    // Another login of the same user is another session: it goes on.
+    let other = app.login("admin", ADMIN_PASSWORD).await;
+    assert_eq!(
+        app.get_as(&other.access_token, "/api/v1/me").await.status(),
+        200
+    );
 
     let (status, _) = code(refresh("syr_made-up").await).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
@@ -308,8 +320,7 @@ async fn password_reset_ends_sessions_and_the_new_password_works(backend: Backen
     app.user_token("ada", None).await;
     let session = app.login("ada", USER_PASSWORD).await;
     let admin = app.admin_token().await;
-    // Tokens carry whole seconds: the reset happens in a later second than the login.
-    clock.advance(Duration::seconds(1));
+    // The reset happens in the very second of the login (tokens carry whole seconds).
     let reset = |password: &str| {
         let body = json!({ "password": password });
         let (app, admin) = (&app, admin.clone());
@@ -347,12 +358,15 @@ async fn password_reset_ends_sessions_and_the_new_password_works(backend: Backen
         login_attempt(&app, "ada", USER_PASSWORD).await.status(),
         401
     );
+    let after = login_attempt(&app, "ada", "a brand new password").await;
+    assert_eq!(after.status(), 200);
+    // A session started after the reset, still in the same second, works.
+    let after: TokenPair = after.json().await.unwrap();
     assert_eq!(
-        login_attempt(&app, "ada", "a brand new password")
-            .await
-            .status(),
+        app.get_as(&after.access_token, "/api/v1/me").await.status(),
         200
     );
+    clock.advance(Duration::seconds(1));
 }
 
 async fn api_tokens_are_shown_once_act_as_their_owner_and_can_be_revoked(backend: Backend) {

@@ -348,11 +348,11 @@ impl Fixture {
         let now = switchyard_server::clock::Clock::now(&switchyard_server::clock::SystemClock);
         let ours = AccessTokens::new(&secret, Duration::minutes(15));
         let expired = ours
-            .issue(admin_id, now - Duration::hours(1))
+            .issue(admin_id, uuid::Uuid::new_v4(), now - Duration::hours(1))
             .unwrap()
             .token;
         let foreign = AccessTokens::new(&[42; 32], Duration::minutes(15))
-            .issue(admin_id, now)
+            .issue(admin_id, uuid::Uuid::new_v4(), now)
             .unwrap()
             .token;
         let claims = URL_SAFE_NO_PAD.encode(

@@ -309,7 +309,7 @@ async fn revoked_access_tokens_are_remembered(backend: Backend) {
     let database = TestDatabase::create(backend).await;
     let store = database.open_store().await;
     let jti = Uuid::new_v4();
-    assert!(!store.access_token_revoked(jti).await.unwrap());
+    assert!(!store.access_token_ended(jti, None).await.unwrap());
     store
         .end_session(jti, NOW, None, NOW, &audit())
         .await
@@ -318,8 +318,11 @@ async fn revoked_access_tokens_are_remembered(backend: Backend) {
         .end_session(jti, NOW, None, NOW, &audit())
         .await
         .unwrap();
-    assert!(store.access_token_revoked(jti).await.unwrap());
-    assert!(!store.access_token_revoked(Uuid::new_v4()).await.unwrap());
+    assert!(store.access_token_ended(jti, None).await.unwrap());
+    assert!(!store
+        .access_token_ended(Uuid::new_v4(), None)
+        .await
+        .unwrap());
 
     // Entries long past their expiry are dropped as new ones arrive.
     let later = Uuid::new_v4();
@@ -327,8 +330,8 @@ async fn revoked_access_tokens_are_remembered(backend: Backend) {
         .end_session(later, NOW + Duration::days(2), None, NOW, &audit())
         .await
         .unwrap();
-    assert!(store.access_token_revoked(later).await.unwrap());
-    assert!(!store.access_token_revoked(jti).await.unwrap());
+    assert!(store.access_token_ended(later, None).await.unwrap());
+    assert!(!store.access_token_ended(jti, None).await.unwrap());
     store.close().await;
 }
 

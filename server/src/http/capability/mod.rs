@@ -382,9 +382,14 @@ async fn authenticate(state: &AppState, presented: TokenSource) -> Result<Access
                 TokenError::Invalid => ApiError::Unauthenticated(error.to_string()),
             })?;
         issued_at = Some(claims.iat);
-        if state.gate.store.access_token_revoked(claims.jti).await? {
+        if state
+            .gate
+            .store
+            .access_token_ended(claims.jti, claims.sid)
+            .await?
+        {
             return Err(ApiError::Unauthenticated(
-                "the access token was logged out".into(),
+                "this session has ended (logged out, its password reset, or its refresh token used twice); log in again".into(),
             ));
         }
         (

@@ -202,7 +202,7 @@ impl Anonymous {
         let auth = &self.gate.auth;
         let access = auth
             .tokens
-            .issue(proven.user.id, now)
+            .issue(proven.user.id, proven.family, now)
             .map_err(|e| ApiError::Internal(Box::new(e)))?;
         let refresh_token = secret::generate(secret::REFRESH_TOKEN_PREFIX);
         let record = RefreshTokenRecord {
