@@ -18,6 +18,8 @@ use switchyard_proto::FieldProblem;
 
 use super::error::ApiError;
 
+mod unique_keys;
+
 /// The largest body accepted, set once from the configuration as app data.
 #[derive(Debug, Clone, Copy)]
 pub struct BodyLimit(pub usize);
@@ -126,11 +128,18 @@ pub fn checked<T: DeserializeOwned + CheckedBody>(value: Value) -> Result<T, Api
     }
 }
 
-/// Parses `body` as a `T`: broken JSON is a 400 with its line and column; a body of the wrong
-/// shape is a 422 listing every wrong field by its path.
+/// Parses `body` as a `T`: broken JSON is a 400 with its line and column; an object naming a
+/// key twice (readers differ on which counts, [`unique_keys`]) or a body of the wrong shape is
+/// a 422 listing every wrong field by its path.
 pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    let value: Value =
-        serde_json::from_slice(body).map_err(|error| ApiError::MalformedJson(error.to_string()))?;
+    let value = unique_keys::parse(body).map_err(|error| match error {
+        unique_keys::NotUnique::Malformed(message) => ApiError::MalformedJson(message),
+        unique_keys::NotUnique::Repeated(path) => ApiError::Invalid(vec![FieldProblem {
+            path,
+            message: "named twice in one object: readers differ on which counts, so name it once"
+                .into(),
+        }]),
+    })?;
     match read_shape(value) {
         (Some(parsed), problems) if problems.is_empty() => Ok(parsed),
         (_, problems) => Err(ApiError::Invalid(problems)),

@@ -690,7 +690,44 @@ async fn effective_profile_applies_the_overlay_and_names_origins(backend: Backen
     assert_eq!(code(bad_target).await.1.error.code, "invalid_parameter");
 }
 
+async fn a_key_named_twice_is_refused_where_it_is_and_nothing_is_kept(backend: Backend) {
+    let (app, ops) = setup(backend).await;
+    // Read last-wins, this would pass a review of the first value and deliver the second.
+    let body = r#"{"npm": {"registry": "https://npm.corp.example/",
+                           "registry": "https://npm.attacker.example/"}}"#;
+    let sent = |body: &'static str| {
+        app.client
+            .put(app.url(&format!("{BASELINE}/draft")))
+            .bearer_auth(&ops)
+            .header("if-match", "\"0\"")
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let (status, refused) = code(sent(body).await.unwrap()).await;
+    assert_eq!(
+        (status, refused.error.code.as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")
+    );
+    assert_eq!(refused.error.problems.len(), 1, "{refused:?}");
+    assert_eq!(refused.error.problems[0].path, "npm.registry");
+    assert!(refused.error.problems[0].message.contains("named twice"));
+    // Spelled with an escape, it is the same key.
+    let escaped = r#"{"env": {"CORP": "a", "C\u004fRP": "b"}}"#;
+    let (status, refused) = code(sent(escaped).await.unwrap()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(refused.error.problems[0].path, "env.CORP");
+    let draft: Value = app
+        .get_as(&ops, &format!("{BASELINE}/draft"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(draft["profile"], json!({}), "nothing was kept: {draft}");
+}
+
 for_each_store!(
+    a_key_named_twice_is_refused_where_it_is_and_nothing_is_kept,
     edit_publish_diff_and_roll_back,
     stale_and_unconditional_writes_are_refused,
     concurrent_publishes_let_exactly_one_win,
