@@ -97,6 +97,13 @@ impl MachineFact {
         if text.chars().any(char::is_control) {
             return Err(InvalidValue("must not contain control characters".into()));
         }
+        // Shown to people beside other machines' names: none may pass for another.
+        if let Some(hidden) = text.chars().find(|c| crate::text::is_hidden(*c)) {
+            return Err(InvalidValue(format!(
+                "must not contain invisible or text-reordering characters (found {})",
+                crate::text::describe(hidden)
+            )));
+        }
         Ok(Self(text))
     }
 }

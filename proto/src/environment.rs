@@ -91,6 +91,12 @@ impl Description {
                 "description contains the control character {bad:?}"
             )));
         }
+        if let Some(bad) = text.chars().find(|c| crate::text::is_bidi_control(*c)) {
+            return Err(InvalidValue(format!(
+                "description contains the text-reordering character {}",
+                crate::text::describe(bad)
+            )));
+        }
         Ok(Self(text))
     }
 }

@@ -56,6 +56,7 @@ pub mod meta;
 pub mod profile;
 pub mod rollouts;
 pub mod signing;
+pub mod text;
 pub mod versions;
 
 pub use audit::{

@@ -98,6 +98,13 @@ impl ChangeMessage {
                 "message must not contain control characters".into(),
             ));
         }
+        // An auditor reads it: it must not reorder itself on the screen.
+        if let Some(bad) = text.chars().find(|c| crate::text::is_bidi_control(*c)) {
+            return Err(InvalidValue(format!(
+                "message contains the text-reordering character {}",
+                crate::text::describe(bad)
+            )));
+        }
         Ok(Self(text))
     }
 }

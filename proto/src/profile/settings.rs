@@ -30,13 +30,39 @@ pub enum Setting {
 impl fmt::Display for Setting {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Setting::Text(text) => f.write_str(text),
+            Setting::Text(text) => f.write_str(&with_unicode_hosts(text)),
             Setting::Flag(flag) => write!(f, "{flag}"),
             Setting::Number(number) => write!(f, "{number}"),
-            Setting::List(items) => write!(f, "[{}]", items.join(", ")),
+            Setting::List(items) => write!(f, "[{}]", with_unicode_hosts(&items.join(", "))),
             Setting::Secret(_) => f.write_str("(secret)"),
         }
     }
+}
+
+/// `text` with the Unicode form of each international host name in it shown after it:
+/// `https://xn--bcher-kva.example/ (xn--bcher-kva.example is bücher.example)`. Hosts are kept in
+/// their IDNA form ([`super::normalize`]), which is what machines use; people read the other.
+pub fn with_unicode_hosts(text: &str) -> String {
+    let mut shown = text.to_owned();
+    let mut seen = Vec::new();
+    for word in text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '.')) {
+        let host = word.trim_matches('.');
+        let international = host
+            .split('.')
+            .any(|label| label.len() > 4 && label[..4].eq_ignore_ascii_case("xn--"));
+        if !international || seen.contains(&host) {
+            continue;
+        }
+        seen.push(host);
+        let (unicode, decoded) = idna::domain_to_unicode(host);
+        // Only a name that encodes back to itself: punycode that decodes to symbols no
+        // registry allows is shown as it is.
+        let round_trip = idna::domain_to_ascii(&unicode).is_ok_and(|ascii| ascii == host);
+        if decoded.is_ok() && round_trip && unicode != host {
+            shown.push_str(&format!(" ({host} is {unicode})"));
+        }
+    }
+    shown
 }
 
 /// `GOPROXY` as Go reads it: sources joined by `,` or `|`.

@@ -1222,3 +1222,86 @@ fn a_profile_larger_than_a_delivery_may_carry_is_refused_whole() {
         .collect();
     assert_eq!(parse(json!({ "env": env })).validate(), []);
 }
+
+#[test]
+fn invisible_and_reordering_characters_are_refused_in_every_value() {
+    let hidden = [
+        (
+            "npm.registry",
+            json!({"npm": {"registry": "https://npm.corp.example/\u{202E}/"}}),
+        ),
+        (
+            "go.private[0]",
+            json!({"go": {"private": ["corp\u{200B}.example"]}}),
+        ),
+        (
+            "env.CORP_URL",
+            json!({"env": {"CORP_URL": "https://corp.example/\u{2066}x"}}),
+        ),
+        (
+            "git.rewrites[0].instead-of[0]",
+            json!({"git": {"rewrites": [{"base": "https://git.corp.example/", "instead-of": ["https://github\u{FEFF}.com/"]}]}}),
+        ),
+        (
+            "proxy.no-proxy[0]",
+            json!({"proxy": {"no-proxy": ["corp\u{00AD}.example"]}}),
+        ),
+    ];
+    for (path, profile) in hidden {
+        let problems = parse(profile).validate();
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.path == path && p.message.contains("invisible")),
+            "{path}: {problems:?}"
+        );
+    }
+}
+
+#[test]
+fn international_hosts_are_kept_in_their_idna_form() {
+    let profile = parse(json!({
+        "npm": {"registry": "https://ｎｐｍ.corp.example/"},
+        "pypi": {"index-url": "https://bu\u{0308}cher.example/simple"},
+        "proxy": {"no-proxy": [".bücher.example"]}
+    }));
+    assert_eq!(profile.validate(), []);
+    let stored = profile.normalized();
+    assert_eq!(
+        stored.npm.unwrap().registry.as_deref(),
+        Some("https://npm.corp.example/"),
+        "fullwidth letters are the ASCII ones"
+    );
+    let pypi = stored.pypi.unwrap();
+    assert_eq!(
+        pypi.index_url.as_deref(),
+        Some("https://xn--bcher-kva.example/simple"),
+        "a combining mark is composed, then encoded"
+    );
+    assert_eq!(
+        stored.proxy.unwrap().no_proxy.unwrap(),
+        [".xn--bcher-kva.example"]
+    );
+}
+
+#[test]
+fn a_diff_shows_an_international_host_in_both_its_forms() {
+    let before = parse(json!({}));
+    let after = parse(json!({"pypi": {"index-url": "https://bücher.example/simple"}})).normalized();
+    let changes = before.diff(&after);
+    assert_eq!(
+        changes[0].new.as_deref(),
+        Some("https://xn--bcher-kva.example/simple (xn--bcher-kva.example is bücher.example)")
+    );
+    // Each host once; a name that is not punycode at all as it is.
+    assert_eq!(
+        settings::with_unicode_hosts(
+            "https://xn--bcher-kva.example/, https://xn--bcher-kva.example/b, https://xn--.example/"
+        ),
+        "https://xn--bcher-kva.example/, https://xn--bcher-kva.example/b, https://xn--.example/ (xn--bcher-kva.example is bücher.example)"
+    );
+    assert_eq!(
+        settings::with_unicode_hosts("https://npm.corp.example/"),
+        "https://npm.corp.example/"
+    );
+}

@@ -189,6 +189,16 @@ impl Problems {
             );
             return false;
         }
+        if let Some(hidden) = value.chars().find(|c| crate::text::is_hidden(*c)) {
+            self.add(
+                path,
+                format!(
+                    "must not contain invisible or text-reordering characters (found {}): what is reviewed must read as what machines get",
+                    crate::text::describe(hidden)
+                ),
+            );
+            return false;
+        }
         if value.chars().count() > max {
             self.add(path, format!("is longer than {max} characters"));
             return false;
