@@ -149,6 +149,17 @@ impl Application {
         )
         .and_then(|gauge| registry.register(Box::new(gauge.clone())).map(|()| gauge))
         .map_err(|e| StartupError::Setup(e.to_string()))?;
+        let unknown_methods = prometheus::IntCounter::new(
+            "switchyard_http_requests_unknown_method_total",
+            "Requests refused with 501 for a method no route has (not in \
+             switchyard_http_requests_total, where each invented method would open a series)",
+        )
+        .and_then(|counter| {
+            registry
+                .register(Box::new(counter.clone()))
+                .map(|()| counter)
+        })
+        .map_err(|e| StartupError::Setup(e.to_string()))?;
         let readings = prometheus::IntCounter::new(
             "switchyard_delivery_readings_total",
             "Readings of what machines are sent (each a signature), shared by the machines of \
@@ -196,6 +207,7 @@ impl Application {
             trusted_proxies: settings.trusted_proxies.clone(),
             agent_max_wait: settings.agent_max_wait_secs.get(),
             waiting,
+            unknown_methods,
             device_checks: Arc::new(tokio::sync::Semaphore::new(
                 settings.database_max_connections as usize,
             )),

@@ -78,6 +78,7 @@ pub async fn rotate_key(
 pub struct KeySetQuery {
     /// The key-set version the machine trusts now; 0 (the default) for all of them.
     #[serde(default)]
+    #[param(minimum = 0, maximum = 9223372036854775807_u64)]
     after: u64,
 }
 
@@ -88,7 +89,7 @@ pub struct KeySetQuery {
     params(KeySetQuery),
     responses(
         (status = 200, description = "Signed key sets, oldest first", body = [Signed]),
-        (status = 400, description = "after is not a number", body = ErrorBody),
+        (status = 400, description = "after is not a number from 0 to 2^63 - 1", body = ErrorBody),
     ),
     security(()),
     extensions(("x-roles" = json!(["anyone"])))
@@ -98,6 +99,8 @@ pub async fn key_sets(
     anyone: Anonymous,
     query: web::Query<KeySetQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let chain = anyone.key_sets(query.after).await?;
+    let chain = anyone
+        .key_sets(super::stored_number("after", query.after)?)
+        .await?;
     Ok(HttpResponse::Ok().json(chain))
 }

@@ -16,6 +16,7 @@ mod machine_roles;
 mod meta;
 pub mod origin;
 mod profiles;
+mod refusals;
 pub mod request_id;
 mod rollouts;
 pub(crate) mod tokens;
@@ -42,6 +43,22 @@ use std::sync::Arc;
 use crate::clock::SharedClock;
 use crate::http::origin::TrustedProxies;
 
+/// `value` of the query parameter `name` when the database can hold it: versions, sequences
+/// and positions are kept as signed 64-bit numbers, so the API documents and takes
+/// 0 to 2^63 - 1 ([`MAX_STORED_NUMBER`]); a larger one is a 400, not a silent wrap.
+pub(crate) fn stored_number(name: &str, value: u64) -> Result<u64, error::ApiError> {
+    match value <= MAX_STORED_NUMBER {
+        true => Ok(value),
+        false => Err(error::ApiError::InvalidParameter {
+            name: name.into(),
+            problem: format!("must be 0 to {MAX_STORED_NUMBER}"),
+        }),
+    }
+}
+
+/// The largest version, sequence or position the API takes ([`stored_number`]).
+pub const MAX_STORED_NUMBER: u64 = i64::MAX as u64;
+
 /// Where the OpenAPI description is served.
 pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
 
@@ -58,6 +75,10 @@ pub struct AppState {
     pub agent_max_wait: std::time::Duration,
     /// How many machines wait in a long-poll now (the `switchyard_agents_waiting` metric).
     pub waiting: prometheus::IntGauge,
+    /// Requests refused with 501 for a method no route has (the
+    /// `switchyard_http_requests_unknown_method_total` metric): counted apart from
+    /// `switchyard_http_requests_total`, where each invented method would open a series.
+    pub unknown_methods: prometheus::IntCounter,
     /// Machines' signed requests checked against the database at once, one per database
     /// connection: when thousands arrive together (a server restart), they queue here in
     /// order instead of all waiting on the pool until its timeout.
@@ -238,12 +259,14 @@ fn routes(config: &mut ServiceConfig) {
 
 /// The OpenAPI description of the API, as the code declares it.
 pub fn api_description() -> utoipa::openapi::OpenApi {
-    App::new()
+    let mut api = App::new()
         .into_utoipa_app()
         .openapi(ApiDoc::openapi())
         .configure(routes)
         .split_for_parts()
-        .1
+        .1;
+    refusals::describe(&mut api);
+    api
 }
 
 /// The application: routes, middleware and shared state. Built per worker thread.

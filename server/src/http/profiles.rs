@@ -332,8 +332,10 @@ pub async fn get_version(
 #[serde(deny_unknown_fields)]
 pub struct DiffQuery {
     /// The older version (0: before the first); the one before `to` when left out.
+    #[param(minimum = 0, maximum = 9223372036854775807_u64)]
     pub from: Option<u64>,
     /// The newer version; the latest when left out.
+    #[param(minimum = 0, maximum = 9223372036854775807_u64)]
     pub to: Option<u64>,
 }
 
@@ -362,7 +364,17 @@ pub async fn diff(
 ) -> Result<HttpResponse, ApiError> {
     let (from, to, changes) = reader
         .profiles()
-        .diff(&target(&path.1)?, query.from, query.to)
+        .diff(
+            &target(&path.1)?,
+            query
+                .from
+                .map(|v| super::stored_number("from", v))
+                .transpose()?,
+            query
+                .to
+                .map(|v| super::stored_number("to", v))
+                .transpose()?,
+        )
         .await?;
     let text = changes
         .iter()

@@ -66,8 +66,11 @@ pub async fn middleware(
     let started = Instant::now();
     let handled = async move {
         // Refused before the metrics middleware sees them: invented method names would each
-        // open a new metrics series.
+        // open a new metrics series. They are counted in a series of their own.
         if !STANDARD_METHODS.contains(request.method()) {
+            if let Some(state) = request.app_data::<actix_web::web::Data<super::AppState>>() {
+                state.unknown_methods.inc();
+            }
             let error = ApiError::UnknownMethod {
                 method: request.method().to_string(),
             };

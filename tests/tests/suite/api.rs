@@ -186,6 +186,13 @@ async fn path_variants_and_unknown_methods_are_refused_cleanly(backend: Backend)
     );
     let metrics = app.get("/metrics").await.text().await.unwrap();
     assert!(!metrics.contains("BREW"), "{metrics}");
+    // Yet they are counted, in a series of their own.
+    assert!(
+        metrics
+            .lines()
+            .any(|line| line == "switchyard_http_requests_unknown_method_total 1"),
+        "{metrics}"
+    );
 }
 
 async fn docs_without_a_slash_lead_to_the_viewer(backend: Backend) {

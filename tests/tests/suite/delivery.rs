@@ -29,6 +29,18 @@ async fn machines_follow_key_rotations_without_enrolling_again(backend: Backend)
     // The first start made a key; a machine pins its key set.
     let chain = key_sets(&app, 0).await;
     assert_eq!(chain.len(), 1);
+    // Versions are what the database holds, up to 2^63 - 1, as the description says.
+    assert!(key_sets(&app, i64::MAX as u64).await.is_empty());
+    for beyond in [
+        "9223372036854775808",
+        "18446744073709551615",
+        "18446744073709551616",
+    ] {
+        let response = app
+            .get(&format!("/api/v1/agent/key-sets?after={beyond}"))
+            .await;
+        assert_eq!(response.status(), 400, "{beyond}");
+    }
     let mut trusted = TrustedKeys::pin(&chain[0]).unwrap();
     let first = trusted.version();
 
