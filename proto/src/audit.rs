@@ -51,6 +51,13 @@ pub enum AuditAction {
     /// A machine role created.
     #[serde(rename = "machine-role.create")]
     MachineRoleCreate,
+    /// An environment variable that runs code or changes TLS checks allowed in an
+    /// environment's profiles, or its reason changed.
+    #[serde(rename = "variable.allow")]
+    VariableAllow,
+    /// Such an allowance withdrawn.
+    #[serde(rename = "variable.withdraw")]
+    VariableWithdraw,
     /// A profile draft edited.
     #[serde(rename = "profile.edit")]
     ProfileEdit,
@@ -130,7 +137,7 @@ pub enum AuditAction {
 
 impl AuditAction {
     /// Every action.
-    pub const ALL: [AuditAction; 38] = [
+    pub const ALL: [AuditAction; 40] = [
         AuditAction::Login,
         AuditAction::Refresh,
         AuditAction::RefreshReused,
@@ -144,6 +151,8 @@ impl AuditAction {
         AuditAction::EnvironmentCreate,
         AuditAction::EnvironmentUpdate,
         AuditAction::MachineRoleCreate,
+        AuditAction::VariableAllow,
+        AuditAction::VariableWithdraw,
         AuditAction::ProfileEdit,
         AuditAction::ProfilePublish,
         AuditAction::ProfileRollback,
@@ -187,6 +196,8 @@ impl AuditAction {
             AuditAction::EnvironmentCreate => "environment.create",
             AuditAction::EnvironmentUpdate => "environment.update",
             AuditAction::MachineRoleCreate => "machine-role.create",
+            AuditAction::VariableAllow => "variable.allow",
+            AuditAction::VariableWithdraw => "variable.withdraw",
             AuditAction::ProfileEdit => "profile.edit",
             AuditAction::ProfilePublish => "profile.publish",
             AuditAction::ProfileRollback => "profile.rollback",

@@ -148,6 +148,35 @@ pub struct EnvironmentUpdate {
     pub protected: Option<bool>,
 }
 
+/// An environment variable that profiles of one environment may set although it makes
+/// programs run code or changes TLS checks ([`crate::profile::variables`]): allowed by an admin,
+/// for a reason, in the audit trail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct VariableAllowance {
+    /// The variable's name, in upper case (names compare without regard to case).
+    pub name: String,
+    /// Why it is on the list: `runs-code` or `trust`.
+    pub kind: String,
+    /// Why it is allowed here.
+    pub reason: crate::ChangeMessage,
+    /// Who allowed it.
+    pub allowed_by: String,
+    /// When (UTC, RFC 3339).
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub allowed_at: OffsetDateTime,
+}
+
+/// What allowing a variable for an environment needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct AllowVariable {
+    /// Why profiles of this environment need it (kept in the audit trail).
+    pub reason: crate::ChangeMessage,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -67,7 +67,8 @@ pub use auth::{
     LogoutRequest, NewApiToken, PasswordReset, RefreshRequest, TokenName, TokenPair,
 };
 pub use environment::{
-    Description, Environment, EnvironmentName, EnvironmentUpdate, InvalidValue, NewEnvironment,
+    AllowVariable, Description, Environment, EnvironmentName, EnvironmentUpdate, InvalidValue,
+    NewEnvironment, VariableAllowance,
 };
 pub use error::{ErrorBody, ErrorDetail, FieldProblem};
 pub use identity::{EnvironmentRole, GlobalRole, Grant, NewUser, Password, User, Username};

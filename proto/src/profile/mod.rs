@@ -30,6 +30,7 @@ pub mod normalize;
 mod secrets;
 mod settings;
 mod validate;
+pub mod variables;
 
 use std::collections::BTreeMap;
 

@@ -400,7 +400,7 @@ fn nothing_is_accepted_that_a_machine_could_not_apply_or_that_hides_the_agents_f
             "GIT_CONFIG_KEY_0": "http.proxy",
             "ZDOTDIR": "/tmp",
             "EUID": "1234",
-            "NODE_OPTIONS": "--bogus",
+            "LD_AUDIT": "/tmp/audit.so",
             "NPM_CONFIG_PREFIX": "/tmp",
             "PRICE": "a$b",
             "PADDED": " x ",
@@ -418,7 +418,7 @@ fn nothing_is_accepted_that_a_machine_could_not_apply_or_that_hides_the_agents_f
         "env.GIT_CONFIG_KEY_0",
         "env.ZDOTDIR",
         "env.EUID",
-        "env.NODE_OPTIONS",
+        "env.LD_AUDIT",
         "env.NPM_CONFIG_PREFIX",
         "env.PRICE",
         "env.PADDED",
@@ -1303,5 +1303,24 @@ fn a_diff_shows_an_international_host_in_both_its_forms() {
     assert_eq!(
         settings::with_unicode_hosts("https://npm.corp.example/"),
         "https://npm.corp.example/"
+    );
+}
+
+#[test]
+fn variables_that_run_code_or_change_tls_pass_the_shape_and_are_named_for_an_allowance() {
+    let profile = parse(json!({"env": {
+        "NODE_OPTIONS": "--use-openssl-ca",
+        "node_extra_ca_certs": "/etc/ssl/corp.pem",
+        "CORP_REGION": "eu"
+    }}));
+    assert_eq!(profile.validate(), []);
+    let mut needed = profile.variables_to_allow();
+    needed.sort();
+    assert_eq!(
+        needed,
+        [
+            ("NODE_OPTIONS", variables::VariableKind::RunsCode),
+            ("node_extra_ca_certs", variables::VariableKind::Trust),
+        ]
     );
 }

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use super::merge::moves;
 use super::normalize::{self, colliding_keys};
+use super::variables;
 use super::{
     CargoSettings, EnvValue, GitSettings, GoSettings, MavenClient, MavenSettings, NpmSettings,
     Profile, ProxySettings, PypiSettings, RubygemsClient, RubygemsSettings, Secret,
@@ -20,75 +21,6 @@ const MAX_LIST: usize = 64;
 const MOST_FALLBACKS: usize = 4;
 /// Longest mirror with fallbacks, or fallback: what a machine's report names one by.
 const MOST_REPORTED: usize = 256;
-
-/// Variables a profile must not set: changing them can break a machine or its login.
-const FORBIDDEN_VARIABLES: &[&str] = &[
-    "PATH",
-    "PATHEXT",
-    "SYSTEMROOT",
-    "SYSTEMDRIVE",
-    "WINDIR",
-    "COMSPEC",
-    "USERPROFILE",
-    "APPDATA",
-    "LOCALAPPDATA",
-    "PROGRAMDATA",
-    "PROGRAMFILES",
-    "PROGRAMFILES(X86)",
-    "ALLUSERSPROFILE",
-    "HOMEDRIVE",
-    "HOMEPATH",
-    "HOME",
-    "USER",
-    "USERNAME",
-    "LOGNAME",
-    "SHELL",
-    "TEMP",
-    "TMP",
-    "TMPDIR",
-    "PWD",
-    "LANG",
-    "TERM",
-    "DISPLAY",
-    "XDG_CONFIG_HOME",
-    "XDG_RUNTIME_DIR",
-    "LD_PRELOAD",
-    "LD_LIBRARY_PATH",
-    "DYLD_INSERT_LIBRARIES",
-    "DYLD_LIBRARY_PATH",
-    "PSMODULEPATH",
-    "NUMBER_OF_PROCESSORS",
-    "PROCESSOR_ARCHITECTURE",
-    "OS",
-    // The shell's own: read-only in bash (assigning them breaks every login's snippet) or
-    // with meaning to the shell itself.
-    "UID",
-    "EUID",
-    "PPID",
-    "BASH",
-    "BASHPID",
-    "BASHOPTS",
-    "SHELLOPTS",
-    "BASH_VERSINFO",
-    "IFS",
-    "LINENO",
-    "OPTIND",
-    "OPTARG",
-    "RANDOM",
-    "SECONDS",
-    "PS1",
-    "PS2",
-    "PS4",
-    "OLDPWD",
-    "HISTFILE",
-    // Variables that stop a client from starting at all.
-    "NODE_OPTIONS",
-    "PYTHONHOME",
-    "GOROOT",
-    "GIT_DIR",
-    "GIT_WORK_TREE",
-    "GIT_EXEC_PATH",
-];
 
 /// Variables a section of the profile manages: set them there, not in `env`.
 const SECTION_VARIABLES: &[(&str, &str)] = &[
@@ -123,38 +55,6 @@ const SECTION_VARIABLES: &[(&str, &str)] = &[
     ("CARGO_HTTP_PROXY", "cargo.http-proxy"),
     ("CARGO_SOURCE_CRATES_IO_REPLACE_WITH", "cargo.registry"),
 ];
-
-/// Variables that change which files a client reads: set by a profile, the files the agent
-/// writes would not be read at all.
-const REDIRECTING_VARIABLES: &[&str] = &[
-    "NPM_CONFIG_USERCONFIG",
-    "NPM_CONFIG_GLOBALCONFIG",
-    "PIP_CONFIG_FILE",
-    "UV_CONFIG_FILE",
-    "UV_NO_CONFIG",
-    "CARGO_HOME",
-    "GOENV",
-    "GIT_CONFIG",
-    "GIT_CONFIG_GLOBAL",
-    "GIT_CONFIG_SYSTEM",
-    "GIT_CONFIG_NOSYSTEM",
-    "GIT_CONFIG_COUNT",
-    "GIT_CONFIG_PARAMETERS",
-    "ZDOTDIR",
-    // npm's global file is `$PREFIX/etc/npmrc`, Go's `$GOROOT/go.env`, pip's global files
-    // are under `$XDG_CONFIG_DIRS`, curl's `.curlrc` under `CURL_HOME`.
-    "NPM_CONFIG_PREFIX",
-    "PREFIX",
-    "XDG_CONFIG_DIRS",
-    "CURL_HOME",
-];
-
-/// Whether `upper` (a variable's name in upper case) changes which files a client reads.
-fn redirects(upper: &str) -> bool {
-    REDIRECTING_VARIABLES.contains(&upper)
-        || upper.starts_with("GIT_CONFIG_KEY_")
-        || upper.starts_with("GIT_CONFIG_VALUE_")
-}
 
 /// The setting that manages environment variable `name` (`GOPROXY` -> `go.proxy`), if a
 /// section does.
@@ -1191,24 +1091,16 @@ fn validate_env(env: &std::collections::BTreeMap<String, EnvValue>, problems: &m
             && name.len() <= 128
             && name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
             && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-        let upper = name.to_ascii_uppercase();
         if !well_formed {
             problems.add(
                 &path,
                 "a variable name is a letter or '_' followed by letters, digits or '_' (at most 128)",
             );
-        } else if FORBIDDEN_VARIABLES.contains(&upper.as_str()) {
-            problems.add(
-                &path,
-                format!("{name} is not managed: changing it could break the machine"),
-            );
         } else if let Some(section) = setting_of_variable(name) {
             problems.add(&path, format!("{name} is set by {section}; set it there"));
-        } else if redirects(&upper) {
-            problems.add(
-                &path,
-                format!("{name} changes which files a package client reads: the files the agent writes would not be read"),
-            );
+        } else if let Some(kind) = variables::kind_of(name).filter(|kind| !kind.allowable()) {
+            // Those an admin may allow are checked where the environment is known.
+            problems.add(&path, format!("{name} {}", kind.refusal()));
         }
         let text = match value {
             EnvValue::Text(text) => problems.text(&path, text, MAX_VALUE).then_some(text),

@@ -143,6 +143,12 @@ pub enum ApiError {
     /// No environment has this name.
     #[error("environment {0} does not exist")]
     EnvironmentNotFound(String),
+    /// The variable is not allowed in this environment.
+    #[error("{0} is not allowed in this environment")]
+    AllowanceNotFound(String),
+    /// An allowance withdrawn while a profile sets its variable.
+    #[error("{0}")]
+    VariableInUse(String),
     /// The environment name is taken.
     #[error("environment {0} already exists; pick another name")]
     EnvironmentExists(String),
@@ -239,6 +245,8 @@ impl ApiError {
             ApiError::OwnPromotionRequest => ("four_eyes_required", StatusCode::FORBIDDEN),
             ApiError::OverrideActive => ("override_active", StatusCode::CONFLICT),
             ApiError::EnvironmentNotFound(_) => ("environment_not_found", StatusCode::NOT_FOUND),
+            ApiError::AllowanceNotFound(_) => ("allowance_not_found", StatusCode::NOT_FOUND),
+            ApiError::VariableInUse(_) => ("variable_in_use", StatusCode::CONFLICT),
             ApiError::EnvironmentExists(_) => ("environment_exists", StatusCode::CONFLICT),
             ApiError::RotationRace(_) => ("rotation_race", StatusCode::CONFLICT),
             ApiError::EnrollmentTokenNotFound(_) => {
@@ -402,6 +410,7 @@ impl From<StoreError> for ApiError {
             StoreError::RolloutNotFound(id) => ApiError::RolloutNotFound(id.to_string()),
             StoreError::RolloutInProgress(id) => ApiError::RolloutInProgress(id.to_string()),
             StoreError::RolloutMoved(id) => ApiError::RolloutMoved(id.to_string()),
+            StoreError::AllowanceNotFound(name) => ApiError::AllowanceNotFound(name),
             StoreError::Database(
                 sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_),
             ) => ApiError::DatabaseUnavailable(error),
@@ -441,6 +450,7 @@ impl From<crate::publishing::PublishingError> for ApiError {
             }]),
             E::OwnPromotionRequest => ApiError::OwnPromotionRequest,
             E::OverrideActive => ApiError::OverrideActive,
+            E::VariableInUse { .. } => ApiError::VariableInUse(error.to_string()),
             E::Store(error) => error.into(),
             E::Document(error) => ApiError::Internal(Box::new(error)),
         }

@@ -22,6 +22,7 @@ mod rollouts;
 pub(crate) mod tokens;
 mod unmatched;
 pub(crate) mod users;
+mod variables;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
@@ -253,7 +254,10 @@ fn routes(config: &mut ServiceConfig) {
             .service(rollouts::pause_rollout)
             .service(rollouts::resume_rollout)
             .service(rollouts::abort_rollout)
-            .service(rollouts::list_overrides),
+            .service(rollouts::list_overrides)
+            .service(variables::list_allowances)
+            .service(variables::allow_variable)
+            .service(variables::withdraw_variable),
     );
 }
 

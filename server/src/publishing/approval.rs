@@ -123,9 +123,12 @@ impl Publishing {
         let draft_revision = self
             .untouched_draft_revision(environment, &request.target, &[&latest_hash, &request_hash])
             .await?;
+        let proposed = self.open(&request.document)?;
+        // Allowed when it was proposed, perhaps withdrawn since.
+        self.check_variables(environment, &proposed).await?;
         let next = NextVersion {
             previous: self.open_version(latest.as_ref())?,
-            profile: self.open(&request.document)?,
+            profile: proposed,
             record: VersionRecord {
                 version: latest_number + 1,
                 document: request.document,

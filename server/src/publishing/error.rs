@@ -57,6 +57,16 @@ pub enum PublishingError {
     /// In a protected environment, the person who asked for a promotion tried to confirm it.
     #[error("the person who asked for the promotion cannot confirm it")]
     OwnPromotionRequest,
+    /// An allowance withdrawn while a profile of the environment sets its variable.
+    #[error(
+        "{name} is set by {place}: remove it there (and publish) before withdrawing its allowance"
+    )]
+    VariableInUse {
+        /// The variable.
+        name: String,
+        /// Which profile sets it: `the baseline's draft`, `version 3 of backend`.
+        place: String,
+    },
     /// A stored profile cannot be read back: a bug or a lost key.
     #[error(transparent)]
     Document(#[from] DocumentError),

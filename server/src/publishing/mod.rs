@@ -6,6 +6,7 @@
 //! version's content again. In a protected environment both become a change request that a
 //! second person approves ([`approval`]).
 
+mod allowances;
 mod approval;
 mod error;
 mod overrides;
@@ -197,6 +198,7 @@ impl Publishing {
         let kept = current.profile.clone().normalized();
         let profile =
             keep_secrets(edited.normalized(), Some(&kept)).map_err(PublishingError::Invalid)?;
+        self.check_variables(environment, &profile).await?;
         let record = DraftRecord {
             document: seal(&profile, &self.sealer),
             revision: expected,
@@ -249,6 +251,8 @@ impl Publishing {
             });
         }
         let profile = self.open(&draft.document)?;
+        // Allowed when the draft was saved, perhaps withdrawn since.
+        self.check_variables(name, &profile).await?;
         let hash = content_hash(&profile, &self.sealer);
         let latest = self.store.latest_version(name, target).await?;
         if let Some(latest) = &latest {
@@ -321,8 +325,11 @@ impl Publishing {
                 to: old.version,
             });
         }
+        let restored = self.open(&old.document)?;
+        // An old version may set a variable whose allowance was withdrawn since.
+        self.check_variables(name, &restored).await?;
         let next = NextVersion {
-            profile: self.open(&old.document)?,
+            profile: restored,
             previous: self.open(&latest.document)?,
             record: VersionRecord {
                 version: latest.version + 1,

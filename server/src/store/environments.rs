@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use switchyard_proto::{
     Environment, EnvironmentName, EnvironmentUpdate, MachineRole, MachineRoleName, NewEnvironment,
+    VariableAllowance,
 };
 use time::OffsetDateTime;
 
@@ -46,6 +47,30 @@ pub trait EnvironmentStore: Send + Sync {
 
     /// The machine role called `name`.
     async fn machine_role(&self, name: &MachineRoleName) -> Result<MachineRole, StoreError>;
+
+    /// The variables allowed in the profiles of `environment`, by name.
+    async fn variable_allowances(
+        &self,
+        environment: &EnvironmentName,
+    ) -> Result<Vec<VariableAllowance>, StoreError>;
+
+    /// Allows `allowance.name` (upper case) in the profiles of `environment`; allowed already,
+    /// its reason, who and when are replaced.
+    async fn allow_variable(
+        &self,
+        environment: &EnvironmentName,
+        allowance: &VariableAllowance,
+        audit: &AuditRecord,
+    ) -> Result<(), StoreError>;
+
+    /// Withdraws the allowance of `name` (upper case) in `environment`;
+    /// [`StoreError::AllowanceNotFound`] when there is none.
+    async fn withdraw_variable(
+        &self,
+        environment: &EnvironmentName,
+        name: &str,
+        audit: &AuditRecord,
+    ) -> Result<(), StoreError>;
 }
 
 /// Implements [`EnvironmentStore`] for `$store` (a struct with a `pool` field) on database `$db`,
@@ -201,6 +226,86 @@ macro_rules! implement_environment_store {
                     .into_iter()
                     .map(machine_role_from_row)
                     .collect()
+            }
+
+            async fn variable_allowances(
+                &self,
+                environment: &switchyard_proto::EnvironmentName,
+            ) -> Result<Vec<switchyard_proto::VariableAllowance>, $crate::store::StoreError> {
+                use sqlx::Row as _;
+                let rows = sqlx::query(
+                    "SELECT name, reason, allowed_by, allowed_at FROM variable_allowances \
+                     WHERE environment = $1 ORDER BY name",
+                )
+                .bind(environment.as_str())
+                .fetch_all(&self.pool)
+                .await?;
+                rows.into_iter()
+                    .map(|row| {
+                        let name: String = row.try_get("name")?;
+                        let kind = switchyard_proto::profile::variables::kind_of(&name)
+                            .map_or("unlisted", |kind| kind.as_str());
+                        Ok(switchyard_proto::VariableAllowance {
+                            kind: kind.to_owned(),
+                            reason: switchyard_proto::ChangeMessage::parse(
+                                row.try_get::<String, _>("reason")?,
+                            )
+                            .map_err(|e| $crate::store::StoreError::Corrupt(e.to_string()))?,
+                            allowed_by: row.try_get("allowed_by")?,
+                            allowed_at: row
+                                .try_get::<$crate::store::Timestamp, _>("allowed_at")?
+                                .get(),
+                            name,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn allow_variable(
+                &self,
+                environment: &switchyard_proto::EnvironmentName,
+                allowance: &switchyard_proto::VariableAllowance,
+                audit: &$crate::domain::audit::AuditRecord,
+            ) -> Result<(), $crate::store::StoreError> {
+                let mut tx = begin_audited(&self.pool).await?;
+                sqlx::query(
+                    "INSERT INTO variable_allowances (environment, name, reason, allowed_by, \
+                     allowed_at) VALUES ($1, $2, $3, $4, $5) \
+                     ON CONFLICT (environment, name) DO UPDATE SET reason = excluded.reason, \
+                     allowed_by = excluded.allowed_by, allowed_at = excluded.allowed_at",
+                )
+                .bind(environment.as_str())
+                .bind(&allowance.name)
+                .bind(allowance.reason.as_str())
+                .bind(&allowance.allowed_by)
+                .bind($crate::store::Timestamp::from(allowance.allowed_at))
+                .execute(&mut *tx)
+                .await?;
+                append_audit(&mut tx, audit).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn withdraw_variable(
+                &self,
+                environment: &switchyard_proto::EnvironmentName,
+                name: &str,
+                audit: &$crate::domain::audit::AuditRecord,
+            ) -> Result<(), $crate::store::StoreError> {
+                let mut tx = begin_audited(&self.pool).await?;
+                let gone = sqlx::query(
+                    "DELETE FROM variable_allowances WHERE environment = $1 AND name = $2",
+                )
+                .bind(environment.as_str())
+                .bind(name)
+                .execute(&mut *tx)
+                .await?;
+                if gone.rows_affected() == 0 {
+                    return Err($crate::store::StoreError::AllowanceNotFound(name.to_owned()));
+                }
+                append_audit(&mut tx, audit).await?;
+                tx.commit().await?;
+                Ok(())
             }
 
             async fn machine_role(

@@ -183,6 +183,9 @@ pub enum StoreError {
     /// The override ended or was superseded since it was read.
     #[error("override {0} ended since it was read")]
     OverrideMoved(Uuid),
+    /// The variable is not allowed in that environment.
+    #[error("{0} is not allowed in this environment")]
+    AllowanceNotFound(String),
     /// The rollout moved (another process or person) since it was read.
     #[error("rollout {0} moved since it was read")]
     RolloutMoved(Uuid),

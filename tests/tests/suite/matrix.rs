@@ -220,8 +220,15 @@ fn rule(method: &str, path: &str) -> Option<Rule> {
             "GET",
             "/api/v1/environments/{environment}/rollouts"
             | "/api/v1/environments/{environment}/rollouts/{id}"
-            | "/api/v1/environments/{environment}/overrides",
+            | "/api/v1/environments/{environment}/overrides"
+            | "/api/v1/environments/{environment}/variable-allowances",
         ) => Rule::ReadEnvironment(200),
+        ("PUT", "/api/v1/environments/{environment}/variable-allowances/{name}") => {
+            Rule::Admin(200)
+        }
+        ("DELETE", "/api/v1/environments/{environment}/variable-allowances/{name}") => {
+            Rule::Admin(204)
+        }
         // A protected environment: the first promotion by hand asks for a second person.
         ("POST", "/api/v1/environments/{environment}/rollouts/{id}/promote") => {
             Rule::OperateEnvironment(202)
@@ -617,7 +624,8 @@ impl Fixture {
             .replace("{username}", "target")
             .replace("{environment}", "staging")
             .replace("{target}", "baseline")
-            .replace("{version}", "1");
+            .replace("{version}", "1")
+            .replace("{name}", "NODE_EXTRA_CA_CERTS");
         let path = match template {
             "/api/v1/environments/{environment}/effective" => format!("{path}?role=backend"),
             _ => path,
@@ -676,6 +684,23 @@ impl Fixture {
             }
             ("PUT", "/api/v1/environments/{environment}/devices/{id}/labels") => {
                 Some(json!({ "labels": { "site": "office-b" } }))
+            }
+            ("PUT", "/api/v1/environments/{environment}/variable-allowances/{name}") => {
+                Some(json!({ "reason": "matrix" }))
+            }
+            ("DELETE", "/api/v1/environments/{environment}/variable-allowances/{name}") => {
+                // There is one to withdraw whoever calls.
+                let allowed = self
+                    .app
+                    .call(
+                        Method::PUT,
+                        &path,
+                        Some(&self.admin),
+                        Some(&json!({ "reason": "matrix" })),
+                    )
+                    .await;
+                assert_eq!(allowed.status(), 200);
+                None
             }
             ("POST", "/api/v1/environments/{environment}/profiles/{target}/publish") => {
                 let revision = self.edit_draft().await;

@@ -726,7 +726,150 @@ async fn a_key_named_twice_is_refused_where_it_is_and_nothing_is_kept(backend: B
     assert_eq!(draft["profile"], json!({}), "nothing was kept: {draft}");
 }
 
+async fn variables_that_run_code_or_change_tls_need_an_admins_allowance(backend: Backend) {
+    let (app, ops) = setup(backend).await;
+    let admin = app.admin_token().await;
+    app.create_environment("production", false).await;
+    app.grant("olivia", "production", "ops").await;
+    let allowances = "/api/v1/environments/staging/variable-allowances";
+    let allow = |name: &'static str, token: String| {
+        let app = &app;
+        async move {
+            app.call(
+                Method::PUT,
+                &format!("{allowances}/{name}"),
+                Some(&token),
+                Some(&json!({ "reason": "TLS-inspecting proxy: node must use the system store" })),
+            )
+            .await
+        }
+    };
+    let options = json!({"env": {"NODE_OPTIONS": "--use-openssl-ca"}});
+
+    // Not allowed: refused where it is, saying how it gets allowed.
+    let (status, refused) = code(put_draft(&app, &ops, BASELINE, 0, options.clone()).await).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(refused.error.problems[0].path, "env.NODE_OPTIONS");
+    assert!(
+        refused.error.problems[0]
+            .message
+            .contains("variable-allowances/NODE_OPTIONS"),
+        "{refused:?}"
+    );
+    for (name, why) in [("LD_AUDIT", "loads code"), ("Git_Ssl_No_Verify", "TLS")] {
+        let body = json!({"env": {name: "1"}});
+        let (status, refused) = code(put_draft(&app, &ops, BASELINE, 0, body).await).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{name}");
+        assert!(
+            refused.error.problems[0].message.contains(why),
+            "{refused:?}"
+        );
+    }
+
+    // Ops cannot allow it; an admin can, for this environment alone.
+    assert_eq!(allow("NODE_OPTIONS", ops.clone()).await.status(), 403);
+    let allowed = allow("node_options", admin.clone()).await;
+    assert_eq!(allowed.status(), StatusCode::OK);
+    let allowed: Value = allowed.json().await.unwrap();
+    assert_eq!(allowed["name"], "NODE_OPTIONS");
+    assert_eq!(allowed["kind"], "runs-code");
+    assert_eq!(allowed["allowed_by"], "admin");
+    // What can never be set, or needs nothing, is not taken.
+    for (name, why) in [
+        ("LD_AUDIT", "no allowance changes that"),
+        ("CORP_REGION", "needs no allowance"),
+    ] {
+        let (status, refused) = code(allow(name, admin.clone()).await).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{name}");
+        assert!(
+            refused.error.problems[0].message.contains(why),
+            "{refused:?}"
+        );
+    }
+    let listed: Vec<Value> = app.get_as(&ops, allowances).await.json().await.unwrap();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+
+    assert_eq!(
+        put_draft(&app, &ops, BASELINE, 0, options.clone())
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        publish(&app, &ops, BASELINE, 1, "system CA store")
+            .await
+            .status(),
+        201
+    );
+    let production = "/api/v1/environments/production/profiles/baseline";
+    let (status, _) = code(put_draft(&app, &ops, production, 0, options.clone()).await).await;
+    assert_eq!(
+        status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "production allows nothing"
+    );
+
+    // Withdrawn only once no profile of the environment sets it.
+    let node_options = format!("{allowances}/NODE_OPTIONS");
+    let withdraw = || app.call(Method::DELETE, &node_options, Some(&admin), None);
+    let (status, refused) = code(withdraw().await).await;
+    assert_eq!(
+        (status, refused.error.code.as_str()),
+        (StatusCode::CONFLICT, "variable_in_use")
+    );
+    assert!(
+        refused.error.message.contains("version 1 of baseline"),
+        "{refused:?}"
+    );
+    assert_eq!(
+        put_draft(&app, &ops, BASELINE, 1, json!({})).await.status(),
+        200
+    );
+    let (status, refused) = code(withdraw().await).await;
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
+        "the latest version still sets it"
+    );
+    assert!(refused.error.message.contains("version 1"), "{refused:?}");
+    assert_eq!(
+        publish(&app, &ops, BASELINE, 2, "without").await.status(),
+        201
+    );
+    assert_eq!(withdraw().await.status(), StatusCode::NO_CONTENT);
+    assert_eq!(withdraw().await.status(), StatusCode::NOT_FOUND);
+
+    // Both are in the audit trail, with who, why and the kind.
+    let page: Value = app
+        .get_as(&admin, "/api/v1/audit?environment=staging")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let actions: Vec<&str> = page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|event| event["action"].as_str().unwrap())
+        .collect();
+    assert!(actions.contains(&"variable.allow"), "{actions:?}");
+    assert!(actions.contains(&"variable.withdraw"), "{actions:?}");
+    let allowed = page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|event| event["action"] == "variable.allow")
+        .unwrap();
+    assert_eq!(allowed["actor"], "admin");
+    assert_eq!(allowed["detail"]["kind"], "runs-code");
+    assert!(allowed["changes"][0]["new"]
+        .as_str()
+        .unwrap()
+        .contains("TLS-inspecting"));
+}
+
 for_each_store!(
+    variables_that_run_code_or_change_tls_need_an_admins_allowance,
     a_key_named_twice_is_refused_where_it_is_and_nothing_is_kept,
     edit_publish_diff_and_roll_back,
     stale_and_unconditional_writes_are_refused,

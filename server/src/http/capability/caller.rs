@@ -359,6 +359,20 @@ impl Admin {
             .map_err(|e| ApiError::Internal(Box::new(e)))
     }
 
+    /// The variables allowed in the profiles of `environment`, to change as the caller from
+    /// `from`.
+    pub fn variable_allowances<'a>(
+        &'a self,
+        environment: &'a EnvironmentName,
+        from: &crate::http::origin::RequestOrigin,
+    ) -> VariableAllowances<'a> {
+        VariableAllowances {
+            publishing: &self.gate.publishing,
+            environment,
+            origin: from.by(&self.access),
+        }
+    }
+
     /// Makes a new signing key, recorded as `origin`'s; deliveries are signed with it from now
     /// on, so every reading signed with the old one ends.
     pub async fn rotate_signing_key(
@@ -370,5 +384,35 @@ impl Admin {
         let record = keys::rotate(gate.store.as_ref(), &gate.sealer, origin, now).await?;
         gate.delivery.forget();
         Ok(record)
+    }
+}
+
+/// The variables allowed in one environment's profiles, to change as one admin.
+#[derive(Debug)]
+pub struct VariableAllowances<'a> {
+    publishing: &'a crate::publishing::Publishing,
+    environment: &'a EnvironmentName,
+    origin: Origin,
+}
+
+impl VariableAllowances<'_> {
+    /// Allows `name`, for `reason`.
+    pub async fn allow(
+        &self,
+        name: &str,
+        reason: switchyard_proto::ChangeMessage,
+    ) -> Result<switchyard_proto::VariableAllowance, ApiError> {
+        Ok(self
+            .publishing
+            .allow_variable(&self.origin, self.environment, name, reason)
+            .await?)
+    }
+
+    /// Withdraws the allowance of `name`.
+    pub async fn withdraw(&self, name: &str) -> Result<(), ApiError> {
+        Ok(self
+            .publishing
+            .withdraw_variable(&self.origin, self.environment, name)
+            .await?)
     }
 }

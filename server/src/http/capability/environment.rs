@@ -208,6 +208,16 @@ impl EnvironmentProfiles<'_> {
     pub async fn overrides(&self) -> Result<Vec<Override>, ApiError> {
         Ok(self.publishing.overrides(self.environment).await?)
     }
+
+    /// The variables an admin allowed in the profiles, by name.
+    pub async fn variable_allowances(
+        &self,
+    ) -> Result<Vec<switchyard_proto::VariableAllowance>, ApiError> {
+        Ok(self
+            .publishing
+            .variable_allowances(self.environment)
+            .await?)
+    }
 }
 
 /// The profiles of one environment, to read and change as one caller.

@@ -13,7 +13,7 @@ mod device;
 mod environment;
 mod sign_in;
 
-pub use caller::{Admitting, AuditTrail, Directory, OwnTokens};
+pub use caller::{Admitting, AuditTrail, Directory, OwnTokens, VariableAllowances};
 pub use device::{DeviceCaller, DeviceJson};
 pub use environment::{EnvironmentDevices, EnvironmentProfiles, OperatedDevices, OperatedProfiles};
 pub use sign_in::{Presented, Proven, Replayed};
