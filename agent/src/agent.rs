@@ -138,9 +138,13 @@ pub struct Synced {
     pub delivery: Delivery,
     /// Whether the server sent a delivery (rather than a 304).
     pub fetched_new: bool,
-    /// Whether the delivery is not the one applied before (another sequence): the server
-    /// had something new.
+    /// Whether what the machine gets changed: another baseline or overlay version, another
+    /// environment or role, or a delivery after a restore (the sequence alone moves with any
+    /// event anywhere on the server, so it says nothing here).
     pub changed: bool,
+    /// Whether the request asked the server to wait for a change (it named the delivery
+    /// held): an answer at once to a request that did not is no sign of a misbehaving relay.
+    pub long_polled: bool,
     /// Each target.
     pub outcomes: Vec<Outcome>,
 }
@@ -196,6 +200,8 @@ struct Verified {
     envelope: Envelope,
     etag: Option<String>,
     fetched_new: bool,
+    /// Whether the server was asked to wait for a change.
+    long_polled: bool,
 }
 
 fn trusted(sets: &[Signed]) -> Result<TrustedKeys, AgentError> {
@@ -258,12 +264,21 @@ impl Agent {
             envelope,
             etag,
             fetched_new,
-            ..
+            long_polled,
         } = self.fetch_verified(&client, &identity, wait)?;
         if fetched_new {
             self.state.save_envelope(&envelope)?;
         }
-        let changed = self.state.applied()?.map(|a| a.sequence) != Some(delivery.sequence);
+        let changed = self.state.applied()?.is_none_or(|a| {
+            a.restored_at.is_some()
+                || (a.environment.as_str(), a.machine_role.as_str())
+                    != (
+                        delivery.environment.as_str(),
+                        delivery.machine_role.as_str(),
+                    )
+                || (a.baseline_version, a.overlay_version)
+                    != (delivery.baseline_version, delivery.overlay_version)
+        });
         // Before anything is written: a sync cut off from here on must still refuse older ones.
         if self.state.accepted_sequence()? < Some(delivery.sequence) {
             self.state.save_accepted_sequence(delivery.sequence)?;
@@ -289,10 +304,19 @@ impl Agent {
                 .collect(),
             probes: probes.probes,
             mirrors: mirrors.report(),
+            // What this machine was sent of the audit trail: its witness, kept server-side.
+            audit_head: delivery.audit_head.clone(),
         };
         // `run` sends an unchanged report only when a heartbeat is due: each is a database
         // write on the server, and a round may come every few seconds.
-        let digest = crate::files::digest(&serde_json::to_vec(&report).unwrap_or_default());
+        // The sequence and the audit head move with any event on the server: a report that
+        // differs in them alone waits for the heartbeat too.
+        let compared = StatusReport {
+            sequence: 0,
+            audit_head: None,
+            ..report.clone()
+        };
+        let digest = crate::files::digest(&serde_json::to_vec(&compared).unwrap_or_default());
         let due = !reuse
             || self.state.reported().ok().flatten().is_none_or(|last| {
                 last.digest != digest || !(now() - REPORT_HEARTBEAT..=now()).contains(&last.at)
@@ -305,6 +329,7 @@ impl Agent {
             delivery,
             fetched_new,
             changed,
+            long_polled,
             outcomes,
         })
     }
@@ -619,6 +644,7 @@ impl Agent {
             .as_ref()
             .filter(|_| fresh_enough && stored.is_some())
             .and_then(|a| a.etag.clone());
+        let long_polled = wait > 0 && etag.is_some();
         let fetched = match client.profile(identity.device_id, &key, wait, etag.as_deref()) {
             // Whoever sent it (a relay, a proxy's error page), the server hears of it as of a
             // forged delivery: the machine may be behind something that needs looking at.
@@ -656,6 +682,7 @@ impl Agent {
             envelope,
             etag,
             fetched_new,
+            long_polled,
         })
     }
 
@@ -715,11 +742,14 @@ impl Agent {
                 .into_iter()
                 .collect(),
             drift: Vec::new(),
-            // A refused delivery names no endpoint to trust.
+            // A refused delivery names no endpoint to trust, nor a head to witness.
             probes: Vec::new(),
             mirrors: Vec::new(),
+            audit_head: None,
         };
         let _ = client.report(identity.device_id, key, &report);
+        // The server now shows this refusal: the next good report goes out whatever it says.
+        let _ = self.state.forget_reported();
     }
 
     /// Keeps the machine in sync until `stop` is set: each round waits on the server up to
@@ -740,7 +770,9 @@ impl Agent {
             let started = std::time::Instant::now();
             let round = self.sync_round(wait, true);
             let ended = match &round {
-                Ok(synced) if synced.changed => Ended::Changed,
+                // A request that named no delivery (the one held is about to expire) is
+                // answered at once by design.
+                Ok(synced) if synced.changed || !synced.long_polled => Ended::Changed,
                 Ok(_) => Ended::Unchanged {
                     wait: std::time::Duration::from_secs(wait),
                 },
@@ -805,11 +837,13 @@ impl Agent {
                 // Nothing of the profile is in use any more.
                 probes: Vec::new(),
                 mirrors: Vec::new(),
+                audit_head: None,
             };
             // Restore works offline; the server hears of it when it can be reached.
             if let Ok(client) = Server::new(&identity.server) {
                 let _ = client.report(identity.device_id, &key, &report);
             }
+            let _ = self.state.forget_reported();
         }
         Ok(problems)
     }

@@ -322,6 +322,13 @@ impl StateDir {
         self.read_json("reported.json")
     }
 
+    /// Forgets the last status report: the server was told something else since, so the
+    /// next report is sent whatever it says.
+    pub fn forget_reported(&self) -> Result<(), StateError> {
+        let path = self.root.join("reported.json");
+        files::remove(&path).map_err(|source| StateError::Io { path, source })
+    }
+
     /// Keeps the last status report the server took.
     pub fn save_reported(&self, reported: &Reported) -> Result<(), StateError> {
         self.write_json("reported.json", reported, false)

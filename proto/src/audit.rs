@@ -347,6 +347,39 @@ pub struct AuditPage {
     pub next_cursor: Option<String>,
 }
 
+/// The audit trail's head: its newest event's position and hash. The server signs it into
+/// every delivery (context [`crate::signing::AUDIT_HEAD_CONTEXT`]); each machine reports the
+/// latest it accepted, so the machines witness the trail: `audit verify` finds history that
+/// was cut from the end or rewritten (hashes recomputed and all) unless every machine's
+/// memory was rewritten too.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct AuditHead {
+    /// The newest event's position (0: no event).
+    pub seq: u64,
+    /// Its hash (64 zeros: no event).
+    pub hash: String,
+}
+
+impl AuditHead {
+    /// The head signed by `key`, as deliveries carry it.
+    pub fn sign(&self, key: &ed25519_dalek::SigningKey) -> crate::signing::Signed {
+        crate::signing::Signed::sign(crate::signing::AUDIT_HEAD_CONTEXT, self, key)
+    }
+
+    /// The head `signed` holds, once its signature checks out with the key `trusted` finds
+    /// for its key id.
+    pub fn open(
+        signed: &crate::signing::Signed,
+        trusted: impl Fn(&str) -> Option<ed25519_dalek::VerifyingKey>,
+    ) -> Result<Self, crate::signing::SignatureError> {
+        let bytes = signed.open(crate::signing::AUDIT_HEAD_CONTEXT, trusted)?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| crate::signing::SignatureError::Malformed(e.to_string()))
+    }
+}
+
 /// What walking the chain found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -362,6 +395,9 @@ pub struct AuditVerification {
     pub head_hash: String,
     /// The first broken link, when there is one.
     pub first_broken: Option<BrokenLink>,
+    /// How many machines' witnessed heads were checked against the chain.
+    #[serde(default)]
+    pub witnesses: u64,
 }
 
 /// Where the chain breaks, and how.

@@ -110,6 +110,9 @@ pub struct Delivery {
     /// The effective profile, secrets included: the machine writes them into its client
     /// configurations.
     pub profile: Profile,
+    /// The audit trail's head when issued, signed ([`crate::audit::AuditHead`]): what this
+    /// machine witnesses and reports back.
+    pub audit_head: Option<Signed>,
 }
 
 /// What the signature covers: the delivery to every machine of one environment and role,
@@ -138,6 +141,11 @@ pub struct FleetDelivery {
     /// The effective profile, secrets included (`{"value": ...}`).
     #[serde(with = "profile_with_secrets")]
     pub profile: Profile,
+    /// The audit trail's head at `sequence`, signed on its own (context
+    /// [`crate::signing::AUDIT_HEAD_CONTEXT`]) so that a machine can hand it back as proof of
+    /// what it was sent. Absent from deliveries of servers before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit_head: Option<Signed>,
 }
 
 /// Without the profile: it holds secret values in the clear, and debug output ends up in logs.
@@ -169,6 +177,7 @@ impl FleetDelivery {
             issued_at: self.issued_at,
             expires_at: self.expires_at,
             profile: self.profile,
+            audit_head: self.audit_head,
         }
     }
 }

@@ -397,6 +397,10 @@ pub struct StatusReport {
     /// Which mirror or fallback each mirror with fallbacks is served by, at most 16.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mirrors: Vec<MirrorInUse>,
+    /// The audit trail's head as signed into the newest delivery the machine accepted
+    /// ([`crate::audit::AuditHead`]): the machine's witness of the trail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit_head: Option<crate::signing::Signed>,
 }
 
 impl StatusReport {

@@ -60,7 +60,8 @@ pub mod text;
 pub mod versions;
 
 pub use audit::{
-    ActorKind, AuditAction, AuditEvent, AuditPage, AuditVerification, BrokenLink, Outcome,
+    ActorKind, AuditAction, AuditEvent, AuditHead, AuditPage, AuditVerification, BrokenLink,
+    Outcome,
 };
 pub use auth::{
     ApiToken, BoundedText, CreatedApiToken, GlobalRoleChange, GrantChange, LoginRequest,

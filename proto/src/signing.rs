@@ -23,6 +23,9 @@ use sha2::{Digest as _, Sha256};
 pub const PROFILE_CONTEXT: &[u8] = b"switchyard/profile-envelope/v2\n";
 /// Context of a key set's signature.
 pub const KEY_SET_CONTEXT: &[u8] = b"switchyard/key-set/v1\n";
+/// Context of the audit trail's head ([`crate::audit::AuditHead`]) as deliveries carry it and
+/// machines report it.
+pub const AUDIT_HEAD_CONTEXT: &[u8] = b"switchyard/audit-head/v1\n";
 /// Context of a device's request signature.
 pub const DEVICE_REQUEST_CONTEXT: &[u8] = b"switchyard/device-request/v1\n";
 

@@ -148,8 +148,8 @@ async fn verify_audit(config: Option<&Path>) -> ExitCode {
         Ok(verdict) => match verdict.first_broken {
             None => {
                 println!(
-                    "audit trail intact: {} events; head #{} {}",
-                    verdict.events, verdict.head_seq, verdict.head_hash
+                    "audit trail intact: {} events; head #{} {}; {} machines' witnessed heads agree",
+                    verdict.events, verdict.head_seq, verdict.head_hash, verdict.witnesses
                 );
                 ExitCode::SUCCESS
             }

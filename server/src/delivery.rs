@@ -299,13 +299,13 @@ impl Delivery {
                 ]
             }
         };
-        let sequence = self.store.audit_head().await?;
+        let head = self.store.audit_head().await?;
         let mut sides = Vec::new();
         for (snapshot, machines) in cohorts {
             // A cohort without machines is sent nothing; the asking machine is in one unless
             // it was moved or revoked since it was let in.
             if let Some(tree) = MachineTree::new(machines) {
-                sides.push(Arc::new(self.prepare(snapshot, device, tree, sequence)?));
+                sides.push(Arc::new(self.prepare(snapshot, device, tree, &head)?));
                 self.made.inc();
             }
         }
@@ -338,7 +338,7 @@ impl Delivery {
         snapshot: Snapshot,
         device: &DeviceRecord,
         tree: MachineTree,
-        sequence: u64,
+        head: &switchyard_proto::AuditHead,
     ) -> Result<Prepared, DeliveryError> {
         let (profile, _) = effective_of(
             snapshot.baseline.as_ref(),
@@ -352,11 +352,12 @@ impl Delivery {
             machine_role: device.machine_role.to_string(),
             baseline_version: VersionRecord::number(snapshot.baseline.as_ref()),
             overlay_version: VersionRecord::number(snapshot.overlay.as_ref()),
-            sequence,
+            sequence: head.seq,
             issued_at,
             expires_at: issued_at + self.lifetime,
             machines: Machines::default(),
             profile,
+            audit_head: Some(head.sign(&key.key)),
         };
         let signed = SignedDelivery::sign(delivery, tree, &key.key);
         Ok(Prepared {

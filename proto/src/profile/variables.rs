@@ -12,7 +12,7 @@
 //!   --use-openssl-ca`), and both are what an attacker who took an ops account would set.
 //!
 //! Sources: bash(1) (`BASH_ENV`, `ENV`, `PROMPT_COMMAND`, `PS0`); ld.so(8) (`LD_*`); dyld(1)
-//! (`DYLD_*`); node(1) (`NODE_OPTIONS`, `NODE_TLS_REJECT_UNAUTHORIZED`, `NODE_EXTRA_CA_CERTS`);
+//! (`DYLD_*`); .NET's startup hooks and CLR profilers; node(1) (`NODE_OPTIONS`, `NODE_TLS_REJECT_UNAUTHORIZED`, `NODE_EXTRA_CA_CERTS`);
 //! git(1) "Environment Variables" (`GIT_SSH_COMMAND`, `GIT_SSL_NO_VERIFY`, ...); python(1)
 //! (`PYTHONSTARTUP`, `PYTHONPATH`, `PYTHONHTTPSVERIFY`); perlrun(1) (`PERL5OPT`); the JVM's
 //! `JAVA_TOOL_OPTIONS`; glibc's iconv (`GCONV_PATH`); `go help environment` (`GOFLAGS`
@@ -208,6 +208,13 @@ const RUNS_CODE: &[&str] = &[
     "RUSTFLAGS",
     "CARGO_BUILD_RUSTC_WRAPPER",
     "BROWSER",
+    "EDITOR",
+    "VISUAL",
+    "PAGER",
+    "DOTNET_STARTUP_HOOKS",
+    "COR_PROFILER",
+    "CORECLR_PROFILER",
+    "CARGO_REGISTRY_CREDENTIAL_PROVIDER",
     "LESSOPEN",
     "LESSCLOSE",
     "SSH_AUTH_SOCK",
@@ -234,7 +241,7 @@ const TRUST: &[&str] = &[
     "UV_NATIVE_TLS",
     "CARGO_HTTP_CAINFO",
     "CARGO_HTTP_CHECK_REVOKE",
-    "GONOSUMCHECK",
+    "SSLKEYLOGFILE",
     "BUNDLE_SSL_VERIFY_MODE",
     "BUNDLE_SSL_CA_CERT",
 ];
@@ -252,7 +259,13 @@ pub fn kind_of(name: &str) -> Option<VariableKind> {
         Some(VariableKind::Redirects)
     } else if upper.starts_with("LD_") || upper.starts_with("DYLD_") {
         Some(VariableKind::Loader)
-    } else if RUNS_CODE.contains(&upper) {
+    } else if RUNS_CODE.contains(&upper)
+        // Cargo runs a target's runner and linker, and a registry's credential provider
+        // (Cargo's "Environment variables": `CARGO_TARGET_<triple>_RUNNER`).
+        || (upper.starts_with("CARGO_TARGET_")
+            && (upper.ends_with("_RUNNER") || upper.ends_with("_LINKER")))
+        || (upper.starts_with("CARGO_REGISTRIES_") && upper.ends_with("_CREDENTIAL_PROVIDER"))
+    {
         Some(VariableKind::RunsCode)
     } else if TRUST.contains(&upper) {
         Some(VariableKind::Trust)
@@ -284,7 +297,15 @@ pub fn listed(kind: VariableKind) -> Vec<&'static str> {
             [REDIRECTS, &["GIT_CONFIG_KEY_*", "GIT_CONFIG_VALUE_*"]].concat()
         }
         VariableKind::Loader => vec!["LD_*", "DYLD_*"],
-        VariableKind::RunsCode => RUNS_CODE.to_vec(),
+        VariableKind::RunsCode => [
+            RUNS_CODE,
+            &[
+                "CARGO_TARGET_*_RUNNER",
+                "CARGO_TARGET_*_LINKER",
+                "CARGO_REGISTRIES_*_CREDENTIAL_PROVIDER",
+            ],
+        ]
+        .concat(),
         VariableKind::Trust => TRUST.to_vec(),
     }
 }
@@ -306,6 +327,11 @@ mod tests {
         assert_eq!(kind_of("NODE_OPTIONS"), Some(VariableKind::RunsCode));
         assert_eq!(kind_of("Git_Ssh_Command"), Some(VariableKind::RunsCode));
         assert_eq!(kind_of("NODE_EXTRA_CA_CERTS"), Some(VariableKind::Trust));
+        assert_eq!(
+            kind_of("CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER"),
+            Some(VariableKind::RunsCode)
+        );
+        assert_eq!(kind_of("CARGO_TARGET_DIR"), None);
         assert_eq!(kind_of("CORP_REGION"), None);
         let kinds = [
             VariableKind::System,

@@ -257,6 +257,17 @@ impl Settings {
                 ));
             }
         }
+        // A session's end is found through its refresh tokens, which are forgotten once
+        // expired: each must outlive the access token issued beside it.
+        if self.refresh_token_ttl_secs < self.access_token_ttl_secs {
+            return Err(ConfigError::setting(
+                "refresh_token_ttl_secs",
+                format!(
+                    "{} is shorter than access_token_ttl_secs ({}); a refresh token must outlive the access token issued with it",
+                    self.refresh_token_ttl_secs, self.access_token_ttl_secs
+                ),
+            ));
+        }
         if self.data_dir.as_os_str().is_empty() {
             return Err(ConfigError::setting("data_dir", "must not be empty".into()));
         }

@@ -268,3 +268,19 @@ fn unknown_variables_are_reported_not_used() {
         "127.0.0.1:2"
     );
 }
+
+#[test]
+fn a_refresh_token_must_outlive_its_access_token() {
+    let error = load_env(&[
+        ("SWITCHYARD_ACCESS_TOKEN_TTL_SECS", "3600"),
+        ("SWITCHYARD_REFRESH_TOKEN_TTL_SECS", "600"),
+    ])
+    .unwrap_err();
+    assert!(error.0.contains("refresh_token_ttl_secs"), "{error}");
+    assert!(error.0.contains("outlive"), "{error}");
+    assert!(load_env(&[
+        ("SWITCHYARD_ACCESS_TOKEN_TTL_SECS", "600"),
+        ("SWITCHYARD_REFRESH_TOKEN_TTL_SECS", "600"),
+    ])
+    .is_ok());
+}

@@ -252,6 +252,9 @@ pub struct ChainCheck {
     previous_seq: u64,
     previous_hash: String,
     first_broken: Option<BrokenLink>,
+    /// What machines were sent, by position: (machine, hash).
+    witnesses: std::collections::BTreeMap<u64, Vec<(uuid::Uuid, String)>>,
+    witnessed: u64,
 }
 
 impl Default for ChainCheck {
@@ -261,11 +264,32 @@ impl Default for ChainCheck {
             previous_seq: 0,
             previous_hash: GENESIS_HASH.to_owned(),
             first_broken: None,
+            witnesses: std::collections::BTreeMap::new(),
+            witnessed: 0,
         }
     }
 }
 
 impl ChainCheck {
+    /// A check that also holds the chain against the heads machines were sent (each signed
+    /// into a delivery, checked when reported): the event at each head's position must have
+    /// that hash, and the chain must reach it. Recomputing every hash after an edit, or
+    /// deleting the newest events, passes the links but not the witnesses.
+    pub fn witnessed_by(heads: Vec<(uuid::Uuid, switchyard_proto::AuditHead)>) -> Self {
+        let mut check = Self {
+            witnessed: heads.len() as u64,
+            ..Self::default()
+        };
+        for (machine, head) in heads {
+            check
+                .witnesses
+                .entry(head.seq)
+                .or_default()
+                .push((machine, head.hash));
+        }
+        check
+    }
+
     /// Checks the next event; false once the chain is broken (there is no point going on).
     pub fn next(&mut self, event: &AuditEvent) -> bool {
         if self.first_broken.is_some() {
@@ -288,6 +312,13 @@ impl ChainCheck {
         } else {
             None
         };
+        let problem = problem.or_else(|| {
+            let witnesses = self.witnesses.remove(&event.seq)?;
+            let (machine, hash) = witnesses.into_iter().find(|(_, hash)| *hash != event.hash)?;
+            Some(format!(
+                "machine {machine} was sent this event with hash {hash}: it was rewritten after, and the hashes after it recomputed"
+            ))
+        });
         self.previous_seq = event.seq;
         self.previous_hash = event.hash.clone();
         if let Some(problem) = problem {
@@ -304,14 +335,28 @@ impl ChainCheck {
         }
     }
 
-    /// Where the walk ends up.
-    pub fn finish(self) -> AuditVerification {
+    /// Where the walk ends up: a head a machine was sent beyond the chain's end means events
+    /// were cut from the end.
+    pub fn finish(mut self) -> AuditVerification {
+        let beyond = self
+            .witnesses
+            .range(self.previous_seq + 1..)
+            .next()
+            .and_then(|(seq, machines)| Some((*seq, machines.first()?.0)));
+        if let Some((seq, machine)) = beyond {
+            let last = self.previous_seq;
+            self.broken(
+                seq,
+                format!("machine {machine} was sent the trail up to this event, but it ends at event {last}: events were cut from the end"),
+            );
+        }
         AuditVerification {
             intact: self.first_broken.is_none(),
             events: self.events,
             head_seq: self.previous_seq,
             head_hash: self.previous_hash,
             first_broken: self.first_broken,
+            witnesses: self.witnessed,
         }
     }
 }

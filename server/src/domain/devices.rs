@@ -136,6 +136,9 @@ pub struct ReportRecord {
     pub overlay_version: u64,
     /// Whether all was well.
     pub healthy: bool,
+    /// The audit trail's head the machine was last sent, its signature checked: kept when
+    /// it is not older than the one kept.
+    pub witnessed: Option<switchyard_proto::AuditHead>,
 }
 
 impl DeviceRecord {

@@ -142,6 +142,7 @@ mod tests {
                 baseline_version: 1,
                 overlay_version: 0,
                 healthy: true,
+                witnessed: None,
             }),
         }
     }

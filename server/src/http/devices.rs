@@ -72,7 +72,12 @@ pub async fn report_status(
     if !problems.is_empty() {
         return Err(ApiError::Invalid(problems));
     }
+    let witnessed = match &report.audit_head {
+        Some(signed) => Some(caller.open_audit_head(signed).await?),
+        None => None,
+    };
     let record = ReportRecord {
+        witnessed,
         report: serde_json::to_string(&report).unwrap_or_default(),
         reported_at: state.clock.now(),
         sequence: report.sequence,

@@ -1,9 +1,13 @@
 //! Environment variables a profile may set only where an admin allowed them: those that make
-//! programs run code or change TLS checks ([`variables`]). Every way a profile's content gets
-//! somewhere a machine could read it checks: saving a draft, publishing, rolling back,
-//! approving. An allowance is withdrawn only once no profile of the environment sets it (its
-//! drafts and latest versions), so that no delivered profile ever sets a variable no admin
-//! allowed.
+//! programs run code or change TLS checks ([`variables`]). Every way a person gets a profile's
+//! content to machines checks: saving a draft, publishing, rolling back, approving. An
+//! allowance is withdrawn only once no profile of the environment sets it in what machines may
+//! be sent without such a step (its drafts, latest versions, the version a rollout keeps the
+//! other machines on, the version an override brings back), so that no delivered profile sets
+//! a variable no admin allowed.
+//!
+//! A withdrawal and a publish at the same moment are not serialized against each other: the
+//! check and the deletion are separate reads and writes, as a draft save's check and write are.
 
 use std::collections::BTreeSet;
 
@@ -152,18 +156,34 @@ impl Publishing {
                 .into_iter()
                 .map(|role| ProfileTarget::Role(role.name)),
         );
+        let sets = |profile: &Profile| {
+            profile
+                .env
+                .keys()
+                .any(|key| key.eq_ignore_ascii_case(&name))
+        };
+        // What machines may still be sent without a check of its own: the version a rollout
+        // keeps the other machines on (an abort brings it back), and the one an override
+        // brings back at its end.
+        let rollout = self.store.active_rollout(environment).await?;
         for target in targets {
-            let sets = |profile: &Profile| {
-                profile
-                    .env
-                    .keys()
-                    .any(|key| key.eq_ignore_ascii_case(&name))
-            };
-            // The version first: a draft just published holds the same.
+            let mut versions = Vec::new();
             if let Some(latest) = self.store.latest_version(environment, &target).await? {
-                if sets(&self.open(&latest.document)?) {
-                    let place = format!("version {} of {target}", latest.version);
-                    return Err(in_use(&name, place));
+                versions.push(latest.version);
+            }
+            if let Some(rollout) = rollout.as_ref().filter(|r| r.target == target) {
+                versions.push(rollout.from_version);
+            }
+            if let Some(standing) = self.store.active_override(environment, &target).await? {
+                versions.push(standing.restore_version);
+            }
+            versions.sort_unstable();
+            versions.dedup();
+            // The newest first: a draft just published holds the same as the latest.
+            for number in versions.into_iter().rev() {
+                let version = self.store.version(environment, &target, number).await?;
+                if sets(&self.open(&version.document)?) {
+                    return Err(in_use(&name, format!("version {number} of {target}")));
                 }
             }
             if let Some(draft) = self.store.draft(environment, &target).await? {

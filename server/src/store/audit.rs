@@ -2,7 +2,7 @@
 //! other change appends its event in its own transaction (`sql.rs`).
 
 use async_trait::async_trait;
-use switchyard_proto::AuditEvent;
+use switchyard_proto::{AuditEvent, AuditHead};
 
 use super::StoreError;
 use crate::domain::audit::{AuditFilter, AuditRecord};
@@ -10,8 +10,12 @@ use crate::domain::audit::{AuditFilter, AuditRecord};
 /// The audit trail, as kept.
 #[async_trait]
 pub trait AuditStore: Send + Sync {
-    /// The position of the newest audit event (0 with none).
-    async fn audit_head(&self) -> Result<u64, StoreError>;
+    /// The newest audit event's position and hash (0 and the genesis hash with none).
+    async fn audit_head(&self) -> Result<AuditHead, StoreError>;
+
+    /// The newest head of the trail each machine was sent and reported back (its signature
+    /// checked when reported), revoked machines' too: their witness still holds.
+    async fn witnessed_heads(&self) -> Result<Vec<(uuid::Uuid, AuditHead)>, StoreError>;
 
     /// Appends an event that records no change of its own (a failed login).
     async fn record_audit(&self, audit: &AuditRecord) -> Result<AuditEvent, StoreError>;
@@ -66,11 +70,48 @@ macro_rules! implement_audit_store {
 
         #[async_trait::async_trait]
         impl $crate::store::AuditStore for $store {
-            async fn audit_head(&self) -> Result<u64, $crate::store::StoreError> {
-                let head: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM audit_events")
-                    .fetch_one(&self.pool)
-                    .await?;
-                head.map_or(Ok(0), $crate::store::counter)
+            async fn audit_head(
+                &self,
+            ) -> Result<switchyard_proto::AuditHead, $crate::store::StoreError> {
+                use sqlx::Row as _;
+                let row =
+                    sqlx::query("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
+                        .fetch_optional(&self.pool)
+                        .await?;
+                match row {
+                    Some(row) => Ok(switchyard_proto::AuditHead {
+                        seq: $crate::store::counter(row.try_get("seq")?)?,
+                        hash: row.try_get("hash")?,
+                    }),
+                    None => Ok(switchyard_proto::AuditHead {
+                        seq: 0,
+                        hash: $crate::domain::audit::GENESIS_HASH.to_owned(),
+                    }),
+                }
+            }
+
+            async fn witnessed_heads(
+                &self,
+            ) -> Result<Vec<(uuid::Uuid, switchyard_proto::AuditHead)>, $crate::store::StoreError>
+            {
+                use sqlx::Row as _;
+                sqlx::query(
+                    "SELECT id, witnessed_seq, witnessed_hash FROM devices \
+                     WHERE witnessed_seq IS NOT NULL ORDER BY id",
+                )
+                .fetch_all(&self.pool)
+                .await?
+                .into_iter()
+                .map(|row| {
+                    Ok((
+                        row.try_get("id")?,
+                        switchyard_proto::AuditHead {
+                            seq: $crate::store::counter(row.try_get("witnessed_seq")?)?,
+                            hash: row.try_get("witnessed_hash")?,
+                        },
+                    ))
+                })
+                .collect()
             }
 
             async fn record_audit(

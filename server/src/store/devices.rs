@@ -175,6 +175,15 @@ macro_rules! implement_device_store {
                             row.try_get::<Option<i64>, _>("applied_overlay")?.unwrap_or_default(),
                         )?,
                         healthy: row.try_get::<Option<bool>, _>("healthy")?.unwrap_or_default(),
+                        witnessed: match row.try_get::<Option<i64>, _>("witnessed_seq")? {
+                            None => None,
+                            Some(seq) => Some(switchyard_proto::AuditHead {
+                                seq: $crate::store::counter(seq)?,
+                                hash: row
+                                    .try_get::<Option<String>, _>("witnessed_hash")?
+                                    .unwrap_or_default(),
+                            }),
+                        },
                     }),
                 },
             })
@@ -403,6 +412,19 @@ macro_rules! implement_device_store {
                 .bind(report.healthy)
                 .execute(&self.pool)
                 .await?;
+                if let Some(head) = &report.witnessed {
+                    // A machine's witness only moves forward: an older head reported again
+                    // (a restored state folder) keeps the newer one.
+                    sqlx::query(
+                        "UPDATE devices SET witnessed_seq = $2, witnessed_hash = $3 \
+                         WHERE id = $1 AND (witnessed_seq IS NULL OR witnessed_seq <= $2)",
+                    )
+                    .bind(device_id)
+                    .bind($crate::store::stored_counter(head.seq))
+                    .bind(&head.hash)
+                    .execute(&self.pool)
+                    .await?;
+                }
                 Ok(())
             }
 

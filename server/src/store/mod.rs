@@ -210,10 +210,11 @@ pub enum StoreError {
 }
 
 /// Walks the whole audit trail from its first event, page by page, and says whether every
-/// link holds and, if not, which is the first broken one.
+/// link holds, and every head a machine was sent is in it ([`ChainCheck::witnessed_by`]),
+/// and, if not, which is the first broken one.
 pub async fn verify_audit_trail(store: &dyn AuditStore) -> Result<AuditVerification, StoreError> {
     const PAGE: u32 = 1000;
-    let mut check = ChainCheck::default();
+    let mut check = ChainCheck::witnessed_by(store.witnessed_heads().await?);
     let mut after = 0;
     loop {
         let page = match store.audit_chain(after, PAGE).await {

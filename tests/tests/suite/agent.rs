@@ -855,6 +855,9 @@ async fn run_behind_a_relay_that_answers_at_once_neither_spins_nor_reports_every
 
     let (app, token) = published_fleet().await;
     let relay = Relay::start(&app.base_url);
+    // Every answer a 200 of the same delivery, at once, from the start (a round that began
+    // before the relay changed would long-poll through it for its whole wait).
+    relay.set(Mode::DropConditional);
     let home = Home::new();
     let state = tempfile::tempdir().unwrap();
     let agent = agent_for(&home, state.path(), quiet_clients());
@@ -873,9 +876,7 @@ async fn run_behind_a_relay_that_answers_at_once_neither_spins_nor_reports_every
     }
     assert_eq!(relay.requests(status), 1, "the first round reported");
 
-    // Every answer a 200 of the same delivery, at once: rounds are at least five seconds
-    // apart, then further (about 100 a second before).
-    relay.set(Mode::DropConditional);
+    // Rounds are at least five seconds apart, then further (about 100 a second before).
     let before = (relay.requests(profile), relay.requests(status));
     tokio::time::sleep(Duration::from_secs(8)).await;
     let asked = relay.requests(profile) - before.0;
@@ -915,4 +916,110 @@ async fn sync_failing(agent: Agent) -> (Agent, String) {
     })
     .await
     .unwrap()
+}
+
+/// What `audit verify` says now, asked with `admin` (logging in would add an event).
+async fn verified(app: &TestApp, admin: &str) -> switchyard_proto::AuditVerification {
+    let response = app.get_as(admin, "/api/v1/audit/verify").await;
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+/// Lifts the database's append-only guard on the audit trail, as its owner can.
+fn unguarded(statements: &str) -> String {
+    format!(
+        "DROP TRIGGER audit_events_are_append_only_update; \
+         DROP TRIGGER audit_events_are_append_only_delete; {statements}"
+    )
+}
+
+/// Enrolls a machine that syncs once through `app`, then adds history after what it saw;
+/// answers an admin's token and the audit position the machine witnessed.
+async fn witnessed_fleet() -> (TestApp, String, u64, Agent, Home, tempfile::TempDir) {
+    let (app, token) = published_fleet().await;
+    let home = Home::new();
+    let state = tempfile::tempdir().unwrap();
+    let agent = agent_for(&home, state.path(), quiet_clients());
+    let (agent, synced) =
+        enrolled(agent, &app.base_url, token, |agent| agent.sync(0).unwrap()).await;
+    app.create_environment("later", false).await;
+    let admin = app.admin_token().await;
+    let verdict = verified(&app, &admin).await;
+    assert!(verdict.intact, "{verdict:?}");
+    assert_eq!(
+        verdict.witnesses, 1,
+        "the machine reported what it was sent"
+    );
+    (app, admin, synced.delivery.sequence, agent, home, state)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_cut_from_the_end_after_a_machine_saw_it_fails_verification() {
+    let (app, admin, witnessed, _agent, _home, _state) = witnessed_fleet().await;
+    // Everything from the event the machine was sent on is deleted: the links that are left
+    // still hold.
+    app.database()
+        .execute(&unguarded(&format!(
+            "DELETE FROM audit_events WHERE seq >= {witnessed}"
+        )))
+        .await;
+    let verdict = verified(&app, &admin).await;
+    assert!(!verdict.intact, "{verdict:?}");
+    let broken = verdict.first_broken.unwrap();
+    assert_eq!(broken.seq, witnessed);
+    assert!(broken.problem.contains("cut from the end"), "{broken:?}");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_rewritten_with_every_hash_recomputed_fails_verification_by_the_machines_witness() {
+    let (app, admin, witnessed, agent, _home, _state) = witnessed_fleet().await;
+    // An event before the machine's head is edited and every hash from it on recomputed:
+    // the chain's own links all hold again.
+    let store = app.database().open_store().await;
+    let mut events = store.audit_chain(0, 10_000).await.unwrap();
+    let edited = witnessed - 1;
+    let mut previous = switchyard_server::domain::audit::GENESIS_HASH.to_owned();
+    let mut statements = Vec::new();
+    for event in &mut events {
+        if event.seq == edited {
+            event.actor = "mallory".into();
+        }
+        event.previous_hash = previous.clone();
+        event.hash = switchyard_server::domain::audit::content_hash(event);
+        previous = event.hash.clone();
+        if event.seq >= edited {
+            statements.push(format!(
+                "UPDATE audit_events SET actor = '{}', previous_hash = '{}', hash = '{}' WHERE seq = {};",
+                event.actor, event.previous_hash, event.hash, event.seq
+            ));
+        }
+    }
+    app.database()
+        .execute(&unguarded(&statements.join(" ")))
+        .await;
+    // The devices' witnesses are wiped too: the machine reports its own again.
+    app.database()
+        .execute("UPDATE devices SET witnessed_seq = NULL, witnessed_hash = NULL")
+        .await;
+    let wiped = verified(&app, &admin).await;
+    assert!(
+        wiped.intact,
+        "without a witness the rewrite passes: {wiped:?}"
+    );
+    assert_eq!(wiped.witnesses, 0);
+    tokio::task::spawn_blocking(move || agent.sync(0).unwrap())
+        .await
+        .unwrap();
+    let verdict = verified(&app, &admin).await;
+    assert!(!verdict.intact, "{verdict:?}");
+    assert_eq!(verdict.witnesses, 1);
+    let broken = verdict.first_broken.unwrap();
+    assert_eq!(
+        broken.seq, witnessed,
+        "the machine's head no longer matches"
+    );
+    assert!(broken.problem.contains("rewritten"), "{broken:?}");
+    store.close().await;
+    app.stop().await;
 }

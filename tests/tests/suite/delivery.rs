@@ -165,6 +165,35 @@ async fn an_enrolled_machine_gets_its_signed_effective_profile(backend: Backend)
         )
         .await;
     assert_eq!(sent.status(), 204);
+
+    // The delivery carries the audit trail's head, signed; a machine hands it back as its
+    // witness, and cannot hand back one the server never signed.
+    let head = delivery
+        .audit_head
+        .clone()
+        .expect("the delivery carries the head");
+    let opened = switchyard_proto::AuditHead::open(&head, |id| device.trusted.key(id)).unwrap();
+    assert_eq!(opened.seq, delivery.sequence);
+    let forged_key = TestDevice::new_key();
+    let forged = switchyard_proto::AuditHead {
+        seq: delivery.sequence + 100,
+        hash: "f".repeat(64),
+    }
+    .sign(&forged_key);
+    for (witness, expected) in [(json!(forged), 422), (json!(head), 204)] {
+        let mut report = report.clone();
+        report["audit_head"] = witness;
+        let sent = device
+            .call(
+                &app,
+                Method::POST,
+                "/api/v1/agent/status",
+                Some(&report),
+                None,
+            )
+            .await;
+        assert_eq!(sent.status(), expected);
+    }
     let devices: Vec<DeviceStatus> = app.devices("staging").await;
     assert_eq!(devices.len(), 1);
     assert_eq!(devices[0].device.id, device.id);

@@ -49,6 +49,27 @@ impl DeviceCaller {
         self.gate.delivery.subscribe()
     }
 
+    /// The audit trail's head `signed` holds, when one of the server's signing keys (any
+    /// version: the machine may hold a head from before a rotation) signed it; a 422 at
+    /// `audit_head` otherwise, so that no machine can witness a head the server never sent.
+    pub async fn open_audit_head(
+        &self,
+        signed: &switchyard_proto::signing::Signed,
+    ) -> Result<switchyard_proto::AuditHead, ApiError> {
+        let keys = self.gate.store.signing_keys().await?;
+        switchyard_proto::AuditHead::open(signed, |id| {
+            keys.iter()
+                .find(|key| key.key_id == id)
+                .and_then(|key| decode_public_key(&key.public_key).ok())
+        })
+        .map_err(|error| {
+            ApiError::Invalid(vec![switchyard_proto::FieldProblem {
+                path: "audit_head".into(),
+                message: format!("is not a head of the audit trail this server signed: {error}"),
+            }])
+        })
+    }
+
     /// Keeps the machine's latest status report.
     pub async fn report(&self, report: &ReportRecord) -> Result<(), ApiError> {
         Ok(self
