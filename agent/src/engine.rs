@@ -260,6 +260,11 @@ fn apply_file(
         ));
     } else if rendered.is_empty() && !existed {
         // Only the agent's own keys were there: the file goes as it came.
+        note_pending(state, manifest, path, entry.as_ref(), |base| ManagedFile {
+            written: String::new(),
+            settings: BTreeMap::new(),
+            ..base
+        })?;
         if let Err(error) = files::remove(path) {
             return Ok(failed(
                 target,
@@ -273,6 +278,17 @@ fn apply_file(
             format!("{} would be left empty; it was left alone", path.display()),
         ));
     } else {
+        let note = |state: &StateDir, footprint: &Footprint| {
+            note_pending(state, manifest, path, entry.as_ref(), |base| ManagedFile {
+                target: Some(target),
+                existed,
+                written: footprint.written.clone(),
+                settings: managed.clone(),
+                mode: footprint.mode,
+                created: footprint.created.clone(),
+                ..base
+            })
+        };
         match write_managed(
             state,
             path,
@@ -280,6 +296,7 @@ fn apply_file(
             bytes.as_deref(),
             &rendered,
             secret,
+            note,
         )? {
             Ok(written) => footprint = written,
             Err(problem) => return Ok(failed(target, problem)),
@@ -299,6 +316,7 @@ fn apply_file(
                 hook: None,
                 mode: footprint.mode,
                 created: footprint.created,
+                pending: None,
             },
         );
     }
@@ -333,9 +351,38 @@ impl Footprint {
     }
 }
 
+/// Notes in the manifest, saved at once, that `path` is about to become what `pending` makes
+/// of its entry (or of a new one, for a file the agent never wrote): see
+/// [`ManagedFile::pending`].
+fn note_pending(
+    state: &StateDir,
+    manifest: &mut Manifest,
+    path: &Path,
+    entry: Option<&ManagedFile>,
+    pending: impl FnOnce(ManagedFile) -> ManagedFile,
+) -> Result<(), StateError> {
+    let mut current = entry.cloned().unwrap_or_else(|| ManagedFile {
+        target: None,
+        existed: true,
+        written: String::new(),
+        settings: BTreeMap::new(),
+        hook: None,
+        mode: None,
+        created: Vec::new(),
+        pending: None,
+    });
+    current.pending = Some(Box::new(pending(ManagedFile {
+        pending: None,
+        ..current.clone()
+    })));
+    manifest.keep_file(path, current);
+    state.save_manifest(manifest)
+}
+
 /// Writes `rendered` to `path`, which held `bytes`. The first time (no `entry`) its bytes are
 /// kept for `restore` and its mode noted; the folders made for it are noted every time.
-/// `Ok(Err(_))` says why the file could not be written (it is as it was).
+/// `note` hears the footprint the write will leave, before it is made (the write-ahead
+/// note). `Ok(Err(_))` says why the file could not be written (it is as it was).
 fn write_managed(
     state: &StateDir,
     path: &Path,
@@ -343,6 +390,7 @@ fn write_managed(
     bytes: Option<&[u8]>,
     rendered: &str,
     secret: bool,
+    note: impl FnOnce(&StateDir, &Footprint) -> Result<(), StateError>,
 ) -> Result<Result<Footprint, String>, StateError> {
     let mut footprint = Footprint::of(entry);
     if entry.is_none() {
@@ -352,15 +400,20 @@ fn write_managed(
         }
     }
     let missing = files::missing_folders(path);
+    let mut landing = Footprint {
+        written: files::digest(rendered.as_bytes()),
+        mode: footprint.mode,
+        created: footprint.created.clone(),
+    };
+    landing.created.extend(missing.iter().cloned());
+    note(state, &landing)?;
     if let Err(error) = files::write_atomically(path, rendered.as_bytes(), secret) {
         return Ok(Err(format!(
             "cannot write {}: {error}; it is as it was",
             path.display()
         )));
     }
-    footprint.written = files::digest(rendered.as_bytes());
-    footprint.created.extend(missing);
-    Ok(Ok(footprint))
+    Ok(Ok(landing))
 }
 
 /// A file `sync` would change: its path, what it holds, what it would hold.
@@ -384,7 +437,8 @@ pub fn preview_all(
     paths: &Paths,
     plan: &BTreeMap<Target, Vec<Setting>>,
 ) -> Result<(Vec<Preview>, Vec<Outcome>), StateError> {
-    let manifest = state.manifest()?;
+    let mut manifest = state.manifest()?;
+    manifest.settle();
     let mut previews = Vec::new();
     let mut failures = Vec::new();
     for target in Target::ALL {
@@ -479,7 +533,18 @@ fn hook_one(
         false => envfile::without_line(&content, line),
     };
     let mut footprint = Footprint::of(entry.as_ref());
+    let existed = entry.as_ref().map_or(bytes.is_some(), |e| e.existed);
     if rendered != content {
+        let note = |state: &StateDir, footprint: &Footprint| {
+            note_pending(state, manifest, path, entry.as_ref(), |base| ManagedFile {
+                existed,
+                written: footprint.written.clone(),
+                hook: wanted.then(|| line.to_owned()),
+                mode: footprint.mode,
+                created: footprint.created.clone(),
+                ..base
+            })
+        };
         match write_managed(
             state,
             path,
@@ -487,12 +552,12 @@ fn hook_one(
             bytes.as_deref(),
             &rendered,
             false,
+            note,
         )? {
             Ok(written) => footprint = written,
             Err(problem) => return Ok(Some(problem)),
         }
     }
-    let existed = entry.as_ref().map_or(bytes.is_some(), |e| e.existed);
     manifest.keep_file(
         path,
         ManagedFile {
@@ -503,18 +568,21 @@ fn hook_one(
             hook: wanted.then(|| line.to_owned()),
             mode: footprint.mode,
             created: footprint.created,
+            pending: None,
         },
     );
     Ok(None)
 }
 
-/// Applies `plan` to every target's file. The manifest is saved once every file is done.
+/// Applies `plan` to every target's file. Each write is noted in the manifest before it is
+/// made ([`ManagedFile::pending`]); the manifest is saved once every file is done.
 pub fn apply_all(
     state: &StateDir,
     paths: &Paths,
     plan: &BTreeMap<Target, Vec<Setting>>,
 ) -> Result<Vec<Outcome>, StateError> {
     let mut manifest = state.manifest()?;
+    manifest.settle();
     let mut outcomes = Vec::new();
     for target in Target::ALL {
         let desired = plan.get(&target).map(Vec::as_slice).unwrap_or_default();
@@ -555,6 +623,7 @@ pub fn apply_all(
 /// it was, keeping the edits. Returns what could not be undone.
 pub fn restore_all(state: &StateDir) -> Result<Vec<String>, StateError> {
     let mut manifest = state.manifest()?;
+    manifest.settle();
     let mut problems = Vec::new();
     let mut emptied = Vec::new();
     let places: Vec<Place> = manifest.places.keys().cloned().collect();

@@ -133,15 +133,7 @@ pub fn write_atomically(path: &Path, content: &[u8], owner_only: bool) -> io::Re
         .map(|name| name.to_string_lossy().into_owned())
         .unwrap_or_default();
     let prefix = format!(".{name}.switchyard-");
-    // A writer killed before its rename leaves its temporary file behind: never the file
-    // itself half-written. Such leftovers go now.
-    if let Ok(entries) = fs::read_dir(&folder) {
-        for entry in entries.flatten() {
-            if entry.file_name().to_string_lossy().starts_with(&prefix) {
-                let _ = fs::remove_file(entry.path());
-            }
-        }
-    }
+    remove_leftovers(&folder, &prefix);
     let temporary = folder.join(format!("{prefix}{}", std::process::id()));
     let outcome = (|| {
         let mut file = fs::File::create(&temporary)?;
@@ -274,9 +266,26 @@ fn sync_folder(folder: &Path) {
 /// Removes the file `path` names; a file that is gone already is fine. A symbolic link stays
 /// (it is the user's), the file it names goes.
 pub fn remove(path: &Path) -> io::Result<()> {
-    match fs::remove_file(resolve(path)?) {
+    let target = resolve(path)?;
+    if let (Some(folder), Some(name)) = (target.parent(), target.file_name()) {
+        remove_leftovers(folder, &format!(".{}.switchyard-", name.to_string_lossy()));
+    }
+    match fs::remove_file(target) {
         Err(error) if error.kind() != io::ErrorKind::NotFound => Err(error),
         _ => Ok(()),
+    }
+}
+
+/// A writer killed before its rename leaves its temporary file (`prefix` and its process id)
+/// behind: never the file itself half-written. Such leftovers go whenever the file is next
+/// written or removed.
+fn remove_leftovers(folder: &Path, prefix: &str) {
+    if let Ok(entries) = fs::read_dir(folder) {
+        for entry in entries.flatten() {
+            if entry.file_name().to_string_lossy().starts_with(prefix) {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
     }
 }
 

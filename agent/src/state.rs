@@ -100,6 +100,13 @@ pub struct ManagedFile {
     /// left empty.
     #[serde(default)]
     pub created: Vec<PathBuf>,
+    /// A write the agent was about to make, recorded before it (a write-ahead note): what the
+    /// entry becomes once the file holds those bytes (`written`; empty for a removal). A sync
+    /// killed between the write and the manifest's own save leaves it here, and the next run
+    /// settles it by the file's bytes ([`Manifest::settle`]), so the agent never loses track
+    /// of settings it wrote.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<Box<ManagedFile>>,
 }
 
 /// The agent's latest probes of the endpoints of the delivery it applied.
@@ -150,6 +157,39 @@ impl Manifest {
     /// Forgets the file at `path`.
     pub fn forget_file(&mut self, path: &Path) {
         self.places.remove(&Place::File(path.to_owned()));
+    }
+
+    /// Settles the writes a run was cut off in ([`ManagedFile::pending`]): a file that holds
+    /// the pending bytes (or is gone, for a removal) takes the pending entry (or is forgotten);
+    /// one that does not keeps the entry it had, and an entry made only to note the write
+    /// goes. A file that cannot be read keeps its note for the next run.
+    pub fn settle(&mut self) {
+        let mut forget = Vec::new();
+        for (place, entry) in &mut self.places {
+            let Place::File(path) = place else { continue };
+            let Some(pending) = entry.pending.take() else {
+                continue;
+            };
+            let landed = match crate::files::read(path) {
+                Ok(Some(bytes)) => crate::files::digest(&bytes) == pending.written,
+                Ok(None) => pending.written.is_empty(),
+                Err(_) => {
+                    entry.pending = Some(pending);
+                    continue;
+                }
+            };
+            match (landed, pending.written.is_empty()) {
+                (true, true) => forget.push(place.clone()),
+                (true, false) => *entry = *pending,
+                (false, _) if entry.written.is_empty() && entry.settings.is_empty() => {
+                    forget.push(place.clone())
+                }
+                (false, _) => {}
+            }
+        }
+        for place in forget {
+            self.places.remove(&place);
+        }
     }
 }
 

@@ -395,7 +395,8 @@ pub struct AuditVerification {
     pub head_hash: String,
     /// The first broken link, when there is one.
     pub first_broken: Option<BrokenLink>,
-    /// How many machines' witnessed heads were checked against the chain.
+    /// How many witnessed heads were checked against the chain: the machines' (each the
+    /// newest it was sent) and, from the command line, signed checkpoints from a log.
     #[serde(default)]
     pub witnesses: u64,
 }

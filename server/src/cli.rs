@@ -39,7 +39,7 @@ pub struct Cli {
 }
 
 /// What to do; `serve` when none is given.
-#[derive(Debug, Clone, Copy, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
 pub enum Command {
     /// Run the server (the default).
     Serve,
@@ -61,10 +61,17 @@ pub enum KeysCommand {
 }
 
 /// What to do with the audit trail.
-#[derive(Debug, Clone, Copy, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
 pub enum AuditCommand {
-    /// Walk the hash chain from the first event; name the first broken link (exit code 3).
-    Verify,
+    /// Walk the hash chain from the first event, holding it against the heads machines were
+    /// sent and any signed checkpoints given; name the first broken link (exit code 3).
+    Verify {
+        /// A log of the server's (any format) whose signed audit checkpoints the chain must
+        /// hold; may be given again. A checkpoint none of the server's keys signed ends the
+        /// check with exit code 1.
+        #[arg(long = "checkpoints", value_name = "FILE")]
+        checkpoints: Vec<PathBuf>,
+    },
 }
 
 /// Runs the command line and returns the process exit code.
@@ -72,7 +79,9 @@ pub async fn run(cli: Cli) -> ExitCode {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(cli.config.as_deref()).await,
         Command::Openapi => print_openapi(),
-        Command::Audit(AuditCommand::Verify) => verify_audit(cli.config.as_deref()).await,
+        Command::Audit(AuditCommand::Verify { checkpoints }) => {
+            verify_audit(cli.config.as_deref(), &checkpoints).await
+        }
         Command::Keys(KeysCommand::Rotate) => rotate_key(cli.config.as_deref()).await,
     }
 }
@@ -137,18 +146,25 @@ async fn rotate_key(config: Option<&Path>) -> ExitCode {
 }
 
 #[allow(clippy::print_stdout)] // the verdict is the command's output
-async fn verify_audit(config: Option<&Path>) -> ExitCode {
+async fn verify_audit(config: Option<&Path>, checkpoints: &[PathBuf]) -> ExitCode {
     let store = match open_existing(config).await {
         Ok((_, store)) => store,
         Err(code) => return code,
     };
-    let verdict = store::verify_audit_trail(store.as_ref()).await;
+    let heads = match checkpoint_heads(store.as_ref(), checkpoints).await {
+        Ok(heads) => heads,
+        Err(problem) => {
+            store.close().await;
+            return fail(1, &problem);
+        }
+    };
+    let verdict = store::verify_audit_trail_against(store.as_ref(), heads).await;
     store.close().await;
     match verdict {
         Ok(verdict) => match verdict.first_broken {
             None => {
                 println!(
-                    "audit trail intact: {} events; head #{} {}; {} machines' witnessed heads agree",
+                    "audit trail intact: {} events; head #{} {}; {} witnessed heads agree",
                     verdict.events, verdict.head_seq, verdict.head_hash, verdict.witnesses
                 );
                 ExitCode::SUCCESS
@@ -163,6 +179,38 @@ async fn verify_audit(config: Option<&Path>) -> ExitCode {
         },
         Err(error) => fail(1, &format!("cannot read the audit trail: {error}")),
     }
+}
+
+/// The heads of the signed checkpoints in `files`, each named by where it was; an error
+/// naming the first file that cannot be read or checkpoint none of the server's keys signed.
+async fn checkpoint_heads(
+    store: &dyn store::Store,
+    files: &[PathBuf],
+) -> Result<Vec<(String, switchyard_proto::AuditHead)>, String> {
+    if files.is_empty() {
+        return Ok(Vec::new());
+    }
+    let keys = store
+        .signing_keys()
+        .await
+        .map_err(|error| format!("cannot read the signing keys: {error}"))?;
+    let mut heads = Vec::new();
+    for file in files {
+        let text = std::fs::read(file)
+            .map_err(|error| format!("cannot read {}: {error}", file.display()))?;
+        let text = String::from_utf8_lossy(&text);
+        let name = file.display().to_string();
+        for found in crate::audit_checkpoints::found_in(&name, &text, &keys) {
+            let head = found.head.map_err(|why| {
+                format!(
+                    "{}: a checkpoint none of this server's keys signed: {why}",
+                    found.place
+                )
+            })?;
+            heads.push((format!("the checkpoint at {}", found.place), head));
+        }
+    }
+    Ok(heads)
 }
 
 #[allow(clippy::print_stdout)] // printing the description is the command's job

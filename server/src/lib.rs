@@ -1,5 +1,6 @@
 //! The Switchyard server as a library, so tests run the very server the binary runs.
 
+pub mod audit_checkpoints;
 pub mod auth;
 pub mod cli;
 pub mod clock;

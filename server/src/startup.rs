@@ -111,19 +111,23 @@ impl Application {
         crate::keys::ensure_signing_key(store.as_ref(), &sealer, clock.now())
             .await
             .map_err(|e| StartupError::Setup(format!("signing key: {e}")))?;
+        let sealer = Arc::new(sealer);
         let mut app = Self::with_store(
             settings,
             database,
             store,
             clock,
             Arc::new(auth),
-            Arc::new(sealer),
+            sealer.clone(),
         )?;
         app.bootstrap = bootstrap;
         app.hear_other_processes().await?;
         app.watch_rollouts(settings.rollout_check_secs.get());
         if settings.fleet_metrics_secs.get() > std::time::Duration::ZERO {
             app.refresh_fleet_metrics(settings.fleet_metrics_secs.get());
+        }
+        if settings.audit_checkpoint_secs.get() > std::time::Duration::ZERO {
+            app.write_audit_checkpoints(settings.audit_checkpoint_secs.get(), sealer);
         }
         Ok(app)
     }
@@ -322,6 +326,20 @@ impl Application {
                 }
                 if let Err(error) = publishing.end_overrides().await {
                     tracing::warn!(%error, "ending the overrides that are due failed");
+                }
+            }
+        });
+    }
+
+    /// Writes a signed checkpoint of the audit trail's head to the log every `every`
+    /// ([`crate::audit_checkpoints`]), the first at once.
+    fn write_audit_checkpoints(&mut self, every: std::time::Duration, sealer: Arc<SecretBox>) {
+        let store = self.store.clone();
+        self.repeat(every, move || {
+            let (store, sealer) = (store.clone(), sealer.clone());
+            async move {
+                if let Err(error) = crate::audit_checkpoints::write(store.as_ref(), &sealer).await {
+                    tracing::warn!(%error, "the audit checkpoint cannot be written");
                 }
             }
         });

@@ -596,6 +596,81 @@ async fn audit_verify_checks_the_chain_of_the_configured_database() {
     assert!(stdout.contains("BROKEN at event 4"), "{stdout}");
 }
 
+#[tokio::test]
+async fn audit_verify_holds_the_chain_against_the_signed_checkpoints_in_a_log() {
+    use sqlx::Connection as _;
+    use switchyard_server::audit_checkpoints::{word, MARK};
+    let folder = tempfile::tempdir().unwrap();
+    let password = "configured admin password";
+    let settings = [
+        ("SWITCHYARD_ADMIN_PASSWORD", password),
+        ("SWITCHYARD_AUDIT_CHECKPOINT_SECS", "1"),
+    ];
+    let server = Running::start(folder.path(), &settings);
+    for _ in 0..3 {
+        assert_eq!(login_status(&server.address, "admin", password), 200);
+    }
+    // The log of a few seconds more: checkpoints of the head after the logins.
+    let mut log = Vec::new();
+    let until = Instant::now() + Duration::from_millis(2500);
+    while Instant::now() < until {
+        if let Ok(line) = server.stderr.recv_timeout(Duration::from_millis(100)) {
+            log.push(line);
+        }
+    }
+    server.signal("TERM");
+    assert!(server.wait(Duration::from_secs(10)).success());
+    let checkpoints = log.iter().filter(|line| line.contains(MARK)).count();
+    assert!(checkpoints >= 2, "{log:#?}");
+    let log_file = folder.path().join("server.log");
+    std::fs::write(&log_file, log.join("\n")).unwrap();
+    let log_path = log_file.to_str().unwrap();
+    let verify = |with_log: bool| {
+        let mut args = vec!["audit", "verify"];
+        if with_log {
+            args.extend(["--checkpoints", log_path]);
+        }
+        run_with_output(folder.path(), &settings, &args)
+    };
+    let (code, stdout, stderr) = verify(true);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("witnessed heads agree"), "{stdout}");
+
+    // Someone with the database file cuts the newest events: the chain left holds.
+    let url = format!("sqlite://{}", folder.path().join("switchyard.db").display());
+    let mut database = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::raw_sql(
+        "DROP TRIGGER audit_events_are_append_only_delete; \
+         DELETE FROM audit_events WHERE seq >= (SELECT MAX(seq) - 1 FROM audit_events);",
+    )
+    .execute(&mut database)
+    .await
+    .unwrap();
+    database.close().await.unwrap();
+    let (code, stdout, _) = verify(false);
+    assert_eq!(code, 0, "the chain alone cannot tell: {stdout}");
+    let (code, stdout, _) = verify(true);
+    assert_eq!(code, 3, "{stdout}");
+    assert!(stdout.contains("cut from the end"), "{stdout}");
+    assert!(stdout.contains("the checkpoint at"), "{stdout}");
+
+    // A checkpoint signed by another key is not believed.
+    let forged = switchyard_proto::AuditHead {
+        seq: 1,
+        hash: "0".repeat(64),
+    }
+    .sign(&ed25519_dalek::SigningKey::from_bytes(&[3; 32]));
+    let mut text = std::fs::read_to_string(&log_file).unwrap();
+    text.push_str(&format!("\nINFO audit checkpoint {}\n", word(&forged)));
+    std::fs::write(&log_file, text).unwrap();
+    let (code, _, stderr) = verify(true);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("none of this server's keys signed"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn keys_rotate_makes_the_next_signing_key_of_the_configured_database() {
     let folder = tempfile::tempdir().unwrap();

@@ -647,9 +647,22 @@ impl TestApp {
     /// with `profile` and publishes it (as admin).
     pub async fn publish_profile(&self, environment: &str, target: &str, profile: Value) {
         let admin = self.admin_token().await;
+        self.publish_profile_as(&admin, environment, target, profile)
+            .await;
+    }
+
+    /// [`TestApp::publish_profile`] with an admin's token already at hand (a login costs a
+    /// password hash).
+    pub async fn publish_profile_as(
+        &self,
+        admin: &str,
+        environment: &str,
+        target: &str,
+        profile: Value,
+    ) {
         let path = format!("/api/v1/environments/{environment}/profiles/{target}");
         let draft: Value = self
-            .get_as(&admin, &format!("{path}/draft"))
+            .get_as(admin, &format!("{path}/draft"))
             .await
             .json()
             .await
@@ -658,7 +671,7 @@ impl TestApp {
         let saved = self
             .client
             .put(self.url(&format!("{path}/draft")))
-            .bearer_auth(&admin)
+            .bearer_auth(admin)
             .header("if-match", format!("\"{revision}\""))
             .json(&profile)
             .send()
@@ -669,7 +682,7 @@ impl TestApp {
             .call(
                 reqwest::Method::POST,
                 &format!("{path}/publish"),
-                Some(&admin),
+                Some(admin),
                 Some(&json!({ "message": "test", "draft_revision": revision + 1 })),
             )
             .await;

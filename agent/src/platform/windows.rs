@@ -248,6 +248,7 @@ pub fn apply(
         settings: managed,
         hook: None,
         mode: None,
+        pending: None,
         created: Vec::new(),
     });
     (outcome, entry)

@@ -78,6 +78,9 @@ pub struct Settings {
     /// database, about as often as Prometheus scrapes; 0 (the default) leaves them out.
     /// `/metrics` needs no login: turn them on where it is not reachable from outside.
     pub fleet_metrics_secs: SettingDuration,
+    /// How often a signed checkpoint of the audit trail's head is written to the log (and
+    /// once at start); 0 writes none.
+    pub audit_checkpoint_secs: SettingDuration,
 }
 
 impl Default for Settings {
@@ -104,6 +107,7 @@ impl Default for Settings {
             delivery_ttl_secs: SettingDuration::seconds(24 * 3600),
             rollout_check_secs: SettingDuration::seconds(10),
             fleet_metrics_secs: SettingDuration::seconds(0),
+            audit_checkpoint_secs: SettingDuration::seconds(3600),
         }
     }
 }
@@ -247,6 +251,7 @@ impl Settings {
             ("login_lockout_secs", self.login_lockout_secs, 1, DAY),
             ("rollout_check_secs", self.rollout_check_secs, 1, HOUR),
             ("fleet_metrics_secs", self.fleet_metrics_secs, 0, HOUR),
+            ("audit_checkpoint_secs", self.audit_checkpoint_secs, 0, DAY),
         ];
         for (key, value, min, max) in durations {
             let (min, max) = (SettingDuration::seconds(min), SettingDuration::seconds(max));

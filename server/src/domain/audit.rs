@@ -252,8 +252,8 @@ pub struct ChainCheck {
     previous_seq: u64,
     previous_hash: String,
     first_broken: Option<BrokenLink>,
-    /// What machines were sent, by position: (machine, hash).
-    witnesses: std::collections::BTreeMap<u64, Vec<(uuid::Uuid, String)>>,
+    /// What witnesses hold, by position: (who, hash).
+    witnesses: std::collections::BTreeMap<u64, Vec<(String, String)>>,
     witnessed: u64,
 }
 
@@ -271,11 +271,12 @@ impl Default for ChainCheck {
 }
 
 impl ChainCheck {
-    /// A check that also holds the chain against the heads machines were sent (each signed
-    /// into a delivery, checked when reported): the event at each head's position must have
-    /// that hash, and the chain must reach it. Recomputing every hash after an edit, or
-    /// deleting the newest events, passes the links but not the witnesses.
-    pub fn witnessed_by(heads: Vec<(uuid::Uuid, switchyard_proto::AuditHead)>) -> Self {
+    /// A check that also holds the chain against heads kept elsewhere, each named by who
+    /// holds it (`machine ID`: signed into its delivery and checked when reported; a signed
+    /// checkpoint in a log): the event at each head's position must have that hash, and the
+    /// chain must reach it. Recomputing every hash after an edit, or deleting the newest
+    /// events, passes the links but not the witnesses.
+    pub fn witnessed_by(heads: Vec<(String, switchyard_proto::AuditHead)>) -> Self {
         let mut check = Self {
             witnessed: heads.len() as u64,
             ..Self::default()
@@ -314,9 +315,9 @@ impl ChainCheck {
         };
         let problem = problem.or_else(|| {
             let witnesses = self.witnesses.remove(&event.seq)?;
-            let (machine, hash) = witnesses.into_iter().find(|(_, hash)| *hash != event.hash)?;
+            let (who, hash) = witnesses.into_iter().find(|(_, hash)| *hash != event.hash)?;
             Some(format!(
-                "machine {machine} was sent this event with hash {hash}: it was rewritten after, and the hashes after it recomputed"
+                "{who} holds this event with hash {hash}: it was rewritten after, and the hashes after it recomputed"
             ))
         });
         self.previous_seq = event.seq;
@@ -342,12 +343,12 @@ impl ChainCheck {
             .witnesses
             .range(self.previous_seq + 1..)
             .next()
-            .and_then(|(seq, machines)| Some((*seq, machines.first()?.0)));
-        if let Some((seq, machine)) = beyond {
+            .and_then(|(seq, holders)| Some((*seq, holders.first()?.0.clone())));
+        if let Some((seq, who)) = beyond {
             let last = self.previous_seq;
             self.broken(
                 seq,
-                format!("machine {machine} was sent the trail up to this event, but it ends at event {last}: events were cut from the end"),
+                format!("{who} holds the trail up to this event, but it ends at event {last}: events were cut from the end"),
             );
         }
         AuditVerification {

@@ -213,8 +213,24 @@ pub enum StoreError {
 /// link holds, and every head a machine was sent is in it ([`ChainCheck::witnessed_by`]),
 /// and, if not, which is the first broken one.
 pub async fn verify_audit_trail(store: &dyn AuditStore) -> Result<AuditVerification, StoreError> {
+    verify_audit_trail_against(store, Vec::new()).await
+}
+
+/// [`verify_audit_trail`], holding the chain against `more` heads too (signed checkpoints
+/// from a log, by where they were found).
+pub async fn verify_audit_trail_against(
+    store: &dyn AuditStore,
+    more: Vec<(String, switchyard_proto::AuditHead)>,
+) -> Result<AuditVerification, StoreError> {
     const PAGE: u32 = 1000;
-    let mut check = ChainCheck::witnessed_by(store.witnessed_heads().await?);
+    let mut heads: Vec<(String, switchyard_proto::AuditHead)> = store
+        .witnessed_heads()
+        .await?
+        .into_iter()
+        .map(|(machine, head)| (format!("machine {machine}, which was sent it,"), head))
+        .collect();
+    heads.extend(more);
+    let mut check = ChainCheck::witnessed_by(heads);
     let mut after = 0;
     loop {
         let page = match store.audit_chain(after, PAGE).await {
