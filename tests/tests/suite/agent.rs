@@ -635,22 +635,7 @@ async fn the_agent_follows_a_key_rotation_by_itself() {
     let state = tempfile::tempdir().unwrap();
     let agent = agent_for(&home, state.path(), BTreeMap::new());
     let (agent, _) = enrolled(agent, &app.base_url, token, |agent| agent.sync(0).unwrap()).await;
-    let admin = app.admin_token().await;
-    let rotated = app
-        .call(
-            reqwest::Method::POST,
-            "/api/v1/keys/rotate",
-            Some(&admin),
-            None,
-        )
-        .await;
-    assert_eq!(rotated.status(), 201);
-    app.publish_profile(
-        "staging",
-        "baseline",
-        json!({"go": {"proxy": [{"source": "direct"}]}}),
-    )
-    .await;
+    rotate_key_and_publish(&app, "direct").await;
     let (agent, synced) = tokio::task::spawn_blocking(move || {
         let synced = agent.sync(0).unwrap();
         (agent, synced)
@@ -807,22 +792,7 @@ async fn an_answer_that_never_ends_is_read_no_further_than_a_real_one_and_refuse
     assert!(message.contains("answer is malformed"), "{devices:?}");
 
     // The same for the key sets, asked for once a delivery is signed by a new key.
-    let admin = app.admin_token().await;
-    let rotated = app
-        .call(
-            reqwest::Method::POST,
-            "/api/v1/keys/rotate",
-            Some(&admin),
-            None,
-        )
-        .await;
-    assert_eq!(rotated.status(), 201);
-    app.publish_profile(
-        "staging",
-        "baseline",
-        json!({"go": {"proxy": [{"source": "off"}]}}),
-    )
-    .await;
+    rotate_key_and_publish(&app, "off").await;
     relay.set(Mode::EndlessKeySets);
     let (agent, refused) = sync_failing(agent).await;
     assert!(refused.contains("runs past 1048576 bytes"), "{refused}");
@@ -916,6 +886,27 @@ async fn sync_failing(agent: Agent) -> (Agent, String) {
     })
     .await
     .unwrap()
+}
+
+/// Rotates the server's signing key, then publishes a baseline whose Go proxy is `source`:
+/// a delivery signed by a key the machine does not trust yet.
+async fn rotate_key_and_publish(app: &TestApp, source: &str) {
+    let admin = app.admin_token().await;
+    let rotated = app
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/keys/rotate",
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(rotated.status(), 201);
+    app.publish_profile(
+        "staging",
+        "baseline",
+        json!({"go": {"proxy": [{"source": source}]}}),
+    )
+    .await;
 }
 
 /// What `audit verify` says now, asked with `admin` (logging in would add an event).
