@@ -30,7 +30,7 @@ pub enum AgentError {
     )]
     NotEnrolled,
     /// Enrolled already.
-    #[error("this machine is enrolled already (device {0}); to enroll again, run `restore` and move the state folder aside")]
+    #[error("this machine is enrolled already (device {0}); to enroll again, run `switchyard-agent remove` first")]
     AlreadyEnrolled(uuid::Uuid),
     /// The state folder.
     #[error(transparent)]
@@ -847,6 +847,71 @@ impl Agent {
         }
         Ok(problems)
     }
+
+    /// Takes the agent off this machine: [`Agent::restore`], then the server revokes the
+    /// machine at its own signed request, then the state folder goes (the device key, the
+    /// last delivery with its secrets, the backups, the log). What could not be restored
+    /// stops it before anything is revoked or deleted: the backups are still needed. So does
+    /// a server that cannot be told, unless `force`.
+    ///
+    /// # Errors
+    /// [`AgentError::Server`] when the server could not be told (without `force`) or
+    /// refused; [`AgentError::State`] when the folder could not be read or deleted.
+    pub fn remove(&self, force: bool) -> Result<Removal, AgentError> {
+        let problems = self.restore()?;
+        if !problems.is_empty() {
+            return Ok(Removal::NotRestored(problems));
+        }
+        let leaving = match self.state.identity()? {
+            None => Leaving::NotEnrolled,
+            Some(identity) => {
+                let key = self.state.device_key()?;
+                let told = Server::new(&identity.server)
+                    .map_err(|reason| ClientError::Malformed(format!("the server's URL: {reason}")))
+                    .and_then(|server| server.leave(identity.device_id, &key));
+                match told {
+                    Ok(()) => Leaving::Left,
+                    Err(ClientError::Refused { code, .. }) if code == "device_revoked" => {
+                        Leaving::AlreadyRevoked
+                    }
+                    Err(error) if force => Leaving::NotTold(error),
+                    Err(error) => return Err(error.into()),
+                }
+            }
+        };
+        let _writing = hold_writes();
+        let left = self.state.delete()?;
+        Ok(Removal::Removed { leaving, left })
+    }
+}
+
+/// What the server heard of a `remove`.
+#[derive(Debug)]
+pub enum Leaving {
+    /// The machine was not enrolled: nothing to revoke.
+    NotEnrolled,
+    /// The server revoked the machine at its request.
+    Left,
+    /// The server had revoked it already.
+    AlreadyRevoked,
+    /// The server could not be told (`force` went on without it): the machine stays listed
+    /// there, with a key nobody holds any more, until an operator revokes it.
+    NotTold(ClientError),
+}
+
+/// What `remove` did.
+#[derive(Debug)]
+pub enum Removal {
+    /// Some files could not be given back: nothing was revoked or deleted, and the backups
+    /// are kept for the next try.
+    NotRestored(Vec<String>),
+    /// Every file given back and the state folder deleted.
+    Removed {
+        /// What the server heard.
+        leaving: Leaving,
+        /// What was in the state folder that is not the agent's and stayed, with the folder.
+        left: Vec<std::path::PathBuf>,
+    },
 }
 
 /// What `run` says when the server answered before the wait was over with nothing new and

@@ -583,6 +583,9 @@ pub fn apply_all(
 ) -> Result<Vec<Outcome>, StateError> {
     let mut manifest = state.manifest()?;
     manifest.settle();
+    for path in paths.files.values().chain(&paths.profiles) {
+        files::remove_leftovers_of(path);
+    }
     let mut outcomes = Vec::new();
     for target in Target::ALL {
         let desired = plan.get(&target).map(Vec::as_slice).unwrap_or_default();

@@ -132,7 +132,7 @@ pub fn write_atomically(path: &Path, content: &[u8], owner_only: bool) -> io::Re
         .file_name()
         .map(|name| name.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let prefix = format!(".{name}.switchyard-");
+    let prefix = temporary_prefix(&name);
     remove_leftovers(&folder, &prefix);
     let temporary = folder.join(format!("{prefix}{}", std::process::id()));
     let outcome = (|| {
@@ -268,12 +268,35 @@ fn sync_folder(folder: &Path) {
 pub fn remove(path: &Path) -> io::Result<()> {
     let target = resolve(path)?;
     if let (Some(folder), Some(name)) = (target.parent(), target.file_name()) {
-        remove_leftovers(folder, &format!(".{}.switchyard-", name.to_string_lossy()));
+        remove_leftovers(folder, &temporary_prefix(&name.to_string_lossy()));
     }
     match fs::remove_file(target) {
         Err(error) if error.kind() != io::ErrorKind::NotFound => Err(error),
         _ => Ok(()),
     }
+}
+
+/// Removes the temporary files a killed write to `path` (through its links) left beside it.
+/// Writing and removing `path` do this too; this is for a file the next sync leaves as it is
+/// (the killed write was its second in one sync, so it holds what it should already).
+pub fn remove_leftovers_of(path: &Path) {
+    if let Ok(target) = resolve(path) {
+        if let (Some(folder), Some(name)) = (target.parent(), target.file_name()) {
+            remove_leftovers(folder, &temporary_prefix(&name.to_string_lossy()));
+        }
+    }
+}
+
+/// How the temporary files of writes to the file `name` begin: `.NAME.switchyard-`, then the
+/// writer's process id.
+fn temporary_prefix(name: &str) -> String {
+    format!(".{name}.switchyard-")
+}
+
+/// The name of the file that `name`, a temporary file of [`write_atomically`], was to become.
+pub fn temporary_of(name: &str) -> Option<&str> {
+    let (target, pid) = name.strip_prefix('.')?.rsplit_once(".switchyard-")?;
+    (!pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit())).then_some(target)
 }
 
 /// A writer killed before its rename leaves its temporary file (`prefix` and its process id)

@@ -14,6 +14,20 @@ pub const DEFAULT_MAX_BYTES: u64 = 1024 * 1024;
 /// How many rotated files are kept beside the live one (`agent.log.1` is the newest).
 pub const DEFAULT_KEEP: u32 = 3;
 
+/// The live log's name in its folder; rotated ones add `.1`, `.2` ...
+const NAME: &str = "agent.log";
+
+/// Whether `name` is the agent's log or one of its rotated files.
+pub fn is_log_file(name: &str) -> bool {
+    match name.strip_prefix(NAME) {
+        Some("") => true,
+        Some(rotated) => rotated
+            .strip_prefix('.')
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())),
+        None => false,
+    }
+}
+
 /// An append-only log file with rotation.
 #[derive(Debug)]
 pub struct LogFile {
@@ -27,7 +41,7 @@ pub struct LogFile {
 impl LogFile {
     /// `agent.log` in `folder`, rotated at [`DEFAULT_MAX_BYTES`], keeping [`DEFAULT_KEEP`].
     pub fn in_folder(folder: &Path) -> Self {
-        Self::new(folder.join("agent.log"), DEFAULT_MAX_BYTES, DEFAULT_KEEP)
+        Self::new(folder.join(NAME), DEFAULT_MAX_BYTES, DEFAULT_KEEP)
     }
 
     /// A log at `path` rotated when it would pass `max_bytes`, keeping `keep` old files.

@@ -10,7 +10,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use switchyard_agent::agent::{state_name, summary, Agent, AgentError, MachineFacts};
+use switchyard_agent::agent::{
+    state_name, summary, Agent, AgentError, Leaving, MachineFacts, Removal,
+};
 use switchyard_agent::clients::Check;
 use switchyard_agent::engine::Paths;
 use switchyard_agent::platform;
@@ -74,6 +76,15 @@ enum Command {
     Doctor,
     /// Undo everything the agent ever wrote.
     Restore,
+    /// Take the agent off this machine: restore, have the server revoke this machine, and
+    /// delete the state folder (its key, the last delivery, the backups, the log). Stop the
+    /// service first (`service uninstall`); the MSI's uninstall does all of it.
+    Remove {
+        /// Delete the state even when the server cannot be told: the machine then stays
+        /// listed there until an operator revokes it (its key is gone with the folder).
+        #[arg(long)]
+        force: bool,
+    },
     /// Run the agent in the background from boot: a Windows service (machine scope), or a
     /// systemd unit (a system unit with `--scope machine`, else a user unit).
     Service {
@@ -323,6 +334,44 @@ fn doctor(agent: &Agent) -> String {
     out
 }
 
+/// Says what `remove` did; the exit code: 1 when files were not given back.
+#[allow(clippy::print_stdout)]
+fn removed(agent: &Agent, removal: Removal) -> u8 {
+    let (leaving, left) = match removal {
+        Removal::NotRestored(problems) => {
+            for problem in &problems {
+                println!("not restored: {problem}");
+            }
+            println!(
+                "nothing was removed: the backups in {} are still needed; mend the above and run `remove` again",
+                agent.state.root().display()
+            );
+            return 1;
+        }
+        Removal::Removed { leaving, left } => (leaving, left),
+    };
+    match leaving {
+        Leaving::NotEnrolled => println!("not enrolled: nothing to revoke"),
+        Leaving::Left => println!("the server revoked this machine"),
+        Leaving::AlreadyRevoked => println!("the server had revoked this machine already"),
+        Leaving::NotTold(error) => println!(
+            "not revoked on the server ({error}): it lists this machine until an operator revokes it"
+        ),
+    }
+    let root = agent.state.root().display();
+    match left.is_empty() {
+        true => println!("deleted {root}"),
+        false => {
+            let left: Vec<String> = left.iter().map(|path| path.display().to_string()).collect();
+            println!(
+                "deleted the agent's files in {root}; not the agent's, left there: {}",
+                left.join(", ")
+            );
+        }
+    }
+    0
+}
+
 /// `status` for people: one `name  value` line per fact, unquoted, then the targets as a
 /// table.
 fn status_text(view: &std::collections::BTreeMap<&str, serde_json::Value>) -> String {
@@ -444,6 +493,19 @@ fn main() -> ExitCode {
             }
             u8::from(!problems.is_empty())
         }),
+        Command::Remove { force } => match agent.remove(*force) {
+            Err(error @ AgentError::Server(_)) => {
+                return fail(
+                    exit_for(&error),
+                    &format!(
+                        "{error}; every file is given back, but this machine is still enrolled and \
+                         its state kept: run `remove` again once the server can be reached, or \
+                         `remove --force` to delete it anyway"
+                    ),
+                )
+            }
+            removal => removal.map(|removal| removed(&agent, removal)),
+        },
         Command::Diff => agent.preview().map(|previewed| {
             let (previews, failures) = (&previewed.previews, &previewed.failures);
             print!("{}", diff::render(previews, &previewed.secrets));

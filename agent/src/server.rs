@@ -220,6 +220,22 @@ impl Server {
             .send_bytes(&body);
         self.check(result).map(drop)
     }
+
+    /// Revokes this machine's enrollment at its own request (`POST /api/v1/agent/leave`): its
+    /// key is refused from then on.
+    pub fn leave(&self, device: Uuid, key: &SigningKey) -> Result<(), ClientError> {
+        let path = "/api/v1/agent/leave";
+        let result = self
+            .agent
+            .post(&self.url(path))
+            .timeout(Duration::from_secs(30))
+            .set(
+                "authorization",
+                &device_authorization(device, key, "POST", path, b""),
+            )
+            .call();
+        self.check(result).map(drop)
+    }
 }
 
 /// The `Authorization` value for one request of this machine, signed now with a fresh nonce:

@@ -214,11 +214,49 @@ pub enum StateError {
     },
 }
 
+/// Where the agent is enrolled ([`Identity`]).
+const IDENTITY: &str = "identity.json";
+/// The device's private key.
+const DEVICE_KEY: &str = "device.key";
+/// The trusted key sets.
+const KEY_SETS: &str = "key-sets.json";
+/// The highest delivery sequence accepted.
+const ACCEPTED_SEQUENCE: &str = "accepted-sequence.json";
+/// What was last applied ([`Applied`]).
+const APPLIED: &str = "applied.json";
+/// The latest probes ([`Probed`]).
+const PROBES: &str = "probes.json";
+/// The last status reported ([`Reported`]).
+const REPORTED: &str = "reported.json";
+/// The mirrors' fallbacks in use.
+const MIRRORS: &str = "mirrors.json";
+/// Every file the agent manages ([`Manifest`]).
+const MANIFEST: &str = "files.json";
+/// Files' bytes from before the agent first wrote them.
+const BACKUPS: &str = "backups";
 /// The last verified envelope.
 const ENVELOPE: &str = "delivery-envelope.json";
 /// Where agents kept it before deliveries were signed once for many machines (a format that
 /// cannot be read as an [`Envelope`]): the first sync after an upgrade fetches anew.
 const EARLIER_ENVELOPE: &str = "envelope.json";
+
+/// Everything the agent keeps in its folder but its log ([`crate::log::is_log_file`]) and
+/// the temporary files a killed write leaves ([`files::temporary_of`]): what
+/// [`StateDir::delete`] removes.
+const OWN: [&str; 12] = [
+    IDENTITY,
+    DEVICE_KEY,
+    KEY_SETS,
+    ACCEPTED_SEQUENCE,
+    APPLIED,
+    PROBES,
+    REPORTED,
+    MIRRORS,
+    MANIFEST,
+    BACKUPS,
+    ENVELOPE,
+    EARLIER_ENVELOPE,
+];
 
 /// The agent's folder.
 #[derive(Debug, Clone)]
@@ -268,17 +306,17 @@ impl StateDir {
 
     /// Where the agent is enrolled, if it is.
     pub fn identity(&self) -> Result<Option<Identity>, StateError> {
-        self.read_json("identity.json")
+        self.read_json(IDENTITY)
     }
 
     /// Keeps the enrollment.
     pub fn save_identity(&self, identity: &Identity) -> Result<(), StateError> {
-        self.write_json("identity.json", identity, false)
+        self.write_json(IDENTITY, identity, false)
     }
 
     /// The device key, made and kept owner-only the first time.
     pub fn device_key(&self) -> Result<SigningKey, StateError> {
-        let path = self.root.join("device.key");
+        let path = self.root.join(DEVICE_KEY);
         if let Some(text) = files::read(&path).map_err(|source| StateError::Io {
             path: path.clone(),
             source,
@@ -302,12 +340,12 @@ impl StateDir {
 
     /// The signed key sets trusted, oldest first.
     pub fn key_sets(&self) -> Result<Vec<Signed>, StateError> {
-        Ok(self.read_json("key-sets.json")?.unwrap_or_default())
+        Ok(self.read_json(KEY_SETS)?.unwrap_or_default())
     }
 
     /// Keeps the trusted key sets.
     pub fn save_key_sets(&self, sets: &[Signed]) -> Result<(), StateError> {
-        self.write_json("key-sets.json", &sets, false)
+        self.write_json(KEY_SETS, &sets, false)
     }
 
     /// The last verified envelope.
@@ -329,74 +367,74 @@ impl StateDir {
     /// The highest delivery sequence this machine has accepted, applied or not: a sync cut off
     /// between accepting a delivery and recording it as applied must not let an older one back in.
     pub fn accepted_sequence(&self) -> Result<Option<u64>, StateError> {
-        self.read_json("accepted-sequence.json")
+        self.read_json(ACCEPTED_SEQUENCE)
     }
 
     /// Keeps the highest delivery sequence accepted.
     pub fn save_accepted_sequence(&self, sequence: u64) -> Result<(), StateError> {
-        self.write_json("accepted-sequence.json", &sequence, false)
+        self.write_json(ACCEPTED_SEQUENCE, &sequence, false)
     }
 
     /// What was last applied.
     pub fn applied(&self) -> Result<Option<Applied>, StateError> {
-        self.read_json("applied.json")
+        self.read_json(APPLIED)
     }
 
     /// Keeps what was applied.
     pub fn save_applied(&self, applied: &Applied) -> Result<(), StateError> {
-        self.write_json("applied.json", applied, false)
+        self.write_json(APPLIED, applied, false)
     }
 
     /// The latest probes, if any ran.
     pub fn probed(&self) -> Result<Option<Probed>, StateError> {
-        self.read_json("probes.json")
+        self.read_json(PROBES)
     }
 
     /// Keeps the latest probes.
     pub fn save_probed(&self, probed: &Probed) -> Result<(), StateError> {
-        self.write_json("probes.json", probed, false)
+        self.write_json(PROBES, probed, false)
     }
 
     /// The last status report the server took, if any.
     pub fn reported(&self) -> Result<Option<Reported>, StateError> {
-        self.read_json("reported.json")
+        self.read_json(REPORTED)
     }
 
     /// Forgets the last status report: the server was told something else since, so the
     /// next report is sent whatever it says.
     pub fn forget_reported(&self) -> Result<(), StateError> {
-        let path = self.root.join("reported.json");
+        let path = self.root.join(REPORTED);
         files::remove(&path).map_err(|source| StateError::Io { path, source })
     }
 
     /// Keeps the last status report the server took.
     pub fn save_reported(&self, reported: &Reported) -> Result<(), StateError> {
-        self.write_json("reported.json", reported, false)
+        self.write_json(REPORTED, reported, false)
     }
 
     /// Which fallbacks stand in for which mirrors ([`crate::failover`]), if any was chosen.
     pub fn mirrors(&self) -> Result<Option<crate::failover::Mirrors>, StateError> {
-        self.read_json("mirrors.json")
+        self.read_json(MIRRORS)
     }
 
     /// Keeps which fallbacks stand in for which mirrors.
     pub fn save_mirrors(&self, mirrors: &crate::failover::Mirrors) -> Result<(), StateError> {
-        self.write_json("mirrors.json", mirrors, false)
+        self.write_json(MIRRORS, mirrors, false)
     }
 
     /// Every file touched.
     pub fn manifest(&self) -> Result<Manifest, StateError> {
-        Ok(self.read_json("files.json")?.unwrap_or_default())
+        Ok(self.read_json(MANIFEST)?.unwrap_or_default())
     }
 
     /// Keeps the manifest.
     pub fn save_manifest(&self, manifest: &Manifest) -> Result<(), StateError> {
-        self.write_json("files.json", manifest, true)
+        self.write_json(MANIFEST, manifest, true)
     }
 
     fn backup_path(&self, file: &Path) -> PathBuf {
         self.root
-            .join("backups")
+            .join(BACKUPS)
             .join(files::digest(file.to_string_lossy().as_bytes()))
     }
 
@@ -427,6 +465,48 @@ impl StateDir {
         let path = self.backup_path(file);
         files::remove(&path).map_err(|source| StateError::Io { path, source })
     }
+
+    /// Deletes everything the agent keeps here (its key, the last delivery with its secrets,
+    /// the backups, its log), then the folder itself when nothing else is in it. Anything
+    /// else in the folder is left alone (it may be one a person chose with `--state-dir`)
+    /// and returned. A folder that does not exist is nothing to delete.
+    ///
+    /// # Errors
+    /// [`StateError::Io`] for an entry that could not be deleted; those before it are gone.
+    pub fn delete(&self) -> Result<Vec<PathBuf>, StateError> {
+        let io = |path: &Path| {
+            let path = path.to_owned();
+            move |source| StateError::Io { path, source }
+        };
+        let entries = match std::fs::read_dir(&self.root) {
+            Ok(entries) => entries,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(error) => return Err(io(&self.root)(error)),
+        };
+        let mut left = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(io(&self.root))?;
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let own = |name: &str| OWN.contains(&name) || crate::log::is_log_file(name);
+            let ours = own(&name) || files::temporary_of(&name).is_some_and(own);
+            if !ours {
+                left.push(path);
+                continue;
+            }
+            // The backups folder only; a link is removed, never followed.
+            let removed = match entry.file_type().map_err(io(&path))?.is_dir() {
+                true => std::fs::remove_dir_all(&path),
+                false => std::fs::remove_file(&path),
+            };
+            removed.map_err(io(&path))?;
+        }
+        if left.is_empty() {
+            std::fs::remove_dir(&self.root).map_err(io(&self.root))?;
+        }
+        left.sort();
+        Ok(left)
+    }
 }
 
 #[cfg(test)]
@@ -435,6 +515,59 @@ mod tests {
     use switchyard_proto::delivery::MachineProof;
 
     use super::*;
+
+    #[test]
+    fn delete_takes_the_agents_own_files_and_leaves_everything_else() {
+        let folder = tempfile::tempdir().unwrap();
+        let root = folder.path().join("state");
+        let state = StateDir::new(root.clone());
+        assert_eq!(
+            state.delete().unwrap(),
+            Vec::<PathBuf>::new(),
+            "nothing there"
+        );
+        state.device_key().unwrap();
+        state.save_accepted_sequence(7).unwrap();
+        state
+            .save_backup(Path::new("/home/ada/.npmrc"), b"mine")
+            .unwrap();
+        for name in [
+            "agent.log",
+            "agent.log.2",
+            ".files.json.switchyard-4242",
+            "notes.txt",
+            "agent.log.old",
+            ".notes.txt.switchyard-1",
+        ] {
+            std::fs::write(root.join(name), "x").unwrap();
+        }
+        // A link named as the agent's folder goes; what it points at stays.
+        let elsewhere = folder.path().join("elsewhere");
+        std::fs::create_dir(&elsewhere).unwrap();
+        std::fs::write(elsewhere.join("keep"), "x").unwrap();
+        std::fs::remove_dir_all(root.join(BACKUPS)).unwrap();
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(&elsewhere, root.join(BACKUPS)).unwrap();
+
+        let left = state.delete().unwrap();
+        let names: Vec<_> = left.iter().map(|p| p.file_name().unwrap()).collect();
+        assert_eq!(
+            names,
+            [".notes.txt.switchyard-1", "agent.log.old", "notes.txt"]
+        );
+        assert_eq!(std::fs::read_dir(&root).unwrap().count(), 3);
+        assert!(elsewhere.join("keep").is_file());
+
+        for path in left {
+            std::fs::remove_file(path).unwrap();
+        }
+        state.save_accepted_sequence(8).unwrap();
+        assert!(state.delete().unwrap().is_empty());
+        assert!(
+            !root.exists(),
+            "the folder goes once it holds only the agent's"
+        );
+    }
 
     #[test]
     fn an_envelope_kept_by_an_earlier_agent_is_fetched_anew_and_then_dropped() {

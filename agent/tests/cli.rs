@@ -12,7 +12,7 @@ fn help_lists_every_command() {
     assert!(output.status.success());
     let help = String::from_utf8(output.stdout).unwrap();
     for command in [
-        "enroll", "sync", "run", "status", "diff", "doctor", "restore", "service",
+        "enroll", "sync", "run", "status", "diff", "doctor", "restore", "remove", "service",
     ] {
         assert!(help.contains(command), "{command} missing from:\n{help}");
     }

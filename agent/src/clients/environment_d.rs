@@ -125,7 +125,7 @@ impl Client for SystemdSessions {
         let folder = match (dirs, os) {
             (_, Os::Windows) => return None,
             (Dirs::User { config, .. }, Os::Unix) => config,
-            (Dirs::Machine { system }, Os::Unix) => system,
+            (Dirs::Machine { system, .. }, Os::Unix) => system,
         };
         Some(folder.join("environment.d").join("60-switchyard.conf"))
     }

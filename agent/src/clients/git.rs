@@ -291,14 +291,23 @@ impl Client for Git {
     }
 
     /// `GIT_CONFIG_GLOBAL`, else `~/.gitconfig`; the machine's `GIT_CONFIG_SYSTEM`, else
-    /// `/etc/gitconfig`, or Git for Windows' own.
+    /// `/etc/gitconfig`, or on Windows `etc\gitconfig` in Git for Windows' own folder, and
+    /// none where Git for Windows is not installed (its `GIT_CONFIG_SYSTEM` is for a git
+    /// that is there to read it).
     fn file(&self, os: Os, dirs: &Dirs, env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
         let (variable, default) = match (dirs, os) {
             (Dirs::User { home, .. }, _) => ("GIT_CONFIG_GLOBAL", home.join(".gitconfig")),
-            (Dirs::Machine { system }, Os::Unix) => ("GIT_CONFIG_SYSTEM", system.join("gitconfig")),
-            (Dirs::Machine { .. }, Os::Windows) => (
+            (Dirs::Machine { system, .. }, Os::Unix) => {
+                ("GIT_CONFIG_SYSTEM", system.join("gitconfig"))
+            }
+            (
+                Dirs::Machine {
+                    git_for_windows, ..
+                },
+                Os::Windows,
+            ) => (
                 "GIT_CONFIG_SYSTEM",
-                PathBuf::from("C:\\Program Files\\Git\\etc\\gitconfig"),
+                git_for_windows.as_ref()?.join("etc").join("gitconfig"),
             ),
         };
         Some(platform::set(env, variable).map_or(default, PathBuf::from))

@@ -499,8 +499,8 @@ impl Client for Pip {
         Some(match (dirs, os) {
             (Dirs::User { config, .. }, Os::Windows) => config.join("pip").join("pip.ini"),
             (Dirs::User { config, .. }, Os::Unix) => config.join("pip").join("pip.conf"),
-            (Dirs::Machine { system }, Os::Windows) => system.join("pip").join("pip.ini"),
-            (Dirs::Machine { system }, Os::Unix) => system.join("pip.conf"),
+            (Dirs::Machine { system, .. }, Os::Windows) => system.join("pip").join("pip.ini"),
+            (Dirs::Machine { system, .. }, Os::Unix) => system.join("pip.conf"),
         })
     }
 

@@ -165,7 +165,7 @@ impl Client for Rubygems {
     fn file(&self, _os: Os, dirs: &Dirs, env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
         match dirs {
             Dirs::User { home, .. } => Some(user_file(home, env)),
-            Dirs::Machine { system } => Some(system.join("gemrc")),
+            Dirs::Machine { system, .. } => Some(system.join("gemrc")),
         }
     }
 

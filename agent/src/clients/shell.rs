@@ -214,7 +214,7 @@ impl Client for LoginShells {
         match (dirs, os) {
             (_, Os::Windows) => None,
             (Dirs::User { config, .. }, Os::Unix) => Some(config.join("switchyard").join("env.sh")),
-            (Dirs::Machine { system }, Os::Unix) => {
+            (Dirs::Machine { system, .. }, Os::Unix) => {
                 Some(system.join("profile.d").join("switchyard.sh"))
             }
         }

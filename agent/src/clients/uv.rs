@@ -415,7 +415,7 @@ impl Client for Uv {
     fn file(&self, _os: Os, dirs: &Dirs, _env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
         let folder = match dirs {
             Dirs::User { config, .. } => config,
-            Dirs::Machine { system } => system,
+            Dirs::Machine { system, .. } => system,
         };
         Some(folder.join("uv").join("uv.toml"))
     }

@@ -54,6 +54,12 @@ pub enum Dirs {
     Machine {
         /// Where machine-wide settings live: `/etc`, or `%ProgramData%`.
         system: PathBuf,
+        /// Where Git for Windows is installed, as its installer records it (`InstallPath`
+        /// under `HKLM\SOFTWARE\GitForWindows`); `None` where it is not, and on Linux, whose
+        /// git reads `/etc/gitconfig` wherever it is installed. Git for Windows reads its
+        /// machine-wide file from its own folder (`etc\gitconfig`), so without it there is no
+        /// such file to write.
+        git_for_windows: Option<PathBuf>,
     },
 }
 
@@ -156,6 +162,7 @@ impl Platform for Unix {
     fn machine_dirs(&self, _env: &dyn Fn(&str) -> Option<String>) -> Dirs {
         Dirs::Machine {
             system: PathBuf::from("/etc"),
+            git_for_windows: None,
         }
     }
 
@@ -199,6 +206,7 @@ impl Platform for Windows {
     fn machine_dirs(&self, env: &dyn Fn(&str) -> Option<String>) -> Dirs {
         Dirs::Machine {
             system: program_data(env),
+            git_for_windows: git_for_windows(),
         }
     }
 
@@ -244,6 +252,14 @@ pub fn current() -> &'static dyn Platform {
         true => &Windows,
         false => &Unix,
     }
+}
+
+/// Where Git for Windows is installed, when it is (only Windows is asked).
+fn git_for_windows() -> Option<PathBuf> {
+    #[cfg(windows)]
+    return windows::git_for_windows();
+    #[cfg(not(windows))]
+    None
 }
 
 /// Windows' folder for machine-wide program data (`C:\ProgramData`), as the system records it:
@@ -337,6 +353,11 @@ mod tests {
             assert_eq!(
                 file(&machine, Target::Pip),
                 Some(PathBuf::from("D:\\Data").join("pip").join("pip.ini"))
+            );
+            assert_eq!(
+                file(&machine, Target::Git),
+                None,
+                "no Git for Windows recorded, no machine-wide git file"
             );
         }
         assert_eq!(

@@ -35,6 +35,20 @@ pub fn program_data() -> Option<std::path::PathBuf> {
     (!expanded.contains('%') && !expanded.is_empty()).then(|| expanded.into())
 }
 
+/// Where Git for Windows is installed for the whole machine: `InstallPath` under
+/// `HKLM\SOFTWARE\GitForWindows`, as its installer records it, in the 64-bit view or, for a
+/// 32-bit Git, the 32-bit one. `None` when neither names a folder that exists.
+pub fn git_for_windows() -> Option<std::path::PathBuf> {
+    [
+        "SOFTWARE\\GitForWindows",
+        "SOFTWARE\\WOW6432Node\\GitForWindows",
+    ]
+    .into_iter()
+    .filter_map(|key| LOCAL_MACHINE.open(key).ok()?.get_string("InstallPath").ok())
+    .map(std::path::PathBuf::from)
+    .find(|folder| folder.is_dir())
+}
+
 /// Where variable `name` is set in the registry, for people: for every user of the machine
 /// (`HKLM`, where the machine-scope agent puts npm's and Go's settings as `NPM_CONFIG_*` and
 /// `GO*`), or for this user (`HKCU`, which wins over `HKLM` for a new process).

@@ -10,7 +10,7 @@ use switchyard_proto::rollouts::{Labels, LabelsChange};
 use switchyard_proto::{AuditAction, ErrorBody, FieldProblem};
 use uuid::Uuid;
 
-use super::capability::DeviceJson;
+use super::capability::{DeviceCaller, DeviceJson};
 use super::capability::{OperateEnvironment, ReadEnvironment};
 use super::error::ApiError;
 use super::json::ApiJson;
@@ -86,6 +86,43 @@ pub async fn report_status(
         healthy: report.healthy(),
     };
     caller.report(&record).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// A machine leaves: it revokes its own enrollment, as `switchyard-agent remove` does after
+/// giving back every file it wrote (and an uninstall with it). Audited as `device.revoke` by
+/// the machine itself. Its requests get 401 `device_revoked` from then on; a machine already
+/// revoked gets that answer here too.
+#[utoipa::path(
+    tag = "agent",
+    responses(
+        (status = 204, description = "Revoked: the machine is listed as revoked and must enroll again"),
+        (status = 401, description = "Not a validly signed request of an enrolled machine, or a revoked one", body = ErrorBody),
+    ),
+    security(("device" = [])),
+    extensions(("x-roles" = json!(["enrolled device"])))
+)]
+#[post("/agent/leave")]
+pub async fn leave(
+    state: web::Data<AppState>,
+    caller: DeviceCaller,
+    from: RequestOrigin,
+) -> Result<HttpResponse, ApiError> {
+    let device = caller.device();
+    let now = state.clock.now();
+    let audit = from
+        .by_device(device.id)
+        .record(
+            AuditAction::DeviceRevoke,
+            format!("device:{}", device.id),
+            now,
+        )
+        .in_environment(device.environment.as_str())
+        .for_role(Some(device.machine_role.as_str()))
+        .with_detail("hostname", device.hostname.as_str())
+        .with_detail("reason", "the machine left (switchyard-agent remove)");
+    caller.leave(now, &audit).await?;
+    tracing::info!(device = %device.id, hostname = %device.hostname, "machine left");
     Ok(HttpResponse::NoContent().finish())
 }
 

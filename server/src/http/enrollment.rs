@@ -243,10 +243,8 @@ pub async fn enroll(
         labels: token.labels.clone(),
         last_report: None,
     };
-    let mut origin = from.anonymous();
-    origin.actor_kind = switchyard_proto::ActorKind::Device;
-    origin.actor = device.id.to_string();
-    let audit = origin
+    let audit = from
+        .by_device(device.id)
         .record(
             AuditAction::DeviceEnroll,
             format!("device:{}", device.id),

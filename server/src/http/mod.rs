@@ -242,6 +242,7 @@ fn routes(config: &mut ServiceConfig) {
             .service(enrollment::enroll)
             .service(agent::fetch_profile)
             .service(devices::report_status)
+            .service(devices::leave)
             .service(devices::list_devices)
             .service(devices::rollout)
             .service(devices::mirror_health)

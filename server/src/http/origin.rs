@@ -88,6 +88,12 @@ impl RequestOrigin {
         self.as_actor(ActorKind::User, user.username.to_string())
     }
 
+    /// An enrolled machine, by its device id: one that has just enrolled, or whose signed
+    /// request held.
+    pub fn by_device(&self, device: uuid::Uuid) -> Origin {
+        self.as_actor(ActorKind::Device, device.to_string())
+    }
+
     /// Someone not authenticated.
     pub fn anonymous(&self) -> Origin {
         self.as_actor(ActorKind::Anonymous, String::new())

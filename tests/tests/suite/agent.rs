@@ -1014,3 +1014,141 @@ async fn history_rewritten_with_every_hash_recomputed_fails_verification_by_the_
     store.close().await;
     app.stop().await;
 }
+
+/// Runs `remove` (with `force` or not) off the async runtime; gives the agent back.
+async fn removing(
+    agent: Agent,
+    force: bool,
+) -> (
+    Agent,
+    Result<switchyard_agent::agent::Removal, switchyard_agent::agent::AgentError>,
+) {
+    tokio::task::spawn_blocking(move || {
+        let removal = agent.remove(force);
+        (agent, removal)
+    })
+    .await
+    .unwrap()
+}
+
+/// The machines of `staging` the server lists as revoked.
+async fn revoked_machines(app: &TestApp) -> Vec<String> {
+    let devices: Vec<Value> = app.devices("staging").await;
+    devices
+        .iter()
+        .filter(|device| !device["revoked_at"].is_null())
+        .map(|device| device["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remove_gives_every_file_back_has_the_server_revoke_the_machine_and_deletes_its_state() {
+    use switchyard_agent::agent::{Leaving, Removal};
+
+    let (app, _) = published_fleet().await;
+    let token = app.enrollment_token("staging", "backend", 4).await;
+    let enroll_and_sync = |home: &Home, state: &Path| {
+        let agent = agent_for(home, state, quiet_clients());
+        enrolled(agent, &app.base_url, token.clone(), |agent| {
+            agent.sync(0).unwrap();
+            agent
+                .state
+                .identity()
+                .unwrap()
+                .unwrap()
+                .device_id
+                .to_string()
+        })
+    };
+
+    // A machine leaves: every byte back, revoked by its own request, its folder gone.
+    let home = Home::new();
+    let before = home.snapshot();
+    let folder = tempfile::tempdir().unwrap();
+    let state = folder.path().join("switchyard");
+    let (agent, device) = enroll_and_sync(&home, &state).await;
+    assert_ne!(home.snapshot(), before);
+    let (_, removal) = removing(agent, false).await;
+    match removal.unwrap() {
+        Removal::Removed {
+            leaving: Leaving::Left,
+            left,
+        } => assert!(left.is_empty(), "{left:?}"),
+        other => panic!("removed and left: {other:?}"),
+    }
+    assert_eq!(home.snapshot(), before, "every file as it was");
+    assert!(!state.exists(), "the key, the delivery and the backups go");
+    assert_eq!(revoked_machines(&app).await, std::slice::from_ref(&device));
+
+    // A folder chosen by hand keeps what is not the agent's, and the folder with it.
+    let home = Home::new();
+    let (agent, second) = enroll_and_sync(&home, &state).await;
+    std::fs::write(state.join("notes.txt"), "mine").unwrap();
+    let (_, removal) = removing(agent, false).await;
+    let Ok(Removal::Removed { left, .. }) = removal else {
+        panic!("{removal:?}")
+    };
+    assert_eq!(left, [state.join("notes.txt")]);
+    let names: Vec<_> = std::fs::read_dir(&state)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["notes.txt"]);
+    std::fs::remove_dir_all(&state).unwrap();
+
+    // A file that cannot be given back (a folder stands where the agent's .npmrc was):
+    // nothing is revoked or deleted, the backups stay for the next try.
+    let home = Home::new();
+    let (agent, third) = enroll_and_sync(&home, &state).await;
+    std::fs::remove_file(home.path().join(".npmrc")).unwrap();
+    std::fs::create_dir(home.path().join(".npmrc")).unwrap();
+    let (agent, removal) = removing(agent, false).await;
+    let Ok(Removal::NotRestored(problems)) = removal else {
+        panic!("{removal:?}")
+    };
+    assert!(
+        problems.iter().any(|p| p.contains(".npmrc")),
+        "{problems:?}"
+    );
+    assert!(state.join("backups").is_dir() && state.join("device.key").is_file());
+    assert!(!revoked_machines(&app).await.contains(&third));
+    std::fs::remove_dir(home.path().join(".npmrc")).unwrap();
+    let (_, removal) = removing(agent, false).await;
+    assert!(
+        matches!(
+            removal,
+            Ok(Removal::Removed {
+                leaving: Leaving::Left,
+                ..
+            })
+        ),
+        "once mended, removed: {removal:?}"
+    );
+
+    // The server away: files back, but the machine stays enrolled and its state kept, unless
+    // forced.
+    let home = Home::new();
+    let before = home.snapshot();
+    let (agent, _) = enroll_and_sync(&home, &state).await;
+    let revoked = revoked_machines(&app).await;
+    assert_eq!(revoked.len(), 3, "{revoked:?}");
+    assert!(revoked.contains(&second) && revoked.contains(&device));
+    app.stop().await;
+    let (agent, removal) = removing(agent, false).await;
+    let error = removal.unwrap_err().to_string();
+    assert!(error.contains("cannot be reached"), "{error}");
+    assert_eq!(home.snapshot(), before, "restored all the same");
+    assert!(state.join("device.key").is_file());
+    let (_, removal) = removing(agent, true).await;
+    assert!(
+        matches!(
+            removal,
+            Ok(Removal::Removed {
+                leaving: Leaving::NotTold(_),
+                ..
+            })
+        ),
+        "{removal:?}"
+    );
+    assert!(!state.exists());
+}

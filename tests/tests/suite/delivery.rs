@@ -557,7 +557,74 @@ async fn a_machine_enrolled_while_a_delivery_is_fresh_gets_it_signed_for_it_too(
     assert!(late.open(&first_envelope, None).is_err());
 }
 
+async fn leave(app: &TestApp, device: &TestDevice) -> reqwest::Response {
+    device
+        .call(app, Method::POST, "/api/v1/agent/leave", None, None)
+        .await
+}
+
+/// A machine leaving (`switchyard-agent remove`) revokes itself with its own signed request:
+/// only it can, only once, and the audit trail names it as the actor.
+async fn a_machine_that_leaves_revokes_itself_and_nobody_else(backend: Backend) {
+    let (app, admin) = fleet(backend).await;
+    let token = app.enrollment_token("staging", "backend", 3).await;
+    let leaving = TestDevice::enroll(&app, &token).await.unwrap();
+    let staying = TestDevice::enroll(&app, &token).await.unwrap();
+    let other = TestDevice::enroll(&app, &token).await.unwrap();
+
+    // Another machine's key signing for this one: refused, this one stays.
+    let forger = TestDevice {
+        id: staying.id,
+        ..other
+    };
+    assert_eq!(leave(&app, &forger).await.status(), 401);
+    // A bearer token is no machine's signature, an operator's included.
+    let bearer = app
+        .call(Method::POST, "/api/v1/agent/leave", Some(&admin), None)
+        .await;
+    assert_eq!(bearer.status(), 401);
+
+    assert_eq!(leave(&app, &leaving).await.status(), 204);
+    for refused in [
+        leave(&app, &leaving).await,
+        fetch(&leaving, &app, 0, None).await,
+    ] {
+        assert_eq!(refused.status(), 401);
+        let body: Value = refused.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "device_revoked", "{body}");
+    }
+    assert_eq!(fetch(&staying, &app, 0, None).await.status(), 200);
+
+    let devices: Vec<switchyard_proto::devices::DeviceStatus> = app.devices("staging").await;
+    let revoked: Vec<_> = devices
+        .iter()
+        .filter(|status| status.device.revoked_at.is_some())
+        .map(|status| status.device.id)
+        .collect();
+    assert_eq!(revoked, vec![leaving.id]);
+    assert_eq!(devices.len(), 3);
+    let events: AuditPage = app
+        .get_as(&admin, "/api/v1/audit?action=device.revoke")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let [event] = events.events.as_slice() else {
+        panic!("one revocation: {:?}", events.events)
+    };
+    assert_eq!(event.actor_kind, switchyard_proto::ActorKind::Device);
+    assert_eq!(event.actor, leaving.id.to_string());
+    assert_eq!(event.target, format!("device:{}", leaving.id));
+    assert_eq!(event.environment.as_deref(), Some("staging"));
+    assert!(
+        event.detail["reason"].contains("left"),
+        "{:?}",
+        event.detail
+    );
+}
+
 for_each_store!(
+    a_machine_that_leaves_revokes_itself_and_nobody_else,
     a_machine_is_marked_seen_at_most_once_a_minute,
     a_machine_enrolled_while_a_delivery_is_fresh_gets_it_signed_for_it_too,
     expired_tokens_and_skewed_clocks_are_refused_and_change_nothing,

@@ -193,7 +193,8 @@ fn rule(method: &str, path: &str) -> Option<Rule> {
         ("POST", "/api/v1/keys/rotate") => Rule::Admin(201),
         ("GET", "/api/v1/agent/key-sets") => Rule::Anyone(200),
         ("POST", "/api/v1/agent/enroll") => Rule::Anyone(201),
-        ("GET", "/api/v1/agent/profile") | ("POST", "/api/v1/agent/status") => Rule::Device,
+        ("GET", "/api/v1/agent/profile")
+        | ("POST", "/api/v1/agent/status" | "/api/v1/agent/leave") => Rule::Device,
         ("POST", "/api/v1/environments/{environment}/enrollment-tokens") => {
             Rule::OperateEnvironment(201)
         }

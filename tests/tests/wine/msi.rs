@@ -1,7 +1,7 @@
 //! The agent's MSI, built with wixl from `agent/windows/switchyard-agent.wxs`: a silent install
 //! with the server and an enrollment token installs the service, which enrolls once and keeps
-//! the machine in sync; the token does not stay in the registry; uninstalling removes it all
-//! and gives the machine its own settings back.
+//! the machine in sync; the token does not stay in the registry; uninstalling removes it all,
+//! gives the machine its own settings back, has the server revoke it and deletes its state.
 
 use std::path::Path;
 use std::process::Command;
@@ -11,7 +11,7 @@ use serde_json::Value;
 use switchyard_tests::repository_root;
 
 use crate::prefix::{said, windows_path, Prefix};
-use crate::service::MACHINE_ENVIRONMENT;
+use crate::service::{GIT_FOR_WINDOWS, MACHINE_ENVIRONMENT};
 use crate::{blocking, published, until};
 
 const SETTINGS: &str = "HKLM\\SOFTWARE\\Switchyard\\Agent";
@@ -84,6 +84,11 @@ async fn a_silent_msi_install_enrolls_once_keeps_the_machine_in_sync_and_uninsta
     );
     let devices: Vec<Value> = app.devices("staging").await;
     assert_eq!(devices.len(), 1, "enrolled once: {devices:?}");
+    // No Git for Windows here: no machine-wide git file in its usual place, nor anywhere.
+    assert!(blocking(|| prefix.registry(GIT_FOR_WINDOWS)).is_empty());
+    assert!(!program_files.join("Git").exists());
+    let state = blocking(|| prefix.folder("ProgramData")).join("Switchyard");
+    assert!(state.join("device.key").is_file());
 
     let removed = blocking(|| prefix.wine("msiexec", &["/x", &msi, "/qn"]));
     assert!(removed.status.success(), "uninstall: {}", said(&removed));
@@ -101,5 +106,12 @@ async fn a_silent_msi_install_enrolls_once_keeps_the_machine_in_sync_and_uninsta
         !left.contains_key("GOPROXY"),
         "uninstalling gives the machine its settings back: {left:?}"
     );
+    // The server revoked the machine at its request, and its key and last delivery are gone.
+    let devices: Vec<Value> = app.devices("staging").await;
+    assert!(
+        !devices[0]["revoked_at"].is_null(),
+        "uninstalling revokes the machine: {devices:?}"
+    );
+    assert!(!state.exists(), "the state folder stays");
     app.stop().await;
 }

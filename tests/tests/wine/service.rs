@@ -6,6 +6,9 @@ use std::time::Duration;
 use crate::prefix::{said, Prefix};
 use crate::{blocking, published, text, until};
 
+/// Where Git for Windows records its installation folder.
+pub const GIT_FOR_WINDOWS: &str = "HKLM\\SOFTWARE\\GitForWindows";
+
 pub const MACHINE_ENVIRONMENT: &str =
     "HKLM\\SYSTEM\\CurrentControlSet\\Control\\Session Manager\\Environment";
 
@@ -34,6 +37,11 @@ async fn the_service_keeps_the_machine_in_sync_and_stops_and_goes_cleanly() {
         "{}",
         said(&refused)
     );
+
+    // Git for Windows, as its installer records itself: the machine-wide git file is its.
+    let git = blocking(|| prefix.drive_c().join("Tools/Git"));
+    std::fs::create_dir_all(&git).unwrap();
+    blocking(|| prefix.set_registry(GIT_FOR_WINDOWS, "InstallPath", "C:\\Tools\\Git"));
 
     let enrolled = agent(&["enroll", "--server", &app.base_url, "--token", &token]);
     assert!(enrolled.status.success(), "enroll: {}", said(&enrolled));
@@ -76,6 +84,12 @@ async fn the_service_keeps_the_machine_in_sync_and_stops_and_goes_cleanly() {
         "{pip}"
     );
     assert!(!pip.contains("npm-t0ken"));
+    let gitconfig = text(git.join("etc/gitconfig"));
+    assert!(
+        gitconfig.contains("[url \"https://git.corp.example/github/\"]")
+            && gitconfig.contains("insteadOf = https://github.com/"),
+        "{gitconfig}"
+    );
 
     app.publish_profile(
         "staging",
@@ -119,5 +133,9 @@ async fn the_service_keeps_the_machine_in_sync_and_stops_and_goes_cleanly() {
     let restored = agent(&["restore"]);
     assert!(restored.status.success(), "restore: {}", said(&restored));
     assert_eq!(blocking(|| machine_value(&prefix, "GOPROXY")), None);
+    assert!(
+        !git.join("etc").exists(),
+        "the git file and the folder made for it go"
+    );
     app.stop().await;
 }

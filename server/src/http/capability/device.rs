@@ -70,6 +70,20 @@ impl DeviceCaller {
         })
     }
 
+    /// Revokes the machine at its own request (`switchyard-agent remove`), audited as
+    /// `audit` says: its key is refused from now on, as after an operator's revocation.
+    pub async fn leave(
+        &self,
+        now: OffsetDateTime,
+        audit: &crate::domain::audit::AuditRecord,
+    ) -> Result<(), ApiError> {
+        Ok(self
+            .gate
+            .store
+            .revoke_device(self.device.id, now, audit)
+            .await?)
+    }
+
     /// Keeps the machine's latest status report.
     pub async fn report(&self, report: &ReportRecord) -> Result<(), ApiError> {
         Ok(self
