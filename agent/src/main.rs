@@ -334,9 +334,10 @@ fn doctor(agent: &Agent) -> String {
     out
 }
 
-/// Says what `remove` did; the exit code: 1 when files were not given back.
+/// Says what `remove` did (`existed`: whether there was a state folder); the exit code: 1
+/// when files were not given back.
 #[allow(clippy::print_stdout)]
-fn removed(agent: &Agent, removal: Removal) -> u8 {
+fn removed(agent: &Agent, existed: bool, removal: Removal) -> u8 {
     let (leaving, left) = match removal {
         Removal::NotRestored(problems) => {
             for problem in &problems {
@@ -360,6 +361,7 @@ fn removed(agent: &Agent, removal: Removal) -> u8 {
     }
     let root = agent.state.root().display();
     match left.is_empty() {
+        true if !existed => println!("no state folder at {root}: nothing to delete"),
         true => println!("deleted {root}"),
         false => {
             let left: Vec<String> = left.iter().map(|path| path.display().to_string()).collect();
@@ -493,8 +495,8 @@ fn main() -> ExitCode {
             }
             u8::from(!problems.is_empty())
         }),
-        Command::Remove { force } => match agent.remove(*force) {
-            Err(error @ AgentError::Server(_)) => {
+        Command::Remove { force } => match (agent.state.root().exists(), agent.remove(*force)) {
+            (_, Err(error @ AgentError::Server(_))) => {
                 return fail(
                     exit_for(&error),
                     &format!(
@@ -504,7 +506,7 @@ fn main() -> ExitCode {
                     ),
                 )
             }
-            removal => removal.map(|removal| removed(&agent, removal)),
+            (existed, removal) => removal.map(|removal| removed(&agent, existed, removal)),
         },
         Command::Diff => agent.preview().map(|previewed| {
             let (previews, failures) = (&previewed.previews, &previewed.failures);

@@ -10,6 +10,7 @@
 
 pub mod browser;
 pub mod flaky_port;
+pub mod own_postgres;
 pub mod recorder;
 pub mod registries;
 pub mod relay;

@@ -278,6 +278,16 @@ impl ApiError {
         })
     }
 
+    /// The `{environment}` path parameter as an environment's name.
+    pub fn environment_parameter(
+        text: &str,
+    ) -> Result<switchyard_proto::EnvironmentName, ApiError> {
+        Self::parameter(
+            "environment",
+            switchyard_proto::EnvironmentName::parse(text),
+        )
+    }
+
     /// The JSON body sent for this error.
     pub fn body(&self) -> ErrorBody {
         let (code, _) = self.code_and_status();
@@ -411,9 +421,7 @@ impl From<StoreError> for ApiError {
             StoreError::RolloutInProgress(id) => ApiError::RolloutInProgress(id.to_string()),
             StoreError::RolloutMoved(id) => ApiError::RolloutMoved(id.to_string()),
             StoreError::AllowanceNotFound(name) => ApiError::AllowanceNotFound(name),
-            StoreError::Database(
-                sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_),
-            ) => ApiError::DatabaseUnavailable(error),
+            error if error.is_unavailable() => ApiError::DatabaseUnavailable(error),
             other => ApiError::Internal(Box::new(other)),
         }
     }

@@ -21,10 +21,6 @@ fn username(text: &str) -> Result<Username, ApiError> {
     ApiError::parameter("username", Username::parse(text))
 }
 
-fn environment(text: &str) -> Result<EnvironmentName, ApiError> {
-    ApiError::parameter("environment", EnvironmentName::parse(text))
-}
-
 /// The user as the API shows it, with current grants.
 pub(crate) async fn shown(directory: Directory<'_>, user: &UserRecord) -> Result<User, ApiError> {
     Ok(user.to_wire(directory.grants(user.id).await?))
@@ -430,7 +426,10 @@ pub async fn put_grant(
     ApiJson(wanted): ApiJson<GrantChange>,
 ) -> Result<HttpResponse, ApiError> {
     let (name, environment_name) = path.into_inner();
-    let (name, environment_name) = (username(&name)?, environment(&environment_name)?);
+    let (name, environment_name) = (
+        username(&name)?,
+        ApiError::environment_parameter(&environment_name)?,
+    );
     let user = grant(
         &admin,
         &from,
@@ -500,7 +499,10 @@ pub async fn remove_grant(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (name, environment_name) = path.into_inner();
-    let (name, environment_name) = (username(&name)?, environment(&environment_name)?);
+    let (name, environment_name) = (
+        username(&name)?,
+        ApiError::environment_parameter(&environment_name)?,
+    );
     let user = ungrant(&admin, &from, &name, &environment_name, state.clock.now()).await?;
     Ok(HttpResponse::Ok().json(user))
 }

@@ -3,7 +3,7 @@
 //! environment sees the allowances; admins give and withdraw them.
 
 use actix_web::{delete, get, put, web, HttpResponse};
-use switchyard_proto::{AllowVariable, EnvironmentName, ErrorBody, VariableAllowance};
+use switchyard_proto::{AllowVariable, ErrorBody, VariableAllowance};
 
 use super::capability::{Admin, ReadEnvironment};
 use super::error::ApiError;
@@ -54,7 +54,7 @@ pub async fn allow_variable(
     path: web::Path<(String, String)>,
     ApiJson(allow): ApiJson<AllowVariable>,
 ) -> Result<HttpResponse, ApiError> {
-    let environment = environment(&path.0)?;
+    let environment = ApiError::environment_parameter(&path.0)?;
     let allowed = admin
         .variable_allowances(&environment, &from)
         .allow(&path.1, allow.reason)
@@ -86,14 +86,10 @@ pub async fn withdraw_variable(
     from: RequestOrigin,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let environment = environment(&path.0)?;
+    let environment = ApiError::environment_parameter(&path.0)?;
     admin
         .variable_allowances(&environment, &from)
         .withdraw(&path.1)
         .await?;
     Ok(HttpResponse::NoContent().finish())
-}
-
-fn environment(text: &str) -> Result<EnvironmentName, ApiError> {
-    ApiError::parameter("environment", EnvironmentName::parse(text))
 }

@@ -209,6 +209,26 @@ pub enum StoreError {
     CorruptAuditEvent { seq: u64, problem: String },
 }
 
+impl StoreError {
+    /// Whether the database is away rather than the request at fault: no connection to be had
+    /// (refused, timed out, the pool closed), a connection cut, or Postgres shutting down,
+    /// crashing or starting up (SQLSTATE class `08`, connection exception, and class `57`,
+    /// operator intervention: `57P01` admin shutdown, `57P02` crash shutdown, `57P03` cannot
+    /// connect now; PostgreSQL's `errcodes.txt`). Asking again later may work.
+    pub fn is_unavailable(&self) -> bool {
+        let StoreError::Database(error) = self else {
+            return false;
+        };
+        match error {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
+            sqlx::Error::Database(error) => error
+                .code()
+                .is_some_and(|code| code.starts_with("08") || code.starts_with("57P")),
+            _ => false,
+        }
+    }
+}
+
 /// Walks the whole audit trail from its first event, page by page, and says whether every
 /// link holds, and every head a machine was sent is in it ([`ChainCheck::witnessed_by`]),
 /// and, if not, which is the first broken one.

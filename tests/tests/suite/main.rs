@@ -15,6 +15,7 @@ mod identity;
 mod matrix;
 mod openapi;
 mod profiles;
+mod restart;
 mod rollouts;
 mod rollouts_agents;
 mod store;
