@@ -10,7 +10,7 @@
 //! place of its last occurrence (all of its continuation lines replaced by one line), a new
 //! one goes at the end; removing a key removes every line of each of its occurrences.
 
-use super::lines::{Breaks, Lines};
+use super::lines::{Breaks, Line, Lines};
 use super::{Editor, FormatError};
 use crate::plan::Setting;
 
@@ -179,9 +179,15 @@ impl Editor for JavaProperties {
                             lines.0[first].ending = ending;
                         }
                         None => {
-                            // A last line that goes on would take the new one in.
-                            if lines.0.last().is_some_and(|last| continues(&last.text)) {
-                                let blank = lines.new_line(String::new());
+                            // A last line that goes on would take the new one in: a blank line
+                            // ends it. The blank line ends as that line does, where it does:
+                            // after a lone CR, an LF would make one CRLF break with it, and the
+                            // new line would go on the user's after all.
+                            if let Some(last) = lines.0.last().filter(|l| continues(&l.text)) {
+                                let blank = Line {
+                                    text: String::new(),
+                                    ending: last.ending,
+                                };
                                 lines.insert(lines.0.len(), blank);
                             }
                             let line = lines.new_line(text);
@@ -233,6 +239,40 @@ mod tests {
         assert_eq!(
             JavaProperties.current(&written, &host),
             Some(host.values.clone())
+        );
+    }
+
+    #[test]
+    fn a_line_that_goes_on_and_ends_in_a_lone_carriage_return_is_ended_by_a_line_of_its_own() {
+        // Properties.load takes `\r\n` after a `\` as one break, and goes on with the next.
+        let host = setting("systemProp.http.proxyHost", "proxy.corp.example");
+        for user in ["a=b\\\r", "\\\r", "a=b\\\r\n", "a=b\\\n"] {
+            let written = JavaProperties
+                .render(user, &[(&host, Some(host.values.clone()))])
+                .unwrap();
+            assert!(written.starts_with(user), "{written:?}");
+            assert_eq!(
+                JavaProperties.current(&written, &host),
+                Some(host.values.clone()),
+                "{written:?}"
+            );
+            let again = JavaProperties
+                .render(&written, &[(&host, Some(host.values.clone()))])
+                .unwrap();
+            assert_eq!(again, written);
+            let a = setting("a", "");
+            assert_eq!(
+                JavaProperties.current(&written, &a),
+                JavaProperties.current(user, &a),
+                "{written:?}"
+            );
+        }
+        let written = JavaProperties
+            .render("a=b\\\r", &[(&host, Some(host.values.clone()))])
+            .unwrap();
+        assert_eq!(
+            written,
+            "a=b\\\r\rsystemProp.http.proxyHost=proxy.corp.example\n"
         );
     }
 

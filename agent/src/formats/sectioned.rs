@@ -196,11 +196,11 @@ pub struct Edit {
     pub only: Option<String>,
 }
 
-/// `content` with `edits` made. A key present already is rewritten where its first line is
-/// (other lines of it go); a new key, or one more value of a multi-valued key, goes at the
-/// end of the last section of its name, or in a new section at the end of the file. The result
-/// is read back as the client reads it: unless the edited keys read as asked and every other
-/// key as before, nothing is written.
+/// `content` with `edits` made. A key present already is rewritten where its first line is,
+/// ending as that line did (other lines of it go); a new key, or one more value of a
+/// multi-valued key, goes at the end of the last section of its name, or in a new section at
+/// the end of the file. The result is read back as the client reads it: unless the edited keys
+/// read as asked and every other key as before, nothing is written.
 pub fn apply<S: SectionSyntax + ?Sized>(
     syntax: &S,
     content: &str,
@@ -231,21 +231,24 @@ pub fn apply<S: SectionSyntax + ?Sized>(
             (None, Some(values)) => *slot = vec![values.clone()],
             (None, None) => slot.clear(),
         }
-        // Remove the key's lines, last first, remembering where the first one was and how
-        // it was indented.
+        // Remove the key's lines, last first, remembering where the first one was, how it was
+        // indented and how it ended.
         let first = spans.first().map(|span| {
-            let text = &lines.0[span.start].text;
-            let indent = &text[..text.len() - text.trim_start().len()];
-            (span.start, indent.to_owned())
+            let line = &lines.0[span.start];
+            let indent = &line.text[..line.text.len() - line.text.trim_start().len()];
+            (span.start, indent.to_owned(), line.ending)
         });
         for span in spans.iter().rev() {
             lines.0.drain(span.start..span.start + span.len);
         }
         let Some(values) = rendered else { continue };
-        let (at, indent) = match first {
+        // A key rewritten where it was keeps its line's ending, as the other editors keep it:
+        // the file's own, counted without the key's lines, may be another in a file of mixed
+        // endings, and the same edit again would then change the file.
+        let (at, indent, kept) = match first {
             Some(first) if edit.only.is_none() => first,
             _ => match end_of_section(syntax, &lines, &edit.section.id) {
-                Some(at) => (at, String::new()),
+                Some(at) => (at, String::new(), ""),
                 None => {
                     let needs_gap = lines
                         .0
@@ -259,7 +262,7 @@ pub fn apply<S: SectionSyntax + ?Sized>(
                     }
                     let header = lines.new_line(edit.section.header.clone());
                     lines.insert(at, header);
-                    (at + 1, String::new())
+                    (at + 1, String::new(), "")
                 }
             },
         };
@@ -268,7 +271,10 @@ pub fn apply<S: SectionSyntax + ?Sized>(
             .into_iter()
             .enumerate()
         {
-            let line = lines.new_line(text);
+            let mut line = lines.new_line(text);
+            if !kept.is_empty() {
+                line.ending = kept;
+            }
             lines.insert(at + offset, line);
         }
     }
@@ -306,4 +312,27 @@ fn end_of_section<S: SectionSyntax + ?Sized>(syntax: &S, lines: &Lines, id: &str
         .map(|(_, _, span)| span.start + span.len)
         .max();
     Some(last_key_line.unwrap_or(header + 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::pip::{global, PipIni};
+    use super::*;
+
+    #[test]
+    fn a_key_rewritten_in_place_keeps_its_lines_ending() {
+        // Two CRLF lines and two LF: the file's own ending, counted without the key's line,
+        // is CRLF.
+        let user = "[global]\r\nindex-url = https://old.example/\ntimeout = 5\n# mine\r\n";
+        let index = [global(
+            "index-url",
+            Some(vec!["https://new.example/".into()]),
+        )];
+        let written = apply(&PipIni, user, &index).unwrap();
+        assert_eq!(
+            written,
+            "[global]\r\nindex-url = https://new.example/\ntimeout = 5\n# mine\r\n"
+        );
+        assert_eq!(apply(&PipIni, &written, &index).unwrap(), written);
+    }
 }

@@ -7,9 +7,10 @@
 //! by their place among the user's. A multi-valued setting is one item of an array (uv's
 //! `allow-insecure-host`), beside the user's own items.
 //!
-//! What is kept around an edit: a byte-order mark (uv reads a file with one) and each line's
+//! What is kept around an edit: a byte-order mark (uv reads a file with one), each line's
 //! ending (`toml_edit` prints LF: the user's lines get theirs back, and the agent's end in
-//! CRLF in a file whose every line does).
+//! CRLF in a file whose every line does), and a last line without one, unless the agent's
+//! lines come after it.
 
 use toml_edit::{ArrayOfTables, DocumentMut, Item, Table, TableLike, Value};
 
@@ -286,21 +287,26 @@ fn path(setting: &Setting) -> Result<(Vec<Part<'_>>, &str), FormatError> {
     }
 }
 
-/// `printed` (which `toml_edit` ends every line of in LF) with each line that `original`
-/// holds too ending as it did there, taken in order; a line of the agent's ends in CRLF where
-/// every line of `original` does, else in LF.
+/// `printed` (which `toml_edit` ends every line of in LF) with the line endings of `original`,
+/// the file's text after its byte-order mark (which is no part of its first line): each line
+/// that `original` holds too ends as it did there, taken in order; a line of the agent's ends
+/// in CRLF where every line of `original` does, else in LF. A last line of the user's without
+/// an ending keeps none ([`last_line_open`]).
 fn with_endings_of(original: &str, printed: &str) -> String {
+    let all_crlf = original.contains("\r\n") && !original.replace("\r\n", "").contains('\n');
+    let new_line = if all_crlf { "\r\n" } else { "\n" };
     let mut endings: std::collections::HashMap<&str, std::collections::VecDeque<&str>> =
         std::collections::HashMap::new();
     for line in original.split_inclusive('\n') {
-        let (text, ending) = match line.strip_suffix("\r\n") {
-            Some(text) => (text, "\r\n"),
-            None => (line.strip_suffix('\n').unwrap_or(line), "\n"),
+        let (text, ending) = match (line.strip_suffix("\r\n"), line.strip_suffix('\n')) {
+            (Some(text), _) => (text, "\r\n"),
+            (None, Some(text)) => (text, "\n"),
+            // The last line, without an ending: where the agent's lines follow it, it needs
+            // one, and takes the file's own.
+            (None, None) => (line, new_line),
         };
         endings.entry(text).or_default().push_back(ending);
     }
-    let all_crlf = original.contains("\r\n") && !original.replace("\r\n", "").contains('\n');
-    let new_line = if all_crlf { "\r\n" } else { "\n" };
     let mut out = String::with_capacity(printed.len() + printed.len() / 16);
     for line in printed.split_inclusive('\n') {
         let Some(text) = line.strip_suffix('\n') else {
@@ -315,6 +321,32 @@ fn with_endings_of(original: &str, printed: &str) -> String {
         out.push_str(text);
         out.push_str(ending);
     }
+    last_line_open(original, out)
+}
+
+/// `out` without the line break `toml_edit` ends every document in, where `original` (the
+/// user's text) ended without one and `out` still ends in the user's last line: as the user
+/// left it, or with a value the agent set in it (the same text up to its `=`). Only where the
+/// agent's lines come after the user's last line does that line get an ending. A final line
+/// break means nothing to TOML either way.
+fn last_line_open(original: &str, mut out: String) -> String {
+    if original.is_empty() || original.ends_with('\n') {
+        return out;
+    }
+    let theirs = original.rsplit('\n').next().unwrap_or(original);
+    let Some(body) = out.strip_suffix('\n') else {
+        return out;
+    };
+    let body = body.strip_suffix('\r').unwrap_or(body);
+    let last = body.rsplit('\n').next().unwrap_or(body);
+    let key_of = |line: &str| -> Option<String> {
+        let (key, _) = line.split_once('=')?;
+        (!key.trim().is_empty()).then(|| key.to_owned())
+    };
+    if last == theirs || key_of(last).is_some_and(|key| key_of(theirs) == Some(key)) {
+        let kept = body.len();
+        out.truncate(kept);
+    }
     out
 }
 
@@ -328,7 +360,7 @@ impl<S: TomlSyntax> Editor for Toml<S> {
         content: &str,
         changes: &[(&Setting, Option<Vec<String>>)],
     ) -> Result<String, FormatError> {
-        let (bom, _) = split_bom(content);
+        let (bom, text) = split_bom(content);
         let mut doc = parse(content)
             .map_err(|problem| FormatError::unsafe_value(self.0.client(), problem))?;
         for (setting, values) in changes {
@@ -381,10 +413,7 @@ impl<S: TomlSyntax> Editor for Toml<S> {
                 }
             }
         }
-        Ok(format!(
-            "{bom}{}",
-            with_endings_of(content, &doc.to_string())
-        ))
+        Ok(format!("{bom}{}", with_endings_of(text, &doc.to_string())))
     }
 
     fn current(&self, content: &str, setting: &Setting) -> Option<Vec<String>> {
@@ -602,6 +631,40 @@ mod tests {
         let written = edit(user, &[(&key, Some(key.values.clone()))]);
         assert!(written.starts_with("a = 1\r\nb = 2\n"), "{written:?}");
         assert_eq!(edit(&written, &[(&key, None)]), user);
+    }
+
+    #[test]
+    fn a_last_line_without_an_ending_gets_one_only_before_the_agents_lines() {
+        let editor = Toml(Uvish);
+        assert_eq!(
+            editor.render("index-url = true", &[]).unwrap(),
+            "index-url = true"
+        );
+        let index = setting("index-url", "https://new.example/", false);
+        let written = edit(
+            "index-url = 'x' # mine",
+            &[(&index, Some(index.values.clone()))],
+        );
+        assert_eq!(written, "index-url = \"https://new.example/\" # mine");
+
+        // The user's last line takes the file's ending before the agent's.
+        let user = "a = 1\r\nb = 2";
+        let proxy = setting("http.proxy", "http://proxy.example:3128/", false);
+        let written = edit(user, &[(&proxy, Some(proxy.values.clone()))]);
+        assert!(written.starts_with("a = 1\r\nb = 2\r\n"), "{written:?}");
+        assert!(written.ends_with("\r\n"), "{written:?}");
+        // Taken out, they leave that ending, as in every format of lines.
+        assert_eq!(edit(&written, &[(&proxy, None)]), format!("{user}\r\n"));
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_no_part_of_the_first_line() {
+        let user = "\u{feff}a = 1\r\nb = 2\n";
+        assert_eq!(Toml(Uvish).render(user, &[]).unwrap(), user);
+        let proxy = setting("http.proxy", "http://proxy.example:3128/", false);
+        let written = edit(user, &[(&proxy, Some(proxy.values.clone()))]);
+        assert!(written.starts_with(user), "{written:?}");
+        assert_eq!(edit(&written, &[(&proxy, None)]), user);
     }
 
     #[test]

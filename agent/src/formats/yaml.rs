@@ -59,10 +59,17 @@ fn keys(path: &str) -> Option<Vec<&str>> {
     (!found.is_empty()).then_some(found)
 }
 
-/// Whether `text` holds no YAML node, only blank lines and comments: Yarn and RubyGems read
-/// that as an empty mapping, `yaml-edit` refuses to parse it.
+/// Whether `text` holds no YAML node, only blank lines and comments, maybe after a document
+/// start (`---` on the first line, which a file left with none of its keys keeps): Yarn and
+/// RubyGems read that as an empty mapping, `yaml-edit` refuses to parse it. (It refuses a
+/// comment before `---` in any file.)
 fn only_comments(text: &str) -> bool {
-    text.lines().all(|line| {
+    // YAML ends a line at a lone CR too, as `yaml-edit` and Yarn's and Ruby's parsers do.
+    let mut lines = text.split(['\n', '\r']).peekable();
+    if lines.peek().is_some_and(|first| first.trim_end() == "---") {
+        lines.next();
+    }
+    lines.all(|line| {
         let line = line.trim_start();
         line.is_empty() || line.starts_with('#')
     })
@@ -499,6 +506,60 @@ mod tests {
             let removed = editor.render(&written, &[(&registry, None)]).unwrap();
             assert_eq!(removed.trim_end(), user.trim_end(), "{user:?}");
         }
+    }
+
+    #[test]
+    fn a_lone_carriage_return_ends_a_comment_as_yaml_reads_it() {
+        let editor = Yaml(Yarnish);
+        let registry = setting("npmRegistryServer", "https://npm.corp.example/");
+        let user = "# my yarn\rnpmRegistryServer: a\r";
+        let theirs = Some(vec!["a".to_owned()]);
+        assert_eq!(editor.current(user, &registry), theirs);
+        let proxy = setting("httpProxy", "http://proxy.example:3128/");
+        let written = editor
+            .render(user, &[(&proxy, Some(proxy.values.clone()))])
+            .unwrap();
+        assert_eq!(editor.current(&written, &registry), theirs, "{written:?}");
+        // Comments alone, each ended by a lone CR, are still no YAML node.
+        assert!(editor.unreadable("# a\r# b\r").is_none());
+    }
+
+    #[test]
+    fn a_document_start_left_with_no_key_is_an_empty_mapping_and_stays() {
+        let editor = Yaml(Yarnish);
+        let registry = setting("npmRegistryServer", "https://npm.corp.example/");
+        let mut host = setting("unsafeHttpWhitelist", "npm.corp.example");
+        host.multi = true;
+        let set = [
+            (&registry, Some(registry.values.clone())),
+            (&host, Some(host.values.clone())),
+        ];
+        // The agent's item leaves the user's list empty, and the list goes with it: nothing
+        // is left but the document start, and the agent's settings still come out.
+        let written = editor
+            .render("---\nunsafeHttpWhitelist: []\n", &set)
+            .unwrap();
+        let removed = editor
+            .render(&written, &[(&registry, None), (&host, None)])
+            .unwrap();
+        assert_eq!(removed.trim_end(), "---");
+        for user in ["---\n", "---\r\n# mine\r\n", "---"] {
+            assert!(editor.unreadable(user).is_none(), "{user:?}");
+            assert_eq!(editor.render(user, &[]).unwrap(), user);
+            let written = editor.render(user, &set).unwrap();
+            assert!(written.starts_with(user.trim_end()), "{written:?}");
+            assert_eq!(
+                editor.current(&written, &registry),
+                Some(registry.values.clone()),
+                "{written:?}"
+            );
+            let removed = editor
+                .render(&written, &[(&registry, None), (&host, None)])
+                .unwrap();
+            assert_eq!(removed.trim_end(), user.trim_end(), "{user:?}");
+        }
+        // Two documents are not a mapping Yarn reads.
+        assert!(editor.unreadable("---\n---\n").is_some());
     }
 
     #[test]

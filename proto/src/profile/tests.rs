@@ -879,6 +879,71 @@ fn the_gem_source_is_checked_and_its_login_travels_with_it() {
 }
 
 #[test]
+fn a_token_npm_would_read_under_another_key_is_refused() {
+    let token = json!({"value": "t"});
+    let profile = parse(json!({
+        "npm": {"auth-tokens": {
+            "https://npm.corp.example/=/": token,
+            "https://npm.corp.example/a/": token
+        }},
+        "clients": {
+            "pnpm": {"auth-tokens": {"https://r.example/?a=b": token}},
+            // Yarn keeps its tokens in YAML, which quotes a key.
+            "yarn": {"auth-tokens": {"https://y.example/=/": token}}
+        }
+    }));
+    let problems: Vec<(String, String)> = profile
+        .validate()
+        .into_iter()
+        .map(|p| (p.path, p.message))
+        .collect();
+    let paths: Vec<&str> = problems.iter().map(|(path, _)| path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "npm.auth-tokens.https://npm.corp.example/=/",
+            "clients.pnpm.auth-tokens.https://r.example/?a=b"
+        ],
+        "{problems:?}"
+    );
+    assert!(problems
+        .iter()
+        .all(|(_, says)| says.contains("npm's ini parser")));
+    // A registry's URL is a value in .npmrc, after the key's `=`: it may hold one.
+    let values = parse(json!({"npm": {
+        "registry": "https://npm.corp.example/=/",
+        "scopes": {"@corp": "https://npm.corp.example/=/"}
+    }}));
+    assert_eq!(values.validate(), vec![]);
+}
+
+#[test]
+fn bundler_is_given_no_login_for_a_source_on_an_ipv6_address() {
+    let login =
+        json!({"source": "https://[::1]:8443/", "username": "ci", "password": {"value": "p"}});
+    let problems = parse(json!({"rubygems": login})).validate();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0].path, "rubygems.source");
+    assert!(problems[0].message.contains("IPv6"), "{problems:?}");
+    // Bundler's own source is where it is refused; RubyGems takes the login in the URL.
+    let own = parse(json!({
+        "rubygems": {"source": "https://gems.corp.example/", "username": "ci"},
+        "clients": {
+            "bundler": {"source": "https://[::1]/", "username": "ci"},
+            "gem": {"source": "https://[::1]/", "username": "ci"}
+        }
+    }));
+    let paths: Vec<String> = own.validate().into_iter().map(|p| p.path).collect();
+    assert_eq!(paths, ["clients.bundler.source"]);
+    for fine in [
+        json!({"rubygems": {"source": "https://[::1]/"}}),
+        json!({"rubygems": {"source": "https://127.0.0.1/", "username": "ci"}}),
+    ] {
+        assert_eq!(parse(fine).validate(), vec![]);
+    }
+}
+
+#[test]
 fn maven_and_gem_clients_take_their_own_values_over_their_ecosystems() {
     let profile = parse(json!({
         "maven": {"repository": "https://Maven.corp.example/public/",

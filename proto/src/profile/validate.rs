@@ -447,6 +447,7 @@ impl NpmSettings {
             for (registry, token) in tokens {
                 let path = format!("{section}.auth-tokens.{registry}");
                 problems.url(&path, registry);
+                npmrc_key(&path, registry, section, problems);
                 problems.secret(&path, token, false);
                 // npm replaces `${NAME}` in every value it reads from .npmrc with a variable
                 // (@npmcli/config `lib/env-replace.js`), quoted or not.
@@ -464,6 +465,24 @@ impl NpmSettings {
                 );
             }
         }
+    }
+}
+
+/// A registry's URL that npm and pnpm read a token under, in `.npmrc` as the key
+/// `//host/path/:_authToken`: refused where npm's `ini` (`lib/ini.js`, `decode`) would read
+/// another key. It takes a key to the first `=` of its line, so the URL may hold none; `;` and
+/// `#` end a key wherever they stand, and a `\` escapes, which [`Problems::url`] refuses in
+/// every URL already. A line that starts with `;`, `#` or `[` is a comment or a section, and
+/// a key that ends in `[]` a list: the key starts with `//` and ends in `:_authToken`, so none
+/// of those can happen. Yarn (`clients.yarn`) keeps a token in YAML, which quotes its key.
+fn npmrc_key(path: &str, registry: &str, section: &str, problems: &mut Problems) {
+    if section != "clients.yarn" && registry.contains('=') {
+        problems.add(
+            path,
+            "must not contain '=': the token goes in .npmrc under the key \
+             //host/path/:_authToken, and npm's ini parser ends a key at its first '=', so npm \
+             would not find it; give the registry a URL without '=' (%3D, if it takes that)",
+        );
     }
 }
 
@@ -1081,6 +1100,40 @@ fn validate_logins(profile: &Profile, problems: &mut Problems) {
         ),
     ];
     validate_sections(profile.rubygems.as_ref(), rubygems, problems);
+    validate_bundler_login(profile, problems);
+}
+
+/// A login for the gem source Bundler reads: Bundler keeps one under a key made of the
+/// source's host (`Bundler::Settings#key_for`: `BUNDLE_`, then the host in capitals with `.` as
+/// `__` and `-` as `___`), and an IPv6 address (`[::1]`) makes `BUNDLE_[::1]`, which is no
+/// `BUNDLE_*` variable and no key of the names Bundler's `config` keeps (letters, digits,
+/// `-_.:/`): the agent could neither write it as Bundler reads it nor read it back. RubyGems
+/// (`clients.gem`) takes the login in the source's URL, and has no such key.
+fn validate_bundler_login(profile: &Profile, problems: &mut Problems) {
+    let Some(bundler) = profile.rubygems_for(RubygemsClient::Bundler) else {
+        return;
+    };
+    let Some(source) = &bundler.source else {
+        return;
+    };
+    let ipv6 =
+        url::Url::parse(source).is_ok_and(|url| matches!(url.host(), Some(url::Host::Ipv6(_))));
+    if !ipv6 || (bundler.username.is_none() && bundler.password.is_none()) {
+        return;
+    }
+    let own = profile
+        .clients
+        .bundler
+        .as_ref()
+        .is_some_and(|own| own.source.is_some());
+    let section = if own { "clients.bundler" } else { "rubygems" };
+    problems.add(
+        &format!("{section}.source"),
+        "is an IPv6 address, and Bundler cannot be given a login for it: Bundler keeps a \
+         host's login under a key made of the host's name (BUNDLE_GEMS__CORP__EXAMPLE for \
+         gems.corp.example), which an address in brackets cannot make; name the source by a \
+         host name",
+    );
 }
 
 fn validate_env(env: &std::collections::BTreeMap<String, EnvValue>, problems: &mut Problems) {

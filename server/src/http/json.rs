@@ -18,6 +18,7 @@ use switchyard_proto::FieldProblem;
 
 use super::error::ApiError;
 
+mod strict;
 mod unique_keys;
 
 /// The largest body accepted, set once from the configuration as app data.
@@ -158,7 +159,7 @@ fn read_shape<T: DeserializeOwned>(mut value: Value) -> (Option<T>, Vec<FieldPro
     let mut cuts = Cuts::default();
     let mut problems = Vec::new();
     while problems.len() < MOST_SHAPE_PROBLEMS {
-        let error = match serde_path_to_error::deserialize::<_, T>(&value) {
+        let error = match serde_path_to_error::deserialize::<_, T>(strict::Strict(&value)) {
             Ok(parsed) => return (Some(parsed), problems),
             Err(error) => error,
         };

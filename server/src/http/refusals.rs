@@ -5,7 +5,8 @@
 //!
 //! - an operation that takes a JSON body answers 400 (`malformed_json`: not JSON, with where),
 //!   413 (`payload_too_large`: over the configured limit) and 415 (`unsupported_media_type`:
-//!   not declared as JSON), from [`super::json`];
+//!   not declared as JSON) and 422 (`validation_failed`: JSON of another shape, a key named
+//!   twice, a field out of its bounds), from [`super::json`];
 //! - an operation with path or query parameters answers 400 (`invalid_parameter`) for one
 //!   that does not parse ([`super::error::ApiError::InvalidParameter`]).
 
@@ -42,6 +43,11 @@ fn describe_operation(operation: &mut Operation) {
             operation,
             "415",
             "The body is not declared as JSON (unsupported_media_type)",
+        );
+        add(
+            operation,
+            "422",
+            "The body is JSON of another shape, names a key twice, or a field is invalid (validation_failed)",
         );
     }
     if operation.parameters.as_ref().is_some_and(|p| !p.is_empty()) {
@@ -80,7 +86,10 @@ mod tests {
             for operation in operations.into_iter().flatten() {
                 let has = |status: &str| operation.responses.responses.contains_key(status);
                 if operation.request_body.is_some() {
-                    assert!(has("400") && has("413") && has("415"), "{path}");
+                    assert!(
+                        has("400") && has("413") && has("415") && has("422"),
+                        "{path}"
+                    );
                     checked += 1;
                 }
                 if operation.parameters.as_ref().is_some_and(|p| !p.is_empty()) {

@@ -17,8 +17,9 @@ use super::error::ApiError;
 /// The header that carries the request id both ways.
 pub const HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
-/// The methods the server knows; others are refused at once.
-const STANDARD_METHODS: [Method; 7] = [
+/// The methods the server knows: RFC 9110's (section 9) and PATCH (RFC 5789). Those a route
+/// does not serve, TRACE and CONNECT among them, are 405 with `Allow`; any other is 501 at once.
+const STANDARD_METHODS: [Method; 9] = [
     Method::GET,
     Method::HEAD,
     Method::POST,
@@ -26,6 +27,8 @@ const STANDARD_METHODS: [Method; 7] = [
     Method::PATCH,
     Method::DELETE,
     Method::OPTIONS,
+    Method::TRACE,
+    Method::CONNECT,
 ];
 
 /// Longest id accepted from a caller; longer ones are replaced by a new id.

@@ -171,6 +171,16 @@ async fn path_variants_and_unknown_methods_are_refused_cleanly(backend: Backend)
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     assert_eq!(error_body(response).await.error.code, "route_not_found");
 
+    // TRACE is a method HTTP defines that no route serves: 405, naming those it does.
+    let response = app
+        .client
+        .request(reqwest::Method::TRACE, app.url("/api/v1/version"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(response.headers()["allow"], "GET");
+
     // Invented methods are refused before they reach the metrics.
     let method = reqwest::Method::from_bytes(b"BREW").unwrap();
     let response = app

@@ -18,6 +18,7 @@ mod profiles;
 mod restart;
 mod rollouts;
 mod rollouts_agents;
+mod schemathesis;
 mod store;
 mod store_identity;
 mod store_profiles;

@@ -690,7 +690,7 @@ async fn effective_profile_applies_the_overlay_and_names_origins(backend: Backen
     assert_eq!(code(bad_target).await.1.error.code, "invalid_parameter");
 }
 
-async fn a_key_named_twice_is_refused_where_it_is_and_nothing_is_kept(backend: Backend) {
+async fn a_key_named_twice_or_an_array_for_an_object_is_refused_where_it_is(backend: Backend) {
     let (app, ops) = setup(backend).await;
     // Read last-wins, this would pass a review of the first value and deliver the second.
     let body = r#"{"npm": {"registry": "https://npm.corp.example/",
@@ -717,6 +717,30 @@ async fn a_key_named_twice_is_refused_where_it_is_and_nothing_is_kept(backend: B
     let (status, refused) = code(sent(escaped).await.unwrap()).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(refused.error.problems[0].path, "env.CORP");
+
+    // An array where an object belongs is not read by position, at any depth: a client that
+    // sends one has another idea of the API.
+    for (body, path) in [
+        ("[]", "."),
+        (r#"{"npm": ["https://npm.corp.example/"]}"#, "npm"),
+        (
+            r#"{"go": {"proxy": [["https://goproxy.corp.example/"]]}}"#,
+            "go.proxy[0]",
+        ),
+    ] {
+        let (status, refused) = code(sent(body).await.unwrap()).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert_eq!(refused.error.problems[0].path, path, "{refused:?}");
+    }
+    let environment = app
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/environments",
+            Some(&app.admin_token().await),
+            Some(&json!(["arrays"])),
+        )
+        .await;
+    assert_eq!(environment.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let draft: Value = app
         .get_as(&ops, &format!("{BASELINE}/draft"))
         .await
@@ -870,7 +894,7 @@ async fn variables_that_run_code_or_change_tls_need_an_admins_allowance(backend:
 
 for_each_store!(
     variables_that_run_code_or_change_tls_need_an_admins_allowance,
-    a_key_named_twice_is_refused_where_it_is_and_nothing_is_kept,
+    a_key_named_twice_or_an_array_for_an_object_is_refused_where_it_is,
     edit_publish_diff_and_roll_back,
     stale_and_unconditional_writes_are_refused,
     concurrent_publishes_let_exactly_one_win,
