@@ -765,6 +765,11 @@ impl Agent {
         mut on_round: impl FnMut(&Result<Synced, AgentError>, Option<std::time::Duration>),
     ) -> Option<AgentError> {
         use std::sync::atomic::Ordering;
+        let _running = match self.state.hold_run() {
+            Ok(Some(lock)) => lock,
+            Ok(None) => return Some(AgentError::Config(running_elsewhere(&self.state))),
+            Err(error) => return Some(error.into()),
+        };
         let mut pacing = Pacing::default();
         while !stop.load(Ordering::Relaxed) {
             let started = std::time::Instant::now();
@@ -851,35 +856,64 @@ impl Agent {
     /// Takes the agent off this machine: [`Agent::restore`], then the server revokes the
     /// machine at its own signed request, then the state folder goes (the device key, the
     /// last delivery with its secrets, the backups, the log). What could not be restored
-    /// stops it before anything is revoked or deleted: the backups are still needed. So does
-    /// a server that cannot be told, unless `force`.
+    /// stops it before anything is revoked or deleted: the backups are still needed; so do
+    /// backups of files the agent no longer lists, and a `run` on the same folder (a service
+    /// would write again under it). So does a server that cannot be told, unless `force`.
     ///
     /// # Errors
-    /// [`AgentError::Server`] when the server could not be told (without `force`) or
-    /// refused; [`AgentError::State`] when the folder could not be read or deleted.
+    /// [`AgentError::Config`] while a `run` holds the folder, or with no device key to sign
+    /// with (without `force`); [`AgentError::Server`] when the server could not be told
+    /// (without `force`) or refused; [`AgentError::State`] when the folder could not be read
+    /// or deleted.
     pub fn remove(&self, force: bool) -> Result<Removal, AgentError> {
+        let Some(running) = self.state.hold_run()? else {
+            return Err(AgentError::Config(running_elsewhere(&self.state)));
+        };
         let problems = self.restore()?;
         if !problems.is_empty() {
             return Ok(Removal::NotRestored(problems));
         }
+        let orphans = self.state.backups_kept();
+        if orphans > 0 {
+            return Ok(Removal::NotRestored(vec![format!(
+                "{orphans} backups in {} belong to no file the agent lists (its list of files \
+                 was lost or replaced): they may be someone's only copy; look at them, then \
+                 delete the folder by hand",
+                self.state.root().display()
+            )]));
+        }
         let leaving = match self.state.identity()? {
             None => Leaving::NotEnrolled,
-            Some(identity) => {
-                let key = self.state.device_key()?;
-                let told = Server::new(&identity.server)
-                    .map_err(|reason| ClientError::Malformed(format!("the server's URL: {reason}")))
-                    .and_then(|server| server.leave(identity.device_id, &key));
-                match told {
-                    Ok(()) => Leaving::Left,
-                    Err(ClientError::Refused { code, .. }) if code == "device_revoked" => {
-                        Leaving::AlreadyRevoked
-                    }
-                    Err(error) if force => Leaving::NotTold(error),
-                    Err(error) => return Err(error.into()),
+            Some(identity) => match self.state.existing_device_key()? {
+                None if force => Leaving::NotTold("the device key is missing".into()),
+                None => {
+                    return Err(AgentError::Config(
+                        "this machine's device key is missing from the state folder, so the \
+                         server cannot be told it leaves: `remove --force` deletes the state \
+                         anyway (an operator then revokes the machine)"
+                            .into(),
+                    ))
                 }
-            }
+                Some(key) => {
+                    let told = Server::new(&identity.server)
+                        .map_err(|reason| {
+                            ClientError::Malformed(format!("the server's URL: {reason}"))
+                        })
+                        .and_then(|server| server.leave(identity.device_id, &key));
+                    match told {
+                        Ok(()) => Leaving::Left,
+                        Err(ClientError::Refused { code, .. }) if code == "device_revoked" => {
+                            Leaving::AlreadyRevoked
+                        }
+                        Err(error) if force => Leaving::NotTold(error.to_string()),
+                        Err(error) => return Err(error.into()),
+                    }
+                }
+            },
         };
         let _writing = hold_writes();
+        // The lock file is among what goes.
+        drop(running);
         let left = self.state.delete()?;
         Ok(Removal::Removed { leaving, left })
     }
@@ -894,9 +928,10 @@ pub enum Leaving {
     Left,
     /// The server had revoked it already.
     AlreadyRevoked,
-    /// The server could not be told (`force` went on without it): the machine stays listed
-    /// there, with a key nobody holds any more, until an operator revokes it.
-    NotTold(ClientError),
+    /// The server could not be told, for the reason given (`force` went on without it): the
+    /// machine stays listed there, with a key nobody holds any more, until an operator
+    /// revokes it.
+    NotTold(String),
 }
 
 /// What `remove` did.
@@ -912,6 +947,15 @@ pub enum Removal {
         /// What was in the state folder that is not the agent's and stayed, with the folder.
         left: Vec<std::path::PathBuf>,
     },
+}
+
+/// Why `run` or `remove` stops when another `run` holds the state folder.
+fn running_elsewhere(state: &StateDir) -> String {
+    format!(
+        "the agent is running on {} (its service, or `switchyard-agent run`): stop it first \
+         (`switchyard-agent service uninstall`)",
+        state.root().display()
+    )
 }
 
 /// What `run` says when the server answered before the wait was over with nothing new and

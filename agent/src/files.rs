@@ -303,9 +303,13 @@ pub fn temporary_of(name: &str) -> Option<&str> {
 /// behind: never the file itself half-written. Such leftovers go whenever the file is next
 /// written or removed.
 fn remove_leftovers(folder: &Path, prefix: &str) {
+    let own = format!("{prefix}{}", std::process::id());
     if let Ok(entries) = fs::read_dir(folder) {
         for entry in entries.flatten() {
-            if entry.file_name().to_string_lossy().starts_with(prefix) {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            // Only `prefix` and a process id, and never this process's own write.
+            let leftover = name.starts_with(prefix) && temporary_of(&name).is_some();
+            if leftover && name != own {
                 let _ = fs::remove_file(entry.path());
             }
         }

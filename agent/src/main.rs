@@ -496,15 +496,18 @@ fn main() -> ExitCode {
             u8::from(!problems.is_empty())
         }),
         Command::Remove { force } => match (agent.state.root().exists(), agent.remove(*force)) {
-            (_, Err(error @ AgentError::Server(_))) => {
-                return fail(
-                    exit_for(&error),
-                    &format!(
-                        "{error}; every file is given back, but this machine is still enrolled and \
-                         its state kept: run `remove` again once the server can be reached, or \
-                         `remove --force` to delete it anyway"
-                    ),
-                )
+            (_, Err(AgentError::Server(error))) => {
+                let then = match error {
+                    ClientError::Unreachable { .. } => {
+                        "run `remove` again once the server can be reached, or `remove --force`"
+                    }
+                    _ => "see what the server said; `remove --force` deletes the state anyway",
+                };
+                let message = format!(
+                    "{error}; every file is given back, but this machine is still enrolled and \
+                     its state kept: {then}"
+                );
+                return fail(exit_for(&AgentError::Server(error)), &message);
             }
             (existed, removal) => removal.map(|removal| removed(&agent, existed, removal)),
         },

@@ -234,6 +234,8 @@ const MIRRORS: &str = "mirrors.json";
 const MANIFEST: &str = "files.json";
 /// Files' bytes from before the agent first wrote them.
 const BACKUPS: &str = "backups";
+/// Held locked by `run` for as long as it runs ([`StateDir::hold_run`]).
+const RUN_LOCK: &str = "run.lock";
 /// The last verified envelope.
 const ENVELOPE: &str = "delivery-envelope.json";
 /// Where agents kept it before deliveries were signed once for many machines (a format that
@@ -243,7 +245,8 @@ const EARLIER_ENVELOPE: &str = "envelope.json";
 /// Everything the agent keeps in its folder but its log ([`crate::log::is_log_file`]) and
 /// the temporary files a killed write leaves ([`files::temporary_of`]): what
 /// [`StateDir::delete`] removes.
-const OWN: [&str; 12] = [
+const OWN: [&str; 13] = [
+    RUN_LOCK,
     IDENTITY,
     DEVICE_KEY,
     KEY_SETS,
@@ -314,23 +317,33 @@ impl StateDir {
         self.write_json(IDENTITY, identity, false)
     }
 
-    /// The device key, made and kept owner-only the first time.
-    pub fn device_key(&self) -> Result<SigningKey, StateError> {
+    /// The device key, when there is one.
+    pub fn existing_device_key(&self) -> Result<Option<SigningKey>, StateError> {
         let path = self.root.join(DEVICE_KEY);
-        if let Some(text) = files::read(&path).map_err(|source| StateError::Io {
+        let Some(text) = files::read(&path).map_err(|source| StateError::Io {
             path: path.clone(),
             source,
-        })? {
-            let seed: [u8; 32] = STANDARD
-                .decode(String::from_utf8_lossy(&text).trim())
-                .ok()
-                .and_then(|bytes| bytes.try_into().ok())
-                .ok_or_else(|| StateError::Damaged {
-                    path: path.clone(),
-                    problem: "not a key".into(),
-                })?;
-            return Ok(SigningKey::from_bytes(&seed));
+        })?
+        else {
+            return Ok(None);
+        };
+        let seed: [u8; 32] = STANDARD
+            .decode(String::from_utf8_lossy(&text).trim())
+            .ok()
+            .and_then(|bytes| bytes.try_into().ok())
+            .ok_or_else(|| StateError::Damaged {
+                path: path.clone(),
+                problem: "not a key".into(),
+            })?;
+        Ok(Some(SigningKey::from_bytes(&seed)))
+    }
+
+    /// The device key, made and kept owner-only the first time.
+    pub fn device_key(&self) -> Result<SigningKey, StateError> {
+        if let Some(key) = self.existing_device_key()? {
+            return Ok(key);
         }
+        let path = self.root.join(DEVICE_KEY);
         let mut seed = [0_u8; 32];
         rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut seed);
         files::write_atomically(&path, STANDARD.encode(seed).as_bytes(), true)
@@ -466,6 +479,40 @@ impl StateDir {
         files::remove(&path).map_err(|source| StateError::Io { path, source })
     }
 
+    /// Locks the folder for one `run` (the service's, or one by hand) for as long as the
+    /// file lives, across processes; `None` when another process holds it. A `run` or
+    /// `remove` meeting a `run` on the same folder stops rather than write under it.
+    ///
+    /// # Errors
+    /// [`StateError::Io`] when the lock file cannot be made or locked.
+    pub fn hold_run(&self) -> Result<Option<std::fs::File>, StateError> {
+        let path = self.root.join(RUN_LOCK);
+        let io = |source| StateError::Io {
+            path: path.clone(),
+            source,
+        };
+        std::fs::create_dir_all(&self.root).map_err(io)?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(file)),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(error)) => Err(io(error)),
+        }
+    }
+
+    /// How many backups are kept: after a whole `restore`, any left belongs to no file the
+    /// agent lists (a manifest lost or replaced), and is someone's only copy of those bytes.
+    pub fn backups_kept(&self) -> usize {
+        std::fs::read_dir(self.root.join(BACKUPS))
+            .map(|entries| entries.flatten().filter(is_backup).count())
+            .unwrap_or(0)
+    }
+
     /// Deletes everything the agent keeps here (its key, the last delivery with its secrets,
     /// the backups, its log), then the folder itself when nothing else is in it. Anything
     /// else in the folder is left alone (it may be one a person chose with `--state-dir`)
@@ -484,22 +531,30 @@ impl StateDir {
             Err(error) => return Err(io(&self.root)(error)),
         };
         let mut left = Vec::new();
+        let mut ours = Vec::new();
         for entry in entries {
             let entry = entry.map_err(io(&self.root))?;
-            let path = entry.path();
             let name = entry.file_name().to_string_lossy().into_owned();
             let own = |name: &str| OWN.contains(&name) || crate::log::is_log_file(name);
-            let ours = own(&name) || files::temporary_of(&name).is_some_and(own);
-            if !ours {
-                left.push(path);
+            match own(&name) || files::temporary_of(&name).is_some_and(own) {
+                true => ours.push(entry),
+                false => left.push(entry.path()),
+            }
+        }
+        // Who the machine is goes last: a delete cut short can be run again.
+        ours.sort_by_key(|entry| {
+            let name = entry.file_name();
+            name == DEVICE_KEY || name == IDENTITY
+        });
+        for entry in ours {
+            let path = entry.path();
+            let is_folder = entry.file_type().map_err(io(&path))?.is_dir();
+            if is_folder && entry.file_name() == BACKUPS {
+                left.extend(self.delete_backups(&path).map_err(io(&path))?);
                 continue;
             }
-            // The backups folder only; a link is removed, never followed.
-            let removed = match entry.file_type().map_err(io(&path))?.is_dir() {
-                true => std::fs::remove_dir_all(&path),
-                false => std::fs::remove_file(&path),
-            };
-            removed.map_err(io(&path))?;
+            // A link is removed, never followed.
+            std::fs::remove_file(&path).map_err(io(&path))?;
         }
         if left.is_empty() {
             std::fs::remove_dir(&self.root).map_err(io(&self.root))?;
@@ -507,6 +562,33 @@ impl StateDir {
         left.sort();
         Ok(left)
     }
+
+    /// Deletes the backups in `folder` (files named by a digest, as the agent names them),
+    /// then the folder when nothing else is in it; answers what else is.
+    fn delete_backups(&self, folder: &Path) -> io::Result<Vec<PathBuf>> {
+        let mut left = Vec::new();
+        for entry in std::fs::read_dir(folder)? {
+            let entry = entry?;
+            match is_backup(&entry) {
+                true => std::fs::remove_file(entry.path())?,
+                false => left.push(entry.path()),
+            }
+        }
+        if left.is_empty() {
+            std::fs::remove_dir(folder)?;
+        }
+        Ok(left)
+    }
+}
+
+/// Whether `entry` of the backups folder is a backup: a file named by a SHA-256 in hex
+/// ([`StateDir::save_backup`]).
+fn is_backup(entry: &std::fs::DirEntry) -> bool {
+    let name = entry.file_name();
+    let name = name.to_string_lossy();
+    name.len() == 64
+        && name.bytes().all(|b| b.is_ascii_hexdigit())
+        && entry.file_type().is_ok_and(|kind| kind.is_file())
 }
 
 #[cfg(test)]
@@ -531,6 +613,7 @@ mod tests {
         state
             .save_backup(Path::new("/home/ada/.npmrc"), b"mine")
             .unwrap();
+        assert_eq!(state.backups_kept(), 1);
         for name in [
             "agent.log",
             "agent.log.2",
@@ -538,35 +621,55 @@ mod tests {
             "notes.txt",
             "agent.log.old",
             ".notes.txt.switchyard-1",
+            "backups/photo.jpg",
         ] {
             std::fs::write(root.join(name), "x").unwrap();
         }
+
+        let left = state.delete().unwrap();
+        let names: Vec<_> = left
+            .iter()
+            .map(|p| p.strip_prefix(&root).unwrap().to_owned())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ".notes.txt.switchyard-1",
+                "agent.log.old",
+                "backups/photo.jpg",
+                "notes.txt"
+            ]
+            .map(PathBuf::from)
+        );
+        assert_eq!(std::fs::read_dir(&root).unwrap().count(), 4);
+        assert_eq!(state.backups_kept(), 0, "the agent's backup went");
+        assert!(state.existing_device_key().unwrap().is_none());
+
         // A link named as the agent's folder goes; what it points at stays.
+        std::fs::remove_dir_all(&root).unwrap();
+        state.save_accepted_sequence(8).unwrap();
         let elsewhere = folder.path().join("elsewhere");
         std::fs::create_dir(&elsewhere).unwrap();
         std::fs::write(elsewhere.join("keep"), "x").unwrap();
-        std::fs::remove_dir_all(root.join(BACKUPS)).unwrap();
         #[cfg(unix)]
         std::os::unix::fs::symlink(&elsewhere, root.join(BACKUPS)).unwrap();
-
-        let left = state.delete().unwrap();
-        let names: Vec<_> = left.iter().map(|p| p.file_name().unwrap()).collect();
-        assert_eq!(
-            names,
-            [".notes.txt.switchyard-1", "agent.log.old", "notes.txt"]
-        );
-        assert_eq!(std::fs::read_dir(&root).unwrap().count(), 3);
-        assert!(elsewhere.join("keep").is_file());
-
-        for path in left {
-            std::fs::remove_file(path).unwrap();
-        }
-        state.save_accepted_sequence(8).unwrap();
         assert!(state.delete().unwrap().is_empty());
         assert!(
             !root.exists(),
             "the folder goes once it holds only the agent's"
         );
+        assert!(elsewhere.join("keep").is_file());
+    }
+
+    #[test]
+    fn one_run_holds_the_folder_at_a_time() {
+        let folder = tempfile::tempdir().unwrap();
+        let state = StateDir::new(folder.path().join("state"));
+        let held = state.hold_run().unwrap();
+        assert!(held.is_some());
+        assert!(state.hold_run().unwrap().is_none(), "held elsewhere");
+        drop(held);
+        assert!(state.hold_run().unwrap().is_some(), "free again");
     }
 
     #[test]

@@ -230,10 +230,11 @@ impl Drop for OwnPostgres {
     }
 }
 
-/// A loopback port nothing listens on now.
+/// A loopback port nothing listens on now, below Linux's range for ports the kernel hands out
+/// (32768 and up): while this server is down, another test's listener on port 0 cannot take it.
 fn free_port() -> u16 {
-    std::net::TcpListener::bind(("127.0.0.1", 0))
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
+    (0..1000)
+        .map(|_| rand::Rng::gen_range(&mut rand::thread_rng(), 20_000..32_000))
+        .find(|port| std::net::TcpListener::bind(("127.0.0.1", *port)).is_ok())
         .expect("a free loopback port")
 }

