@@ -206,34 +206,39 @@ impl Server {
         key: &SigningKey,
         report: &StatusReport,
     ) -> Result<(), ClientError> {
-        let path = "/api/v1/agent/status";
         let body = serde_json::to_vec(report).unwrap_or_default();
-        let result = self
-            .agent
-            .post(&self.url(path))
-            .timeout(Duration::from_secs(30))
-            .set(
-                "authorization",
-                &device_authorization(device, key, "POST", path, &body),
-            )
-            .set("content-type", "application/json")
-            .send_bytes(&body);
-        self.check(result).map(drop)
+        self.post_signed(device, key, "/api/v1/agent/status", &body)
     }
 
     /// Revokes this machine's enrollment at its own request (`POST /api/v1/agent/leave`): its
     /// key is refused from then on.
     pub fn leave(&self, device: Uuid, key: &SigningKey) -> Result<(), ClientError> {
-        let path = "/api/v1/agent/leave";
-        let result = self
+        self.post_signed(device, key, "/api/v1/agent/leave", b"")
+    }
+
+    /// POSTs the JSON `body` (none when empty) to `path`, signed by this machine; the answer's
+    /// body is not read beyond an error's.
+    fn post_signed(
+        &self,
+        device: Uuid,
+        key: &SigningKey,
+        path: &str,
+        body: &[u8],
+    ) -> Result<(), ClientError> {
+        let request = self
             .agent
             .post(&self.url(path))
             .timeout(Duration::from_secs(30))
             .set(
                 "authorization",
-                &device_authorization(device, key, "POST", path, b""),
-            )
-            .call();
+                &device_authorization(device, key, "POST", path, body),
+            );
+        let result = match body.is_empty() {
+            true => request.call(),
+            false => request
+                .set("content-type", "application/json")
+                .send_bytes(body),
+        };
         self.check(result).map(drop)
     }
 }

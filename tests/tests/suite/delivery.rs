@@ -402,13 +402,7 @@ async fn enrollment_and_device_requests_refuse_every_bad_input(backend: Backend)
     assert_eq!(refused.status(), 401);
     let body: Value = refused.json().await.unwrap();
     assert_eq!(body["error"]["code"], "device_revoked");
-    let events: AuditPage = app
-        .get_as(&admin, "/api/v1/audit?action=device.revoke")
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(events.events.len(), 1);
+    assert_eq!(revocations(&app, &admin).await.len(), 1);
 }
 
 async fn a_moved_machine_gets_the_profile_of_its_new_place(backend: Backend) {
@@ -557,6 +551,17 @@ async fn a_machine_enrolled_while_a_delivery_is_fresh_gets_it_signed_for_it_too(
     assert!(late.open(&first_envelope, None).is_err());
 }
 
+/// The machines' revocations in the audit trail, as `admin` reads them.
+async fn revocations(app: &TestApp, admin: &str) -> Vec<switchyard_proto::AuditEvent> {
+    let page: AuditPage = app
+        .get_as(admin, "/api/v1/audit?action=device.revoke")
+        .await
+        .json()
+        .await
+        .unwrap();
+    page.events
+}
+
 async fn leave(app: &TestApp, device: &TestDevice) -> reqwest::Response {
     device
         .call(app, Method::POST, "/api/v1/agent/leave", None, None)
@@ -603,14 +608,9 @@ async fn a_machine_that_leaves_revokes_itself_and_nobody_else(backend: Backend) 
         .collect();
     assert_eq!(revoked, vec![leaving.id]);
     assert_eq!(devices.len(), 3);
-    let events: AuditPage = app
-        .get_as(&admin, "/api/v1/audit?action=device.revoke")
-        .await
-        .json()
-        .await
-        .unwrap();
-    let [event] = events.events.as_slice() else {
-        panic!("one revocation: {:?}", events.events)
+    let events = revocations(&app, &admin).await;
+    let [event] = events.as_slice() else {
+        panic!("one revocation: {events:?}")
     };
     assert_eq!(event.actor_kind, switchyard_proto::ActorKind::Device);
     assert_eq!(event.actor, leaving.id.to_string());
