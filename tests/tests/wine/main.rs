@@ -6,7 +6,12 @@
 //!
 //! Run by scripts/test-windows, which builds the agent and names it in `SWITCHYARD_AGENT_EXE`.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)] // tests fail loudly by design
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    clippy::print_stderr
+)] // tests fail loudly by design
 
 mod msi;
 mod prefix;

@@ -80,7 +80,8 @@ async fn a_silent_msi_install_enrolls_once_keeps_the_machine_in_sync_and_uninsta
     );
     assert_eq!(
         settings.get("Server").map(|(_, v)| v.as_str()),
-        Some(app.base_url.as_str())
+        Some(app.base_url.as_str()),
+        "the installer's settings: {settings:?}"
     );
     let devices: Vec<Value> = app.devices("staging").await;
     assert_eq!(devices.len(), 1, "enrolled once: {devices:?}");

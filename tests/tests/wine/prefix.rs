@@ -165,8 +165,24 @@ impl Prefix {
     }
 
     /// Values under a registry key, by name: (type, data).
+    /// Empty when the key does not exist; any other failure of `reg` is retried twice, then
+    /// panics with what it said (under CI's load one `reg query` once came back without the
+    /// values it should have listed, and the test could not tell that from a missing value).
     pub fn registry(&self, key: &str) -> BTreeMap<String, (String, String)> {
-        let output = self.wine("reg", &["query", key]);
+        let mut tries = 0;
+        let output = loop {
+            let output = self.wine("reg", &["query", key]);
+            if output.status.success() {
+                break output;
+            }
+            let said = said(&output);
+            if said.contains("Unable to find the specified registry key") {
+                return BTreeMap::new();
+            }
+            tries += 1;
+            assert!(tries < 3, "reg query {key}, three times: {said}");
+            eprintln!("reg query {key} failed, trying again: {said}");
+        };
         let text = String::from_utf8_lossy(&output.stdout).into_owned();
         text.lines()
             .filter(|line| line.starts_with("    "))
