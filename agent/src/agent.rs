@@ -202,6 +202,9 @@ struct Verified {
     fetched_new: bool,
     /// Whether the server was asked to wait for a change.
     long_polled: bool,
+    /// The key sets trusted, with the rotations followed to verify it, when it took any: to
+    /// keep once the round holds the folder.
+    key_sets: Option<Vec<Signed>>,
 }
 
 fn trusted(sets: &[Signed]) -> Result<TrustedKeys, AgentError> {
@@ -257,7 +260,7 @@ impl Agent {
     /// within [`RECHECK`] (for `run`, whose environment does not change while it runs).
     fn sync_round(&self, wait: u64, reuse: bool) -> Result<Synced, AgentError> {
         let identity = self.state.identity()?.ok_or(AgentError::NotEnrolled)?;
-        let key = self.state.device_key()?;
+        let key = self.enrolled_key()?;
         let client = Server::new(&identity.server).map_err(AgentError::Config)?;
         let Verified {
             delivery,
@@ -265,7 +268,28 @@ impl Agent {
             etag,
             fetched_new,
             long_polled,
-        } = self.fetch_verified(&client, &identity, wait)?;
+            key_sets,
+        } = self.fetch_verified(&client, &identity, &key, wait)?;
+        // Not while the long-poll waits: another process's `sync` or `restore` would wait as
+        // long.
+        let _writing = self.hold_writes_enrolled()?;
+        // Another process's sync may have applied a newer delivery while this one waited (or
+        // answered a 304 with the one it kept): an older one is not written over it.
+        let newest = self
+            .state
+            .applied()?
+            .map(|a| a.sequence)
+            .max(self.state.accepted_sequence()?);
+        if newest > Some(delivery.sequence) {
+            return Err(AgentError::Refused(format!(
+                "delivery {} is older than delivery {} another sync applied meanwhile",
+                delivery.sequence,
+                newest.unwrap_or_default()
+            )));
+        }
+        if let Some(sets) = key_sets {
+            self.state.save_key_sets(&sets)?;
+        }
         if fetched_new {
             self.state.save_envelope(&envelope)?;
         }
@@ -597,7 +621,8 @@ impl Agent {
     pub fn preview(&self) -> Result<Previewed, AgentError> {
         let identity = self.state.identity()?.ok_or(AgentError::NotEnrolled)?;
         let client = Server::new(&identity.server).map_err(AgentError::Config)?;
-        let verified = self.fetch_verified(&client, &identity, 0)?;
+        let key = self.enrolled_key()?;
+        let verified = self.fetch_verified(&client, &identity, &key, 0)?;
         // The fallbacks in use now are what a sync would write (until its probes move them).
         let mirrors = self.mirrors(&verified.delivery.profile);
         let (plan, _) = self.plan(&mirrors.applied_to(&verified.delivery.profile));
@@ -631,9 +656,9 @@ impl Agent {
         &self,
         client: &Server,
         identity: &Identity,
+        key: &ed25519_dalek::SigningKey,
         wait: u64,
     ) -> Result<Verified, AgentError> {
-        let key = self.state.device_key()?;
         let applied = self.state.applied()?;
         let stored = self.state.envelope()?;
         // Only a delivery that will still be valid after the wait may be kept by a 304.
@@ -645,12 +670,12 @@ impl Agent {
             .filter(|_| fresh_enough && stored.is_some())
             .and_then(|a| a.etag.clone());
         let long_polled = wait > 0 && etag.is_some();
-        let fetched = match client.profile(identity.device_id, &key, wait, etag.as_deref()) {
+        let fetched = match client.profile(identity.device_id, key, wait, etag.as_deref()) {
             // Whoever sent it (a relay, a proxy's error page), the server hears of it as of a
             // forged delivery: the machine may be behind something that needs looking at.
             Err(ClientError::Malformed(problem)) => {
                 let reason = format!("the server's answer is malformed: {problem}");
-                self.report_refusal(client, identity, &key, applied.as_ref(), &reason);
+                self.report_refusal(client, identity, key, applied.as_ref(), &reason);
                 return Err(AgentError::Refused(reason));
             }
             fetched => fetched?,
@@ -670,10 +695,10 @@ impl Agent {
             .as_ref()
             .map(|a| a.sequence)
             .max(self.state.accepted_sequence()?);
-        let delivery = match self.verify(client, identity, &envelope, last_sequence) {
-            Ok(delivery) => delivery,
+        let (delivery, key_sets) = match self.verify(client, identity, &envelope, last_sequence) {
+            Ok(verified) => verified,
             Err(reason) => {
-                self.report_refusal(client, identity, &key, applied.as_ref(), &reason);
+                self.report_refusal(client, identity, key, applied.as_ref(), &reason);
                 return Err(AgentError::Refused(reason));
             }
         };
@@ -683,18 +708,40 @@ impl Agent {
             etag,
             fetched_new,
             long_polled,
+            key_sets,
         })
     }
 
+    /// This machine's device key; it is made at enrollment, and an enrolled machine without
+    /// it cannot prove who it is (a new one would not be the key the server knows).
+    fn enrolled_key(&self) -> Result<ed25519_dalek::SigningKey, AgentError> {
+        self.state.existing_device_key()?.ok_or_else(|| {
+            AgentError::Config(format!(
+                "this machine's device key is missing from {}, so it cannot prove to the \
+                 server who it is: `switchyard-agent remove --force`, then enroll it again",
+                self.state.root().display()
+            ))
+        })
+    }
+
+    /// [`StateDir::hold_writes`], for a machine still enrolled once it holds it: a `remove`
+    /// that held it meanwhile has left nothing to write for (and writing would make again
+    /// the folder it deleted).
+    fn hold_writes_enrolled(&self) -> Result<std::fs::File, AgentError> {
+        let held = self.state.hold_writes()?.ok_or(AgentError::NotEnrolled)?;
+        self.state.identity()?.ok_or(AgentError::NotEnrolled)?;
+        Ok(held)
+    }
+
     /// Checks `envelope`, following key rotations from the server when it is signed by a key
-    /// not trusted yet.
+    /// not trusted yet; with them, the key sets to trust from now on (kept by the caller).
     fn verify(
         &self,
         client: &Server,
         identity: &Identity,
         envelope: &Envelope,
         last_sequence: Option<u64>,
-    ) -> Result<Delivery, String> {
+    ) -> Result<(Delivery, Option<Vec<Signed>>), String> {
         let mut sets = self.state.key_sets().map_err(|e| e.to_string())?;
         let mut keys = trusted(&sets).map_err(|e| e.to_string())?;
         let expect = Expectations {
@@ -713,10 +760,11 @@ impl Agent {
                 sets.extend(newer);
                 let delivery =
                     open_envelope(envelope, &keys, &expect).map_err(|e| e.to_string())?;
-                self.state.save_key_sets(&sets).map_err(|e| e.to_string())?;
-                Ok(delivery)
+                Ok((delivery, Some(sets)))
             }
-            other => other.map_err(|e| e.to_string()),
+            other => other
+                .map(|delivery| (delivery, None))
+                .map_err(|e| e.to_string()),
         }
     }
 
@@ -800,6 +848,15 @@ impl Agent {
     /// `status`), and tells the server, which then shows the machine as restored rather than
     /// healthy on the version it had. Returns what could not be undone.
     pub fn restore(&self) -> Result<Vec<String>, AgentError> {
+        // No folder, or one removed while this waited: nothing was written to undo.
+        let Some(_held) = self.state.hold_writes()? else {
+            return Ok(Vec::new());
+        };
+        self.restore_held()
+    }
+
+    /// [`Agent::restore`], the folder held by the caller ([`StateDir::hold_writes`]).
+    fn restore_held(&self) -> Result<Vec<String>, AgentError> {
         let writing = hold_writes();
         let problems = engine::restore_all(&self.state)?;
         // Nothing is written for any mirror now: the next sync starts on the mirrors.
@@ -818,7 +875,9 @@ impl Agent {
         applied.restored_at = Some(now());
         self.state.save_applied(&applied)?;
         drop(writing);
-        if let (Some(identity), Ok(key)) = (self.state.identity()?, self.state.device_key()) {
+        if let (Some(identity), Ok(Some(key))) =
+            (self.state.identity()?, self.state.existing_device_key())
+        {
             let state = match problems.is_empty() {
                 true => TargetState::Restored,
                 false => TargetState::Failed,
@@ -869,7 +928,10 @@ impl Agent {
         let Some(running) = self.state.hold_run()? else {
             return Err(AgentError::Config(running_elsewhere(&self.state)));
         };
-        let problems = self.restore()?;
+        // Held to the end: a one-shot `sync` must not write again between the restore and
+        // the delete (the backups would go with files still changed).
+        let writes = self.state.hold_writes()?;
+        let problems = self.restore_held()?;
         if !problems.is_empty() {
             return Ok(Removal::NotRestored(problems));
         }
@@ -912,9 +974,9 @@ impl Agent {
             },
         };
         let _writing = hold_writes();
-        // The lock file is among what goes.
-        drop(running);
-        let left = self.state.delete()?;
+        let left = self
+            .state
+            .delete([running].into_iter().chain(writes).collect())?;
         Ok(Removal::Removed { leaving, left })
     }
 }

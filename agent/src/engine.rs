@@ -669,7 +669,20 @@ pub fn restore_all(state: &StateDir) -> Result<Vec<String>, StateError> {
                 false => Ok(files::remove(&path)),
             }
         } else {
-            let content = String::from_utf8_lossy(&current).into_owned();
+            // Read lossily, the user's other bytes would come back as U+FFFD.
+            let Ok(content) = String::from_utf8(current.clone()) else {
+                problems.push(format!(
+                    "{} was changed since the agent wrote it and is no longer UTF-8 text: the \
+                     agent's keys cannot be taken out without changing other bytes; it was \
+                     left alone{}",
+                    path.display(),
+                    match entry.existed {
+                        true => ", and what was there before stays among the backups",
+                        false => "",
+                    }
+                ));
+                continue;
+            };
             let reverted = match (&entry.hook, entry.target) {
                 (Some(line), _) => Ok(envfile::without_line(&content, line)),
                 (None, Some(target)) => {

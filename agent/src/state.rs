@@ -236,6 +236,9 @@ const MANIFEST: &str = "files.json";
 const BACKUPS: &str = "backups";
 /// Held locked by `run` for as long as it runs ([`StateDir::hold_run`]).
 const RUN_LOCK: &str = "run.lock";
+/// Held locked by whoever writes here or to the files the agent lists
+/// ([`StateDir::hold_writes`]).
+const WRITE_LOCK: &str = "write.lock";
 /// The last verified envelope.
 const ENVELOPE: &str = "delivery-envelope.json";
 /// Where agents kept it before deliveries were signed once for many machines (a format that
@@ -245,8 +248,9 @@ const EARLIER_ENVELOPE: &str = "envelope.json";
 /// Everything the agent keeps in its folder but its log ([`crate::log::is_log_file`]) and
 /// the temporary files a killed write leaves ([`files::temporary_of`]): what
 /// [`StateDir::delete`] removes.
-const OWN: [&str; 13] = [
+const OWN: [&str; 14] = [
     RUN_LOCK,
+    WRITE_LOCK,
     IDENTITY,
     DEVICE_KEY,
     KEY_SETS,
@@ -505,6 +509,40 @@ impl StateDir {
         }
     }
 
+    /// Waits until no other process (or thread) writes under this folder or to the files it
+    /// lists, and keeps it so for as long as the file lives: a `sync` from its delivery's
+    /// arrival to its report, a `restore`, a `remove`. Writes are never interleaved: two
+    /// syncs would each take the first one's file for the user's original and back it up,
+    /// and each sweeps the other's temporary files as a killed write's leftovers. `None`
+    /// when the folder does not exist (nothing was written here) or the agent was removed
+    /// while this waited: there is nothing to write for.
+    ///
+    /// # Errors
+    /// [`StateError::Io`] when the lock file cannot be made or locked.
+    pub fn hold_writes(&self) -> Result<Option<std::fs::File>, StateError> {
+        let path = self.root.join(WRITE_LOCK);
+        let io = |source| StateError::Io {
+            path: path.clone(),
+            source,
+        };
+        let opened = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path);
+        let file = match opened {
+            Ok(file) => file,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(error) => return Err(io(error)),
+        };
+        file.lock().map_err(io)?;
+        // Deleted while this waited: the agent was removed ([`StateDir::delete`]).
+        if !path.exists() {
+            return Ok(None);
+        }
+        Ok(Some(file))
+    }
+
     /// How many backups are kept: after a whole `restore`, any left belongs to no file the
     /// agent lists (a manifest lost or replaced), and is someone's only copy of those bytes.
     pub fn backups_kept(&self) -> usize {
@@ -518,9 +556,14 @@ impl StateDir {
     /// else in the folder is left alone (it may be one a person chose with `--state-dir`)
     /// and returned. A folder that does not exist is nothing to delete.
     ///
+    /// `held` are the locks taken on this folder ([`StateDir::hold_run`],
+    /// [`StateDir::hold_writes`]): they are let go once all else is gone, then their files
+    /// deleted (Windows only marks an open file for deletion, and the folder holding it
+    /// stays). A sync that waited on them finds no machine to write for.
+    ///
     /// # Errors
     /// [`StateError::Io`] for an entry that could not be deleted; those before it are gone.
-    pub fn delete(&self) -> Result<Vec<PathBuf>, StateError> {
+    pub fn delete(&self, held: Vec<std::fs::File>) -> Result<Vec<PathBuf>, StateError> {
         let io = |path: &Path| {
             let path = path.to_owned();
             move |source| StateError::Io { path, source }
@@ -541,7 +584,12 @@ impl StateDir {
                 false => left.push(entry.path()),
             }
         }
-        // Who the machine is goes last: a delete cut short can be run again.
+        // Who the machine is goes last of what the locks guard: a delete cut short can be
+        // run again.
+        let (locks, mut ours): (Vec<_>, Vec<_>) = ours.into_iter().partition(|entry| {
+            let name = entry.file_name();
+            name == RUN_LOCK || name == WRITE_LOCK
+        });
         ours.sort_by_key(|entry| {
             let name = entry.file_name();
             name == DEVICE_KEY || name == IDENTITY
@@ -556,8 +604,20 @@ impl StateDir {
             // A link is removed, never followed.
             std::fs::remove_file(&path).map_err(io(&path))?;
         }
+        // The locks' files go while they are held, so that whoever waited on them finds
+        // them gone once let in ([`StateDir::hold_writes`]); already gone is as good.
+        for entry in locks {
+            let path = entry.path();
+            match std::fs::remove_file(&path) {
+                Err(error) if error.kind() != io::ErrorKind::NotFound => {
+                    return Err(io(&path)(error));
+                }
+                _ => {}
+            }
+        }
+        drop(held);
         if left.is_empty() {
-            std::fs::remove_dir(&self.root).map_err(io(&self.root))?;
+            remove_folder(&self.root).map_err(io(&self.root))?;
         }
         left.sort();
         Ok(left)
@@ -578,6 +638,22 @@ impl StateDir {
             std::fs::remove_dir(folder)?;
         }
         Ok(left)
+    }
+}
+
+/// Removes the empty folder `root`. Windows deletes a file only once the last handle to it
+/// closes: a process that waited on a lock file deleted under it closes it a moment later,
+/// so a folder that still lists it is tried again for up to a second.
+fn remove_folder(root: &Path) -> io::Result<()> {
+    let mut tries = 0;
+    loop {
+        match std::fs::remove_dir(root) {
+            Err(error) if error.kind() == io::ErrorKind::DirectoryNotEmpty && tries < 20 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            done => return done,
+        }
     }
 }
 
@@ -604,7 +680,7 @@ mod tests {
         let root = folder.path().join("state");
         let state = StateDir::new(root.clone());
         assert_eq!(
-            state.delete().unwrap(),
+            state.delete(Vec::new()).unwrap(),
             Vec::<PathBuf>::new(),
             "nothing there"
         );
@@ -626,7 +702,7 @@ mod tests {
             std::fs::write(root.join(name), "x").unwrap();
         }
 
-        let left = state.delete().unwrap();
+        let left = state.delete(Vec::new()).unwrap();
         let names: Vec<_> = left
             .iter()
             .map(|p| p.strip_prefix(&root).unwrap().to_owned())
@@ -653,7 +729,7 @@ mod tests {
         std::fs::write(elsewhere.join("keep"), "x").unwrap();
         #[cfg(unix)]
         std::os::unix::fs::symlink(&elsewhere, root.join(BACKUPS)).unwrap();
-        assert!(state.delete().unwrap().is_empty());
+        assert!(state.delete(Vec::new()).unwrap().is_empty());
         assert!(
             !root.exists(),
             "the folder goes once it holds only the agent's"
@@ -670,6 +746,28 @@ mod tests {
         assert!(state.hold_run().unwrap().is_none(), "held elsewhere");
         drop(held);
         assert!(state.hold_run().unwrap().is_some(), "free again");
+    }
+
+    #[test]
+    fn writes_hold_the_folder_one_at_a_time_and_a_folder_gone_is_not_made_again() {
+        let folder = tempfile::tempdir().unwrap();
+        let root = folder.path().join("state");
+        let state = StateDir::new(root.clone());
+        assert!(state.hold_writes().unwrap().is_none(), "no folder yet");
+        assert!(!root.exists(), "nor made by asking");
+        std::fs::create_dir(&root).unwrap();
+        let held = state.hold_writes().unwrap().unwrap();
+        let other = std::fs::File::open(root.join(WRITE_LOCK)).unwrap();
+        assert!(
+            matches!(other.try_lock(), Err(std::fs::TryLockError::WouldBlock)),
+            "held elsewhere"
+        );
+        drop(other);
+        // Deleting takes the lock files too, and lets go of the locks it is given.
+        assert!(state.delete(vec![held]).unwrap().is_empty());
+        assert!(!root.exists());
+        assert!(state.hold_writes().unwrap().is_none(), "nothing to hold");
+        assert!(!root.exists());
     }
 
     #[test]

@@ -182,6 +182,43 @@ fn restore_keeps_what_the_user_changed_since() {
 }
 
 #[test]
+fn a_file_changed_since_into_bytes_that_are_not_utf8_is_left_alone_by_restore_not_mangled() {
+    let home = tempfile::tempdir().unwrap();
+    let state_root = tempfile::tempdir().unwrap();
+    let paths = home_paths(home.path());
+    let npmrc = &paths.files[&Target::Npmrc];
+    write(npmrc, "registry=https://old/\n");
+    let state = StateDir::new(state_root.path().to_owned());
+    apply_all(&state, &paths, &plan(&profile())).unwrap();
+    // A Latin-1 "é" added by hand.
+    let mut edited = fs::read(npmrc).unwrap();
+    edited.extend_from_slice(b"; caf\xe9\n");
+    fs::write(npmrc, &edited).unwrap();
+    let problems = restore_all(&state).unwrap();
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains(".npmrc") && p.contains("no longer UTF-8")),
+        "{problems:?}"
+    );
+    assert_eq!(
+        fs::read(npmrc).unwrap(),
+        edited,
+        "every byte as the user left it"
+    );
+    // Once the user makes it text again, restore goes on from the backup it kept.
+    let mut mended = edited.clone();
+    mended.truncate(edited.len() - b"; caf\xe9\n".len());
+    mended.extend_from_slice(b"; cafe\n");
+    fs::write(npmrc, &mended).unwrap();
+    assert_eq!(restore_all(&state).unwrap(), Vec::<String>::new());
+    assert_eq!(
+        fs::read_to_string(npmrc).unwrap(),
+        "registry=https://old/\n; cafe\n"
+    );
+}
+
+#[test]
 fn a_setting_the_profile_drops_goes_back_to_what_it_was() {
     let home = tempfile::tempdir().unwrap();
     let state_root = tempfile::tempdir().unwrap();

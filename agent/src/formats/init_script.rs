@@ -92,7 +92,9 @@ impl Editor for InitScript {
         if entries.is_empty() {
             return Ok(String::new());
         }
-        entries.sort();
+        // By key alone, and stably: of a key set twice by hand (and not changed here) the
+        // later stays later, as Groovy reads it.
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
         let map = self.map;
         let mut out = format!("{HEADER}\ndef {map} = [:]\n");
         for (key, value) in &entries {
@@ -104,10 +106,11 @@ impl Editor for InitScript {
     }
 
     fn current(&self, content: &str, setting: &Setting) -> Option<Vec<String>> {
+        // A key set twice (by hand) holds what Groovy ran last: the later assignment.
         self.entries(content)
             .ok()?
             .into_iter()
-            .find(|(key, _)| *key == setting.key)
+            .rfind(|(key, _)| *key == setting.key)
             .map(|(_, value)| vec![value])
     }
 
@@ -160,6 +163,28 @@ mod tests {
             .render(&written, &[(&url, None), (&password, None)])
             .unwrap();
         assert_eq!(emptied, "");
+    }
+
+    #[test]
+    fn a_key_set_twice_by_hand_reads_as_its_last_assignment_as_groovy_runs_it() {
+        let url = crate::clients::setting("url", "https://m.example/");
+        let written = SCRIPT
+            .render("", &[(&url, Some(url.values.clone()))])
+            .unwrap();
+        let edited = written.replace(
+            "switchyard['url'] = 'https://m.example/'\n",
+            "switchyard['url'] = 'https://m.example/'\nswitchyard['url'] = 'https://other.example/'\n",
+        );
+        assert_ne!(edited, written);
+        assert_eq!(
+            SCRIPT.current(&edited, &url),
+            Some(vec!["https://other.example/".to_owned()])
+        );
+        // Setting it again leaves one assignment, the agent's.
+        let again = SCRIPT
+            .render(&edited, &[(&url, Some(url.values.clone()))])
+            .unwrap();
+        assert_eq!(again, written);
     }
 
     #[test]

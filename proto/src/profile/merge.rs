@@ -1,7 +1,7 @@
 //! Overlays: a machine role's profile applied to its environment's baseline, and a client's
 //! own values applied to its ecosystem's section. Scalars and lists in the overlay replace the
 //! baseline's; maps (npm scopes and tokens, proxy credentials, `env`, `probe-urls`) merge by
-//! key, the overlay winning. An overlay cannot remove a baseline setting, with one exception:
+//! key, the overlay winning (npm's tokens by registry, whatever the scheme of its URL). An overlay cannot remove a baseline setting, with one exception:
 //! what travels with a mirror. An overlay that sets npm's `registry` or PyPI's `index-url`
 //! brings its own fallbacks (or none), never the baseline's; one that sets a Cargo registry,
 //! or names another Maven repository or gem source, brings its own token or login (or none),
@@ -43,6 +43,27 @@ fn merge_maps<V: Clone>(
         (base, None) => base.clone(),
         (None, over) => over.clone(),
     }
+}
+
+/// npm's tokens, merged by the registry they are for: npm and pnpm keep a token under the
+/// URL without its scheme (`//host/path/:_authToken`), so an overlay's token for
+/// `https://r/` replaces the baseline's for `http://r/` rather than standing beside it
+/// under the same key (the one validation refuses within one section).
+fn merge_tokens(
+    base: &Option<BTreeMap<String, Secret>>,
+    over: &Option<BTreeMap<String, Secret>>,
+) -> Option<BTreeMap<String, Secret>> {
+    let registry = |url: &str| {
+        let url = normalize::url(url);
+        url.split_once("://")
+            .map_or(url.clone(), |(_, rest)| rest.to_owned())
+    };
+    let mut merged = merge_maps(base, over)?;
+    for key in over.iter().flat_map(BTreeMap::keys) {
+        let replaced = registry(key);
+        merged.retain(|other, _| other == key || registry(other) != replaced);
+    }
+    Some(merged)
 }
 
 fn merge_sections<T: Clone>(
@@ -101,7 +122,7 @@ impl NpmSettings {
                 &o.registry_fallbacks,
             ),
             scopes: merge_maps(&self.scopes, &o.scopes),
-            auth_tokens: merge_maps(&self.auth_tokens, &o.auth_tokens),
+            auth_tokens: merge_tokens(&self.auth_tokens, &o.auth_tokens),
             strict_ssl: pick(&self.strict_ssl, &o.strict_ssl),
             proxy: pick(&self.proxy, &o.proxy),
             https_proxy: pick(&self.https_proxy, &o.https_proxy),

@@ -319,7 +319,10 @@ pub struct NpmSettings {
     /// Registries for scopes: `@corp` -> URL.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scopes: Option<BTreeMap<String, String>>,
-    /// Auth tokens, by registry URL. Write-only: reads say that one is set.
+    /// Auth tokens, by registry URL. Write-only: reads say that one is set. npm and pnpm
+    /// keep a token under the URL without its scheme (`//host/path/:_authToken`), Yarn under
+    /// the whole URL: two URLs its client would keep under one key (differing only in the
+    /// host's case or a default port, and for npm and pnpm in the scheme) are refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_tokens: Option<BTreeMap<String, Secret>>,
     /// Whether npm checks registry certificates.

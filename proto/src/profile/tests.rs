@@ -436,6 +436,52 @@ fn nothing_is_accepted_that_a_machine_could_not_apply_or_that_hides_the_agents_f
 }
 
 #[test]
+fn npm_tokens_for_one_registry_over_http_and_https_share_a_key_and_are_refused() {
+    let tokens = json!({
+        "http://r.example/x/": {"value": "a"},
+        "https://R.example:443/x/": {"value": "b"},
+        "https://r.example:80/x/": {"value": "c"}
+    });
+    for section in ["npm", "clients.pnpm"] {
+        let profile = match section {
+            "npm" => json!({"npm": {"auth-tokens": tokens}}),
+            _ => json!({"clients": {"pnpm": {"auth-tokens": tokens}}}),
+        };
+        let problems = parse(profile).validate();
+        let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
+        // Both keep their token under //r.example/x/; the third is //r.example:80/x/.
+        assert_eq!(
+            paths,
+            [format!("{section}.auth-tokens.https://R.example:443/x/")],
+            "{problems:?}"
+        );
+    }
+    // Across layers (npm's section under pnpm's own, a baseline under an overlay) the upper
+    // one's token replaces the lower one's for the same registry over the other scheme.
+    let layered = parse(json!({
+        "npm": {"auth-tokens": {"http://r.example/x/": {"value": "a"},
+                                "https://s.example/": {"value": "s"}}},
+        "clients": {"pnpm": {"auth-tokens": {"https://r.example/x/": {"value": "b"}}}}
+    }));
+    assert_eq!(layered.validate(), Vec::new());
+    let tokens = layered
+        .npm_for(NpmClient::Pnpm)
+        .unwrap()
+        .auth_tokens
+        .unwrap();
+    assert_eq!(
+        tokens.keys().collect::<Vec<_>>(),
+        ["https://r.example/x/", "https://s.example/"]
+    );
+    // Yarn keeps each under its whole URL.
+    let yarn = json!({"clients": {"yarn": {"auth-tokens": {
+        "http://r.example/x/": {"value": "a"},
+        "https://r.example/x/": {"value": "b"}
+    }}}});
+    assert_eq!(parse(yarn).validate(), Vec::new());
+}
+
+#[test]
 fn fallbacks_stand_beside_their_mirror_each_once_and_travel_with_it_through_an_overlay() {
     let fine = parse(json!({
         "npm": {"registry": "https://npm.corp.example/",
@@ -785,6 +831,20 @@ fn the_maven_repository_is_checked_as_maven_reads_settings_xml() {
         "maven.no-proxy[1]",
     ] {
         assert!(paths.contains(&path), "{path}: {problems:?}");
+    }
+    let spaced = parse(json!({"maven": {
+        "repository": "https://maven.corp.example/",
+        "username": " ci-reader",
+        "password": {"value": "p "}
+    }}));
+    let problems = spaced.validate();
+    for path in ["maven.username", "maven.password"] {
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.path == path && p.message.contains("Maven trims it")),
+            "{path}: {problems:?}"
+        );
     }
     let alone = parse(json!({"maven": {"password": {"value": "p"}, "no-proxy": ["x"]}}));
     let problems = alone.validate();

@@ -458,10 +458,20 @@ impl NpmSettings {
                     );
                 }
             }
-            for (later, earlier) in colliding_keys(tokens, normalize::url) {
+            // npm and pnpm key a token by the registry's URL without its scheme
+            // (`//host/path/:_authToken`, npm-registry-fetch `lib/auth.js`): `http://` and
+            // `https://` on one host and path share a key. Yarn keys it by the whole URL.
+            let key = |registry: &str| {
+                let url = normalize::url(registry);
+                match (section, url.split_once("://")) {
+                    ("clients.yarn", _) | (_, None) => url,
+                    (_, Some((_, rest))) => rest.to_owned(),
+                }
+            };
+            for (later, earlier) in colliding_keys(tokens, key) {
                 problems.add(
                     &format!("{section}.auth-tokens.{later}"),
-                    format!("names the same registry as {earlier}: npm compares host names without regard to case and without a default port"),
+                    format!("names the same registry as {earlier}: the token is kept under the URL without its scheme, and host names compare without regard to case and without a default port"),
                 );
             }
         }
@@ -645,7 +655,10 @@ fn maven_text(path: &str, value: &str, password: bool, problems: &mut Problems) 
             "must not contain '{...}': Maven would take it for a password encrypted with settings-security.xml",
         );
     }
-    if password && value.trim() != value {
+    // Maven's settings.xml reader trims every element's text (SettingsXpp3Reader's
+    // `interpolatedTrimmed`), a user name as much as a password, with Java's `String.trim`:
+    // every character up to U+0020, and no other.
+    if value.trim_matches(|c: char| c <= ' ') != value {
         problems.add(
             path,
             "must not start or end with whitespace: Maven trims it",

@@ -349,6 +349,11 @@ impl fmt::Debug for ApiError {
     }
 }
 
+/// `Retry-After` (seconds) on a 503 for a database that does not answer: about the pool's
+/// connect timeout, so a client coming back then finds the server reconnected or fails fast
+/// again (RFC 9110 §10.2.3).
+pub const DATABASE_RETRY_AFTER_SECS: u64 = 5;
+
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         self.code_and_status().1
@@ -368,6 +373,10 @@ impl ResponseError for ApiError {
             }
             ApiError::TooManyAttempts { retry_after_secs } => {
                 response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
+            }
+            ApiError::DatabaseUnavailable(_) => {
+                response
+                    .insert_header((header::RETRY_AFTER, DATABASE_RETRY_AFTER_SECS.to_string()));
             }
             ApiError::DeviceUnauthenticated(_) | ApiError::DeviceRevoked => {
                 response.insert_header((header::WWW_AUTHENTICATE, "Device"));

@@ -1050,6 +1050,64 @@ async fn revoked_machines(app: &TestApp) -> Vec<String> {
         .collect()
 }
 
+/// A one-shot `sync` by hand that meets a `remove` (another process on the same folder)
+/// waits for it, then writes nothing: before, a sync whose delivery came in while the
+/// machine was removed made the state folder again and wrote the files `remove` had just
+/// given back, their backups gone with the folder.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_that_meets_a_remove_waits_for_it_and_then_writes_nothing() {
+    let (app, token) = published_fleet().await;
+    let home = Home::new();
+    let folder = tempfile::tempdir().unwrap();
+    let state = folder.path().join("switchyard");
+    let agent = agent_for(&home, &state, quiet_clients());
+    let (remover, _) = enrolled(agent, &app.base_url, token, |agent| agent.sync(0).unwrap()).await;
+    let npmrc = home.path().join(".npmrc");
+    assert!(npmrc.is_file());
+
+    // The folder held as `remove` holds it; a sync comes and waits.
+    let held = remover.state.hold_writes().unwrap().unwrap();
+    let lock = std::fs::metadata(state.join("write.lock")).unwrap();
+    let syncing = agent_for(&home, &state, quiet_clients());
+    let sync = tokio::task::spawn_blocking(move || syncing.sync(0).map(|_| ()));
+    for _ in 0..600 {
+        if waiting_on(&lock) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(waiting_on(&lock), "the sync never waited on the folder");
+    // What `remove` does while it holds it: the files given back, the folder deleted.
+    std::fs::remove_file(&npmrc).unwrap();
+    tokio::task::block_in_place(|| remover.state.delete(vec![held])).unwrap();
+    let synced = sync.await.unwrap();
+    assert!(
+        matches!(
+            synced,
+            Err(switchyard_agent::agent::AgentError::NotEnrolled)
+        ),
+        "{synced:?}"
+    );
+    assert!(!npmrc.exists(), "the sync wrote .npmrc again");
+    assert!(!state.exists(), "the sync made the state folder again");
+}
+
+/// Whether a process waits to lock the file `lock` is of (Linux's /proc/locks lists a
+/// waiter as `N: -> FLOCK ADVISORY WRITE pid major:minor:inode start end`).
+fn waiting_on(lock: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    let inode = format!(":{}", lock.ino());
+    std::fs::read_to_string("/proc/locks")
+        .unwrap()
+        .lines()
+        .any(|line| {
+            line.contains(" -> ")
+                && line
+                    .split_whitespace()
+                    .any(|field| field.matches(':').count() == 2 && field.ends_with(&inode))
+        })
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn remove_gives_every_file_back_has_the_server_revoke_the_machine_and_deletes_its_state() {
     use switchyard_agent::agent::{Leaving, Removal};

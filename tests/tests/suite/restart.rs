@@ -27,11 +27,13 @@ const AFTER: Duration = Duration::from_secs(4);
 /// The longest anything here may take to come back: past it the test fails (never skips).
 const PATIENCE: Duration = Duration::from_secs(60);
 
-/// What the load saw: answers by status, and the slowest answer while Postgres was down.
+/// What the load saw: answers by status, the slowest answer while Postgres was down, and
+/// how many 503s came without a `Retry-After`.
 #[derive(Debug, Default)]
 struct Seen {
     statuses: BTreeMap<u16, u64>,
     slowest_while_down: Duration,
+    unavailable_without_retry_after: u64,
 }
 
 impl Seen {
@@ -40,6 +42,15 @@ impl Seen {
         if down {
             self.slowest_while_down = self.slowest_while_down.max(took);
         }
+    }
+
+    /// [`Seen::answer`] for a response at hand, whose headers are looked at too.
+    fn response(&mut self, response: &reqwest::Response, took: Duration, down: bool) {
+        let status = response.status().as_u16();
+        if status == 503 && !response.headers().contains_key("retry-after") {
+            self.unavailable_without_retry_after += 1;
+        }
+        self.answer(status, took, down);
     }
 }
 
@@ -158,7 +169,7 @@ async fn postgres_restarted_under_load_loses_no_publish_and_waiting_machines_get
                     .await;
                 seen.lock()
                     .unwrap()
-                    .answer(answer.status().as_u16(), started.elapsed(), was_down);
+                    .response(&answer, started.elapsed(), was_down);
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }));
@@ -191,7 +202,7 @@ async fn postgres_restarted_under_load_loses_no_publish_and_waiting_machines_get
                 let status = answer.status().as_u16();
                 seen.lock()
                     .unwrap()
-                    .answer(status, started.elapsed(), was_down);
+                    .response(&answer, started.elapsed(), was_down);
                 match status {
                     200 => {
                         etag = answer
@@ -243,6 +254,32 @@ async fn postgres_restarted_under_load_loses_no_publish_and_waiting_machines_get
     tokio::time::sleep(BEFORE).await;
     down.store(true, Ordering::SeqCst);
     tokio::task::block_in_place(|| postgres.crash());
+    // What needs no database answers as usual, and the description says which do.
+    let description: Value = publisher
+        .get("/api/v1/openapi.json")
+        .await
+        .json()
+        .await
+        .unwrap();
+    for path in ["/healthz", "/api/v1/version", "/api/v1/openapi.json"] {
+        for app in [&publisher, &waiter] {
+            assert_eq!(app.get(path).await.status(), 200, "{path} without Postgres");
+        }
+        assert!(
+            description["paths"][path]["get"]["responses"]["503"].is_null(),
+            "{path} is described as needing the database"
+        );
+    }
+    for path in [
+        "/api/v1/agent/profile",
+        "/api/v1/environments/{environment}/profiles/{target}/versions",
+    ] {
+        assert!(
+            description["paths"][path]["get"]["responses"]["503"]["headers"]["Retry-After"]
+                .is_object(),
+            "{path}'s 503 is not described with its Retry-After"
+        );
+    }
     tokio::time::sleep(DOWN).await;
     tokio::task::block_in_place(|| postgres.resume());
     down.store(false, Ordering::SeqCst);
@@ -280,6 +317,10 @@ async fn postgres_restarted_under_load_loses_no_publish_and_waiting_machines_get
         seen.statuses.get(&503).copied().unwrap_or(0) > 0,
         "the outage was never felt: {:?}",
         seen.statuses
+    );
+    assert_eq!(
+        seen.unavailable_without_retry_after, 0,
+        "503s without Retry-After"
     );
 
     // Every acknowledged publish is kept, with what it published.
