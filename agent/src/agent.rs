@@ -275,11 +275,9 @@ impl Agent {
         let _writing = self.hold_writes_enrolled()?;
         // Another process's sync may have applied a newer delivery while this one waited (or
         // answered a 304 with the one it kept): an older one is not written over it.
-        let newest = self
-            .state
-            .applied()?
-            .map(|a| a.sequence)
-            .max(self.state.accepted_sequence()?);
+        let applied = self.state.applied()?;
+        let accepted = self.state.accepted_sequence()?;
+        let newest = applied.as_ref().map(|a| a.sequence).max(accepted);
         if newest > Some(delivery.sequence) {
             return Err(AgentError::Refused(format!(
                 "delivery {} is older than delivery {} another sync applied meanwhile",
@@ -293,7 +291,7 @@ impl Agent {
         if fetched_new {
             self.state.save_envelope(&envelope)?;
         }
-        let changed = self.state.applied()?.is_none_or(|a| {
+        let changed = applied.is_none_or(|a| {
             a.restored_at.is_some()
                 || (a.environment.as_str(), a.machine_role.as_str())
                     != (
@@ -304,7 +302,7 @@ impl Agent {
                     != (delivery.baseline_version, delivery.overlay_version)
         });
         // Before anything is written: a sync cut off from here on must still refuse older ones.
-        if self.state.accepted_sequence()? < Some(delivery.sequence) {
+        if accepted < Some(delivery.sequence) {
             self.state.save_accepted_sequence(delivery.sequence)?;
         }
         let mut mirrors = self.mirrors(&delivery.profile);

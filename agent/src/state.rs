@@ -496,12 +496,7 @@ impl StateDir {
             source,
         };
         std::fs::create_dir_all(&self.root).map_err(io)?;
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(io)?;
+        let file = open_lock(&path).map_err(io)?;
         match file.try_lock() {
             Ok(()) => Ok(Some(file)),
             Err(std::fs::TryLockError::WouldBlock) => Ok(None),
@@ -525,12 +520,7 @@ impl StateDir {
             path: path.clone(),
             source,
         };
-        let opened = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path);
-        let file = match opened {
+        let file = match open_lock(&path) {
             Ok(file) => file,
             Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(error) => return Err(io(error)),
@@ -639,6 +629,15 @@ impl StateDir {
         }
         Ok(left)
     }
+}
+
+/// The lock file `path`, made if missing (its content is never read: only its lock counts).
+fn open_lock(path: &Path) -> io::Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
 }
 
 /// Removes the empty folder `root`. Windows deletes a file only once the last handle to it

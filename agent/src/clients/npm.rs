@@ -169,10 +169,7 @@ pub fn settings(profile: &Profile, client: NpmClient) -> Vec<Setting> {
         }
         for (registry, token) in npm.auth_tokens.iter().flatten() {
             if let Secret::Value(token) = token {
-                // npm binds a token to a registry by its URL without the scheme.
-                let bound = registry
-                    .split_once("://")
-                    .map_or(registry.as_str(), |(_, rest)| rest);
+                let bound = switchyard_proto::profile::normalize::npm_token_registry(registry);
                 npmrc.push(flat(&format!("//{bound}:_authToken"), token.clone(), true));
             }
         }

@@ -53,15 +53,10 @@ fn merge_tokens(
     base: &Option<BTreeMap<String, Secret>>,
     over: &Option<BTreeMap<String, Secret>>,
 ) -> Option<BTreeMap<String, Secret>> {
-    let registry = |url: &str| {
-        let url = normalize::url(url);
-        url.split_once("://")
-            .map_or(url.clone(), |(_, rest)| rest.to_owned())
-    };
     let mut merged = merge_maps(base, over)?;
     for key in over.iter().flat_map(BTreeMap::keys) {
-        let replaced = registry(key);
-        merged.retain(|other, _| other == key || registry(other) != replaced);
+        let replaced = normalize::npm_token_registry(key);
+        merged.retain(|other, _| other == key || normalize::npm_token_registry(other) != replaced);
     }
     Some(merged)
 }

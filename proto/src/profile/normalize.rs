@@ -29,6 +29,17 @@ pub fn url(value: &str) -> String {
     }
 }
 
+/// The registry a token is for as npm and pnpm name it in `.npmrc` (`//host/path/:_authToken`,
+/// npm-registry-fetch `lib/auth.js`): the URL in [`url`]'s form without its scheme, so that
+/// `http://` and `https://` on one host and path are one registry (`host/path/`).
+pub fn npm_token_registry(value: &str) -> String {
+    let url = url(value);
+    match url.split_once("://") {
+        Some((_, rest)) => rest.to_owned(),
+        None => url,
+    }
+}
+
 /// A Cargo index URL with its URL part normalized, a `sparse+` in front kept: Cargo keys
 /// what it fetched by the index URL (Cargo `sources/registry/mod.rs`, `SourceId`).
 pub fn cargo_index(value: &str) -> String {

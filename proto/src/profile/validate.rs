@@ -458,15 +458,11 @@ impl NpmSettings {
                     );
                 }
             }
-            // npm and pnpm key a token by the registry's URL without its scheme
-            // (`//host/path/:_authToken`, npm-registry-fetch `lib/auth.js`): `http://` and
-            // `https://` on one host and path share a key. Yarn keys it by the whole URL.
-            let key = |registry: &str| {
-                let url = normalize::url(registry);
-                match (section, url.split_once("://")) {
-                    ("clients.yarn", _) | (_, None) => url,
-                    (_, Some((_, rest))) => rest.to_owned(),
-                }
+            // npm and pnpm key a token by the registry's URL without its scheme; Yarn keys
+            // it by the whole URL.
+            let key = match section {
+                "clients.yarn" => normalize::url,
+                _ => normalize::npm_token_registry,
             };
             for (later, earlier) in colliding_keys(tokens, key) {
                 problems.add(
